@@ -1,0 +1,198 @@
+use super::{DeploymentId, Outcome, Plan, RollbackReason};
+use crate::gate::GateReport;
+use crate::{ApprovalDecision, Color, ProviderError, Step, Timestamp, TrafficSplit, Window};
+use serde::{Deserialize, Serialize};
+
+/// One transition of a deployment. Each is appended to the deployment record before the next action and
+/// then sent to the [`Observer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The deployment took the lock and found `stable` holding all traffic.
+    Started {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// The color holding all traffic at the start.
+        stable: Color,
+        /// The plan, in full.
+        plan: Box<Plan>,
+    },
+    /// A process picked the deployment up again from its record.
+    Resumed {
+        /// Whether it continues or rolls back.
+        action: ResumeAction,
+        /// The step it resumes at.
+        step: usize,
+    },
+    /// The new color's desired capacity was raised.
+    CapacityRequested {
+        /// The color.
+        color: Color,
+        /// Its new desired capacity.
+        desired: u32,
+    },
+    /// The new color's instances are in service and healthy.
+    CapacityReady {
+        /// The color.
+        color: Color,
+        /// Instances in service.
+        in_service: u32,
+        /// Healthy targets.
+        healthy: u32,
+    },
+    /// A schedule step began.
+    StepStarted {
+        /// 0-based index.
+        index: usize,
+        /// The step.
+        step: Step,
+    },
+    /// The pre-step gate's verdicts.
+    PreStepChecked {
+        /// 0-based index.
+        index: usize,
+        /// One report per check.
+        reports: Vec<GateReport>,
+    },
+    /// A split was written (not yet verified).
+    SplitWritten {
+        /// The split written.
+        split: TrafficSplit,
+    },
+    /// A split was read back and matched.
+    SplitVerified {
+        /// The split read.
+        split: TrafficSplit,
+    },
+    /// One poll of the bake gates.
+    Polled {
+        /// 0-based index.
+        index: usize,
+        /// The metrics window judged.
+        window: Window,
+        /// One report per gate.
+        reports: Vec<GateReport>,
+    },
+    /// A bake was lengthened because a gate had no data.
+    BakeExtended {
+        /// 0-based index.
+        index: usize,
+        /// The new end.
+        until: Timestamp,
+    },
+    /// An approval was requested.
+    ApprovalRequested {
+        /// 0-based index.
+        index: usize,
+        /// When it times out, if it does.
+        deadline: Option<Timestamp>,
+    },
+    /// An approval was decided (or timed out into a promotion).
+    ApprovalDecided {
+        /// 0-based index.
+        index: usize,
+        /// The decision; `None` means it timed out and the timeout action is `promote`.
+        decision: Option<ApprovalDecision>,
+    },
+    /// A schedule step finished.
+    StepCompleted {
+        /// 0-based index.
+        index: usize,
+    },
+    /// The deployment is rolling back.
+    RollbackStarted {
+        /// Why.
+        reason: RollbackReason,
+        /// The step it happened at, if any.
+        step: Option<usize>,
+    },
+    /// All traffic is back on the stable color, verified.
+    RolledBack {
+        /// The split read back.
+        split: TrafficSplit,
+    },
+    /// Every step is done and the final split verified.
+    Promoted {
+        /// The final split.
+        split: TrafficSplit,
+    },
+    /// The old color will be scaled down at `at`.
+    ScaleDownScheduled {
+        /// The old color.
+        color: Color,
+        /// When.
+        at: Timestamp,
+    },
+    /// The old color was scaled to 0.
+    ScaledDown {
+        /// The old color.
+        color: Color,
+    },
+    /// The deployment ended.
+    Finished {
+        /// How.
+        outcome: Outcome,
+    },
+}
+
+/// What a resumed deployment does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResumeAction {
+    /// Go on from the first unfinished step.
+    Continue,
+    /// Roll back to the stable color.
+    Rollback,
+}
+
+/// An event as stored: its position in the record and when it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordEntry {
+    /// 0-based position in the record.
+    pub seq: u64,
+    /// When, on the executor's clock.
+    pub at: Timestamp,
+    /// What.
+    pub event: Event,
+}
+
+/// Something worth telling a person that is not a transition and is not recorded.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// A transient error; the call will be retried.
+    Retrying {
+        /// The operation, e.g. `write_split`.
+        operation: &'static str,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// The error.
+        error: ProviderError,
+    },
+    /// A read-back did not match the write yet.
+    StaleRead {
+        /// What was written.
+        expected: TrafficSplit,
+        /// What was read.
+        read: TrafficSplit,
+        /// The read that did not match (1-based).
+        attempt: u32,
+    },
+}
+
+/// Receives a deployment's progress: every recorded transition, and notices.
+pub trait Observer: Send + Sync {
+    /// A transition, after it has been recorded.
+    fn on_event(&self, entry: &RecordEntry);
+    /// A notice (retries, stale reads). Ignored unless implemented.
+    fn on_notice(&self, _at: Timestamp, _notice: &Notice) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {
+    fn on_event(&self, _entry: &RecordEntry) {}
+}

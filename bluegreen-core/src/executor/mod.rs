@@ -1,0 +1,158 @@
+//! The executor: runs a [`Plan`] against the provider traits, records every transition, and rolls back when
+//! a gate fails.
+//!
+//! ```
+//! # use bluegreen_core::*;
+//! # async fn demo(providers: Providers) -> Result<(), ExecError> {
+//! let plan = Plan::new("poc/poc-web", Strategy::gradual().compile().expect("valid"));
+//! let outcome = Executor::new(providers)
+//!     .run(DeploymentId::new("poc-web-42").expect("valid id"), plan)
+//!     .await?;
+//! println!("{outcome}");
+//! # Ok(()) }
+//! ```
+
+mod cancel;
+mod event;
+mod outcome;
+mod plan;
+mod replay;
+mod retry;
+mod run;
+
+pub use cancel::{CancelToken, Cancelled};
+pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
+pub use outcome::{Outcome, RollbackReason};
+pub use plan::{
+    CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, Plan, RetryPolicy,
+    VerifyPolicy,
+};
+pub use replay::{Replay, ReplayError};
+
+use crate::Color;
+use crate::{
+    Approval, Capacity, Clock, HealthSource, ProviderError, StateStore, TrafficRouter, TrafficSplit,
+};
+use std::sync::Arc;
+
+/// The providers a deployment runs against.
+#[derive(Clone)]
+pub struct Providers {
+    /// The listener's weights.
+    pub router: Arc<dyn TrafficRouter>,
+    /// Target health, metrics, alarms.
+    pub health: Arc<dyn HealthSource>,
+    /// Auto Scaling groups; `None` leaves capacity alone.
+    pub capacity: Option<Arc<dyn Capacity>>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Manual approvals.
+    pub approval: Arc<dyn Approval>,
+    /// Records and locks.
+    pub store: Arc<dyn StateStore>,
+}
+
+/// Why a deployment could not start or resume. Nothing was changed when one of these is returned, except
+/// where a deployment was already under way (then the [`Outcome`] says what happened instead).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// Another deployment of the application holds the lock.
+    #[error("another deployment is in progress: {message}")]
+    Locked {
+        /// The store's message, naming the holder.
+        message: String,
+    },
+    /// The split is not 100 % on one color.
+    #[error(
+        "the split is {split}: a deployment starts with all traffic on one color; finish or roll back first"
+    )]
+    NotAtRest {
+        /// The split found.
+        split: TrafficSplit,
+    },
+    /// The color holding all traffic is not the one the plan expects.
+    #[error("expected {expected} to hold all traffic, but the split is {split}")]
+    UnexpectedStable {
+        /// The color expected.
+        expected: Color,
+        /// The split found.
+        split: TrafficSplit,
+    },
+    /// A deployment with this id already has a record.
+    #[error("deployment {0} already exists")]
+    DuplicateId(DeploymentId),
+    /// No record to resume.
+    #[error("no record of deployment {0}")]
+    NoRecord(DeploymentId),
+    /// A record that cannot be replayed.
+    #[error("the record of deployment {deployment} cannot be replayed: {source}")]
+    BadRecord {
+        /// The deployment.
+        deployment: DeploymentId,
+        /// Why.
+        source: ReplayError,
+    },
+    /// A plan that cannot run.
+    #[error("invalid plan: {0}")]
+    InvalidPlan(String),
+    /// A provider failed before anything was changed.
+    #[error("{operation} failed: {source}")]
+    Provider {
+        /// The operation.
+        operation: &'static str,
+        /// The error.
+        source: ProviderError,
+    },
+}
+
+/// Runs deployments. Cheap to build; one executor can run many deployments one after another.
+pub struct Executor {
+    providers: Providers,
+    observer: Arc<dyn Observer>,
+    cancel: CancelToken,
+}
+
+impl Executor {
+    /// An executor with no observer and a fresh cancel token.
+    pub fn new(providers: Providers) -> Self {
+        Executor {
+            providers,
+            observer: Arc::new(NoopObserver),
+            cancel: CancelToken::new(),
+        }
+    }
+
+    /// Sends progress to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Uses `token` for cancellation.
+    pub fn with_cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The cancel token: cancel it to stop at the next safe point.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Runs a new deployment to its end: takes the application's lock, reads the split to find the stable
+    /// color, runs the schedule, rolls back on failure, and releases the lock.
+    pub async fn run(&self, id: DeploymentId, plan: Plan) -> Result<Outcome, ExecError> {
+        run::start(self, id, plan).await
+    }
+
+    /// Picks up a deployment from its record after its process died. A finished deployment returns its
+    /// recorded outcome and changes nothing.
+    pub async fn resume(
+        &self,
+        id: &DeploymentId,
+        action: ResumeAction,
+    ) -> Result<Outcome, ExecError> {
+        run::resume(self, id, action).await
+    }
+}

@@ -1,0 +1,179 @@
+use crate::gate::GateReport;
+use crate::{Color, TrafficSplit};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every step done; the new color holds all traffic.
+    Promoted {
+        /// The final split, verified.
+        split: TrafficSplit,
+        /// The old color, if it was scaled down.
+        scaled_down: Option<Color>,
+    },
+    /// Traffic went back to the stable color, verified.
+    RolledBack {
+        /// Why.
+        reason: RollbackReason,
+        /// The schedule step it happened at (0-based), if any.
+        step: Option<usize>,
+        /// The split read back.
+        split: TrafficSplit,
+    },
+    /// Stopped without reaching either end: cancelled with the `leave` policy, or a rollback that could not be
+    /// completed. Needs a person.
+    Aborted {
+        /// Why.
+        reason: String,
+        /// The last split known, if any.
+        split: Option<TrafficSplit>,
+    },
+}
+
+impl Outcome {
+    /// `promoted`, `rolled-back` or `aborted`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Promoted { .. } => "promoted",
+            Outcome::RolledBack { .. } => "rolled-back",
+            Outcome::Aborted { .. } => "aborted",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Promoted { split, scaled_down } => {
+                write!(f, "promoted: {split}")?;
+                if let Some(c) = scaled_down {
+                    write!(f, "; {c} scaled down")?;
+                }
+                Ok(())
+            }
+            Outcome::RolledBack {
+                reason,
+                step,
+                split,
+            } => {
+                write!(f, "rolled back")?;
+                if let Some(s) = step {
+                    write!(f, " at step {}", s + 1)?;
+                }
+                write!(f, ": {reason}; {split}")
+            }
+            Outcome::Aborted { reason, split } => {
+                write!(f, "aborted: {reason}")?;
+                if let Some(s) = split {
+                    write!(f, "; {s}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why a deployment rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "trigger", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RollbackReason {
+    /// A bake gate reached a limit.
+    Gate {
+        /// The limit reached, in words.
+        limit: String,
+        /// The report that tipped it, with the measured values.
+        report: GateReport,
+    },
+    /// The pre-step gate failed: no weight was moved.
+    PreStep {
+        /// The failing report.
+        report: GateReport,
+    },
+    /// An approver said no.
+    ApprovalRejected {
+        /// Who.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// Nobody approved in time.
+    ApprovalTimedOut {
+        /// The timeout.
+        #[serde(with = "humantime_serde")]
+        after: Duration,
+    },
+    /// Cancelled (Ctrl-C, `abort`).
+    Cancelled,
+    /// A written split did not read back.
+    VerificationFailed {
+        /// Written.
+        expected: TrafficSplit,
+        /// Read last.
+        read: TrafficSplit,
+    },
+    /// The new color did not reach capacity in time.
+    CapacityNotReady {
+        /// The new color.
+        color: Color,
+        /// Desired capacity.
+        desired: u32,
+        /// Instances in service at the deadline.
+        in_service: u32,
+        /// Healthy targets at the deadline.
+        healthy: u32,
+    },
+    /// A provider call failed for good.
+    Provider {
+        /// The operation.
+        operation: String,
+        /// The error.
+        error: String,
+    },
+    /// Asked for on resume.
+    Requested,
+}
+
+impl fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RollbackReason::Gate { limit, report } => write!(f, "gate {report}: {limit}"),
+            RollbackReason::PreStep { report } => write!(f, "pre-step gate {report}"),
+            RollbackReason::ApprovalRejected { by, reason } => {
+                write!(f, "approval rejected by {by}")?;
+                if let Some(r) = reason {
+                    write!(f, ": {r}")?;
+                }
+                Ok(())
+            }
+            RollbackReason::ApprovalTimedOut { after } => {
+                write!(
+                    f,
+                    "approval timed out after {}",
+                    humantime::format_duration(*after)
+                )
+            }
+            RollbackReason::Cancelled => f.write_str("cancelled"),
+            RollbackReason::VerificationFailed { expected, read } => {
+                write!(f, "wrote {expected} but read back {read}")
+            }
+            RollbackReason::CapacityNotReady {
+                color,
+                desired,
+                in_service,
+                healthy,
+            } => write!(
+                f,
+                "{color} not ready: {in_service} in service and {healthy} healthy of {desired} desired"
+            ),
+            RollbackReason::Provider { operation, error } => {
+                write!(f, "{operation} failed: {error}")
+            }
+            RollbackReason::Requested => f.write_str("rollback requested"),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+use crate::{Color, GatePolicy, Schedule};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// The name of one deployment: letters, digits, `.`, `_` and `-`, 1 to 128 characters (it names files).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeploymentId(String);
+
+/// A deployment id with characters other than letters, digits, `.`, `_`, `-`, or of a bad length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid deployment id {0:?}: use 1 to 128 letters, digits, '.', '_' or '-'")]
+pub struct InvalidDeploymentId(pub String);
+
+impl DeploymentId {
+    /// Validates `id`.
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidDeploymentId> {
+        let id = id.into();
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if ok {
+            Ok(DeploymentId(id))
+        } else {
+            Err(InvalidDeploymentId(id))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DeploymentId {
+    type Error = InvalidDeploymentId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        DeploymentId::new(s)
+    }
+}
+
+impl From<DeploymentId> for String {
+    fn from(d: DeploymentId) -> String {
+        d.0
+    }
+}
+
+impl fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a cancellation (Ctrl-C, `abort`) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CancelPolicy {
+    /// Roll back to the stable color.
+    #[default]
+    Rollback,
+    /// Leave the split as it is and stop.
+    Leave,
+}
+
+/// How a written split is read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyPolicy {
+    /// Reads before the write is declared failed (a stale read is retried).
+    pub attempts: u32,
+    /// Wait between reads.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for VerifyPolicy {
+    fn default() -> Self {
+        VerifyPolicy {
+            attempts: 5,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How transient provider errors (throttling, unavailability) are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Calls in all, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry; doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest wait between calls.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Capacity management (R8), used when the executor has a [`Capacity`](crate::Capacity) provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityPolicy {
+    /// Before the first shift, bring the new color to the stable color's desired capacity and wait until its
+    /// instances are in service and its targets healthy.
+    pub scale_up: bool,
+    /// How long to wait for that.
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
+    /// How often to check while waiting.
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
+    /// After promotion, scale the old color to 0.
+    pub scale_down: bool,
+    /// How long to keep the old color after promotion before scaling it down (a fast way back meanwhile).
+    #[serde(with = "humantime_serde")]
+    pub scale_down_delay: Duration,
+}
+
+impl Default for CapacityPolicy {
+    fn default() -> Self {
+        CapacityPolicy {
+            scale_up: true,
+            ready_timeout: Duration::from_secs(600),
+            poll: Duration::from_secs(15),
+            scale_down: true,
+            scale_down_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything a deployment needs to know, recorded in full at its start so that it can be resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The application (`{environment}/{application}`); one deployment per application at a time.
+    pub application: String,
+    /// The steps.
+    pub schedule: Schedule,
+    /// The gates.
+    pub gates: GatePolicy,
+    /// Capacity management; `None` leaves capacity alone even when a provider is given.
+    #[serde(default)]
+    pub capacity: Option<CapacityPolicy>,
+    /// What cancellation does.
+    #[serde(default)]
+    pub on_cancel: CancelPolicy,
+    /// Read-back of writes.
+    #[serde(default)]
+    pub verify: VerifyPolicy,
+    /// Retries of transient errors.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// The color expected to hold all traffic at the start; `None` takes whichever does.
+    #[serde(default)]
+    pub expected_stable: Option<Color>,
+}
+
+impl Plan {
+    /// A plan with default gates and policies, no capacity management.
+    pub fn new(application: impl Into<String>, schedule: Schedule) -> Self {
+        Plan {
+            application: application.into(),
+            schedule,
+            gates: GatePolicy::default(),
+            capacity: None,
+            on_cancel: CancelPolicy::default(),
+            verify: VerifyPolicy::default(),
+            retry: RetryPolicy::default(),
+            expected_stable: None,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+use super::{DeploymentId, Event, Outcome, Plan, RecordEntry, RollbackReason};
+use crate::{Color, Timestamp, TrafficSplit};
+use std::collections::BTreeSet;
+
+/// A deployment's state, rebuilt from its record. Pure: the executor resumes from it, and status views
+/// render it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Its plan.
+    pub plan: Plan,
+    /// The color that held all traffic at the start.
+    pub stable: Color,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Steps completed (0-based indexes).
+    pub completed: BTreeSet<usize>,
+    /// The step in progress: started and not completed.
+    pub in_progress: Option<usize>,
+    /// The last split read back and verified.
+    pub last_verified: Option<TrafficSplit>,
+    /// Approvals granted (step indexes), including timeouts that promote.
+    pub approved: BTreeSet<usize>,
+    /// Whether the new color's capacity was confirmed ready.
+    pub capacity_ready: bool,
+    /// A rollback in progress or done: why, and at which step.
+    pub rollback: Option<(RollbackReason, Option<usize>)>,
+    /// Whether every step finished and the final split was verified.
+    pub promoted: bool,
+    /// When the old color is to be scaled down.
+    pub scale_down_at: Option<Timestamp>,
+    /// Whether the old color was scaled down.
+    pub scaled_down: bool,
+    /// The outcome, once finished.
+    pub outcome: Option<Outcome>,
+    /// Entries in the record.
+    pub len: u64,
+    /// The last entry's time.
+    pub last_at: Timestamp,
+}
+
+/// A record that cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// No entries.
+    #[error("the record is empty")]
+    Empty,
+    /// The first entry is not `started`.
+    #[error("the record does not begin with a `started` event")]
+    NoStart,
+    /// Entries out of order.
+    #[error("entry {found} is out of order (expected sequence number {expected})")]
+    OutOfOrder {
+        /// The sequence number expected.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// A step index past the schedule.
+    #[error("entry {seq} names step {index}, but the schedule has {len} steps")]
+    BadStep {
+        /// The entry.
+        seq: u64,
+        /// The index found.
+        index: usize,
+        /// The schedule's length.
+        len: usize,
+    },
+}
+
+impl Replay {
+    /// Rebuilds the state from a record, checking that it is in order and consistent with its plan.
+    pub fn new(entries: &[RecordEntry]) -> Result<Replay, ReplayError> {
+        let first = entries.first().ok_or(ReplayError::Empty)?;
+        let Event::Started {
+            deployment,
+            stable,
+            plan,
+        } = &first.event
+        else {
+            return Err(ReplayError::NoStart);
+        };
+        let mut r = Replay {
+            deployment: deployment.clone(),
+            plan: (**plan).clone(),
+            stable: *stable,
+            started_at: first.at,
+            completed: BTreeSet::new(),
+            in_progress: None,
+            last_verified: None,
+            approved: BTreeSet::new(),
+            capacity_ready: false,
+            rollback: None,
+            promoted: false,
+            scale_down_at: None,
+            scaled_down: false,
+            outcome: None,
+            len: 0,
+            last_at: first.at,
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.seq != i as u64 {
+                return Err(ReplayError::OutOfOrder {
+                    expected: i as u64,
+                    found: entry.seq,
+                });
+            }
+            r.apply(entry)?;
+        }
+        Ok(r)
+    }
+
+    /// Applies one more entry.
+    pub fn apply(&mut self, entry: &RecordEntry) -> Result<(), ReplayError> {
+        let steps = self.plan.schedule.steps().len();
+        let check = |index: usize| {
+            if index < steps {
+                Ok(index)
+            } else {
+                Err(ReplayError::BadStep {
+                    seq: entry.seq,
+                    index,
+                    len: steps,
+                })
+            }
+        };
+        match &entry.event {
+            Event::StepStarted { index, .. } => self.in_progress = Some(check(*index)?),
+            Event::StepCompleted { index } => {
+                self.completed.insert(check(*index)?);
+                if self.in_progress == Some(*index) {
+                    self.in_progress = None;
+                }
+            }
+            Event::SplitVerified { split } => self.last_verified = Some(*split),
+            Event::ApprovalDecided { index, decision } => {
+                let approved = matches!(
+                    decision,
+                    None | Some(crate::ApprovalDecision::Approved { .. })
+                );
+                if approved {
+                    self.approved.insert(check(*index)?);
+                }
+            }
+            Event::CapacityReady { .. } => self.capacity_ready = true,
+            Event::RollbackStarted { reason, step } => {
+                self.rollback = Some((reason.clone(), *step))
+            }
+            Event::Promoted { .. } => self.promoted = true,
+            Event::ScaleDownScheduled { at, .. } => self.scale_down_at = Some(*at),
+            Event::ScaledDown { .. } => self.scaled_down = true,
+            Event::Finished { outcome } => self.outcome = Some(outcome.clone()),
+            _ => {}
+        }
+        self.len = entry.seq + 1;
+        self.last_at = entry.at;
+        Ok(())
+    }
+
+    /// The color receiving the release.
+    pub fn target(&self) -> Color {
+        self.stable.other()
+    }
+
+    /// The first step not completed, or `None` when all are.
+    pub fn next_step(&self) -> Option<usize> {
+        (0..self.plan.schedule.steps().len()).find(|i| !self.completed.contains(i))
+    }
+}

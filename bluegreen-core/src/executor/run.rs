@@ -1,0 +1,781 @@
+//! One deployment's run: the forward path, bakes, approvals, capacity, rollback.
+
+use super::retry::with_retry;
+use super::*;
+use crate::gate::{BakeTally, Limits, PollDecision, Snapshot, judge_bake_gate, judge_pre_step};
+use crate::{ApprovalDecision, ApprovalRequest, Step, TimeoutAction, Timestamp, Window};
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+/// Why the forward path stopped.
+enum Stop {
+    Rollback(RollbackReason),
+    Leave(String),
+}
+
+fn provider_stop(operation: &str, error: ProviderError) -> Stop {
+    Stop::Rollback(RollbackReason::Provider {
+        operation: operation.to_string(),
+        error: error.to_string(),
+    })
+}
+
+pub(super) async fn start(
+    exec: &Executor,
+    id: DeploymentId,
+    plan: Plan,
+) -> Result<Outcome, ExecError> {
+    validate(&plan)?;
+    let p = &exec.providers;
+    match p.store.load(&id).await {
+        Ok(entries) if !entries.is_empty() => return Err(ExecError::DuplicateId(id)),
+        Ok(_) | Err(ProviderError::NotFound { .. }) => {}
+        Err(source) => {
+            return Err(ExecError::Provider {
+                operation: "load record",
+                source,
+            });
+        }
+    }
+    lock(exec, &plan.application, &id).await?;
+    let preflight = async {
+        let split = with_retry(
+            &*p.clock,
+            &*exec.observer,
+            &plan.retry,
+            "read_split",
+            || p.router.read_split(),
+        )
+        .await
+        .map_err(|source| ExecError::Provider {
+            operation: "read_split",
+            source,
+        })?;
+        let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
+        if let Some(expected) = plan.expected_stable
+            && expected != stable
+        {
+            return Err(ExecError::UnexpectedStable { expected, split });
+        }
+        Ok((split, stable))
+    };
+    let (split, stable) = match preflight.await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = p.store.unlock(&plan.application, &id).await;
+            return Err(e);
+        }
+    };
+    let mut run = Run::new(exec, id.clone(), plan.clone(), stable, 0);
+    run.last_split = Some(split);
+    if let Err(Stop::Rollback(_) | Stop::Leave(_)) = run
+        .record(Event::Started {
+            deployment: id.clone(),
+            stable,
+            plan: Box::new(plan.clone()),
+        })
+        .await
+    {
+        let _ = p.store.unlock(&plan.application, &id).await;
+        return Err(ExecError::Provider {
+            operation: "append to the deployment record",
+            source: ProviderError::Unavailable {
+                message: "the state store refused the first entry".into(),
+            },
+        });
+    }
+    let outcome = run.drive(None).await;
+    let _ = p.store.unlock(&plan.application, &id).await;
+    Ok(outcome)
+}
+
+pub(super) async fn resume(
+    exec: &Executor,
+    id: &DeploymentId,
+    action: ResumeAction,
+) -> Result<Outcome, ExecError> {
+    let p = &exec.providers;
+    let entries = match p.store.load(id).await {
+        Ok(e) => e,
+        Err(ProviderError::NotFound { .. }) => return Err(ExecError::NoRecord(id.clone())),
+        Err(source) => {
+            return Err(ExecError::Provider {
+                operation: "load record",
+                source,
+            });
+        }
+    };
+    let replay = Replay::new(&entries).map_err(|source| ExecError::BadRecord {
+        deployment: id.clone(),
+        source,
+    })?;
+    if let Some(outcome) = replay.outcome {
+        return Ok(outcome);
+    }
+    let application = replay.plan.application.clone();
+    lock(exec, &application, id).await?;
+    let mut run = Run::new(
+        exec,
+        id.clone(),
+        replay.plan.clone(),
+        replay.stable,
+        replay.len,
+    );
+    run.last_split = replay.last_verified;
+    run.current_step = replay.in_progress.or(replay.next_step());
+    let step = replay
+        .next_step()
+        .unwrap_or(replay.plan.schedule.steps().len());
+    let outcome = match run.record(Event::Resumed { action, step }).await {
+        Err(Stop::Rollback(reason)) => run.finish(Err(Stop::Rollback(reason))).await,
+        Err(Stop::Leave(reason)) => run.finish(Err(Stop::Leave(reason))).await,
+        Ok(()) => match (&replay.rollback, action) {
+            (Some((reason, step)), _) => {
+                run.current_step = *step;
+                run.finish(Err(Stop::Rollback(reason.clone()))).await
+            }
+            (None, ResumeAction::Rollback) => {
+                run.finish(Err(Stop::Rollback(RollbackReason::Requested)))
+                    .await
+            }
+            (None, ResumeAction::Continue) => run.drive(Some(&replay)).await,
+        },
+    };
+    let _ = p.store.unlock(&application, id).await;
+    Ok(outcome)
+}
+
+fn validate(plan: &Plan) -> Result<(), ExecError> {
+    let g = &plan.gates;
+    if g.interval.is_zero() {
+        return Err(ExecError::InvalidPlan(
+            "the gate poll interval must be above zero".into(),
+        ));
+    }
+    if g.window_length().is_zero() {
+        return Err(ExecError::InvalidPlan(
+            "the metrics window must be above zero".into(),
+        ));
+    }
+    if plan.verify.attempts == 0 {
+        return Err(ExecError::InvalidPlan(
+            "verification needs at least one read".into(),
+        ));
+    }
+    if plan.application.trim().is_empty() {
+        return Err(ExecError::InvalidPlan(
+            "the application name is empty".into(),
+        ));
+    }
+    if let Some(c) = &plan.capacity
+        && c.poll.is_zero()
+    {
+        return Err(ExecError::InvalidPlan(
+            "the capacity poll interval must be above zero".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<(), ExecError> {
+    match exec.providers.store.lock(application, id).await {
+        Ok(()) => Ok(()),
+        Err(ProviderError::Conflict { message }) => Err(ExecError::Locked { message }),
+        Err(source) => Err(ExecError::Provider {
+            operation: "take the deployment lock",
+            source,
+        }),
+    }
+}
+
+struct Run<'a> {
+    exec: &'a Executor,
+    id: DeploymentId,
+    plan: Plan,
+    stable: Color,
+    seq: u64,
+    current_step: Option<usize>,
+    last_split: Option<TrafficSplit>,
+    split_changed_at: Timestamp,
+}
+
+impl<'a> Run<'a> {
+    fn new(exec: &'a Executor, id: DeploymentId, plan: Plan, stable: Color, seq: u64) -> Self {
+        let now = exec.providers.clock.now();
+        Run {
+            exec,
+            id,
+            plan,
+            stable,
+            seq,
+            current_step: None,
+            last_split: None,
+            split_changed_at: now,
+        }
+    }
+
+    fn p(&self) -> &'a Providers {
+        &self.exec.providers
+    }
+
+    fn now(&self) -> Timestamp {
+        self.p().clock.now()
+    }
+
+    fn new_color(&self) -> Color {
+        self.stable.other()
+    }
+
+    /// Appends `event` to the record, then tells the observer.
+    async fn record(&mut self, event: Event) -> Result<(), Stop> {
+        let entry = RecordEntry {
+            seq: self.seq,
+            at: self.now(),
+            event,
+        };
+        let p = self.p();
+        let stored = with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            "append",
+            || p.store.append(&self.id, &entry),
+        )
+        .await;
+        match stored {
+            Ok(()) => {
+                self.seq += 1;
+                self.exec.observer.on_event(&entry);
+                Ok(())
+            }
+            Err(e) => Err(provider_stop("append to the deployment record", e)),
+        }
+    }
+
+    async fn call<T, F, Fut>(&self, operation: &'static str, f: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let p = self.p();
+        with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            operation,
+            f,
+        )
+        .await
+        .map_err(|e| provider_stop(operation, e))
+    }
+
+    fn cancel_stop(&self) -> Stop {
+        match self.plan.on_cancel {
+            CancelPolicy::Rollback => Stop::Rollback(RollbackReason::Cancelled),
+            CancelPolicy::Leave => Stop::Leave(match self.last_split {
+                Some(s) => format!("cancelled; the split is left at {s}"),
+                None => "cancelled; the split is left as it is".into(),
+            }),
+        }
+    }
+
+    /// Sleeps until `until`, or stops early on cancellation.
+    async fn sleep_until(&self, until: Timestamp) -> Result<(), Stop> {
+        let p = self.p();
+        let mut sleep = pin!(p.clock.sleep(until.since(self.now())));
+        let mut cancelled = pin!(self.exec.cancel.cancelled());
+        let woke = futures::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            sleep.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if woke {
+            Ok(())
+        } else {
+            Err(self.cancel_stop())
+        }
+    }
+
+    /// Runs forward, then rolls back or aborts if it stopped, and records the outcome.
+    async fn drive(&mut self, resume: Option<&Replay>) -> Outcome {
+        let result = self.forward(resume).await;
+        self.finish(result).await
+    }
+
+    async fn finish(&mut self, result: Result<Outcome, Stop>) -> Outcome {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(Stop::Rollback(reason)) => self.rollback(reason).await,
+            Err(Stop::Leave(reason)) => Outcome::Aborted {
+                reason,
+                split: self.last_split,
+            },
+        };
+        let _ = self
+            .record(Event::Finished {
+                outcome: outcome.clone(),
+            })
+            .await;
+        outcome
+    }
+
+    async fn forward(&mut self, resume: Option<&Replay>) -> Result<Outcome, Stop> {
+        let capacity = self.p().capacity.clone().zip(self.plan.capacity);
+        if let Some((cap, policy)) = &capacity
+            && policy.scale_up
+            && !resume.is_some_and(|r| r.capacity_ready)
+        {
+            self.scale_up(&**cap, policy).await?;
+        }
+        let steps = self.plan.schedule.steps().to_vec();
+        if let Some(r) = resume
+            && !r.promoted
+        {
+            let next = r.next_step().and_then(|i| steps.get(i));
+            if !matches!(next, Some(Step::SetWeight { .. })) {
+                let expected = r.last_verified.unwrap_or(TrafficSplit::all_to(self.stable));
+                self.restore(expected).await?;
+            }
+        }
+        for (index, step) in steps.iter().enumerate() {
+            if resume.is_some_and(|r| r.completed.contains(&index) || r.promoted) {
+                continue;
+            }
+            if self.exec.cancel.is_cancelled() {
+                return Err(self.cancel_stop());
+            }
+            self.current_step = Some(index);
+            self.record(Event::StepStarted {
+                index,
+                step: step.clone(),
+            })
+            .await?;
+            match step {
+                Step::SetWeight { percent } => self.set_weight(index, *percent).await?,
+                Step::Bake { duration } => self.bake(index, *duration).await?,
+                Step::Approval {
+                    timeout,
+                    on_timeout,
+                } => {
+                    if !resume.is_some_and(|r| r.approved.contains(&index)) {
+                        self.approval(index, *timeout, *on_timeout).await?;
+                    }
+                }
+                Step::Pause { duration } => self.sleep_until(self.now() + *duration).await?,
+            }
+            self.record(Event::StepCompleted { index }).await?;
+        }
+        self.current_step = None;
+        let split = TrafficSplit::all_to(self.new_color());
+        if !resume.is_some_and(|r| r.promoted) {
+            self.record(Event::Promoted { split }).await?;
+        }
+        let scaled_down = match capacity {
+            Some((cap, policy)) if policy.scale_down && !resume.is_some_and(|r| r.scaled_down) => {
+                let at = resume.and_then(|r| r.scale_down_at);
+                self.scale_down(&*cap, &policy, at).await
+            }
+            _ => resume.is_some_and(|r| r.scaled_down).then_some(self.stable),
+        };
+        Ok(Outcome::Promoted { split, scaled_down })
+    }
+
+    /// On resume: makes sure the split is what the record last verified.
+    async fn restore(&mut self, expected: TrafficSplit) -> Result<(), Stop> {
+        let router = &self.p().router;
+        let read = self.call("read_split", || router.read_split()).await?;
+        if read == expected {
+            self.last_split = Some(read);
+            self.split_changed_at = self.now();
+            return Ok(());
+        }
+        self.write_and_verify(expected).await
+    }
+
+    async fn set_weight(&mut self, index: usize, percent: u32) -> Result<(), Stop> {
+        let new = self.new_color();
+        let target = TrafficSplit::shifted(new, percent).map_err(|e| {
+            Stop::Rollback(RollbackReason::Provider {
+                operation: "compute split".into(),
+                error: e.to_string(),
+            })
+        })?;
+        let current = self.last_split.map_or(0, |s| s.weight(new));
+        if percent > current {
+            self.pre_step(index).await?;
+        }
+        self.write_and_verify(target).await
+    }
+
+    async fn write_and_verify(&mut self, target: TrafficSplit) -> Result<(), Stop> {
+        let router = &self.p().router;
+        self.call("write_split", || router.write_split(target))
+            .await?;
+        self.record(Event::SplitWritten { split: target }).await?;
+        match self.verify(target).await {
+            Ok(()) => {
+                self.record(Event::SplitVerified { split: target }).await?;
+                Ok(())
+            }
+            Err(reason) => Err(Stop::Rollback(reason)),
+        }
+    }
+
+    /// Reads the split back until it matches `target`, within the verify policy.
+    async fn verify(&mut self, target: TrafficSplit) -> Result<(), RollbackReason> {
+        let p = self.p();
+        let attempts = self.plan.verify.attempts.max(1);
+        let mut last = None;
+        for attempt in 1..=attempts {
+            let read = with_retry(
+                &*p.clock,
+                &*self.exec.observer,
+                &self.plan.retry,
+                "read_split",
+                || p.router.read_split(),
+            )
+            .await
+            .map_err(|e| RollbackReason::Provider {
+                operation: "read_split".into(),
+                error: e.to_string(),
+            })?;
+            last = Some(read);
+            if read == target {
+                self.last_split = Some(read);
+                self.split_changed_at = self.now();
+                return Ok(());
+            }
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::StaleRead {
+                    expected: target,
+                    read,
+                    attempt,
+                },
+            );
+            if attempt < attempts {
+                p.clock.sleep(self.plan.verify.interval).await;
+            }
+        }
+        let read = last.unwrap_or(target);
+        self.last_split = Some(read);
+        Err(RollbackReason::VerificationFailed {
+            expected: target,
+            read,
+        })
+    }
+
+    async fn pre_step(&mut self, index: usize) -> Result<(), Stop> {
+        let gate = self.plan.gates.pre_step.clone();
+        let new = self.new_color();
+        let deadline = self.now() + gate.wait;
+        let health = &self.p().health;
+        loop {
+            let th = self
+                .call("target_health", || health.target_health(new))
+                .await?;
+            let alarms = if gate.alarms.is_empty() {
+                Vec::new()
+            } else {
+                self.call("alarm_states", || health.alarm_states(&gate.alarms))
+                    .await?
+            };
+            let reports = judge_pre_step(&gate, new, th, &alarms);
+            let failed = reports.iter().find(|r| r.is_enforced_failure()).cloned();
+            self.record(Event::PreStepChecked { index, reports })
+                .await?;
+            let Some(report) = failed else { return Ok(()) };
+            let next = self.now() + self.plan.gates.interval;
+            if next > deadline {
+                return Err(Stop::Rollback(RollbackReason::PreStep { report }));
+            }
+            self.sleep_until(next).await?;
+        }
+    }
+
+    /// Fetches one window of data, judges the bake gates, records the poll and counts it.
+    async fn poll(
+        &mut self,
+        index: usize,
+        tally: &mut BakeTally,
+        limits: &Limits,
+        can_extend: bool,
+    ) -> Result<PollDecision, Stop> {
+        let gates = &self.plan.gates;
+        let to = self.now();
+        let from = self.split_changed_at.max(to - gates.window_length());
+        let window = Window { from, to };
+        let health = &self.p().health;
+        let metrics = self.call("metrics", || health.metrics(window)).await?;
+        let names = gates.bake_alarm_names();
+        let alarms = if names.is_empty() {
+            Vec::new()
+        } else {
+            self.call("alarm_states", || health.alarm_states(&names))
+                .await?
+        };
+        let snapshot = Snapshot { metrics, alarms };
+        let reports: Vec<_> = gates
+            .bake
+            .iter()
+            .map(|g| judge_bake_gate(g, &snapshot, self.new_color(), gates.min_requests))
+            .collect();
+        let decision = tally.record(&reports, limits, can_extend);
+        self.record(Event::Polled {
+            index,
+            window,
+            reports,
+        })
+        .await?;
+        Ok(decision)
+    }
+
+    async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
+        let interval = self.plan.gates.interval;
+        let limits = self.plan.gates.limits;
+        let max_extension = self.plan.gates.max_extension;
+        let mut end = self.now() + duration;
+        let mut extended = Duration::ZERO;
+        let mut tally = BakeTally::default();
+        let mut next = self.now() + interval;
+        loop {
+            let at = next.min(end);
+            self.sleep_until(at).await?;
+            let can_extend = extended + interval <= max_extension;
+            match self.poll(index, &mut tally, &limits, can_extend).await? {
+                PollDecision::Continue => {}
+                PollDecision::Extend => {
+                    end = end + interval;
+                    extended += interval;
+                    self.record(Event::BakeExtended { index, until: end })
+                        .await?;
+                }
+                PollDecision::Rollback { limit, report } => {
+                    return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
+                }
+            }
+            if self.now() >= end {
+                return Ok(());
+            }
+            next = at + interval;
+        }
+    }
+
+    /// Waits for a decision while the bake gates keep being polled (only failures count while waiting: no
+    /// data during a long wait is not a reason to roll back).
+    async fn approval(
+        &mut self,
+        index: usize,
+        timeout: Option<Duration>,
+        on_timeout: TimeoutAction,
+    ) -> Result<(), Stop> {
+        let deadline = timeout.map(|t| self.now() + t);
+        self.record(Event::ApprovalRequested { index, deadline })
+            .await?;
+        let request = ApprovalRequest {
+            deployment: self.id.clone(),
+            step: index,
+            percent: self.last_split.map_or(0, |s| s.weight(self.new_color())),
+        };
+        let approval = self.p().approval.clone();
+        let mut wait = Box::pin(async move { approval.wait(&request).await });
+        let interval = self.plan.gates.interval;
+        let limits = Limits {
+            inconclusive: u32::MAX,
+            ..self.plan.gates.limits
+        };
+        let mut tally = BakeTally::default();
+        loop {
+            let next_poll = self.now() + interval;
+            let wake = deadline.map_or(next_poll, |d| d.min(next_poll));
+            let clock = self.p().clock.clone();
+            let mut sleep = pin!(clock.sleep(wake.since(self.now())));
+            let mut cancelled = pin!(self.exec.cancel.cancelled());
+            let woke = futures::future::poll_fn(|cx| {
+                if let Poll::Ready(d) = wait.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Decided(d));
+                }
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Cancelled);
+                }
+                sleep.as_mut().poll(cx).map(|()| Wake::Timer)
+            })
+            .await;
+            match woke {
+                Wake::Decided(Ok(decision)) => {
+                    self.record(Event::ApprovalDecided {
+                        index,
+                        decision: Some(decision.clone()),
+                    })
+                    .await?;
+                    return match decision {
+                        ApprovalDecision::Approved { .. } => Ok(()),
+                        ApprovalDecision::Rejected { by, reason } => {
+                            Err(Stop::Rollback(RollbackReason::ApprovalRejected {
+                                by,
+                                reason,
+                            }))
+                        }
+                    };
+                }
+                Wake::Decided(Err(e)) => return Err(provider_stop("approval", e)),
+                Wake::Cancelled => return Err(self.cancel_stop()),
+                Wake::Timer => {
+                    if deadline.is_some_and(|d| self.now() >= d) {
+                        return match on_timeout {
+                            TimeoutAction::Rollback => {
+                                Err(Stop::Rollback(RollbackReason::ApprovalTimedOut {
+                                    after: timeout.unwrap_or_default(),
+                                }))
+                            }
+                            TimeoutAction::Promote => {
+                                self.record(Event::ApprovalDecided {
+                                    index,
+                                    decision: None,
+                                })
+                                .await
+                            }
+                        };
+                    }
+                    if !self.plan.gates.bake.is_empty()
+                        && let PollDecision::Rollback { limit, report } =
+                            self.poll(index, &mut tally, &limits, false).await?
+                    {
+                        return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn scale_up(&mut self, cap: &dyn Capacity, policy: &CapacityPolicy) -> Result<(), Stop> {
+        let (stable, new) = (self.stable, self.new_color());
+        let desired = self
+            .call("capacity", || cap.capacity(stable))
+            .await?
+            .desired
+            .max(1);
+        let current = self.call("capacity", || cap.capacity(new)).await?;
+        if current.desired < desired {
+            self.call("set_desired", || cap.set_desired(new, desired))
+                .await?;
+            self.record(Event::CapacityRequested {
+                color: new,
+                desired,
+            })
+            .await?;
+        }
+        let deadline = self.now() + policy.ready_timeout;
+        let health = &self.p().health;
+        loop {
+            let c = self.call("capacity", || cap.capacity(new)).await?;
+            let th = self
+                .call("target_health", || health.target_health(new))
+                .await?;
+            if c.in_service >= desired && th.healthy >= desired && th.unhealthy == 0 {
+                return self
+                    .record(Event::CapacityReady {
+                        color: new,
+                        in_service: c.in_service,
+                        healthy: th.healthy,
+                    })
+                    .await;
+            }
+            if self.now() >= deadline {
+                return Err(Stop::Rollback(RollbackReason::CapacityNotReady {
+                    color: new,
+                    desired,
+                    in_service: c.in_service,
+                    healthy: th.healthy,
+                }));
+            }
+            let next = (self.now() + policy.poll).min(deadline);
+            self.sleep_until(next).await?;
+        }
+    }
+
+    /// After promotion: waits the delay, then scales the old color to 0. A cancellation during the delay, or
+    /// a failure, leaves the old color running; the deployment stays promoted.
+    async fn scale_down(
+        &mut self,
+        cap: &dyn Capacity,
+        policy: &CapacityPolicy,
+        at: Option<Timestamp>,
+    ) -> Option<Color> {
+        let old = self.stable;
+        let at = match at {
+            Some(at) => at,
+            None => {
+                let at = self.now() + policy.scale_down_delay;
+                self.record(Event::ScaleDownScheduled { color: old, at })
+                    .await
+                    .ok()?;
+                at
+            }
+        };
+        self.sleep_until(at).await.ok()?;
+        self.call("set_desired", || cap.set_desired(old, 0))
+            .await
+            .ok()?;
+        self.record(Event::ScaledDown { color: old }).await.ok()?;
+        Some(old)
+    }
+
+    /// Sends all traffic back to the stable color and verifies it; three rounds before giving up.
+    async fn rollback(&mut self, reason: RollbackReason) -> Outcome {
+        let step = self.current_step;
+        let _ = self
+            .record(Event::RollbackStarted {
+                reason: reason.clone(),
+                step,
+            })
+            .await;
+        let target = TrafficSplit::all_to(self.stable);
+        let mut last_error = String::new();
+        for _round in 0..3 {
+            let p = self.p();
+            let written = with_retry(
+                &*p.clock,
+                &*self.exec.observer,
+                &self.plan.retry,
+                "write_split",
+                || p.router.write_split(target),
+            )
+            .await;
+            if let Err(e) = written {
+                last_error = e.to_string();
+                continue;
+            }
+            let _ = self.record(Event::SplitWritten { split: target }).await;
+            match self.verify(target).await {
+                Ok(()) => {
+                    let _ = self.record(Event::SplitVerified { split: target }).await;
+                    let _ = self.record(Event::RolledBack { split: target }).await;
+                    return Outcome::RolledBack {
+                        reason,
+                        step,
+                        split: target,
+                    };
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Outcome::Aborted {
+            reason: format!(
+                "rollback after \"{reason}\" could not be completed ({last_error}); traffic may not be all on {}: run an emergency rollback",
+                self.stable
+            ),
+            split: self.last_split,
+        }
+    }
+}
+
+enum Wake {
+    Decided(Result<ApprovalDecision, ProviderError>),
+    Cancelled,
+    Timer,
+}

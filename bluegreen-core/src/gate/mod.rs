@@ -1,0 +1,17 @@
+//! Health gates: what is judged, when, and what a verdict means.
+//!
+//! Gates are pure: [`judge_bake_gate`] and [`judge_pre_step`] turn data into [`GateReport`]s, and
+//! [`BakeTally`] turns a bake's reports into a decision. The executor fetches the data.
+
+mod config;
+mod judge;
+mod report;
+mod tally;
+
+pub use config::{
+    BakeGate, Check, DEFAULT_POLL_INTERVAL, GateMode, GatePolicy, Limits, NoDataPolicy,
+    PreStepGate, Relative,
+};
+pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
+pub use report::{GateReport, Unit, Verdict};
+pub use tally::{BakeTally, PollDecision};

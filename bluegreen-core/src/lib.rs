@@ -1,0 +1,36 @@
+//! # bluegreen-core
+//!
+//! The pure engine of bluegreen: blue-green and canary deployments on a load balancer with two weighted
+//! target groups.
+//!
+//! - [`model`]: colors, [`TrafficSplit`]s, time.
+//! - [`strategy`]: [`Strategy`] → [`Schedule`], a plain list of [`Step`]s.
+//! - [`gate`]: health gates that judge snapshots of metrics, target health and alarms.
+//! - [`provider`]: the traits through which the executor reaches the world.
+//! - [`executor`]: runs a [`Plan`], records every transition, rolls back on failure, resumes after a crash.
+//!
+//! This crate does no I/O of its own and never reads a wall clock: time is a [`Clock`], and everything else is
+//! a provider trait. `bluegreen-aws` implements the traits on AWS; `bluegreen-testkit` implements them in
+//! memory with fault injection, so that a 15-minute strategy runs in microseconds.
+
+pub mod executor;
+pub mod gate;
+pub mod model;
+pub mod provider;
+pub mod strategy;
+
+pub use executor::{
+    CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError, Executor,
+    NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay, ResumeAction,
+    RetryPolicy, RollbackReason, VerifyPolicy,
+};
+pub use gate::GatePolicy;
+pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
+pub use provider::{
+    AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
+    Clock, HealthSource, Metrics, ProviderError, StateStore, TargetHealth, TrafficRouter,
+};
+pub use strategy::{
+    Schedule, ScheduleError, Step, Strategy, StrategyKind, TimeoutAction, parse_duration,
+    parse_steps,
+};

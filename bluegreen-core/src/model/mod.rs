@@ -1,0 +1,9 @@
+//! The plain data of a deployment: colors, traffic splits, time.
+
+mod color;
+mod split;
+mod time;
+
+pub use color::{Color, PerColor, UnknownColor};
+pub use split::{SplitError, TrafficSplit};
+pub use time::{Timestamp, Window};

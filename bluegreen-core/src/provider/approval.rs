@@ -1,0 +1,40 @@
+use crate::{DeploymentId, ProviderError};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// What the executor asks a person to approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The schedule step waiting (0-based).
+    pub step: usize,
+    /// The new color's share while waiting.
+    pub percent: u32,
+}
+
+/// A person's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum ApprovalDecision {
+    /// Go on.
+    Approved {
+        /// Who approved.
+        by: String,
+    },
+    /// Roll back.
+    Rejected {
+        /// Who rejected.
+        by: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+}
+
+/// Manual approvals (R4). The executor applies any timeout itself, on its clock.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Approval: Send + Sync {
+    /// Waits until the request is approved or rejected.
+    async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError>;
+}

@@ -1,0 +1,32 @@
+//! The traits through which the executor reaches the world. Each is object-safe, `Send + Sync`, and has
+//! few required methods; use them as `Arc<dyn _>`. With the `mocks` feature, each has a mockall mock
+//! (`MockTrafficRouter`, `MockHealthSource`, ...).
+
+mod approval;
+mod capacity;
+mod clock;
+mod error;
+mod health;
+mod router;
+mod store;
+
+pub use approval::{Approval, ApprovalDecision, ApprovalRequest};
+pub use capacity::{Capacity, CapacityStatus};
+pub use clock::Clock;
+pub use error::ProviderError;
+pub use health::{AlarmState, AlarmStatus, HealthSource, Metrics, TargetHealth};
+pub use router::TrafficRouter;
+pub use store::StateStore;
+
+#[cfg(feature = "mocks")]
+pub use approval::MockApproval;
+#[cfg(feature = "mocks")]
+pub use capacity::MockCapacity;
+#[cfg(feature = "mocks")]
+pub use clock::MockClock;
+#[cfg(feature = "mocks")]
+pub use health::MockHealthSource;
+#[cfg(feature = "mocks")]
+pub use router::MockTrafficRouter;
+#[cfg(feature = "mocks")]
+pub use store::MockStateStore;

@@ -1,0 +1,266 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// What to do when an approval times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeoutAction {
+    /// Roll back to the stable color (the safe default).
+    #[default]
+    Rollback,
+    /// Go on as if approved.
+    Promote,
+}
+
+/// One step of a [`Schedule`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Step {
+    /// Send `percent` of traffic to the new color (the rest to the stable color), verified by reading it back.
+    /// The pre-step gate runs first.
+    SetWeight {
+        /// Percentage for the new color, 1 to 100.
+        percent: u32,
+    },
+    /// Hold the split for `duration` while the bake gates are polled.
+    Bake {
+        /// How long to hold.
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+    },
+    /// Wait for a person (or a CI job) to approve or reject.
+    Approval {
+        /// How long to wait; `None` waits for ever.
+        #[serde(with = "humantime_serde", default)]
+        timeout: Option<Duration>,
+        /// What a timeout means.
+        #[serde(default)]
+        on_timeout: TimeoutAction,
+    },
+    /// Wait for `duration` without judging anything.
+    Pause {
+        /// How long to wait.
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::SetWeight { percent } => write!(f, "set {percent}%"),
+            Step::Bake { duration } => write!(f, "bake {}", humantime::format_duration(*duration)),
+            Step::Approval { timeout: None, .. } => write!(f, "approval"),
+            Step::Approval {
+                timeout: Some(t),
+                on_timeout,
+            } => write!(
+                f,
+                "approval (timeout {}, then {})",
+                humantime::format_duration(*t),
+                match on_timeout {
+                    TimeoutAction::Rollback => "roll back",
+                    TimeoutAction::Promote => "promote",
+                }
+            ),
+            Step::Pause { duration } => {
+                write!(f, "pause {}", humantime::format_duration(*duration))
+            }
+        }
+    }
+}
+
+/// Why a list of steps is not a valid schedule. Step numbers in messages count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// No step at all.
+    #[error("the schedule has no steps")]
+    Empty,
+    /// A step that is not a whole number.
+    #[error("step {step} ({text:?}) is not a whole percentage")]
+    NotANumber {
+        /// 1-based position.
+        step: usize,
+        /// What was typed.
+        text: String,
+    },
+    /// A weight outside 1..=100.
+    #[error("step {step} ({percent}%) is out of range: each step is a percentage from 1 to 100")]
+    OutOfRange {
+        /// 1-based position.
+        step: usize,
+        /// The percentage given.
+        percent: u32,
+    },
+    /// A weight that does not increase.
+    #[error(
+        "step {step} ({percent}%) is not increasing: it must be above the step before it ({previous}%)"
+    )]
+    NotIncreasing {
+        /// 1-based position.
+        step: usize,
+        /// The percentage given.
+        percent: u32,
+        /// The percentage of the weight step before it.
+        previous: u32,
+    },
+    /// A schedule whose last weight is not 100.
+    #[error("the last weight step is {last}%: a schedule must end at 100%")]
+    DoesNotEndAt100 {
+        /// The last percentage (0 when there is no weight step).
+        last: u32,
+    },
+    /// A bake or pause of zero length.
+    #[error("step {step} ({kind}) has a zero duration")]
+    ZeroDuration {
+        /// 1-based position.
+        step: usize,
+        /// `bake` or `pause`.
+        kind: &'static str,
+    },
+    /// A duration that cannot be parsed.
+    #[error("{what} {text:?} is not a duration (examples: 90s, 3m, 1h30m): {reason}")]
+    BadDuration {
+        /// Which setting.
+        what: String,
+        /// What was typed.
+        text: String,
+        /// The parser's reason.
+        reason: String,
+    },
+}
+
+/// A validated sequence of steps: weights only increase, each in 1..=100, and the last weight is 100.
+///
+/// Schedules are plain data: printable (`Display`), serializable and comparable.
+///
+/// ```
+/// use bluegreen_core::{Schedule, Step};
+/// use std::time::Duration;
+/// let s = Schedule::new(vec![
+///     Step::SetWeight { percent: 50 },
+///     Step::Bake { duration: Duration::from_secs(60) },
+///     Step::SetWeight { percent: 100 },
+/// ])?;
+/// assert_eq!(s.to_string(), "set 50% → bake 1m → set 100%");
+/// # Ok::<(), bluegreen_core::ScheduleError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Step>", into = "Vec<Step>")]
+pub struct Schedule {
+    steps: Vec<Step>,
+}
+
+impl TryFrom<Vec<Step>> for Schedule {
+    type Error = ScheduleError;
+    fn try_from(steps: Vec<Step>) -> Result<Self, ScheduleError> {
+        Schedule::new(steps)
+    }
+}
+
+impl From<Schedule> for Vec<Step> {
+    fn from(s: Schedule) -> Self {
+        s.steps
+    }
+}
+
+impl Schedule {
+    /// Validates `steps` into a schedule, or says which step is wrong and why.
+    pub fn new(steps: Vec<Step>) -> Result<Self, ScheduleError> {
+        if steps.is_empty() {
+            return Err(ScheduleError::Empty);
+        }
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Bake { duration } if duration.is_zero() => {
+                    return Err(ScheduleError::ZeroDuration {
+                        step: i + 1,
+                        kind: "bake",
+                    });
+                }
+                Step::Pause { duration } if duration.is_zero() => {
+                    return Err(ScheduleError::ZeroDuration {
+                        step: i + 1,
+                        kind: "pause",
+                    });
+                }
+                _ => {}
+            }
+        }
+        check_weight_sequence(steps.iter().enumerate().filter_map(|(i, s)| match s {
+            Step::SetWeight { percent } => Some((i + 1, *percent)),
+            _ => None,
+        }))?;
+        Ok(Schedule { steps })
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The weights the new color takes, in order.
+    pub fn weights(&self) -> Vec<u32> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::SetWeight { percent } => Some(*percent),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The time the schedule takes when every gate passes and approvals come at once
+    /// (approval timeouts are not counted).
+    pub fn nominal_duration(&self) -> Duration {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Bake { duration } | Step::Pause { duration } => *duration,
+                _ => Duration::ZERO,
+            })
+            .sum()
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks `(step number, percent)` pairs: each percent in 1..=100, strictly increasing, the last one 100.
+pub(crate) fn check_weight_sequence(
+    weights: impl IntoIterator<Item = (usize, u32)>,
+) -> Result<(), ScheduleError> {
+    let mut previous: Option<u32> = None;
+    for (step, percent) in weights {
+        if percent == 0 || percent > 100 {
+            return Err(ScheduleError::OutOfRange { step, percent });
+        }
+        if let Some(prev) = previous
+            && percent <= prev
+        {
+            return Err(ScheduleError::NotIncreasing {
+                step,
+                percent,
+                previous: prev,
+            });
+        }
+        previous = Some(percent);
+    }
+    match previous {
+        Some(100) => Ok(()),
+        other => Err(ScheduleError::DoesNotEndAt100 {
+            last: other.unwrap_or(0),
+        }),
+    }
+}
