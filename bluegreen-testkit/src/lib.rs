@@ -1,1 +1,35 @@
-//! placeholder
+//! # bluegreen-testkit
+//!
+//! Real in-memory implementations of bluegreen's provider traits, at least as strict as AWS, for tests,
+//! simulations and the CLI's `sim` provider:
+//!
+//! - [`SimWorld`]: an ALB listener (weights 0..=999, unknown target groups rejected, rules and the default
+//!   action), target groups with AWS's target states (`initial` → `healthy`, `unhealthy`, `draining`), Auto
+//!   Scaling groups whose instances become healthy after a delay, alarms, and a traffic simulator whose
+//!   per-color errors, latency and health follow a [`Script`]. Deterministic for a given seed.
+//! - [`ManualClock`] and [`run_virtual`]: virtual time, so a 15-minute deployment runs in microseconds.
+//! - [`MemoryStore`], [`ManualApproval`], [`ScriptedApproval`].
+//! - [`Faulty`]: a fault decorator for any provider (throttling, 5xx, timeouts, stale reads, latency).
+//! - [`CallLog`]: every call the world served, by AWS operation name.
+//! - [`conformance`]: the contract every provider implementation must pass.
+//! - [`Harness`]: all of the above wired together.
+
+mod approval;
+mod calllog;
+mod clock;
+pub mod conformance;
+mod fault;
+mod harness;
+mod store;
+mod world;
+
+pub use approval::{ManualApproval, ScriptedApproval};
+pub use calllog::{Call, CallLog};
+pub use clock::{EPOCH_2026, ManualClock, Stalled, run_virtual, run_virtual_until};
+pub use fault::{FaultHandle, Faults, Faulty};
+pub use harness::{EventLog, Harness};
+pub use store::MemoryStore;
+pub use world::{
+    ActionRef, Asg, Behavior, Change, Forward, Listener, Rule, Script, SimCapacity, SimHealth,
+    SimRouter, SimWorld, Target, TargetGroup, TargetState, WorldConfig, WriteRecord,
+};

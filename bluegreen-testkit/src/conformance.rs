@@ -1,0 +1,288 @@
+//! The contract every provider implementation must pass.
+//!
+//! Each check is an ordinary `pub async fn` over a trait object that panics (with a message naming the
+//! contract) when the provider breaks it. The testkit's fakes run these in this crate's tests; the AWS
+//! provider runs the same functions against a local AWS emulator. Checks that change state restore it.
+
+use bluegreen_core::{
+    Capacity, Color, DeploymentId, Event, HealthSource, Plan, ProviderError, RecordEntry, Schedule,
+    StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
+};
+use std::time::Duration;
+
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, ProviderError>, what: &str) {
+    match r {
+        Err(ProviderError::NotFound { resource }) => {
+            assert!(
+                !resource.is_empty(),
+                "{what}: a not-found error must name the resource"
+            );
+        }
+        other => panic!("{what}: expected a not-found error, got {other:?}"),
+    }
+}
+
+/// A written split reads back exactly, for the extremes and for splits in between; the split found at the
+/// start is restored at the end.
+pub async fn router_round_trip(router: &dyn TrafficRouter) {
+    let initial = router.read_split().await.expect("read_split works");
+    for (blue, green) in [
+        (90, 10),
+        (75, 25),
+        (50, 50),
+        (1, 99),
+        (0, 100),
+        (100, 0),
+        (33, 67),
+    ] {
+        let split = TrafficSplit::new(blue, green).expect("valid split");
+        router.write_split(split).await.expect("write_split works");
+        let read = router.read_split().await.expect("read_split works");
+        assert_eq!(read, split, "a written split must read back");
+    }
+    router
+        .write_split(initial)
+        .await
+        .expect("write_split works");
+    assert_eq!(
+        router.read_split().await.expect("read_split works"),
+        initial,
+        "the initial split is restored"
+    );
+}
+
+/// Writing the split that is already there succeeds and changes nothing.
+pub async fn router_idempotent_write(router: &dyn TrafficRouter) {
+    let initial = router.read_split().await.expect("read_split works");
+    router
+        .write_split(initial)
+        .await
+        .expect("rewriting the same split works");
+    router
+        .write_split(initial)
+        .await
+        .expect("rewriting the same split works");
+    assert_eq!(
+        router.read_split().await.expect("read_split works"),
+        initial
+    );
+}
+
+/// A router whose listener, rule or target group does not exist gives not-found errors naming it.
+pub async fn router_missing_resource(router: &dyn TrafficRouter) {
+    assert_not_found(
+        router.read_split().await,
+        "read_split on a missing resource",
+    );
+    assert_not_found(
+        router.write_split(TrafficSplit::all_to(Color::Blue)).await,
+        "write_split on a missing resource",
+    );
+}
+
+/// Target health counts are consistent: `color` has at least `min_healthy` healthy targets.
+pub async fn health_target_counts(health: &dyn HealthSource, color: Color, min_healthy: u32) {
+    let h = health
+        .target_health(color)
+        .await
+        .expect("target_health works");
+    assert!(
+        h.healthy >= min_healthy,
+        "{color} should have at least {min_healthy} healthy targets, has {h:?}"
+    );
+}
+
+/// Metrics over `window` keep the contract: errors never exceed requests; a count that is present is never
+/// zero (no data is absent, never zero); latencies are finite; host counts are present for both colors.
+pub async fn health_metrics_contract(health: &dyn HealthSource, window: Window) {
+    let m = health.metrics(window).await.expect("metrics works");
+    for c in Color::ALL {
+        let m = m.get(c);
+        assert_ne!(
+            m.requests,
+            Some(0),
+            "{c}: no requests must be absent, not zero"
+        );
+        assert_ne!(
+            m.errors_5xx,
+            Some(0),
+            "{c}: no 5xx must be absent, not zero"
+        );
+        if let (Some(r), Some(e)) = (m.requests, m.errors_5xx) {
+            assert!(e <= r, "{c}: {e} errors cannot exceed {r} requests");
+        }
+        if m.requests.is_none() {
+            assert!(m.latency_avg.is_none(), "{c}: no latency without requests");
+        }
+        if let (Some(avg), Some(p99)) = (m.latency_avg, m.latency_p99) {
+            assert!(
+                avg < Duration::from_secs(3600) && p99 < Duration::from_secs(3600),
+                "{c}: latencies are sane"
+            );
+        }
+    }
+}
+
+/// Metrics over a window with no traffic at all (e.g. before the resources existed) are absent.
+pub async fn health_no_data_is_absent(health: &dyn HealthSource, quiet: Window) {
+    let m = health.metrics(quiet).await.expect("metrics works");
+    for c in Color::ALL {
+        assert_eq!(
+            m.get(c).requests,
+            None,
+            "{c}: a window without traffic has no request count"
+        );
+        assert_eq!(
+            m.get(c).error_rate(),
+            None,
+            "{c}: a window without traffic has no error rate"
+        );
+    }
+}
+
+/// A window whose start is not before its end is invalid.
+pub async fn health_rejects_empty_window(health: &dyn HealthSource, at: Timestamp) {
+    match health.metrics(Window { from: at, to: at }).await {
+        Err(ProviderError::Invalid { .. }) => {}
+        other => panic!("an empty window must be invalid, got {other:?}"),
+    }
+}
+
+/// Alarm states come back in the order asked; an unknown alarm is not found.
+pub async fn health_alarms(health: &dyn HealthSource, known: &[String], unknown: &str) {
+    let states = health
+        .alarm_states(known)
+        .await
+        .expect("alarm_states works");
+    let names: Vec<&String> = states.iter().map(|s| &s.name).collect();
+    assert_eq!(
+        names,
+        known.iter().collect::<Vec<_>>(),
+        "alarm states in the order asked"
+    );
+    let mut with_unknown = known.to_vec();
+    with_unknown.push(unknown.to_string());
+    assert_not_found(health.alarm_states(&with_unknown).await, "an unknown alarm");
+}
+
+/// A health source whose target groups do not exist gives not-found errors.
+pub async fn health_missing_resource(health: &dyn HealthSource) {
+    assert_not_found(
+        health.target_health(Color::Blue).await,
+        "target_health of a missing target group",
+    );
+}
+
+/// Setting `color`'s desired capacity reads back; the original capacity is restored.
+pub async fn capacity_round_trip(capacity: &dyn Capacity, color: Color) {
+    let before = capacity.capacity(color).await.expect("capacity works");
+    capacity
+        .set_desired(color, before.desired + 1)
+        .await
+        .expect("set_desired works");
+    let after = capacity.capacity(color).await.expect("capacity works");
+    assert_eq!(
+        after.desired,
+        before.desired + 1,
+        "a desired capacity reads back"
+    );
+    capacity
+        .set_desired(color, before.desired)
+        .await
+        .expect("set_desired works");
+    assert_eq!(
+        capacity
+            .capacity(color)
+            .await
+            .expect("capacity works")
+            .desired,
+        before.desired
+    );
+}
+
+/// A capacity provider whose groups do not exist gives not-found errors.
+pub async fn capacity_missing_resource(capacity: &dyn Capacity) {
+    assert_not_found(
+        capacity.capacity(Color::Green).await,
+        "capacity of a missing group",
+    );
+    assert_not_found(
+        capacity.set_desired(Color::Green, 1).await,
+        "set_desired of a missing group",
+    );
+}
+
+fn started(id: &DeploymentId, application: &str) -> RecordEntry {
+    let schedule = Schedule::new(vec![Step::SetWeight { percent: 100 }]).expect("valid schedule");
+    RecordEntry {
+        seq: 0,
+        at: Timestamp::from_millis(1),
+        event: Event::Started {
+            deployment: id.clone(),
+            stable: Color::Blue,
+            plan: Box::new(Plan::new(application, schedule)),
+        },
+    }
+}
+
+/// Records append and load in order; an unknown record is not found; a deployment is listed under its
+/// application; the lock is exclusive, re-entrant for its holder, and only its holder unlocks it.
+/// `unique` keeps names apart from other runs on the same store.
+pub async fn store_contract(store: &dyn StateStore, unique: &str) {
+    let app = format!("conformance/{unique}");
+    let a = DeploymentId::new(format!("{unique}-a")).expect("valid id");
+    let b = DeploymentId::new(format!("{unique}-b")).expect("valid id");
+    assert_not_found(store.load(&a).await, "load of an unknown deployment");
+
+    let first = started(&a, &app);
+    let second = RecordEntry {
+        seq: 1,
+        at: Timestamp::from_millis(2),
+        event: Event::StepStarted {
+            index: 0,
+            step: Step::SetWeight { percent: 100 },
+        },
+    };
+    store.append(&a, &first).await.expect("append works");
+    store.append(&a, &second).await.expect("append works");
+    assert_eq!(
+        store.load(&a).await.expect("load works"),
+        vec![first, second],
+        "entries load in order"
+    );
+    assert!(
+        store.list(&app).await.expect("list works").contains(&a),
+        "a deployment is listed under its application"
+    );
+
+    store
+        .lock(&app, &a)
+        .await
+        .expect("a free lock can be taken");
+    store
+        .lock(&app, &a)
+        .await
+        .expect("the holder can take its lock again");
+    match store.lock(&app, &b).await {
+        Err(ProviderError::Conflict { message }) => {
+            assert!(
+                message.contains(a.as_str()),
+                "the conflict names the holder: {message}"
+            );
+        }
+        other => panic!("a held lock must refuse another holder, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            store.unlock(&app, &b).await,
+            Err(ProviderError::Conflict { .. })
+        ),
+        "only the holder unlocks"
+    );
+    store.unlock(&app, &a).await.expect("the holder unlocks");
+    store
+        .lock(&app, &b)
+        .await
+        .expect("a released lock can be taken");
+    store.unlock(&app, &b).await.expect("the holder unlocks");
+}

@@ -1,0 +1,179 @@
+//! A ready-made test bench: a [`SimWorld`], a [`MemoryStore`], an approval, fault injection, and an observer
+//! that keeps the timeline.
+
+use crate::{FaultHandle, Faulty, MemoryStore, SimWorld, Stalled, WorldConfig, run_virtual};
+use bluegreen_core::{
+    Approval, Clock, DeploymentId, Event, ExecError, Executor, Notice, Observer, Outcome, Plan,
+    Providers, RecordEntry, ResumeAction, Timestamp, TrafficSplit,
+};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// An [`Observer`] that keeps every event and notice.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    inner: Arc<Mutex<(Vec<RecordEntry>, Vec<(Timestamp, Notice)>)>>,
+}
+
+impl EventLog {
+    fn lock(&self) -> MutexGuard<'_, (Vec<RecordEntry>, Vec<(Timestamp, Notice)>)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every event so far.
+    pub fn entries(&self) -> Vec<RecordEntry> {
+        self.lock().0.clone()
+    }
+
+    /// Every notice so far.
+    pub fn notices(&self) -> Vec<(Timestamp, Notice)> {
+        self.lock().1.clone()
+    }
+}
+
+impl Observer for EventLog {
+    fn on_event(&self, entry: &RecordEntry) {
+        self.lock().0.push(entry.clone());
+    }
+    fn on_notice(&self, at: Timestamp, notice: &Notice) {
+        self.lock().1.push((at, notice.clone()));
+    }
+}
+
+/// A simulated world with everything a deployment needs, on virtual time.
+///
+/// ```
+/// use bluegreen_core::{Color, Outcome, Plan, Strategy, TrafficSplit};
+/// use bluegreen_testkit::{Harness, WorldConfig};
+/// let h = Harness::new(WorldConfig::default());
+/// let plan = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+/// let outcome = h.run("d1", plan).unwrap();
+/// assert!(matches!(outcome, Outcome::Promoted { .. }));
+/// assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+/// assert_eq!(h.elapsed().as_secs(), 15 * 60); // five 3-minute bakes, in microseconds
+/// ```
+pub struct Harness {
+    /// The world.
+    pub world: SimWorld,
+    /// Records and locks.
+    pub store: MemoryStore,
+    /// Approvals; by default one that never decides.
+    pub approval: Arc<dyn Approval>,
+    /// Faults injected into the router, health source and capacity provider.
+    pub faults: FaultHandle,
+    /// Every event and notice of every run.
+    pub events: EventLog,
+    /// Whether the executor gets a capacity provider.
+    pub manage_capacity: bool,
+    started: Timestamp,
+}
+
+impl Harness {
+    /// A harness on a new world.
+    pub fn new(config: WorldConfig) -> Self {
+        let seed = config.seed;
+        let world = SimWorld::new(config);
+        let started = world.clock().now();
+        let clock: Arc<dyn Clock> = Arc::new(world.clock().clone());
+        Harness {
+            approval: Arc::new(crate::ScriptedApproval::never(clock)),
+            world,
+            store: MemoryStore::new(),
+            faults: FaultHandle::new(seed),
+            events: EventLog::default(),
+            manage_capacity: false,
+            started,
+        }
+    }
+
+    /// Uses `approval`.
+    pub fn with_approval(mut self, approval: Arc<dyn Approval>) -> Self {
+        self.approval = approval;
+        self
+    }
+
+    /// Gives the executor the capacity provider.
+    pub fn with_capacity(mut self) -> Self {
+        self.manage_capacity = true;
+        self
+    }
+
+    /// The world's clock, as the core's trait object.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(self.world.clock().clone())
+    }
+
+    /// The providers, with faults injected into the router, health source and capacity provider.
+    pub fn providers(&self) -> Providers {
+        let clock = self.clock();
+        Providers {
+            router: Arc::new(Faulty::new(
+                self.world.router(),
+                clock.clone(),
+                self.faults.clone(),
+            )),
+            health: Arc::new(Faulty::new(
+                self.world.health(),
+                clock.clone(),
+                self.faults.clone(),
+            )),
+            capacity: self.manage_capacity.then(|| {
+                Arc::new(Faulty::new(
+                    self.world.capacity(),
+                    clock.clone(),
+                    self.faults.clone(),
+                )) as Arc<dyn bluegreen_core::Capacity>
+            }),
+            clock,
+            approval: self.approval.clone(),
+            store: Arc::new(self.store.clone()),
+        }
+    }
+
+    /// An executor on [`providers`](Self::providers) that reports to [`events`](Self::events).
+    pub fn executor(&self) -> Executor {
+        Executor::new(self.providers()).with_observer(Arc::new(self.events.clone()))
+    }
+
+    /// Runs a deployment to its end on virtual time.
+    pub fn run(&self, id: &str, plan: Plan) -> Result<Outcome, ExecError> {
+        let id = DeploymentId::new(id).map_err(|e| ExecError::InvalidPlan(e.to_string()))?;
+        let exec = self.executor();
+        run_virtual(self.world.clock(), exec.run(id, plan)).map_err(stalled)?
+    }
+
+    /// Resumes a deployment on virtual time.
+    pub fn resume(&self, id: &str, action: ResumeAction) -> Result<Outcome, ExecError> {
+        let id = DeploymentId::new(id).map_err(|e| ExecError::InvalidPlan(e.to_string()))?;
+        let exec = self.executor();
+        run_virtual(self.world.clock(), exec.resume(&id, action)).map_err(stalled)?
+    }
+
+    /// Virtual time since the harness was made.
+    pub fn elapsed(&self) -> Duration {
+        self.world.clock().now().since(self.started)
+    }
+
+    /// Offset of `t` from the harness's start.
+    pub fn offset(&self, t: Timestamp) -> Duration {
+        t.since(self.started)
+    }
+
+    /// Every verified split with its offset from the start: the deployment's timeline of traffic.
+    pub fn verified_splits(&self) -> Vec<(Duration, TrafficSplit)> {
+        self.events
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::SplitVerified { split } => Some((self.offset(e.at), *split)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn stalled(_: Stalled) -> ExecError {
+    ExecError::InvalidPlan(
+        "the deployment stalled: it waits for something that never comes (an approval?)".into(),
+    )
+}

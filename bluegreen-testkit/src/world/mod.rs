@@ -1,0 +1,360 @@
+//! A simulated AWS world: one ALB with a weighted listener, a target group and an Auto Scaling group per
+//! color, CloudWatch-like metrics from a traffic simulator, alarms, all on a [`ManualClock`].
+
+mod providers;
+mod state;
+mod traffic;
+
+pub use providers::{SimCapacity, SimHealth, SimRouter};
+pub use state::{
+    ActionRef, Asg, Forward, Listener, Rule, Target, TargetGroup, TargetState, WriteRecord,
+};
+pub use traffic::{Behavior, Change, Script};
+
+use crate::{CallLog, ManualClock};
+use bluegreen_core::{AlarmState, Clock, Color, PerColor, TargetHealth, TrafficSplit};
+use state::{State, Timings};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use traffic::Traffic;
+
+const ACCOUNT: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
+
+/// How to build a [`SimWorld`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorldConfig {
+    /// The environment, e.g. `poc`.
+    pub environment: String,
+    /// The application, e.g. `poc-web`.
+    pub application: String,
+    /// Seed of the traffic simulator's randomness.
+    pub seed: u64,
+    /// Requests per second arriving at the listener.
+    pub request_rate: f64,
+    /// The split at the start.
+    pub initial_split: TrafficSplit,
+    /// Instances in service and healthy at the start, per color.
+    pub instances: PerColor<u32>,
+    /// Maximum size of each Auto Scaling group.
+    pub asg_max: u32,
+    /// From launch to in service (and registered with the target group).
+    pub warmup: Duration,
+    /// From registration to healthy (health check interval × healthy threshold).
+    pub health_check: Duration,
+    /// How long a deregistered target drains.
+    pub deregistration_delay: Duration,
+    /// Each color's behavior over time.
+    pub scripts: PerColor<Script>,
+    /// Alarms and their states over time (offsets from the start); each starts `OK`.
+    pub alarms: BTreeMap<String, Vec<(Duration, AlarmState)>>,
+    /// Extra listener rules forwarding to both target groups, by priority (weights start as the default's).
+    pub rule_priorities: Vec<u32>,
+}
+
+impl Default for WorldConfig {
+    /// The seed's environment: `poc-poc-web-alb`, blue live with 2 instances, green ready with 2, 200 req/s.
+    fn default() -> Self {
+        WorldConfig {
+            environment: "poc".into(),
+            application: "poc-web".into(),
+            seed: 1,
+            request_rate: 200.0,
+            initial_split: TrafficSplit::all_to(Color::Blue),
+            instances: PerColor { blue: 2, green: 2 },
+            asg_max: 10,
+            warmup: Duration::from_secs(60),
+            health_check: Duration::from_secs(30),
+            deregistration_delay: Duration::from_secs(30),
+            scripts: PerColor::default(),
+            alarms: BTreeMap::new(),
+            rule_priorities: Vec::new(),
+        }
+    }
+}
+
+/// A simulated AWS world. Clones share it. Every provider built from it logs its calls in one [`CallLog`].
+#[derive(Clone)]
+pub struct SimWorld {
+    state: Arc<Mutex<State>>,
+    clock: ManualClock,
+    log: CallLog,
+}
+
+impl SimWorld {
+    /// A world built from `config` on a fresh [`ManualClock`].
+    pub fn new(config: WorldConfig) -> Self {
+        Self::with_clock(config, ManualClock::default())
+    }
+
+    /// A world built from `config` on `clock`.
+    pub fn with_clock(config: WorldConfig, clock: ManualClock) -> Self {
+        let now = clock.now();
+        let prefix = format!("{}-{}", config.environment, config.application);
+        let lb = format!("{prefix}-alb");
+        let tg = |c: Color| {
+            let name = format!("{prefix}-{c}-tg");
+            TargetGroup {
+                arn: format!("{ACCOUNT}:targetgroup/{name}/{:016x}", hash(&name)),
+                name,
+                color: c,
+                targets: Vec::new(),
+            }
+        };
+        let tgs = vec![tg(Color::Blue), tg(Color::Green)];
+        let forward = Forward {
+            target_groups: tgs
+                .iter()
+                .map(|t| (t.arn.clone(), config.initial_split.weight(t.color)))
+                .collect(),
+            stickiness: None,
+        };
+        let listener_arn = format!(
+            "{ACCOUNT}:listener/app/{lb}/{:016x}/{:016x}",
+            hash(&lb),
+            hash("80")
+        );
+        let rules = config
+            .rule_priorities
+            .iter()
+            .map(|p| Rule {
+                arn: format!("{ACCOUNT}:listener-rule/app/{lb}/{:016x}/{p}", hash(&lb)),
+                priority: *p,
+                forward: forward.clone(),
+            })
+            .collect();
+        let listener = Listener {
+            arn: listener_arn.clone(),
+            port: 80,
+            default_action: forward,
+            rules,
+            tags: BTreeMap::new(),
+        };
+        let asgs = Color::ALL
+            .iter()
+            .map(|c| Asg {
+                name: format!("{prefix}-{c}-asg"),
+                color: *c,
+                min: 0,
+                max: config.asg_max,
+                desired: 0,
+                instances: Vec::new(),
+            })
+            .collect();
+        let split = config.initial_split;
+        let mut state = State {
+            start: now,
+            load_balancer: lb,
+            listeners: vec![listener],
+            target_groups: tgs,
+            asgs,
+            alarms: config.alarms,
+            traffic: Traffic {
+                seed: config.seed,
+                rate_per_sec: config.request_rate,
+                scripts: config.scripts,
+                weights: vec![(now, split.weight(Color::Blue), split.weight(Color::Green))],
+            },
+            timings: Timings {
+                warmup: config.warmup,
+                health_check: config.health_check,
+                deregistration_delay: config.deregistration_delay,
+            },
+            traffic_action: (listener_arn, ActionRef::Default),
+            next_instance: 1,
+            writes: Vec::new(),
+        };
+        // Instances that exist at the start have been in service and healthy for an hour.
+        let before = now - Duration::from_secs(3600);
+        for c in Color::ALL {
+            let name = format!("{prefix}-{c}-asg");
+            let n = *config.instances.get(c);
+            state
+                .set_desired(before, &name, n.min(config.asg_max))
+                .expect("the initial capacity is within the group's size");
+        }
+        SimWorld {
+            state: Arc::new(Mutex::new(state)),
+            clock,
+            log: CallLog::default(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The world's clock.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    /// The log of every provider call made against this world.
+    pub fn calls(&self) -> &CallLog {
+        &self.log
+    }
+
+    /// The load balancer's name.
+    pub fn load_balancer(&self) -> String {
+        self.lock().load_balancer.clone()
+    }
+
+    /// The listener's ARN.
+    pub fn listener_arn(&self) -> String {
+        self.lock().listeners[0].arn.clone()
+    }
+
+    /// The ARN of `color`'s target group.
+    pub fn target_group_arn(&self, color: Color) -> String {
+        let s = self.lock();
+        s.target_groups
+            .iter()
+            .find(|t| t.color == color)
+            .map(|t| t.arn.clone())
+            .unwrap_or_default()
+    }
+
+    /// The name of `color`'s Auto Scaling group.
+    pub fn asg_name(&self, color: Color) -> String {
+        let s = self.lock();
+        s.asgs
+            .iter()
+            .find(|a| a.color == color)
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// A router on the listener's default action, as the deployment sees it.
+    pub fn router(&self) -> SimRouter {
+        SimRouter::new(
+            self.clone(),
+            self.listener_arn(),
+            ActionRef::Default,
+            PerColor::from_fn(|c| self.target_group_arn(c)),
+        )
+    }
+
+    /// A router on any action with any target groups (which may not exist: for not-found tests).
+    pub fn router_for(
+        &self,
+        listener: &str,
+        action: ActionRef,
+        target_groups: PerColor<String>,
+    ) -> SimRouter {
+        SimRouter::new(self.clone(), listener.to_string(), action, target_groups)
+    }
+
+    /// The health source: target health, metrics from the traffic simulator, alarms.
+    pub fn health(&self) -> SimHealth {
+        SimHealth::new(
+            self.clone(),
+            PerColor::from_fn(|c| self.target_group_arn(c)),
+        )
+    }
+
+    /// The capacity provider over both Auto Scaling groups.
+    pub fn capacity(&self) -> SimCapacity {
+        SimCapacity::new(self.clone(), PerColor::from_fn(|c| self.asg_name(c)))
+    }
+
+    /// The weights of the listener's default action, as a split (ignores the call log).
+    pub fn split(&self) -> TrafficSplit {
+        let s = self.lock();
+        let l = &s.listeners[0];
+        let w = |c: Color| {
+            l.default_action
+                .target_groups
+                .iter()
+                .find(|(a, _)| s.target_groups.iter().any(|t| &t.arn == a && t.color == c))
+                .map_or(0, |(_, w)| *w)
+        };
+        let (b, g) = (w(Color::Blue), w(Color::Green));
+        let blue = if b + g == 0 {
+            0
+        } else {
+            (b * 100 + (b + g) / 2) / (b + g)
+        };
+        TrafficSplit::new(blue, 100 - blue).unwrap_or(TrafficSplit::all_to(Color::Blue))
+    }
+
+    /// `color`'s target health now (ignores the call log).
+    pub fn target_health(&self, color: Color) -> TargetHealth {
+        self.lock().health_of_color(color, self.clock.now())
+    }
+
+    /// `color`'s Auto Scaling group: desired capacity and instances in service now.
+    pub fn asg_capacity(&self, color: Color) -> (u32, u32) {
+        let s = self.lock();
+        let now = self.clock.now();
+        s.asgs
+            .iter()
+            .find(|a| a.color == color)
+            .map_or((0, 0), |a| (a.desired, s.in_service(a, now)))
+    }
+
+    /// Every weight change made so far, with each color's healthy targets at the time.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.lock().writes.clone()
+    }
+
+    /// Replaces `color`'s script from now on (its changes stay at offsets from the world's start).
+    pub fn set_script(&self, color: Color, script: Script) {
+        *self.lock().traffic.scripts.get_mut(color) = script;
+    }
+
+    /// Sets an alarm's state from now on, creating the alarm if needed.
+    pub fn set_alarm(&self, name: &str, state: AlarmState) {
+        let mut s = self.lock();
+        let offset = self.clock.now().since(s.start);
+        s.alarms
+            .entry(name.to_string())
+            .or_default()
+            .push((offset, state));
+    }
+
+    /// Sets a listener tag.
+    pub fn tag_listener(&self, key: &str, value: &str) {
+        let mut s = self.lock();
+        s.listeners[0].tags.insert(key.into(), value.into());
+    }
+
+    /// Sets the weights of an action directly, as `ModifyListener` would (strict; logged as a call).
+    pub fn modify_forward(
+        &self,
+        listener: &str,
+        action: ActionRef,
+        weights: &[(String, u32)],
+    ) -> Result<(), bluegreen_core::ProviderError> {
+        let now = self.clock.now();
+        self.log.record(now, "ModifyListener");
+        self.lock().modify_forward(now, listener, action, weights)
+    }
+
+    /// An action's forward configuration (logged as a call).
+    pub fn describe_forward(
+        &self,
+        listener: &str,
+        action: ActionRef,
+    ) -> Result<Forward, bluegreen_core::ProviderError> {
+        self.log.record(self.clock.now(), "DescribeListeners");
+        self.lock().forward(listener, action).cloned()
+    }
+
+    /// Each target of `color`'s group and its state now.
+    pub fn target_states(&self, color: Color) -> Vec<(String, TargetState)> {
+        let s = self.lock();
+        let now = self.clock.now();
+        s.target_groups
+            .iter()
+            .find(|t| t.color == color)
+            .map(|tg| s.target_states(tg, now))
+            .unwrap_or_default()
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, for ARN suffixes only.
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}

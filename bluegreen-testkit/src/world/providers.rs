@@ -1,0 +1,188 @@
+//! The core's provider traits on a [`SimWorld`].
+
+use super::{ActionRef, SimWorld};
+use async_trait::async_trait;
+use bluegreen_core::{
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, Metrics, PerColor,
+    ProviderError, TargetHealth, TrafficRouter, TrafficSplit, Window,
+};
+
+/// The listener's weighted forward action as a [`TrafficRouter`]. Weights are read as AWS returns them
+/// (0..=999 each) and turned into a percentage split; both zero is an error, as the listener would serve 503s.
+#[derive(Clone)]
+pub struct SimRouter {
+    world: SimWorld,
+    listener: String,
+    action: ActionRef,
+    target_groups: PerColor<String>,
+}
+
+impl SimRouter {
+    pub(crate) fn new(
+        world: SimWorld,
+        listener: String,
+        action: ActionRef,
+        target_groups: PerColor<String>,
+    ) -> Self {
+        SimRouter {
+            world,
+            listener,
+            action,
+            target_groups,
+        }
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for SimRouter {
+    async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
+        let fwd = self.world.describe_forward(&self.listener, self.action)?;
+        let weight = |c: Color| {
+            let arn = self.target_groups.get(c);
+            fwd.target_groups
+                .iter()
+                .find(|(a, _)| a == arn)
+                .map(|(_, w)| *w)
+                .ok_or_else(|| ProviderError::NotFound {
+                    resource: format!(
+                        "target group {arn} in the forward action of {}",
+                        self.listener
+                    ),
+                })
+        };
+        let (b, g) = (weight(Color::Blue)?, weight(Color::Green)?);
+        if b + g == 0 {
+            return Err(ProviderError::Invalid {
+                message: "both target groups have weight 0".into(),
+            });
+        }
+        let blue = (b * 100 + (b + g) / 2) / (b + g);
+        TrafficSplit::new(blue, 100 - blue).map_err(|e| ProviderError::Invalid {
+            message: e.to_string(),
+        })
+    }
+
+    async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
+        let weights: Vec<(String, u32)> = Color::ALL
+            .iter()
+            .map(|c| (self.target_groups.get(*c).clone(), split.weight(*c)))
+            .collect();
+        self.world
+            .modify_forward(&self.listener, self.action, &weights)
+    }
+}
+
+/// Target health, traffic-simulator metrics and alarms as a [`HealthSource`].
+#[derive(Clone)]
+pub struct SimHealth {
+    world: SimWorld,
+    target_groups: PerColor<String>,
+}
+
+impl SimHealth {
+    pub(crate) fn new(world: SimWorld, target_groups: PerColor<String>) -> Self {
+        SimHealth {
+            world,
+            target_groups,
+        }
+    }
+}
+
+#[async_trait]
+impl HealthSource for SimHealth {
+    async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "DescribeTargetHealth");
+        let s = self.world.lock();
+        let tg = s.target_group(self.target_groups.get(color))?;
+        Ok(s.health_of(tg, now))
+    }
+
+    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "GetMetricData");
+        if window.from >= window.to {
+            return Err(ProviderError::Invalid {
+                message: format!(
+                    "the window's start {} is not before its end {}",
+                    window.from, window.to
+                ),
+            });
+        }
+        let s = self.world.lock();
+        for c in Color::ALL {
+            s.target_group(self.target_groups.get(c))?;
+        }
+        let to = window.to.min(now);
+        if window.from >= to {
+            return Ok(PerColor::default());
+        }
+        let health = |c: Color, t| s.health_of_color(c, t);
+        Ok(s.traffic.metrics(
+            Window {
+                from: window.from,
+                to,
+            },
+            s.start,
+            |c, t| {
+                let h = health(c, t);
+                (h.healthy, h.unhealthy)
+            },
+        ))
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "DescribeAlarms");
+        let s = self.world.lock();
+        names
+            .iter()
+            .map(|n| {
+                Ok(AlarmStatus {
+                    name: n.clone(),
+                    state: s.alarm_state(n, now)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Both Auto Scaling groups as a [`Capacity`] provider. Raises a group's maximum when the desired capacity
+/// needs it, as the AWS provider does with `UpdateAutoScalingGroup`.
+#[derive(Clone)]
+pub struct SimCapacity {
+    world: SimWorld,
+    groups: PerColor<String>,
+}
+
+impl SimCapacity {
+    pub(crate) fn new(world: SimWorld, groups: PerColor<String>) -> Self {
+        SimCapacity { world, groups }
+    }
+}
+
+#[async_trait]
+impl Capacity for SimCapacity {
+    async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "DescribeAutoScalingGroups");
+        let mut s = self.world.lock();
+        let asg = s.asg_mut(self.groups.get(color))?.clone();
+        Ok(CapacityStatus {
+            desired: asg.desired,
+            in_service: s.in_service(&asg, now),
+        })
+    }
+
+    async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
+        let now = self.world.clock().now();
+        let mut s = self.world.lock();
+        let asg = s.asg_mut(self.groups.get(color))?;
+        if desired > asg.max {
+            self.world.calls().record(now, "UpdateAutoScalingGroup");
+            asg.max = desired;
+        }
+        self.world.calls().record(now, "SetDesiredCapacity");
+        s.set_desired(now, self.groups.get(color), desired)
+    }
+}
