@@ -20,6 +20,7 @@ mod clock;
 pub mod conformance;
 mod fault;
 mod harness;
+mod scenario;
 mod store;
 mod world;
 
@@ -28,6 +29,7 @@ pub use calllog::{Call, CallLog};
 pub use clock::{EPOCH_2026, ManualClock, Stalled, run_virtual, run_virtual_until};
 pub use fault::{FaultHandle, Faults, Faulty};
 pub use harness::{EventLog, Harness};
+pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
 pub use store::MemoryStore;
 pub use world::{
     ActionRef, Asg, Behavior, Change, Forward, Listener, Rule, Script, SimCapacity, SimHealth,

@@ -156,13 +156,18 @@ pub struct GatePolicy {
     pub max_extension: Duration,
 }
 
+/// The default metrics window: 60 s, CloudWatch's resolution for load balancer metrics. Polls every 10 s
+/// judge the last 60 s (never reaching back before the split changed).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+
 /// The default poll interval: 10 s.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for GatePolicy {
-    /// The defaults: at least one healthy target before each step; during bakes, 5xx rate ≤ 1 % and at most
-    /// 2 × stable + 0.5 %, average latency ≤ 1 s and ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's alarm
-    /// threshold), at least one healthy host; polls every 10 s; at least 20 requests per window.
+    /// The defaults: at least one healthy target and none unhealthy before each step; during bakes, 5xx rate
+    /// ≤ 5 % and ≤ 2 × stable + 1 %, average latency ≤ 1 s and ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's
+    /// alarm threshold), at least one healthy host; polls every 10 s over the last 60 s; at least 50 requests
+    /// to the new color per window before rates are judged.
     fn default() -> Self {
         GatePolicy {
             pre_step: PreStepGate {
@@ -177,10 +182,10 @@ impl Default for GatePolicy {
                     mode: GateMode::Enforce,
                     no_data: NoDataPolicy::Inconclusive,
                     check: Check::ErrorRate {
-                        max: 0.01,
+                        max: 0.05,
                         relative: Some(Relative {
                             factor: 2.0,
-                            epsilon: 0.005,
+                            epsilon: 0.01,
                         }),
                     },
                 },
@@ -213,8 +218,8 @@ impl Default for GatePolicy {
                 },
             ],
             interval: DEFAULT_POLL_INTERVAL,
-            window: None,
-            min_requests: 20,
+            window: Some(DEFAULT_WINDOW),
+            min_requests: 50,
             limits: Limits::default(),
             max_extension: Duration::from_secs(300),
         }

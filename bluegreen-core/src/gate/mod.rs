@@ -9,7 +9,7 @@ mod report;
 mod tally;
 
 pub use config::{
-    BakeGate, Check, DEFAULT_POLL_INTERVAL, GateMode, GatePolicy, Limits, NoDataPolicy,
+    BakeGate, Check, DEFAULT_POLL_INTERVAL, DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy,
     PreStepGate, Relative,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};

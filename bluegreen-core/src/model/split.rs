@@ -84,7 +84,7 @@ impl TrafficSplit {
 
     /// All traffic to `color`.
     pub fn all_to(color: Color) -> Self {
-        Self::shifted(color.other(), 100).expect("100 is a valid percentage")
+        Self::shifted(color, 100).expect("100 is a valid percentage")
     }
 
     /// `percent` to `target`, the rest to the other color.
