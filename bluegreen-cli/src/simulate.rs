@@ -1,0 +1,84 @@
+//! `bluegreen simulate`: a deployment against a scripted world, on virtual time.
+
+use crate::render::Renderer;
+use crate::{Failure, Output, exec_error_code, outcome_code};
+use bluegreen_core::{
+    Plan, Strategy, StrategyKind, TimeoutAction, parse_duration, parse_steps, strategy::DEFAULT_CANARY_PERCENT,
+};
+use bluegreen_testkit::{Harness, Scenario, ScriptedApproval};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `simulate`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// gradual, immediate or canary.
+    #[arg(long, default_value = "gradual")]
+    strategy: String,
+    /// The simulated world: healthy, green-5xx, green-slow, green-unhealthy or no-traffic.
+    #[arg(long, default_value = "healthy")]
+    scenario: String,
+    /// Gradual steps, percent to the new color, e.g. `10,25,50,75,100`.
+    #[arg(long)]
+    steps: Option<String>,
+    /// Bake after each step, e.g. `3m`, `90s`, `1h30m`.
+    #[arg(long, default_value = "3m")]
+    bake: String,
+    /// Canary share in percent.
+    #[arg(long, default_value_t = DEFAULT_CANARY_PERCENT)]
+    canary_percent: u32,
+    /// Canary: the simulated approver approves this long after being asked.
+    #[arg(long, default_value = "5m")]
+    approve_after: String,
+    /// Seed of the simulated traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
+    let kind: StrategyKind = args.strategy.parse().map_err(Failure::bad_input)?;
+    let scenario: Scenario = args.scenario.parse().map_err(Failure::bad_input)?;
+    let bake = parse_duration("--bake", &args.bake).map_err(Failure::bad_input)?;
+    let approve_after = parse_duration("--approve-after", &args.approve_after).map_err(Failure::bad_input)?;
+    let strategy = match kind {
+        StrategyKind::Gradual => Strategy::Gradual {
+            steps: match &args.steps {
+                Some(s) => parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?,
+                None => bluegreen_core::strategy::DEFAULT_GRADUAL_STEPS.to_vec(),
+            },
+            bake,
+        },
+        StrategyKind::Immediate => Strategy::Immediate { bake },
+        StrategyKind::Canary => Strategy::Canary {
+            percent: args.canary_percent,
+            bake,
+            approval_timeout: Some(approve_after + Duration::from_secs(3600)),
+            on_timeout: TimeoutAction::Rollback,
+        },
+        StrategyKind::Custom => {
+            return Err(Failure::bad_input("--strategy custom needs a configuration file; use gradual, immediate or canary"));
+        }
+    };
+    let schedule = strategy.compile().map_err(Failure::bad_input)?;
+    let harness = Harness::new(scenario.world(args.seed));
+    let approver = ScriptedApproval::approve_after(harness.clock(), approve_after);
+    let harness = harness.with_approval(Arc::new(approver));
+    let world = &harness.world;
+    let plan = Plan::new(format!("poc/{}", "poc-web"), schedule.clone());
+    let renderer = Renderer::new(output, world.clock().clone());
+    renderer.intro(&format!(
+        "simulating {kind} on {} ({}): {schedule}",
+        world.load_balancer(),
+        scenario.description()
+    ));
+    let exec = harness.executor().with_observer(Arc::new(renderer.clone()));
+    let id = bluegreen_core::DeploymentId::new("simulated-1").map_err(Failure::bad_input)?;
+    let outcome = bluegreen_testkit::run_virtual(world.clock(), exec.run(id, plan))
+        .map_err(|_| Failure::bad_input("the simulation stalled"))?
+        .map_err(|e| Failure {
+            code: exec_error_code(&e),
+            message: e.to_string(),
+        })?;
+    renderer.summary(&outcome, harness.elapsed(), &world.calls().counts());
+    Ok(outcome_code(&outcome))
+}
