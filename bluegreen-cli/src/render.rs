@@ -27,7 +27,9 @@ fn out(line: &str) {
 pub fn error(output: Output, message: &str) {
     match output {
         Output::Human => eprintln!("error: {message}"),
-        Output::Json => out(&serde_json::json!({"type": "error", "data": {"message": message}}).to_string()),
+        Output::Json => {
+            out(&serde_json::json!({"type": "error", "data": {"message": message}}).to_string())
+        }
     }
 }
 
@@ -50,12 +52,19 @@ impl Renderer {
     pub fn intro(&self, text: &str) {
         match self.output {
             Output::Human => out(text),
-            Output::Json => out(&serde_json::json!({"type": "intro", "data": {"message": text}}).to_string()),
+            Output::Json => {
+                out(&serde_json::json!({"type": "intro", "data": {"message": text}}).to_string())
+            }
         }
     }
 
     /// The last lines.
-    pub fn summary(&self, outcome: &Outcome, elapsed: Duration, calls: &BTreeMap<&'static str, usize>) {
+    pub fn summary(
+        &self,
+        outcome: &Outcome,
+        elapsed: Duration,
+        calls: &BTreeMap<&'static str, usize>,
+    ) {
         match self.output {
             Output::Human => {
                 out(&format!("{}  result: {outcome}", offset(elapsed)));
@@ -85,13 +94,18 @@ impl Renderer {
             Event::StepStarted { index, step } => {
                 *polls = (0, None);
                 match step {
-                    Step::SetWeight { .. } | Step::Approval { .. } => format!("step {}: {step}", index + 1),
+                    Step::SetWeight { .. } | Step::Approval { .. } => {
+                        format!("step {}: {step}", index + 1)
+                    }
                     _ => return None,
                 }
             }
             Event::PreStepChecked { reports, .. } => {
-                let failed: Vec<String> =
-                    reports.iter().filter(|r| r.verdict != Verdict::Pass).map(|r| r.to_string()).collect();
+                let failed: Vec<String> = reports
+                    .iter()
+                    .filter(|r| r.verdict != Verdict::Pass)
+                    .map(|r| r.to_string())
+                    .collect();
                 if failed.is_empty() {
                     return None;
                 }
@@ -100,8 +114,11 @@ impl Renderer {
             Event::SplitVerified { split } => format!("split verified: {split}"),
             Event::Polled { reports, .. } => {
                 polls.0 += 1;
-                let bad: Vec<String> =
-                    reports.iter().filter(|r| r.verdict != Verdict::Pass).map(|r| r.to_string()).collect();
+                let bad: Vec<String> = reports
+                    .iter()
+                    .filter(|r| r.verdict != Verdict::Pass)
+                    .map(|r| r.to_string())
+                    .collect();
                 if bad.is_empty() {
                     polls.1 = Some(
                         reports
@@ -132,11 +149,18 @@ impl Renderer {
             Event::RolledBack { split } => format!("rolled back: {split}"),
             Event::Promoted { split } => format!("promoted: {split}"),
             Event::CapacityRequested { color, desired } => format!("scaling {color} to {desired}"),
-            Event::CapacityReady { color, in_service, healthy } => {
+            Event::CapacityReady {
+                color,
+                in_service,
+                healthy,
+            } => {
                 format!("{color} ready: {in_service} in service, {healthy} healthy")
             }
             Event::ScaleDownScheduled { color, at } => {
-                format!("{color} will be scaled down at +{}", offset(at.since(self.start)).trim())
+                format!(
+                    "{color} will be scaled down at +{}",
+                    offset(at.since(self.start)).trim()
+                )
             }
             Event::ScaledDown { color } => format!("{color} scaled down"),
             _ => return None,

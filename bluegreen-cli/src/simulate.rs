@@ -3,7 +3,8 @@
 use crate::render::Renderer;
 use crate::{Failure, Output, exec_error_code, outcome_code};
 use bluegreen_core::{
-    Plan, Strategy, StrategyKind, TimeoutAction, parse_duration, parse_steps, strategy::DEFAULT_CANARY_PERCENT,
+    Plan, Strategy, StrategyKind, TimeoutAction, parse_duration, parse_steps,
+    strategy::DEFAULT_CANARY_PERCENT,
 };
 use bluegreen_testkit::{Harness, Scenario, ScriptedApproval};
 use std::sync::Arc;
@@ -39,11 +40,14 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
     let kind: StrategyKind = args.strategy.parse().map_err(Failure::bad_input)?;
     let scenario: Scenario = args.scenario.parse().map_err(Failure::bad_input)?;
     let bake = parse_duration("--bake", &args.bake).map_err(Failure::bad_input)?;
-    let approve_after = parse_duration("--approve-after", &args.approve_after).map_err(Failure::bad_input)?;
+    let approve_after =
+        parse_duration("--approve-after", &args.approve_after).map_err(Failure::bad_input)?;
     let strategy = match kind {
         StrategyKind::Gradual => Strategy::Gradual {
             steps: match &args.steps {
-                Some(s) => parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?,
+                Some(s) => {
+                    parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?
+                }
                 None => bluegreen_core::strategy::DEFAULT_GRADUAL_STEPS.to_vec(),
             },
             bake,
@@ -56,7 +60,9 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
             on_timeout: TimeoutAction::Rollback,
         },
         StrategyKind::Custom => {
-            return Err(Failure::bad_input("--strategy custom needs a configuration file; use gradual, immediate or canary"));
+            return Err(Failure::bad_input(
+                "--strategy custom needs a configuration file; use gradual, immediate or canary",
+            ));
         }
     };
     let schedule = strategy.compile().map_err(Failure::bad_input)?;

@@ -64,11 +64,17 @@ impl Scenario {
             Scenario::GreenSlow => Script::default()
                 .at(TROUBLE_AT, Change::LatencyAvg(Duration::from_millis(1500)))
                 .at(TROUBLE_AT, Change::LatencyP99(Duration::from_secs(6))),
-            Scenario::GreenUnhealthy => Script::default().at(TROUBLE_AT, Change::UnhealthyTargets(2)),
+            Scenario::GreenUnhealthy => {
+                Script::default().at(TROUBLE_AT, Change::UnhealthyTargets(2))
+            }
         };
         WorldConfig {
             seed,
-            request_rate: if self == Scenario::NoTraffic { 0.0 } else { 200.0 },
+            request_rate: if self == Scenario::NoTraffic {
+                0.0
+            } else {
+                200.0
+            },
             scripts: PerColor {
                 blue: Script::default(),
                 green,
@@ -92,7 +98,12 @@ pub struct UnknownScenario(pub String);
 impl fmt::Display for UnknownScenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        write!(f, "unknown scenario {:?}: expected one of {}", self.0, names.join(", "))
+        write!(
+            f,
+            "unknown scenario {:?}: expected one of {}",
+            self.0,
+            names.join(", ")
+        )
     }
 }
 

@@ -9,8 +9,8 @@ mod report;
 mod tally;
 
 pub use config::{
-    BakeGate, Check, DEFAULT_POLL_INTERVAL, DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy,
-    PreStepGate, Relative,
+    BakeGate, Check, DEFAULT_POLL_INTERVAL, DEFAULT_WINDOW, GateMode, GatePolicy, Limits,
+    NoDataPolicy, PreStepGate, Relative,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use report::{GateReport, Unit, Verdict};

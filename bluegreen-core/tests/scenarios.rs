@@ -1,0 +1,873 @@
+//! Scenarios: a strategy, a scripted world, and the expected timeline of events.
+
+use bluegreen_core::gate::{GateMode, NoDataPolicy, Verdict};
+use bluegreen_core::*;
+use bluegreen_testkit::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+const APP: &str = "poc/poc-web";
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn plan(strategy: Strategy) -> Plan {
+    Plan::new(APP, strategy.compile().expect("valid strategy"))
+}
+
+fn green_script(script: Script) -> WorldConfig {
+    let mut c = WorldConfig::default();
+    c.scripts.green = script;
+    c
+}
+
+/// The verified splits as `(seconds from start, green percent)`.
+#[track_caller]
+fn check_splits(h: &Harness, expected: &[(u64, u32)]) {
+    let got: Vec<(u64, u32)> = h
+        .verified_splits()
+        .into_iter()
+        .map(|(t, s)| (t.as_secs(), s.weight(Color::Green)))
+        .collect();
+    assert_eq!(got, expected, "verified splits (seconds, green %)");
+}
+
+fn events(h: &Harness) -> Vec<(u64, Event)> {
+    h.events
+        .entries()
+        .into_iter()
+        .map(|e| (h.offset(e.at).as_secs(), e.event))
+        .collect()
+}
+
+#[track_caller]
+fn rolled_back(outcome: &Outcome) -> (&RollbackReason, Option<usize>) {
+    match outcome {
+        Outcome::RolledBack {
+            reason,
+            step,
+            split,
+        } => {
+            assert_eq!(
+                *split,
+                TrafficSplit::all_to(Color::Blue),
+                "a rollback ends at 100% stable"
+            );
+            (reason, *step)
+        }
+        other => panic!("expected a rollback, got {other}"),
+    }
+}
+
+// ---- happy paths -------------------------------------------------------------------------------------------
+
+#[test]
+fn gradual_happy_path_moves_at_each_bake_boundary() {
+    let h = Harness::new(WorldConfig::default());
+    let outcome = h.run("d1", plan(Strategy::gradual())).unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Promoted {
+            split: TrafficSplit::all_to(Color::Green),
+            scaled_down: None
+        }
+    );
+    check_splits(&h, &[(0, 10), (180, 25), (360, 50), (540, 75), (720, 100)]);
+    assert_eq!(h.elapsed(), secs(900));
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+    // 18 polls per 3-minute bake at 10 s, one GetMetricData each; one write and one read-back per step.
+    let calls = h.world.calls();
+    assert_eq!(calls.count("GetMetricData"), 90);
+    assert_eq!(calls.count("ModifyListener"), 5);
+    assert_eq!(
+        calls.count("DescribeListeners"),
+        6,
+        "1 pre-flight read + 5 read-backs"
+    );
+    assert_eq!(
+        calls.count("DescribeTargetHealth"),
+        5,
+        "one pre-step check per weight increase"
+    );
+    assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
+}
+
+#[test]
+fn immediate_happy_path_switches_at_once_then_validates() {
+    let h = Harness::new(WorldConfig::default());
+    let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    check_splits(&h, &[(0, 100)]);
+    assert_eq!(h.elapsed(), secs(180));
+}
+
+#[test]
+fn canary_happy_path_waits_for_approval() {
+    let h = Harness::new(WorldConfig::default());
+    let h = {
+        let a = ScriptedApproval::approve_after(h.clock(), secs(300));
+        h.with_approval(Arc::new(a))
+    };
+    let outcome = h.run("d1", plan(Strategy::canary())).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    // 10 % at 0, bake 3 min, approval 5 min later at 8:00, 100 %, bake 3 min.
+    check_splits(&h, &[(0, 10), (480, 100)]);
+    assert_eq!(h.elapsed(), secs(660));
+    let ev = events(&h);
+    assert!(ev.contains(&(
+        180,
+        Event::ApprovalRequested {
+            index: 2,
+            deadline: None
+        }
+    )));
+    assert!(ev.iter().any(|(t, e)| *t == 480
+        && matches!(
+            e,
+            Event::ApprovalDecided {
+                index: 2,
+                decision: Some(ApprovalDecision::Approved { .. })
+            }
+        )));
+    // The gates keep watching the canary while it waits: one poll every 10 s.
+    let polls_while_waiting = ev
+        .iter()
+        .filter(|(t, e)| (180..480).contains(t) && matches!(e, Event::Polled { index: 2, .. }))
+        .count();
+    assert_eq!(polls_while_waiting, 29);
+}
+
+#[test]
+fn custom_schedule_with_a_pause_judges_nothing_while_paused() {
+    let h = Harness::new(WorldConfig::default());
+    let schedule = Schedule::new(vec![
+        Step::SetWeight { percent: 50 },
+        Step::Pause { duration: secs(60) },
+        Step::SetWeight { percent: 100 },
+    ])
+    .unwrap();
+    let outcome = h.run("d1", Plan::new(APP, schedule)).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    check_splits(&h, &[(0, 50), (60, 100)]);
+    assert_eq!(h.world.calls().count("GetMetricData"), 0);
+}
+
+#[test]
+fn deploys_from_green_to_blue_as_well() {
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::all_to(Color::Green),
+        ..WorldConfig::default()
+    });
+    let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+// ---- rollback at each step, for each trigger ---------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Trigger {
+    Errors,
+    Latency,
+    HealthyHosts,
+    Alarm,
+}
+
+const ALARM: &str = "poc-web-high-latency";
+
+fn world_with_trouble(trigger: Trigger, at: Duration) -> WorldConfig {
+    let mut config = match trigger {
+        // Severe enough that 5 s of it breaches a 60-second window even at 100 %, where there is no stable
+        // traffic to compare with and only the absolute limits apply.
+        Trigger::Errors => green_script(Script::default().at(at, Change::ErrorRate(0.9))),
+        Trigger::Latency => green_script(Script::default().at(at, Change::LatencyAvg(secs(15)))),
+        Trigger::HealthyHosts => {
+            green_script(Script::default().at(at, Change::UnhealthyTargets(2)))
+        }
+        Trigger::Alarm => WorldConfig::default(),
+    };
+    config.alarms.insert(ALARM.into(), vec![]);
+    if let Trigger::Alarm = trigger {
+        config
+            .alarms
+            .insert(ALARM.into(), vec![(at, AlarmState::Alarm)]);
+    }
+    config
+}
+
+#[test]
+fn gradual_rolls_back_at_every_step_for_every_trigger() {
+    for trigger in [
+        Trigger::Errors,
+        Trigger::Latency,
+        Trigger::HealthyHosts,
+        Trigger::Alarm,
+    ] {
+        for step in 0..5u64 {
+            let trouble = secs(step * 180 + 65);
+            let h = Harness::new(world_with_trouble(trigger, trouble));
+            let mut p = plan(Strategy::gradual());
+            p.gates = GatePolicy::default().with_alarms(&[ALARM.to_string()]);
+            let outcome = h.run("d1", p).unwrap();
+            let (reason, at_step) = rolled_back(&outcome);
+            let expected_gate = match trigger {
+                Trigger::Errors => "5xx-rate",
+                Trigger::Latency => "latency-avg",
+                Trigger::HealthyHosts => "healthy-hosts",
+                Trigger::Alarm => "alarms",
+            };
+            let RollbackReason::Gate { report, .. } = reason else {
+                panic!("{trigger:?} at step {step}: expected a gate rollback, got {reason}");
+            };
+            assert_eq!(report.gate, expected_gate, "{trigger:?} at step {step}");
+            assert_eq!(report.verdict, Verdict::Fail);
+            assert_eq!(
+                at_step,
+                Some(step as usize * 2 + 1),
+                "{trigger:?}: rolled back during bake {step}"
+            );
+            let (value, limit) = (
+                report.value.expect("a measured value"),
+                report.limit.expect("a limit"),
+            );
+            match trigger {
+                Trigger::HealthyHosts => assert!(value < limit, "{report}"),
+                _ => assert!(value > limit, "{report}"),
+            }
+            // Reaction: the first poll after the trouble starts catches it (polls every 10 s).
+            assert_eq!(
+                h.elapsed(),
+                trouble + secs(5),
+                "{trigger:?} at step {step}: reaction time"
+            );
+            assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+            let last = h
+                .verified_splits()
+                .last()
+                .copied()
+                .expect("a verified split");
+            assert_eq!(
+                last.1,
+                TrafficSplit::all_to(Color::Blue),
+                "the rollback is verified"
+            );
+        }
+    }
+}
+
+#[test]
+fn observe_mode_records_failures_and_never_rolls_back() {
+    let h = Harness::new(Scenario::Green5xx.world(1));
+    let mut p = plan(Strategy::gradual());
+    for g in &mut p.gates.bake {
+        g.mode = GateMode::Observe;
+    }
+    let outcome = h.run("d1", p).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    let failed_polls = h
+        .events
+        .entries()
+        .iter()
+        .filter(|e| matches!(&e.event, Event::Polled { reports, .. } if reports.iter().any(|r| r.verdict == Verdict::Fail)))
+        .count();
+    assert!(
+        failed_polls > 10,
+        "observed failures are recorded ({failed_polls})"
+    );
+}
+
+#[test]
+fn consecutive_failure_limit_tolerates_isolated_failures() {
+    // 5xx only for 5 s, judged over 10-second windows: one failing poll. With limits of 3 failures /
+    // 2 consecutive, no rollback.
+    let script = Script::default()
+        .at(secs(65), Change::ErrorRate(0.5))
+        .at(secs(70), Change::ErrorRate(0.001));
+    let h = Harness::new(green_script(script));
+    let mut p = plan(Strategy::gradual());
+    p.gates.window = Some(secs(10));
+    p.gates.limits.failures = 3;
+    p.gates.limits.consecutive_failures = 2;
+    let outcome = h.run("d1", p).unwrap();
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+}
+
+// ---- failures users of today's tools report -----------------------------------------------------------------
+
+#[test]
+fn no_healthy_targets_moves_no_weight() {
+    // argo-rollouts #2864: traffic shifted to a color with no healthy targets.
+    let h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 2, green: 0 },
+        ..WorldConfig::default()
+    });
+    let outcome = h.run("d1", plan(Strategy::gradual())).unwrap();
+    let (reason, step) = rolled_back(&outcome);
+    assert!(
+        matches!(reason, RollbackReason::PreStep { report } if report.gate == "pre-step-healthy" && report.value == Some(0.0))
+    );
+    assert_eq!(step, Some(0));
+    for w in h.world.writes() {
+        let green = w
+            .weights
+            .iter()
+            .find(|(arn, _)| *arn == h.world.target_group_arn(Color::Green))
+            .unwrap()
+            .1;
+        assert_eq!(green, 0, "no weight ever went to green: {w:?}");
+    }
+}
+
+#[test]
+fn unhealthy_targets_fail_the_pre_step_gate() {
+    let h = Harness::new(green_script(
+        Script::default().at(Duration::ZERO, Change::UnhealthyTargets(1)),
+    ));
+    let outcome = h.run("d1", plan(Strategy::gradual())).unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    assert!(
+        matches!(reason, RollbackReason::PreStep { report } if report.gate == "pre-step-unhealthy")
+    );
+    assert_eq!(
+        h.world.calls().count("ModifyListener"),
+        1,
+        "only the (no-op) rollback write"
+    );
+}
+
+#[test]
+fn a_stale_read_is_retried_until_it_matches() {
+    let h = Harness::new(WorldConfig::default());
+    h.faults.update(|f| f.stale_reads = 2);
+    let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    let stale = h
+        .events
+        .notices()
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::StaleRead { .. }))
+        .count();
+    assert_eq!(stale, 2);
+    // Two stale reads cost two 1-second waits before the split is verified.
+    check_splits(&h, &[(2, 100)]);
+}
+
+#[test]
+fn a_write_that_never_reads_back_rolls_back() {
+    let h = Harness::new(WorldConfig::default());
+    h.faults.update(|f| f.stale_reads = 4);
+    let mut p = plan(Strategy::gradual());
+    p.verify.attempts = 3;
+    let outcome = h.run("d1", p).unwrap();
+    let (reason, step) = rolled_back(&outcome);
+    assert_eq!(
+        *reason,
+        RollbackReason::VerificationFailed {
+            expected: TrafficSplit::new(90, 10).unwrap(),
+            read: TrafficSplit::all_to(Color::Blue)
+        }
+    );
+    assert_eq!(step, Some(0));
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+#[test]
+fn no_traffic_is_decided_by_the_no_data_policy() {
+    // flagger #1689: an analysis with no traffic must not silently pass.
+    let cases = [
+        (NoDataPolicy::Inconclusive, "rolled-back", Some(60)),
+        (NoDataPolicy::Fail, "rolled-back", Some(10)),
+        // Extended by one interval per poll until the 5-minute maximum is used up, then inconclusive.
+        (NoDataPolicy::ExtendBake, "rolled-back", Some(300 + 60)),
+        (NoDataPolicy::Pass, "promoted", None),
+    ];
+    for (policy, kind, rollback_at) in cases {
+        let h = Harness::new(Scenario::NoTraffic.world(1));
+        let mut p = plan(Strategy::gradual());
+        for g in &mut p.gates.bake {
+            g.no_data = policy;
+        }
+        let outcome = h.run("d1", p).unwrap();
+        assert_eq!(outcome.kind(), kind, "{policy:?}: {outcome}");
+        if let Some(at) = rollback_at {
+            assert_eq!(h.elapsed(), secs(at), "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn bake_extension_is_bounded() {
+    let h = Harness::new(WorldConfig::default());
+    let mut p = plan(Strategy::immediate());
+    p.gates.min_requests = 1_000_000; // no window ever has enough: every poll extends
+    for g in &mut p.gates.bake {
+        g.no_data = NoDataPolicy::ExtendBake;
+    }
+    p.gates.max_extension = secs(30);
+    let outcome = h.run("d1", p).unwrap();
+    // Extended 3 × 10 s, then inconclusive until the limit of 6 polls.
+    assert_eq!(outcome.kind(), "rolled-back");
+    let extensions = events(&h)
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::BakeExtended { .. }))
+        .count();
+    assert_eq!(extensions, 3);
+    assert_eq!(h.elapsed(), secs(30 + 60));
+}
+
+#[test]
+fn a_rejected_canary_rolls_back() {
+    let h = Harness::new(WorldConfig::default());
+    let reject = ApprovalDecision::Rejected {
+        by: "alice".into(),
+        reason: Some("error budget".into()),
+    };
+    let h = {
+        let a = ScriptedApproval::after(h.clock(), secs(120), reject);
+        h.with_approval(Arc::new(a))
+    };
+    let outcome = h.run("d1", plan(Strategy::canary())).unwrap();
+    let (reason, step) = rolled_back(&outcome);
+    assert_eq!(
+        *reason,
+        RollbackReason::ApprovalRejected {
+            by: "alice".into(),
+            reason: Some("error budget".into())
+        }
+    );
+    assert_eq!(step, Some(2));
+    assert_eq!(h.elapsed(), secs(300));
+}
+
+#[test]
+fn an_approval_timeout_does_what_it_says() {
+    for (action, kind, end) in [
+        (TimeoutAction::Rollback, "rolled-back", 780),
+        (TimeoutAction::Promote, "promoted", 960),
+    ] {
+        let h = Harness::new(WorldConfig::default());
+        let strategy = Strategy::Canary {
+            percent: 10,
+            bake: secs(180),
+            approval_timeout: Some(secs(600)),
+            on_timeout: action,
+        };
+        let outcome = h.run("d1", plan(strategy)).unwrap();
+        assert_eq!(outcome.kind(), kind, "{action:?}");
+        assert_eq!(h.elapsed(), secs(end), "{action:?}");
+        if action == TimeoutAction::Rollback {
+            assert_eq!(
+                *rolled_back(&outcome).0,
+                RollbackReason::ApprovalTimedOut { after: secs(600) }
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_concurrent_deployment_is_refused() {
+    let h = Harness::new(WorldConfig::default());
+    let first = h.executor();
+    let second = h.executor();
+    let clock = h.world.clock().clone();
+    let (a, b) = run_virtual(&clock, async {
+        let a = first.run(
+            DeploymentId::new("first").unwrap(),
+            plan(Strategy::gradual()),
+        );
+        let b = async {
+            clock.sleep(secs(60)).await;
+            let writes_before = h.world.calls().count("ModifyListener");
+            let r = second
+                .run(
+                    DeploymentId::new("second").unwrap(),
+                    plan(Strategy::immediate()),
+                )
+                .await;
+            assert_eq!(
+                h.world.calls().count("ModifyListener"),
+                writes_before,
+                "the refused one wrote nothing"
+            );
+            r
+        };
+        futures::join!(a, b)
+    })
+    .unwrap();
+    assert_eq!(a.unwrap().kind(), "promoted");
+    match b {
+        Err(ExecError::Locked { message }) => assert!(message.contains("first"), "{message}"),
+        other => panic!("expected the lock to refuse, got {other:?}"),
+    }
+    assert!(
+        h.store
+            .record(&DeploymentId::new("second").unwrap())
+            .is_empty(),
+        "no record for the refused one"
+    );
+}
+
+#[test]
+fn a_split_that_is_not_at_rest_is_refused_without_changes() {
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::new(60, 40).unwrap(),
+        ..WorldConfig::default()
+    });
+    let err = h.run("d1", plan(Strategy::gradual())).unwrap_err();
+    assert!(matches!(err, ExecError::NotAtRest { .. }), "{err}");
+    assert_eq!(h.world.calls().count("ModifyListener"), 0);
+    assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
+}
+
+#[test]
+fn a_reused_deployment_id_is_refused() {
+    let h = Harness::new(WorldConfig::default());
+    h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert_eq!(
+        h.run("d1", plan(Strategy::immediate())).unwrap_err(),
+        ExecError::DuplicateId(DeploymentId::new("d1").unwrap())
+    );
+}
+
+#[test]
+fn transient_errors_are_retried() {
+    let h = Harness::new(WorldConfig::default());
+    h.faults.update(|f| {
+        f.throttle_next = 2;
+        f.unavailable_next = 1;
+    });
+    let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+    let retries = h
+        .events
+        .notices()
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::Retrying { .. }))
+        .count();
+    assert_eq!(retries, 3);
+}
+
+#[test]
+fn persistent_provider_errors_roll_back() {
+    let h = Harness::new(WorldConfig::default());
+    let exec = h.executor();
+    let clock = h.world.clock().clone();
+    let faults = h.faults.clone();
+    let outcome = run_virtual(&clock, async {
+        let run = exec.run(DeploymentId::new("d1").unwrap(), plan(Strategy::gradual()));
+        let chaos = async {
+            clock.sleep(secs(30)).await;
+            faults.update(|f| f.unavailable_next = 5); // one metrics call exhausts its 5 attempts
+        };
+        futures::join!(run, chaos).0
+    })
+    .unwrap()
+    .unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    assert!(
+        matches!(reason, RollbackReason::Provider { operation, .. } if operation == "metrics"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn cancellation_rolls_back_or_leaves_the_split() {
+    for (policy, kind) in [
+        (CancelPolicy::Rollback, "rolled-back"),
+        (CancelPolicy::Leave, "aborted"),
+    ] {
+        let h = Harness::new(WorldConfig::default());
+        let exec = h.executor();
+        let token = exec.cancel_token();
+        let clock = h.world.clock().clone();
+        let mut p = plan(Strategy::gradual());
+        p.on_cancel = policy;
+        let outcome = run_virtual(&clock, async {
+            let run = exec.run(DeploymentId::new("d1").unwrap(), p);
+            let ctrl_c = async {
+                clock.sleep(secs(245)).await;
+                token.cancel();
+            };
+            futures::join!(run, ctrl_c).0
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(outcome.kind(), kind, "{policy:?}");
+        assert_eq!(h.elapsed(), secs(245), "stops at once");
+        let expected = match policy {
+            CancelPolicy::Rollback => TrafficSplit::all_to(Color::Blue),
+            CancelPolicy::Leave => TrafficSplit::new(75, 25).unwrap(),
+        };
+        assert_eq!(h.world.split(), expected, "{policy:?}");
+    }
+}
+
+// ---- capacity (R8) -----------------------------------------------------------------------------------------
+
+fn capacity_world() -> WorldConfig {
+    WorldConfig {
+        instances: PerColor { blue: 3, green: 0 },
+        ..WorldConfig::default()
+    }
+}
+
+#[test]
+fn capacity_comes_up_before_traffic_and_the_old_color_goes_after() {
+    let h = Harness::new(capacity_world()).with_capacity();
+    let mut p = plan(Strategy::gradual());
+    p.capacity = Some(CapacityPolicy::default());
+    let outcome = h.run("d1", p).unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Promoted {
+            split: TrafficSplit::all_to(Color::Green),
+            scaled_down: Some(Color::Blue)
+        }
+    );
+    let ev = events(&h);
+    assert!(ev.contains(&(
+        0,
+        Event::CapacityRequested {
+            color: Color::Green,
+            desired: 3
+        }
+    )));
+    // 60 s warm-up + 30 s of health checks, checked every 15 s: ready at 90 s.
+    assert!(ev.contains(&(
+        90,
+        Event::CapacityReady {
+            color: Color::Green,
+            in_service: 3,
+            healthy: 3
+        }
+    )));
+    check_splits(&h, &[(90, 10), (270, 25), (450, 50), (630, 75), (810, 100)]);
+    // Promoted at 90 + 900 s; the old color is kept 5 minutes, then scaled down.
+    assert!(ev.contains(&(1290, Event::ScaledDown { color: Color::Blue })));
+    assert_eq!(h.world.asg_capacity(Color::Blue).0, 0);
+    assert_eq!(h.world.asg_capacity(Color::Green), (3, 3));
+}
+
+#[test]
+fn the_old_color_is_never_scaled_down_before_the_final_split_is_verified() {
+    // argo-rollouts #3333: the stable ReplicaSet was scaled down before traffic had moved.
+    // Here the final write does not read back (stale reads outlast verification): no scale-down at all.
+    let h = Harness::new(capacity_world()).with_capacity();
+    let mut p = plan(Strategy::immediate());
+    p.capacity = Some(CapacityPolicy::default());
+    p.verify.attempts = 2;
+    h.faults.update(|f| f.stale_reads = 3);
+    let outcome = h.run("d1", p).unwrap();
+    assert_eq!(outcome.kind(), "rolled-back");
+    assert_eq!(
+        h.world.asg_capacity(Color::Blue).0,
+        3,
+        "blue keeps its capacity"
+    );
+    assert!(!events(&h).iter().any(|(_, e)| matches!(
+        e,
+        Event::ScaledDown { .. } | Event::ScaleDownScheduled { .. }
+    )));
+}
+
+#[test]
+fn scale_down_happens_only_after_promotion_is_recorded() {
+    let h = Harness::new(capacity_world()).with_capacity();
+    let mut p = plan(Strategy::gradual());
+    p.capacity = Some(CapacityPolicy {
+        scale_down_delay: Duration::ZERO,
+        ..CapacityPolicy::default()
+    });
+    h.run("d1", p).unwrap();
+    let ev = events(&h);
+    let pos =
+        |f: &dyn Fn(&Event) -> bool| ev.iter().position(|(_, e)| f(e)).expect("event present");
+    let final_verified =
+        pos(&|e| matches!(e, Event::SplitVerified { split } if split.weight(Color::Green) == 100));
+    let promoted = pos(&|e| matches!(e, Event::Promoted { .. }));
+    let scaled = pos(&|e| matches!(e, Event::ScaledDown { .. }));
+    assert!(final_verified < promoted && promoted < scaled);
+}
+
+#[test]
+fn capacity_that_never_becomes_healthy_rolls_back_without_moving_traffic() {
+    let mut config = capacity_world();
+    config.scripts.green = Script::default().at(Duration::ZERO, Change::UnhealthyTargets(3));
+    let h = Harness::new(config).with_capacity();
+    let mut p = plan(Strategy::gradual());
+    p.capacity = Some(CapacityPolicy::default());
+    let outcome = h.run("d1", p).unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    assert_eq!(
+        *reason,
+        RollbackReason::CapacityNotReady {
+            color: Color::Green,
+            desired: 3,
+            in_service: 3,
+            healthy: 0
+        }
+    );
+    assert_eq!(h.elapsed(), secs(600));
+    assert!(
+        h.verified_splits()
+            .iter()
+            .all(|(_, s)| s.weight(Color::Green) == 0)
+    );
+}
+
+// ---- crash and resume ----------------------------------------------------------------------------------------
+
+/// Kills the deployment after every possible number of recorded transitions, resumes it, and checks that
+/// the end state equals an uninterrupted run's and that no completed step ran again.
+fn crash_everywhere(
+    config: impl Fn() -> WorldConfig,
+    strategy: Strategy,
+    action: ResumeAction,
+    expected: &str,
+) {
+    let reference = Harness::new(config());
+    let outcome = reference.run("d1", plan(strategy.clone())).unwrap();
+    let total = reference.store.appends();
+    assert!(total > 5);
+    let expected_split = reference.world.split();
+    let id = DeploymentId::new("d1").unwrap();
+    for n in 1..total {
+        let h = Harness::new(config());
+        h.store.hang_after(Some(n));
+        let exec = h.executor();
+        let died = run_virtual_until(
+            h.world.clock(),
+            exec.run(id.clone(), plan(strategy.clone())),
+            || false,
+        );
+        assert_eq!(
+            died.map(|r| r.is_err()),
+            Some(true),
+            "the run stalls on its {}th append",
+            n + 1
+        );
+        h.store.hang_after(None);
+        let resumed = h.resume("d1", action).unwrap();
+        let record = h.store.record(&id);
+        let finished = record
+            .iter()
+            .filter(|e| matches!(e.event, Event::Finished { .. }))
+            .count();
+        assert_eq!(finished, 1, "crash after {n}: one outcome recorded");
+        match action {
+            ResumeAction::Continue => {
+                assert_eq!(resumed.kind(), outcome.kind(), "crash after {n}: {resumed}");
+                assert_eq!(h.world.split(), expected_split, "crash after {n}");
+            }
+            ResumeAction::Rollback => {
+                assert_eq!(resumed.kind(), expected, "crash after {n}: {resumed}");
+                assert_eq!(
+                    h.world.split(),
+                    TrafficSplit::all_to(Color::Blue),
+                    "crash after {n}"
+                );
+            }
+        }
+        // No completed step ran again.
+        let resumed_at = record
+            .iter()
+            .position(|e| matches!(e.event, Event::Resumed { .. }))
+            .unwrap();
+        let completed_before: Vec<usize> = record[..resumed_at]
+            .iter()
+            .filter_map(|e| match e.event {
+                Event::StepCompleted { index } => Some(index),
+                _ => None,
+            })
+            .collect();
+        for e in &record[resumed_at..] {
+            if let Event::StepStarted { index, .. } = e.event {
+                assert!(
+                    !completed_before.contains(&index),
+                    "crash after {n}: step {index} ran twice"
+                );
+            }
+        }
+        // Resuming a finished deployment changes nothing.
+        let calls = h.world.calls().len();
+        assert_eq!(h.resume("d1", ResumeAction::Continue).unwrap(), resumed);
+        assert_eq!(h.world.calls().len(), calls);
+    }
+}
+
+#[test]
+fn a_crash_at_any_point_resumes_to_the_same_end() {
+    crash_everywhere(
+        WorldConfig::default,
+        Strategy::gradual(),
+        ResumeAction::Continue,
+        "promoted",
+    );
+}
+
+#[test]
+fn a_crash_during_a_failing_deployment_still_rolls_back() {
+    crash_everywhere(
+        || Scenario::Green5xx.world(1),
+        Strategy::gradual(),
+        ResumeAction::Continue,
+        "rolled-back",
+    );
+}
+
+#[test]
+fn a_crash_then_resume_with_rollback_rolls_back() {
+    let strategy = Strategy::Gradual {
+        steps: vec![50, 100],
+        bake: secs(60),
+    };
+    crash_everywhere(
+        WorldConfig::default,
+        strategy,
+        ResumeAction::Rollback,
+        "rolled-back",
+    );
+}
+
+#[test]
+fn a_crash_with_capacity_resumes_to_the_same_end() {
+    let strategy = Strategy::Immediate { bake: secs(60) };
+    let reference = Harness::new(capacity_world()).with_capacity();
+    let mut p = plan(strategy);
+    p.capacity = Some(CapacityPolicy::default());
+    reference.run("d1", p.clone()).unwrap();
+    let total = reference.store.appends();
+    for n in 1..total {
+        let h = Harness::new(capacity_world()).with_capacity();
+        h.store.hang_after(Some(n));
+        let exec = h.executor();
+        let _ = run_virtual_until(
+            h.world.clock(),
+            exec.run(DeploymentId::new("d1").unwrap(), p.clone()),
+            || false,
+        );
+        h.store.hang_after(None);
+        let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+        assert_eq!(outcome.kind(), "promoted", "crash after {n}");
+        assert_eq!(
+            h.world.asg_capacity(Color::Blue).0,
+            0,
+            "crash after {n}: blue scaled down"
+        );
+        assert_eq!(
+            h.world.asg_capacity(Color::Green).0,
+            3,
+            "crash after {n}: green at capacity"
+        );
+    }
+}
+
+#[test]
+fn resume_without_a_record_is_an_error() {
+    let h = Harness::new(WorldConfig::default());
+    assert_eq!(
+        h.resume("nope", ResumeAction::Continue).unwrap_err(),
+        ExecError::NoRecord(DeploymentId::new("nope").unwrap())
+    );
+}
