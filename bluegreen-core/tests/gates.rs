@@ -1,0 +1,353 @@
+//! Gates judge snapshots; the tally turns verdicts into decisions.
+
+use bluegreen_core::gate::*;
+use bluegreen_core::*;
+use std::time::Duration;
+
+fn metrics(requests: u64, errors: u64, avg_ms: u64) -> Metrics {
+    Metrics {
+        requests: (requests > 0).then_some(requests),
+        errors_5xx: (errors > 0).then_some(errors),
+        latency_avg: (requests > 0).then(|| Duration::from_millis(avg_ms)),
+        latency_p99: (requests > 0).then(|| Duration::from_millis(avg_ms * 3)),
+        healthy_hosts: Some(2),
+        unhealthy_hosts: Some(0),
+    }
+}
+
+fn snapshot(blue: Metrics, green: Metrics) -> Snapshot {
+    Snapshot {
+        metrics: PerColor { blue, green },
+        alarms: vec![],
+    }
+}
+
+fn gate(check: Check, no_data: NoDataPolicy) -> BakeGate {
+    BakeGate {
+        name: "g".into(),
+        mode: GateMode::Enforce,
+        no_data,
+        check,
+    }
+}
+
+#[track_caller]
+fn check(g: &BakeGate, snap: &Snapshot, verdict: Verdict, value: Option<f64>, limit: Option<f64>) {
+    let r = judge_bake_gate(g, snap, Color::Green, 50);
+    assert_eq!(
+        (r.verdict, r.value, r.limit),
+        (verdict, value, limit),
+        "{r}"
+    );
+}
+
+#[test]
+fn error_rate_absolute_and_relative() {
+    let abs = gate(
+        Check::ErrorRate {
+            max: 0.05,
+            relative: None,
+        },
+        NoDataPolicy::Fail,
+    );
+    check(
+        &abs,
+        &snapshot(metrics(1000, 1, 80), metrics(100, 4, 80)),
+        Verdict::Pass,
+        Some(0.04),
+        Some(0.05),
+    );
+    check(
+        &abs,
+        &snapshot(metrics(1000, 1, 80), metrics(100, 6, 80)),
+        Verdict::Fail,
+        Some(0.06),
+        Some(0.05),
+    );
+    let rel = gate(
+        Check::ErrorRate {
+            max: 0.05,
+            relative: Some(Relative {
+                factor: 2.0,
+                epsilon: 0.01,
+            }),
+        },
+        NoDataPolicy::Fail,
+    );
+    // stable 1 % → limit 2 × 1 % + 1 % = 3 %
+    check(
+        &rel,
+        &snapshot(metrics(1000, 10, 80), metrics(100, 3, 80)),
+        Verdict::Pass,
+        Some(0.03),
+        Some(0.03),
+    );
+    check(
+        &rel,
+        &snapshot(metrics(1000, 10, 80), metrics(100, 4, 80)),
+        Verdict::Fail,
+        Some(0.04),
+        Some(0.03),
+    );
+    // stable with too few requests: only the absolute limit applies
+    check(
+        &rel,
+        &snapshot(metrics(10, 0, 80), metrics(100, 4, 80)),
+        Verdict::Pass,
+        Some(0.04),
+        Some(0.05),
+    );
+    // no 5xx datapoint with requests is a 0 % rate, not no data
+    check(
+        &rel,
+        &snapshot(metrics(1000, 0, 80), metrics(100, 0, 80)),
+        Verdict::Pass,
+        Some(0.0),
+        Some(0.01),
+    );
+}
+
+#[test]
+fn latency_gates_compare_seconds() {
+    let avg = gate(
+        Check::LatencyAvg {
+            max: Duration::from_secs(1),
+            relative: Some(Relative {
+                factor: 2.0,
+                epsilon: 0.1,
+            }),
+        },
+        NoDataPolicy::Fail,
+    );
+    check(
+        &avg,
+        &snapshot(metrics(1000, 0, 100), metrics(100, 0, 300)),
+        Verdict::Pass,
+        Some(0.3),
+        Some(0.30000000000000004),
+    );
+    check(
+        &avg,
+        &snapshot(metrics(1000, 0, 100), metrics(100, 0, 350)),
+        Verdict::Fail,
+        Some(0.35),
+        Some(0.30000000000000004),
+    );
+    let p99 = gate(
+        Check::LatencyP99 {
+            max: Duration::from_secs(5),
+            relative: None,
+        },
+        NoDataPolicy::Fail,
+    );
+    check(
+        &p99,
+        &snapshot(metrics(0, 0, 0), metrics(100, 0, 2000)),
+        Verdict::Fail,
+        Some(6.0),
+        Some(5.0),
+    );
+}
+
+#[test]
+fn too_few_requests_is_no_data_and_the_policy_decides() {
+    let few = snapshot(metrics(1000, 0, 80), metrics(49, 49, 80));
+    for (policy, verdict) in [
+        (NoDataPolicy::Fail, Verdict::Fail),
+        (NoDataPolicy::Inconclusive, Verdict::Inconclusive),
+        (NoDataPolicy::ExtendBake, Verdict::Extend),
+        (NoDataPolicy::Pass, Verdict::Pass),
+    ] {
+        let g = gate(
+            Check::ErrorRate {
+                max: 0.05,
+                relative: None,
+            },
+            policy,
+        );
+        let r = judge_bake_gate(&g, &few, Color::Green, 50);
+        assert_eq!(r.verdict, verdict, "{policy:?}");
+        assert_eq!(r.value, None, "no value is reported from too few requests");
+        assert_eq!(r.detail, "49 requests, fewer than the 50 needed");
+    }
+}
+
+#[test]
+fn host_floor_and_alarms() {
+    let hosts = gate(Check::HealthyHosts { min: 2 }, NoDataPolicy::Fail);
+    let mut green = metrics(100, 0, 80);
+    green.healthy_hosts = Some(1);
+    check(
+        &hosts,
+        &snapshot(metrics(100, 0, 80), green),
+        Verdict::Fail,
+        Some(1.0),
+        Some(2.0),
+    );
+    green.healthy_hosts = None;
+    check(
+        &hosts,
+        &snapshot(metrics(100, 0, 80), green),
+        Verdict::Fail,
+        None,
+        Some(2.0),
+    );
+
+    let alarms = gate(
+        Check::Alarms {
+            names: vec!["a".into(), "b".into()],
+        },
+        NoDataPolicy::Pass,
+    );
+    let mut snap = snapshot(metrics(100, 0, 80), metrics(100, 0, 80));
+    snap.alarms = vec![
+        AlarmStatus {
+            name: "a".into(),
+            state: AlarmState::Ok,
+        },
+        AlarmStatus {
+            name: "b".into(),
+            state: AlarmState::Alarm,
+        },
+    ];
+    let r = judge_bake_gate(&alarms, &snap, Color::Green, 50);
+    assert_eq!(
+        (r.verdict, r.detail.as_str()),
+        (Verdict::Fail, "in ALARM: b")
+    );
+    snap.alarms[1].state = AlarmState::InsufficientData;
+    let r = judge_bake_gate(&alarms, &snap, Color::Green, 50);
+    assert_eq!(
+        (r.verdict, r.detail.as_str()),
+        (Verdict::Pass, "insufficient data: b")
+    );
+}
+
+#[test]
+fn pre_step_gate_needs_healthy_targets_none_unhealthy_and_quiet_alarms() {
+    let g = PreStepGate {
+        mode: GateMode::Enforce,
+        min_healthy: 2,
+        alarms: vec!["x".into()],
+        wait: Duration::ZERO,
+    };
+    let ok = [AlarmStatus {
+        name: "x".into(),
+        state: AlarmState::Ok,
+    }];
+    let firing = [AlarmStatus {
+        name: "x".into(),
+        state: AlarmState::Alarm,
+    }];
+    let verdicts = |h: TargetHealth, a: &[AlarmStatus]| -> Vec<(String, Verdict)> {
+        judge_pre_step(&g, Color::Green, h, a)
+            .into_iter()
+            .map(|r| (r.gate, r.verdict))
+            .collect()
+    };
+    let healthy = TargetHealth {
+        healthy: 2,
+        unhealthy: 0,
+        other: 1,
+    };
+    let v = |a, b, c| {
+        vec![
+            ("pre-step-healthy".to_string(), a),
+            ("pre-step-unhealthy".to_string(), b),
+            ("pre-step-alarms".to_string(), c),
+        ]
+    };
+    assert_eq!(
+        verdicts(healthy, &ok),
+        v(Verdict::Pass, Verdict::Pass, Verdict::Pass)
+    );
+    assert_eq!(
+        verdicts(
+            TargetHealth {
+                healthy: 1,
+                ..healthy
+            },
+            &ok
+        ),
+        v(Verdict::Fail, Verdict::Pass, Verdict::Pass)
+    );
+    assert_eq!(
+        verdicts(
+            TargetHealth {
+                unhealthy: 1,
+                ..healthy
+            },
+            &ok
+        ),
+        v(Verdict::Pass, Verdict::Fail, Verdict::Pass)
+    );
+    assert_eq!(
+        verdicts(healthy, &firing),
+        v(Verdict::Pass, Verdict::Pass, Verdict::Fail)
+    );
+}
+
+fn report(verdict: Verdict, mode: GateMode) -> GateReport {
+    GateReport {
+        gate: "g".into(),
+        mode,
+        verdict,
+        value: None,
+        stable: None,
+        limit: None,
+        unit: Unit::Count,
+        detail: String::new(),
+    }
+}
+
+#[test]
+fn tally_applies_the_limits() {
+    use Verdict::*;
+    let limits = Limits {
+        failures: 3,
+        consecutive_failures: 2,
+        inconclusive: 2,
+    };
+    let run = |polls: &[Verdict]| -> Vec<&'static str> {
+        let mut t = BakeTally::default();
+        polls
+            .iter()
+            .map(
+                |v| match t.record(&[report(*v, GateMode::Enforce)], &limits, true) {
+                    PollDecision::Continue => "continue",
+                    PollDecision::Extend => "extend",
+                    PollDecision::Rollback { .. } => "rollback",
+                },
+            )
+            .collect()
+    };
+    assert_eq!(
+        run(&[Fail, Pass, Fail, Pass]),
+        ["continue", "continue", "continue", "continue"]
+    );
+    assert_eq!(run(&[Fail, Fail]), ["continue", "rollback"]);
+    assert_eq!(
+        run(&[Fail, Pass, Fail, Pass, Fail]),
+        ["continue", "continue", "continue", "continue", "rollback"]
+    );
+    assert_eq!(
+        run(&[Inconclusive, Pass, Inconclusive]),
+        ["continue", "continue", "rollback"]
+    );
+    assert_eq!(run(&[Extend, Extend]), ["extend", "extend"]);
+    // Observe-mode failures never count.
+    let mut t = BakeTally::default();
+    for _ in 0..10 {
+        assert_eq!(
+            t.record(&[report(Fail, GateMode::Observe)], &limits, true),
+            PollDecision::Continue
+        );
+    }
+    // An extension that is no longer allowed counts as inconclusive.
+    let mut t = BakeTally::default();
+    assert_eq!(
+        t.record(&[report(Extend, GateMode::Enforce)], &limits, false),
+        PollDecision::Continue
+    );
+    assert_eq!(t.inconclusive, 1);
+}

@@ -1,0 +1,227 @@
+//! Strategies compile to schedules; what people type parses or is refused with a reason.
+
+use bluegreen_core::*;
+use std::time::Duration;
+
+#[track_caller]
+fn check_steps(input: &str, expected: Result<Vec<u32>, &str>) {
+    let got = parse_steps(input).map_err(|e| e.to_string());
+    assert_eq!(
+        got,
+        expected.map_err(str::to_string),
+        "parse_steps({input:?})"
+    );
+}
+
+#[test]
+fn steps_parse_or_say_which_step_is_wrong() {
+    check_steps("10,25,50,75,100", Ok(vec![10, 25, 50, 75, 100]));
+    check_steps(" 5, 50% ,100 ", Ok(vec![5, 50, 100]));
+    check_steps("100", Ok(vec![100]));
+    check_steps(
+        "10,5,100",
+        Err("step 2 (5%) is not increasing: it must be above the step before it (10%)"),
+    );
+    check_steps(
+        "10,10,100",
+        Err("step 2 (10%) is not increasing: it must be above the step before it (10%)"),
+    );
+    check_steps(
+        "10,150",
+        Err("step 2 (150%) is out of range: each step is a percentage from 1 to 100"),
+    );
+    check_steps(
+        "0,100",
+        Err("step 1 (0%) is out of range: each step is a percentage from 1 to 100"),
+    );
+    check_steps(
+        "10,50",
+        Err("the last weight step is 50%: a schedule must end at 100%"),
+    );
+    check_steps("10,x,100", Err("step 2 (\"x\") is not a whole percentage"));
+    check_steps("-5,100", Err("step 1 (\"-5\") is not a whole percentage"));
+    check_steps("", Err("the schedule has no steps"));
+}
+
+#[test]
+fn durations_parse_as_people_type_them() {
+    for (text, secs) in [
+        ("3m", 180),
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("1h 30m", 5400),
+        ("500ms", 0),
+    ] {
+        assert_eq!(
+            parse_duration("bake", text).unwrap().as_secs(),
+            secs,
+            "{text}"
+        );
+    }
+    let err = parse_duration("--bake", "3").unwrap_err().to_string();
+    assert!(
+        err.starts_with("--bake \"3\" is not a duration (examples: 90s, 3m, 1h30m)"),
+        "{err}"
+    );
+    assert!(parse_duration("--bake", "soon").is_err());
+}
+
+#[test]
+fn each_strategy_compiles_to_its_schedule() {
+    let bake = Duration::from_secs(180);
+    let cases: Vec<(Strategy, &str)> = vec![
+        (
+            Strategy::gradual(),
+            "set 10% → bake 3m → set 25% → bake 3m → set 50% → bake 3m → set 75% → bake 3m → set 100% → bake 3m",
+        ),
+        (Strategy::immediate(), "set 100% → bake 3m"),
+        (
+            Strategy::Immediate {
+                bake: Duration::ZERO,
+            },
+            "set 100%",
+        ),
+        (
+            Strategy::canary(),
+            "set 10% → bake 3m → approval → set 100% → bake 3m",
+        ),
+        (
+            Strategy::Canary {
+                percent: 5,
+                bake,
+                approval_timeout: Some(Duration::from_secs(3600)),
+                on_timeout: TimeoutAction::Promote,
+            },
+            "set 5% → bake 3m → approval (timeout 1h, then promote) → set 100% → bake 3m",
+        ),
+        (
+            Strategy::Custom {
+                steps: vec![
+                    Step::SetWeight { percent: 1 },
+                    Step::Pause {
+                        duration: Duration::from_secs(90),
+                    },
+                    Step::Approval {
+                        timeout: None,
+                        on_timeout: TimeoutAction::Rollback,
+                    },
+                    Step::SetWeight { percent: 100 },
+                ],
+            },
+            "set 1% → pause 1m 30s → approval → set 100%",
+        ),
+    ];
+    for (strategy, expected) in cases {
+        let schedule = strategy.compile().unwrap();
+        assert_eq!(schedule.to_string(), expected, "{strategy:?}");
+        // Plain data: serializes and comes back equal.
+        let json = serde_json::to_string(&schedule).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), schedule);
+        let json = serde_json::to_string(&strategy).unwrap();
+        assert_eq!(serde_json::from_str::<Strategy>(&json).unwrap(), strategy);
+    }
+    assert_eq!(
+        Strategy::gradual().compile().unwrap().nominal_duration(),
+        Duration::from_secs(900)
+    );
+}
+
+#[test]
+fn bad_strategies_are_refused() {
+    let bake = Duration::from_secs(60);
+    let cases: Vec<(Strategy, &str)> = vec![
+        (
+            Strategy::Gradual {
+                steps: vec![10, 5, 100],
+                bake,
+            },
+            "step 2 (5%) is not increasing",
+        ),
+        (
+            Strategy::Gradual {
+                steps: vec![],
+                bake,
+            },
+            "the schedule has no steps",
+        ),
+        (
+            Strategy::Canary {
+                percent: 100,
+                bake,
+                approval_timeout: None,
+                on_timeout: TimeoutAction::Rollback,
+            },
+            "step 1 (100%) is out of range",
+        ),
+        (
+            Strategy::Custom {
+                steps: vec![
+                    Step::SetWeight { percent: 100 },
+                    Step::Bake {
+                        duration: Duration::ZERO,
+                    },
+                ],
+            },
+            "step 2 (bake) has a zero duration",
+        ),
+        (
+            Strategy::Custom {
+                steps: vec![Step::Pause { duration: bake }],
+            },
+            "the last weight step is 0%",
+        ),
+    ];
+    for (strategy, expected) in cases {
+        let err = strategy.compile().unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{strategy:?}: {err}");
+    }
+    // A serialized schedule is validated when read, too.
+    let bad = r#"[{"type":"set-weight","percent":50}]"#;
+    assert!(serde_json::from_str::<Schedule>(bad).is_err());
+}
+
+#[test]
+fn strategy_names_parse() {
+    assert_eq!(
+        "Canary".parse::<StrategyKind>().unwrap(),
+        StrategyKind::Canary
+    );
+    assert_eq!(
+        "blue-green"
+            .parse::<StrategyKind>()
+            .unwrap_err()
+            .to_string(),
+        "unknown strategy \"blue-green\": expected gradual, immediate, canary or custom"
+    );
+}
+
+#[test]
+fn splits_are_validated() {
+    assert_eq!(TrafficSplit::new(90, 10).unwrap().weight(Color::Green), 10);
+    assert_eq!(
+        TrafficSplit::new(90, 20).unwrap_err().to_string(),
+        "weights blue 90 + green 20 = 110 must sum to 100"
+    );
+    assert_eq!(
+        TrafficSplit::new(150, 0).unwrap_err(),
+        SplitError::OutOfRange {
+            color: Color::Blue,
+            weight: 150
+        }
+    );
+    assert!(TrafficSplit::shifted(Color::Green, 101).is_err());
+    assert_eq!(
+        TrafficSplit::all_to(Color::Green),
+        TrafficSplit::new(0, 100).unwrap()
+    );
+    assert_eq!(
+        TrafficSplit::all_to(Color::Blue).sole_color(),
+        Some(Color::Blue)
+    );
+    assert_eq!(TrafficSplit::new(50, 50).unwrap().sole_color(), None);
+    assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":60,"green":60}"#).is_err());
+    assert_eq!("GREEN".parse::<Color>().unwrap(), Color::Green);
+    assert!("red".parse::<Color>().is_err());
+    assert!(DeploymentId::new("../etc").is_err());
+    assert!(DeploymentId::new("poc-web-2026.11.26_1").is_ok());
+}
