@@ -252,6 +252,16 @@ impl SimWorld {
         )
     }
 
+    /// A health source on any target groups (which may not exist: for not-found tests).
+    pub fn health_for(&self, target_groups: PerColor<String>) -> SimHealth {
+        SimHealth::new(self.clone(), target_groups)
+    }
+
+    /// A capacity provider on any Auto Scaling groups (which may not exist: for not-found tests).
+    pub fn capacity_for(&self, groups: PerColor<String>) -> SimCapacity {
+        SimCapacity::new(self.clone(), groups)
+    }
+
     /// The capacity provider over both Auto Scaling groups.
     pub fn capacity(&self) -> SimCapacity {
         SimCapacity::new(self.clone(), PerColor::from_fn(|c| self.asg_name(c)))

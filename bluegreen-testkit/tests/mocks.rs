@@ -1,0 +1,63 @@
+//! The `mocks` feature gives users mockall mocks of every provider trait, usable with the executor.
+
+use bluegreen_core::provider::{MockApproval, MockHealthSource, MockStateStore, MockTrafficRouter};
+use bluegreen_core::*;
+use bluegreen_testkit::{ManualClock, run_virtual};
+use std::sync::Arc;
+
+#[test]
+fn an_executor_runs_on_mocks() {
+    let mut router = MockTrafficRouter::new();
+    let mut reads = vec![
+        TrafficSplit::all_to(Color::Green),
+        TrafficSplit::all_to(Color::Blue),
+    ];
+    router
+        .expect_read_split()
+        .times(2)
+        .returning(move || Ok(reads.pop().expect("two reads")));
+    router
+        .expect_write_split()
+        .withf(|s| *s == TrafficSplit::all_to(Color::Green))
+        .times(1)
+        .returning(|_| Ok(()));
+    let mut health = MockHealthSource::new();
+    health.expect_target_health().returning(|_| {
+        Ok(TargetHealth {
+            healthy: 2,
+            unhealthy: 0,
+            other: 0,
+        })
+    });
+    let mut store = MockStateStore::new();
+    store.expect_load().returning(|id| {
+        Err(ProviderError::NotFound {
+            resource: id.to_string(),
+        })
+    });
+    store.expect_lock().times(1).returning(|_, _| Ok(()));
+    store.expect_append().returning(|_, _| Ok(()));
+    store.expect_unlock().times(1).returning(|_, _| Ok(()));
+    let clock = ManualClock::default();
+    let providers = Providers {
+        router: Arc::new(router),
+        health: Arc::new(health),
+        capacity: None,
+        clock: Arc::new(clock.clone()),
+        approval: Arc::new(MockApproval::new()),
+        store: Arc::new(store),
+    };
+    let plan = Plan::new(
+        "app",
+        Strategy::Immediate {
+            bake: std::time::Duration::ZERO,
+        }
+        .compile()
+        .unwrap(),
+    );
+    let exec = Executor::new(providers);
+    let outcome = run_virtual(&clock, exec.run(DeploymentId::new("m1").unwrap(), plan))
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.kind(), "promoted");
+}
