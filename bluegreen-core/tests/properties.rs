@@ -1,0 +1,173 @@
+//! Properties over thousands of random strategies, worlds and fault schedules.
+
+use bluegreen_core::gate::Verdict;
+use bluegreen_core::*;
+use bluegreen_testkit::*;
+use proptest::prelude::{Just, ProptestConfig, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
+use proptest::strategy::Strategy as _;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+struct Case {
+    strategy: Strategy,
+    approve_after: Option<u64>,
+    green_instances: u32,
+    trouble: Vec<(u64, Change)>,
+    error_probability: f64,
+    stale_reads: u32,
+    latency_ms: u64,
+    seed: u64,
+}
+
+fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+    prop_oneof![
+        (0.0f64..0.6).prop_map(Change::ErrorRate),
+        (50u64..3000).prop_map(|ms| Change::LatencyAvg(Duration::from_millis(ms))),
+        (0u32..3).prop_map(Change::UnhealthyTargets),
+    ]
+}
+
+fn strategy() -> impl proptest::strategy::Strategy<Value = (Strategy, Option<u64>)> {
+    let bake = (1u64..6).prop_map(|m| Duration::from_secs(m * 60));
+    prop_oneof![
+        (proptest::collection::btree_set(1u32..100, 0..5), bake.clone())
+            .prop_map(|(s, bake)| (Strategy::Gradual { steps: s.into_iter().chain([100]).collect(), bake }, None)),
+        bake.clone().prop_map(|bake| (Strategy::Immediate { bake }, None)),
+        (1u32..100, bake, proptest::option::of(1u64..900), proptest::option::of(60u64..1200), any::<bool>()).prop_map(
+            |(percent, bake, approve, timeout, promote)| {
+                let strategy = Strategy::Canary {
+                    percent,
+                    bake,
+                    approval_timeout: timeout.map(Duration::from_secs),
+                    on_timeout: if promote { TimeoutAction::Promote } else { TimeoutAction::Rollback },
+                };
+                (strategy, approve.or(if timeout.is_none() { Some(30) } else { None }))
+            }
+        ),
+    ]
+}
+
+fn case() -> impl proptest::strategy::Strategy<Value = Case> {
+    (
+        strategy(),
+        0u32..4,
+        proptest::collection::vec((0u64..1800, change()), 0..4),
+        prop_oneof![Just(0.0), 0.0f64..0.1],
+        0u32..3,
+        prop_oneof![Just(0u64), 0u64..2000],
+        any::<u64>(),
+    )
+        .prop_map(|((strategy, approve_after), green_instances, trouble, error_probability, stale_reads, latency_ms, seed)| Case {
+            strategy,
+            approve_after,
+            green_instances,
+            trouble,
+            error_probability,
+            stale_reads,
+            latency_ms,
+            seed,
+        })
+}
+
+fn run(case: &Case) -> (Harness, Plan, Outcome) {
+    let mut config = WorldConfig {
+        seed: case.seed,
+        instances: PerColor { blue: 2, green: case.green_instances },
+        ..WorldConfig::default()
+    };
+    let mut script = Script::default();
+    for (at, change) in &case.trouble {
+        script = script.at(Duration::from_secs(*at), *change);
+    }
+    config.scripts.green = script;
+    let h = Harness::new(config);
+    let approval: Arc<dyn Approval> = match case.approve_after {
+        Some(s) => Arc::new(ScriptedApproval::approve_after(h.clock(), Duration::from_secs(s))),
+        None => Arc::new(ScriptedApproval::never(h.clock())),
+    };
+    let h = h.with_approval(approval);
+    h.faults.update(|f| {
+        f.error_probability = case.error_probability;
+        f.stale_reads = case.stale_reads;
+        f.latency = Duration::from_millis(case.latency_ms);
+    });
+    let plan = Plan::new("poc/poc-web", case.strategy.compile().expect("generated strategies are valid"));
+    let outcome = h.run("p", plan.clone()).expect("the deployment starts");
+    (h, plan, outcome)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deployments_keep_their_invariants(case in case()) {
+        let (h, plan, outcome) = run(&case);
+        let entries = h.events.entries();
+        let allowed: BTreeSet<u32> = plan.schedule.weights().into_iter().chain([0]).collect();
+        let green_arn = h.world.target_group_arn(Color::Green);
+
+        // 1. No weight goes to a color without healthy targets: every increase of green's weight follows a
+        //    passing pre-step check that saw at least one healthy target, and, when no time can pass between
+        //    that check and the write (no latency, no retries), the world agrees at the moment of the write.
+        let mut last_check_ok = false;
+        let mut green_weight = 0;
+        for e in &entries {
+            match &e.event {
+                Event::PreStepChecked { reports, .. } => {
+                    last_check_ok = reports.iter().all(|r| r.verdict == Verdict::Pass)
+                        && reports.iter().any(|r| r.gate == "pre-step-healthy" && r.value.unwrap_or(0.0) >= 1.0);
+                }
+                Event::SplitWritten { split } => {
+                    let w = split.weight(Color::Green);
+                    if w > green_weight {
+                        prop_assert!(last_check_ok, "green raised to {w}% without a passing pre-step check");
+                        last_check_ok = false;
+                    }
+                    green_weight = w;
+                }
+                _ => {}
+            }
+        }
+        if case.latency_ms == 0 && case.error_probability == 0.0 {
+            let mut before = 0;
+            for w in h.world.writes() {
+                let g = w.weights.iter().find(|(a, _)| *a == green_arn).map_or(0, |(_, w)| *w);
+                if g > before {
+                    prop_assert!(w.healthy.green > 0, "green got {g}% with no healthy targets: {w:?}");
+                }
+                before = g;
+            }
+        }
+
+        // 2. Splits only take the plan's values or the rollback's, in the record and in the world.
+        for e in &entries {
+            if let Event::SplitWritten { split } | Event::SplitVerified { split } = &e.event {
+                prop_assert!(allowed.contains(&split.weight(Color::Green)), "unplanned split {split}");
+            }
+        }
+        for w in h.world.writes() {
+            let g = w.weights.iter().find(|(a, _)| *a == green_arn).map_or(0, |(_, w)| *w);
+            prop_assert!(allowed.contains(&g), "unplanned weight {g} written");
+        }
+
+        // 3. A failed deployment ends at 100 % stable, verified; a promoted one at 100 % new.
+        match &outcome {
+            Outcome::RolledBack { split, .. } => {
+                prop_assert_eq!(*split, TrafficSplit::all_to(Color::Blue));
+                prop_assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+                let started = entries.iter().position(|e| matches!(e.event, Event::RollbackStarted { .. }));
+                let verified = entries.iter().rposition(|e| matches!(&e.event,
+                    Event::SplitVerified { split } if *split == TrafficSplit::all_to(Color::Blue)));
+                prop_assert!(matches!((started, verified), (Some(s), Some(v)) if v > s), "the rollback is verified");
+            }
+            Outcome::Promoted { split, .. } => {
+                prop_assert_eq!(*split, TrafficSplit::all_to(Color::Green));
+                prop_assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+            }
+            Outcome::Aborted { reason, .. } => prop_assert!(false, "aborted: {}", reason),
+        }
+        prop_assert_eq!(h.store.lock_holder("poc/poc-web"), None);
+    }
+}
