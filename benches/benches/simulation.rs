@@ -1,1 +1,165 @@
-fn main() {}
+//! Simulation speed and hot paths. Run: `cargo bench -p bluegreen-benches`.
+//!
+//! Before the criterion groups, prints one line with the memory of 10,000 concurrent simulated deployments
+//! (peak heap bytes per deployment, from a counting allocator).
+
+use bluegreen_core::gate::{Snapshot, judge_bake_gate};
+use bluegreen_core::{
+    Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay, StateStore, Step, Strategy,
+    Timestamp, TrafficSplit,
+};
+use bluegreen_testkit::{Harness, ManualClock, MemoryStore, ScriptedApproval, WorldConfig, run_virtual};
+use criterion::{Criterion, criterion_group};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `dealloc` is passed on as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn plan(strategy: Strategy) -> Plan {
+    Plan::new("poc/poc-web", strategy.compile().expect("valid"))
+}
+
+fn one(strategy: Strategy) -> Duration {
+    let h = Harness::new(WorldConfig::default());
+    let h = {
+        let a = ScriptedApproval::approve_after(h.clock(), Duration::from_secs(60));
+        h.with_approval(Arc::new(a))
+    };
+    let outcome = h.run("bench", plan(strategy)).expect("runs");
+    assert_eq!(outcome.kind(), "promoted");
+    h.elapsed()
+}
+
+fn concurrent(n: usize) -> usize {
+    let clock = ManualClock::default();
+    let harnesses: Vec<Harness> = (0..n)
+        .map(|i| Harness::with_clock(WorldConfig { seed: i as u64, ..WorldConfig::default() }, clock.clone()))
+        .collect();
+    let executors: Vec<_> = harnesses.iter().map(Harness::executor).collect();
+    let runs = executors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| e.run(DeploymentId::new(format!("d{i}")).expect("valid"), plan(Strategy::gradual())));
+    let outcomes = run_virtual(&clock, futures::future::join_all(runs)).expect("no stall");
+    outcomes.iter().filter(|o| matches!(o, Ok(o) if o.kind() == "promoted")).count()
+}
+
+fn report_memory() {
+    const N: usize = 10_000;
+    let before = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let t = Instant::now();
+    let promoted = concurrent(N);
+    let wall = t.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    eprintln!(
+        "concurrent: {N} gradual deployments (15 min simulated each) in {wall:?}; {promoted} promoted; \
+         peak heap {:.1} MiB = {:.1} KiB per deployment",
+        peak as f64 / 1048576.0,
+        peak as f64 / 1024.0 / N as f64
+    );
+    let t = Instant::now();
+    let simulated = one(Strategy::gradual());
+    let wall = t.elapsed();
+    eprintln!(
+        "single: gradual {simulated:?} simulated in {wall:?} wall = {:.0}x faster than real time",
+        simulated.as_secs_f64() / wall.as_secs_f64()
+    );
+}
+
+fn simulations(c: &mut Criterion) {
+    report_memory();
+    let mut g = c.benchmark_group("simulated deployment");
+    g.bench_function("gradual 5 steps, 3m bakes, 10s polls", |b| b.iter(|| one(Strategy::gradual())));
+    g.bench_function("canary", |b| b.iter(|| one(Strategy::canary())));
+    g.bench_function("immediate", |b| b.iter(|| one(Strategy::immediate())));
+    g.finish();
+    let mut g = c.benchmark_group("concurrent");
+    g.sample_size(10);
+    g.bench_function("10000 gradual deployments", |b| b.iter(|| assert_eq!(concurrent(10_000), 10_000)));
+    g.finish();
+}
+
+fn hot_paths(c: &mut Criterion) {
+    c.bench_function("compile gradual", |b| b.iter(|| black_box(Strategy::gradual()).compile()));
+    let gates = GatePolicy::default();
+    let m = |r: u64| Metrics {
+        requests: Some(r),
+        errors_5xx: Some(r / 500),
+        latency_avg: Some(Duration::from_millis(80)),
+        latency_p99: Some(Duration::from_millis(250)),
+        healthy_hosts: Some(2),
+        unhealthy_hosts: Some(0),
+    };
+    let snapshot = Snapshot { metrics: PerColor { blue: m(10_800), green: m(1_200) }, alarms: vec![] };
+    c.bench_function("judge default bake gates over one window", |b| {
+        b.iter(|| {
+            gates
+                .bake
+                .iter()
+                .map(|g| judge_bake_gate(g, black_box(&snapshot), Color::Green, gates.min_requests))
+                .count()
+        })
+    });
+    let id = DeploymentId::new("r").expect("valid");
+    let mut record = vec![RecordEntry {
+        seq: 0,
+        at: Timestamp::from_millis(0),
+        event: Event::Started {
+            deployment: id.clone(),
+            stable: Color::Blue,
+            plan: Box::new(plan(Strategy::gradual())),
+        },
+    }];
+    for i in 1..1000u64 {
+        let event = match i % 3 {
+            0 => Event::StepStarted { index: 0, step: Step::SetWeight { percent: 10 } },
+            1 => Event::SplitVerified { split: TrafficSplit::new(90, 10).expect("valid") },
+            _ => Event::StepCompleted { index: 0 },
+        };
+        record.push(RecordEntry { seq: i, at: Timestamp::from_millis(i), event });
+    }
+    c.bench_function("append 1000 transitions to a memory store", |b| {
+        b.iter(|| {
+            let store = MemoryStore::new();
+            let clock = ManualClock::default();
+            run_virtual(&clock, async {
+                for e in &record {
+                    store.append(&id, e).await.expect("appends");
+                }
+            })
+            .expect("no stall");
+        })
+    });
+    c.bench_function("replay 1000 transitions", |b| b.iter(|| Replay::new(black_box(&record)).expect("replays")));
+}
+
+criterion_group!(benches, simulations, hot_paths);
+
+fn main() {
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}

@@ -71,8 +71,13 @@ pub struct Harness {
 impl Harness {
     /// A harness on a new world.
     pub fn new(config: WorldConfig) -> Self {
+        Self::with_clock(config, crate::ManualClock::default())
+    }
+
+    /// A harness on a new world that shares `clock` (many deployments on one virtual timeline).
+    pub fn with_clock(config: WorldConfig, clock: crate::ManualClock) -> Self {
         let seed = config.seed;
-        let world = SimWorld::new(config);
+        let world = SimWorld::with_clock(config, clock);
         let started = world.clock().now();
         let clock: Arc<dyn Clock> = Arc::new(world.clock().clone());
         Harness {
