@@ -99,7 +99,7 @@ fn simulations(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group("concurrent");
     g.sample_size(10);
-    g.bench_function("10000 gradual deployments", |b| b.iter(|| assert_eq!(concurrent(10_000), 10_000)));
+    g.bench_function("10000 gradual deployments", |b| b.iter(|| concurrent(10_000)));
     g.finish();
 }
 
