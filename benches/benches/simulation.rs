@@ -5,10 +5,12 @@
 
 use bluegreen_core::gate::{Snapshot, judge_bake_gate};
 use bluegreen_core::{
-    Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay, StateStore, Step, Strategy,
-    Timestamp, TrafficSplit,
+    Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay,
+    StateStore, Step, Strategy, Timestamp, TrafficSplit,
 };
-use bluegreen_testkit::{Harness, ManualClock, MemoryStore, ScriptedApproval, WorldConfig, run_virtual};
+use bluegreen_testkit::{
+    Harness, ManualClock, MemoryStore, ScriptedApproval, WorldConfig, run_virtual,
+};
 use criterion::{Criterion, criterion_group};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -56,15 +58,28 @@ fn one(strategy: Strategy) -> Duration {
 fn concurrent(n: usize) -> usize {
     let clock = ManualClock::default();
     let harnesses: Vec<Harness> = (0..n)
-        .map(|i| Harness::with_clock(WorldConfig { seed: i as u64, ..WorldConfig::default() }, clock.clone()))
+        .map(|i| {
+            Harness::with_clock(
+                WorldConfig {
+                    seed: i as u64,
+                    ..WorldConfig::default()
+                },
+                clock.clone(),
+            )
+        })
         .collect();
     let executors: Vec<_> = harnesses.iter().map(Harness::executor).collect();
-    let runs = executors
-        .iter()
-        .enumerate()
-        .map(|(i, e)| e.run(DeploymentId::new(format!("d{i}")).expect("valid"), plan(Strategy::gradual())));
+    let runs = executors.iter().enumerate().map(|(i, e)| {
+        e.run(
+            DeploymentId::new(format!("d{i}")).expect("valid"),
+            plan(Strategy::gradual()),
+        )
+    });
     let outcomes = run_virtual(&clock, futures::future::join_all(runs)).expect("no stall");
-    outcomes.iter().filter(|o| matches!(o, Ok(o) if o.kind() == "promoted")).count()
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(o) if o.kind() == "promoted"))
+        .count()
 }
 
 fn report_memory() {
@@ -93,18 +108,24 @@ fn report_memory() {
 fn simulations(c: &mut Criterion) {
     report_memory();
     let mut g = c.benchmark_group("simulated deployment");
-    g.bench_function("gradual 5 steps, 3m bakes, 10s polls", |b| b.iter(|| one(Strategy::gradual())));
+    g.bench_function("gradual 5 steps, 3m bakes, 10s polls", |b| {
+        b.iter(|| one(Strategy::gradual()))
+    });
     g.bench_function("canary", |b| b.iter(|| one(Strategy::canary())));
     g.bench_function("immediate", |b| b.iter(|| one(Strategy::immediate())));
     g.finish();
     let mut g = c.benchmark_group("concurrent");
     g.sample_size(10);
-    g.bench_function("10000 gradual deployments", |b| b.iter(|| concurrent(10_000)));
+    g.bench_function("10000 gradual deployments", |b| {
+        b.iter(|| concurrent(10_000))
+    });
     g.finish();
 }
 
 fn hot_paths(c: &mut Criterion) {
-    c.bench_function("compile gradual", |b| b.iter(|| black_box(Strategy::gradual()).compile()));
+    c.bench_function("compile gradual", |b| {
+        b.iter(|| black_box(Strategy::gradual()).compile())
+    });
     let gates = GatePolicy::default();
     let m = |r: u64| Metrics {
         requests: Some(r),
@@ -114,14 +135,20 @@ fn hot_paths(c: &mut Criterion) {
         healthy_hosts: Some(2),
         unhealthy_hosts: Some(0),
     };
-    let snapshot = Snapshot { metrics: PerColor { blue: m(10_800), green: m(1_200) }, alarms: vec![] };
+    let snapshot = Snapshot {
+        metrics: PerColor {
+            blue: m(10_800),
+            green: m(1_200),
+        },
+        alarms: vec![],
+    };
     c.bench_function("judge default bake gates over one window", |b| {
         b.iter(|| {
             gates
                 .bake
                 .iter()
                 .map(|g| judge_bake_gate(g, black_box(&snapshot), Color::Green, gates.min_requests))
-                .count()
+                .collect::<Vec<_>>()
         })
     });
     let id = DeploymentId::new("r").expect("valid");
@@ -136,11 +163,20 @@ fn hot_paths(c: &mut Criterion) {
     }];
     for i in 1..1000u64 {
         let event = match i % 3 {
-            0 => Event::StepStarted { index: 0, step: Step::SetWeight { percent: 10 } },
-            1 => Event::SplitVerified { split: TrafficSplit::new(90, 10).expect("valid") },
+            0 => Event::StepStarted {
+                index: 0,
+                step: Step::SetWeight { percent: 10 },
+            },
+            1 => Event::SplitVerified {
+                split: TrafficSplit::new(90, 10).expect("valid"),
+            },
             _ => Event::StepCompleted { index: 0 },
         };
-        record.push(RecordEntry { seq: i, at: Timestamp::from_millis(i), event });
+        record.push(RecordEntry {
+            seq: i,
+            at: Timestamp::from_millis(i),
+            event,
+        });
     }
     c.bench_function("append 1000 transitions to a memory store", |b| {
         b.iter(|| {
@@ -154,12 +190,16 @@ fn hot_paths(c: &mut Criterion) {
             .expect("no stall");
         })
     });
-    c.bench_function("replay 1000 transitions", |b| b.iter(|| Replay::new(black_box(&record)).expect("replays")));
+    c.bench_function("replay 1000 transitions", |b| {
+        b.iter(|| Replay::new(black_box(&record)).expect("replays"))
+    });
 }
 
 criterion_group!(benches, simulations, hot_paths);
 
 fn main() {
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
 }

@@ -118,14 +118,25 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        for (env, app) in [("", "web"), ("poc", "-web"), ("poc", "web_1"), ("p oc", "web")] {
-            assert!(matches!(Naming::new(env, app), Err(NamingError::BadPart { .. })), "{env:?} {app:?}");
+        for (env, app) in [
+            ("", "web"),
+            ("poc", "-web"),
+            ("poc", "web_1"),
+            ("p oc", "web"),
+        ] {
+            assert!(
+                matches!(Naming::new(env, app), Err(NamingError::BadPart { .. })),
+                "{env:?} {app:?}"
+            );
         }
         let err = Naming::new("production", "customer-portal-api").unwrap_err();
         assert_eq!(
             err.to_string(),
             "target group name \"production-customer-portal-api-green-tg\" is 39 characters; AWS allows at most 32"
         );
-        assert_eq!(Naming::new("poc", "poc-web").unwrap().to_string(), "poc/poc-web");
+        assert_eq!(
+            Naming::new("poc", "poc-web").unwrap().to_string(),
+            "poc/poc-web"
+        );
     }
 }

@@ -3,7 +3,9 @@
 use bluegreen_core::gate::Verdict;
 use bluegreen_core::*;
 use bluegreen_testkit::*;
-use proptest::prelude::{Just, ProptestConfig, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
+use proptest::prelude::{
+    Just, ProptestConfig, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
+};
 use proptest::strategy::Strategy as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,20 +34,42 @@ fn change() -> impl proptest::strategy::Strategy<Value = Change> {
 fn strategy() -> impl proptest::strategy::Strategy<Value = (Strategy, Option<u64>)> {
     let bake = (1u64..6).prop_map(|m| Duration::from_secs(m * 60));
     prop_oneof![
-        (proptest::collection::btree_set(1u32..100, 0..5), bake.clone())
-            .prop_map(|(s, bake)| (Strategy::Gradual { steps: s.into_iter().chain([100]).collect(), bake }, None)),
-        bake.clone().prop_map(|bake| (Strategy::Immediate { bake }, None)),
-        (1u32..100, bake, proptest::option::of(1u64..900), proptest::option::of(60u64..1200), any::<bool>()).prop_map(
-            |(percent, bake, approve, timeout, promote)| {
+        (
+            proptest::collection::btree_set(1u32..100, 0..5),
+            bake.clone()
+        )
+            .prop_map(|(s, bake)| (
+                Strategy::Gradual {
+                    steps: s.into_iter().chain([100]).collect(),
+                    bake
+                },
+                None
+            )),
+        bake.clone()
+            .prop_map(|bake| (Strategy::Immediate { bake }, None)),
+        (
+            1u32..100,
+            bake,
+            proptest::option::of(1u64..900),
+            proptest::option::of(60u64..1200),
+            any::<bool>()
+        )
+            .prop_map(|(percent, bake, approve, timeout, promote)| {
                 let strategy = Strategy::Canary {
                     percent,
                     bake,
                     approval_timeout: timeout.map(Duration::from_secs),
-                    on_timeout: if promote { TimeoutAction::Promote } else { TimeoutAction::Rollback },
+                    on_timeout: if promote {
+                        TimeoutAction::Promote
+                    } else {
+                        TimeoutAction::Rollback
+                    },
                 };
-                (strategy, approve.or(if timeout.is_none() { Some(30) } else { None }))
-            }
-        ),
+                (
+                    strategy,
+                    approve.or(if timeout.is_none() { Some(30) } else { None }),
+                )
+            }),
     ]
 }
 
@@ -59,22 +83,35 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
         prop_oneof![Just(0u64), 0u64..2000],
         any::<u64>(),
     )
-        .prop_map(|((strategy, approve_after), green_instances, trouble, error_probability, stale_reads, latency_ms, seed)| Case {
-            strategy,
-            approve_after,
-            green_instances,
-            trouble,
-            error_probability,
-            stale_reads,
-            latency_ms,
-            seed,
-        })
+        .prop_map(
+            |(
+                (strategy, approve_after),
+                green_instances,
+                trouble,
+                error_probability,
+                stale_reads,
+                latency_ms,
+                seed,
+            )| Case {
+                strategy,
+                approve_after,
+                green_instances,
+                trouble,
+                error_probability,
+                stale_reads,
+                latency_ms,
+                seed,
+            },
+        )
 }
 
 fn run(case: &Case) -> (Harness, Plan, Outcome) {
     let mut config = WorldConfig {
         seed: case.seed,
-        instances: PerColor { blue: 2, green: case.green_instances },
+        instances: PerColor {
+            blue: 2,
+            green: case.green_instances,
+        },
         ..WorldConfig::default()
     };
     let mut script = Script::default();
@@ -84,7 +121,10 @@ fn run(case: &Case) -> (Harness, Plan, Outcome) {
     config.scripts.green = script;
     let h = Harness::new(config);
     let approval: Arc<dyn Approval> = match case.approve_after {
-        Some(s) => Arc::new(ScriptedApproval::approve_after(h.clock(), Duration::from_secs(s))),
+        Some(s) => Arc::new(ScriptedApproval::approve_after(
+            h.clock(),
+            Duration::from_secs(s),
+        )),
         None => Arc::new(ScriptedApproval::never(h.clock())),
     };
     let h = h.with_approval(approval);
@@ -93,7 +133,12 @@ fn run(case: &Case) -> (Harness, Plan, Outcome) {
         f.stale_reads = case.stale_reads;
         f.latency = Duration::from_millis(case.latency_ms);
     });
-    let plan = Plan::new("poc/poc-web", case.strategy.compile().expect("generated strategies are valid"));
+    let plan = Plan::new(
+        "poc/poc-web",
+        case.strategy
+            .compile()
+            .expect("generated strategies are valid"),
+    );
     let outcome = h.run("p", plan.clone()).expect("the deployment starts");
     (h, plan, outcome)
 }

@@ -9,14 +9,16 @@ use bluegreen_core::{
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+type Kept = (Vec<RecordEntry>, Vec<(Timestamp, Notice)>);
+
 /// An [`Observer`] that keeps every event and notice.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
-    inner: Arc<Mutex<(Vec<RecordEntry>, Vec<(Timestamp, Notice)>)>>,
+    inner: Arc<Mutex<Kept>>,
 }
 
 impl EventLog {
-    fn lock(&self) -> MutexGuard<'_, (Vec<RecordEntry>, Vec<(Timestamp, Notice)>)> {
+    fn lock(&self) -> MutexGuard<'_, Kept> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
