@@ -1,7 +1,7 @@
 //! Rendering: human lines or JSON Lines. Results go to stdout; errors to stderr (or stdout as JSON).
 
 use crate::Output;
-use bluegreen_core::gate::Verdict;
+use bluegreen_core::gate::{GateReport, Verdict};
 use bluegreen_core::{Clock, Event, Notice, Observer, Outcome, RecordEntry, Step, Timestamp};
 use bluegreen_testkit::ManualClock;
 use std::collections::BTreeMap;
@@ -31,6 +31,16 @@ pub fn error(output: Output, message: &str) {
             out(&serde_json::json!({"type": "error", "data": {"message": message}}).to_string())
         }
     }
+}
+
+/// The reports that did not pass, joined with `; ` (empty when all passed).
+fn not_passing(reports: &[GateReport]) -> String {
+    let bad: Vec<String> = reports
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass)
+        .map(|r| r.to_string())
+        .collect();
+    bad.join("; ")
 }
 
 fn offset(d: Duration) -> String {
@@ -101,24 +111,16 @@ impl Renderer {
                 }
             }
             Event::PreStepChecked { reports, .. } => {
-                let failed: Vec<String> = reports
-                    .iter()
-                    .filter(|r| r.verdict != Verdict::Pass)
-                    .map(|r| r.to_string())
-                    .collect();
+                let failed = not_passing(reports);
                 if failed.is_empty() {
                     return None;
                 }
-                format!("pre-step gate: {}", failed.join("; "))
+                format!("pre-step gate: {failed}")
             }
             Event::SplitVerified { split } => format!("split verified: {split}"),
             Event::Polled { reports, .. } => {
                 polls.0 += 1;
-                let bad: Vec<String> = reports
-                    .iter()
-                    .filter(|r| r.verdict != Verdict::Pass)
-                    .map(|r| r.to_string())
-                    .collect();
+                let bad = not_passing(reports);
                 if bad.is_empty() {
                     polls.1 = Some(
                         reports
@@ -129,7 +131,7 @@ impl Renderer {
                     );
                     return None;
                 }
-                format!("poll: {}", bad.join("; "))
+                format!("poll: {bad}")
             }
             Event::StepCompleted { .. } if polls.0 > 0 => {
                 let line = format!(

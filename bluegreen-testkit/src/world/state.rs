@@ -171,6 +171,18 @@ impl State {
         }
     }
 
+    fn forward_mut(&mut self, listener: &str, action: ActionRef) -> Option<&mut Forward> {
+        let l = self.listeners.iter_mut().find(|l| l.arn == listener)?;
+        match action {
+            ActionRef::Default => Some(&mut l.default_action),
+            ActionRef::Rule(p) => l
+                .rules
+                .iter_mut()
+                .find(|r| r.priority == p)
+                .map(|r| &mut r.forward),
+        }
+    }
+
     pub fn target_group(&self, arn: &str) -> Result<&TargetGroup, ProviderError> {
         self.target_groups
             .iter()
@@ -198,41 +210,21 @@ impl State {
             }
         }
         let healthy = PerColor::from_fn(|c| self.health_of_color(c, now).healthy);
-        let fwd = self.forward(listener, action)?;
-        for (arn, _) in weights {
-            if !fwd.target_groups.iter().any(|(a, _)| a == arn) {
-                return Err(ProviderError::Invalid {
-                    message: format!("target group {arn} is not in the forward action"),
-                });
-            }
-        }
-        let l = self
-            .listeners
-            .iter_mut()
-            .find(|l| l.arn == listener)
-            .ok_or_else(|| ProviderError::NotFound {
-                resource: format!("listener {listener}"),
-            })?;
-        let fwd = match action {
-            ActionRef::Default => &mut l.default_action,
-            ActionRef::Rule(p) => match l.rules.iter_mut().find(|r| r.priority == p) {
-                Some(r) => &mut r.forward,
+        let mut updated = self.forward(listener, action)?.clone();
+        for (arn, w) in weights {
+            match updated.target_groups.iter_mut().find(|(a, _)| a == arn) {
+                Some(slot) => slot.1 = *w,
                 None => {
-                    return Err(ProviderError::NotFound {
-                        resource: format!("rule with priority {p}"),
+                    return Err(ProviderError::Invalid {
+                        message: format!("target group {arn} is not in the forward action"),
                     });
                 }
-            },
-        };
-        for (arn, w) in weights {
-            if let Some(slot) = fwd.target_groups.iter_mut().find(|(a, _)| a == arn) {
-                slot.1 = *w;
             }
         }
-        let snapshot = fwd.target_groups.clone();
         if self.traffic_action == (listener.to_string(), action) {
             let weight_of = |c: Color| {
-                snapshot
+                updated
+                    .target_groups
                     .iter()
                     .find(|(a, _)| {
                         self.target_groups
@@ -243,6 +235,9 @@ impl State {
             };
             let (b, g) = (weight_of(Color::Blue), weight_of(Color::Green));
             self.traffic.weights.push((now, b, g));
+        }
+        if let Some(slot) = self.forward_mut(listener, action) {
+            *slot = updated;
         }
         self.writes.push(WriteRecord {
             at: now,
