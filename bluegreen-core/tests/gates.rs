@@ -47,6 +47,7 @@ fn error_rate_absolute_and_relative() {
         Check::ErrorRate {
             max: 0.05,
             relative: None,
+            min_errors: 0,
         },
         NoDataPolicy::Fail,
     );
@@ -71,6 +72,7 @@ fn error_rate_absolute_and_relative() {
                 factor: 2.0,
                 epsilon: 0.01,
             }),
+            min_errors: 0,
         },
         NoDataPolicy::Fail,
     );
@@ -103,6 +105,37 @@ fn error_rate_absolute_and_relative() {
         &snapshot(metrics(1000, 0, 80), metrics(100, 0, 80)),
         Verdict::Pass,
         Some(0.0),
+        Some(0.01),
+    );
+}
+
+#[test]
+fn a_breach_needs_enough_errors() {
+    let g = gate(
+        Check::ErrorRate {
+            max: 0.01,
+            relative: None,
+            min_errors: 5,
+        },
+        NoDataPolicy::Fail,
+    );
+    // 3 errors in 200 requests is 1.5 %, above 1 %, but three errors do not make a breach.
+    let r = judge_bake_gate(
+        &g,
+        &snapshot(metrics(1000, 1, 80), metrics(200, 3, 80)),
+        Color::Green,
+        50,
+    );
+    assert_eq!((r.verdict, r.value), (Verdict::Pass, Some(0.015)));
+    assert_eq!(
+        r.detail,
+        "above the limit with only 3 errors, fewer than the 5 that make a breach"
+    );
+    check(
+        &g,
+        &snapshot(metrics(1000, 1, 80), metrics(200, 5, 80)),
+        Verdict::Fail,
+        Some(0.025),
         Some(0.01),
     );
 }
@@ -162,6 +195,7 @@ fn too_few_requests_is_no_data_and_the_policy_decides() {
             Check::ErrorRate {
                 max: 0.05,
                 relative: None,
+                min_errors: 0,
             },
             policy,
         );

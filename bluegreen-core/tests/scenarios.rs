@@ -871,3 +871,19 @@ fn resume_without_a_record_is_an_error() {
         ExecError::NoRecord(DeploymentId::new("nope").unwrap())
     );
 }
+
+#[test]
+fn healthy_releases_are_not_rolled_back_by_noise() {
+    // The default gates over 1,000 differently seeded healthy worlds: chance errors in small windows right
+    // after a shift must not look like a breach (see docs/decisions/002-default-gates.md).
+    let rolled_back: Vec<u64> = (0..1000)
+        .filter(|seed| {
+            let h = Harness::new(WorldConfig {
+                seed: *seed,
+                ..WorldConfig::default()
+            });
+            h.run("d1", plan(Strategy::gradual())).unwrap().kind() != "promoted"
+        })
+        .collect();
+    assert_eq!(rolled_back, Vec::<u64>::new(), "seeds rolled back");
+}

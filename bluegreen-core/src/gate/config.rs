@@ -41,13 +41,18 @@ pub struct Relative {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "kebab-case")]
 pub enum Check {
-    /// The new color's 5xx rate (0.0–1.0) at most `max`, and relative to stable if set.
+    /// The new color's 5xx rate (0.0–1.0) at most `max`, and relative to stable if set. A rate above the limit
+    /// counts as a breach only with at least `min_errors` errors in the window, so that two or three chance
+    /// errors in a small window do not roll a healthy release back.
     ErrorRate {
         /// Highest rate allowed, e.g. 0.01 for 1 %.
         max: f64,
         /// Comparison with the stable color.
         #[serde(default)]
         relative: Option<Relative>,
+        /// Fewest errors that make a breach (0: any).
+        #[serde(default)]
+        min_errors: u64,
     },
     /// The new color's average response time at most `max`, and relative to stable if set.
     LatencyAvg {
@@ -165,7 +170,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for GatePolicy {
     /// The defaults: at least one healthy target and none unhealthy before each step; during bakes, 5xx rate
-    /// ≤ 5 % and ≤ 2 × stable + 1 %, average latency ≤ 1 s and ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's
+    /// ≤ 5 % and ≤ 2 × stable + 1 % (a breach needs at least 5 errors), average latency ≤ 1 s and ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's
     /// alarm threshold), at least one healthy host; polls every 10 s over the last 60 s; at least 50 requests
     /// to the new color per window before rates are judged.
     fn default() -> Self {
@@ -187,6 +192,7 @@ impl Default for GatePolicy {
                             factor: 2.0,
                             epsilon: 0.01,
                         }),
+                        min_errors: 5,
                     },
                 },
                 BakeGate {

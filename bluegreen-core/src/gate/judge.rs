@@ -20,7 +20,7 @@ pub struct Snapshot {
 /// use bluegreen_core::{Color, Metrics, PerColor};
 /// let gate = BakeGate {
 ///     name: "5xx".into(), mode: GateMode::Enforce, no_data: NoDataPolicy::Fail,
-///     check: Check::ErrorRate { max: 0.01, relative: None },
+///     check: Check::ErrorRate { max: 0.01, relative: None, min_errors: 0 },
 /// };
 /// let green = Metrics { requests: Some(1000), errors_5xx: Some(50), ..Metrics::default() };
 /// let snap = Snapshot { metrics: PerColor { blue: Metrics::default(), green }, alarms: vec![] };
@@ -45,16 +45,28 @@ pub fn judge_bake_gate(
         ),
     };
     let raw = match &gate.check {
-        Check::ErrorRate { max, relative } => {
+        Check::ErrorRate {
+            max,
+            relative,
+            min_errors,
+        } => {
             let pick = |m: &Metrics| if enough(m) { m.error_rate() } else { None };
-            compare_max(
+            let mut raw = compare_max(
                 pick(new_m),
                 pick(stable_m),
                 *max,
                 *relative,
                 Unit::Ratio,
                 || too_few(new_m),
-            )
+            );
+            let errors = new_m.errors_5xx.unwrap_or(0);
+            if raw.ok == Some(false) && errors < *min_errors {
+                raw.ok = Some(true);
+                raw.detail = format!(
+                    "above the limit with only {errors} errors, fewer than the {min_errors} that make a breach"
+                );
+            }
+            raw
         }
         Check::LatencyAvg { max, relative } => {
             let pick = |m: &Metrics| {
