@@ -1,142 +1,40 @@
 //! # bluegreen-aws
 //!
-//! bluegreen's provider traits on AWS: Application Load Balancer listeners (ELBv2), CloudWatch metrics and
-//! alarms, and Auto Scaling groups.
+//! bluegreen's provider traits on AWS: the listener's weighted forward action (ELBv2) as a
+//! [`TrafficRouter`](bluegreen_core::TrafficRouter), target health, CloudWatch metrics and alarms as a
+//! [`HealthSource`](bluegreen_core::HealthSource), and the colors' Auto Scaling groups as a
+//! [`Capacity`](bluegreen_core::Capacity) provider.
 //!
-//! Today this crate holds the resource naming convention that discovery is built on. The SDK-backed
-//! providers (traffic router, health source, capacity) are tracked in their own issue and will pass the same
-//! conformance suite as the testkit's fakes, against a local AWS emulator.
+//! ```no_run
+//! # async fn demo() -> Result<(), bluegreen_aws::AwsError> {
+//! use bluegreen_aws::{AwsSettings, Connection, Naming, TargetSpec};
+//! let settings = AwsSettings { region: Some("ap-northeast-1".into()), ..AwsSettings::default() };
+//! let connection = Connection::connect(&settings).await;
+//! let target = TargetSpec::by_convention(Naming::new("poc", "poc-web")?);
+//! let providers = connection.providers(&target).await?; // resolved, ownership checked
+//! # let _ = providers; Ok(()) }
+//! ```
+//!
+//! Everything runs against AWS or, with an endpoint URL, a local emulator; the same conformance suite as the
+//! testkit's fakes proves both.
 
-use bluegreen_core::Color;
-use std::fmt;
+mod capacity;
+mod clock;
+mod connection;
+mod counter;
+mod discovery;
+mod error;
+mod health;
+pub mod iam;
+mod naming;
+mod router;
 
-/// The names of one application's resources, by the convention of the operations guide:
-/// `{environment}-{application}-alb`, `{environment}-{application}-{color}-tg`,
-/// `{environment}-{application}-{color}-asg`.
-///
-/// ```
-/// use bluegreen_aws::Naming;
-/// use bluegreen_core::Color;
-/// let n = Naming::new("poc", "poc-web")?;
-/// assert_eq!(n.load_balancer(), "poc-poc-web-alb");
-/// assert_eq!(n.target_group(Color::Green), "poc-poc-web-green-tg");
-/// assert_eq!(n.auto_scaling_group(Color::Blue), "poc-poc-web-blue-asg");
-/// # Ok::<(), bluegreen_aws::NamingError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Naming {
-    environment: String,
-    application: String,
-}
-
-/// A name that AWS would refuse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NamingError {
-    /// Empty, or characters other than letters, digits and hyphens, or a leading or trailing hyphen.
-    #[error("{what} {value:?} is not a valid name part: use letters, digits and inner hyphens")]
-    BadPart {
-        /// `environment` or `application`.
-        what: &'static str,
-        /// The value given.
-        value: String,
-    },
-    /// A target group name longer than AWS's 32 characters.
-    #[error("target group name {name:?} is {len} characters; AWS allows at most 32")]
-    TooLong {
-        /// The longest derived name.
-        name: String,
-        /// Its length.
-        len: usize,
-    },
-}
-
-impl Naming {
-    /// Validates both parts, and that every derived name fits AWS's limits (target groups and load
-    /// balancers: 32 characters).
-    pub fn new(environment: &str, application: &str) -> Result<Self, NamingError> {
-        for (what, value) in [("environment", environment), ("application", application)] {
-            let ok = !value.is_empty()
-                && !value.starts_with('-')
-                && !value.ends_with('-')
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !ok {
-                return Err(NamingError::BadPart {
-                    what,
-                    value: value.to_string(),
-                });
-            }
-        }
-        let naming = Naming {
-            environment: environment.to_string(),
-            application: application.to_string(),
-        };
-        let longest = naming.target_group(Color::Green);
-        if longest.len() > 32 {
-            return Err(NamingError::TooLong {
-                len: longest.len(),
-                name: longest,
-            });
-        }
-        Ok(naming)
-    }
-
-    fn prefix(&self) -> String {
-        format!("{}-{}", self.environment, self.application)
-    }
-
-    /// `{environment}-{application}-alb`.
-    pub fn load_balancer(&self) -> String {
-        format!("{}-alb", self.prefix())
-    }
-
-    /// `{environment}-{application}-{color}-tg`.
-    pub fn target_group(&self, color: Color) -> String {
-        format!("{}-{color}-tg", self.prefix())
-    }
-
-    /// `{environment}-{application}-{color}-asg`.
-    pub fn auto_scaling_group(&self, color: Color) -> String {
-        format!("{}-{color}-asg", self.prefix())
-    }
-
-    /// The application key used for locks and the ownership tag: `{environment}/{application}`.
-    pub fn application_key(&self) -> String {
-        format!("{}/{}", self.environment, self.application)
-    }
-}
-
-impl fmt::Display for Naming {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.application_key())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_names_are_refused() {
-        for (env, app) in [
-            ("", "web"),
-            ("poc", "-web"),
-            ("poc", "web_1"),
-            ("p oc", "web"),
-        ] {
-            assert!(
-                matches!(Naming::new(env, app), Err(NamingError::BadPart { .. })),
-                "{env:?} {app:?}"
-            );
-        }
-        let err = Naming::new("production", "customer-portal-api").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "target group name \"production-customer-portal-api-green-tg\" is 39 characters; AWS allows at most 32"
-        );
-        assert_eq!(
-            Naming::new("poc", "poc-web").unwrap().to_string(),
-            "poc/poc-web"
-        );
-    }
-}
+pub use capacity::AsgCapacity;
+pub use clock::SystemClock;
+pub use connection::{AwsProviders, AwsSettings, Connection};
+pub use counter::CallCounter;
+pub use discovery::{ActionSpec, ListenerSpec, OWNER_TAG, Resolved, TargetSpec};
+pub use error::AwsError;
+pub use health::CloudWatchHealth;
+pub use naming::{Naming, NamingError};
+pub use router::ElbRouter;

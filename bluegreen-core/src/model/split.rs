@@ -101,6 +101,20 @@ impl TrafficSplit {
         }
     }
 
+    /// Load balancer weights (AWS allows 0..=999 per target group) as a percentage split, rounded to the
+    /// nearest percent; `None` when both are zero (the listener would answer 503).
+    ///
+    /// ```
+    /// use bluegreen_core::TrafficSplit;
+    /// assert_eq!(TrafficSplit::from_weights(999, 333), Some(TrafficSplit::new(75, 25).unwrap()));
+    /// assert_eq!(TrafficSplit::from_weights(0, 0), None);
+    /// ```
+    pub fn from_weights(blue: u32, green: u32) -> Option<Self> {
+        let (b, g) = (u64::from(blue), u64::from(green));
+        let pct = (b * 100 + (b + g) / 2).checked_div(b + g)? as u32;
+        Self::new(pct, 100 - pct).ok()
+    }
+
     /// The weight of `color`, 0 to 100.
     pub fn weight(self, color: Color) -> u32 {
         match color {

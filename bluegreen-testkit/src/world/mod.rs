@@ -278,7 +278,7 @@ impl SimWorld {
                 .find(|(a, _)| s.target_groups.iter().any(|t| &t.arn == a && t.color == c))
                 .map_or(0, |(_, w)| *w)
         };
-        percent_split(w(Color::Blue), w(Color::Green)).unwrap_or(TrafficSplit::all_to(Color::Blue))
+        TrafficSplit::from_weights(w(Color::Blue), w(Color::Green)).unwrap_or(TrafficSplit::all_to(Color::Blue))
     }
 
     /// `color`'s target health now (ignores the call log).
@@ -354,13 +354,6 @@ impl SimWorld {
             .map(|tg| s.target_states(tg, now))
             .unwrap_or_default()
     }
-}
-
-/// Listener weights (0..=999 each) as a percentage split, rounded to the nearest percent; `None` when both
-/// are zero.
-pub(crate) fn percent_split(blue: u32, green: u32) -> Option<TrafficSplit> {
-    let blue = (blue * 100 + (blue + green) / 2).checked_div(blue + green)?;
-    TrafficSplit::new(blue, 100 - blue).ok()
 }
 
 fn hash(s: &str) -> u64 {

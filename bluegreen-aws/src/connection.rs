@@ -1,0 +1,139 @@
+//! Configuration and clients: the standard credential chain, region, profile, endpoint override.
+
+use crate::discovery::{self, Resolved, TargetSpec};
+use crate::{AsgCapacity, AwsError, CallCounter, CloudWatchHealth, ElbRouter};
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_types::region::Region;
+use std::sync::Arc;
+
+/// Where and as whom to call AWS. Unset fields come from the standard chain: `AWS_REGION`, `AWS_PROFILE`,
+/// `AWS_ENDPOINT_URL`, shared config and credentials files, SSO, instance and container roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Region, e.g. `ap-northeast-1`.
+    pub region: Option<String>,
+    /// Named profile.
+    pub profile: Option<String>,
+    /// Endpoint URL for every service (a local emulator, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// SDK attempts per call (the SDK retries throttling and transient errors with backoff); default 3.
+    pub max_attempts: Option<u32>,
+    /// Ask CloudWatch for p99 response times (one more series per color).
+    pub p99: bool,
+}
+
+/// The three SDK clients, sharing one configuration and one [`CallCounter`].
+#[derive(Clone, Debug)]
+pub struct Connection {
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    counter: CallCounter,
+    p99: bool,
+}
+
+/// The providers for one application.
+pub struct AwsProviders {
+    /// The resources, by ARN.
+    pub resolved: Arc<Resolved>,
+    /// The listener's weights.
+    pub router: ElbRouter,
+    /// Target health, metrics, alarms.
+    pub health: CloudWatchHealth,
+    /// The Auto Scaling groups.
+    pub capacity: AsgCapacity,
+}
+
+impl Connection {
+    /// Loads the configuration (no call is made yet) and builds the clients.
+    pub async fn connect(settings: &AwsSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(r) = &settings.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &settings.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        if let Some(n) = settings.max_attempts {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n.max(1)));
+        }
+        let config = loader.load().await;
+        let counter = CallCounter::default();
+        let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        Connection {
+            elb,
+            cloudwatch,
+            autoscaling,
+            counter,
+            p99: settings.p99,
+        }
+    }
+
+    /// Requests sent so far, per operation.
+    pub fn counter(&self) -> &CallCounter {
+        &self.counter
+    }
+
+    /// The ELBv2 client.
+    pub fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        &self.elb
+    }
+
+    /// The CloudWatch client.
+    pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        &self.cloudwatch
+    }
+
+    /// The Auto Scaling client.
+    pub fn autoscaling(&self) -> &aws_sdk_autoscaling::Client {
+        &self.autoscaling
+    }
+
+    /// Finds the resources of `spec`, and checks the forward action. Changes nothing.
+    pub async fn resolve(&self, spec: &TargetSpec) -> Result<Resolved, AwsError> {
+        discovery::resolve(&self.elb, spec).await
+    }
+
+    /// Resolves `spec`, refuses unless the listener or rule is owned by the application, and builds the
+    /// providers.
+    pub async fn providers(&self, spec: &TargetSpec) -> Result<AwsProviders, AwsError> {
+        let resolved = self.resolve(spec).await?;
+        discovery::ensure_owned(&self.elb, &resolved).await?;
+        Ok(self.providers_for(Arc::new(resolved)))
+    }
+
+    /// Builds the providers for resources already resolved (and checked).
+    pub fn providers_for(&self, resolved: Arc<Resolved>) -> AwsProviders {
+        AwsProviders {
+            router: ElbRouter::new(self.elb.clone(), resolved.clone()),
+            health: CloudWatchHealth::new(self.elb.clone(), self.cloudwatch.clone(), resolved.clone(), self.p99),
+            capacity: AsgCapacity::new(self.autoscaling.clone(), resolved.auto_scaling_groups.clone()),
+            resolved,
+        }
+    }
+
+    /// Tags the listener or rule of `spec` as owned by the application (the explicit adopt operation).
+    pub async fn adopt(&self, spec: &TargetSpec) -> Result<Resolved, AwsError> {
+        let resolved = self.resolve(spec).await?;
+        discovery::adopt(&self.elb, &resolved).await?;
+        Ok(resolved)
+    }
+}

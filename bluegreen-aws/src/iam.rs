@@ -1,0 +1,103 @@
+//! The least-privilege IAM policy the providers need, as data.
+
+use crate::Naming;
+use serde_json::{Value, json};
+
+/// One statement: actions on resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// Statement id.
+    pub sid: &'static str,
+    /// Actions, `service:Operation`.
+    pub actions: &'static [&'static str],
+    /// Resource ARN patterns.
+    pub resources: Vec<String>,
+}
+
+/// The statements for one application in one account and region. Describe and GetMetricData calls do not
+/// support resource-level permissions, so they get `*`; every write is limited to the application's
+/// listeners, rules and Auto Scaling groups.
+pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming) -> Vec<Statement> {
+    let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}");
+    let lb = naming.load_balancer();
+    let prefix = format!("{}-", naming.application_key().replace('/', "-"));
+    vec![
+        Statement {
+            sid: "ReadLoadBalancing",
+            actions: &[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            resources: vec!["*".into()],
+        },
+        Statement {
+            sid: "ShiftTraffic",
+            actions: &["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+            resources: vec![
+                format!("{elb}:listener/app/{lb}/*"),
+                format!("{elb}:listener-rule/app/{lb}/*"),
+            ],
+        },
+        Statement {
+            sid: "AdoptListener",
+            actions: &["elasticloadbalancing:AddTags"],
+            resources: vec![
+                format!("{elb}:listener/app/{lb}/*"),
+                format!("{elb}:listener-rule/app/{lb}/*"),
+            ],
+        },
+        Statement {
+            sid: "ReadMetrics",
+            actions: &["cloudwatch:GetMetricData"],
+            resources: vec!["*".into()],
+        },
+        Statement {
+            sid: "ReadAlarms",
+            actions: &["cloudwatch:DescribeAlarms"],
+            resources: vec![format!("arn:{partition}:cloudwatch:{region}:{account}:alarm:*")],
+        },
+        Statement {
+            sid: "ReadCapacity",
+            actions: &["autoscaling:DescribeAutoScalingGroups"],
+            resources: vec!["*".into()],
+        },
+        Statement {
+            sid: "ChangeCapacity",
+            actions: &["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+            resources: vec![format!(
+                "arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{prefix}*"
+            )],
+        },
+    ]
+}
+
+/// The policy document.
+///
+/// ```
+/// let naming = bluegreen_aws::Naming::new("poc", "poc-web").unwrap();
+/// let doc = bluegreen_aws::iam::policy("aws", "ap-northeast-1", "123456789012", &naming);
+/// assert_eq!(doc["Version"], "2012-10-17");
+/// ```
+pub fn policy(partition: &str, region: &str, account: &str, naming: &Naming) -> Value {
+    let statements: Vec<Value> = statements(partition, region, account, naming)
+        .into_iter()
+        .map(|s| json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": s.resources}))
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// Every action of the policy, without its service prefix (`ModifyListener`), as the SDK names operations.
+pub fn operations() -> Vec<&'static str> {
+    let naming = Naming::new("x", "y").expect("valid");
+    let mut ops: Vec<&'static str> = statements("aws", "r", "a", &naming)
+        .into_iter()
+        .flat_map(|s| s.actions.iter().map(|a| a.split_once(':').map_or(*a, |(_, op)| op)))
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    ops
+}
