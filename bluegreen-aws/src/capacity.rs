@@ -15,7 +15,10 @@ pub struct AsgCapacity {
 impl AsgCapacity {
     /// A provider over the named groups.
     pub fn new(autoscaling: Client, groups: PerColor<String>) -> Self {
-        AsgCapacity { autoscaling, groups }
+        AsgCapacity {
+            autoscaling,
+            groups,
+        }
     }
 
     async fn describe(&self, color: Color) -> Result<AutoScalingGroup, ProviderError> {
@@ -37,7 +40,12 @@ impl AsgCapacity {
 
     /// Points `color`'s group at a launch template version (how a new golden AMI arrives, R9). New
     /// instances use it; running ones are not replaced.
-    pub async fn set_launch_template(&self, color: Color, template: &str, version: &str) -> Result<(), ProviderError> {
+    pub async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError> {
         let name = self.groups.get(color);
         let spec = if template.starts_with("lt-") {
             LaunchTemplateSpecification::builder().launch_template_id(template)
@@ -75,7 +83,10 @@ impl Capacity for AsgCapacity {
     async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
         let name = self.groups.get(color);
         let g = self.describe(color).await?;
-        let (min, max) = (g.min_size().unwrap_or(0).max(0) as u32, g.max_size().unwrap_or(0).max(0) as u32);
+        let (min, max) = (
+            g.min_size().unwrap_or(0).max(0) as u32,
+            g.max_size().unwrap_or(0).max(0) as u32,
+        );
         let n = desired as i32;
         if desired < min || desired > max {
             self.autoscaling

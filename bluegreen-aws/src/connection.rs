@@ -124,8 +124,16 @@ impl Connection {
     pub fn providers_for(&self, resolved: Arc<Resolved>) -> AwsProviders {
         AwsProviders {
             router: ElbRouter::new(self.elb.clone(), resolved.clone()),
-            health: CloudWatchHealth::new(self.elb.clone(), self.cloudwatch.clone(), resolved.clone(), self.p99),
-            capacity: AsgCapacity::new(self.autoscaling.clone(), resolved.auto_scaling_groups.clone()),
+            health: CloudWatchHealth::new(
+                self.elb.clone(),
+                self.cloudwatch.clone(),
+                resolved.clone(),
+                self.p99,
+            ),
+            capacity: AsgCapacity::new(
+                self.autoscaling.clone(),
+                resolved.auto_scaling_groups.clone(),
+            ),
             resolved,
         }
     }

@@ -57,7 +57,10 @@ impl Intercept for CallCounter {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map_or("unknown", |m| m.name()).to_string();
+        let name = cfg
+            .load::<Metadata>()
+            .map_or("unknown", |m| m.name())
+            .to_string();
         self.lock().push(name);
         Ok(())
     }

@@ -92,12 +92,17 @@ impl Resolved {
 
     /// The `TargetGroup` dimension of `color`'s metrics: `targetgroup/{name}/{id}`.
     pub fn target_group_dimension(&self, color: Color) -> String {
-        format!("targetgroup/{}", arn_resource(self.target_groups.get(color), "targetgroup/"))
+        format!(
+            "targetgroup/{}",
+            arn_resource(self.target_groups.get(color), "targetgroup/")
+        )
     }
 }
 
 fn arn_resource(arn: &str, marker: &str) -> String {
-    arn.split_once(marker).map_or(arn, |(_, rest)| rest).to_string()
+    arn.split_once(marker)
+        .map_or(arn, |(_, rest)| rest)
+        .to_string()
 }
 
 /// Resolves `spec` to ARNs and checks that the forward action goes to exactly the two colors' target groups.
@@ -111,24 +116,39 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
                 .send()
                 .await
                 .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
-            let l = out.listeners().first().ok_or_else(|| not_found(format!("listener {arn}")))?;
-            (l.load_balancer_arn().unwrap_or_default().to_string(), arn.clone())
+            let l = out
+                .listeners()
+                .first()
+                .ok_or_else(|| not_found(format!("listener {arn}")))?;
+            (
+                l.load_balancer_arn().unwrap_or_default().to_string(),
+                arn.clone(),
+            )
         }
         ListenerSpec::Port(port) => {
-            let name = spec.load_balancer.clone().unwrap_or_else(|| naming.load_balancer());
+            let name = spec
+                .load_balancer
+                .clone()
+                .unwrap_or_else(|| naming.load_balancer());
             let out = elb
                 .describe_load_balancers()
                 .names(&name)
                 .send()
                 .await
-                .map_err(|e| map_sdk("DescribeLoadBalancers", &format!("load balancer {name}"), e))?;
+                .map_err(|e| {
+                    map_sdk("DescribeLoadBalancers", &format!("load balancer {name}"), e)
+                })?;
             let lb = out
                 .load_balancers()
                 .first()
                 .and_then(|l| l.load_balancer_arn())
                 .ok_or_else(|| not_found(format!("load balancer {name}")))?
                 .to_string();
-            let mut pages = elb.describe_listeners().load_balancer_arn(&lb).into_paginator().send();
+            let mut pages = elb
+                .describe_listeners()
+                .load_balancer_arn(&lb)
+                .into_paginator()
+                .send();
             let mut found = None;
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| map_sdk("DescribeListeners", &lb, e))?;
@@ -139,7 +159,9 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
                         .and_then(|l| l.listener_arn().map(str::to_string))
                 });
             }
-            let listener = found.ok_or_else(|| not_found(format!("listener on port {port} of load balancer {name}")))?;
+            let listener = found.ok_or_else(|| {
+                not_found(format!("listener on port {port} of load balancer {name}"))
+            })?;
             (lb, listener)
         }
     };
@@ -148,7 +170,11 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
         ActionSpec::Default => None,
         ActionSpec::RuleArn(arn) => Some(arn.clone()),
         ActionSpec::RulePriority(p) => {
-            let mut pages = elb.describe_rules().listener_arn(&listener_arn).into_paginator().send();
+            let mut pages = elb
+                .describe_rules()
+                .listener_arn(&listener_arn)
+                .into_paginator()
+                .send();
             let mut found = None;
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| map_sdk("DescribeRules", &listener_arn, e))?;
@@ -159,7 +185,9 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
                         .and_then(|r| r.rule_arn().map(str::to_string))
                 });
             }
-            Some(found.ok_or_else(|| not_found(format!("rule with priority {p} on listener {listener_arn}")))?)
+            Some(found.ok_or_else(|| {
+                not_found(format!("rule with priority {p} on listener {listener_arn}"))
+            })?)
         }
     };
     let resolved = Resolved {
@@ -174,14 +202,19 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
             .unwrap_or_else(|| PerColor::from_fn(|c| naming.auto_scaling_group(c))),
     };
     let actions = fetch_actions(elb, &resolved).await?;
-    forward_weights(&actions, &resolved.target_groups).map_err(|found| AwsError::UnexpectedAction {
-        resource: resolved.action_resource().to_string(),
-        found,
+    forward_weights(&actions, &resolved.target_groups).map_err(|found| {
+        AwsError::UnexpectedAction {
+            resource: resolved.action_resource().to_string(),
+            found,
+        }
     })?;
     Ok(resolved)
 }
 
-async fn resolve_target_groups(elb: &Client, spec: &TargetSpec) -> Result<PerColor<String>, AwsError> {
+async fn resolve_target_groups(
+    elb: &Client,
+    spec: &TargetSpec,
+) -> Result<PerColor<String>, AwsError> {
     let given = spec
         .target_groups
         .clone()
@@ -196,14 +229,20 @@ async fn resolve_target_groups(elb: &Client, spec: &TargetSpec) -> Result<PerCol
         };
     }
     let what = format!("target groups {} and {}", given.blue, given.green);
-    let out = req.send().await.map_err(|e| map_sdk("DescribeTargetGroups", &what, e))?;
+    let out = req
+        .send()
+        .await
+        .map_err(|e| map_sdk("DescribeTargetGroups", &what, e))?;
     let mut arns = PerColor::<String>::default();
     for c in Color::ALL {
         let want = given.get(c);
         let tg = out
             .target_groups()
             .iter()
-            .find(|t| t.target_group_arn() == Some(want.as_str()) || t.target_group_name() == Some(want.as_str()))
+            .find(|t| {
+                t.target_group_arn() == Some(want.as_str())
+                    || t.target_group_name() == Some(want.as_str())
+            })
             .and_then(|t| t.target_group_arn())
             .ok_or_else(|| not_found(format!("target group {want}")))?;
         *arns.get_mut(c) = tg.to_string();
@@ -244,7 +283,10 @@ pub(crate) async fn ensure_owned(elb: &Client, resolved: &Resolved) -> Result<()
 /// Tags the listener or rule as the application's.
 pub(crate) async fn adopt(elb: &Client, resolved: &Resolved) -> Result<(), AwsError> {
     let resource = resolved.action_resource();
-    let tag = Tag::builder().key(OWNER_TAG).value(&resolved.application).build();
+    let tag = Tag::builder()
+        .key(OWNER_TAG)
+        .value(&resolved.application)
+        .build();
     elb.add_tags()
         .resource_arns(resource)
         .tags(tag)

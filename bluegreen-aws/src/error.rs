@@ -28,7 +28,9 @@ pub enum AwsError {
         found: String,
     },
     /// The action is not a forward to exactly the two colors' target groups.
-    #[error("{resource}: expected a forward action to the blue and green target groups, found {found}")]
+    #[error(
+        "{resource}: expected a forward action to the blue and green target groups, found {found}"
+    )]
     UnexpectedAction {
         /// The listener or rule.
         resource: String,
@@ -44,8 +46,12 @@ impl From<AwsError> for ProviderError {
     fn from(e: AwsError) -> ProviderError {
         match e {
             AwsError::Provider(p) => p,
-            AwsError::NotOwned { .. } => ProviderError::AccessDenied { message: e.to_string() },
-            other => ProviderError::Invalid { message: other.to_string() },
+            AwsError::NotOwned { .. } => ProviderError::AccessDenied {
+                message: e.to_string(),
+            },
+            other => ProviderError::Invalid {
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -66,7 +72,10 @@ where
             message: format!("{operation} on {resource}: {}", describe(&err)),
         },
         SdkError::ResponseError(_) => ProviderError::Unavailable {
-            message: format!("{operation} on {resource}: unreadable response: {}", describe(&err)),
+            message: format!(
+                "{operation} on {resource}: unreadable response: {}",
+                describe(&err)
+            ),
         },
         _ => ProviderError::Invalid {
             message: format!("{operation} on {resource}: {}", describe(&err)),
@@ -92,31 +101,51 @@ impl HasStatus for aws_smithy_runtime_api::http::Response {
 }
 
 /// Classifies an AWS error code (and HTTP status) into the core's kinds.
-pub(crate) fn classify(operation: &str, resource: &str, code: &str, message: &str, status: u16) -> ProviderError {
+pub(crate) fn classify(
+    operation: &str,
+    resource: &str,
+    code: &str,
+    message: &str,
+    status: u16,
+) -> ProviderError {
     let detail = if message.is_empty() {
         format!("{code} from {operation} on {resource}")
     } else {
         format!("{code} from {operation} on {resource}: {message}")
     };
     match code {
-        c if c.ends_with("NotFound") || c.ends_with("NotFoundException") || c == "ResourceNotFound" => {
+        c if c.ends_with("NotFound")
+            || c.ends_with("NotFoundException")
+            || c == "ResourceNotFound" =>
+        {
             ProviderError::NotFound { resource: detail }
         }
-        "Throttling" | "ThrottlingException" | "ThrottledException" | "RequestLimitExceeded" | "TooManyRequestsException"
-        | "RequestThrottled" | "RequestThrottledException" | "SlowDown" | "PriorRequestNotComplete" => {
-            ProviderError::Throttled { message: detail }
-        }
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnrecognizedClientException"
-        | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "SignatureDoesNotMatch" | "OperationNotPermitted" => {
-            ProviderError::AccessDenied { message: detail }
-        }
+        "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "SlowDown"
+        | "PriorRequestNotComplete" => ProviderError::Throttled { message: detail },
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "SignatureDoesNotMatch"
+        | "OperationNotPermitted" => ProviderError::AccessDenied { message: detail },
         "ServiceUnavailable" | "InternalFailure" | "InternalError" | "InternalServiceError" => {
             ProviderError::Unavailable { message: detail }
         }
         _ if status >= 500 => ProviderError::Unavailable { message: detail },
-        "ResourceInUse" | "ResourceInUseFault" | "ScalingActivityInProgress" | "ScalingActivityInProgressFault" => {
-            ProviderError::Conflict { message: detail }
-        }
+        "ResourceInUse"
+        | "ResourceInUseFault"
+        | "ScalingActivityInProgress"
+        | "ScalingActivityInProgressFault" => ProviderError::Conflict { message: detail },
         _ => ProviderError::Invalid { message: detail },
     }
 }
@@ -129,7 +158,10 @@ mod tests {
     fn check(code: &str, status: u16, kind: &str) {
         let e = classify("ModifyListener", "arn:listener/x", code, "why", status);
         assert_eq!(e.kind(), kind, "{code} {status}: {e}");
-        assert!(e.to_string().contains(code) && e.to_string().contains("ModifyListener"), "{e}");
+        assert!(
+            e.to_string().contains(code) && e.to_string().contains("ModifyListener"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,9 +3,14 @@
 use crate::discovery::Resolved;
 use crate::error::map_sdk;
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+};
 use aws_smithy_types::DateTime;
-use bluegreen_core::{AlarmState, AlarmStatus, Color, HealthSource, Metrics, PerColor, ProviderError, TargetHealth, Window};
+use bluegreen_core::{
+    AlarmState, AlarmStatus, Color, HealthSource, Metrics, PerColor, ProviderError, TargetHealth,
+    Window,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +109,11 @@ impl CloudWatchHealth {
                     .dimensions(tg.clone())
                     .dimensions(lb.clone())
                     .build();
-                let stat = MetricStat::builder().metric(metric).period(period).stat(stat).build();
+                let stat = MetricStat::builder()
+                    .metric(metric)
+                    .period(period)
+                    .stat(stat)
+                    .build();
                 queries.push(
                     MetricDataQuery::builder()
                         .id(series.id(color))
@@ -135,7 +144,11 @@ impl HealthSource for CloudWatchHealth {
             .map_err(|e| map_sdk("DescribeTargetHealth", arn, e))?;
         let mut h = TargetHealth::default();
         for d in out.target_health_descriptions() {
-            match d.target_health().and_then(|t| t.state()).map(|s| s.as_str()) {
+            match d
+                .target_health()
+                .and_then(|t| t.state())
+                .map(|s| s.as_str())
+            {
                 Some("healthy") => h.healthy += 1,
                 Some("unhealthy") => h.unhealthy += 1,
                 _ => h.other += 1,
@@ -147,9 +160,19 @@ impl HealthSource for CloudWatchHealth {
     async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
         if window.from >= window.to {
             return Err(ProviderError::Invalid {
-                message: format!("the window's start {} is not before its end {}", window.from, window.to),
+                message: format!(
+                    "the window's start {} is not before its end {}",
+                    window.from, window.to
+                ),
             });
         }
+        // CloudWatch works in whole seconds: widen the window to them (never to an empty one).
+        let from = window.from.as_millis() / 1000;
+        let to = window.to.as_millis().div_ceil(1000).max(from + 1);
+        let window = Window {
+            from: bluegreen_core::Timestamp::from_millis(from * 1000),
+            to: bluegreen_core::Timestamp::from_millis(to * 1000),
+        };
         // One period covering the window: standard-resolution metrics need a multiple of 60 s.
         let secs = window.duration().as_secs().max(1);
         let period = (secs.div_ceil(60) * 60) as i32;
@@ -164,10 +187,14 @@ impl HealthSource for CloudWatchHealth {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e))?;
+            let page =
+                page.map_err(|e| map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e))?;
             for r in page.metric_data_results() {
                 if let Some(id) = r.id() {
-                    values.entry(id.to_string()).or_default().extend_from_slice(r.values());
+                    values
+                        .entry(id.to_string())
+                        .or_default()
+                        .extend_from_slice(r.values());
                 }
             }
         }
@@ -178,7 +205,10 @@ impl HealthSource for CloudWatchHealth {
             let mean = |s| get(s, c).map(|v| v.iter().sum::<f64>() / v.len() as f64);
             let max = |s| get(s, c).map(|v| v.iter().cloned().fold(f64::MIN, f64::max));
             let min = |s| get(s, c).map(|v| v.iter().cloned().fold(f64::MAX, f64::min));
-            let secs = |x: Option<f64>| x.filter(|v| v.is_finite() && *v >= 0.0).map(Duration::from_secs_f64);
+            let secs = |x: Option<f64>| {
+                x.filter(|v| v.is_finite() && *v >= 0.0)
+                    .map(Duration::from_secs_f64)
+            };
             Metrics {
                 requests: count(Series::Requests),
                 errors_5xx: count(Series::Errors),
@@ -217,10 +247,16 @@ impl HealthSource for CloudWatchHealth {
         names
             .iter()
             .map(|n| {
-                let state = found.get(n).copied().ok_or_else(|| ProviderError::NotFound {
-                    resource: format!("alarm {n}"),
-                })?;
-                Ok(AlarmStatus { name: n.clone(), state })
+                let state = found
+                    .get(n)
+                    .copied()
+                    .ok_or_else(|| ProviderError::NotFound {
+                        resource: format!("alarm {n}"),
+                    })?;
+                Ok(AlarmStatus {
+                    name: n.clone(),
+                    state,
+                })
             })
             .collect()
     }

@@ -36,7 +36,10 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
         },
         Statement {
             sid: "ShiftTraffic",
-            actions: &["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+            actions: &[
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:ModifyRule",
+            ],
             resources: vec![
                 format!("{elb}:listener/app/{lb}/*"),
                 format!("{elb}:listener-rule/app/{lb}/*"),
@@ -58,7 +61,9 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
         Statement {
             sid: "ReadAlarms",
             actions: &["cloudwatch:DescribeAlarms"],
-            resources: vec![format!("arn:{partition}:cloudwatch:{region}:{account}:alarm:*")],
+            resources: vec![format!(
+                "arn:{partition}:cloudwatch:{region}:{account}:alarm:*"
+            )],
         },
         Statement {
             sid: "ReadCapacity",
@@ -67,7 +72,10 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
         },
         Statement {
             sid: "ChangeCapacity",
-            actions: &["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+            actions: &[
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:UpdateAutoScalingGroup",
+            ],
             resources: vec![format!(
                 "arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{prefix}*"
             )],
@@ -95,7 +103,11 @@ pub fn operations() -> Vec<&'static str> {
     let naming = Naming::new("x", "y").expect("valid");
     let mut ops: Vec<&'static str> = statements("aws", "r", "a", &naming)
         .into_iter()
-        .flat_map(|s| s.actions.iter().map(|a| a.split_once(':').map_or(*a, |(_, op)| op)))
+        .flat_map(|s| {
+            s.actions
+                .iter()
+                .map(|a| a.split_once(':').map_or(*a, |(_, op)| op))
+        })
         .collect();
     ops.sort_unstable();
     ops.dedup();

@@ -4,7 +4,9 @@ use crate::discovery::Resolved;
 use crate::error::map_sdk;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+};
 use bluegreen_core::{Color, PerColor, ProviderError, TrafficRouter, TrafficSplit};
 use std::sync::{Arc, Mutex};
 
@@ -34,7 +36,10 @@ impl ElbRouter {
 }
 
 /// The actions of `resolved`'s rule, or its listener's default actions.
-pub(crate) async fn fetch_actions(elb: &Client, resolved: &Resolved) -> Result<Vec<Action>, ProviderError> {
+pub(crate) async fn fetch_actions(
+    elb: &Client,
+    resolved: &Resolved,
+) -> Result<Vec<Action>, ProviderError> {
     match &resolved.rule_arn {
         Some(rule) => {
             let out = elb
@@ -56,9 +61,12 @@ pub(crate) async fn fetch_actions(elb: &Client, resolved: &Resolved) -> Result<V
                 .send()
                 .await
                 .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
-            let l = out.listeners().first().ok_or_else(|| ProviderError::NotFound {
-                resource: format!("listener {arn}"),
-            })?;
+            let l = out
+                .listeners()
+                .first()
+                .ok_or_else(|| ProviderError::NotFound {
+                    resource: format!("listener {arn}"),
+                })?;
             Ok(l.default_actions().to_vec())
         }
     }
@@ -76,7 +84,10 @@ pub(crate) fn forward_weights(
     let [index] = forwards[..] else {
         let types: Vec<String> = actions
             .iter()
-            .map(|a| a.r#type().map_or("unknown".into(), |t| t.as_str().to_string()))
+            .map(|a| {
+                a.r#type()
+                    .map_or("unknown".into(), |t| t.as_str().to_string())
+            })
             .collect();
         return Err(format!("actions [{}]", types.join(", ")));
     };
@@ -86,9 +97,24 @@ pub(crate) fn forward_weights(
         .unwrap_or_default();
     let found: Vec<String> = tuples
         .iter()
-        .map(|t| format!("{} (weight {})", t.target_group_arn().unwrap_or("?"), t.weight().unwrap_or(1)))
+        .map(|t| {
+            format!(
+                "{} (weight {})",
+                t.target_group_arn().unwrap_or("?"),
+                t.weight().unwrap_or(1)
+            )
+        })
         .collect();
-    let describe = || format!("a forward to {}", if found.is_empty() { "a single target group".into() } else { found.join(", ") });
+    let describe = || {
+        format!(
+            "a forward to {}",
+            if found.is_empty() {
+                "a single target group".into()
+            } else {
+                found.join(", ")
+            }
+        )
+    };
     if tuples.len() != 2 {
         return Err(describe());
     }
@@ -113,22 +139,36 @@ impl TrafficRouter for ElbRouter {
                 self.resolved.action_resource()
             ),
         })?;
-        let split = TrafficSplit::from_weights(w.blue, w.green).ok_or_else(|| ProviderError::Invalid {
-            message: format!("{}: both target groups have weight 0", self.resolved.action_resource()),
-        })?;
+        let split =
+            TrafficSplit::from_weights(w.blue, w.green).ok_or_else(|| ProviderError::Invalid {
+                message: format!(
+                    "{}: both target groups have weight 0",
+                    self.resolved.action_resource()
+                ),
+            })?;
         *self.last_actions.lock().unwrap_or_else(|e| e.into_inner()) = Some(actions);
         Ok(split)
     }
 
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
-        let cached = self.last_actions.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let cached = self
+            .last_actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let mut actions = match cached {
             Some(a) => a,
             None => self.fetch_actions().await?,
         };
-        let (index, _) = forward_weights(&actions, &self.resolved.target_groups).map_err(|found| ProviderError::Invalid {
-            message: format!("{}: cannot write a split into {found}", self.resolved.action_resource()),
-        })?;
+        let (index, _) =
+            forward_weights(&actions, &self.resolved.target_groups).map_err(|found| {
+                ProviderError::Invalid {
+                    message: format!(
+                        "{}: cannot write a split into {found}",
+                        self.resolved.action_resource()
+                    ),
+                }
+            })?;
         let forward = &mut actions[index];
         let stickiness = forward
             .forward_config()

@@ -278,7 +278,8 @@ impl SimWorld {
                 .find(|(a, _)| s.target_groups.iter().any(|t| &t.arn == a && t.color == c))
                 .map_or(0, |(_, w)| *w)
         };
-        TrafficSplit::from_weights(w(Color::Blue), w(Color::Green)).unwrap_or(TrafficSplit::all_to(Color::Blue))
+        TrafficSplit::from_weights(w(Color::Blue), w(Color::Green))
+            .unwrap_or(TrafficSplit::all_to(Color::Blue))
     }
 
     /// `color`'s target health now (ignores the call log).

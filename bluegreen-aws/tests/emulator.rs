@@ -1,0 +1,427 @@
+//! The AWS providers against a local AWS emulator (moto in server mode), through the real SDK over HTTP.
+//!
+//! `BLUEGREEN_TEST_AWS_ENDPOINT` names the emulator (`.ci/run` starts one and sets it);
+//! `BLUEGREEN_TEST_PYTHON` is the Python that has boto3 (for the fixture script). Without the endpoint
+//! these tests say they are skipped and why.
+
+use bluegreen_aws::*;
+use bluegreen_core::*;
+use bluegreen_testkit::conformance as c;
+use bluegreen_testkit::{EventLog, ManualApproval, MemoryStore};
+use serde_json::Value;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn endpoint() -> Option<String> {
+    let e = std::env::var("BLUEGREEN_TEST_AWS_ENDPOINT").ok();
+    if e.is_none() {
+        eprintln!(
+            "skipped: BLUEGREEN_TEST_AWS_ENDPOINT is not set (CI starts moto and sets it; see .ci/run)"
+        );
+    }
+    e
+}
+
+/// Builds the guide's environment for `{env}-{app}` on the emulator.
+fn seed(endpoint: &str, env: &str, app: &str) -> Value {
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_env.py");
+    let out = Command::new(python)
+        .args([script, endpoint, env, app])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("fixture prints JSON")
+}
+
+async fn connect(endpoint: &str) -> Connection {
+    Connection::connect(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.into()),
+        max_attempts: Some(1),
+        ..AwsSettings::default()
+    })
+    .await
+}
+
+fn spec(env: &str, app: &str) -> TargetSpec {
+    TargetSpec::by_convention(Naming::new(env, app).unwrap())
+}
+
+async fn put_metric(
+    cw: &aws_sdk_cloudwatch::Client,
+    resolved: &Resolved,
+    color: Color,
+    name: &str,
+    value: f64,
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let datum = MetricDatum::builder()
+        .metric_name(name)
+        .dimensions(
+            Dimension::builder()
+                .name("TargetGroup")
+                .value(resolved.target_group_dimension(color))
+                .build(),
+        )
+        .dimensions(
+            Dimension::builder()
+                .name("LoadBalancer")
+                .value(resolved.load_balancer_dimension())
+                .build(),
+        )
+        .value(value)
+        .timestamp(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now(),
+        ))
+        .build();
+    cw.put_metric_data()
+        .namespace("AWS/ApplicationELB")
+        .metric_data(datum)
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+#[tokio::test]
+async fn the_aws_providers_pass_the_conformance_suite() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "t", "conf");
+    let conn = connect(&endpoint).await;
+    conn.adopt(&spec("t", "conf")).await.expect("adopt");
+    let p = conn.providers(&spec("t", "conf")).await.expect("owned now");
+
+    c::router_round_trip(&p.router).await;
+    c::router_idempotent_write(&p.router).await;
+    c::health_target_counts(&p.health, Color::Blue, 2).await;
+    c::health_target_counts(&p.health, Color::Green, 2).await;
+    let now = SystemClock.now();
+    let writer = connect(&endpoint).await; // the test's own writes stay out of the providers' count
+    put_metric(
+        writer.cloudwatch(),
+        &p.resolved,
+        Color::Blue,
+        "RequestCount",
+        120.0,
+    )
+    .await;
+    put_metric(
+        writer.cloudwatch(),
+        &p.resolved,
+        Color::Blue,
+        "HTTPCode_Target_5XX_Count",
+        3.0,
+    )
+    .await;
+    put_metric(
+        writer.cloudwatch(),
+        &p.resolved,
+        Color::Blue,
+        "TargetResponseTime",
+        0.08,
+    )
+    .await;
+    let busy = Window {
+        from: now - Duration::from_secs(5),
+        to: SystemClock.now() + Duration::from_secs(1),
+    };
+    c::health_metrics_contract(&p.health, busy).await;
+    let m = p.health.metrics(busy).await.unwrap();
+    assert_eq!((m.blue.requests, m.blue.errors_5xx), (Some(120), Some(3)));
+    assert_eq!(m.blue.latency_avg, Some(Duration::from_millis(80)));
+    assert_eq!(
+        m.green.requests, None,
+        "no datapoint is no data, never zero"
+    );
+    let quiet = Window {
+        from: now - Duration::from_secs(7200),
+        to: now - Duration::from_secs(3600),
+    };
+    c::health_no_data_is_absent(&p.health, quiet).await;
+    c::health_rejects_empty_window(&p.health, now).await;
+    let alarm = fixture["alarm"].as_str().unwrap().to_string();
+    c::health_alarms(&p.health, &[alarm], "t-conf-no-such-alarm").await;
+    c::capacity_round_trip(&p.capacity, Color::Green).await;
+    // Beyond the group's maximum: the provider raises it (UpdateAutoScalingGroup).
+    p.capacity.set_desired(Color::Green, 11).await.unwrap();
+    assert_eq!(p.capacity.capacity(Color::Green).await.unwrap().desired, 11);
+    p.capacity.set_desired(Color::Green, 2).await.unwrap();
+
+    // The same contract on a listener rule.
+    let mut by_rule = spec("t", "conf");
+    by_rule.action = ActionSpec::RulePriority(10);
+    conn.adopt(&by_rule).await.unwrap();
+    let rule = conn.providers(&by_rule).await.unwrap();
+    c::router_round_trip(&rule.router).await;
+
+    // Missing resources are not found, naming them.
+    let bogus = Arc::new(Resolved {
+        listener_arn: format!(
+            "{}/0000000000000000",
+            fixture["listener"]
+                .as_str()
+                .unwrap()
+                .rsplit_once('/')
+                .unwrap()
+                .0
+        ),
+        target_groups: PerColor::from_fn(|c| {
+            format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t-none-{c}-tg/0000000000000000"
+            )
+        }),
+        auto_scaling_groups: PerColor::from_fn(|c| format!("t-none-{c}-asg")),
+        ..(*p.resolved).clone()
+    });
+    let missing = conn.providers_for(bogus);
+    c::router_missing_resource(&missing.router).await;
+    c::health_missing_resource(&missing.health).await;
+    c::capacity_missing_resource(&missing.capacity).await;
+
+    // The IAM policy's actions are exactly the operations the providers called.
+    let called: Vec<String> = conn.counter().counts().into_keys().collect();
+    let policy: Vec<String> = iam::operations().into_iter().map(String::from).collect();
+    assert_eq!(called, policy, "IAM actions vs operations called");
+}
+
+#[tokio::test]
+async fn discovery_refuses_what_it_cannot_manage() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "t", "disc");
+    let conn = connect(&endpoint).await;
+
+    let err = conn.resolve(&spec("t", "nothing")).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::Provider(ProviderError::NotFound { resource }) if resource.contains("t-nothing-alb")),
+        "{err}"
+    );
+
+    let err = conn
+        .providers(&spec("t", "disc"))
+        .await
+        .err()
+        .expect("not owned yet");
+    assert!(matches!(err, AwsError::NotOwned { .. }), "{err}");
+    assert!(err.to_string().contains("adopt"), "{err}");
+
+    let mut wrong_port = spec("t", "disc");
+    wrong_port.listener = ListenerSpec::Port(8443);
+    let err = conn.resolve(&wrong_port).await.unwrap_err();
+    assert!(err.to_string().contains("listener on port 8443"), "{err}");
+
+    // A listener that forwards to one target group is not a blue-green split.
+    let lb = fixture["load_balancer"].as_str().unwrap();
+    let blue = fixture["target_groups"]["blue"].as_str().unwrap();
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+    conn.elb()
+        .create_listener()
+        .load_balancer_arn(lb)
+        .protocol(ProtocolEnum::Http)
+        .port(81)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(blue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut single = spec("t", "disc");
+    single.listener = ListenerSpec::Port(81);
+    let err = conn.resolve(&single).await.unwrap_err();
+    assert!(matches!(err, AwsError::UnexpectedAction { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected a forward action to the blue and green target groups"),
+        "{err}"
+    );
+
+    // A write keeps the rest of the action: stickiness stays on.
+    conn.adopt(&spec("t", "disc")).await.unwrap();
+    let p = conn.providers(&spec("t", "disc")).await.unwrap();
+    p.router.read_split().await.unwrap();
+    p.router
+        .write_split(TrafficSplit::new(90, 10).unwrap())
+        .await
+        .unwrap();
+    let out = conn
+        .elb()
+        .describe_listeners()
+        .listener_arns(fixture["listener"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let fwd = out.listeners()[0].default_actions()[0]
+        .forward_config()
+        .unwrap();
+    let sticky = fwd.target_group_stickiness_config().unwrap();
+    assert_eq!(
+        (sticky.enabled(), sticky.duration_seconds()),
+        (Some(true), Some(300))
+    );
+}
+
+/// Writes the metrics an ALB would: requests split by the listener's current weights (read with its own
+/// client), 5xx on green at `spike` once green has at least `spike_from` percent, healthy hosts.
+async fn traffic(
+    endpoint: String,
+    resolved: Resolved,
+    spike: f64,
+    spike_from: u32,
+    stop: Arc<AtomicBool>,
+) {
+    let conn = connect(&endpoint).await;
+    let resolved = Arc::new(resolved);
+    let p = conn.providers_for(resolved.clone());
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(split) = p.router.read_split().await {
+            for c in Color::ALL {
+                let w = split.weight(c);
+                put_metric(conn.cloudwatch(), &resolved, c, "HealthyHostCount", 2.0).await;
+                if w == 0 {
+                    continue;
+                }
+                let requests = f64::from(w);
+                put_metric(conn.cloudwatch(), &resolved, c, "RequestCount", requests).await;
+                put_metric(conn.cloudwatch(), &resolved, c, "TargetResponseTime", 0.08).await;
+                if c == Color::Green && w >= spike_from && spike > 0.0 {
+                    put_metric(
+                        conn.cloudwatch(),
+                        &resolved,
+                        c,
+                        "HTTPCode_Target_5XX_Count",
+                        (requests * spike).round(),
+                    )
+                    .await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn deploy(
+    endpoint: &str,
+    app: &str,
+    spike: f64,
+) -> (
+    Outcome,
+    Vec<RecordEntry>,
+    std::collections::BTreeMap<String, usize>,
+) {
+    seed(endpoint, "t", app);
+    let conn = connect(endpoint).await;
+    conn.adopt(&spec("t", app)).await.unwrap();
+    let p = conn.providers(&spec("t", app)).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(traffic(
+        endpoint.to_string(),
+        (*p.resolved).clone(),
+        spike,
+        50,
+        stop.clone(),
+    ));
+    conn.counter().reset();
+    let events = EventLog::default();
+    let providers = Providers {
+        router: Arc::new(p.router),
+        health: Arc::new(p.health),
+        capacity: None,
+        clock: Arc::new(SystemClock),
+        approval: Arc::new(ManualApproval::new()),
+        store: Arc::new(MemoryStore::new()),
+    };
+    let schedule = Strategy::Gradual {
+        steps: vec![10, 25, 50, 75, 100],
+        bake: Duration::from_secs(2),
+    }
+    .compile()
+    .unwrap();
+    let mut plan = Plan::new("t/".to_string() + app, schedule);
+    plan.gates.interval = Duration::from_millis(500);
+    plan.gates.window = Some(Duration::from_secs(2));
+    plan.gates.min_requests = 10;
+    let exec = Executor::new(providers).with_observer(Arc::new(events.clone()));
+    let outcome = exec
+        .run(DeploymentId::new(app).unwrap(), plan)
+        .await
+        .expect("runs");
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    (outcome, events.entries(), conn.counter().counts())
+}
+
+fn count(entries: &[RecordEntry], f: impl Fn(&Event) -> bool) -> usize {
+    entries.iter().filter(|e| f(&e.event)).count()
+}
+
+/// Reads the split with a client of its own.
+async fn split_seen_by_another_client(endpoint: &str, app: &str) -> TrafficSplit {
+    let conn = connect(endpoint).await;
+    let p = conn.providers(&spec("t", app)).await.unwrap();
+    p.router.read_split().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
+    let Some(endpoint) = endpoint() else { return };
+    let (outcome, entries, calls) = deploy(&endpoint, "dep", 0.0).await;
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    assert_eq!(
+        split_seen_by_another_client(&endpoint, "dep").await,
+        TrafficSplit::all_to(Color::Green)
+    );
+    let writes = count(&entries, |e| matches!(e, Event::SplitWritten { .. }));
+    let polls = count(&entries, |e| matches!(e, Event::Polled { .. }));
+    let checks = count(&entries, |e| matches!(e, Event::PreStepChecked { .. }));
+    eprintln!("API calls for {writes} steps and {polls} polls: {calls:?}");
+    assert_eq!(writes, 5);
+    assert_eq!(calls["ModifyListener"], writes, "one write per step");
+    assert_eq!(
+        calls["DescribeListeners"],
+        writes + 1,
+        "one read-back per step, one pre-flight read"
+    );
+    assert_eq!(
+        calls["GetMetricData"], polls,
+        "one metrics call per poll for both colors"
+    );
+    assert_eq!(
+        calls["DescribeTargetHealth"], checks,
+        "one target-health call per pre-step check"
+    );
+    assert_eq!(calls.len(), 4, "nothing else: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_5xx_spike_rolls_back_on_the_emulator() {
+    let Some(endpoint) = endpoint() else { return };
+    let (outcome, entries, _) = deploy(&endpoint, "rb", 0.3).await;
+    let Outcome::RolledBack {
+        reason: RollbackReason::Gate { report, .. },
+        step,
+        ..
+    } = &outcome
+    else {
+        panic!("expected a gate rollback, got {outcome}");
+    };
+    assert_eq!(report.gate, "5xx-rate");
+    assert_eq!(*step, Some(5), "during the bake after the 50 % step");
+    assert!(report.value.unwrap() > report.limit.unwrap());
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e.event, Event::RolledBack { .. }))
+    );
+    assert_eq!(
+        split_seen_by_another_client(&endpoint, "rb").await,
+        TrafficSplit::all_to(Color::Blue)
+    );
+}
