@@ -887,3 +887,101 @@ fn healthy_releases_are_not_rolled_back_by_noise() {
         .collect();
     assert_eq!(rolled_back, Vec::<u64>::new(), "seeds rolled back");
 }
+
+// ---- manual shift and emergency rollback (R5) ---------------------------------------------------------------
+
+fn shift_plan(target: Color, percent: u32, validation: Option<u64>) -> Plan {
+    let mut p = Plan::new(APP, Schedule::shift(percent, validation.map(secs)).unwrap());
+    p.expected_stable = Some(target.other());
+    p
+}
+
+#[test]
+fn a_manual_shift_moves_gates_and_validates() {
+    let h = Harness::new(WorldConfig::default());
+    let outcome = h
+        .run("s1", shift_plan(Color::Green, 10, Some(300)))
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Promoted {
+            split: TrafficSplit::new(90, 10).unwrap(),
+            scaled_down: None
+        }
+    );
+    assert_eq!(h.elapsed(), secs(300));
+    // From a split that is not at rest, onwards and back.
+    assert_eq!(
+        h.run("s2", shift_plan(Color::Green, 25, None))
+            .unwrap()
+            .kind(),
+        "promoted"
+    );
+    assert_eq!(h.world.split(), TrafficSplit::new(75, 25).unwrap());
+    let checks_before = h.world.calls().count("DescribeTargetHealth");
+    assert_eq!(
+        h.run("s3", shift_plan(Color::Green, 0, None))
+            .unwrap()
+            .kind(),
+        "promoted"
+    );
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    assert_eq!(
+        h.world.calls().count("DescribeTargetHealth"),
+        checks_before,
+        "moving weight away needs no pre-step check"
+    );
+    // The record of a shift replays.
+    let record = h.store.record(&DeploymentId::new("s1").unwrap());
+    assert!(Replay::new(&record).unwrap().schedule_is_shift());
+}
+
+#[test]
+fn a_failing_manual_shift_rolls_back_to_the_other_color() {
+    let h = Harness::new(Scenario::Green5xx.world(1));
+    let outcome = h
+        .run("s1", shift_plan(Color::Green, 10, Some(600)))
+        .unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    assert!(
+        matches!(reason, RollbackReason::Gate { report, .. } if report.gate == "5xx-rate"),
+        "{reason}"
+    );
+    let h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 2, green: 0 },
+        ..WorldConfig::default()
+    });
+    let outcome = h.run("s1", shift_plan(Color::Green, 10, None)).unwrap();
+    assert!(matches!(
+        rolled_back(&outcome).0,
+        RollbackReason::PreStep { .. }
+    ));
+    assert_eq!(
+        h.run("s2", Plan::new(APP, Schedule::shift(10, None).unwrap()))
+            .unwrap_err()
+            .to_string(),
+        "invalid plan: a shift needs the stable color (the one to roll back to)"
+    );
+}
+
+#[test]
+fn the_emergency_path_sets_and_verifies_a_split_without_a_lock() {
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::new(40, 60).unwrap(),
+        ..WorldConfig::default()
+    });
+    h.faults.update(|f| {
+        f.stale_reads = 2;
+        f.throttle_next = 1;
+    });
+    h.store.hang_after(Some(0)); // the store is not touched at all
+    let exec = h.executor();
+    let split = run_virtual(
+        h.world.clock(),
+        exec.set_split(TrafficSplit::all_to(Color::Blue)),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(split, TrafficSplit::all_to(Color::Blue));
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}

@@ -146,6 +146,13 @@ impl Executor {
         run::start(self, id, plan).await
     }
 
+    /// The emergency path: writes `split` and verifies it, retrying transient errors. It takes no lock and
+    /// writes no record, so it works while another deployment runs or when a record is damaged; stop that
+    /// deployment too (cancel it), or it may move traffic again.
+    pub async fn set_split(&self, split: TrafficSplit) -> Result<TrafficSplit, ExecError> {
+        run::set_split(self, split).await
+    }
+
     /// Picks up a deployment from its record after its process died. A finished deployment returns its
     /// recorded outcome and changes nothing.
     pub async fn resume(

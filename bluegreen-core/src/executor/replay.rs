@@ -159,6 +159,11 @@ impl Replay {
         Ok(())
     }
 
+    /// Whether the deployment is a manual shift.
+    pub fn schedule_is_shift(&self) -> bool {
+        self.plan.schedule.is_shift()
+    }
+
     /// The color receiving the release.
     pub fn target(&self) -> Color {
         self.stable.other()

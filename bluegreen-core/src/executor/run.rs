@@ -53,6 +53,15 @@ pub(super) async fn start(
             operation: "read_split",
             source,
         })?;
+        if plan.schedule.is_shift() {
+            // A manual shift may start from any split; the plan names the color to fall back to.
+            let stable = plan.expected_stable.ok_or_else(|| {
+                ExecError::InvalidPlan(
+                    "a shift needs the stable color (the one to roll back to)".into(),
+                )
+            })?;
+            return Ok((split, stable));
+        }
         let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
         if let Some(expected) = plan.expected_stable
             && expected != stable
@@ -370,9 +379,19 @@ impl<'a> Run<'a> {
             self.record(Event::StepCompleted { index }).await?;
         }
         self.current_step = None;
-        let split = TrafficSplit::all_to(self.new_color());
+        let split = if self.plan.schedule.is_shift() {
+            self.last_split.unwrap_or(TrafficSplit::all_to(self.stable))
+        } else {
+            TrafficSplit::all_to(self.new_color())
+        };
         if !resume.is_some_and(|r| r.promoted) {
             self.record(Event::Promoted { split }).await?;
+        }
+        if self.plan.schedule.is_shift() {
+            return Ok(Outcome::Promoted {
+                split,
+                scaled_down: None,
+            });
         }
         let scaled_down = match capacity {
             Some((cap, policy)) if policy.scale_down && !resume.is_some_and(|r| r.scaled_down) => {
@@ -778,4 +797,47 @@ enum Wake {
     Decided(Result<ApprovalDecision, ProviderError>),
     Cancelled,
     Timer,
+}
+
+/// Writes `split` and reads it back until it matches, retrying transient errors: no lock, no record.
+pub(super) async fn set_split(
+    exec: &Executor,
+    split: TrafficSplit,
+) -> Result<TrafficSplit, ExecError> {
+    let p = &exec.providers;
+    let retry = RetryPolicy::default();
+    let verify = VerifyPolicy::default();
+    let provider =
+        |operation: &'static str| move |source| ExecError::Provider { operation, source };
+    with_retry(&*p.clock, &*exec.observer, &retry, "write_split", || {
+        p.router.write_split(split)
+    })
+    .await
+    .map_err(provider("write_split"))?;
+    let mut read = split;
+    for attempt in 1..=verify.attempts {
+        read = with_retry(&*p.clock, &*exec.observer, &retry, "read_split", || {
+            p.router.read_split()
+        })
+        .await
+        .map_err(provider("read_split"))?;
+        if read == split {
+            return Ok(read);
+        }
+        exec.observer.on_notice(
+            p.clock.now(),
+            &Notice::StaleRead {
+                expected: split,
+                read,
+                attempt,
+            },
+        );
+        p.clock.sleep(verify.interval).await;
+    }
+    Err(ExecError::Provider {
+        operation: "verify the split",
+        source: ProviderError::Other {
+            message: format!("wrote {split} but read back {read}"),
+        },
+    })
 }

@@ -148,21 +148,37 @@ pub enum ScheduleError {
 /// # Ok::<(), bluegreen_core::ScheduleError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "Vec<Step>", into = "Vec<Step>")]
+#[serde(try_from = "RawSchedule", into = "RawSchedule")]
 pub struct Schedule {
     steps: Vec<Step>,
+    shift: bool,
 }
 
-impl TryFrom<Vec<Step>> for Schedule {
+/// A schedule as serialized: a list of steps, or `{"shift": [...]}` for a manual shift.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawSchedule {
+    Steps(Vec<Step>),
+    Shift { shift: Vec<Step> },
+}
+
+impl TryFrom<RawSchedule> for Schedule {
     type Error = ScheduleError;
-    fn try_from(steps: Vec<Step>) -> Result<Self, ScheduleError> {
-        Schedule::new(steps)
+    fn try_from(raw: RawSchedule) -> Result<Self, ScheduleError> {
+        match raw {
+            RawSchedule::Steps(steps) => Schedule::new(steps),
+            RawSchedule::Shift { shift } => Schedule::validate_shift(shift),
+        }
     }
 }
 
-impl From<Schedule> for Vec<Step> {
+impl From<Schedule> for RawSchedule {
     fn from(s: Schedule) -> Self {
-        s.steps
+        if s.shift {
+            RawSchedule::Shift { shift: s.steps }
+        } else {
+            RawSchedule::Steps(s.steps)
+        }
     }
 }
 
@@ -193,7 +209,60 @@ impl Schedule {
             Step::SetWeight { percent } => Some((i + 1, *percent)),
             _ => None,
         }))?;
-        Ok(Schedule { steps })
+        Ok(Schedule {
+            steps,
+            shift: false,
+        })
+    }
+
+    /// A manual shift (the operations guide's traffic manager): `percent` (0 to 100) to the target color,
+    /// then, if `validation` is set, a bake of that length with the gates. It need not end at 100 %.
+    ///
+    /// ```
+    /// use bluegreen_core::Schedule;
+    /// use std::time::Duration;
+    /// let s = Schedule::shift(10, Some(Duration::from_secs(300)))?;
+    /// assert_eq!(s.to_string(), "set 10% → bake 5m");
+    /// assert!(s.is_shift());
+    /// # Ok::<(), bluegreen_core::ScheduleError>(())
+    /// ```
+    pub fn shift(percent: u32, validation: Option<Duration>) -> Result<Self, ScheduleError> {
+        let mut steps = vec![Step::SetWeight { percent }];
+        if let Some(duration) = validation {
+            steps.push(Step::Bake { duration });
+        }
+        Self::validate_shift(steps)
+    }
+
+    fn validate_shift(steps: Vec<Step>) -> Result<Self, ScheduleError> {
+        for (i, step) in steps.iter().enumerate() {
+            match (i, step) {
+                (0, Step::SetWeight { percent }) if *percent <= 100 => {}
+                (0, Step::SetWeight { percent }) => {
+                    return Err(ScheduleError::OutOfRange {
+                        step: 1,
+                        percent: *percent,
+                    });
+                }
+                (_, Step::Bake { duration }) if !duration.is_zero() => {}
+                (_, Step::Bake { .. }) => {
+                    return Err(ScheduleError::ZeroDuration {
+                        step: i + 1,
+                        kind: "bake",
+                    });
+                }
+                _ => return Err(ScheduleError::Empty),
+            }
+        }
+        if steps.is_empty() {
+            return Err(ScheduleError::Empty);
+        }
+        Ok(Schedule { steps, shift: true })
+    }
+
+    /// Whether this is a manual shift, which may end anywhere and never scales anything down.
+    pub fn is_shift(&self) -> bool {
+        self.shift
     }
 
     /// The steps, in order.
