@@ -2,8 +2,7 @@
 
 use crate::Output;
 use bluegreen_core::gate::{GateReport, Verdict};
-use bluegreen_core::{Clock, Event, Notice, Observer, Outcome, RecordEntry, Step, Timestamp};
-use bluegreen_testkit::ManualClock;
+use bluegreen_core::{Event, Notice, Observer, Outcome, RecordEntry, Step, Timestamp};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -14,6 +13,8 @@ use std::time::Duration;
 pub struct Renderer {
     output: Output,
     start: Timestamp,
+    quiet: bool,
+    verbose: bool,
     polls: Arc<Mutex<(u32, Option<String>)>>,
 }
 
@@ -49,12 +50,46 @@ fn offset(d: Duration) -> String {
 }
 
 impl Renderer {
-    /// A renderer whose times are offsets from the clock's now.
-    pub fn new(output: Output, clock: ManualClock) -> Self {
+    /// A renderer whose times are offsets from `start`.
+    pub fn new(output: Output, start: Timestamp) -> Self {
         Renderer {
             output,
-            start: clock.now(),
+            start,
+            quiet: false,
+            verbose: false,
             polls: Arc::new(Mutex::new((0, None))),
+        }
+    }
+
+    /// Only results and errors.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Notices (retries, stale reads) too.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Where offsets count from.
+    pub fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    /// Chatter for people, on stderr; nothing in JSON mode or when quiet.
+    pub fn progress(&self, text: &str) {
+        if self.output == Output::Human && !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A line of result on stdout (human), or `{"type": kind, "data": data}` (JSON).
+    pub fn result(&self, kind: &str, human: &str, data: serde_json::Value) {
+        match self.output {
+            Output::Human => out(human),
+            Output::Json => out(&serde_json::json!({"type": kind, "data": data}).to_string()),
         }
     }
 
@@ -79,11 +114,11 @@ impl Renderer {
             Output::Human => {
                 out(&format!("{}  result: {outcome}", offset(elapsed)));
                 let calls: Vec<String> = calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                out(&format!(
-                    "simulated {} in virtual time; API calls: {}",
-                    humantime::format_duration(elapsed),
-                    calls.join(", ")
-                ));
+                if calls.is_empty() {
+                    out(&format!("took {}", humantime::format_duration(elapsed)));
+                } else {
+                    out(&format!("took {}; API calls: {}", humantime::format_duration(elapsed), calls.join(", ")));
+                }
             }
             Output::Json => out(&serde_json::json!({
                 "type": "summary",
@@ -175,7 +210,9 @@ impl Observer for Renderer {
     fn on_event(&self, entry: &RecordEntry) {
         match self.output {
             Output::Human => {
-                if let Some(line) = self.human(entry) {
+                if let Some(line) = self.human(entry)
+                    && !self.quiet
+                {
                     out(&line);
                 }
             }
@@ -184,7 +221,7 @@ impl Observer for Renderer {
     }
 
     fn on_notice(&self, at: Timestamp, notice: &Notice) {
-        if self.output == Output::Human {
+        if self.output == Output::Human && self.verbose {
             eprintln!("{}  note: {notice:?}", offset(at.since(self.start)));
         }
     }

@@ -71,7 +71,7 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
     let harness = harness.with_approval(Arc::new(approver));
     let world = &harness.world;
     let plan = Plan::new(format!("poc/{}", "poc-web"), schedule.clone());
-    let renderer = Renderer::new(output, world.clock().clone());
+    let renderer = Renderer::new(output, bluegreen_core::Clock::now(world.clock()));
     renderer.intro(&format!(
         "simulating {kind} on {} ({}): {schedule}",
         world.load_balancer(),

@@ -56,18 +56,22 @@ impl Scenario {
         }
     }
 
+    /// Green's script, with the trouble [`TROUBLE_AT`] after `offset` from the world's start.
+    pub fn green_script(self, offset: Duration) -> Script {
+        let at = offset + TROUBLE_AT;
+        match self {
+            Scenario::Healthy | Scenario::NoTraffic => Script::default(),
+            Scenario::Green5xx => Script::default().at(at, Change::ErrorRate(0.2)),
+            Scenario::GreenSlow => Script::default()
+                .at(at, Change::LatencyAvg(Duration::from_millis(1500)))
+                .at(at, Change::LatencyP99(Duration::from_secs(6))),
+            Scenario::GreenUnhealthy => Script::default().at(at, Change::UnhealthyTargets(2)),
+        }
+    }
+
     /// The world: the default [`WorldConfig`] with green scripted as named.
     pub fn world(self, seed: u64) -> WorldConfig {
-        let green = match self {
-            Scenario::Healthy | Scenario::NoTraffic => Script::default(),
-            Scenario::Green5xx => Script::default().at(TROUBLE_AT, Change::ErrorRate(0.2)),
-            Scenario::GreenSlow => Script::default()
-                .at(TROUBLE_AT, Change::LatencyAvg(Duration::from_millis(1500)))
-                .at(TROUBLE_AT, Change::LatencyP99(Duration::from_secs(6))),
-            Scenario::GreenUnhealthy => {
-                Script::default().at(TROUBLE_AT, Change::UnhealthyTargets(2))
-            }
-        };
+        let green = self.green_script(Duration::ZERO);
         WorldConfig {
             seed,
             request_rate: if self == Scenario::NoTraffic {

@@ -180,6 +180,27 @@ impl SimWorld {
         }
     }
 
+    /// The world's whole state as JSON (time itself is not part of it: restore it on any clock).
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string(&*self.lock()).expect("the world serializes")
+    }
+
+    /// A world from a [`snapshot`](Self::snapshot), on `clock`.
+    pub fn restore(snapshot: &str, clock: ManualClock) -> Result<Self, String> {
+        let state: State = serde_json::from_str(snapshot)
+            .map_err(|e| format!("the simulated world is damaged: {e}"))?;
+        Ok(SimWorld {
+            state: Arc::new(Mutex::new(state)),
+            clock,
+            log: CallLog::default(),
+        })
+    }
+
+    /// When the world began.
+    pub fn start(&self) -> bluegreen_core::Timestamp {
+        self.lock().start
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -305,6 +326,11 @@ impl SimWorld {
     /// Replaces `color`'s script from now on (its changes stay at offsets from the world's start).
     pub fn set_script(&self, color: Color, script: Script) {
         *self.lock().traffic.scripts.get_mut(color) = script;
+    }
+
+    /// Sets the rate of arriving requests, per second.
+    pub fn set_request_rate(&self, rate: f64) {
+        self.lock().traffic.rate_per_sec = rate;
     }
 
     /// Sets an alarm's state from now on, creating the alarm if needed.

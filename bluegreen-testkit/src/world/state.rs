@@ -18,7 +18,7 @@ pub enum ActionRef {
 }
 
 /// A weighted forward action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forward {
     /// `(target group ARN, weight)`.
     pub target_groups: Vec<(String, u32)>,
@@ -27,7 +27,7 @@ pub struct Forward {
 }
 
 /// A listener rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     /// Its ARN.
     pub arn: String,
@@ -38,7 +38,7 @@ pub struct Rule {
 }
 
 /// A listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     /// Its ARN.
     pub arn: String,
@@ -53,7 +53,7 @@ pub struct Listener {
 }
 
 /// A target's registration in a target group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// Instance id.
     pub id: String,
@@ -64,7 +64,7 @@ pub struct Target {
 }
 
 /// A target's health state, as AWS names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TargetState {
     /// Registered, health checks not yet passed.
     Initial,
@@ -77,7 +77,7 @@ pub enum TargetState {
 }
 
 /// A target group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroup {
     /// Its name.
     pub name: String,
@@ -90,7 +90,7 @@ pub struct TargetGroup {
 }
 
 /// An Auto Scaling group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asg {
     /// Its name.
     pub name: String,
@@ -107,7 +107,7 @@ pub struct Asg {
 }
 
 /// Timings of the world.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Timings {
     pub warmup: Duration,
     pub health_check: Duration,
@@ -115,7 +115,7 @@ pub(crate) struct Timings {
 }
 
 /// Everything in a world, behind one lock.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct State {
     pub start: Timestamp,
     pub load_balancer: String,
@@ -132,7 +132,7 @@ pub(crate) struct State {
 }
 
 /// A weight change as the world saw it, with each color's healthy targets at that moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteRecord {
     /// When.
     pub at: Timestamp,

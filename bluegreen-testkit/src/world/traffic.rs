@@ -90,7 +90,7 @@ impl Script {
 }
 
 /// The traffic model of a world.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Traffic {
     pub seed: u64,
     pub rate_per_sec: f64,

@@ -1,0 +1,559 @@
+//! `deploy`, `shift`, `resume`, `plan`: everything that runs the executor.
+
+use super::{actor, current_deployment, replay};
+use crate::config::{self, duration};
+use crate::context::{Context, Wired, provider_failure};
+use crate::render::Renderer;
+use crate::state::watch_abort;
+use crate::{Failure, exec_error_code, exit, outcome_code};
+use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
+use bluegreen_core::{
+    CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction,
+    Schedule, Step, Strategy, StrategyKind, TrafficSplit, parse_steps,
+};
+use clap::{Args, ValueEnum};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What a deployment covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeployType {
+    /// Bring the new color to capacity first, scale the old color down after.
+    Full,
+    /// Only move traffic.
+    TrafficOnly,
+}
+
+/// Flags shared by `deploy` and `plan`.
+#[derive(Args, Debug, Clone)]
+pub struct StrategyArgs {
+    /// gradual, immediate or canary (default: the file's, or gradual).
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Gradual steps, percent to the new color, e.g. 10,25,50,75,100.
+    #[arg(long)]
+    pub steps: Option<String>,
+    /// Bake after each step, e.g. 3m, 90s, 1h30m.
+    #[arg(long)]
+    pub bake: Option<String>,
+    /// Canary share, percent.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..100))]
+    pub canary_percent: Option<u32>,
+    /// Canary: how long to wait for `bluegreen promote`.
+    #[arg(long)]
+    pub approval_timeout: Option<String>,
+    /// What an approval timeout does: rollback or promote.
+    #[arg(long)]
+    pub on_timeout: Option<String>,
+    /// full or traffic-only.
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<DeployType>,
+}
+
+/// `deploy`.
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
+    /// Point the new color's Auto Scaling group at this launch template version first (`id-or-name:version`).
+    #[arg(long)]
+    pub launch_template_version: Option<String>,
+    /// Show exactly what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the pre-traffic hooks (smoke tests).
+    #[arg(long)]
+    pub skip_tests: bool,
+    /// Simulated provider: the world's behavior from now on.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// A deployment id (default: generated).
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+/// `shift`.
+#[derive(Args, Debug)]
+pub struct ShiftArgs {
+    /// The color to send traffic to.
+    #[arg(long)]
+    pub target: Color,
+    /// Its share, 0 to 100.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub percentage: u32,
+    /// Watch the gates this long after the shift, and roll back on failure.
+    #[arg(long)]
+    pub validation_minutes: Option<u32>,
+}
+
+/// `resume`.
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The deployment (default: the one in progress).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Roll back instead of continuing.
+    #[arg(long)]
+    pub rollback: bool,
+}
+
+fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
+    let f = &ctx.file.deploy;
+    let bad = |e: String| Failure::bad_input(e);
+    let kind: StrategyKind = a
+        .strategy
+        .as_deref()
+        .or(f.strategy.as_deref())
+        .unwrap_or("gradual")
+        .parse()
+        .map_err(Failure::bad_input)?;
+    let bake = match a.bake.as_deref().or(f.bake.as_deref()) {
+        Some(b) => duration("--bake", b).map_err(bad)?,
+        None => DEFAULT_BAKE,
+    };
+    Ok(match kind {
+        StrategyKind::Gradual => Strategy::Gradual {
+            steps: match (&a.steps, &f.steps) {
+                (Some(s), _) => {
+                    parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?
+                }
+                (None, Some(s)) => s.clone(),
+                (None, None) => DEFAULT_GRADUAL_STEPS.to_vec(),
+            },
+            bake,
+        },
+        StrategyKind::Immediate => Strategy::Immediate { bake },
+        StrategyKind::Canary => Strategy::Canary {
+            percent: a
+                .canary_percent
+                .or(f.canary_percent)
+                .unwrap_or(DEFAULT_CANARY_PERCENT),
+            bake,
+            approval_timeout: match a
+                .approval_timeout
+                .as_deref()
+                .or(f.approval_timeout.as_deref())
+            {
+                Some(t) => Some(duration("--approval-timeout", t).map_err(bad)?),
+                None => None,
+            },
+            on_timeout: config::on_timeout(
+                a.on_timeout
+                    .as_deref()
+                    .or(f.on_timeout.as_deref())
+                    .unwrap_or("rollback"),
+            )
+            .map_err(bad)?,
+        },
+        StrategyKind::Custom => {
+            return Err(Failure::bad_input(
+                "the custom strategy is for the library; use gradual, immediate or canary",
+            ));
+        }
+    })
+}
+
+/// The plan of `deploy`/`plan`, validated before anything is called.
+pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
+    let f = &ctx.file.deploy;
+    let schedule = strategy(ctx, a)?
+        .compile()
+        .map_err(|e| Failure::bad_input(e))?;
+    let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
+    plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
+    plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))
+        .map_err(Failure::bad_input)?;
+    let kind = match (a.kind, f.kind.as_deref()) {
+        (Some(k), _) => k,
+        (None, None | Some("full")) => DeployType::Full,
+        (None, Some("traffic-only")) => DeployType::TrafficOnly,
+        (None, Some(other)) => {
+            return Err(Failure::bad_input(format!(
+                "deploy.type {other:?}: expected full or traffic-only"
+            )));
+        }
+    };
+    if kind == DeployType::Full {
+        let mut c = CapacityPolicy::default();
+        if let Some(t) = &f.ready_timeout {
+            c.ready_timeout = duration("deploy.ready_timeout", t).map_err(Failure::bad_input)?;
+        }
+        if let Some(t) = &f.scale_down_delay {
+            c.scale_down_delay =
+                duration("deploy.scale_down_delay", t).map_err(Failure::bad_input)?;
+        }
+        plan.capacity = Some(c);
+    }
+    Ok(plan)
+}
+
+fn new_id(ctx: &Context, clock: &dyn Clock) -> Result<DeploymentId, Failure> {
+    let naming = ctx.naming()?;
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(clock.now().as_millis());
+    let stamp: String = humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    DeploymentId::new(format!(
+        "{}-{stamp}",
+        naming.application_key().replace('/', "-")
+    ))
+    .map_err(Failure::bad_input)
+}
+
+/// Runs the executor with Ctrl-C and `bluegreen abort` wired to its cancel token.
+async fn execute(
+    ctx: &Context,
+    w: &Wired,
+    renderer: &Renderer,
+    run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
+    id: &DeploymentId,
+) -> Result<u8, Failure> {
+    let exec = Executor::new(w.providers.clone()).with_observer(Arc::new(renderer.clone()));
+    let token = exec.cancel_token();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let ctrl_c = {
+        let (token, interrupted) = (token.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::SeqCst);
+                eprintln!("interrupted: stopping at the next safe point");
+                token.cancel();
+            }
+        })
+    };
+    let abort = tokio::spawn(watch_abort(
+        w.store.clone(),
+        id.clone(),
+        token,
+        Duration::from_millis(250),
+    ));
+    let result = run(&exec).await;
+    ctrl_c.abort();
+    abort.abort();
+    let outcome = result.map_err(|e| Failure {
+        code: exec_error_code(&e),
+        message: e.to_string(),
+    })?;
+    renderer.summary(
+        &outcome,
+        w.providers.clock.now().since(renderer.start()),
+        &counts(w),
+    );
+    let _ = ctx;
+    if interrupted.load(Ordering::SeqCst) {
+        return Ok(exit::INTERRUPTED);
+    }
+    Ok(outcome_code(&outcome))
+}
+
+fn counts(w: &Wired) -> std::collections::BTreeMap<&'static str, usize> {
+    // Leaked names are few and fixed (the AWS operations), so this stays small.
+    w.counter
+        .as_ref()
+        .map(|c| {
+            c.counts()
+                .into_iter()
+                .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn run_hooks(ctx: &Context, renderer: &Renderer) -> Result<(), Failure> {
+    let hooks = ctx.file.hooks.pre_traffic.clone().unwrap_or_default();
+    let timeout = match &ctx.file.hooks.timeout {
+        Some(t) => duration("hooks.timeout", t).map_err(Failure::bad_input)?,
+        None => Duration::from_secs(300),
+    };
+    for hook in hooks {
+        renderer.progress(&format!("pre-traffic hook: {hook}"));
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &hook])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| Failure {
+                code: exit::ROLLED_BACK,
+                message: format!("pre-traffic hook {hook:?} did not start: {e}"),
+            })?;
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| Failure {
+                code: exit::PROVIDER,
+                message: e.to_string(),
+            })? {
+                if status.success() {
+                    break;
+                }
+                return Err(Failure {
+                    code: exit::ROLLED_BACK,
+                    message: format!(
+                        "pre-traffic hook {hook:?} failed ({status}); no traffic was moved"
+                    ),
+                });
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                return Err(Failure {
+                    code: exit::ROLLED_BACK,
+                    message: format!(
+                        "pre-traffic hook {hook:?} timed out after {}; no traffic was moved",
+                        humantime::format_duration(timeout)
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
+/// `deploy`.
+pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
+    let plan = plan(ctx, &a.strategy)?;
+    let launch_template = match &a.launch_template_version {
+        Some(v) => Some(
+            v.rsplit_once(':')
+                .map(|(t, ver)| (t.to_string(), ver.to_string()))
+                .ok_or_else(|| {
+                    Failure::bad_input(format!(
+                        "--launch-template-version {v:?}: expected TEMPLATE:VERSION, e.g. lt-0abc:7"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    if a.dry_run {
+        let w = ctx.wire(false, None).await?;
+        return show_plan(ctx, &w, &plan, true).await;
+    }
+    let w = ctx.wire(true, a.scenario.as_deref()).await?;
+    let id = match &a.id {
+        Some(id) => DeploymentId::new(id.clone()).map_err(Failure::bad_input)?,
+        None => new_id(ctx, &*w.providers.clock)?,
+    };
+    let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
+        .quiet(ctx.global.quiet)
+        .verbose(ctx.global.verbose > 0);
+    if let Some((template, version)) = launch_template {
+        let split = w
+            .providers
+            .router
+            .read_split()
+            .await
+            .map_err(provider_failure)?;
+        let stable = split.sole_color().ok_or_else(|| {
+            Failure::bad_input(format!("the split is {split}: finish or roll back first"))
+        })?;
+        let Some(cap) = ctx.asg_capacity().await? else {
+            return Err(Failure::bad_input(
+                "--launch-template-version needs the aws provider",
+            ));
+        };
+        cap.set_launch_template(stable.other(), &template, &version)
+            .await
+            .map_err(provider_failure)?;
+        renderer.progress(&format!(
+            "{} now launches {template} version {version}",
+            stable.other()
+        ));
+    }
+    if !a.skip_tests {
+        run_hooks(ctx, &renderer)?;
+    }
+    renderer.progress(&format!("deployment {id}: {}", plan.schedule));
+    let run_id = id.clone();
+    execute(
+        ctx,
+        &w,
+        &renderer,
+        async move |exec: &Executor| exec.run(run_id, plan).await,
+        &id,
+    )
+    .await
+}
+
+/// `shift`.
+pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
+    let validation = a
+        .validation_minutes
+        .map(|m| Duration::from_secs(u64::from(m) * 60));
+    let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
+    let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
+    plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
+    plan.expected_stable = Some(a.target.other());
+    let w = ctx.wire(true, None).await?;
+    let id = new_id(ctx, &*w.providers.clock)?;
+    let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
+        .quiet(ctx.global.quiet)
+        .verbose(ctx.global.verbose > 0);
+    let run_id = id.clone();
+    execute(
+        ctx,
+        &w,
+        &renderer,
+        async move |exec: &Executor| exec.run(run_id, plan).await,
+        &id,
+    )
+    .await
+}
+
+/// `resume`.
+pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
+    let w = ctx.wire(true, None).await?;
+    let id = match a.id {
+        Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
+        None => current_deployment(&w).await.ok_or_else(|| {
+            Failure::bad_input(format!("no deployment of {} to resume", w.application))
+        })?,
+    };
+    let action = if a.rollback {
+        ResumeAction::Rollback
+    } else {
+        ResumeAction::Continue
+    };
+    let renderer = Renderer::new(ctx.output(), replay(&w, &id).await?.started_at)
+        .quiet(ctx.global.quiet)
+        .verbose(ctx.global.verbose > 0);
+    let run_id = id.clone();
+    execute(
+        ctx,
+        &w,
+        &renderer,
+        async move |exec: &Executor| exec.resume(&run_id, action).await,
+        &id,
+    )
+    .await
+}
+
+/// `plan`: the schedule, the gates, and the exact changes; changes nothing.
+pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<u8, Failure> {
+    let plan = plan(ctx, &a)?;
+    let w = ctx.wire(false, None).await?;
+    show_plan(ctx, &w, &plan, false).await
+}
+
+async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<u8, Failure> {
+    let split = w
+        .providers
+        .router
+        .read_split()
+        .await
+        .map_err(provider_failure)?;
+    let renderer = Renderer::new(ctx.output(), w.providers.clock.now());
+    let Some(stable) = split.sole_color() else {
+        return Err(Failure::bad_input(format!(
+            "the split is {split}: a deployment starts with all traffic on one color; finish or roll back first"
+        )));
+    };
+    let new = stable.other();
+    let mut changes = Vec::new();
+    if let Some(c) = &plan.capacity {
+        changes.push(format!("raise {new}'s Auto Scaling group to {stable}'s desired capacity and wait up to {} for healthy targets", humantime::format_duration(c.ready_timeout)));
+    }
+    for step in plan.schedule.steps() {
+        match step {
+            Step::SetWeight { percent } => {
+                let to = TrafficSplit::shifted(new, *percent).map_err(Failure::bad_input)?;
+                changes.push(format!(
+                    "set the listener's weights to {to} (after checking {new}'s targets)"
+                ));
+            }
+            other => changes.push(format!(
+                "{other} (gates every {})",
+                humantime::format_duration(plan.gates.interval)
+            )),
+        }
+    }
+    if let Some(c) = &plan.capacity {
+        changes.push(format!(
+            "{} after promotion, scale {stable}'s Auto Scaling group to 0",
+            humantime::format_duration(c.scale_down_delay)
+        ));
+    }
+    let gates: Vec<String> = plan
+        .gates
+        .bake
+        .iter()
+        .map(|g| {
+            format!(
+                "{}: {:?} ({:?}, no data: {:?})",
+                g.name, g.check, g.mode, g.no_data
+            )
+        })
+        .collect();
+    let title = if dry_run {
+        "dry run: nothing was changed"
+    } else {
+        "plan"
+    };
+    let mut human = format!(
+        "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\nschedule: {}\nchanges:\n",
+        plan.application, plan.schedule
+    );
+    for (i, c) in changes.iter().enumerate() {
+        human.push_str(&format!("  {}. {c}\n", i + 1));
+    }
+    human.push_str(&format!(
+        "pre-step gate: at least {} healthy targets, none unhealthy",
+        plan.gates.pre_step.min_healthy
+    ));
+    if !plan.gates.pre_step.alarms.is_empty() {
+        human.push_str(&format!(
+            ", alarms {} not in ALARM",
+            plan.gates.pre_step.alarms.join(", ")
+        ));
+    }
+    human.push_str("\nbake gates:\n");
+    for g in &gates {
+        human.push_str(&format!("  {g}\n"));
+    }
+    human.push_str(&format!(
+        "limits: {:?}; window {}; at least {} requests",
+        plan.gates.limits,
+        humantime::format_duration(plan.gates.window_length()),
+        plan.gates.min_requests
+    ));
+    renderer.result(
+        "plan",
+        &human,
+        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes}),
+    );
+    Ok(exit::OK)
+}
+
+/// Sends a control request to the deployment in progress.
+pub async fn control(
+    ctx: &Context,
+    id: Option<String>,
+    request: crate::state::Control,
+) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let application = ctx.naming()?.application_key();
+    let id = match id {
+        Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
+        None => store.lock_holder(&application).ok_or_else(|| {
+            Failure::bad_input(format!("no deployment of {application} is in progress"))
+        })?,
+    };
+    store.send(&id, &request).map_err(|e| Failure {
+        code: exit::PROVIDER,
+        message: format!("cannot reach deployment {id}: {e}"),
+    })?;
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    let what = match &request {
+        crate::state::Control::Approve { .. } => "approval",
+        crate::state::Control::Reject { .. } => "rejection",
+        crate::state::Control::Abort { .. } => "abort request",
+    };
+    renderer.result(
+        "sent",
+        &format!("{what} sent to deployment {id} by {}", actor()),
+        serde_json::json!({"deployment": id, "request": request}),
+    );
+    Ok(exit::OK)
+}

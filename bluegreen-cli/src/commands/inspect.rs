@@ -1,0 +1,273 @@
+//! `status`, `history`, `report`: read-only views.
+
+use super::{current_deployment, replay};
+use crate::context::{Context, Wired};
+use crate::render::Renderer;
+use crate::{Failure, exit};
+use bluegreen_core::gate::GateReport;
+use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore, Step};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// `status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Redraw every 2 seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// The record as JSON.
+    Json,
+}
+
+/// `report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The deployment.
+    pub id: String,
+    /// text or json (default: text, or json with --output json).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+}
+
+fn fmt_err(e: impl std::fmt::Display) -> String {
+    format!("unknown ({e})")
+}
+
+async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
+    let p = &w.providers;
+    let split = p
+        .router
+        .read_split()
+        .await
+        .map_err(crate::context::provider_failure)?;
+    let mut human = format!("split: {split}\n");
+    let mut colors = serde_json::Map::new();
+    for c in Color::ALL {
+        let health = p.health.target_health(c).await;
+        let capacity = match &p.capacity {
+            Some(cap) => Some(cap.capacity(c).await),
+            None => None,
+        };
+        human.push_str(&format!(
+            "{c:<5}  weight {:>3}%  targets: {}  capacity: {}\n",
+            split.weight(c),
+            match &health {
+                Ok(h) => format!(
+                    "{} healthy, {} unhealthy, {} other",
+                    h.healthy, h.unhealthy, h.other
+                ),
+                Err(e) => fmt_err(e),
+            },
+            match &capacity {
+                Some(Ok(s)) => format!("{} desired, {} in service", s.desired, s.in_service),
+                Some(Err(e)) => fmt_err(e),
+                None => "not managed".into(),
+            }
+        ));
+        colors.insert(
+            c.to_string(),
+            json!({
+                "weight": split.weight(c),
+                "targets": health.as_ref().ok(),
+                "capacity": capacity.and_then(|r| r.ok()),
+            }),
+        );
+    }
+    let alarms = if w.alarms.is_empty() {
+        Vec::new()
+    } else {
+        match p.health.alarm_states(&w.alarms).await {
+            Ok(a) => a,
+            Err(e) => {
+                human.push_str(&format!("alarms: {}\n", fmt_err(e)));
+                Vec::new()
+            }
+        }
+    };
+    for a in &alarms {
+        human.push_str(&format!("alarm {}: {:?}\n", a.name, a.state));
+    }
+    let deployment = match current_deployment(w).await {
+        Some(id) => {
+            let r = replay(w, &id).await?;
+            human.push_str(&in_progress(&id, &r));
+            json!({"id": id, "next_step": r.next_step(), "stable": r.stable, "outcome": r.outcome,
+                   "rolling_back": r.rollback.is_some(), "last_gates": last_gates(w, &id).await})
+        }
+        None => {
+            human.push_str("no deployment in progress\n");
+            Value::Null
+        }
+    };
+    let data = json!({"application": w.application, "split": split, "colors": colors, "alarms": alarms, "deployment": deployment});
+    Ok((human.trim_end().to_string(), data))
+}
+
+fn in_progress(id: &DeploymentId, r: &Replay) -> String {
+    let steps = r.plan.schedule.steps();
+    let next = match (r.next_step(), &r.rollback) {
+        (_, Some((reason, _))) => format!("rolling back: {reason}"),
+        (Some(i), None) => format!("step {}/{}: {}", i + 1, steps.len(), steps[i]),
+        (None, None) => "cleanup".into(),
+    };
+    let waiting = r
+        .next_step()
+        .and_then(|i| steps.get(i))
+        .is_some_and(|s| matches!(s, Step::Approval { .. }));
+    format!(
+        "deployment {id}: {} → {}; {next}{}\n",
+        r.stable,
+        r.target(),
+        if waiting {
+            " (run `bluegreen promote` to approve, `bluegreen abort` to roll back)"
+        } else {
+            ""
+        }
+    )
+}
+
+async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {
+    let Ok(record) = w.store.load(id).await else {
+        return Vec::new();
+    };
+    record
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            Event::Polled { reports, .. } => Some(reports.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// `status`.
+pub async fn status(ctx: &Context, a: StatusArgs) -> Result<u8, Failure> {
+    let w = ctx.wire(false, None).await?;
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    loop {
+        let (human, data) = snapshot(&w).await?;
+        if a.watch
+            && ctx.output() == crate::Output::Human
+            && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        {
+            print!("\x1b[2J\x1b[H");
+        }
+        renderer.result("status", &human, data);
+        if !a.watch {
+            return Ok(exit::OK);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+        }
+    }
+}
+
+/// `history`.
+pub async fn history(ctx: &Context) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let application = ctx.naming()?.application_key();
+    let ids = store
+        .list(&application)
+        .await
+        .map_err(crate::context::provider_failure)?;
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    let mut rows = Vec::new();
+    let mut human = String::new();
+    for id in ids {
+        let Ok(record) = store.load(&id).await else {
+            continue;
+        };
+        let Ok(r) = Replay::new(&record) else {
+            human.push_str(&format!("{id}  (damaged record)\n"));
+            continue;
+        };
+        let outcome = r
+            .outcome
+            .as_ref()
+            .map_or("in progress".to_string(), |o| o.kind().to_string());
+        human.push_str(&format!(
+            "{id}  {}  {} → {}  {}  {outcome}\n",
+            r.started_at,
+            r.stable,
+            r.target(),
+            r.plan.schedule
+        ));
+        rows.push(json!({"id": id, "started_at": r.started_at, "stable": r.stable, "schedule": r.plan.schedule, "outcome": r.outcome}));
+    }
+    if rows.is_empty() && human.is_empty() {
+        human = format!("no deployments of {application} yet");
+    }
+    renderer.result("history", human.trim_end(), json!(rows));
+    Ok(exit::OK)
+}
+
+/// `report ID`.
+pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let id = DeploymentId::new(a.id).map_err(Failure::bad_input)?;
+    let record = store
+        .load(&id)
+        .await
+        .map_err(crate::context::provider_failure)?;
+    let r = Replay::new(&record)
+        .map_err(|e| Failure::bad_input(format!("the record of {id} cannot be read: {e}")))?;
+    let format = a.format.unwrap_or(if ctx.output() == crate::Output::Json {
+        ReportFormat::Json
+    } else {
+        ReportFormat::Text
+    });
+    match format {
+        ReportFormat::Json => {
+            println!(
+                "{}",
+                json!({"type": "report", "data": {"id": id, "outcome": r.outcome, "record": record}})
+            );
+        }
+        ReportFormat::Text => {
+            println!(
+                "deployment {id} of {}: {} → {}, {}",
+                r.plan.application,
+                r.stable,
+                r.target(),
+                r.plan.schedule
+            );
+            for e in &record {
+                let at = e.at.since(r.started_at);
+                let line = match &e.event {
+                    Event::Polled { reports, .. } | Event::PreStepChecked { reports, .. } => {
+                        let kind = if matches!(e.event, Event::Polled { .. }) {
+                            "gates"
+                        } else {
+                            "pre-step"
+                        };
+                        format!(
+                            "{kind}: {}",
+                            reports
+                                .iter()
+                                .map(|g| g.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
+                    }
+                    Event::Started { stable, .. } => format!("started: {stable} stable"),
+                    Event::Finished { outcome } => format!("finished: {outcome}"),
+                    other => serde_json::to_string(other).unwrap_or_default(),
+                };
+                println!(
+                    "{:>8}  {line}",
+                    humantime::format_duration(Duration::from_secs(at.as_secs())).to_string()
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,108 @@
+//! `init`, `adopt`, `iam-policy`, `completions`.
+
+use crate::config::TEMPLATE;
+use crate::context::{Context, ProviderKind};
+use crate::render::Renderer;
+use crate::{Failure, exit};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Where to write it.
+    #[arg(long, default_value = "bluegreen.toml")]
+    pub path: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `iam-policy`.
+#[derive(Args, Debug)]
+pub struct IamArgs {
+    /// The AWS account id (default: any account, `*`).
+    #[arg(long, default_value = "*")]
+    pub account: String,
+    /// The partition.
+    #[arg(long, default_value = "aws")]
+    pub partition: String,
+}
+
+/// Writes a commented `bluegreen.toml`.
+pub fn init(ctx: &Context, a: InitArgs) -> Result<u8, Failure> {
+    if a.path.exists() && !a.force {
+        return Err(Failure::bad_input(format!(
+            "{} exists; pass --force to overwrite it",
+            a.path.display()
+        )));
+    }
+    std::fs::write(&a.path, TEMPLATE).map_err(|e| Failure {
+        code: exit::PROVIDER,
+        message: format!("{}: {e}", a.path.display()),
+    })?;
+    Renderer::new(ctx.output(), bluegreen_core::Timestamp::default()).result(
+        "init",
+        &format!("wrote {}", a.path.display()),
+        serde_json::json!({"path": a.path}),
+    );
+    Ok(exit::OK)
+}
+
+/// Tags the listener (or rule) as owned by the application.
+pub async fn adopt(ctx: &Context) -> Result<u8, Failure> {
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    let naming = ctx.naming()?;
+    match ctx.provider()? {
+        ProviderKind::Aws => {
+            let spec = ctx.target_spec()?;
+            let resolved = ctx
+                .connection()
+                .await
+                .adopt(&spec)
+                .await
+                .map_err(|e| match e {
+                    bluegreen_aws::AwsError::Provider(p) => crate::context::provider_failure(p),
+                    other => Failure::bad_input(other),
+                })?;
+            renderer.result(
+                "adopted",
+                &format!("{} is now owned by {} (tag {})", resolved.action_resource(), resolved.application, bluegreen_aws::OWNER_TAG),
+                serde_json::json!({"resource": resolved.action_resource(), "application": resolved.application}),
+            );
+        }
+        ProviderKind::Sim => {
+            let w = ctx.wire(false, None).await?;
+            if let Some(sim) = &w.sim {
+                sim.with_world(|world| {
+                    world.tag_listener(bluegreen_aws::OWNER_TAG, &naming.application_key())
+                })
+                .map_err(|m| Failure {
+                    code: exit::PROVIDER,
+                    message: m,
+                })?;
+            }
+            renderer.result(
+                "adopted",
+                &format!(
+                    "the simulated listener is owned by {}",
+                    naming.application_key()
+                ),
+                serde_json::json!({"application": naming.application_key()}),
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Prints the least-privilege policy.
+pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
+    let naming = ctx.naming()?;
+    let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
+    let policy = bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&policy).unwrap_or_default()
+    );
+    Ok(exit::OK)
+}

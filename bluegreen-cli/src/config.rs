@@ -1,0 +1,310 @@
+//! `bluegreen.toml`: every setting of a deployment. Flags override `BLUEGREEN_*` variables, which override the
+//! file, which overrides the defaults. Unknown keys are errors.
+
+use bluegreen_core::gate::{Check, GateMode, NoDataPolicy, Relative};
+use bluegreen_core::{CancelPolicy, GatePolicy, TimeoutAction, parse_duration};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub environment: Option<String>,
+    pub application: Option<String>,
+    pub provider: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub aws: AwsSection,
+    #[serde(default)]
+    pub resources: ResourcesSection,
+    #[serde(default)]
+    pub deploy: DeploySection,
+    #[serde(default)]
+    pub gates: GatesSection,
+    #[serde(default)]
+    pub hooks: HooksSection,
+    #[serde(default)]
+    pub sim: SimSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub p99: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColorNames {
+    pub blue: String,
+    pub green: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesSection {
+    pub load_balancer: Option<String>,
+    pub listener_port: Option<u16>,
+    pub listener_arn: Option<String>,
+    pub rule_priority: Option<u32>,
+    pub rule_arn: Option<String>,
+    pub target_groups: Option<ColorNames>,
+    pub auto_scaling_groups: Option<ColorNames>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySection {
+    pub strategy: Option<String>,
+    pub steps: Option<Vec<u32>>,
+    pub bake: Option<String>,
+    pub canary_percent: Option<u32>,
+    pub approval_timeout: Option<String>,
+    pub on_timeout: Option<String>,
+    pub on_cancel: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub ready_timeout: Option<String>,
+    pub scale_down_delay: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesSection {
+    pub mode: Option<String>,
+    pub no_data: Option<String>,
+    pub interval: Option<String>,
+    pub window: Option<String>,
+    pub min_requests: Option<u64>,
+    pub max_5xx_rate: Option<f64>,
+    pub relative_5xx_factor: Option<f64>,
+    pub relative_5xx_epsilon: Option<f64>,
+    pub min_errors: Option<u64>,
+    pub max_latency_avg: Option<String>,
+    pub max_latency_p99: Option<String>,
+    pub min_healthy_hosts: Option<u32>,
+    pub min_healthy_targets: Option<u32>,
+    pub alarms: Option<Vec<String>>,
+    pub failures: Option<u32>,
+    pub consecutive_failures: Option<u32>,
+    pub inconclusive: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    pub pre_traffic: Option<Vec<String>>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    pub scenario: Option<String>,
+    pub time_scale: Option<f64>,
+    pub seed: Option<u64>,
+}
+
+/// Reads `path`; a parse error is one line naming the file and line.
+pub fn load(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        match line {
+            Some(l) => format!("{}:{l}: {}", path.display(), e.message().trim()),
+            None => format!("{}: {}", path.display(), e.message().trim()),
+        }
+    })
+}
+
+pub fn duration(what: &str, text: &str) -> Result<Duration, String> {
+    parse_duration(what, text).map_err(|e| e.to_string())
+}
+
+pub fn on_timeout(text: &str) -> Result<TimeoutAction, String> {
+    match text {
+        "rollback" => Ok(TimeoutAction::Rollback),
+        "promote" => Ok(TimeoutAction::Promote),
+        _ => Err(format!("on-timeout {text:?}: expected rollback or promote")),
+    }
+}
+
+pub fn on_cancel(text: &str) -> Result<CancelPolicy, String> {
+    match text {
+        "rollback" => Ok(CancelPolicy::Rollback),
+        "leave" => Ok(CancelPolicy::Leave),
+        _ => Err(format!("on-cancel {text:?}: expected rollback or leave")),
+    }
+}
+
+impl GatesSection {
+    /// The gate policy: the defaults with every key that is set applied.
+    pub fn policy(&self) -> Result<GatePolicy, String> {
+        let mut p = GatePolicy::default();
+        let mode = match self.mode.as_deref() {
+            None | Some("enforce") => GateMode::Enforce,
+            Some("observe") => GateMode::Observe,
+            Some(other) => {
+                return Err(format!("gates.mode {other:?}: expected enforce or observe"));
+            }
+        };
+        let no_data = match self.no_data.as_deref() {
+            None => None,
+            Some("fail") => Some(NoDataPolicy::Fail),
+            Some("inconclusive") => Some(NoDataPolicy::Inconclusive),
+            Some("extend-bake") => Some(NoDataPolicy::ExtendBake),
+            Some("pass") => Some(NoDataPolicy::Pass),
+            Some(other) => {
+                return Err(format!(
+                    "gates.no_data {other:?}: expected fail, inconclusive, extend-bake or pass"
+                ));
+            }
+        };
+        if let Some(v) = &self.interval {
+            p.interval = duration("gates.interval", v)?;
+        }
+        if let Some(v) = &self.window {
+            p.window = Some(duration("gates.window", v)?);
+        }
+        if let Some(v) = self.min_requests {
+            p.min_requests = v;
+        }
+        if let Some(v) = self.min_healthy_targets {
+            p.pre_step.min_healthy = v;
+        }
+        if let Some(v) = self.failures {
+            p.limits.failures = v;
+        }
+        if let Some(v) = self.consecutive_failures {
+            p.limits.consecutive_failures = v;
+        }
+        if let Some(v) = self.inconclusive {
+            p.limits.inconclusive = v;
+        }
+        for g in &mut p.bake {
+            match &mut g.check {
+                Check::ErrorRate {
+                    max,
+                    relative,
+                    min_errors,
+                } => {
+                    if let Some(v) = self.max_5xx_rate {
+                        if !(0.0..=1.0).contains(&v) {
+                            return Err(format!(
+                                "gates.max_5xx_rate {v}: a rate is between 0.0 and 1.0"
+                            ));
+                        }
+                        *max = v;
+                    }
+                    if self.relative_5xx_factor.is_some() || self.relative_5xx_epsilon.is_some() {
+                        let r = relative.get_or_insert(Relative {
+                            factor: 2.0,
+                            epsilon: 0.01,
+                        });
+                        r.factor = self.relative_5xx_factor.unwrap_or(r.factor);
+                        r.epsilon = self.relative_5xx_epsilon.unwrap_or(r.epsilon);
+                    }
+                    if let Some(v) = self.min_errors {
+                        *min_errors = v;
+                    }
+                }
+                Check::LatencyAvg { max, .. } => {
+                    if let Some(v) = &self.max_latency_avg {
+                        *max = duration("gates.max_latency_avg", v)?;
+                    }
+                }
+                Check::LatencyP99 { max, .. } => {
+                    if let Some(v) = &self.max_latency_p99 {
+                        *max = duration("gates.max_latency_p99", v)?;
+                    }
+                }
+                Check::HealthyHosts { min } => {
+                    if let Some(v) = self.min_healthy_hosts {
+                        *min = v;
+                    }
+                }
+                Check::Alarms { .. } => {}
+            }
+            g.mode = mode;
+            if let Some(n) = no_data {
+                g.no_data = n;
+            }
+        }
+        p.pre_step.mode = mode;
+        if let Some(alarms) = &self.alarms {
+            p = p.with_alarms(alarms);
+        }
+        Ok(p)
+    }
+}
+
+/// A commented starting point, written by `bluegreen init`.
+pub const TEMPLATE: &str = r#"# bluegreen.toml — settings of one application's blue-green deployments.
+# Every key is optional; command-line flags and BLUEGREEN_* environment variables override them.
+
+environment = "poc"          # {environment} in resource names
+application = "poc-web"      # {application} in resource names
+provider = "aws"             # aws | sim (simulated, no AWS account needed)
+# state_dir = ".bluegreen"   # records and locks (default: .bluegreen beside this file)
+
+[aws]
+# region = "ap-northeast-1"  # default: the standard chain (AWS_REGION, profile)
+# profile = "deploy"         # default: AWS_PROFILE or the default profile
+# endpoint_url = "http://127.0.0.1:5000"   # a local emulator
+# p99 = true                 # also fetch p99 response times
+
+[resources]                  # default: {env}-{app}-alb, {env}-{app}-{color}-tg, {env}-{app}-{color}-asg
+# load_balancer = "poc-poc-web-alb"
+# listener_port = 80         # or listener_arn = "arn:..."
+# rule_priority = 10         # manage a listener rule instead of the default action (or rule_arn)
+# target_groups = { blue = "poc-poc-web-blue-tg", green = "poc-poc-web-green-tg" }
+# auto_scaling_groups = { blue = "poc-poc-web-blue-asg", green = "poc-poc-web-green-asg" }
+
+[deploy]
+strategy = "gradual"         # gradual | immediate | canary
+steps = [10, 25, 50, 75, 100]
+bake = "3m"                  # after each step
+canary_percent = 10
+# approval_timeout = "1h"    # canary: how long to wait for `bluegreen promote`
+on_timeout = "rollback"      # rollback | promote
+on_cancel = "rollback"       # Ctrl-C or `bluegreen abort`: rollback | leave
+type = "full"                # full (bring the new color to capacity, scale the old one down) | traffic-only
+ready_timeout = "10m"
+scale_down_delay = "5m"
+
+[gates]
+mode = "enforce"             # enforce | observe (record verdicts, never roll back)
+no_data = "inconclusive"     # fail | inconclusive | extend-bake | pass
+interval = "10s"
+window = "60s"
+min_requests = 50
+max_5xx_rate = 0.05
+relative_5xx_factor = 2.0    # new 5xx rate <= factor x stable's + epsilon
+relative_5xx_epsilon = 0.01
+min_errors = 5
+max_latency_avg = "1s"
+max_latency_p99 = "5s"
+min_healthy_hosts = 1
+min_healthy_targets = 1      # before every weight increase
+# alarms = ["poc-poc-web-high-latency"]
+failures = 1
+consecutive_failures = 1
+inconclusive = 6
+
+[hooks]
+# pre_traffic = ["./smoke-test.sh"]   # before any traffic moves; a failure stops the deployment
+timeout = "5m"
+
+[sim]                        # the simulated provider
+scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic
+time_scale = 60.0            # simulated seconds per real second
+seed = 1
+"#;

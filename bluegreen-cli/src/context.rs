@@ -1,0 +1,333 @@
+//! Global flags, the configuration file, and wiring providers for a command.
+
+use crate::config::{self, FileConfig};
+use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
+use crate::state::{FileApproval, FileStore};
+use crate::{Failure, Output, exit};
+use bluegreen_aws::{
+    ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, SystemClock,
+    TargetSpec,
+};
+use bluegreen_core::{PerColor, ProviderError, Providers};
+use bluegreen_testkit::Scenario;
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which world the commands act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// AWS (or an emulator at `--endpoint-url`).
+    Aws,
+    /// The simulated ALB, ASGs and traffic kept in the state directory.
+    Sim,
+}
+
+/// Flags every command takes. Each also comes from a `BLUEGREEN_*` variable.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Environment, `{environment}` in resource names.
+    #[arg(short = 'e', long, global = true, env = "BLUEGREEN_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Application, `{application}` in resource names.
+    #[arg(short = 'a', long, global = true, env = "BLUEGREEN_APPLICATION")]
+    pub application: Option<String>,
+    /// Configuration file (default: ./bluegreen.toml when it exists).
+    #[arg(long, global = true, env = "BLUEGREEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// AWS region.
+    #[arg(long, global = true, env = "BLUEGREEN_REGION")]
+    pub region: Option<String>,
+    /// AWS profile.
+    #[arg(long, global = true, env = "BLUEGREEN_PROFILE")]
+    pub profile: Option<String>,
+    /// Endpoint URL for every AWS service (e.g. a local emulator).
+    #[arg(long, global = true, env = "BLUEGREEN_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// aws or sim.
+    #[arg(long, global = true, value_enum, env = "BLUEGREEN_PROVIDER")]
+    pub provider: Option<ProviderKind>,
+    /// State directory: deployment records and locks (default: .bluegreen beside the configuration).
+    #[arg(long, global = true, env = "BLUEGREEN_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Simulated provider: simulated seconds per real second, for a new world (default 60).
+    #[arg(long, global = true, env = "BLUEGREEN_TIME_SCALE")]
+    pub time_scale: Option<f64>,
+    /// Output format: human (progress on stderr, results on stdout) or json (JSON Lines on stdout).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Human, env = "BLUEGREEN_OUTPUT")]
+    pub output: Output,
+    /// More detail (retries, stale reads).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Flags, file and defaults, merged.
+pub struct Context {
+    pub global: Global,
+    pub file: FileConfig,
+    base_dir: PathBuf,
+}
+
+/// Providers wired for one command.
+pub struct Wired {
+    pub providers: Providers,
+    pub store: FileStore,
+    pub application: String,
+    pub counter: Option<CallCounter>,
+    pub sim: Option<Arc<SimFile>>,
+    pub alarms: Vec<String>,
+}
+
+fn aws_failure(e: AwsError) -> Failure {
+    match e {
+        AwsError::NotOwned { .. } => Failure {
+            code: exit::REFUSED,
+            message: e.to_string(),
+        },
+        AwsError::Naming(_) | AwsError::UnexpectedAction { .. } => Failure::bad_input(e),
+        AwsError::Provider(p) => provider_failure(p),
+        other => Failure {
+            code: exit::PROVIDER,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A provider error as a command failure: a missing resource is bad input, the rest a provider error.
+pub fn provider_failure(e: ProviderError) -> Failure {
+    match e {
+        ProviderError::NotFound { .. } | ProviderError::Invalid { .. } => Failure::bad_input(e),
+        ProviderError::Conflict { .. } => Failure {
+            code: exit::REFUSED,
+            message: e.to_string(),
+        },
+        other => Failure {
+            code: exit::PROVIDER,
+            message: other.to_string(),
+        },
+    }
+}
+
+impl Context {
+    /// Reads the configuration file named by `--config`, or `./bluegreen.toml` if it exists.
+    pub fn load(global: Global) -> Result<Self, Failure> {
+        let (file, base_dir) = match &global.config {
+            Some(path) => (
+                config::load(path).map_err(Failure::bad_input)?,
+                parent(path),
+            ),
+            None if Path::new("bluegreen.toml").exists() => (
+                config::load(Path::new("bluegreen.toml")).map_err(Failure::bad_input)?,
+                PathBuf::from("."),
+            ),
+            None => (FileConfig::default(), PathBuf::from(".")),
+        };
+        Ok(Context {
+            global,
+            file,
+            base_dir,
+        })
+    }
+
+    pub fn output(&self) -> Output {
+        self.global.output
+    }
+
+    /// The naming convention; environment and application are required.
+    pub fn naming(&self) -> Result<Naming, Failure> {
+        let env = self
+            .global
+            .environment
+            .clone()
+            .or(self.file.environment.clone());
+        let app = self
+            .global
+            .application
+            .clone()
+            .or(self.file.application.clone());
+        match (env, app) {
+            (Some(e), Some(a)) => Naming::new(&e, &a).map_err(Failure::bad_input),
+            (None, _) => Err(Failure::bad_input(
+                "no environment: pass --environment, set BLUEGREEN_ENVIRONMENT, or set `environment` in bluegreen.toml",
+            )),
+            (_, None) => Err(Failure::bad_input(
+                "no application: pass --application, set BLUEGREEN_APPLICATION, or set `application` in bluegreen.toml",
+            )),
+        }
+    }
+
+    pub fn provider(&self) -> Result<ProviderKind, Failure> {
+        if let Some(p) = self.global.provider {
+            return Ok(p);
+        }
+        match self.file.provider.as_deref() {
+            None | Some("aws") => Ok(ProviderKind::Aws),
+            Some("sim") => Ok(ProviderKind::Sim),
+            Some(other) => Err(Failure::bad_input(format!(
+                "provider {other:?}: expected aws or sim"
+            ))),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.global
+            .state_dir
+            .clone()
+            .or_else(|| self.file.state_dir.as_ref().map(|d| self.base_dir.join(d)))
+            .unwrap_or_else(|| self.base_dir.join(".bluegreen"))
+    }
+
+    pub fn store(&self) -> Result<FileStore, Failure> {
+        let dir = self.state_dir();
+        FileStore::open(&dir).map_err(|e| Failure {
+            code: exit::PROVIDER,
+            message: format!("state directory {}: {e}", dir.display()),
+        })
+    }
+
+    pub fn aws_settings(&self) -> AwsSettings {
+        let a = &self.file.aws;
+        AwsSettings {
+            region: self.global.region.clone().or(a.region.clone()),
+            profile: self.global.profile.clone().or(a.profile.clone()),
+            endpoint_url: self.global.endpoint_url.clone().or(a.endpoint_url.clone()),
+            max_attempts: None,
+            p99: a.p99.unwrap_or(false),
+        }
+    }
+
+    pub fn target_spec(&self) -> Result<TargetSpec, Failure> {
+        let r = &self.file.resources;
+        let mut spec = TargetSpec::by_convention(self.naming()?);
+        spec.load_balancer = r.load_balancer.clone();
+        spec.target_groups = r.target_groups.as_ref().map(|t| PerColor {
+            blue: t.blue.clone(),
+            green: t.green.clone(),
+        });
+        spec.auto_scaling_groups = r.auto_scaling_groups.as_ref().map(|t| PerColor {
+            blue: t.blue.clone(),
+            green: t.green.clone(),
+        });
+        spec.listener = match (&r.listener_arn, r.listener_port) {
+            (Some(arn), _) => ListenerSpec::Arn(arn.clone()),
+            (None, Some(port)) => ListenerSpec::Port(port),
+            (None, None) => ListenerSpec::Port(80),
+        };
+        spec.action = match (&r.rule_arn, r.rule_priority) {
+            (Some(arn), _) => ActionSpec::RuleArn(arn.clone()),
+            (None, Some(p)) => ActionSpec::RulePriority(p),
+            (None, None) => ActionSpec::Default,
+        };
+        Ok(spec)
+    }
+
+    pub fn scenario(&self, flag: Option<&str>) -> Result<Scenario, Failure> {
+        flag.or(self.file.sim.scenario.as_deref())
+            .unwrap_or("healthy")
+            .parse()
+            .map_err(Failure::bad_input)
+    }
+
+    /// The Auto Scaling provider with its AWS-only operations, for the aws provider.
+    pub async fn asg_capacity(&self) -> Result<Option<bluegreen_aws::AsgCapacity>, Failure> {
+        if self.provider()? != ProviderKind::Aws {
+            return Ok(None);
+        }
+        let naming = self.naming()?;
+        let groups = self
+            .target_spec()?
+            .auto_scaling_groups
+            .unwrap_or_else(|| PerColor::from_fn(|c| naming.auto_scaling_group(c)));
+        Ok(Some(bluegreen_aws::AsgCapacity::new(
+            self.connection().await.autoscaling().clone(),
+            groups,
+        )))
+    }
+
+    /// Connects to AWS (for `adopt`).
+    pub async fn connection(&self) -> Connection {
+        Connection::connect(&self.aws_settings()).await
+    }
+
+    /// Wires the providers. `mutating` commands need the listener or rule to be owned by the application.
+    pub async fn wire(&self, mutating: bool, scenario: Option<&str>) -> Result<Wired, Failure> {
+        let naming = self.naming()?;
+        let store = self.store()?;
+        let approval = Arc::new(FileApproval::new(store.clone(), Duration::from_millis(250)));
+        let alarms = self.file.gates.alarms.clone().unwrap_or_default();
+        match self.provider()? {
+            ProviderKind::Aws => {
+                let spec = self.target_spec()?;
+                let conn = self.connection().await;
+                let p = if mutating {
+                    conn.providers(&spec).await.map_err(aws_failure)?
+                } else {
+                    conn.providers_for(Arc::new(conn.resolve(&spec).await.map_err(aws_failure)?))
+                };
+                Ok(Wired {
+                    providers: Providers {
+                        router: Arc::new(p.router),
+                        health: Arc::new(p.health),
+                        capacity: Some(Arc::new(p.capacity)),
+                        clock: Arc::new(SystemClock),
+                        approval,
+                        store: Arc::new(store.clone()),
+                    },
+                    store,
+                    application: naming.application_key(),
+                    counter: Some(conn.counter().clone()),
+                    sim: None,
+                    alarms,
+                })
+            }
+            ProviderKind::Sim => {
+                let s = &self.file.sim;
+                let scale = self.global.time_scale.or(s.time_scale).unwrap_or(60.0);
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err(Failure::bad_input(format!(
+                        "time scale {scale}: must be above 0"
+                    )));
+                }
+                let scenario_kind = self.scenario(scenario)?;
+                let sim =
+                    SimFile::open(&self.state_dir(), scenario_kind, s.seed.unwrap_or(1), scale)
+                        .map_err(|m| Failure {
+                            code: exit::PROVIDER,
+                            message: m,
+                        })?;
+                if scenario.is_some() {
+                    sim.set_scenario(scenario_kind).map_err(|m| Failure {
+                        code: exit::PROVIDER,
+                        message: m,
+                    })?;
+                }
+                Ok(Wired {
+                    providers: Providers {
+                        router: Arc::new(SimFileRouter(sim.clone())),
+                        health: Arc::new(SimFileHealth(sim.clone())),
+                        capacity: Some(Arc::new(SimFileCapacity(sim.clone()))),
+                        clock: Arc::new(sim.clock()),
+                        approval,
+                        store: Arc::new(store.clone()),
+                    },
+                    store,
+                    application: naming.application_key(),
+                    counter: None,
+                    sim: Some(sim),
+                    alarms,
+                })
+            }
+        }
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,218 @@
+//! The simulated provider: the testkit's world, kept in the state directory so that every invocation
+//! (`deploy` in one terminal, `status`, `promote`, `rollback` in another) sees and changes the same ALB, ASGs
+//! and traffic, on a clock that runs `time_scale` times faster than real time.
+
+use crate::state::atomic_write;
+use async_trait::async_trait;
+use bluegreen_core::{
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, Metrics, PerColor,
+    ProviderError, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
+};
+use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
+use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Simulated time: `virtual = base_virtual + (real − base_real) × scale`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SimTime {
+    base_virtual: u64,
+    base_real: u64,
+    scale: f64,
+}
+
+fn real_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl SimTime {
+    fn now(&self) -> Timestamp {
+        let real = real_now().saturating_sub(self.base_real) as f64;
+        Timestamp::from_millis(self.base_virtual + (real * self.scale) as u64)
+    }
+}
+
+/// The simulated clock, shared by every process through the state directory.
+#[derive(Debug, Clone, Copy)]
+pub struct SimClock(SimTime);
+
+#[async_trait]
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration.div_f64(self.0.scale)).await;
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SimFileContent {
+    time: SimTime,
+    world: String,
+}
+
+/// The world's file and its lock.
+pub struct SimFile {
+    path: PathBuf,
+    lock: PathBuf,
+    time: SimTime,
+}
+
+impl SimFile {
+    /// Opens the world in `dir`, creating it from `scenario` if there is none. `time_scale` applies to a new
+    /// world; an existing one keeps its own.
+    pub fn open(
+        dir: &Path,
+        scenario: Scenario,
+        seed: u64,
+        time_scale: f64,
+    ) -> Result<Arc<Self>, String> {
+        let path = dir.join("sim-world.json");
+        let lock = dir.join("sim-world.lock");
+        let mut file = SimFile {
+            path,
+            lock,
+            time: SimTime {
+                base_virtual: bluegreen_testkit::EPOCH_2026.as_millis(),
+                base_real: real_now(),
+                scale: time_scale,
+            },
+        };
+        let existing = file.locked(|| match std::fs::read_to_string(&file.path) {
+            Ok(text) => {
+                let content: SimFileContent = serde_json::from_str(&text)
+                    .map_err(|e| format!("{} is damaged: {e}", file.path.display()))?;
+                Ok(Some(content.time))
+            }
+            Err(_) => {
+                let world =
+                    SimWorld::with_clock(scenario.world(seed), ManualClock::new(file.time.now()));
+                file.save(&world)?;
+                Ok(None)
+            }
+        })?;
+        if let Some(time) = existing {
+            file.time = time;
+        }
+        Ok(Arc::new(file))
+    }
+
+    /// The shared clock.
+    pub fn clock(&self) -> SimClock {
+        SimClock(self.time)
+    }
+
+    /// Runs `f` while holding the world's file lock (shared by every process).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&self.lock)
+            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
+        let mut lock = fd_lock::RwLock::new(file);
+        let _guard = lock
+            .write()
+            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
+        f()
+    }
+
+    fn save(&self, world: &SimWorld) -> Result<(), String> {
+        let content = SimFileContent {
+            time: self.time,
+            world: world.snapshot(),
+        };
+        let text = serde_json::to_string(&content).map_err(|e| e.to_string())?;
+        atomic_write(&self.path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    /// Runs `f` on the world as it is now, under the lock, and saves what it changed.
+    pub fn with_world<T>(&self, f: impl FnOnce(&SimWorld) -> T) -> Result<T, String> {
+        self.locked(|| {
+            let text = std::fs::read_to_string(&self.path)
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            let content: SimFileContent = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is damaged: {e}", self.path.display()))?;
+            let world = SimWorld::restore(&content.world, ManualClock::new(self.time.now()))?;
+            let out = f(&world);
+            self.save(&world)?;
+            Ok(out)
+        })
+    }
+
+    /// Makes green behave as `scenario` from now on.
+    pub fn set_scenario(&self, scenario: Scenario) -> Result<(), String> {
+        self.with_world(|w| {
+            let offset = w.clock().now().since(w.start());
+            w.set_script(Color::Green, scenario.green_script(offset));
+            w.set_request_rate(if scenario == Scenario::NoTraffic {
+                0.0
+            } else {
+                200.0
+            });
+        })
+    }
+
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&SimWorld) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        self.with_world(f)
+            .map_err(|message| ProviderError::Unavailable { message })?
+    }
+}
+
+/// Runs a future of the world's in-memory providers (they never wait) to completion.
+fn now<F: std::future::Future>(world: &SimWorld, f: F) -> F::Output {
+    run_virtual(world.clock(), f).expect("the simulated providers never wait")
+}
+
+/// The simulated listener.
+pub struct SimFileRouter(pub Arc<SimFile>);
+/// The simulated target health, metrics and alarms.
+pub struct SimFileHealth(pub Arc<SimFile>);
+/// The simulated Auto Scaling groups.
+pub struct SimFileCapacity(pub Arc<SimFile>);
+
+#[async_trait]
+impl TrafficRouter for SimFileRouter {
+    async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
+        self.0.call(|w| now(w, w.router().read_split()))
+    }
+    async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
+        self.0.call(|w| now(w, w.router().write_split(split)))
+    }
+}
+
+#[async_trait]
+impl HealthSource for SimFileHealth {
+    async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError> {
+        self.0.call(|w| now(w, w.health().target_health(color)))
+    }
+    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+        self.0.call(|w| now(w, w.health().metrics(window)))
+    }
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {
+        self.0.call(|w| now(w, w.health().alarm_states(names)))
+    }
+}
+
+#[async_trait]
+impl Capacity for SimFileCapacity {
+    async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError> {
+        self.0.call(|w| now(w, w.capacity().capacity(color)))
+    }
+    async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
+        self.0
+            .call(|w| now(w, w.capacity().set_desired(color, desired)))
+    }
+}
