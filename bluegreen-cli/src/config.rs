@@ -117,7 +117,7 @@ pub fn load(path: &Path) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         match line {
             Some(l) => format!("{}:{l}: {}", path.display(), e.message().trim()),
             None => format!("{}: {}", path.display(), e.message().trim()),

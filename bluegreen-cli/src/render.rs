@@ -131,10 +131,14 @@ impl Renderer {
     fn human(&self, entry: &RecordEntry) -> Option<String> {
         let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
         let text = match &entry.event {
-            Event::Started { stable, plan, .. } => format!(
-                "start: {stable} is stable, {} is the new color; {} steps",
+            Event::Started {
+                deployment,
+                stable,
+                plan,
+            } => format!(
+                "start: deployment {deployment}, {stable} is stable, {} is the new color: {}",
                 stable.other(),
-                plan.schedule.steps().len()
+                plan.schedule
             ),
             Event::StepStarted { index, step } => {
                 *polls = (0, None);

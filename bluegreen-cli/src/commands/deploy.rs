@@ -160,7 +160,7 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     let f = &ctx.file.deploy;
     let schedule = strategy(ctx, a)?
         .compile()
-        .map_err(|e| Failure::bad_input(e))?;
+        .map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
     plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
     plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))
@@ -365,7 +365,6 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
     if !a.skip_tests {
         run_hooks(ctx, &renderer)?;
     }
-    renderer.progress(&format!("deployment {id}: {}", plan.schedule));
     let run_id = id.clone();
     execute(
         ctx,

@@ -96,12 +96,18 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         human.push_str(&format!("alarm {}: {:?}\n", a.name, a.state));
     }
     let deployment = match current_deployment(w).await {
-        Some(id) => {
-            let r = replay(w, &id).await?;
-            human.push_str(&in_progress(&id, &r));
-            json!({"id": id, "next_step": r.next_step(), "stable": r.stable, "outcome": r.outcome,
-                   "rolling_back": r.rollback.is_some(), "last_gates": last_gates(w, &id).await})
-        }
+        Some(id) => match replay(w, &id).await {
+            Ok(r) => {
+                human.push_str(&in_progress(&id, &r));
+                json!({"id": id, "next_step": r.next_step(), "stable": r.stable, "outcome": r.outcome,
+                       "rolling_back": r.rollback.is_some(), "last_gates": last_gates(w, &id).await})
+            }
+            // The lock is taken just before the first entry is written.
+            Err(e) => {
+                human.push_str(&format!("deployment {id}: starting ({})\n", e.message));
+                json!({"id": id, "next_step": null})
+            }
+        },
         None => {
             human.push_str("no deployment in progress\n");
             Value::Null

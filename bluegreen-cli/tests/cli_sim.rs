@@ -1,0 +1,445 @@
+//! The `bluegreen` command end to end on the simulated provider, kept in a state directory so that several
+//! processes see the same world.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Env {
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("bluegreen-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        c.current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BLUEGREEN_ENVIRONMENT", "poc")
+            .env("BLUEGREEN_APPLICATION", "poc-web")
+            .env("BLUEGREEN_PROVIDER", "sim")
+            .env("BLUEGREEN_TIME_SCALE", "600")
+            .env("USER", "tester")
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("runs")
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts")
+    }
+
+    fn status(&self) -> Value {
+        let out = self.run(&["--output", "json", "status"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["data"].clone()
+    }
+
+    fn world(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(".bluegreen/sim-world.json")).ok()
+    }
+
+    /// Waits until `f(status)` holds.
+    fn wait_for(&self, what: &str, f: impl Fn(&Value) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if f(&self.status()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}: {}", self.status());
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn green(status: &Value) -> u64 {
+    status["split"]["green"].as_u64().unwrap()
+}
+
+fn finish(child: Child) -> Output {
+    child.wait_with_output().expect("finishes")
+}
+
+#[test]
+fn a_gradual_deploy_completes_and_status_sees_it() {
+    let env = Env::new("deploy");
+    assert_eq!(green(&env.status()), 0);
+    let out = env.run(&["deploy", "--bake", "30s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("result: promoted"),
+        "{}",
+        text(&out.stdout)
+    );
+    let s = env.status();
+    assert_eq!(green(&s), 100);
+    assert_eq!(
+        s["colors"]["blue"]["capacity"]["desired"], 0,
+        "the old color was scaled down"
+    );
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(
+        history.contains("blue → green") && history.contains("promoted"),
+        "{history}"
+    );
+    // The report replays every step with the measured values.
+    let id = history.split_whitespace().next().unwrap().to_string();
+    let report = text(&env.run(&["report", &id]).stdout);
+    assert!(report.contains("gates: 5xx-rate Pass value="), "{report}");
+    let json: Value =
+        serde_json::from_slice(&env.run(&["report", &id, "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["data"]["outcome"]["result"], "promoted");
+}
+
+#[test]
+fn a_5xx_spike_rolls_back_with_exit_1() {
+    let env = Env::new("spike");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "60s",
+        "--scenario",
+        "green-5xx",
+        "--type",
+        "traffic-only",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate Fail"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
+}
+
+fn waiting_for_approval(s: &Value) -> bool {
+    s["deployment"]["next_step"] == 2 && green(s) == 10
+}
+
+#[test]
+fn a_canary_is_promoted_from_another_process() {
+    let env = Env::new("promote");
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    let out = env.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("approval: {\"decision\":\"approved\",\"by\":\"tester\"}"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 100);
+}
+
+#[test]
+fn a_canary_is_aborted_from_another_process() {
+    let env = Env::new("abort");
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    assert_eq!(env.run(&["abort"]).status.code(), Some(0));
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("rolled back at step 3: cancelled"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
+}
+
+#[test]
+fn a_killed_deploy_is_resumed() {
+    let env = Env::new("resume");
+    let mut deploy = env.spawn(&["deploy", "--bake", "120s", "--type", "traffic-only"]);
+    env.wait_for("the second step", |s| green(s) == 25);
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+    let s = env.status();
+    assert!(
+        s["deployment"].is_object(),
+        "the record shows the deployment in progress: {s}"
+    );
+    // Another deploy is refused: the dead process still holds the lock.
+    let out = env.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let out = env.run(&["resume"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 100);
+}
+
+#[test]
+fn a_second_deploy_is_refused_while_one_runs() {
+    let env = Env::new("refuse");
+    let deploy = env.spawn(&["deploy", "--bake", "60s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) >= 10);
+    let out = env.run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).starts_with("error: another deployment is in progress: poc/poc-web is locked by deployment poc-poc-web-"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+    assert_eq!(finish(deploy).status.code(), Some(0));
+}
+
+#[test]
+fn shift_and_emergency_rollback() {
+    let env = Env::new("shift");
+    let out = env.run(&[
+        "shift",
+        "--target",
+        "green",
+        "--percentage",
+        "10",
+        "--validation-minutes",
+        "1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 10);
+    let out = env.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "rolled back: blue 100% / green 0% (verified)"
+    );
+    // Without any record (or a damaged one) it still works when told where to.
+    env.run(&["shift", "--target", "green", "--percentage", "30"]);
+    std::fs::remove_dir_all(env.dir.join(".bluegreen/deployments")).unwrap();
+    std::fs::create_dir(env.dir.join(".bluegreen/deployments")).unwrap();
+    let out = env.run(&["rollback", "--to", "blue"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(green(&env.status()), 0);
+}
+
+#[track_caller]
+fn refused(env: &Env, args: &[&str], code: i32, message: &str) {
+    let before = env.world();
+    let out = env.run(args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    assert!(
+        err.starts_with(&format!("error: {message}")),
+        "{args:?}: {err}"
+    );
+    assert_eq!(env.world(), before, "{args:?}: nothing changed");
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2_and_changes_nothing() {
+    let env = Env::new("bad");
+    env.status(); // the world exists
+    refused(
+        &env,
+        &["deploy", "--steps", "10,5"],
+        2,
+        "--steps: step 2 (5%) is not increasing",
+    );
+    refused(
+        &env,
+        &["deploy", "--strategy", "blue-green"],
+        2,
+        "unknown strategy \"blue-green\"",
+    );
+    refused(
+        &env,
+        &["deploy", "--bake", "3"],
+        2,
+        "--bake \"3\" is not a duration",
+    );
+    refused(
+        &env,
+        &["deploy", "--canary-percent", "0", "--strategy", "canary"],
+        2,
+        "invalid value '0' for '--canary-percent",
+    );
+    refused(
+        &env,
+        &["shift", "--target", "green", "--percentage", "150"],
+        2,
+        "invalid value '150' for '--percentage",
+    );
+    refused(
+        &env,
+        &["shift", "--target", "red", "--percentage", "10"],
+        2,
+        "invalid value 'red' for '--target",
+    );
+    refused(
+        &env,
+        &["deploy", "--no-such-flag"],
+        2,
+        "unexpected argument '--no-such-flag'",
+    );
+    refused(
+        &env,
+        &["promote"],
+        2,
+        "no deployment of poc/poc-web is in progress",
+    );
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "environment = \"poc\"\n[deploy]\nbake = \"3m\"\nbakes = 2\n",
+    )
+    .unwrap();
+    refused(
+        &env,
+        &["deploy"],
+        2,
+        "bluegreen.toml:4: unknown field `bakes`",
+    );
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[gates]\nno_data = \"maybe\"\n",
+    )
+    .unwrap();
+    refused(&env, &["deploy"], 2, "gates.no_data \"maybe\"");
+    std::fs::remove_file(env.dir.join("bluegreen.toml")).unwrap();
+    let out = env
+        .cmd(&["status"])
+        .env_remove("BLUEGREEN_APPLICATION")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: no application: pass --application"),
+        "{}",
+        text(&out.stderr)
+    );
+    // JSON mode: errors are JSON too.
+    let out = env.run(&["--output", "json", "deploy", "--steps", "10,5"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["type"].as_str(), out.status.code()),
+        (Some("error"), Some(2))
+    );
+}
+
+#[test]
+fn plan_and_dry_run_change_nothing() {
+    let env = Env::new("plan");
+    env.status();
+    let before = env.world();
+    let out = env.run(&["deploy", "--dry-run", "--strategy", "canary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.starts_with("dry run: nothing was changed"), "{plan}");
+    assert!(
+        plan.contains("set the listener's weights to blue 90% / green 10%"),
+        "{plan}"
+    );
+    let out = env.run(&["--output", "json", "plan"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"]["plan"]["schedule"].as_array().unwrap().len(), 10);
+    assert_eq!(env.world(), before, "nothing changed");
+}
+
+#[test]
+fn setup_commands() {
+    let env = Env::new("setup");
+    assert_eq!(env.run(&["init"]).status.code(), Some(0));
+    let written = std::fs::read_to_string(env.dir.join("bluegreen.toml")).unwrap();
+    assert!(written.contains("[gates]"));
+    assert_eq!(
+        env.run(&["init"]).status.code(),
+        Some(2),
+        "no overwrite without --force"
+    );
+    // The template is a valid configuration.
+    let out = env
+        .cmd(&["plan"])
+        .env_remove("BLUEGREEN_ENVIRONMENT")
+        .env_remove("BLUEGREEN_APPLICATION")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy: Value =
+        serde_json::from_slice(&env.run(&["iam-policy", "--account", "123456789012"]).stdout)
+            .unwrap();
+    assert_eq!(policy["Version"], "2012-10-17");
+    let out = env.run(&["completions", "bash"]);
+    assert!(text(&out.stdout).contains("bluegreen"));
+    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+}
