@@ -158,9 +158,7 @@ fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
 /// The plan of `deploy`/`plan`, validated before anything is called.
 pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     let f = &ctx.file.deploy;
-    let schedule = strategy(ctx, a)?
-        .compile()
-        .map_err(Failure::bad_input)?;
+    let schedule = strategy(ctx, a)?.compile().map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
     plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
     plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))
