@@ -128,23 +128,15 @@ impl Renderer {
         }
     }
 
+    /// The live, condensed view: passing polls are summed up per bake; writes and passing checks are quiet.
     fn human(&self, entry: &RecordEntry) -> Option<String> {
         let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
         let text = match &entry.event {
-            Event::Started {
-                deployment,
-                stable,
-                plan,
-            } => format!(
-                "start: deployment {deployment}, {stable} is stable, {} is the new color: {}",
-                stable.other(),
-                plan.schedule
-            ),
-            Event::StepStarted { index, step } => {
+            Event::StepStarted { step, .. } => {
                 *polls = (0, None);
                 match step {
                     Step::SetWeight { .. } | Step::Approval { .. } => {
-                        format!("step {}: {step}", index + 1)
+                        describe(&entry.event, self.start)
                     }
                     _ => return None,
                 }
@@ -156,7 +148,6 @@ impl Renderer {
                 }
                 format!("pre-step gate: {failed}")
             }
-            Event::SplitVerified { split } => format!("split verified: {split}"),
             Event::Polled { reports, .. } => {
                 polls.0 += 1;
                 let bad = not_passing(reports);
@@ -181,32 +172,72 @@ impl Renderer {
                 *polls = (0, None);
                 line
             }
-            Event::ApprovalRequested { .. } => "waiting for approval".into(),
-            Event::ApprovalDecided { decision, .. } => match decision {
-                Some(d) => format!("approval: {}", serde_json::to_string(d).unwrap_or_default()),
-                None => "approval timed out: promoting".into(),
-            },
-            Event::RollbackStarted { reason, .. } => format!("ROLLING BACK: {reason}"),
-            Event::RolledBack { split } => format!("rolled back: {split}"),
-            Event::Promoted { split } => format!("promoted: {split}"),
-            Event::CapacityRequested { color, desired } => format!("scaling {color} to {desired}"),
-            Event::CapacityReady {
-                color,
-                in_service,
-                healthy,
-            } => {
-                format!("{color} ready: {in_service} in service, {healthy} healthy")
+            Event::StepCompleted { .. } | Event::SplitWritten { .. } | Event::Finished { .. } => {
+                return None;
             }
-            Event::ScaleDownScheduled { color, at } => {
-                format!(
-                    "{color} will be scaled down at +{}",
-                    offset(at.since(self.start)).trim()
-                )
-            }
-            Event::ScaledDown { color } => format!("{color} scaled down"),
-            _ => return None,
+            other => describe(other, self.start),
         };
         Some(format!("{}  {text}", offset(entry.at.since(self.start))))
+    }
+}
+
+/// One event in words, in full (every gate report with its values). `start` anchors times.
+pub fn describe(event: &Event, start: Timestamp) -> String {
+    let reports = |r: &[GateReport]| {
+        r.iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match event {
+        Event::Started {
+            deployment,
+            stable,
+            plan,
+        } => format!(
+            "start: deployment {deployment}, {stable} is stable, {} is the new color: {}",
+            stable.other(),
+            plan.schedule
+        ),
+        Event::Resumed { action, step } => format!("resumed at step {}: {action:?}", step + 1),
+        Event::StepStarted { index, step } => format!("step {}: {step}", index + 1),
+        Event::StepCompleted { index } => format!("step {} done", index + 1),
+        Event::PreStepChecked { reports: r, .. } => format!("pre-step gate: {}", reports(r)),
+        Event::Polled { reports: r, .. } => format!("gates: {}", reports(r)),
+        Event::BakeExtended { until, .. } => {
+            format!("bake extended to +{}", offset(until.since(start)).trim())
+        }
+        Event::SplitWritten { split } => format!("split written: {split}"),
+        Event::SplitVerified { split } => format!("split verified: {split}"),
+        Event::ApprovalRequested { deadline, .. } => match deadline {
+            Some(d) => format!(
+                "waiting for approval until +{}",
+                offset(d.since(start)).trim()
+            ),
+            None => "waiting for approval".into(),
+        },
+        Event::ApprovalDecided { decision, .. } => match decision {
+            Some(d) => format!("approval: {}", serde_json::to_string(d).unwrap_or_default()),
+            None => "approval timed out: promoting".into(),
+        },
+        Event::RollbackStarted { reason, .. } => format!("ROLLING BACK: {reason}"),
+        Event::RolledBack { split } => format!("rolled back: {split}"),
+        Event::Promoted { split } => format!("promoted: {split}"),
+        Event::CapacityRequested { color, desired } => format!("scaling {color} to {desired}"),
+        Event::CapacityReady {
+            color,
+            in_service,
+            healthy,
+        } => format!("{color} ready: {in_service} in service, {healthy} healthy"),
+        Event::ScaleDownScheduled { color, at } => {
+            format!(
+                "{color} will be scaled down at +{}",
+                offset(at.since(start)).trim()
+            )
+        }
+        Event::ScaledDown { color } => format!("{color} scaled down"),
+        Event::Finished { outcome } => format!("finished: {outcome}"),
+        other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
 

@@ -248,26 +248,7 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
             );
             for e in &record {
                 let at = e.at.since(r.started_at);
-                let line = match &e.event {
-                    Event::Polled { reports, .. } | Event::PreStepChecked { reports, .. } => {
-                        let kind = if matches!(e.event, Event::Polled { .. }) {
-                            "gates"
-                        } else {
-                            "pre-step"
-                        };
-                        format!(
-                            "{kind}: {}",
-                            reports
-                                .iter()
-                                .map(|g| g.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        )
-                    }
-                    Event::Started { stable, .. } => format!("started: {stable} stable"),
-                    Event::Finished { outcome } => format!("finished: {outcome}"),
-                    other => serde_json::to_string(other).unwrap_or_default(),
-                };
+                let line = crate::render::describe(&e.event, r.started_at);
                 println!(
                     "{:>8}  {line}",
                     humantime::format_duration(Duration::from_secs(at.as_secs())).to_string()
