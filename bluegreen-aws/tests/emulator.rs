@@ -337,6 +337,7 @@ async fn deploy(
         clock: Arc::new(SystemClock),
         approval: Arc::new(ManualApproval::new()),
         store: Arc::new(MemoryStore::new()),
+        hooks: None,
     };
     let schedule = Strategy::Gradual {
         steps: vec![10, 25, 50, 75, 100],

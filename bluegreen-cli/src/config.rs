@@ -99,6 +99,8 @@ pub struct GatesSection {
 #[serde(deny_unknown_fields)]
 pub struct HooksSection {
     pub pre_traffic: Option<Vec<String>>,
+    pub after_step: Option<Vec<String>>,
+    pub after_switch: Option<Vec<String>>,
     pub timeout: Option<String>,
 }
 
@@ -299,8 +301,10 @@ failures = 1
 consecutive_failures = 1
 inconclusive = 6
 
-[hooks]
-# pre_traffic = ["./smoke-test.sh"]   # before any traffic moves; a failure stops the deployment
+[hooks]                      # shell commands; a non-zero exit or a timeout rolls back (--skip-tests skips them)
+# pre_traffic = ["./smoke-test.sh"]      # before any traffic moves
+# after_step = ["./check.sh"]            # after each weight step (BLUEGREEN_WEIGHT_GREEN etc. are set)
+# after_switch = ["./e2e.sh"]            # after the last step, before promotion
 timeout = "5m"
 
 [sim]                        # the simulated provider

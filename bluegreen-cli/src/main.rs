@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod context;
+mod hooks;
 mod render;
 mod sim;
 mod simulate;

@@ -16,6 +16,7 @@ pub struct Renderer {
     quiet: bool,
     verbose: bool,
     polls: Arc<Mutex<(u32, Option<String>)>>,
+    spinner: Option<indicatif::ProgressBar>,
 }
 
 fn out(line: &str) {
@@ -57,6 +58,7 @@ impl Renderer {
             start,
             quiet: false,
             verbose: false,
+            spinner: None,
             polls: Arc::new(Mutex::new((0, None))),
         }
     }
@@ -71,6 +73,40 @@ impl Renderer {
     pub fn verbose(mut self, verbose: bool) -> Self {
         self.verbose = verbose;
         self
+    }
+
+    /// A spinner on stderr showing the current step, when stderr is a terminal and the output is human.
+    pub fn live(mut self) -> Self {
+        if self.output == Output::Human
+            && !self.quiet
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.enable_steady_tick(Duration::from_millis(120));
+            self.spinner = Some(pb);
+        }
+        self
+    }
+
+    fn update_spinner(&self, entry: &RecordEntry) {
+        let Some(pb) = &self.spinner else { return };
+        match &entry.event {
+            Event::StepStarted { index, step } => {
+                pb.set_message(format!("step {}: {step}", index + 1))
+            }
+            Event::Polled { .. } => {
+                let polls = self.polls.lock().map(|p| p.0).unwrap_or(0);
+                let msg = pb.message();
+                let base = msg.split(" — ").next().unwrap_or_default().to_string();
+                pb.set_message(format!("{base} — {polls} polls passed"));
+            }
+            Event::ApprovalRequested { .. } => {
+                pb.set_message("waiting for approval (bluegreen promote / abort)")
+            }
+            Event::RollbackStarted { .. } => pb.set_message("rolling back"),
+            Event::Finished { .. } => pb.finish_and_clear(),
+            _ => {}
+        }
     }
 
     /// Where offsets count from.
@@ -248,8 +284,12 @@ impl Observer for Renderer {
                 if let Some(line) = self.human(entry)
                     && !self.quiet
                 {
-                    out(&line);
+                    match &self.spinner {
+                        Some(pb) => pb.suspend(|| out(&line)),
+                        None => out(&line),
+                    }
                 }
+                self.update_spinner(entry);
             }
             Output::Json => out(&serde_json::json!({"type": "event", "data": entry}).to_string()),
         }

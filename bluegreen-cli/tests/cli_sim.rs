@@ -443,3 +443,90 @@ fn setup_commands() {
     assert!(text(&out.stdout).contains("bluegreen"));
     assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
 }
+
+#[test]
+fn hooks_gate_the_deployment_and_skip_tests_skips_them() {
+    let env = Env::new("hooks");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[hooks]\nafter_step = [\"echo $BLUEGREEN_HOOK_POINT $BLUEGREEN_WEIGHT_GREEN >> hooks.log\"]\npre_traffic = [\"exit 3\"]\ntimeout = \"10s\"\n",
+    )
+    .unwrap();
+    let out = env.run(&["deploy", "--bake", "10s", "--type", "traffic-only"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout)
+            .contains("ROLLING BACK: pre-traffic: hook exit 3 failed: exited with exit status: 3"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0, "no traffic moved");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "10s",
+        "--type",
+        "traffic-only",
+        "--skip-tests",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!env.dir.join("hooks.log").exists(), "skipped");
+    env.run(&["rollback"]);
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[hooks]\nafter_step = [\"echo $BLUEGREEN_HOOK_POINT $BLUEGREEN_WEIGHT_GREEN >> hooks.log\"]\n",
+    )
+    .unwrap();
+    let out = env.run(&[
+        "deploy",
+        "--steps",
+        "50,100",
+        "--bake",
+        "10s",
+        "--type",
+        "traffic-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(env.dir.join("hooks.log")).unwrap();
+    assert_eq!(log, "after step 1 50\nafter step 3 100\n");
+}
+
+#[test]
+fn an_interrupt_rolls_back_and_exits_130() {
+    let env = Env::new("sigint");
+    let deploy = env.spawn(&["deploy", "--bake", "120s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) == 10);
+    let pid = deploy.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("interrupted: stopping at the next safe point"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("rolled back: blue 100% / green 0%"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
+}

@@ -28,7 +28,8 @@ pub use gate::GatePolicy;
 pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
-    Clock, HealthSource, Metrics, ProviderError, StateStore, TargetHealth, TrafficRouter,
+    Clock, HealthSource, HookFailure, HookPoint, Hooks, Metrics, ProviderError, StateStore,
+    TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     Schedule, ScheduleError, Step, Strategy, StrategyKind, TimeoutAction, parse_duration,

@@ -985,3 +985,68 @@ fn the_emergency_path_sets_and_verifies_a_split_without_a_lock() {
     assert_eq!(split, TrafficSplit::all_to(Color::Blue));
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
 }
+
+// ---- hooks (R9 stage 4) ---------------------------------------------------------------------------------------
+
+/// Fails at one point; records every point it is called at.
+struct FailAt(Option<&'static str>, std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl Hooks for FailAt {
+    async fn run(&self, point: &HookPoint) -> Result<(), HookFailure> {
+        self.1.lock().unwrap().push(point.to_string());
+        match self.0 {
+            Some(p) if p == point.to_string() => Err(HookFailure {
+                hook: "./smoke.sh".into(),
+                detail: "exited with 1".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn hooks_run_at_their_points_and_a_failure_rolls_back() {
+    let mut h = Harness::new(WorldConfig::default());
+    let hooks = Arc::new(FailAt(None, Default::default()));
+    h.hooks = Some(hooks.clone());
+    let strategy = Strategy::Gradual {
+        steps: vec![50, 100],
+        bake: secs(60),
+    };
+    assert_eq!(
+        h.run("d1", plan(strategy.clone())).unwrap().kind(),
+        "promoted"
+    );
+    assert_eq!(
+        *hooks.1.lock().unwrap(),
+        [
+            "pre-traffic",
+            "after step 1",
+            "after step 3",
+            "after the switch"
+        ]
+    );
+
+    for (point, moved) in [
+        ("pre-traffic", false),
+        ("after step 3", true),
+        ("after the switch", true),
+    ] {
+        let mut h = Harness::new(WorldConfig::default());
+        h.hooks = Some(Arc::new(FailAt(Some(point), Default::default())));
+        let outcome = h.run("d1", plan(strategy.clone())).unwrap();
+        let (reason, _) = rolled_back(&outcome);
+        assert!(
+            matches!(reason, RollbackReason::Hook { failure, .. } if failure.detail == "exited with 1"),
+            "{reason}"
+        );
+        assert_eq!(
+            h.verified_splits()
+                .iter()
+                .any(|(_, s)| s.weight(Color::Green) > 0),
+            moved,
+            "{point}"
+        );
+    }
+}

@@ -67,6 +67,8 @@ pub struct Harness {
     pub events: EventLog,
     /// Whether the executor gets a capacity provider.
     pub manage_capacity: bool,
+    /// User hooks, if any.
+    pub hooks: Option<Arc<dyn bluegreen_core::Hooks>>,
     started: Timestamp,
 }
 
@@ -89,6 +91,7 @@ impl Harness {
             faults: FaultHandle::new(seed),
             events: EventLog::default(),
             manage_capacity: false,
+            hooks: None,
             started,
         }
     }
@@ -134,6 +137,7 @@ impl Harness {
             clock,
             approval: self.approval.clone(),
             store: Arc::new(self.store.clone()),
+            hooks: self.hooks.clone(),
         }
     }
 

@@ -46,6 +46,7 @@ fn an_executor_runs_on_mocks() {
         clock: Arc::new(clock.clone()),
         approval: Arc::new(MockApproval::new()),
         store: Arc::new(store),
+        hooks: None,
     };
     let plan = Plan::new(
         "app",

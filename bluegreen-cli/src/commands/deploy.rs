@@ -12,7 +12,6 @@ use bluegreen_core::{
     Schedule, Step, Strategy, StrategyKind, TrafficSplit, parse_steps,
 };
 use clap::{Args, ValueEnum};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -97,6 +96,9 @@ pub struct ResumeArgs {
     /// Roll back instead of continuing.
     #[arg(long)]
     pub rollback: bool,
+    /// Skip the hooks (smoke tests).
+    #[arg(long)]
+    pub skip_tests: bool,
 }
 
 fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
@@ -261,53 +263,30 @@ fn counts(w: &Wired) -> std::collections::BTreeMap<&'static str, usize> {
         .unwrap_or_default()
 }
 
-fn run_hooks(ctx: &Context, renderer: &Renderer) -> Result<(), Failure> {
-    let hooks = ctx.file.hooks.pre_traffic.clone().unwrap_or_default();
-    let timeout = match &ctx.file.hooks.timeout {
+/// The configured hooks, unless `--skip-tests`.
+fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hooks>>, Failure> {
+    let h = &ctx.file.hooks;
+    if skip {
+        return Ok(None);
+    }
+    let naming = ctx.naming()?;
+    let timeout = match &h.timeout {
         Some(t) => duration("hooks.timeout", t).map_err(Failure::bad_input)?,
         None => Duration::from_secs(300),
     };
-    for hook in hooks {
-        renderer.progress(&format!("pre-traffic hook: {hook}"));
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", &hook])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| Failure {
-                code: exit::ROLLED_BACK,
-                message: format!("pre-traffic hook {hook:?} did not start: {e}"),
-            })?;
-        let started = std::time::Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().map_err(|e| Failure {
-                code: exit::PROVIDER,
-                message: e.to_string(),
-            })? {
-                if status.success() {
-                    break;
-                }
-                return Err(Failure {
-                    code: exit::ROLLED_BACK,
-                    message: format!(
-                        "pre-traffic hook {hook:?} failed ({status}); no traffic was moved"
-                    ),
-                });
-            }
-            if started.elapsed() > timeout {
-                let _ = child.kill();
-                return Err(Failure {
-                    code: exit::ROLLED_BACK,
-                    message: format!(
-                        "pre-traffic hook {hook:?} timed out after {}; no traffic was moved",
-                        humantime::format_duration(timeout)
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    Ok(())
+    let (environment, application) = naming
+        .application_key()
+        .split_once('/')
+        .map(|(e, a)| (e.to_string(), a.to_string()))
+        .unwrap_or_default();
+    Ok(Some(Arc::new(crate::hooks::ShellHooks {
+        pre_traffic: h.pre_traffic.clone().unwrap_or_default(),
+        after_step: h.after_step.clone().unwrap_or_default(),
+        after_switch: h.after_switch.clone().unwrap_or_default(),
+        timeout,
+        environment,
+        application,
+    })))
 }
 
 /// `deploy`.
@@ -329,14 +308,17 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
         let w = ctx.wire(false, None).await?;
         return show_plan(ctx, &w, &plan, true).await;
     }
-    let w = ctx.wire(true, a.scenario.as_deref()).await?;
+    let hooks = hooks(ctx, a.skip_tests)?;
+    let mut w = ctx.wire(true, a.scenario.as_deref()).await?;
+    w.providers.hooks = hooks;
     let id = match &a.id {
         Some(id) => DeploymentId::new(id.clone()).map_err(Failure::bad_input)?,
         None => new_id(ctx, &*w.providers.clock)?,
     };
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
         .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0);
+        .verbose(ctx.global.verbose > 0)
+        .live();
     if let Some((template, version)) = launch_template {
         let split = w
             .providers
@@ -359,9 +341,6 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
             "{} now launches {template} version {version}",
             stable.other()
         ));
-    }
-    if !a.skip_tests {
-        run_hooks(ctx, &renderer)?;
     }
     let run_id = id.clone();
     execute(
@@ -387,7 +366,8 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
     let id = new_id(ctx, &*w.providers.clock)?;
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
         .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0);
+        .verbose(ctx.global.verbose > 0)
+        .live();
     let run_id = id.clone();
     execute(
         ctx,
@@ -401,7 +381,9 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
 
 /// `resume`.
 pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
-    let w = ctx.wire(true, None).await?;
+    let hooks = hooks(ctx, a.skip_tests)?;
+    let mut w = ctx.wire(true, None).await?;
+    w.providers.hooks = hooks;
     let id = match a.id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
         None => current_deployment(&w).await.ok_or_else(|| {
@@ -415,7 +397,8 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
     };
     let renderer = Renderer::new(ctx.output(), replay(&w, &id).await?.started_at)
         .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0);
+        .verbose(ctx.global.verbose > 0)
+        .live();
     let run_id = id.clone();
     execute(
         ctx,

@@ -95,6 +95,13 @@ pub enum Event {
         /// The decision; `None` means it timed out and the timeout action is `promote`.
         decision: Option<ApprovalDecision>,
     },
+    /// User hooks ran at a point.
+    HooksRan {
+        /// Where.
+        point: crate::HookPoint,
+        /// The failure, if one failed.
+        failure: Option<crate::HookFailure>,
+    },
     /// A schedule step finished.
     StepCompleted {
         /// 0-based index.

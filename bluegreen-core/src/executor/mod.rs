@@ -50,6 +50,8 @@ pub struct Providers {
     pub approval: Arc<dyn Approval>,
     /// Records and locks.
     pub store: Arc<dyn StateStore>,
+    /// User hooks; `None` runs none (e.g. `--skip-tests`).
+    pub hooks: Option<Arc<dyn crate::Hooks>>,
 }
 
 /// Why a deployment could not start or resume. Nothing was changed when one of these is returned, except

@@ -134,6 +134,13 @@ pub enum RollbackReason {
         /// The error.
         error: String,
     },
+    /// A user hook failed.
+    Hook {
+        /// Where it ran.
+        point: crate::HookPoint,
+        /// What failed.
+        failure: crate::HookFailure,
+    },
     /// Asked for on resume.
     Requested,
 }
@@ -173,6 +180,7 @@ impl fmt::Display for RollbackReason {
             RollbackReason::Provider { operation, error } => {
                 write!(f, "{operation} failed: {error}")
             }
+            RollbackReason::Hook { point, failure } => write!(f, "{point}: {failure}"),
             RollbackReason::Requested => f.write_str("rollback requested"),
         }
     }

@@ -3,7 +3,7 @@
 use super::retry::with_retry;
 use super::*;
 use crate::gate::{BakeTally, Limits, PollDecision, Snapshot, judge_bake_gate, judge_pre_step};
-use crate::{ApprovalDecision, ApprovalRequest, Step, TimeoutAction, Timestamp, Window};
+use crate::{ApprovalDecision, ApprovalRequest, HookPoint, Step, TimeoutAction, Timestamp, Window};
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
@@ -350,6 +350,9 @@ impl<'a> Run<'a> {
                 self.restore(expected).await?;
             }
         }
+        if !resume.is_some_and(|r| r.promoted || !r.completed.is_empty()) {
+            self.hooks(HookPoint::PreTraffic).await?;
+        }
         for (index, step) in steps.iter().enumerate() {
             if resume.is_some_and(|r| r.completed.contains(&index) || r.promoted) {
                 continue;
@@ -364,7 +367,11 @@ impl<'a> Run<'a> {
             })
             .await?;
             match step {
-                Step::SetWeight { percent } => self.set_weight(index, *percent).await?,
+                Step::SetWeight { percent } => {
+                    self.set_weight(index, *percent).await?;
+                    let split = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
+                    self.hooks(HookPoint::AfterStep { index, split }).await?;
+                }
                 Step::Bake { duration } => self.bake(index, *duration).await?,
                 Step::Approval {
                     timeout,
@@ -385,6 +392,7 @@ impl<'a> Run<'a> {
             TrafficSplit::all_to(self.new_color())
         };
         if !resume.is_some_and(|r| r.promoted) {
+            self.hooks(HookPoint::AfterSwitch { split }).await?;
             self.record(Event::Promoted { split }).await?;
         }
         if self.plan.schedule.is_shift() {
@@ -401,6 +409,20 @@ impl<'a> Run<'a> {
             _ => resume.is_some_and(|r| r.scaled_down).then_some(self.stable),
         };
         Ok(Outcome::Promoted { split, scaled_down })
+    }
+
+    /// Runs the user hooks of `point`, records them, and rolls back on a failure.
+    async fn hooks(&mut self, point: HookPoint) -> Result<(), Stop> {
+        let Some(hooks) = self.p().hooks.clone() else {
+            return Ok(());
+        };
+        let result = hooks.run(&point).await;
+        self.record(Event::HooksRan {
+            point: point.clone(),
+            failure: result.clone().err(),
+        })
+        .await?;
+        result.map_err(|failure| Stop::Rollback(RollbackReason::Hook { point, failure }))
     }
 
     /// On resume: makes sure the split is what the record last verified.

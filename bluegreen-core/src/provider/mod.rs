@@ -7,6 +7,7 @@ mod capacity;
 mod clock;
 mod error;
 mod health;
+mod hooks;
 mod router;
 mod store;
 
@@ -15,6 +16,7 @@ pub use capacity::{Capacity, CapacityStatus};
 pub use clock::Clock;
 pub use error::ProviderError;
 pub use health::{AlarmState, AlarmStatus, HealthSource, Metrics, TargetHealth};
+pub use hooks::{HookFailure, HookPoint, Hooks};
 pub use router::TrafficRouter;
 pub use store::StateStore;
 
@@ -26,6 +28,8 @@ pub use capacity::MockCapacity;
 pub use clock::MockClock;
 #[cfg(feature = "mocks")]
 pub use health::MockHealthSource;
+#[cfg(feature = "mocks")]
+pub use hooks::MockHooks;
 #[cfg(feature = "mocks")]
 pub use router::MockTrafficRouter;
 #[cfg(feature = "mocks")]
