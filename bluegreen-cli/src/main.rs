@@ -4,6 +4,7 @@ mod commands;
 mod config;
 mod context;
 mod hooks;
+mod html;
 mod render;
 mod sim;
 mod simulate;

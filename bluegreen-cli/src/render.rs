@@ -273,6 +273,10 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
         }
         Event::ScaledDown { color } => format!("{color} scaled down"),
         Event::Finished { outcome } => format!("finished: {outcome}"),
+        Event::HooksRan { point, failure } => match failure {
+            None => format!("hooks {point}: passed"),
+            Some(f) => format!("hooks {point}: {f}"),
+        },
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }

@@ -25,6 +25,8 @@ pub enum ReportFormat {
     Text,
     /// The record as JSON.
     Json,
+    /// One self-contained HTML file with a timeline chart (see `--out`).
+    Html,
 }
 
 /// `report`.
@@ -32,9 +34,12 @@ pub enum ReportFormat {
 pub struct ReportArgs {
     /// The deployment.
     pub id: String,
-    /// text or json (default: text, or json with --output json).
+    /// text, json or html (default: text, or json with --output json).
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    /// Where to write an HTML report (default: report-ID.html).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 fn fmt_err(e: impl std::fmt::Display) -> String {
@@ -232,6 +237,19 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
         ReportFormat::Text
     });
     match format {
+        ReportFormat::Html => {
+            let path = a.out.unwrap_or_else(|| format!("report-{id}.html").into());
+            let html = crate::html::report(id.as_str(), &r, &record);
+            std::fs::write(&path, html).map_err(|e| Failure {
+                code: exit::PROVIDER,
+                message: format!("{}: {e}", path.display()),
+            })?;
+            Renderer::new(ctx.output(), bluegreen_core::Timestamp::default()).result(
+                "report",
+                &format!("wrote {}", path.display()),
+                json!({"path": path}),
+            );
+        }
         ReportFormat::Json => {
             println!(
                 "{}",

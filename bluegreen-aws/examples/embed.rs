@@ -1,0 +1,83 @@
+//! Embedding bluegreen in your own program: the core's executor with the AWS provider, or with the testkit's
+//! simulated world.
+//!
+//! ```sh
+//! cargo run -p bluegreen-aws --example embed -- sim            # simulated, on virtual time
+//! cargo run -p bluegreen-aws --example embed -- aws poc poc-web # on AWS (standard credentials)
+//! ```
+
+use bluegreen_aws::{AwsSettings, Connection, Naming, SystemClock, TargetSpec};
+use bluegreen_core::{
+    DeploymentId, Executor, NoopObserver, Observer, Outcome, Plan, Providers, RecordEntry, Strategy,
+};
+use bluegreen_testkit::{Harness, MemoryStore, ScriptedApproval, WorldConfig, run_virtual};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Prints each transition as it is recorded.
+struct Print;
+
+impl Observer for Print {
+    fn on_event(&self, entry: &RecordEntry) {
+        println!(
+            "{:>6} {}",
+            entry.seq,
+            serde_json::to_string(&entry.event).unwrap_or_default()
+        );
+    }
+}
+
+fn plan(application: &str) -> Plan {
+    let strategy = Strategy::Gradual {
+        steps: vec![10, 50, 100],
+        bake: Duration::from_secs(120),
+    };
+    Plan::new(application, strategy.compile().expect("a valid strategy"))
+}
+
+fn simulated() -> Outcome {
+    let h = Harness::new(WorldConfig::default());
+    let exec = h.executor().with_observer(Arc::new(Print));
+    let id = DeploymentId::new("embedded-sim").expect("a valid id");
+    run_virtual(h.world.clock(), exec.run(id, plan("poc/poc-web")))
+        .expect("no stall")
+        .expect("starts")
+}
+
+async fn on_aws(
+    environment: &str,
+    application: &str,
+) -> Result<Outcome, Box<dyn std::error::Error>> {
+    let naming = Naming::new(environment, application)?;
+    let connection = Connection::connect(&AwsSettings::default()).await;
+    let p = connection
+        .providers(&TargetSpec::by_convention(naming.clone()))
+        .await?;
+    let clock = Arc::new(SystemClock);
+    let providers = Providers {
+        router: Arc::new(p.router),
+        health: Arc::new(p.health),
+        capacity: Some(Arc::new(p.capacity)),
+        clock: clock.clone(),
+        approval: Arc::new(ScriptedApproval::never(clock)),
+        store: Arc::new(MemoryStore::new()),
+        hooks: None,
+    };
+    let exec = Executor::new(providers).with_observer(Arc::new(NoopObserver));
+    let id = DeploymentId::new(format!("{environment}-{application}-embedded"))?;
+    let outcome = exec.run(id, plan(&naming.application_key())).await?;
+    println!("API calls: {:?}", connection.counter().counts());
+    Ok(outcome)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["sim"] | [] => simulated(),
+        ["aws", environment, application] => on_aws(environment, application).await?,
+        _ => return Err("usage: embed [sim | aws ENVIRONMENT APPLICATION]".into()),
+    };
+    println!("{outcome}");
+    Ok(())
+}
