@@ -83,6 +83,8 @@ enum Command {
         /// bash, zsh, fish, powershell or elvish.
         shell: clap_complete::Shell,
     },
+    /// Print the man page (roff): `bluegreen man > bluegreen.1`.
+    Man,
     /// Run a whole deployment against a simulated world on virtual time and print its timeline.
     /// Needs no AWS account; a 15-minute strategy takes milliseconds.
     Simulate(simulate::Args),
@@ -142,6 +144,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         );
         return Ok(exit::OK);
     }
+    if let Command::Man = cli.command {
+        return clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| exit::OK)
+            .map_err(|e| Failure {
+                code: exit::PROVIDER,
+                message: e.to_string(),
+            });
+    }
     if let Command::Simulate(args) = cli.command {
         return simulate::run(args, cli.global.output);
     }
@@ -187,7 +198,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Command::Init(a) => setup::init(&ctx, a),
             Command::Adopt => setup::adopt(&ctx).await,
             Command::IamPolicy(a) => setup::iam_policy(&ctx, a),
-            Command::Completions { .. } | Command::Simulate(_) => Ok(exit::OK),
+            Command::Completions { .. } | Command::Simulate(_) | Command::Man => Ok(exit::OK),
         }
     })
 }

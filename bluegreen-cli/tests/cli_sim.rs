@@ -441,6 +441,12 @@ fn setup_commands() {
     assert_eq!(policy["Version"], "2012-10-17");
     let out = env.run(&["completions", "bash"]);
     assert!(text(&out.stdout).contains("bluegreen"));
+    let man = text(&env.run(&["man"]).stdout);
+    assert!(
+        man.contains(".TH bluegreen 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
     assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
 }
 
