@@ -16,12 +16,15 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A named line: (name, CSS class, points).
+type Series = (&'static str, &'static str, Vec<(f64, f64)>);
+
 struct Panel {
     title: &'static str,
     unit: &'static str,
     height: f64,
     max: f64,
-    series: Vec<(&'static str, &'static str, Vec<(f64, f64)>)>,
+    series: Vec<Series>,
     marks: Vec<(f64, f64, &'static str, String)>,
 }
 
