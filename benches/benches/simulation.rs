@@ -8,8 +8,10 @@ use bluegreen_core::{
     Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay,
     StateStore, Step, Strategy, Timestamp, TrafficSplit,
 };
+use bluegreen_core::{Executor, Providers};
 use bluegreen_testkit::{
-    Harness, ManualClock, MemoryStore, ScriptedApproval, WorldConfig, run_virtual,
+    CountingStore, Harness, ManualClock, MemoryStore, ScriptedApproval, SimWorld, WorldConfig,
+    run_virtual,
 };
 use criterion::{Criterion, criterion_group};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -55,25 +57,36 @@ fn one(strategy: Strategy) -> Duration {
     h.elapsed()
 }
 
+/// `n` gradual deployments on one virtual clock, each with its own world. Records are counted, not kept (in
+/// production they live in the state directory, not in memory), and nothing observes the events.
 fn concurrent(n: usize) -> usize {
     let clock = ManualClock::default();
-    let harnesses: Vec<Harness> = (0..n)
+    let store = CountingStore::new();
+    let executors: Vec<Executor> = (0..n)
         .map(|i| {
-            Harness::with_clock(
+            let world = SimWorld::with_clock(
                 WorldConfig {
                     seed: i as u64,
                     ..WorldConfig::default()
                 },
                 clock.clone(),
-            )
+            );
+            let shared: Arc<dyn bluegreen_core::Clock> = Arc::new(clock.clone());
+            Executor::new(Providers {
+                router: Arc::new(world.router()),
+                health: Arc::new(world.health()),
+                capacity: None,
+                approval: Arc::new(ScriptedApproval::never(shared.clone())),
+                clock: shared,
+                store: Arc::new(store.clone()),
+                hooks: None,
+            })
         })
         .collect();
-    let executors: Vec<_> = harnesses.iter().map(Harness::executor).collect();
     let runs = executors.iter().enumerate().map(|(i, e)| {
-        e.run(
-            DeploymentId::new(format!("d{i}")).expect("valid"),
-            plan(Strategy::gradual()),
-        )
+        let mut p = plan(Strategy::gradual());
+        p.application = format!("app-{i}");
+        e.run(DeploymentId::new(format!("d{i}")).expect("valid"), p)
     });
     let outcomes = run_virtual(&clock, futures::future::join_all(runs)).expect("no stall");
     outcomes

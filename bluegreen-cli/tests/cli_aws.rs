@@ -172,23 +172,20 @@ async fn spike(endpoint: String, fixture: Value, stop: Arc<AtomicBool>) {
             .1
     );
     while !stop.load(Ordering::Relaxed) {
+        // Both datapoints in one call with one timestamp: a window holds both or neither.
+        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+        let mut put = cw.put_metric_data().namespace("AWS/ApplicationELB");
         for (name, value) in [("RequestCount", 100.0), ("HTTPCode_Target_5XX_Count", 40.0)] {
             let datum = MetricDatum::builder()
                 .metric_name(name)
                 .dimensions(Dimension::builder().name("TargetGroup").value(&tg).build())
                 .dimensions(Dimension::builder().name("LoadBalancer").value(&lb).build())
                 .value(value)
-                .timestamp(aws_smithy_types::DateTime::from(
-                    std::time::SystemTime::now(),
-                ))
+                .timestamp(now)
                 .build();
-            let _ = cw
-                .put_metric_data()
-                .namespace("AWS/ApplicationELB")
-                .metric_data(datum)
-                .send()
-                .await;
+            put = put.metric_data(datum);
         }
+        let _ = put.send().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

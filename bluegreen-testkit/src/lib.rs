@@ -30,7 +30,7 @@ pub use clock::{EPOCH_2026, ManualClock, Stalled, run_virtual, run_virtual_until
 pub use fault::{FaultHandle, Faults, Faulty};
 pub use harness::{EventLog, Harness};
 pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
-pub use store::MemoryStore;
+pub use store::{CountingStore, MemoryStore};
 pub use world::{
     ActionRef, Asg, Behavior, Change, Forward, Listener, Rule, Script, SimCapacity, SimHealth,
     SimRouter, SimWorld, Target, TargetGroup, TargetState, WorldConfig, WriteRecord,

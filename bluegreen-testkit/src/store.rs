@@ -145,3 +145,81 @@ impl StateStore for MemoryStore {
         }
     }
 }
+
+/// A store for load tests, where records live elsewhere: it keeps the locks and a count of entries per
+/// deployment, checks their order, and drops the entries themselves (so `load` finds nothing).
+#[derive(Debug, Clone, Default)]
+pub struct CountingStore {
+    inner: Arc<Mutex<(BTreeMap<DeploymentId, u64>, BTreeMap<String, DeploymentId>)>>,
+}
+
+impl CountingStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entries appended to `id`'s record.
+    pub fn entries(&self, id: &DeploymentId) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(id)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl StateStore for CountingStore {
+    async fn append(
+        &self,
+        deployment: &DeploymentId,
+        entry: &RecordEntry,
+    ) -> Result<(), ProviderError> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = s.0.entry(deployment.clone()).or_insert(0);
+        if entry.seq != *n {
+            return Err(ProviderError::Invalid {
+                message: format!(
+                    "entry {} appended to {deployment}, whose record has {n} entries",
+                    entry.seq
+                ),
+            });
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
+        Err(ProviderError::NotFound {
+            resource: format!("deployment {deployment} (records are not kept)"),
+        })
+    }
+
+    async fn list(&self, _application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    async fn lock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match s.1.get(application) {
+            Some(h) if h != holder => Err(ProviderError::Conflict {
+                message: format!("{application} is locked by deployment {h}"),
+            }),
+            _ => {
+                s.1.insert(application.to_string(), holder.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn unlock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if s.1.get(application).is_some_and(|h| h == holder) {
+            s.1.remove(application);
+        }
+        Ok(())
+    }
+}
