@@ -109,6 +109,14 @@ fn a_gradual_deploy_completes_and_status_sees_it() {
         s["colors"]["blue"]["capacity"]["desired"], 0,
         "the old color was scaled down"
     );
+    // The state directory and its files are the owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(env.dir.join(".bluegreen")), 0o700);
+    for f in std::fs::read_dir(env.dir.join(".bluegreen/deployments")).unwrap() {
+        assert_eq!(mode(f.unwrap().path()), 0o600);
+    }
+    assert_eq!(mode(env.dir.join(".bluegreen/sim-world.json")), 0o600);
     let history = text(&env.run(&["history"]).stdout);
     assert!(
         history.contains("blue → green") && history.contains("promoted"),
