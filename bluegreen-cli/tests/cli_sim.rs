@@ -544,3 +544,32 @@ fn an_interrupt_rolls_back_and_exits_130() {
     );
     assert_eq!(green(&env.status()), 0);
 }
+
+#[test]
+fn an_unreachable_provider_is_exit_3() {
+    let env = Env::new("unreachable");
+    let out = env
+        .cmd(&[
+            "--provider",
+            "aws",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+            "status",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "error: unavailable: DescribeLoadBalancers on load balancer poc-poc-web-alb"
+        ),
+        "{err}"
+    );
+}
