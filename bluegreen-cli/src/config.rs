@@ -102,6 +102,7 @@ pub struct HooksSection {
     pub after_step: Option<Vec<String>>,
     pub after_switch: Option<Vec<String>>,
     pub timeout: Option<String>,
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -306,6 +307,7 @@ inconclusive = 6
 # after_step = ["./check.sh"]            # after each weight step (BLUEGREEN_WEIGHT_GREEN etc. are set)
 # after_switch = ["./e2e.sh"]            # after the last step, before promotion
 timeout = "5m"
+# webhook = "https://hooks.example.com/bluegreen"   # receives every event as JSON, one POST each
 
 [sim]                        # the simulated provider
 scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic

@@ -248,6 +248,15 @@ impl Context {
         )))
     }
 
+    /// The webhook URL (`BLUEGREEN_WEBHOOK` or `[hooks] webhook`), checked.
+    pub fn webhook(&self) -> Result<Option<hyper::Uri>, Failure> {
+        let url = std::env::var("BLUEGREEN_WEBHOOK")
+            .ok()
+            .or(self.file.hooks.webhook.clone());
+        url.map(|u| crate::webhook::parse(&u).map_err(Failure::bad_input))
+            .transpose()
+    }
+
     /// Connects to AWS (for `adopt`).
     pub async fn connection(&self) -> Connection {
         Connection::connect(&self.aws_settings()).await

@@ -9,6 +9,7 @@ mod render;
 mod sim;
 mod simulate;
 mod state;
+mod webhook;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use commands::{deploy, inspect, manual, setup};

@@ -573,3 +573,86 @@ fn an_unreachable_provider_is_exit_3() {
         "{err}"
     );
 }
+
+/// A tiny HTTP server on loopback that keeps every request body (keep-alive aware).
+fn webhook_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    kept.lock().unwrap().push(String::from_utf8(body).unwrap());
+                    stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn a_webhook_receives_every_event_as_json() {
+    let env = Env::new("webhook");
+    let (url, bodies) = webhook_server();
+    let out = env
+        .cmd(&["deploy", "--bake", "10s", "--type", "traffic-only"])
+        .env("BLUEGREEN_WEBHOOK", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bodies = bodies.lock().unwrap().clone();
+    let types: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["data"]["event"]["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("started"));
+    assert_eq!(types.last().map(String::as_str), Some("finished"));
+    assert!(
+        types.iter().filter(|t| *t == "split-verified").count() == 5,
+        "{types:?}"
+    );
+    // A bad URL is refused before anything happens.
+    let before = env.world();
+    let out = env
+        .cmd(&["deploy"])
+        .env("BLUEGREEN_WEBHOOK", "ftp://x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: webhook \"ftp://x\": expected an http:// or https:// URL"
+    );
+    assert_eq!(env.world(), before);
+}

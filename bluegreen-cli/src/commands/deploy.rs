@@ -212,7 +212,20 @@ async fn execute(
     run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
     id: &DeploymentId,
 ) -> Result<u8, Failure> {
-    let exec = Executor::new(w.providers.clone()).with_observer(Arc::new(renderer.clone()));
+    let webhook = match ctx.webhook()? {
+        Some(uri) => Some(Arc::new(
+            crate::webhook::Webhook::start(uri).map_err(Failure::bad_input)?,
+        )),
+        None => None,
+    };
+    let observer: Arc<dyn bluegreen_core::Observer> = match &webhook {
+        Some(hook) => Arc::new(crate::webhook::Fanout(vec![
+            Arc::new(renderer.clone()),
+            hook.clone(),
+        ])),
+        None => Arc::new(renderer.clone()),
+    };
+    let exec = Executor::new(w.providers.clone()).with_observer(observer);
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let ctrl_c = {
@@ -234,6 +247,9 @@ async fn execute(
     let result = run(&exec).await;
     ctrl_c.abort();
     abort.abort();
+    if let Some(hook) = &webhook {
+        hook.finish(Duration::from_secs(10)).await;
+    }
     let outcome = result.map_err(|e| Failure {
         code: exec_error_code(&e),
         message: e.to_string(),
@@ -291,6 +307,7 @@ fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hoo
 
 /// `deploy`.
 pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
+    ctx.webhook()?;
     let plan = plan(ctx, &a.strategy)?;
     let launch_template = match &a.launch_template_version {
         Some(v) => Some(
@@ -355,6 +372,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
 
 /// `shift`.
 pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
+    ctx.webhook()?;
     let validation = a
         .validation_minutes
         .map(|m| Duration::from_secs(u64::from(m) * 60));
@@ -381,6 +399,7 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
 
 /// `resume`.
 pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
+    ctx.webhook()?;
     let hooks = hooks(ctx, a.skip_tests)?;
     let mut w = ctx.wire(true, None).await?;
     w.providers.hooks = hooks;
