@@ -146,11 +146,14 @@ impl StateStore for MemoryStore {
     }
 }
 
+/// Entries per deployment, and lock holders per application.
+type Counts = (BTreeMap<DeploymentId, u64>, BTreeMap<String, DeploymentId>);
+
 /// A store for load tests, where records live elsewhere: it keeps the locks and a count of entries per
 /// deployment, checks their order, and drops the entries themselves (so `load` finds nothing).
 #[derive(Debug, Clone, Default)]
 pub struct CountingStore {
-    inner: Arc<Mutex<(BTreeMap<DeploymentId, u64>, BTreeMap<String, DeploymentId>)>>,
+    inner: Arc<Mutex<Counts>>,
 }
 
 impl CountingStore {
