@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 fixture=$("$BLUEGREEN_TEST_PYTHON" bluegreen-aws/tests/fixtures/seed_env.py "$BLUEGREEN_TEST_AWS_ENDPOINT" cmp web)
 field() { "$BLUEGREEN_TEST_PYTHON" -c "import json,sys; d=json.loads(sys.argv[1]); print(eval('d'+sys.argv[2]))" "$fixture" "$1"; }
 L=$(field '["listener"]'); B=$(field '["target_groups"]["blue"]'); G=$(field '["target_groups"]["green"]')
-export AWS_ENDPOINT_URL="$BLUEGREEN_TEST_AWS_ENDPOINT" BLUEGREEN_ENDPOINT_URL="$BLUEGREEN_TEST_AWS_ENDPOINT"
+export AWS_ENDPOINT_URL="$BLUEGREEN_TEST_AWS_ENDPOINT" BLUEGREEN_ENDPOINT_URL="$BLUEGREEN_TEST_AWS_ENDPOINT" AWS_DEFAULT_REGION=us-east-1
 export BLUEGREEN_ENVIRONMENT=cmp BLUEGREEN_APPLICATION=web BLUEGREEN_PROVIDER=aws BLUEGREEN_STATE_DIR="$work/state"
 aws="$awsvenv/bin/aws"
 "$bin" adopt >/dev/null

@@ -281,6 +281,9 @@ fn shift_and_emergency_rollback() {
         text(&out.stderr)
     );
     assert_eq!(green(&env.status()), 10);
+    // Two shifts in the same second get different deployment ids.
+    let again = env.run(&["shift", "--target", "green", "--percentage", "10"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     let out = env.run(&["rollback"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(

@@ -192,14 +192,16 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
 fn new_id(ctx: &Context, clock: &dyn Clock) -> Result<DeploymentId, Failure> {
     let naming = ctx.naming()?;
     let t = std::time::UNIX_EPOCH + Duration::from_millis(clock.now().as_millis());
-    let stamp: String = humantime::format_rfc3339_seconds(t)
+    // Milliseconds and the process id: two commands in the same second get different ids.
+    let stamp: String = humantime::format_rfc3339_millis(t)
         .to_string()
         .chars()
         .filter(|c| c.is_ascii_digit())
         .collect();
     DeploymentId::new(format!(
-        "{}-{stamp}",
-        naming.application_key().replace('/', "-")
+        "{}-{stamp}-{}",
+        naming.application_key().replace('/', "-"),
+        std::process::id()
     ))
     .map_err(Failure::bad_input)
 }
