@@ -206,6 +206,33 @@ fn new_id(ctx: &Context, clock: &dyn Clock) -> Result<DeploymentId, Failure> {
     .map_err(Failure::bad_input)
 }
 
+/// The renderer of a running deployment: progress lines, and a spinner on a terminal.
+fn live_renderer(ctx: &Context, start: bluegreen_core::Timestamp) -> Renderer {
+    Renderer::new(ctx.output(), start)
+        .quiet(ctx.global.quiet)
+        .verbose(ctx.global.verbose > 0)
+        .live()
+}
+
+/// Runs a new deployment of `plan`.
+async fn run_plan(
+    ctx: &Context,
+    w: &Wired,
+    renderer: &Renderer,
+    id: DeploymentId,
+    plan: Plan,
+) -> Result<u8, Failure> {
+    let run_id = id.clone();
+    execute(
+        ctx,
+        w,
+        renderer,
+        async move |exec: &Executor| exec.run(run_id, plan).await,
+        &id,
+    )
+    .await
+}
+
 /// Runs the executor with Ctrl-C and `bluegreen abort` wired to its cancel token.
 async fn execute(
     ctx: &Context,
@@ -334,10 +361,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
         Some(id) => DeploymentId::new(id.clone()).map_err(Failure::bad_input)?,
         None => new_id(ctx, &*w.providers.clock)?,
     };
-    let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
-        .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0)
-        .live();
+    let renderer = live_renderer(ctx, w.providers.clock.now());
     if let Some((template, version)) = launch_template {
         let split = w
             .providers
@@ -361,15 +385,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
             stable.other()
         ));
     }
-    let run_id = id.clone();
-    execute(
-        ctx,
-        &w,
-        &renderer,
-        async move |exec: &Executor| exec.run(run_id, plan).await,
-        &id,
-    )
-    .await
+    run_plan(ctx, &w, &renderer, id, plan).await
 }
 
 /// `shift`.
@@ -384,19 +400,8 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
     plan.expected_stable = Some(a.target.other());
     let w = ctx.wire(true, None).await?;
     let id = new_id(ctx, &*w.providers.clock)?;
-    let renderer = Renderer::new(ctx.output(), w.providers.clock.now())
-        .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0)
-        .live();
-    let run_id = id.clone();
-    execute(
-        ctx,
-        &w,
-        &renderer,
-        async move |exec: &Executor| exec.run(run_id, plan).await,
-        &id,
-    )
-    .await
+    let renderer = live_renderer(ctx, w.providers.clock.now());
+    run_plan(ctx, &w, &renderer, id, plan).await
 }
 
 /// `resume`.
@@ -416,10 +421,7 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
     } else {
         ResumeAction::Continue
     };
-    let renderer = Renderer::new(ctx.output(), replay(&w, &id).await?.started_at)
-        .quiet(ctx.global.quiet)
-        .verbose(ctx.global.verbose > 0)
-        .live();
+    let renderer = live_renderer(ctx, replay(&w, &id).await?.started_at);
     let run_id = id.clone();
     execute(
         ctx,
