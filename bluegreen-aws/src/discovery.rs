@@ -1,7 +1,7 @@
 //! Finding the resources: by the naming convention or by explicit names and ARNs; and ownership.
 
 use crate::error::map_sdk;
-use crate::router::{fetch_actions, forward_weights};
+use crate::router::{describe_listener, fetch_actions, forward_weights};
 use crate::{AwsError, Naming};
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
@@ -110,16 +110,7 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
     let naming = &spec.naming;
     let (load_balancer_arn, listener_arn) = match &spec.listener {
         ListenerSpec::Arn(arn) => {
-            let out = elb
-                .describe_listeners()
-                .listener_arns(arn)
-                .send()
-                .await
-                .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
-            let l = out
-                .listeners()
-                .first()
-                .ok_or_else(|| not_found(format!("listener {arn}")))?;
+            let l = describe_listener(elb, arn).await?;
             (
                 l.load_balancer_arn().unwrap_or_default().to_string(),
                 arn.clone(),

@@ -5,7 +5,7 @@ use crate::error::map_sdk;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    Action, ActionTypeEnum, ForwardActionConfig, Listener, TargetGroupTuple,
 };
 use bluegreen_core::{Color, PerColor, ProviderError, TrafficRouter, TrafficSplit};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,22 @@ impl ElbRouter {
     }
 }
 
+/// One listener, by ARN.
+pub(crate) async fn describe_listener(elb: &Client, arn: &str) -> Result<Listener, ProviderError> {
+    let out = elb
+        .describe_listeners()
+        .listener_arns(arn)
+        .send()
+        .await
+        .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
+    out.listeners()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError::NotFound {
+            resource: format!("listener {arn}"),
+        })
+}
+
 /// The actions of `resolved`'s rule, or its listener's default actions.
 pub(crate) async fn fetch_actions(
     elb: &Client,
@@ -53,22 +69,10 @@ pub(crate) async fn fetch_actions(
             })?;
             Ok(r.actions().to_vec())
         }
-        None => {
-            let arn = &resolved.listener_arn;
-            let out = elb
-                .describe_listeners()
-                .listener_arns(arn)
-                .send()
-                .await
-                .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
-            let l = out
-                .listeners()
-                .first()
-                .ok_or_else(|| ProviderError::NotFound {
-                    resource: format!("listener {arn}"),
-                })?;
-            Ok(l.default_actions().to_vec())
-        }
+        None => Ok(describe_listener(elb, &resolved.listener_arn)
+            .await?
+            .default_actions()
+            .to_vec()),
     }
 }
 

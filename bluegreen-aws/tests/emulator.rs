@@ -210,6 +210,14 @@ async fn discovery_refuses_what_it_cannot_manage() {
     assert!(matches!(err, AwsError::NotOwned { .. }), "{err}");
     assert!(err.to_string().contains("adopt"), "{err}");
 
+    // By listener ARN, the same resources as by convention.
+    let mut by_arn = spec("t", "disc");
+    by_arn.listener = ListenerSpec::Arn(fixture["listener"].as_str().unwrap().to_string());
+    assert_eq!(
+        conn.resolve(&by_arn).await.unwrap(),
+        conn.resolve(&spec("t", "disc")).await.unwrap()
+    );
+
     let mut wrong_port = spec("t", "disc");
     wrong_port.listener = ListenerSpec::Port(8443);
     let err = conn.resolve(&wrong_port).await.unwrap_err();
