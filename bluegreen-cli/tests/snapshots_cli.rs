@@ -32,9 +32,25 @@ fn run(dir: &PathBuf, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Objects with their keys in sorted order, whatever serde_json's map preserves (its `preserve_order` feature
+/// depends on which crates are built together).
+fn canonical(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(canonical).collect())
+        }
+        other => other,
+    }
+}
+
 fn pretty(json_lines: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json_lines.trim()).unwrap();
-    serde_json::to_string_pretty(&v).unwrap()
+    serde_json::to_string_pretty(&canonical(v)).unwrap()
 }
 
 #[test]
@@ -93,7 +109,7 @@ fn report_of_a_rolled_back_deployment() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     insta::assert_snapshot!(
         "report_json_outcome",
-        serde_json::to_string_pretty(&v["data"]["outcome"]).unwrap()
+        serde_json::to_string_pretty(&canonical(v["data"]["outcome"].clone())).unwrap()
     );
     assert_eq!(v["data"]["record"].as_array().unwrap().len(), record.len());
     let _ = std::fs::remove_dir_all(&d);
