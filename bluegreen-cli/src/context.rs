@@ -58,10 +58,10 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Output::Human, env = "BLUEGREEN_OUTPUT")]
     pub output: Output,
     /// More detail (retries, stale reads).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "BLUEGREEN_VERBOSE")]
     pub verbose: u8,
     /// Only results and errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, env = "BLUEGREEN_QUIET")]
     pub quiet: bool,
 }
 
