@@ -226,7 +226,7 @@ fn a_canary_is_aborted_from_another_process() {
 #[test]
 fn a_killed_deploy_is_resumed() {
     let env = Env::new("resume");
-    let mut deploy = env.spawn(&["deploy", "--bake", "120s", "--type", "traffic-only"]);
+    let mut deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
     env.wait_for("the second step", |s| green(s) == 25);
     deploy.kill().unwrap();
     deploy.wait().unwrap();
@@ -252,7 +252,7 @@ fn a_killed_deploy_is_resumed() {
 #[test]
 fn a_second_deploy_is_refused_while_one_runs() {
     let env = Env::new("refuse");
-    let deploy = env.spawn(&["deploy", "--bake", "60s", "--type", "traffic-only"]);
+    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
     env.wait_for("the first step", |s| green(s) >= 10);
     let out = env.run(&["deploy"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
@@ -517,7 +517,7 @@ fn hooks_gate_the_deployment_and_skip_tests_skips_them() {
 #[test]
 fn an_interrupt_rolls_back_and_exits_130() {
     let env = Env::new("sigint");
-    let deploy = env.spawn(&["deploy", "--bake", "120s", "--type", "traffic-only"]);
+    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
     env.wait_for("the first step", |s| green(s) == 10);
     let pid = deploy.id().to_string();
     assert!(
