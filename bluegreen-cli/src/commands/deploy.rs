@@ -311,7 +311,8 @@ fn counts(w: &Wired) -> std::collections::BTreeMap<&'static str, usize> {
 /// The configured hooks, unless `--skip-tests`.
 fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hooks>>, Failure> {
     let h = &ctx.file.hooks;
-    if skip {
+    let none = |v: &Option<Vec<String>>| v.as_ref().is_none_or(Vec::is_empty);
+    if skip || (none(&h.pre_traffic) && none(&h.after_step) && none(&h.after_switch)) {
         return Ok(None);
     }
     let naming = ctx.naming()?;
