@@ -113,13 +113,15 @@ fn main() -> ExitCode {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
-            let output = if std::env::args().any(|a| a == "json")
-                && std::env::args().any(|a| a == "--output")
-            {
-                Output::Json
-            } else {
-                Output::Human
-            };
+            // The arguments did not parse, so look for the output format by hand.
+            let args: Vec<String> = std::env::args().collect();
+            let json = args
+                .windows(2)
+                .any(|w| w[0] == "--output" && w[1] == "json")
+                || args.iter().any(|a| a == "--output=json")
+                || (std::env::var("BLUEGREEN_OUTPUT").as_deref() == Ok("json")
+                    && !args.iter().any(|a| a.starts_with("--output")));
+            let output = if json { Output::Json } else { Output::Human };
             render::error(output, line.trim_start_matches("error: "));
             return ExitCode::from(exit::BAD_INPUT);
         }

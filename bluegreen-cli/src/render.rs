@@ -140,12 +140,7 @@ impl Renderer {
     }
 
     /// The last lines.
-    pub fn summary(
-        &self,
-        outcome: &Outcome,
-        elapsed: Duration,
-        calls: &BTreeMap<&'static str, usize>,
-    ) {
+    pub fn summary(&self, outcome: &Outcome, elapsed: Duration, calls: &BTreeMap<String, usize>) {
         match self.output {
             Output::Human => {
                 out(&format!("{}  result: {outcome}", offset(elapsed)));

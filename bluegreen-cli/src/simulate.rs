@@ -85,6 +85,12 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
             code: exec_error_code(&e),
             message: e.to_string(),
         })?;
-    renderer.summary(&outcome, harness.elapsed(), &world.calls().counts());
+    let calls = world
+        .calls()
+        .counts()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    renderer.summary(&outcome, harness.elapsed(), &calls);
     Ok(outcome_code(&outcome))
 }

@@ -295,17 +295,8 @@ async fn execute(
     Ok(outcome_code(&outcome))
 }
 
-fn counts(w: &Wired) -> std::collections::BTreeMap<&'static str, usize> {
-    // Leaked names are few and fixed (the AWS operations), so this stays small.
-    w.counter
-        .as_ref()
-        .map(|c| {
-            c.counts()
-                .into_iter()
-                .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
-                .collect()
-        })
-        .unwrap_or_default()
+fn counts(w: &Wired) -> std::collections::BTreeMap<String, usize> {
+    w.counter.as_ref().map(|c| c.counts()).unwrap_or_default()
 }
 
 /// The configured hooks, unless `--skip-tests`.
