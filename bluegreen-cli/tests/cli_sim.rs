@@ -494,7 +494,11 @@ fn hooks_gate_the_deployment_and_skip_tests_skips_them() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!env.dir.join("hooks.log").exists(), "skipped");
-    env.run(&["rollback"]);
+    // Green is stable after that promotion: back to blue, on purpose.
+    assert_eq!(
+        env.run(&["rollback", "--to", "blue"]).status.code(),
+        Some(0)
+    );
     std::fs::write(
         env.dir.join("bluegreen.toml"),
         "[hooks]\nafter_step = [\"echo $BLUEGREEN_HOOK_POINT $BLUEGREEN_WEIGHT_GREEN >> hooks.log\"]\n",
@@ -658,4 +662,27 @@ fn a_webhook_receives_every_event_as_json() {
         "error: webhook \"ftp://x\": expected an http:// or https:// URL"
     );
     assert_eq!(env.world(), before);
+}
+
+#[test]
+fn rollback_after_a_promotion_keeps_the_promoted_color_and_refuses_an_empty_one() {
+    let env = Env::new("after-promotion");
+    let out = env.run(&["deploy", "--bake", "30s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Green is stable now; blue was scaled down.
+    let out = env.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(green(&env.status()), 100);
+    let before = env.world();
+    let out = env.run(&["rollback", "--to", "blue"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: blue has no healthy targets"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.world(), before, "nothing changed");
+    let out = env.run(&["rollback", "--to", "blue", "--force"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(green(&env.status()), 0);
 }

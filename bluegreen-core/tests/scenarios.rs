@@ -1050,3 +1050,24 @@ fn hooks_run_at_their_points_and_a_failure_rolls_back() {
         );
     }
 }
+
+#[test]
+fn the_fallback_color_follows_the_outcome() {
+    let fallback = |config: WorldConfig, strategy: Strategy| {
+        let h = Harness::new(config);
+        h.run("d1", plan(strategy)).unwrap();
+        Replay::new(&h.store.record(&DeploymentId::new("d1").unwrap()))
+            .unwrap()
+            .fallback_color()
+    };
+    assert_eq!(
+        fallback(WorldConfig::default(), Strategy::immediate()),
+        Color::Green,
+        "promoted: green is stable now"
+    );
+    assert_eq!(
+        fallback(Scenario::Green5xx.world(1), Strategy::gradual()),
+        Color::Blue,
+        "rolled back: blue"
+    );
+}

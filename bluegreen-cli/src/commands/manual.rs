@@ -15,6 +15,9 @@ pub struct RollbackArgs {
     /// The color to send all traffic to (default: the stable color of the last deployment).
     #[arg(long)]
     pub to: Option<Color>,
+    /// Send traffic there even if it has no healthy targets.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// 100 % to the stable color now, verified. Works without a record, or with a damaged one; tells a running
@@ -23,22 +26,17 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
     let w = ctx.wire(true, None).await?;
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now()).quiet(ctx.global.quiet);
     let running = current_deployment(&w).await;
-    let recorded = match &running {
-        Some(id) => replay(&w, id).await.ok().map(|r| r.stable),
-        None => None,
-    };
-    let last = match recorded {
-        Some(c) => Some(c),
-        None => {
-            let ids = bluegreen_core::StateStore::list(&w.store, &w.application)
-                .await
-                .unwrap_or_default();
-            match ids.last() {
-                Some(id) => replay(&w, id).await.ok().map(|r| r.stable),
-                None => None,
-            }
+    // The last deployment whose record can be read says which color is good; a damaged record is skipped.
+    let ids = bluegreen_core::StateStore::list(&w.store, &w.application)
+        .await
+        .unwrap_or_default();
+    let mut last = None;
+    for id in running.iter().chain(ids.iter().rev()) {
+        if let Ok(r) = replay(&w, id).await {
+            last = Some(r.fallback_color());
+            break;
         }
-    };
+    }
     let to = match (a.to, last) {
         (Some(c), _) => c,
         (None, Some(c)) => c,
@@ -60,6 +58,23 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
             }
         }
     };
+    if !a.force {
+        let health = w
+            .providers
+            .health
+            .target_health(to)
+            .await
+            .map_err(crate::context::provider_failure)?;
+        if health.healthy == 0 {
+            return Err(Failure {
+                code: exit::REFUSED,
+                message: format!(
+                    "{to} has no healthy targets ({} unhealthy, {} other): sending all traffic there would be an outage; pass --force to do it anyway",
+                    health.unhealthy, health.other
+                ),
+            });
+        }
+    }
     if let Some(id) = &running {
         let _ = w.store.send(id, &Control::Abort { by: actor() });
         renderer.progress(&format!("asked deployment {id} to stop"));

@@ -164,6 +164,15 @@ impl Replay {
         self.plan.schedule.is_shift()
     }
 
+    /// The color an emergency rollback should send all traffic to: the new color once a (non-shift) deployment
+    /// was promoted, since it is then the stable one; the stable color otherwise.
+    pub fn fallback_color(&self) -> Color {
+        match self.outcome {
+            Some(Outcome::Promoted { .. }) if !self.plan.schedule.is_shift() => self.target(),
+            _ => self.stable,
+        }
+    }
+
     /// The color receiving the release.
     pub fn target(&self) -> Color {
         self.stable.other()
