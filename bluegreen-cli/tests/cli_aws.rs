@@ -74,6 +74,36 @@ impl Env {
             .expect("runs")
     }
 
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+            .current_dir(&self.dir)
+            .env_remove("BLUEGREEN_PROVIDER")
+            .env_remove("BLUEGREEN_ENVIRONMENT")
+            .env_remove("BLUEGREEN_APPLICATION")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts")
+    }
+
+    fn status(&self) -> Value {
+        let out = self.run(&["--output", "json", "status"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["data"].clone()
+    }
+
+    fn wait_for(&self, what: &str, f: impl Fn(&Value) -> bool) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if f(&self.status()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}: {}", self.status());
+    }
+
     fn split(&self) -> Value {
         let out = self.run(&["--output", "json", "status"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -215,4 +245,92 @@ fn a_5xx_spike_written_with_put_metric_data_rolls_back() {
         text(&out.stdout)
     );
     assert_eq!(env.split(), serde_json::json!({"blue": 100, "green": 0}));
+}
+
+#[test]
+fn canary_promote_and_abort_kill_resume_and_lock_refusal_on_the_emulator() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "multi");
+    let env = Env::new(&endpoint, "multi");
+    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+    let green = |s: &Value| s["split"]["green"].as_u64().unwrap();
+    let waiting = |s: &Value| s["deployment"]["next_step"] == 2 && s["split"]["green"] == 10;
+
+    // A canary promoted from a second process.
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary to wait for approval", waiting);
+    let refused = env.run(&["deploy", "--type", "traffic-only"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "a second deploy is refused: {}",
+        text(&refused.stderr)
+    );
+    assert_eq!(env.run(&["promote"]).status.code(), Some(0));
+    let out = deploy.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 100);
+
+    // Back to blue, then a canary aborted from a second process.
+    assert_eq!(
+        env.run(&["rollback", "--to", "blue"]).status.code(),
+        Some(0)
+    );
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary to wait for approval", waiting);
+    assert_eq!(env.run(&["abort"]).status.code(), Some(0));
+    let out = deploy.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 0);
+
+    // A deploy killed mid-bake, then resumed.
+    let mut deploy = env.spawn(&[
+        "deploy",
+        "--steps",
+        "50,100",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the first step", |s| green(s) == 50);
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+    let out = env.run(&["resume", "--rollback"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "resumed into a rollback: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 0);
 }
