@@ -28,7 +28,8 @@ pub use gate::GatePolicy;
 pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
-    Clock, HealthSource, HookFailure, HookPoint, Hooks, Metrics, ProviderError, StateStore,
+    Clock, HealthSource, HookFailure, HookPoint, Hooks, MINUTE, Metrics, MinuteMetrics,
+    ProviderError, StateStore,
     TargetHealth, TrafficRouter,
 };
 pub use strategy::{

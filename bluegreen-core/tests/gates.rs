@@ -331,6 +331,7 @@ fn report(verdict: Verdict, mode: GateMode) -> GateReport {
         limit: None,
         unit: Unit::Count,
         detail: String::new(),
+        minute: None,
     }
 }
 

@@ -92,51 +92,76 @@ pub async fn health_target_counts(health: &dyn HealthSource, color: Color, min_h
     );
 }
 
-/// Metrics over `window` keep the contract: errors never exceed requests; a count that is present is never
-/// zero (no data is absent, never zero); latencies are finite; host counts are present for both colors.
+/// Metrics over `window` keep the contract: one bucket per whole minute (stamped at the minute's start,
+/// within `window` rounded out to minutes), oldest first, no minute twice; errors never exceed requests; a
+/// count that is present is never zero (no data is absent, never zero); no latency without requests;
+/// latencies are finite.
 pub async fn health_metrics_contract(health: &dyn HealthSource, window: Window) {
     let m = health.metrics(window).await.expect("metrics works");
     for c in Color::ALL {
-        let m = m.get(c);
-        assert_ne!(
-            m.requests,
-            Some(0),
-            "{c}: no requests must be absent, not zero"
-        );
-        assert_ne!(
-            m.errors_5xx,
-            Some(0),
-            "{c}: no 5xx must be absent, not zero"
-        );
-        if let (Some(r), Some(e)) = (m.requests, m.errors_5xx) {
-            assert!(e <= r, "{c}: {e} errors cannot exceed {r} requests");
-        }
-        if m.requests.is_none() {
-            assert!(m.latency_avg.is_none(), "{c}: no latency without requests");
-        }
-        if let (Some(avg), Some(p99)) = (m.latency_avg, m.latency_p99) {
+        let series = m.get(c);
+        for pair in series.windows(2) {
             assert!(
-                avg < Duration::from_secs(3600) && p99 < Duration::from_secs(3600),
-                "{c}: latencies are sane"
+                pair[0].start < pair[1].start,
+                "{c}: minutes come oldest first, each once"
             );
+        }
+        for minute in series {
+            let at = minute.start;
+            assert_eq!(
+                at.as_millis() % 60_000,
+                0,
+                "{c}: a bucket is stamped at a whole minute, got {at}"
+            );
+            assert!(
+                at >= window.from.floor_minute() && at < window.to.ceil_minute(),
+                "{c}: the minute {at} lies outside the window asked"
+            );
+            let m = minute.metrics;
+            assert_ne!(
+                m.requests,
+                Some(0),
+                "{c} {at}: no requests must be absent, not zero"
+            );
+            assert_ne!(
+                m.errors_5xx,
+                Some(0),
+                "{c} {at}: no 5xx must be absent, not zero"
+            );
+            if let (Some(r), Some(e)) = (m.requests, m.errors_5xx) {
+                assert!(e <= r, "{c} {at}: {e} errors cannot exceed {r} requests");
+            }
+            if m.requests.is_none() {
+                assert!(
+                    m.latency_avg.is_none(),
+                    "{c} {at}: no latency without requests"
+                );
+            }
+            if let (Some(avg), Some(p99)) = (m.latency_avg, m.latency_p99) {
+                assert!(
+                    avg < Duration::from_secs(3600) && p99 < Duration::from_secs(3600),
+                    "{c} {at}: latencies are sane"
+                );
+            }
         }
     }
 }
 
-/// Metrics over a window with no traffic at all (e.g. before the resources existed) are absent.
+/// Metrics over a window with no traffic at all (e.g. before the resources existed) have no request data.
 pub async fn health_no_data_is_absent(health: &dyn HealthSource, quiet: Window) {
     let m = health.metrics(quiet).await.expect("metrics works");
     for c in Color::ALL {
-        assert_eq!(
-            m.get(c).requests,
-            None,
-            "{c}: a window without traffic has no request count"
-        );
-        assert_eq!(
-            m.get(c).error_rate(),
-            None,
-            "{c}: a window without traffic has no error rate"
-        );
+        for minute in m.get(c) {
+            assert_eq!(
+                minute.metrics.requests, None,
+                "{c}: a window without traffic has no request count"
+            );
+            assert_eq!(
+                minute.metrics.error_rate(),
+                None,
+                "{c}: a window without traffic has no error rate"
+            );
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, Metrics,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, MinuteMetrics,
     PerColor, ProviderError, RecordEntry, StateStore, TargetHealth, TrafficRouter, TrafficSplit,
     Window,
 };
@@ -227,7 +227,7 @@ impl<T: HealthSource> HealthSource for Faulty<T> {
         self.gate("target_health").await?;
         self.inner.target_health(color).await
     }
-    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+    async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
         self.gate("metrics").await?;
         self.inner.metrics(window).await
     }

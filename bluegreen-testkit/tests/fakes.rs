@@ -155,23 +155,39 @@ fn targets_go_through_aws_states() {
         vec![],
         "not registered before the instances are in service"
     );
-    world.clock().advance(Duration::from_secs(60));
+    // Pending for the launch time (90 s by default)...
+    world.clock().advance(Duration::from_secs(89));
+    assert_eq!(world.asg_capacity(Color::Green), (2, 0), "still pending");
+    assert_eq!(states(&world), vec![]);
+    world.clock().advance(Duration::from_secs(1));
     assert_eq!(
         states(&world),
         vec![TargetState::Initial, TargetState::Initial]
     );
     assert_eq!(world.asg_capacity(Color::Green), (2, 2));
-    world.clock().advance(Duration::from_secs(30));
+    // ...then `initial` for 5 health checks × 30 s...
+    world.clock().advance(Duration::from_secs(149));
+    assert_eq!(
+        states(&world),
+        vec![TargetState::Initial, TargetState::Initial]
+    );
+    world.clock().advance(Duration::from_secs(1));
     assert_eq!(
         states(&world),
         vec![TargetState::Healthy, TargetState::Healthy]
     );
+    // ...and a deregistered target drains for the deregistration delay (300 s by default).
     block(&world, capacity.set_desired(Color::Green, 1)).unwrap();
     assert_eq!(
         states(&world),
         vec![TargetState::Healthy, TargetState::Draining]
     );
-    world.clock().advance(Duration::from_secs(30));
+    world.clock().advance(Duration::from_secs(299));
+    assert_eq!(
+        states(&world),
+        vec![TargetState::Healthy, TargetState::Draining]
+    );
+    world.clock().advance(Duration::from_secs(1));
     assert_eq!(states(&world), vec![TargetState::Healthy]);
     world.set_script(
         Color::Green,
@@ -184,9 +200,18 @@ fn targets_go_through_aws_states() {
     assert_eq!(world.calls().count("UpdateAutoScalingGroup"), 1);
 }
 
+fn only(series: &[MinuteMetrics]) -> Metrics {
+    assert_eq!(series.len(), 1, "one minute asked, one bucket: {series:?}");
+    series[0].metrics
+}
+
 #[test]
 fn metrics_follow_the_weights_and_the_script() {
-    let mut config = WorldConfig::default();
+    // Instant publication: this test is about the counts, not about when they appear.
+    let mut config = WorldConfig {
+        publication: Publication::Instant,
+        ..WorldConfig::default()
+    };
     config.scripts.green = Script::default().at(Duration::from_secs(60), Change::ErrorRate(0.5));
     let world = SimWorld::new(config);
     let start = world.clock().now();
@@ -204,8 +229,8 @@ fn metrics_follow_the_weights_and_the_script() {
     };
     let m = block(&world, health.metrics(window(0, 60))).unwrap();
     let (b, g) = (
-        m.blue.requests.unwrap() as f64,
-        m.green.requests.unwrap() as f64,
+        only(&m.blue).requests.unwrap() as f64,
+        only(&m.green).requests.unwrap() as f64,
     );
     assert!(
         (g / (b + g) - 0.25).abs() < 0.01,
@@ -216,15 +241,99 @@ fn metrics_follow_the_weights_and_the_script() {
         "200 req/s for 60 s: {}",
         b + g
     );
-    assert!(m.green.error_rate().unwrap() < 0.01);
+    assert!(only(&m.green).error_rate().unwrap() < 0.01);
     let m = block(&world, health.metrics(window(60, 120))).unwrap();
     assert!(
-        (m.green.error_rate().unwrap() - 0.5).abs() < 0.02,
+        (only(&m.green).error_rate().unwrap() - 0.5).abs() < 0.02,
         "green fails half from minute 1"
     );
     // Same seed, same numbers.
     let again = block(&world, health.metrics(window(60, 120))).unwrap();
     assert_eq!(m, again);
+}
+
+#[test]
+fn metrics_are_published_as_aws_publishes_them() {
+    let delay = PublicationDelay::default();
+    let world = SimWorld::new(WorldConfig {
+        seed: 7,
+        ..WorldConfig::default()
+    });
+    let start = world.clock().now();
+    let health = world.health();
+    let minute0 = Window {
+        from: start,
+        to: start + MINUTE,
+    };
+    // The minute is not there while it runs, nor right after it closes.
+    world.clock().advance(Duration::from_secs(30));
+    let m = block(&world, health.metrics(minute0)).unwrap();
+    assert!(m.blue.is_empty() && m.green.is_empty(), "{m:?}");
+    world.clock().advance(Duration::from_secs(31));
+    let m = block(&world, health.metrics(minute0)).unwrap();
+    assert!(m.blue.is_empty(), "published the instant it closed: {m:?}");
+    // It appears after its own delay, stamped at the minute's start.
+    let (d, share) = delay.draw(7, start);
+    world.clock().advance_to(start + MINUTE + d + MINUTE);
+    let m = block(&world, health.metrics(minute0)).unwrap();
+    assert_eq!(m.blue.len(), 1);
+    assert_eq!(m.blue[0].start, start);
+    assert!(share == 1.0 || share < 0.9);
+    // GetMetricData rounds the start down: a window from mid-minute returns the whole bucket.
+    let mid = Window {
+        from: start + Duration::from_secs(30),
+        to: start + Duration::from_secs(45),
+    };
+    assert_eq!(block(&world, health.metrics(mid)).unwrap(), m);
+    // Green has no traffic: host counts every minute, no request or 5xx count (zero is omitted).
+    let g = m.green[0].metrics;
+    assert_eq!((g.requests, g.errors_5xx, g.latency_avg), (None, None, None));
+    assert_eq!(g.healthy_hosts, Some(2));
+    // p99 is an extended statistic: absent unless asked.
+    assert_eq!(m.blue[0].metrics.latency_p99, None);
+    assert!(m.blue[0].metrics.latency_avg.is_some());
+
+    // Over 1,000 minutes: delays centred near 90 s, most minutes within 2 min, none beyond 4.5 min,
+    // about one in ten revised.
+    let draws: Vec<(Duration, f64)> = (0..1000u64)
+        .map(|i| delay.draw(7, start + MINUTE * i as u32))
+        .collect();
+    let mean = draws.iter().map(|(d, _)| d.as_secs_f64()).sum::<f64>() / 1000.0;
+    assert!((90.0..110.0).contains(&mean), "mean delay {mean}");
+    let late = draws.iter().filter(|(d, _)| d.as_secs() > 120).count();
+    assert!((50..150).contains(&late), "{late} minutes beyond 2 min");
+    assert!(draws.iter().all(|(d, _)| d.as_secs() <= 270));
+    let revised = draws.iter().filter(|(_, s)| *s < 1.0).count();
+    assert!((60..140).contains(&revised), "{revised} revised");
+}
+
+#[test]
+fn a_revised_minute_first_shows_part_of_its_counts() {
+    let delay = PublicationDelay {
+        revision_probability: 1.0,
+        ..PublicationDelay::default()
+    };
+    let world = SimWorld::new(WorldConfig {
+        publication: Publication::Realistic(delay),
+        ..WorldConfig::default()
+    });
+    let start = world.clock().now();
+    let health = world.health();
+    let minute0 = Window {
+        from: start,
+        to: start + MINUTE,
+    };
+    let (d, share) = delay.draw(1, start);
+    world.clock().advance_to(start + MINUTE + d);
+    let first = block(&world, health.metrics(minute0)).unwrap();
+    world.clock().advance_to(start + MINUTE + d + MINUTE);
+    let revised = block(&world, health.metrics(minute0)).unwrap();
+    let (a, b) = (
+        first.blue[0].metrics.requests.unwrap(),
+        revised.blue[0].metrics.requests.unwrap(),
+    );
+    assert_eq!(a, (b as f64 * share).floor() as u64);
+    assert!(a < b, "first {a}, revised {b}");
 }
 
 #[test]

@@ -69,12 +69,18 @@ pub enum Event {
     Polled {
         /// 0-based index.
         index: usize,
-        /// The metrics window judged.
-        window: Window,
-        /// One report per gate.
+        /// The whole minutes asked of CloudWatch, if any complete post-change minute was still to judge.
+        #[serde(default)]
+        window: Option<Window>,
+        /// The checks of the current state (target health, alarms), then one report per metric gate for
+        /// each minute judged on this poll (tagged with the minute).
         reports: Vec<GateReport>,
+        /// The oldest complete post-change minute CloudWatch had not yet published (or settled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        awaiting: Option<Timestamp>,
     },
-    /// A bake was lengthened because a gate had no data.
+    /// A bake was lengthened: a gate had no data under `extend-bake`, or the bake reached its planned end
+    /// before CloudWatch published the minutes it must judge (`until` is then the latest it may run).
     BakeExtended {
         /// 0-based index.
         index: usize,

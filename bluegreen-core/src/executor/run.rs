@@ -2,8 +2,11 @@
 
 use super::retry::with_retry;
 use super::*;
-use crate::gate::{BakeTally, Limits, PollDecision, Snapshot, judge_bake_gate, judge_pre_step};
-use crate::{ApprovalDecision, ApprovalRequest, HookPoint, Step, TimeoutAction, Timestamp, Window};
+use crate::gate::{
+    BakeTally, Check, GateReport, Limits, MinuteBook, MinuteProgress, PollDecision, Snapshot,
+    judge_bake_gate, judge_pre_step,
+};
+use crate::{ApprovalDecision, ApprovalRequest, HookPoint, MINUTE, PerColor, Step, TimeoutAction, Timestamp};
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
@@ -538,20 +541,37 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Fetches one window of data, judges the bake gates, records the poll and counts it.
+    /// One poll of the bake gates: checks the current state (the new color's target health, alarms),
+    /// judges every CloudWatch minute that became final since the last poll, records the poll and counts
+    /// its verdicts. `minutes_count` is false while waiting for an approval, where only failures count.
     async fn poll(
         &mut self,
         index: usize,
+        book: &mut MinuteBook,
         tally: &mut BakeTally,
         limits: &Limits,
         can_extend: bool,
     ) -> Result<PollDecision, Stop> {
-        let gates = &self.plan.gates;
-        let to = self.now();
-        let from = self.split_changed_at.max(to - gates.window_length());
-        let window = Window { from, to };
+        let gates = self.plan.gates.clone();
+        let new = self.new_color();
         let health = &self.p().health;
-        let metrics = self.call("metrics", || health.metrics(window)).await?;
+        let state_gates: Vec<_> = gates
+            .bake
+            .iter()
+            .filter(|g| !g.check.is_minute_based())
+            .collect();
+        let mut state = PerColor::<crate::Metrics>::default();
+        if state_gates
+            .iter()
+            .any(|g| matches!(g.check, Check::HealthyHosts { .. }))
+        {
+            let th = self
+                .call("target_health", || health.target_health(new))
+                .await?;
+            let m = state.get_mut(new);
+            m.healthy_hosts = Some(th.healthy);
+            m.unhealthy_hosts = Some(th.unhealthy);
+        }
         let names = gates.bake_alarm_names();
         let alarms = if names.is_empty() {
             Vec::new()
@@ -559,39 +579,78 @@ impl<'a> Run<'a> {
             self.call("alarm_states", || health.alarm_states(&names))
                 .await?
         };
-        let snapshot = Snapshot { metrics, alarms };
-        let reports: Vec<_> = gates
-            .bake
+        let snapshot = Snapshot {
+            metrics: state,
+            alarms,
+        };
+        let mut reports: Vec<GateReport> = state_gates
             .iter()
-            .map(|g| judge_bake_gate(g, &snapshot, self.new_color(), gates.min_requests))
+            .map(|g| judge_bake_gate(g, &snapshot, new, gates.min_requests))
             .collect();
-        let decision = tally.record(&reports, limits, can_extend);
+        let window = book.fetch_window(self.now());
+        let mut progress = MinuteProgress::default();
+        if let Some(window) = window
+            && gates.bake.iter().any(|g| g.check.is_minute_based())
+        {
+            let series = self.call("metrics", || health.metrics(window)).await?;
+            progress = book.advance(&gates, new, &series, self.now());
+        }
+        let state_reports = reports.clone();
+        for judged in &progress.judged {
+            reports.extend(judged.reports.iter().cloned());
+        }
+        let mut decision = tally.record_state(&state_reports, limits);
+        if decision == PollDecision::Continue {
+            for judged in &progress.judged {
+                match tally.record_minute(&judged.reports, limits, can_extend) {
+                    PollDecision::Continue => {}
+                    d => {
+                        decision = d;
+                        if matches!(decision, PollDecision::Rollback { .. }) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
         self.record(Event::Polled {
             index,
             window,
             reports,
+            awaiting: progress.awaiting,
         })
         .await?;
         Ok(decision)
     }
 
+    /// Bakes for `duration`, then for as long as it takes CloudWatch to publish the minutes the gates
+    /// must judge (up to the plan's `max_extension`).
     async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
-        let interval = self.plan.gates.interval;
-        let limits = self.plan.gates.limits;
-        let max_extension = self.plan.gates.max_extension;
-        let mut end = self.now() + duration;
+        let gates = self.plan.gates.clone();
+        let interval = gates.interval;
+        let limits = gates.limits;
+        let mut book = MinuteBook::new(self.split_changed_at, gates.window_length());
+        let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
+        let min_minutes = if needs_minutes { gates.min_minutes } else { 0 };
+        let planned_end = self.now() + duration;
+        let deadline = planned_end + gates.max_extension;
+        let mut end = planned_end;
         let mut extended = Duration::ZERO;
+        let mut announced = false;
         let mut tally = BakeTally::default();
         let mut next = self.now() + interval;
         loop {
-            let at = next.min(end);
+            let at = if self.now() < end { next.min(end) } else { next };
             self.sleep_until(at).await?;
-            let can_extend = extended + interval <= max_extension;
-            match self.poll(index, &mut tally, &limits, can_extend).await? {
+            let can_extend = extended + MINUTE <= gates.max_extension;
+            match self
+                .poll(index, &mut book, &mut tally, &limits, can_extend)
+                .await?
+            {
                 PollDecision::Continue => {}
                 PollDecision::Extend => {
-                    end = end + interval;
-                    extended += interval;
+                    end = end + MINUTE;
+                    extended += MINUTE;
                     self.record(Event::BakeExtended { index, until: end })
                         .await?;
                 }
@@ -599,8 +658,46 @@ impl<'a> Run<'a> {
                     return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                 }
             }
-            if self.now() >= end {
-                return Ok(());
+            let now = self.now();
+            if now >= end {
+                if tally.passed_minutes >= min_minutes {
+                    return Ok(());
+                }
+                if now >= deadline {
+                    return Err(Stop::Rollback(RollbackReason::Gate {
+                        limit: format!(
+                            "{} of the {} passing minutes needed judged by the end of the bake and its {} extension",
+                            tally.passed_minutes,
+                            min_minutes,
+                            humantime::format_duration(gates.max_extension)
+                        ),
+                        report: GateReport {
+                            gate: "minutes-judged".into(),
+                            mode: crate::gate::GateMode::Enforce,
+                            verdict: crate::gate::Verdict::Inconclusive,
+                            value: Some(f64::from(tally.passed_minutes)),
+                            stable: None,
+                            limit: Some(f64::from(min_minutes)),
+                            unit: crate::gate::Unit::Count,
+                            detail: match book.fetch_window(now) {
+                                Some(w) => format!(
+                                    "CloudWatch had not published the minute starting {} ({} inconclusive minutes)",
+                                    w.from, tally.inconclusive
+                                ),
+                                None => format!("{} inconclusive minutes", tally.inconclusive),
+                            },
+                            minute: None,
+                        },
+                    }));
+                }
+                if !announced {
+                    announced = true;
+                    self.record(Event::BakeExtended {
+                        index,
+                        until: deadline,
+                    })
+                    .await?;
+                }
             }
             next = at + interval;
         }
@@ -630,6 +727,7 @@ impl<'a> Run<'a> {
             ..self.plan.gates.limits
         };
         let mut tally = BakeTally::default();
+        let mut book = MinuteBook::new(self.split_changed_at, self.plan.gates.window_length());
         loop {
             let next_poll = self.now() + interval;
             let wake = deadline.map_or(next_poll, |d| d.min(next_poll));
@@ -684,7 +782,7 @@ impl<'a> Run<'a> {
                     }
                     if !self.plan.gates.bake.is_empty()
                         && let PollDecision::Rollback { limit, report } =
-                            self.poll(index, &mut tally, &limits, false).await?
+                            self.poll(index, &mut book, &mut tally, &limits, false).await?
                     {
                         return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                     }

@@ -117,14 +117,17 @@ pub struct PreStepGate {
     pub wait: Duration,
 }
 
-/// How many bad polls a bake tolerates. Each count is per bake step; reaching a limit rolls back.
+/// How many bad verdicts a bake tolerates. Each count is per bake step; reaching a limit rolls back. A
+/// verdict is one poll for the checks of the current state (target health, alarms) and one CloudWatch
+/// minute for the checks on metrics (5xx rate, latency): a minute is counted once, when it is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Failed polls in one bake that roll back (1: the first failure rolls back).
+    /// Failed verdicts in one bake that roll back (1: the first failure rolls back).
     pub failures: u32,
-    /// Consecutive failed polls that roll back.
+    /// Consecutive failed verdicts that roll back.
     pub consecutive_failures: u32,
-    /// Inconclusive polls in one bake that roll back.
+    /// Inconclusive minutes in one bake that roll back (published minutes with too few requests, or minutes
+    /// never published). A minute not yet published is awaited, never counted.
     pub inconclusive: u32,
 }
 
@@ -133,7 +136,7 @@ impl Default for Limits {
         Limits {
             failures: 1,
             consecutive_failures: 1,
-            inconclusive: 6,
+            inconclusive: 3,
         }
     }
 }
@@ -148,31 +151,60 @@ pub struct GatePolicy {
     /// Time between polls of a bake.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
-    /// The length of the metrics window judged on each poll (it never starts before the split changed).
-    /// `None`: the poll interval.
+    /// The length of the metrics window behind each minute's verdict, in whole minutes (rounded up): 1 judges
+    /// each minute alone; 5 judges each minute together with the four before it (never reaching before the
+    /// split changed), for applications with few requests. `None`: one minute.
     #[serde(with = "humantime_serde", default)]
     pub window: Option<Duration>,
     /// Fewest requests to the new color in a window before its rates and latencies are judged.
     pub min_requests: u64,
     /// When to roll back.
     pub limits: Limits,
-    /// How far `extend-bake` may lengthen one bake in total.
+    /// How far one bake may run past its planned end: while it waits for CloudWatch to publish the minutes
+    /// it must judge, and for `extend-bake` verdicts. Past it, a bake short of judged minutes rolls back.
     #[serde(with = "humantime_serde")]
     pub max_extension: Duration,
+    /// Complete minutes after the split changed that a bake must judge (and pass) before it can end. A
+    /// minute judged with no data passes only under the `pass` no-data policy. 0 lets a bake end on time
+    /// with no metric evidence at all.
+    #[serde(default = "default_min_minutes")]
+    pub min_minutes: u32,
+    /// How long after a minute closes CloudWatch may still publish it. A minute absent for longer is judged
+    /// as no data; until then it is awaited, never counted against the release.
+    #[serde(with = "humantime_serde", default = "default_publication_timeout")]
+    pub publication_timeout: Duration,
 }
 
-/// The default metrics window: 60 s, CloudWatch's resolution for load balancer metrics. Polls every 10 s
-/// judge the last 60 s (never reaching back before the split changed).
+/// The default [`GatePolicy::min_minutes`]: one complete post-change minute per bake.
+pub const DEFAULT_MIN_MINUTES: u32 = 1;
+
+/// The default [`GatePolicy::publication_timeout`]: 5 minutes, above the one to three minutes that load
+/// balancer metrics usually take.
+pub const DEFAULT_PUBLICATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn default_min_minutes() -> u32 {
+    DEFAULT_MIN_MINUTES
+}
+
+fn default_publication_timeout() -> Duration {
+    DEFAULT_PUBLICATION_TIMEOUT
+}
+
+/// The default metrics window: 60 s, CloudWatch's resolution for load balancer metrics: each published
+/// minute is judged on its own.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
-/// The default poll interval: 10 s.
+/// The default poll interval: 10 s. Every poll checks target health and alarms, and judges any minute that
+/// CloudWatch has published since the last.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for GatePolicy {
     /// The defaults: at least one healthy target and none unhealthy before each step; during bakes, 5xx rate
-    /// ≤ 5 % and ≤ 2 × stable + 1 % (a breach needs at least 5 errors), average latency ≤ 1 s and ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's
-    /// alarm threshold), at least one healthy host; polls every 10 s over the last 60 s; at least 50 requests
-    /// to the new color per window before rates are judged.
+    /// ≤ 5 % and ≤ 2 × stable + 1 % (a breach needs at least 5 errors), average latency ≤ 1 s and
+    /// ≤ 2 × stable + 100 ms, p99 ≤ 5 s (the seed's alarm threshold), each judged per published minute with
+    /// at least 50 requests to the new color; at least one healthy target on every 10 s poll; each bake
+    /// judges at least one complete post-change minute, waiting up to 5 minutes past its end for
+    /// CloudWatch; 3 inconclusive minutes roll back. Decision record 006 says why.
     fn default() -> Self {
         GatePolicy {
             pre_step: PreStepGate {
@@ -228,6 +260,8 @@ impl Default for GatePolicy {
             min_requests: 50,
             limits: Limits::default(),
             max_extension: Duration::from_secs(300),
+            min_minutes: DEFAULT_MIN_MINUTES,
+            publication_timeout: DEFAULT_PUBLICATION_TIMEOUT,
         }
     }
 }
@@ -248,9 +282,20 @@ impl GatePolicy {
         names
     }
 
-    /// The metrics window length: [`GatePolicy::window`] or the poll interval.
+    /// The metrics window length: [`GatePolicy::window`] rounded up to whole minutes, at least one.
     pub fn window_length(&self) -> Duration {
-        self.window.unwrap_or(self.interval)
+        let secs = self.window.unwrap_or(DEFAULT_WINDOW).as_secs();
+        Duration::from_secs(secs.div_ceil(60).max(1) * 60)
+    }
+
+    /// The earliest a bake that starts right after a split change can have judged its
+    /// [`min_minutes`](Self::min_minutes) at a publication delay of `delay`: up to a minute until the
+    /// first whole minute starts, the minutes themselves, then the delay.
+    pub fn time_to_judge(&self, delay: Duration) -> Duration {
+        if self.min_minutes == 0 {
+            return Duration::ZERO;
+        }
+        DEFAULT_WINDOW * (self.min_minutes + 1) + delay
     }
 
     /// Adds an alarm gate over `names` to the bake gates and the pre-step gate.

@@ -307,6 +307,7 @@ impl Raw {
             limit: self.limit,
             unit: self.unit,
             detail: self.detail,
+            minute: None,
         }
     }
 }

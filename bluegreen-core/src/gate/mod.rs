@@ -5,13 +5,16 @@
 
 mod config;
 mod judge;
+mod minutes;
 mod report;
 mod tally;
 
 pub use config::{
-    BakeGate, Check, DEFAULT_POLL_INTERVAL, DEFAULT_WINDOW, GateMode, GatePolicy, Limits,
+    BakeGate, Check, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL, DEFAULT_PUBLICATION_TIMEOUT,
+    DEFAULT_WINDOW, GateMode, GatePolicy, Limits,
     NoDataPolicy, PreStepGate, Relative,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
+pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};
 pub use report::{GateReport, Unit, Verdict};
 pub use tally::{BakeTally, PollDecision};

@@ -16,6 +16,17 @@ pub enum Verdict {
     Extend,
 }
 
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Extend => "extend",
+        })
+    }
+}
+
 /// The unit of a gate's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -47,6 +58,10 @@ pub struct GateReport {
     pub unit: Unit,
     /// Why, in words: the breach, or why there was no data.
     pub detail: String,
+    /// For a gate on CloudWatch's minute buckets: the start of the minute judged (the newest minute of the
+    /// window). `None` for checks of the current state (target health, alarms) and the pre-step gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<crate::Timestamp>,
 }
 
 impl GateReport {
@@ -63,7 +78,10 @@ impl fmt::Display for GateReport {
             Unit::Seconds => format!("{:.3}s", v),
             Unit::Count => format!("{v}"),
         };
-        write!(f, "{} {:?}", self.gate, self.verdict)?;
+        write!(f, "{} {}", self.gate, self.verdict)?;
+        if let Some(m) = self.minute {
+            write!(f, " minute={m}")?;
+        }
         if let Some(v) = self.value {
             write!(f, " value={}", show(v))?;
         }

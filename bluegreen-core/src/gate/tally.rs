@@ -7,8 +7,10 @@ pub struct BakeTally {
     pub failures: u32,
     /// Failed polls in a row, ending with the last.
     pub consecutive_failures: u32,
-    /// Inconclusive polls so far.
+    /// Inconclusive verdicts so far.
     pub inconclusive: u32,
+    /// CloudWatch minutes judged so far whose every enforced gate passed.
+    pub passed_minutes: u32,
 }
 
 /// What a bake does after a poll.
@@ -28,6 +30,38 @@ pub enum PollDecision {
 }
 
 impl BakeTally {
+    /// Counts one poll's checks of the current state (target health, alarms): only failures count, since
+    /// the same state is checked again on the next poll.
+    pub fn record_state(&mut self, reports: &[GateReport], limits: &Limits) -> PollDecision {
+        let failed = reports
+            .iter()
+            .any(|r| r.mode == GateMode::Enforce && r.verdict == Verdict::Fail);
+        if failed {
+            self.record(reports, limits, false)
+        } else {
+            PollDecision::Continue
+        }
+    }
+
+    /// Counts one judged CloudWatch minute: like [`record`](Self::record), and a minute whose enforced
+    /// gates all passed adds to [`passed_minutes`](Self::passed_minutes).
+    pub fn record_minute(
+        &mut self,
+        reports: &[GateReport],
+        limits: &Limits,
+        can_extend: bool,
+    ) -> PollDecision {
+        let passed = reports
+            .iter()
+            .filter(|r| r.mode == GateMode::Enforce)
+            .all(|r| r.verdict == Verdict::Pass);
+        let decision = self.record(reports, limits, can_extend);
+        if passed {
+            self.passed_minutes += 1;
+        }
+        decision
+    }
+
     /// Counts one poll's reports (observe-mode reports are ignored) and decides. `can_extend` says whether
     /// the bake may still be extended; when it may not, an `extend` verdict counts as inconclusive.
     pub fn record(

@@ -24,6 +24,21 @@ impl Timestamp {
         self.0
     }
 
+    /// The start of the minute holding this instant (CloudWatch's bucket stamp).
+    pub const fn floor_minute(self) -> Self {
+        Timestamp(self.0 - self.0 % 60_000)
+    }
+
+    /// The first whole minute at or after this instant.
+    pub const fn ceil_minute(self) -> Self {
+        let r = self.0 % 60_000;
+        if r == 0 {
+            self
+        } else {
+            Timestamp(self.0.saturating_add(60_000 - r))
+        }
+    }
+
     /// The time from `earlier` to `self`, zero if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))

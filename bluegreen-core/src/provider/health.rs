@@ -1,4 +1,4 @@
-use crate::{Color, PerColor, ProviderError, Window};
+use crate::{Color, PerColor, ProviderError, Timestamp, Window};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -43,6 +43,81 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Several datapoints (e.g. consecutive minutes) combined as CloudWatch would over their union: counts
+    /// add up, the average latency is weighted by requests, p99 and unhealthy hosts take the maximum, healthy
+    /// hosts the minimum. A value absent from every part stays absent.
+    pub fn combine<'m>(parts: impl IntoIterator<Item = &'m Metrics>) -> Metrics {
+        let mut out = Metrics::default();
+        let mut weighted = 0.0f64;
+        let mut weight = 0u64;
+        let mut plain: Vec<f64> = Vec::new();
+        for m in parts {
+            out.requests = add(out.requests, m.requests);
+            out.errors_5xx = add(out.errors_5xx, m.errors_5xx);
+            if let Some(avg) = m.latency_avg {
+                match m.requests {
+                    Some(r) if r > 0 => {
+                        weighted += avg.as_secs_f64() * r as f64;
+                        weight += r;
+                    }
+                    _ => plain.push(avg.as_secs_f64()),
+                }
+            }
+            out.latency_p99 = max_of(out.latency_p99, m.latency_p99);
+            out.healthy_hosts = match (out.healthy_hosts, m.healthy_hosts) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            out.unhealthy_hosts = max_of(out.unhealthy_hosts, m.unhealthy_hosts);
+        }
+        out.latency_avg = if weight > 0 {
+            Some(Duration::from_secs_f64(weighted / weight as f64))
+        } else if !plain.is_empty() {
+            Some(Duration::from_secs_f64(
+                plain.iter().sum::<f64>() / plain.len() as f64,
+            ))
+        } else {
+            None
+        };
+        out
+    }
+
+    /// Whether any value is present: a minute with none was not published (or had nothing to publish).
+    pub fn is_empty(&self) -> bool {
+        *self == Metrics::default()
+    }
+}
+
+fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.saturating_add(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_of<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// One color's CloudWatch datapoints of one minute (a `Period = 60` bucket, stamped at the minute's start).
+///
+/// CloudWatch publishes a minute only after it closes, one to several minutes late, and omits zero counts:
+/// a minute missing from a series was not published (yet), and a minute present without `requests` had none.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MinuteMetrics {
+    /// The minute's start (a whole minute since the epoch).
+    pub start: Timestamp,
+    /// The datapoints of that minute; absent values had no datapoint.
+    pub metrics: Metrics,
+}
+
+/// The length of a CloudWatch bucket of load balancer metrics.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
 /// The state of a CloudWatch alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -70,8 +145,10 @@ pub struct AlarmStatus {
 pub trait HealthSource: Send + Sync {
     /// Target health of `color`'s target group now.
     async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError>;
-    /// Both colors' metrics over `window` (one call, so a provider can fetch them in one request).
-    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError>;
+    /// Both colors' published minute buckets that start within `window` (whole minutes: a provider rounds
+    /// `from` down and `to` up to the minute, as `GetMetricData` does), oldest first, one call for both
+    /// colors. A minute that has no datapoint at all for a color is left out of that color's series.
+    async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError>;
     /// The states of the named alarms, in the order asked. An unknown name is [`ProviderError::NotFound`].
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError>;
 }

@@ -15,7 +15,9 @@ pub use approval::{Approval, ApprovalDecision, ApprovalRequest};
 pub use capacity::{Capacity, CapacityStatus};
 pub use clock::Clock;
 pub use error::ProviderError;
-pub use health::{AlarmState, AlarmStatus, HealthSource, Metrics, TargetHealth};
+pub use health::{
+    AlarmState, AlarmStatus, HealthSource, MINUTE, Metrics, MinuteMetrics, TargetHealth,
+};
 pub use hooks::{HookFailure, HookPoint, Hooks};
 pub use router::TrafficRouter;
 pub use store::StateStore;

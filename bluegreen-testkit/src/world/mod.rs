@@ -9,7 +9,7 @@ pub use providers::{SimCapacity, SimHealth, SimRouter};
 pub use state::{
     ActionRef, Asg, Forward, Listener, Rule, Target, TargetGroup, TargetState, WriteRecord,
 };
-pub use traffic::{Behavior, Change, Script};
+pub use traffic::{Behavior, Change, Publication, PublicationDelay, Script};
 
 use crate::{CallLog, ManualClock};
 use bluegreen_core::{AlarmState, Clock, Color, PerColor, TargetHealth, TrafficSplit};
@@ -50,10 +50,16 @@ pub struct WorldConfig {
     pub alarms: BTreeMap<String, Vec<(Duration, AlarmState)>>,
     /// Extra listener rules forwarding to both target groups, by priority (weights start as the default's).
     pub rule_priorities: Vec<u32>,
+    /// How CloudWatch publishes the load balancer's metrics: late, by the minute, by default.
+    pub publication: Publication,
+    /// Whether the health source returns `TargetResponseTime` p99 (an extended statistic, only when asked).
+    pub p99: bool,
 }
 
 impl Default for WorldConfig {
-    /// The seed's environment: `poc-poc-web-alb`, blue live with 2 instances, green ready with 2, 200 req/s.
+    /// The seed's environment: `poc-poc-web-alb`, blue live with 2 instances, green ready with 2, 200 req/s;
+    /// AWS's timing: metrics published by the minute, 1–4.5 minutes late; new instances in service after
+    /// 90 s and healthy 150 s later (5 checks × 30 s); deregistered targets draining for 300 s.
     fn default() -> Self {
         WorldConfig {
             environment: "poc".into(),
@@ -63,12 +69,14 @@ impl Default for WorldConfig {
             initial_split: TrafficSplit::all_to(Color::Blue),
             instances: PerColor { blue: 2, green: 2 },
             asg_max: 10,
-            warmup: Duration::from_secs(60),
-            health_check: Duration::from_secs(30),
-            deregistration_delay: Duration::from_secs(30),
+            warmup: Duration::from_secs(90),
+            health_check: Duration::from_secs(150),
+            deregistration_delay: Duration::from_secs(300),
             scripts: PerColor::default(),
             alarms: BTreeMap::new(),
             rule_priorities: Vec::new(),
+            publication: Publication::default(),
+            p99: false,
         }
     }
 }
@@ -154,6 +162,8 @@ impl SimWorld {
                 rate_per_sec: config.request_rate,
                 scripts: config.scripts,
                 weights: vec![(now, split.weight(Color::Blue), split.weight(Color::Green))],
+                publication: config.publication,
+                p99: config.p99,
             },
             timings: Timings {
                 warmup: config.warmup,
@@ -326,6 +336,11 @@ impl SimWorld {
     /// Replaces `color`'s script from now on (its changes stay at offsets from the world's start).
     pub fn set_script(&self, color: Color, script: Script) {
         *self.lock().traffic.scripts.get_mut(color) = script;
+    }
+
+    /// Sets how CloudWatch publishes metrics from now on.
+    pub fn set_publication(&self, publication: Publication) {
+        self.lock().traffic.publication = publication;
     }
 
     /// Sets the rate of arriving requests, per second.

@@ -3,7 +3,7 @@
 use super::{ActionRef, SimWorld};
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, Metrics, PerColor,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
     ProviderError, TargetHealth, TrafficRouter, TrafficSplit, Window,
 };
 
@@ -98,7 +98,7 @@ impl HealthSource for SimHealth {
         Ok(s.health_of(tg, now))
     }
 
-    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+    async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
         let now = self.world.clock().now();
         self.world.calls().record(now, "GetMetricData");
         if window.from >= window.to {
@@ -113,22 +113,11 @@ impl HealthSource for SimHealth {
         for c in Color::ALL {
             s.target_group(self.target_groups.get(c))?;
         }
-        let to = window.to.min(now);
-        if window.from >= to {
-            return Ok(PerColor::default());
-        }
-        let health = |c: Color, t| s.health_of_color(c, t);
-        Ok(s.traffic.metrics(
-            Window {
-                from: window.from,
-                to,
-            },
-            s.start,
-            |c, t| {
-                let h = health(c, t);
-                (h.healthy, h.unhealthy)
-            },
-        ))
+        let health = |c: Color, t| {
+            let h = s.health_of_color(c, t);
+            (h.healthy, h.unhealthy)
+        };
+        Ok(s.traffic.published(window, now, s.start, health))
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {

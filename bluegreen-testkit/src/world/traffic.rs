@@ -1,7 +1,7 @@
 //! The traffic simulator: requests arrive at a rate, split by the listener's weights over time; each color's
 //! errors, latency and target health follow a script.
 
-use bluegreen_core::{Color, Metrics, PerColor, Timestamp, Window};
+use bluegreen_core::{Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,83 @@ impl Script {
     }
 }
 
+/// How the world's CloudWatch publishes load balancer metrics.
+///
+/// AWS publishes one bucket per minute, stamped at the minute's start, some time after the minute closes,
+/// omits zero counts, and may revise the newest minute as late data lands. [`Publication::Realistic`] (the
+/// default) models all of that; [`Publication::Instant`] publishes each minute the moment it closes and
+/// never revises it — for tests that say why they need it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Publication {
+    /// Each minute visible as soon as it closes, complete.
+    Instant,
+    /// Each minute visible after a delay drawn for it from the world's seed.
+    Realistic(PublicationDelay),
+}
+
+impl Default for Publication {
+    fn default() -> Self {
+        Publication::Realistic(PublicationDelay::default())
+    }
+}
+
+/// The distribution of a minute's publication delay (from the minute's end) and of late revisions.
+///
+/// A minute's delay is `base + U(0, jitter)`, plus `U(0, tail)` with probability `tail_probability`. With
+/// probability `revision_probability` a minute first appears with only 50–90 % of its counts, and complete
+/// one minute later.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PublicationDelay {
+    /// The shortest delay.
+    #[serde(with = "humantime_serde")]
+    pub base: Duration,
+    /// Uniform jitter added to every minute's delay.
+    #[serde(with = "humantime_serde")]
+    pub jitter: Duration,
+    /// Chance that a minute is late beyond the jitter.
+    pub tail_probability: f64,
+    /// Largest extra lateness of a late minute.
+    #[serde(with = "humantime_serde")]
+    pub tail: Duration,
+    /// Chance that a minute is first published incomplete and revised a minute later.
+    pub revision_probability: f64,
+}
+
+impl Default for PublicationDelay {
+    /// 60–120 s after the minute closes (90 s on average); one minute in ten up to 150 s later still
+    /// (at most 4.5 min); one in ten first published incomplete.
+    fn default() -> Self {
+        PublicationDelay {
+            base: Duration::from_secs(60),
+            jitter: Duration::from_secs(60),
+            tail_probability: 0.1,
+            tail: Duration::from_secs(150),
+            revision_probability: 0.1,
+        }
+    }
+}
+
+impl PublicationDelay {
+    /// The delay of the minute starting at `minute`, and the share of its counts first published (1.0 if
+    /// it is not revised), deterministic for `seed`.
+    pub fn draw(&self, seed: u64, minute: Timestamp) -> (Duration, f64) {
+        let mut rng = SmallRng::seed_from_u64(
+            seed.rotate_left(17) ^ (minute.as_millis() / 60_000).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let mut delay = self.base + self.jitter.mul_f64(rng.random::<f64>());
+        if rng.random::<f64>() < self.tail_probability {
+            delay += self.tail.mul_f64(rng.random::<f64>());
+        }
+        let share = if rng.random::<f64>() < self.revision_probability {
+            0.5 + 0.4 * rng.random::<f64>()
+        } else {
+            1.0
+        };
+        (delay, share)
+    }
+}
+
 /// The traffic model of a world.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Traffic {
@@ -97,6 +174,12 @@ pub(crate) struct Traffic {
     pub scripts: PerColor<Script>,
     /// `(when, blue weight, green weight)`, in time order: the history of the listener's weights.
     pub weights: Vec<(Timestamp, u32, u32)>,
+    /// How metrics become visible.
+    #[serde(default)]
+    pub publication: Publication,
+    /// Whether `TargetResponseTime` p99 is asked for (an extended statistic, only when asked).
+    #[serde(default)]
+    pub p99: bool,
 }
 
 impl Traffic {
@@ -112,13 +195,73 @@ impl Traffic {
         f64::from(if color == Color::Blue { b } else { g }) / total
     }
 
+    /// Both colors' published minute buckets within `window` (rounded out to whole minutes) as CloudWatch
+    /// answers at `now`: only minutes that closed and whose publication delay passed, zero counts left out,
+    /// p99 only if asked, host counts every minute (the load balancer reports them with or without traffic).
+    pub fn published(
+        &self,
+        window: Window,
+        now: Timestamp,
+        start: Timestamp,
+        healthy: impl Fn(Color, Timestamp) -> (u32, u32),
+    ) -> PerColor<Vec<MinuteMetrics>> {
+        let mut out: PerColor<Vec<MinuteMetrics>> = PerColor::default();
+        let mut minute = window.from.floor_minute();
+        let end = window.to.ceil_minute();
+        while minute < end {
+            let closed = minute + MINUTE;
+            let (delay, share) = match self.publication {
+                Publication::Instant => (Duration::ZERO, 1.0),
+                Publication::Realistic(d) => d.draw(self.seed, minute),
+            };
+            let visible = closed + delay;
+            if now < visible {
+                minute = closed;
+                continue;
+            }
+            let share = if now < visible + MINUTE { share } else { 1.0 };
+            let full = self.metrics(
+                Window {
+                    from: minute,
+                    to: closed,
+                },
+                start,
+                &healthy,
+            );
+            for c in Color::ALL {
+                let mut m = *full.get(c);
+                if share < 1.0 {
+                    let part = |n: Option<u64>| {
+                        n.map(|n| (n as f64 * share).floor() as u64)
+                            .filter(|n| *n > 0)
+                    };
+                    m.requests = part(m.requests);
+                    m.errors_5xx = part(m.errors_5xx);
+                    if m.requests.is_none() {
+                        m.latency_avg = None;
+                        m.latency_p99 = None;
+                    }
+                }
+                if !self.p99 {
+                    m.latency_p99 = None;
+                }
+                out.get_mut(c).push(MinuteMetrics {
+                    start: minute,
+                    metrics: m,
+                });
+            }
+            minute = closed;
+        }
+        out
+    }
+
     /// Both colors' metrics over `window`, one-second buckets, deterministic for the seed. Like CloudWatch,
     /// a metric with no datapoint is absent: no requests means no request count; no 5xx means no 5xx count.
     pub fn metrics(
         &self,
         window: Window,
         start: Timestamp,
-        healthy: impl Fn(Color, Timestamp) -> (u32, u32),
+        healthy: &impl Fn(Color, Timestamp) -> (u32, u32),
     ) -> PerColor<Metrics> {
         PerColor::from_fn(|color| {
             let script = self.scripts.get(color);

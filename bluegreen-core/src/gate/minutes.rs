@@ -1,0 +1,311 @@
+//! Which CloudWatch minutes a bake may judge, and when.
+//!
+//! Load balancer metrics arrive as one bucket per minute, stamped at the minute's start, published one to
+//! several minutes after the minute closes, with zero counts omitted. A [`MinuteBook`] follows one bake:
+//! it judges, in order, each complete minute that lies wholly after the split changed, once that minute is
+//! published, and never a minute that mixes traffic from before the change.
+//!
+//! A minute is *published* when either color has any datapoint in it (the per-target-group
+//! `HealthyHostCount` is reported every minute, traffic or not). Within a published minute, a missing
+//! `RequestCount` means no requests and a missing 5xx count means zero errors. A minute that is absent is
+//! *not yet published*: the book waits for it, up to [`GatePolicy::publication_timeout`] after it closed,
+//! and only then judges it as no data. A published minute whose verdict is inconclusive (too few requests)
+//! is judged final only once it is *settled* — a later minute is published too, or the timeout passed —
+//! because CloudWatch may still revise the newest minute as late data lands.
+
+use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, Verdict, judge_bake_gate};
+use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
+
+impl Check {
+    /// Whether this check reads CloudWatch's minute buckets (5xx rate, latency). The others — healthy
+    /// hosts (from the load balancer's current target health) and alarms — are judged on every poll.
+    pub fn is_minute_based(&self) -> bool {
+        matches!(
+            self,
+            Check::ErrorRate { .. } | Check::LatencyAvg { .. } | Check::LatencyP99 { .. }
+        )
+    }
+}
+
+/// One minute judged: the gates' reports over the window that ends with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgedMinute {
+    /// The minute's start.
+    pub minute: Timestamp,
+    /// One report per minute-based gate, each tagged with the minute.
+    pub reports: Vec<GateReport>,
+}
+
+/// What a poll learned about the minutes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MinuteProgress {
+    /// Minutes whose verdict became final on this poll, oldest first.
+    pub judged: Vec<JudgedMinute>,
+    /// The oldest complete post-change minute still waiting to be published or settled, if any.
+    pub awaiting: Option<Timestamp>,
+}
+
+/// Follows one bake's minutes. Pure: feed it what CloudWatch answered and the time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinuteBook {
+    first: Timestamp,
+    next: Timestamp,
+    window_minutes: u64,
+}
+
+impl MinuteBook {
+    /// A book for a bake whose split last changed at `changed_at`: the first minute it may judge is the
+    /// first whole minute at or after that instant. Each verdict covers `window` (rounded up to whole
+    /// minutes, at least one) ending with the minute judged, never reaching before the first minute.
+    pub fn new(changed_at: Timestamp, window: std::time::Duration) -> Self {
+        let first = changed_at.ceil_minute();
+        MinuteBook {
+            first,
+            next: first,
+            window_minutes: window.as_secs().div_ceil(60).max(1),
+        }
+    }
+
+    /// The first minute this bake may judge.
+    pub fn first_minute(&self) -> Timestamp {
+        self.first
+    }
+
+    /// The window to ask the provider for at `now`: from the oldest minute still needed to the last
+    /// complete one. `None` when no complete post-change minute exists yet (nothing to ask).
+    pub fn fetch_window(&self, now: Timestamp) -> Option<Window> {
+        let to = now.floor_minute();
+        let back = MINUTE * (self.window_minutes - 1) as u32;
+        let from = self.first.max(self.next - back);
+        (self.next < to).then_some(Window { from, to })
+    }
+
+    /// Judges every minute that became final, given the series the provider returned for
+    /// [`fetch_window`](Self::fetch_window), the alarm states and the time.
+    pub fn advance(
+        &mut self,
+        gates: &GatePolicy,
+        new: Color,
+        series: &PerColor<Vec<MinuteMetrics>>,
+        now: Timestamp,
+    ) -> MinuteProgress {
+        let minute_gates: Vec<&BakeGate> = gates
+            .bake
+            .iter()
+            .filter(|g| g.check.is_minute_based())
+            .collect();
+        let at = |c: Color, m: Timestamp| {
+            series
+                .get(c)
+                .iter()
+                .find(|x| x.start == m && !x.metrics.is_empty())
+                .map(|x| x.metrics)
+        };
+        let newest_published = Color::ALL
+            .iter()
+            .flat_map(|c| series.get(*c).iter())
+            .filter(|x| !x.metrics.is_empty())
+            .map(|x| x.start)
+            .max();
+        let mut progress = MinuteProgress::default();
+        while self.next + MINUTE <= now {
+            let m = self.next;
+            let published = Color::ALL.iter().any(|c| at(*c, m).is_some());
+            let timed_out = now >= m + MINUTE + gates.publication_timeout;
+            let settled = newest_published.is_some_and(|n| n > m) || timed_out;
+            if !published && !timed_out {
+                progress.awaiting = Some(m);
+                break;
+            }
+            let back = MINUTE * (self.window_minutes - 1) as u32;
+            let from = self.first.max(m - back);
+            let combined = PerColor::from_fn(|c| {
+                let parts: Vec<Metrics> = std::iter::successors(Some(from), |t| {
+                    Some(*t + MINUTE).filter(|t| *t <= m)
+                })
+                .filter_map(|t| at(c, t))
+                .collect();
+                Metrics::combine(&parts)
+            });
+            let snapshot = Snapshot {
+                metrics: combined,
+                alarms: Vec::<AlarmStatus>::new(),
+            };
+            let reports: Vec<GateReport> = minute_gates
+                .iter()
+                .map(|g| {
+                    let mut r = judge_bake_gate(g, &snapshot, new, gates.min_requests);
+                    if !published {
+                        r.detail = format!(
+                            "minute {m} was not published within {} of its end",
+                            humantime::format_duration(gates.publication_timeout)
+                        );
+                    }
+                    r.minute = Some(m);
+                    r
+                })
+                .collect();
+            let conclusive = reports
+                .iter()
+                .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::Fail));
+            if !conclusive && !settled {
+                progress.awaiting = Some(m);
+                break;
+            }
+            progress.judged.push(JudgedMinute { minute: m, reports });
+            self.next = m + MINUTE;
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::{GateMode, NoDataPolicy};
+    use std::time::Duration;
+
+    const T0: u64 = 1_767_225_600_000; // a whole minute
+
+    fn t(secs: u64) -> Timestamp {
+        Timestamp::from_millis(T0 + secs * 1000)
+    }
+
+    fn policy() -> GatePolicy {
+        GatePolicy {
+            bake: vec![BakeGate {
+                name: "5xx".into(),
+                mode: GateMode::Enforce,
+                no_data: NoDataPolicy::Inconclusive,
+                check: Check::ErrorRate {
+                    max: 0.05,
+                    relative: None,
+                    min_errors: 0,
+                },
+            }],
+            min_requests: 10,
+            ..GatePolicy::default()
+        }
+    }
+
+    fn minute(start: u64, requests: Option<u64>, errors: Option<u64>) -> MinuteMetrics {
+        MinuteMetrics {
+            start: t(start),
+            metrics: Metrics {
+                requests,
+                errors_5xx: errors,
+                healthy_hosts: Some(2),
+                unhealthy_hosts: Some(0),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    fn series(green: Vec<MinuteMetrics>) -> PerColor<Vec<MinuteMetrics>> {
+        PerColor {
+            blue: green
+                .iter()
+                .map(|m| minute(m.start.as_millis() / 1000 - T0 / 1000, Some(900), None))
+                .collect(),
+            green,
+        }
+    }
+
+    #[test]
+    fn the_partial_minute_of_the_shift_is_never_judged() {
+        // Shift at 0:30: the minute 0:00–1:00 mixes before and after; the first judged minute is 1:00.
+        let book = MinuteBook::new(t(30), Duration::from_secs(60));
+        assert_eq!(book.first_minute(), t(60));
+        assert_eq!(book.fetch_window(t(100)), None, "1:00–2:00 is not complete");
+        assert_eq!(
+            book.fetch_window(t(125)),
+            Some(Window {
+                from: t(60),
+                to: t(120)
+            })
+        );
+    }
+
+    #[test]
+    fn an_unpublished_minute_is_awaited_not_judged() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        // At 2:30 neither minute 0 nor minute 1 is published.
+        let p = book.advance(&policy(), Color::Green, &PerColor::default(), t(150));
+        assert!(p.judged.is_empty());
+        assert_eq!(p.awaiting, Some(t(0)));
+    }
+
+    #[test]
+    fn a_published_minute_without_5xx_has_zero_errors() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        let s = series(vec![minute(0, Some(100), None)]);
+        let p = book.advance(&policy(), Color::Green, &s, t(150));
+        assert_eq!(p.judged.len(), 1);
+        assert_eq!(p.judged[0].reports[0].verdict, Verdict::Pass);
+        assert_eq!(p.judged[0].reports[0].value, Some(0.0));
+        assert_eq!(p.judged[0].reports[0].minute, Some(t(0)));
+        assert_eq!(p.awaiting, Some(t(60)));
+    }
+
+    #[test]
+    fn a_published_minute_without_requests_is_no_traffic_once_settled() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        // Minute 0 published (host counts) with no requests to green: it might still be revised.
+        let s = series(vec![minute(0, None, None)]);
+        let p = book.advance(&policy(), Color::Green, &s, t(150));
+        assert!(p.judged.is_empty(), "the newest minute may still be revised");
+        // Minute 1 is published: minute 0 is settled, and had no traffic.
+        let s = series(vec![minute(0, None, None), minute(60, Some(100), None)]);
+        let p = book.advance(&policy(), Color::Green, &s, t(190));
+        assert_eq!(p.judged.len(), 2);
+        assert_eq!(p.judged[0].reports[0].verdict, Verdict::Inconclusive);
+        assert_eq!(p.judged[0].reports[0].detail, "no request data");
+        assert_eq!(p.judged[1].reports[0].verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_minute_never_published_is_no_data_after_the_timeout() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        let g = policy();
+        let late = t(60) + g.publication_timeout;
+        let p = book.advance(&g, Color::Green, &PerColor::default(), late - Duration::from_secs(1));
+        assert!(p.judged.is_empty());
+        let p = book.advance(&g, Color::Green, &PerColor::default(), late);
+        assert_eq!(p.judged.len(), 1);
+        assert_eq!(p.judged[0].reports[0].verdict, Verdict::Inconclusive);
+        assert!(p.judged[0].reports[0].detail.contains("not published"));
+    }
+
+    #[test]
+    fn a_breach_is_judged_as_soon_as_its_minute_is_published() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        let s = series(vec![minute(0, Some(100), Some(20))]);
+        let p = book.advance(&policy(), Color::Green, &s, t(61));
+        assert_eq!(p.judged[0].reports[0].verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_wider_window_adds_up_minutes_but_never_before_the_change() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(180));
+        let s = series(vec![
+            minute(0, Some(4), None),
+            minute(60, Some(4), Some(1)),
+            minute(120, Some(4), None),
+        ]);
+        let p = book.advance(&policy(), Color::Green, &s, t(200));
+        let values: Vec<_> = p.judged.iter().map(|j| j.reports[0].verdict).collect();
+        // 4 requests, then 8, then 12 (≥ 10): only the third window is judged on its rate.
+        assert_eq!(
+            values,
+            [Verdict::Inconclusive, Verdict::Inconclusive, Verdict::Fail]
+        );
+        assert_eq!(p.judged[2].reports[0].value, Some(1.0 / 12.0));
+        assert_eq!(
+            book.fetch_window(t(250)),
+            Some(Window {
+                from: t(60),
+                to: t(240)
+            })
+        );
+    }
+}
