@@ -60,6 +60,32 @@ fn rolled_back(outcome: &Outcome) -> (&RollbackReason, Option<usize>) {
     }
 }
 
+/// Every minute judged lies wholly after the last verified split change, and had closed before the poll;
+/// each bake judges each minute once.
+#[track_caller]
+fn assert_judged_minutes_are_complete_and_post_shift(h: &Harness) {
+    let mut changed = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for e in h.events.entries() {
+        match &e.event {
+            Event::SplitVerified { .. } => {
+                changed = Some(e.at);
+                seen.clear();
+            }
+            Event::Polled { reports, .. } => {
+                for r in reports {
+                    let Some(m) = r.minute else { continue };
+                    let changed = changed.expect("a poll follows a verified split");
+                    assert!(m >= changed, "minute {m} began before the shift at {changed}");
+                    assert!(m + MINUTE <= e.at, "minute {m} judged before it closed");
+                    seen.insert((m, r.gate.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 // ---- happy paths -------------------------------------------------------------------------------------------
 
 #[test]
@@ -76,9 +102,12 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
     check_splits(&h, &[(0, 10), (180, 25), (360, 50), (540, 75), (720, 100)]);
     assert_eq!(h.elapsed(), secs(900));
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
-    // 18 polls per 3-minute bake at 10 s, one GetMetricData each; one write and one read-back per step.
+    // 18 polls per 3-minute bake at 10 s, each checking green's target health; GetMetricData only on the
+    // polls that have a complete post-shift minute still to judge (none in each bake's first minute, none
+    // once every closed minute is judged); one write and one read-back per step.
     let calls = h.world.calls();
-    assert_eq!(calls.count("GetMetricData"), 90);
+    assert_eq!(calls.count("GetMetricData"), 65);
+    assert_judged_minutes_are_complete_and_post_shift(&h);
     assert_eq!(calls.count("ModifyListener"), 5);
     assert_eq!(
         calls.count("DescribeListeners"),
@@ -87,8 +116,8 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
     );
     assert_eq!(
         calls.count("DescribeTargetHealth"),
-        5,
-        "one pre-step check per weight increase"
+        5 + 90,
+        "one pre-step check per weight increase, one per poll"
     );
     assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
 }

@@ -211,11 +211,14 @@ struct Run<'a> {
     current_step: Option<usize>,
     last_split: Option<TrafficSplit>,
     split_changed_at: Timestamp,
+    /// CloudWatch's minutes, judged across every split of the run.
+    book: MinuteBook,
 }
 
 impl<'a> Run<'a> {
     fn new(exec: &'a Executor, id: DeploymentId, plan: Plan, stable: Color, seq: u64) -> Self {
         let now = exec.providers.clock.now();
+        let book = MinuteBook::idle(plan.gates.window_length());
         Run {
             exec,
             id,
@@ -225,7 +228,16 @@ impl<'a> Run<'a> {
             current_step: None,
             last_split: None,
             split_changed_at: now,
+            book,
         }
+    }
+
+    /// The split just changed (verified, or found as expected on resume): minutes before it and after it
+    /// are judged apart.
+    fn split_changed(&mut self) {
+        let now = self.now();
+        self.split_changed_at = now;
+        self.book.split_changed(now);
     }
 
     fn p(&self) -> &'a Providers {
@@ -375,7 +387,12 @@ impl<'a> Run<'a> {
                     let split = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
                     self.hooks(HookPoint::AfterStep { index, split }).await?;
                 }
-                Step::Bake { duration } => self.bake(index, *duration).await?,
+                Step::Bake { duration } => {
+                    let last = !steps[index + 1..]
+                        .iter()
+                        .any(|s| matches!(s, Step::Bake { .. }));
+                    self.bake(index, *duration, last).await?
+                }
                 Step::Approval {
                     timeout,
                     on_timeout,
@@ -434,7 +451,7 @@ impl<'a> Run<'a> {
         let read = self.call("read_split", || router.read_split()).await?;
         if read == expected {
             self.last_split = Some(read);
-            self.split_changed_at = self.now();
+            self.split_changed();
             return Ok(());
         }
         self.write_and_verify(expected).await
@@ -490,7 +507,7 @@ impl<'a> Run<'a> {
             last = Some(read);
             if read == target {
                 self.last_split = Some(read);
-                self.split_changed_at = self.now();
+                self.split_changed();
                 return Ok(());
             }
             self.exec.observer.on_notice(
@@ -547,7 +564,6 @@ impl<'a> Run<'a> {
     async fn poll(
         &mut self,
         index: usize,
-        book: &mut MinuteBook,
         tally: &mut BakeTally,
         limits: &Limits,
         can_extend: bool,
@@ -587,14 +603,18 @@ impl<'a> Run<'a> {
             .iter()
             .map(|g| judge_bake_gate(g, &snapshot, new, gates.min_requests))
             .collect();
-        let window = book.fetch_window(self.now());
+        let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
+        let window = self
+            .book
+            .fetch_window(self.now())
+            .filter(|_| needs_minutes);
         let mut progress = MinuteProgress::default();
-        if let Some(window) = window
-            && gates.bake.iter().any(|g| g.check.is_minute_based())
-        {
+        if let Some(window) = window {
             let series = self.call("metrics", || health.metrics(window)).await?;
-            progress = book.advance(&gates, new, &series, self.now());
+            let now = self.now();
+            progress = self.book.advance(&gates, new, &series, now);
         }
+        let current_from = self.book.first_minute();
         let state_reports = reports.clone();
         for judged in &progress.judged {
             reports.extend(judged.reports.iter().cloned());
@@ -602,7 +622,14 @@ impl<'a> Run<'a> {
         let mut decision = tally.record_state(&state_reports, limits);
         if decision == PollDecision::Continue {
             for judged in &progress.judged {
-                match tally.record_minute(&judged.reports, limits, can_extend) {
+                // A late minute of an earlier split counts against the release, but only the current
+                // split's minutes count towards this bake's passing minutes.
+                let d = if judged.minute >= current_from {
+                    tally.record_minute(&judged.reports, limits, can_extend)
+                } else {
+                    tally.record(&judged.reports, limits, false)
+                };
+                match d {
                     PollDecision::Continue => {}
                     d => {
                         decision = d;
@@ -624,13 +651,17 @@ impl<'a> Run<'a> {
     }
 
     /// Bakes for `duration`, then for as long as it takes CloudWatch to publish the minutes the gates
-    /// must judge (up to the plan's `max_extension`).
-    async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
+    /// must judge (up to the plan's `max_extension`). The last bake of a schedule (`all_minutes`) also waits
+    /// for every minute that closed before its planned end: no later bake would judge them.
+    async fn bake(&mut self, index: usize, duration: Duration, all_minutes: bool) -> Result<(), Stop> {
         let gates = self.plan.gates.clone();
         let interval = gates.interval;
         let limits = gates.limits;
-        let mut book = MinuteBook::new(self.split_changed_at, gates.window_length());
         let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
+        if self.book.is_idle() {
+            // No split change in this run yet (a schedule that starts with a bake): judge from now on.
+            self.split_changed();
+        }
         let min_minutes = if needs_minutes { gates.min_minutes } else { 0 };
         let planned_end = self.now() + duration;
         let deadline = planned_end + gates.max_extension;
@@ -643,9 +674,7 @@ impl<'a> Run<'a> {
             let at = if self.now() < end { next.min(end) } else { next };
             self.sleep_until(at).await?;
             let can_extend = extended + MINUTE <= gates.max_extension;
-            match self
-                .poll(index, &mut book, &mut tally, &limits, can_extend)
-                .await?
+            match self.poll(index, &mut tally, &limits, can_extend).await?
             {
                 PollDecision::Continue => {}
                 PollDecision::Extend => {
@@ -660,7 +689,10 @@ impl<'a> Run<'a> {
             }
             let now = self.now();
             if now >= end {
-                if tally.passed_minutes >= min_minutes {
+                let caught_up = !all_minutes
+                    || !needs_minutes
+                    || self.book.next_minute() >= planned_end.floor_minute();
+                if tally.passed_minutes >= min_minutes && (caught_up || now >= deadline) {
                     return Ok(());
                 }
                 if now >= deadline {
@@ -679,7 +711,7 @@ impl<'a> Run<'a> {
                             stable: None,
                             limit: Some(f64::from(min_minutes)),
                             unit: crate::gate::Unit::Count,
-                            detail: match book.fetch_window(now) {
+                            detail: match self.book.fetch_window(now) {
                                 Some(w) => format!(
                                     "CloudWatch had not published the minute starting {} ({} inconclusive minutes)",
                                     w.from, tally.inconclusive
@@ -727,7 +759,6 @@ impl<'a> Run<'a> {
             ..self.plan.gates.limits
         };
         let mut tally = BakeTally::default();
-        let mut book = MinuteBook::new(self.split_changed_at, self.plan.gates.window_length());
         loop {
             let next_poll = self.now() + interval;
             let wake = deadline.map_or(next_poll, |d| d.min(next_poll));
@@ -782,7 +813,7 @@ impl<'a> Run<'a> {
                     }
                     if !self.plan.gates.bake.is_empty()
                         && let PollDecision::Rollback { limit, report } =
-                            self.poll(index, &mut book, &mut tally, &limits, false).await?
+                            self.poll(index, &mut tally, &limits, false).await?
                     {
                         return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                     }

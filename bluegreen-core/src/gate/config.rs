@@ -18,7 +18,7 @@ pub enum GateMode {
 pub enum NoDataPolicy {
     /// No data is a failure.
     Fail,
-    /// No data is inconclusive; too many inconclusive polls roll back.
+    /// No data is inconclusive; too many inconclusive minutes roll back.
     #[default]
     Inconclusive,
     /// No data extends the bake by one poll interval, up to [`GatePolicy::max_extension`].

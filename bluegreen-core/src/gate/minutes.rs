@@ -45,43 +45,114 @@ pub struct MinuteProgress {
     pub awaiting: Option<Timestamp>,
 }
 
-/// Follows one bake's minutes. Pure: feed it what CloudWatch answered and the time.
+/// Follows a deployment's minutes across its splits. Pure: feed it what CloudWatch answered and the time.
+///
+/// Every complete minute that lies wholly within one split is judged exactly once, in order, when
+/// CloudWatch has published it — even if that happens after the next split change (a late minute of the
+/// 10 % step is judged during the 25 % step's bake, and a breach in it rolls back). A minute that
+/// straddles a split change is never judged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinuteBook {
-    first: Timestamp,
+    /// `[from, to)` of each split's whole minutes, oldest first; the last is open.
+    segments: Vec<(Timestamp, Option<Timestamp>)>,
     next: Timestamp,
     window_minutes: u64,
 }
 
 impl MinuteBook {
-    /// A book for a bake whose split last changed at `changed_at`: the first minute it may judge is the
-    /// first whole minute at or after that instant. Each verdict covers `window` (rounded up to whole
-    /// minutes, at least one) ending with the minute judged, never reaching before the first minute.
+    /// A book whose split changed at `changed_at`: the first minute it may judge is the first whole minute
+    /// at or after that instant. Each verdict covers `window` (rounded up to whole minutes, at least one)
+    /// ending with the minute judged, never reaching before its split's first minute.
     pub fn new(changed_at: Timestamp, window: std::time::Duration) -> Self {
         let first = changed_at.ceil_minute();
         MinuteBook {
-            first,
+            segments: vec![(first, None)],
             next: first,
             window_minutes: window.as_secs().div_ceil(60).max(1),
         }
     }
 
-    /// The first minute this bake may judge.
+    /// A book with no split yet: nothing to judge until [`split_changed`](Self::split_changed).
+    pub fn idle(window: std::time::Duration) -> Self {
+        MinuteBook {
+            segments: Vec::new(),
+            next: Timestamp::from_millis(u64::MAX - u64::MAX % 60_000),
+            window_minutes: window.as_secs().div_ceil(60).max(1),
+        }
+    }
+
+    /// Whether a split has been noted (the book has minutes to judge).
+    pub fn is_idle(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The split changed at `at`: the current split's minutes end with the last whole minute before it,
+    /// and the new split's begin with the first whole minute after it.
+    pub fn split_changed(&mut self, at: Timestamp) {
+        if let Some(last) = self.segments.last_mut()
+            && last.1.is_none()
+        {
+            last.1 = Some(at.floor_minute().max(last.0));
+        }
+        let first = at.ceil_minute();
+        if self.segments.is_empty() {
+            self.next = first;
+        }
+        self.segments.push((first, None));
+        self.skip_gaps();
+    }
+
+    /// The first minute of the current split.
     pub fn first_minute(&self) -> Timestamp {
-        self.first
+        self.segments.last().map_or(self.next, |s| s.0)
+    }
+
+    /// The next minute to judge.
+    pub fn next_minute(&self) -> Timestamp {
+        self.next
+    }
+
+    fn segment_of(&self, m: Timestamp) -> Option<(Timestamp, Option<Timestamp>)> {
+        self.segments
+            .iter()
+            .copied()
+            .find(|(from, to)| m >= *from && to.is_none_or(|t| m < t))
+    }
+
+    /// Moves `next` past minutes that belong to no split (those straddling a change).
+    fn skip_gaps(&mut self) {
+        if self.segment_of(self.next).is_none()
+            && let Some((from, _)) = self
+                .segments
+                .iter()
+                .copied()
+                .find(|(from, to)| to.is_none_or(|t| t > self.next) && *from >= self.next)
+        {
+            self.next = from;
+        }
+        // Segments wholly judged are forgotten.
+        let next = self.next;
+        self.segments.retain(|(_, to)| to.is_none_or(|t| t > next));
+    }
+
+    fn window_start(&self, m: Timestamp) -> Timestamp {
+        let back = MINUTE * (self.window_minutes - 1) as u32;
+        let from = self.segment_of(m).map_or(m, |s| s.0);
+        from.max(m - back)
     }
 
     /// The window to ask the provider for at `now`: from the oldest minute still needed to the last
-    /// complete one. `None` when no complete post-change minute exists yet (nothing to ask).
+    /// complete one. `None` when every complete minute is judged (nothing to ask).
     pub fn fetch_window(&self, now: Timestamp) -> Option<Window> {
         let to = now.floor_minute();
-        let back = MINUTE * (self.window_minutes - 1) as u32;
-        let from = self.first.max(self.next - back);
-        (self.next < to).then_some(Window { from, to })
+        (self.next < to).then(|| Window {
+            from: self.window_start(self.next),
+            to,
+        })
     }
 
     /// Judges every minute that became final, given the series the provider returned for
-    /// [`fetch_window`](Self::fetch_window), the alarm states and the time.
+    /// [`fetch_window`](Self::fetch_window) and the time.
     pub fn advance(
         &mut self,
         gates: &GatePolicy,
@@ -110,6 +181,10 @@ impl MinuteBook {
         let mut progress = MinuteProgress::default();
         while self.next + MINUTE <= now {
             let m = self.next;
+            if self.segment_of(m).is_none() {
+                // Only the open split's future minutes remain.
+                break;
+            }
             let published = Color::ALL.iter().any(|c| at(*c, m).is_some());
             let timed_out = now >= m + MINUTE + gates.publication_timeout;
             let settled = newest_published.is_some_and(|n| n > m) || timed_out;
@@ -117,8 +192,7 @@ impl MinuteBook {
                 progress.awaiting = Some(m);
                 break;
             }
-            let back = MINUTE * (self.window_minutes - 1) as u32;
-            let from = self.first.max(m - back);
+            let from = self.window_start(m);
             let combined = PerColor::from_fn(|c| {
                 let parts: Vec<Metrics> = std::iter::successors(Some(from), |t| {
                     Some(*t + MINUTE).filter(|t| *t <= m)
@@ -154,6 +228,7 @@ impl MinuteBook {
             }
             progress.judged.push(JudgedMinute { minute: m, reports });
             self.next = m + MINUTE;
+            self.skip_gaps();
         }
         progress
     }
@@ -282,6 +357,32 @@ mod tests {
         let s = series(vec![minute(0, Some(100), Some(20))]);
         let p = book.advance(&policy(), Color::Green, &s, t(61));
         assert_eq!(p.judged[0].reports[0].verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_late_minute_of_the_previous_split_is_still_judged_and_the_straddling_minute_never() {
+        let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
+        // The split changes again at 2:30: minutes 0 and 1 belong to the first split, minute 2 straddles
+        // the change, minute 3 is the new split's first.
+        book.split_changed(t(150));
+        assert_eq!(book.first_minute(), t(180));
+        let s = series(vec![
+            minute(0, Some(100), None),
+            minute(60, Some(100), Some(50)),
+            minute(120, Some(100), None),
+            minute(180, Some(100), None),
+        ]);
+        let p = book.advance(&policy(), Color::Green, &s, t(250));
+        let judged: Vec<_> = p.judged.iter().map(|j| (j.minute, j.reports[0].verdict)).collect();
+        assert_eq!(
+            judged,
+            [
+                (t(0), Verdict::Pass),
+                (t(60), Verdict::Fail),
+                (t(180), Verdict::Pass)
+            ]
+        );
+        assert_eq!(book.fetch_window(t(250)), None);
     }
 
     #[test]

@@ -76,14 +76,14 @@ impl BakeTally {
             self.consecutive_failures += 1;
             if self.failures >= limits.failures.max(1) {
                 return PollDecision::Rollback {
-                    limit: format!("{} failed polls (limit {})", self.failures, limits.failures),
+                    limit: format!("{} failed verdicts (limit {})", self.failures, limits.failures),
                     report: failed.clone(),
                 };
             }
             if self.consecutive_failures >= limits.consecutive_failures.max(1) {
                 return PollDecision::Rollback {
                     limit: format!(
-                        "{} consecutive failed polls (limit {})",
+                        "{} consecutive failed verdicts (limit {})",
                         self.consecutive_failures, limits.consecutive_failures
                     ),
                     report: failed.clone(),
@@ -103,7 +103,7 @@ impl BakeTally {
             if self.inconclusive >= limits.inconclusive.max(1) {
                 return PollDecision::Rollback {
                     limit: format!(
-                        "{} inconclusive polls (limit {})",
+                        "{} inconclusive verdicts (limit {})",
                         self.inconclusive, limits.inconclusive
                     ),
                     report: unsure.clone(),
