@@ -60,30 +60,46 @@ fn rolled_back(outcome: &Outcome) -> (&RollbackReason, Option<usize>) {
     }
 }
 
-/// Every minute judged lies wholly after the last verified split change, and had closed before the poll;
-/// each bake judges each minute once.
+/// When the world of `seed` publishes the minute that starts `minute` seconds after the start (seconds from
+/// the start), complete or not.
+fn published_at(seed: u64, minute: u64) -> u64 {
+    let (delay, _) = PublicationDelay::default().draw(seed, EPOCH_2026 + secs(minute));
+    minute + 60 + delay.as_secs_f64().ceil() as u64
+}
+
+/// The first poll at or after `t` of a bake whose polls fall every 10 s after `bake_start`.
+fn poll_after(bake_start: u64, t: u64) -> u64 {
+    bake_start + (t.saturating_sub(bake_start)).div_ceil(10) * 10
+}
+
+/// Every minute judged lies wholly within one split (no write inside it, after the first write), had closed
+/// before the poll that judged it, and is judged once per gate.
 #[track_caller]
 fn assert_judged_minutes_are_complete_and_post_shift(h: &Harness) {
-    let mut changed = None;
+    let entries = h.events.entries();
+    let writes: Vec<Timestamp> = entries
+        .iter()
+        .filter(|e| matches!(e.event, Event::SplitWritten { .. } | Event::SplitVerified { .. }))
+        .map(|e| e.at)
+        .collect();
+    let first = *writes.first().expect("a split was written");
     let mut seen = std::collections::BTreeSet::new();
-    for e in h.events.entries() {
-        match &e.event {
-            Event::SplitVerified { .. } => {
-                changed = Some(e.at);
-                seen.clear();
-            }
-            Event::Polled { reports, .. } => {
-                for r in reports {
-                    let Some(m) = r.minute else { continue };
-                    let changed = changed.expect("a poll follows a verified split");
-                    assert!(m >= changed, "minute {m} began before the shift at {changed}");
-                    assert!(m + MINUTE <= e.at, "minute {m} judged before it closed");
-                    seen.insert((m, r.gate.clone()));
-                }
-            }
-            _ => {}
+    for e in &entries {
+        let Event::Polled { reports, .. } = &e.event else {
+            continue;
+        };
+        for r in reports {
+            let Some(m) = r.minute else { continue };
+            assert!(m >= first, "minute {m} began before the first shift at {first}");
+            assert!(
+                !writes.iter().any(|w| m < *w && *w < m + MINUTE),
+                "minute {m} straddles a split change"
+            );
+            assert!(m + MINUTE <= e.at, "minute {m} judged before it closed");
+            assert!(seen.insert((m, r.gate.clone())), "minute {m} judged twice");
         }
     }
+    assert!(!seen.is_empty(), "some minutes were judged");
 }
 
 // ---- happy paths -------------------------------------------------------------------------------------------
@@ -99,14 +115,34 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
             scaled_down: None
         }
     );
+    // Each bake has judged at least one published minute of its own by its planned end, so the steps keep
+    // the guide's rhythm; the last bake also waits until CloudWatch has published its last minute
+    // (14:00–15:00), since no later bake would judge it.
     check_splits(&h, &[(0, 10), (180, 25), (360, 50), (540, 75), (720, 100)]);
-    assert_eq!(h.elapsed(), secs(900));
+    assert_eq!(h.elapsed(), secs(poll_after(720, published_at(1, 840))));
+    assert!(h.elapsed() > secs(900));
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
-    // 18 polls per 3-minute bake at 10 s, each checking green's target health; GetMetricData only on the
-    // polls that have a complete post-shift minute still to judge (none in each bake's first minute, none
-    // once every closed minute is judged); one write and one read-back per step.
+    // 18 polls per 3-minute bake at 10 s (then one every 10 s while the last bake waits), each checking
+    // green's target health; GetMetricData only on the polls that have a closed minute still to judge; one
+    // write and one read-back per step.
     let calls = h.world.calls();
-    assert_eq!(calls.count("GetMetricData"), 65);
+    let polls: Vec<Option<Window>> = h
+        .events
+        .entries()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Polled { window, .. } => Some(window),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(polls.len(), 72 + (h.elapsed().as_secs() as usize - 720) / 10);
+    let asked = polls.iter().filter(|w| w.is_some()).count();
+    assert_eq!(calls.count("GetMetricData"), asked);
+    assert!(asked < polls.len(), "at most one GetMetricData per poll, none before a minute closed");
+    for w in polls.iter().flatten() {
+        assert_eq!(w.from, w.from.floor_minute(), "whole minutes asked");
+        assert_eq!(w.to, w.to.floor_minute(), "whole minutes asked");
+    }
     assert_judged_minutes_are_complete_and_post_shift(&h);
     assert_eq!(calls.count("ModifyListener"), 5);
     assert_eq!(
@@ -116,7 +152,7 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
     );
     assert_eq!(
         calls.count("DescribeTargetHealth"),
-        5 + 90,
+        5 + polls.len(),
         "one pre-step check per weight increase, one per poll"
     );
     assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
@@ -128,7 +164,9 @@ fn immediate_happy_path_switches_at_once_then_validates() {
     let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
     assert_eq!(outcome.kind(), "promoted");
     check_splits(&h, &[(0, 100)]);
-    assert_eq!(h.elapsed(), secs(180));
+    // The 3-minute validation bake ends once CloudWatch has published its three minutes.
+    let last = (0..3).map(|m| published_at(1, m * 60)).max().unwrap();
+    assert_eq!(h.elapsed(), secs(poll_after(0, last.max(180))));
 }
 
 #[test]
@@ -140,9 +178,11 @@ fn canary_happy_path_waits_for_approval() {
     };
     let outcome = h.run("d1", plan(Strategy::canary())).unwrap();
     assert_eq!(outcome.kind(), "promoted");
-    // 10 % at 0, bake 3 min, approval 5 min later at 8:00, 100 %, bake 3 min.
+    // 10 % at 0, bake 3 min, approval 5 min later at 8:00, 100 %, bake 3 min and until CloudWatch has
+    // published its last minute.
     check_splits(&h, &[(0, 10), (480, 100)]);
-    assert_eq!(h.elapsed(), secs(660));
+    assert_eq!(h.elapsed(), secs(poll_after(480, published_at(1, 600))));
+    assert_judged_minutes_are_complete_and_post_shift(&h);
     let ev = events(&h);
     assert!(ev.contains(&(
         180,
@@ -251,11 +291,7 @@ fn gradual_rolls_back_at_every_step_for_every_trigger() {
             };
             assert_eq!(report.gate, expected_gate, "{trigger:?} at step {step}");
             assert_eq!(report.verdict, Verdict::Fail);
-            assert_eq!(
-                at_step,
-                Some(step as usize * 2 + 1),
-                "{trigger:?}: rolled back during bake {step}"
-            );
+            let fast = matches!(trigger, Trigger::HealthyHosts | Trigger::Alarm);
             let (value, limit) = (
                 report.value.expect("a measured value"),
                 report.limit.expect("a limit"),
@@ -264,12 +300,37 @@ fn gradual_rolls_back_at_every_step_for_every_trigger() {
                 Trigger::HealthyHosts => assert!(value < limit, "{report}"),
                 _ => assert!(value > limit, "{report}"),
             }
-            // Reaction: the first poll after the trouble starts catches it (polls every 10 s).
-            assert_eq!(
-                h.elapsed(),
-                trouble + secs(5),
-                "{trigger:?} at step {step}: reaction time"
-            );
+            if fast {
+                // Target health and alarms are checked on every poll: the first poll after the trouble
+                // starts catches it (polls every 10 s), in the bake where it started.
+                assert_eq!(report.minute, None);
+                assert_eq!(
+                    at_step,
+                    Some(step as usize * 2 + 1),
+                    "{trigger:?}: rolled back during bake {step}"
+                );
+                assert_eq!(
+                    h.elapsed(),
+                    trouble + secs(5),
+                    "{trigger:?} at step {step}: reaction time"
+                );
+            } else {
+                // Metrics: the minute holding the trouble fails as soon as CloudWatch publishes it — in
+                // the same bake, or, when it is published after that bake ended, in the next one.
+                let minute = (EPOCH_2026 + trouble).floor_minute();
+                assert_eq!(report.minute, Some(minute), "{trigger:?} at step {step}");
+                let offset = minute.since(EPOCH_2026).as_secs();
+                assert_eq!(
+                    h.elapsed(),
+                    secs(poll_after(0, published_at(1, offset))),
+                    "{trigger:?} at step {step}: reaction time"
+                );
+                let bake = step as usize * 2 + 1;
+                assert!(
+                    at_step == Some(bake) || at_step == Some(bake + 2),
+                    "{trigger:?} at step {step}: rolled back at step {at_step:?}"
+                );
+            }
             assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
             let last = h
                 .verified_splits()
@@ -294,22 +355,25 @@ fn observe_mode_records_failures_and_never_rolls_back() {
     }
     let outcome = h.run("d1", p).unwrap();
     assert_eq!(outcome.kind(), "promoted");
-    let failed_polls = h
-        .events
-        .entries()
-        .iter()
-        .filter(|e| matches!(&e.event, Event::Polled { reports, .. } if reports.iter().any(|r| r.verdict == Verdict::Fail)))
-        .count();
-    assert!(
-        failed_polls > 10,
-        "observed failures are recorded ({failed_polls})"
-    );
+    // Every minute judged from 4:00 on (green at 20 % 5xx) failed, and none before; each was recorded.
+    let trouble = EPOCH_2026 + TROUBLE_AT;
+    let mut failed = 0;
+    for e in h.events.entries() {
+        let Event::Polled { reports, .. } = &e.event else {
+            continue;
+        };
+        for r in reports.iter().filter(|r| r.gate == "5xx-rate") {
+            let m = r.minute.expect("the 5xx gate judges minutes");
+            assert_eq!(r.verdict == Verdict::Fail, m >= trouble, "{r}");
+            failed += usize::from(r.verdict == Verdict::Fail);
+        }
+    }
+    assert!(failed >= 8, "observed failures are recorded ({failed})");
 }
 
 #[test]
 fn consecutive_failure_limit_tolerates_isolated_failures() {
-    // 5xx only for 5 s, judged over 10-second windows: one failing poll. With limits of 3 failures /
-    // 2 consecutive, no rollback.
+    // 5xx only for 5 s: one failing minute. With limits of 3 failures / 2 consecutive, no rollback.
     let script = Script::default()
         .at(secs(65), Change::ErrorRate(0.5))
         .at(secs(70), Change::ErrorRate(0.001));
@@ -403,12 +467,21 @@ fn a_write_that_never_reads_back_rolls_back() {
 
 #[test]
 fn no_traffic_is_decided_by_the_no_data_policy() {
-    // flagger #1689: an analysis with no traffic must not silently pass.
+    // flagger #1689: an analysis with no traffic must not silently pass. CloudWatch publishes every minute
+    // (host counts) with no request count: each settled minute is judged as no data.
+    let settled = |m: u64| published_at(1, m).max(published_at(1, m + 60));
     let cases = [
-        (NoDataPolicy::Inconclusive, "rolled-back", Some(60)),
-        (NoDataPolicy::Fail, "rolled-back", Some(10)),
-        // Extended by one interval per poll until the 5-minute maximum is used up, then inconclusive.
-        (NoDataPolicy::ExtendBake, "rolled-back", Some(300 + 60)),
+        // Three inconclusive minutes roll back: the third (2:00) is settled once 3:00 is published.
+        (
+            NoDataPolicy::Inconclusive,
+            "rolled-back",
+            Some(poll_after(0, settled(120))),
+        ),
+        // The first minute fails as soon as it is settled.
+        (NoDataPolicy::Fail, "rolled-back", Some(poll_after(0, settled(0)))),
+        // No minute is settled by the bake's planned end (3:00): it is extended to its bound (8:00);
+        // each no-data minute then extends it within that bound, and at the bound it rolls back.
+        (NoDataPolicy::ExtendBake, "rolled-back", Some(480)),
         (NoDataPolicy::Pass, "promoted", None),
     ];
     for (policy, kind, rollback_at) in cases {
@@ -422,6 +495,23 @@ fn no_traffic_is_decided_by_the_no_data_policy() {
         if let Some(at) = rollback_at {
             assert_eq!(h.elapsed(), secs(at), "{policy:?}");
         }
+        if kind == "rolled-back" {
+            let (RollbackReason::Gate { report, .. }, Some(1)) = rolled_back(&outcome) else {
+                panic!("{policy:?}: a gate rolls back the first bake: {outcome}");
+            };
+            assert_eq!(report.detail, "no request data", "{policy:?}");
+            assert!(report.minute.is_some(), "{policy:?}");
+        }
+        if policy == NoDataPolicy::ExtendBake {
+            let extended: Vec<u64> = events(&h)
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::BakeExtended { until, .. } => Some(h.offset(*until).as_secs()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(extended, [480]);
+        }
     }
 }
 
@@ -429,20 +519,28 @@ fn no_traffic_is_decided_by_the_no_data_policy() {
 fn bake_extension_is_bounded() {
     let h = Harness::new(WorldConfig::default());
     let mut p = plan(Strategy::immediate());
-    p.gates.min_requests = 1_000_000; // no window ever has enough: every poll extends
+    p.gates.min_requests = 1_000_000; // no minute ever has enough: every judged minute extends
     for g in &mut p.gates.bake {
         g.no_data = NoDataPolicy::ExtendBake;
     }
-    p.gates.max_extension = secs(30);
+    p.gates.max_extension = secs(120);
     let outcome = h.run("d1", p).unwrap();
-    // Extended 3 × 10 s, then inconclusive until the limit of 6 polls.
-    assert_eq!(outcome.kind(), "rolled-back");
-    let extensions = events(&h)
+    // The bake reaches its planned end (3:00) with no minute passed: it is extended to the latest it may
+    // run (5:00); the no-data minutes extend it within that bound, and it never runs past it.
+    let (RollbackReason::Gate { limit, report }, _) = rolled_back(&outcome) else {
+        panic!("{outcome}");
+    };
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert!(report.detail.contains("fewer than the 1000000 needed"), "{report}");
+    let extensions: Vec<u64> = events(&h)
         .iter()
-        .filter(|(_, e)| matches!(e, Event::BakeExtended { .. }))
-        .count();
-    assert_eq!(extensions, 3);
-    assert_eq!(h.elapsed(), secs(30 + 60));
+        .filter_map(|(_, e)| match e {
+            Event::BakeExtended { until, .. } => Some(h.offset(*until).as_secs()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(extensions, [300], "{limit}");
+    assert!(h.elapsed() <= secs(300), "{:?}", h.elapsed());
 }
 
 #[test]
@@ -471,9 +569,15 @@ fn a_rejected_canary_rolls_back() {
 
 #[test]
 fn an_approval_timeout_does_what_it_says() {
+    // Approval requested at 3:00, times out at 13:00; promoting adds a 3-minute bake at 100 %, which
+    // waits for CloudWatch's last minute.
     for (action, kind, end) in [
         (TimeoutAction::Rollback, "rolled-back", 780),
-        (TimeoutAction::Promote, "promoted", 960),
+        (
+            TimeoutAction::Promote,
+            "promoted",
+            poll_after(780, published_at(1, 900)),
+        ),
     ] {
         let h = Harness::new(WorldConfig::default());
         let strategy = Strategy::Canary {
@@ -587,15 +691,16 @@ fn persistent_provider_errors_roll_back() {
         let run = exec.run(DeploymentId::new("d1").unwrap(), plan(Strategy::gradual()));
         let chaos = async {
             clock.sleep(secs(30)).await;
-            faults.update(|f| f.unavailable_next = 5); // one metrics call exhausts its 5 attempts
+            faults.update(|f| f.unavailable_next = 5); // one call exhausts its 5 attempts
         };
         futures::join!(run, chaos).0
     })
     .unwrap()
     .unwrap();
     let (reason, _) = rolled_back(&outcome);
+    // The poll at 0:30 checks green's target health first.
     assert!(
-        matches!(reason, RollbackReason::Provider { operation, .. } if operation == "metrics"),
+        matches!(reason, RollbackReason::Provider { operation, .. } if operation == "target_health"),
         "{reason}"
     );
 }
@@ -662,18 +767,42 @@ fn capacity_comes_up_before_traffic_and_the_old_color_goes_after() {
             desired: 3
         }
     )));
-    // 60 s warm-up + 30 s of health checks, checked every 15 s: ready at 90 s.
+    // 90 s pending + 150 s of health checks (5 × 30 s), checked every 15 s: ready at 4:00.
     assert!(ev.contains(&(
-        90,
+        240,
         Event::CapacityReady {
             color: Color::Green,
             in_service: 3,
             healthy: 3
         }
     )));
-    check_splits(&h, &[(90, 10), (270, 25), (450, 50), (630, 75), (810, 100)]);
-    // Promoted at 90 + 900 s; the old color is kept 5 minutes, then scaled down.
-    assert!(ev.contains(&(1290, Event::ScaledDown { color: Color::Blue })));
+    // Each step waits at least its 3-minute bake, longer when CloudWatch is late with the bake's first
+    // minute (with this seed, minute 4:00 appears after 7:30), never more than 5 minutes longer.
+    let splits: Vec<(u64, u32)> = h
+        .verified_splits()
+        .into_iter()
+        .map(|(t, s)| (t.as_secs(), s.weight(Color::Green)))
+        .collect();
+    let percents: Vec<u32> = splits.iter().map(|s| s.1).collect();
+    assert_eq!(percents, [10, 25, 50, 75, 100]);
+    assert_eq!(splits[0].0, 240);
+    assert!(published_at(1, 240) > 420);
+    for pair in splits.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!((180..=480).contains(&gap), "{splits:?}");
+    }
+    // Promoted once the last bake's last closed minute is published; the old color is kept 5 minutes,
+    // then scaled down.
+    let last = splits[4].0;
+    let last_minute = (last + 180) / 60 * 60 - 60;
+    let promoted = poll_after(last, published_at(1, last_minute)).max(last + 180);
+    assert!(ev.contains(&(
+        promoted,
+        Event::Promoted {
+            split: TrafficSplit::all_to(Color::Green)
+        }
+    )));
+    assert!(ev.contains(&(promoted + 300, Event::ScaledDown { color: Color::Blue })));
     assert_eq!(h.world.asg_capacity(Color::Blue).0, 0);
     assert_eq!(h.world.asg_capacity(Color::Green), (3, 3));
 }
@@ -938,7 +1067,9 @@ fn a_manual_shift_moves_gates_and_validates() {
             scaled_down: None
         }
     );
-    assert_eq!(h.elapsed(), secs(300));
+    // The 5-minute validation ends once CloudWatch has published its last minute (4:00–5:00).
+    assert_eq!(h.elapsed(), secs(poll_after(0, published_at(1, 240))));
+    assert_judged_minutes_are_complete_and_post_shift(&h);
     // From a split that is not at rest, onwards and back.
     assert_eq!(
         h.run("s2", shift_plan(Color::Green, 25, None))

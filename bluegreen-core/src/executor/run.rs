@@ -3,7 +3,7 @@
 use super::retry::with_retry;
 use super::*;
 use crate::gate::{
-    BakeTally, Check, GateReport, Limits, MinuteBook, MinuteProgress, PollDecision, Snapshot,
+    BakeTally, Check, GateReport, Limits, MinuteBook, MinuteProgress, PollDecision, Snapshot, Verdict,
     judge_bake_gate, judge_pre_step,
 };
 use crate::{ApprovalDecision, ApprovalRequest, HookPoint, MINUTE, PerColor, Step, TimeoutAction, Timestamp};
@@ -213,6 +213,8 @@ struct Run<'a> {
     split_changed_at: Timestamp,
     /// CloudWatch's minutes, judged across every split of the run.
     book: MinuteBook,
+    /// The last enforced minute verdict that had no data, for the reason of a bake that ran out of time.
+    last_unsure: Option<GateReport>,
 }
 
 impl<'a> Run<'a> {
@@ -229,6 +231,7 @@ impl<'a> Run<'a> {
             last_split: None,
             split_changed_at: now,
             book,
+            last_unsure: None,
         }
     }
 
@@ -617,6 +620,12 @@ impl<'a> Run<'a> {
         let current_from = self.book.first_minute();
         let state_reports = reports.clone();
         for judged in &progress.judged {
+            if let Some(r) = judged.reports.iter().find(|r| {
+                r.mode == crate::gate::GateMode::Enforce
+                    && matches!(r.verdict, Verdict::Inconclusive | Verdict::Extend)
+            }) {
+                self.last_unsure = Some(r.clone());
+            }
             reports.extend(judged.reports.iter().cloned());
         }
         let mut decision = tally.record_state(&state_reports, limits);
@@ -658,6 +667,7 @@ impl<'a> Run<'a> {
         let interval = gates.interval;
         let limits = gates.limits;
         let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
+        self.last_unsure = None;
         if self.book.is_idle() {
             // No split change in this run yet (a schedule that starts with a bake): judge from now on.
             self.split_changed();
@@ -680,8 +690,10 @@ impl<'a> Run<'a> {
                 PollDecision::Extend => {
                     end = end + MINUTE;
                     extended += MINUTE;
-                    self.record(Event::BakeExtended { index, until: end })
-                        .await?;
+                    if !announced {
+                        self.record(Event::BakeExtended { index, until: end })
+                            .await?;
+                    }
                 }
                 PollDecision::Rollback { limit, report } => {
                     return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
@@ -696,28 +708,35 @@ impl<'a> Run<'a> {
                     return Ok(());
                 }
                 if now >= deadline {
+                    let limit = format!(
+                        "{} of the {} passing minutes needed judged by the end of the bake and its {} extension",
+                        tally.passed_minutes,
+                        min_minutes,
+                        humantime::format_duration(gates.max_extension)
+                    );
+                    if let Some(report) = self.last_unsure.take() {
+                        return Err(Stop::Rollback(RollbackReason::Gate {
+                            limit,
+                            report: GateReport {
+                                verdict: Verdict::Inconclusive,
+                                ..report
+                            },
+                        }));
+                    }
                     return Err(Stop::Rollback(RollbackReason::Gate {
-                        limit: format!(
-                            "{} of the {} passing minutes needed judged by the end of the bake and its {} extension",
-                            tally.passed_minutes,
-                            min_minutes,
-                            humantime::format_duration(gates.max_extension)
-                        ),
+                        limit,
                         report: GateReport {
                             gate: "minutes-judged".into(),
                             mode: crate::gate::GateMode::Enforce,
-                            verdict: crate::gate::Verdict::Inconclusive,
+                            verdict: Verdict::Inconclusive,
                             value: Some(f64::from(tally.passed_minutes)),
                             stable: None,
                             limit: Some(f64::from(min_minutes)),
                             unit: crate::gate::Unit::Count,
-                            detail: match self.book.fetch_window(now) {
-                                Some(w) => format!(
-                                    "CloudWatch had not published the minute starting {} ({} inconclusive minutes)",
-                                    w.from, tally.inconclusive
-                                ),
-                                None => format!("{} inconclusive minutes", tally.inconclusive),
-                            },
+                            detail: format!(
+                                "CloudWatch had not published the minute starting {}",
+                                self.book.next_minute()
+                            ),
                             minute: None,
                         },
                     }));

@@ -13,7 +13,9 @@
 //! is judged final only once it is *settled* — a later minute is published too, or the timeout passed —
 //! because CloudWatch may still revise the newest minute as late data lands.
 
-use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, Verdict, judge_bake_gate};
+use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, judge_bake_gate};
+#[cfg(test)]
+use super::Verdict;
 use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
 
 impl Check {
@@ -219,10 +221,13 @@ impl MinuteBook {
                     r
                 })
                 .collect();
-            let conclusive = reports
-                .iter()
-                .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::Fail));
-            if !conclusive && !settled {
+            // Too few requests to judge (whatever the no-data policy makes of it) waits until the minute
+            // is settled: CloudWatch may still add the datapoints it lacks.
+            let enough = combined
+                .get(new)
+                .requests
+                .is_some_and(|r| r >= gates.min_requests.max(1));
+            if !enough && !settled {
                 progress.awaiting = Some(m);
                 break;
             }
