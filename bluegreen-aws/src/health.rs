@@ -8,10 +8,10 @@ use aws_sdk_cloudwatch::types::{
 };
 use aws_smithy_types::DateTime;
 use bluegreen_core::{
-    AlarmState, AlarmStatus, Color, HealthSource, Metrics, PerColor, ProviderError, TargetHealth,
-    Window,
+    AlarmState, AlarmStatus, Color, HealthSource, Metrics, MinuteMetrics, PerColor, ProviderError,
+    TargetHealth, Timestamp, Window,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,21 +49,51 @@ impl Series {
         }
     }
 
-    fn id(self, color: Color) -> String {
-        let s = match self {
+    fn name(self) -> &'static str {
+        match self {
             Series::Requests => "requests",
             Series::Errors => "errors",
             Series::LatencyAvg => "latency_avg",
             Series::LatencyP99 => "latency_p99",
             Series::Healthy => "healthy",
             Series::Unhealthy => "unhealthy",
-        };
-        format!("{}_{s}", color.as_str())
+        }
+    }
+
+    /// The series and color of a query id made by [`Series::id`].
+    fn parse(id: &str) -> Option<(Series, Color)> {
+        let (color, name) = id.split_once('_')?;
+        let color = Color::ALL.into_iter().find(|c| c.as_str() == color)?;
+        let series = Series::ALL.into_iter().find(|s| s.name() == name)?;
+        Some((series, color))
+    }
+
+    /// Puts one datapoint into its minute. Zero counts are no datapoint (AWS omits them; an emulator or a
+    /// custom publisher may not).
+    fn apply(self, m: &mut Metrics, v: f64) {
+        if !v.is_finite() || v < 0.0 {
+            return;
+        }
+        let count = (v.round() as u64 > 0).then_some(v.round() as u64);
+        let secs = Some(Duration::from_secs_f64(v));
+        match self {
+            Series::Requests => m.requests = count,
+            Series::Errors => m.errors_5xx = count,
+            Series::LatencyAvg => m.latency_avg = secs,
+            Series::LatencyP99 => m.latency_p99 = secs,
+            Series::Healthy => m.healthy_hosts = Some(v as u32),
+            Series::Unhealthy => m.unhealthy_hosts = Some(v as u32),
+        }
+    }
+
+    fn id(self, color: Color) -> String {
+        format!("{}_{}", color.as_str(), self.name())
     }
 }
 
-/// Target health from ELBv2, metrics from one `GetMetricData` call per window for both colors, alarm states
-/// from `DescribeAlarms`. A metric with no datapoint is no data, never zero.
+/// Target health from ELBv2, metrics from one `GetMetricData` call per poll for both colors (whole minutes,
+/// `Period = 60`, one bucket per minute), alarm states from `DescribeAlarms`. A metric with no datapoint is
+/// no data, never zero.
 pub struct CloudWatchHealth {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
@@ -127,6 +157,16 @@ impl CloudWatchHealth {
     }
 }
 
+/// An endpoint that refuses the extended statistic `p99` (the local emulator answers with an opaque
+/// `Unknown` error) gets a message saying so and what to do.
+fn percentile_hint(error: ProviderError) -> ProviderError {
+    ProviderError::Invalid {
+        message: format!(
+            "GetMetricData with the p99 statistic failed ({error}): this endpoint may not support percentile statistics; set p99 = false under [gates] to judge average latency only"
+        ),
+    }
+}
+
 fn to_datetime(t: bluegreen_core::Timestamp) -> DateTime {
     DateTime::from_millis(t.as_millis() as i64)
 }
@@ -157,7 +197,7 @@ impl HealthSource for CloudWatchHealth {
         Ok(h)
     }
 
-    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+    async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
         if window.from >= window.to {
             return Err(ProviderError::Invalid {
                 message: format!(
@@ -166,58 +206,50 @@ impl HealthSource for CloudWatchHealth {
                 ),
             });
         }
-        // CloudWatch works in whole seconds: widen the window to them (never to an empty one).
-        let from = window.from.as_millis() / 1000;
-        let to = window.to.as_millis().div_ceil(1000).max(from + 1);
-        let window = Window {
-            from: bluegreen_core::Timestamp::from_millis(from * 1000),
-            to: bluegreen_core::Timestamp::from_millis(to * 1000),
-        };
-        // One period covering the window: standard-resolution metrics need a multiple of 60 s.
-        let secs = window.duration().as_secs().max(1);
-        let period = (secs.div_ceil(60) * 60) as i32;
-        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        // Whole minutes, as CloudWatch rounds them anyway and recommends for speed; Period = 60 gives one
+        // bucket per minute, stamped at its start.
+        let from = window.from.floor_minute();
+        let to = window.to.ceil_minute();
+        let mut buckets: BTreeMap<(Color, u64), Metrics> = BTreeMap::new();
         let mut pages = self
             .cloudwatch
             .get_metric_data()
-            .set_metric_data_queries(Some(self.queries(period)))
-            .start_time(to_datetime(window.from))
-            .end_time(to_datetime(window.to))
+            .set_metric_data_queries(Some(self.queries(60)))
+            .start_time(to_datetime(from))
+            .end_time(to_datetime(to))
             .scan_by(ScanBy::TimestampAscending)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e))?;
+            let page = page.map_err(|e| {
+                let error = map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e);
+                if self.p99 && !error.is_transient() {
+                    return percentile_hint(error);
+                }
+                error
+            })?;
             for r in page.metric_data_results() {
-                if let Some(id) = r.id() {
-                    values
-                        .entry(id.to_string())
-                        .or_default()
-                        .extend_from_slice(r.values());
+                let Some((series, color)) = r.id().and_then(Series::parse) else {
+                    continue;
+                };
+                for (t, v) in r.timestamps().iter().zip(r.values()) {
+                    let millis = t.to_millis().unwrap_or(0).max(0) as u64;
+                    let minute = Timestamp::from_millis(millis).floor_minute().as_millis();
+                    let m = buckets.entry((color, minute)).or_default();
+                    series.apply(m, *v);
                 }
             }
         }
-        let get = |s: Series, c: Color| values.get(&s.id(c)).filter(|v| !v.is_empty());
-        Ok(PerColor::from_fn(|c| {
-            let sum = |s| get(s, c).map(|v| v.iter().sum::<f64>());
-            let count = |s| sum(s).map(|x| x.round() as u64).filter(|n| *n > 0);
-            let mean = |s| get(s, c).map(|v| v.iter().sum::<f64>() / v.len() as f64);
-            let max = |s| get(s, c).map(|v| v.iter().cloned().fold(f64::MIN, f64::max));
-            let min = |s| get(s, c).map(|v| v.iter().cloned().fold(f64::MAX, f64::min));
-            let secs = |x: Option<f64>| {
-                x.filter(|v| v.is_finite() && *v >= 0.0)
-                    .map(Duration::from_secs_f64)
-            };
-            Metrics {
-                requests: count(Series::Requests),
-                errors_5xx: count(Series::Errors),
-                latency_avg: secs(mean(Series::LatencyAvg)),
-                latency_p99: secs(max(Series::LatencyP99)),
-                healthy_hosts: min(Series::Healthy).map(|v| v.max(0.0) as u32),
-                unhealthy_hosts: max(Series::Unhealthy).map(|v| v.max(0.0) as u32),
+        let mut out: PerColor<Vec<MinuteMetrics>> = PerColor::default();
+        for ((color, minute), metrics) in buckets {
+            if !metrics.is_empty() {
+                out.get_mut(color).push(MinuteMetrics {
+                    start: Timestamp::from_millis(minute),
+                    metrics,
+                });
             }
-        }))
+        }
+        Ok(out)
     }
 
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {

@@ -93,6 +93,9 @@ pub struct GatesSection {
     pub failures: Option<u32>,
     pub consecutive_failures: Option<u32>,
     pub inconclusive: Option<u32>,
+    pub min_minutes: Option<u32>,
+    pub publication_timeout: Option<String>,
+    pub max_extension: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,9 +152,14 @@ pub fn on_cancel(text: &str) -> Result<CancelPolicy, String> {
 }
 
 impl GatesSection {
-    /// The gate policy: the defaults with every key that is set applied.
-    pub fn policy(&self) -> Result<GatePolicy, String> {
+    /// The gate policy: the defaults with every key that is set applied. Without `p99` (the provider does
+    /// not fetch the p99 statistic) there is no p99 gate: it could never have data.
+    pub fn policy(&self, p99: bool) -> Result<GatePolicy, String> {
         let mut p = GatePolicy::default();
+        if !p99 {
+            p.bake
+                .retain(|g| !matches!(g.check, Check::LatencyP99 { .. }));
+        }
         let mode = match self.mode.as_deref() {
             None | Some("enforce") => GateMode::Enforce,
             Some("observe") => GateMode::Observe,
@@ -191,6 +199,15 @@ impl GatesSection {
         }
         if let Some(v) = self.inconclusive {
             p.limits.inconclusive = v;
+        }
+        if let Some(v) = self.min_minutes {
+            p.min_minutes = v;
+        }
+        if let Some(v) = &self.publication_timeout {
+            p.publication_timeout = duration("gates.publication_timeout", v)?;
+        }
+        if let Some(v) = &self.max_extension {
+            p.max_extension = duration("gates.max_extension", v)?;
         }
         for g in &mut p.bake {
             match &mut g.check {
@@ -262,7 +279,7 @@ provider = "aws"             # aws | sim (simulated, no AWS account needed)
 # region = "ap-northeast-1"  # default: the standard chain (AWS_REGION, profile)
 # profile = "deploy"         # default: AWS_PROFILE or the default profile
 # endpoint_url = "http://127.0.0.1:5000"   # a local emulator
-# p99 = true                 # also fetch p99 response times
+# p99 = true                 # also fetch p99 response times (an extended statistic) and judge them
 
 [resources]                  # default: {env}-{app}-alb, {env}-{app}-{color}-tg, {env}-{app}-{color}-asg
 # load_balancer = "poc-poc-web-alb"
@@ -283,12 +300,16 @@ type = "full"                # full (bring the new color to capacity, scale the 
 ready_timeout = "10m"
 scale_down_delay = "5m"
 
-[gates]
+[gates]                      # CloudWatch publishes load balancer metrics by the minute, 1-3 minutes late:
+                             # each complete minute after a shift is judged once it is published
 mode = "enforce"             # enforce | observe (record verdicts, never roll back)
-no_data = "inconclusive"     # fail | inconclusive | extend-bake | pass
-interval = "10s"
-window = "60s"
-min_requests = 50
+no_data = "inconclusive"     # a minute with too few requests: fail | inconclusive | extend-bake | pass
+interval = "10s"             # target health and alarms every poll; new minutes as they appear
+window = "60s"               # minutes behind each verdict (e.g. "5m" for low traffic)
+min_requests = 50            # requests to the new color in the window before rates are judged
+min_minutes = 1              # passing minutes each bake needs before it can end
+publication_timeout = "5m"   # a minute still missing this long after it closed is no data
+max_extension = "5m"         # how long a bake may wait past its end for CloudWatch
 max_5xx_rate = 0.05
 relative_5xx_factor = 2.0    # new 5xx rate <= factor x stable's + epsilon
 relative_5xx_epsilon = 0.01
@@ -300,7 +321,7 @@ min_healthy_targets = 1      # before every weight increase
 # alarms = ["poc-poc-web-high-latency"]
 failures = 1
 consecutive_failures = 1
-inconclusive = 6
+inconclusive = 3             # inconclusive minutes in one bake that roll back
 
 [hooks]                      # shell commands; a non-zero exit or a timeout rolls back (--skip-tests skips them)
 # pre_traffic = ["./smoke-test.sh"]      # before any traffic moves

@@ -189,6 +189,12 @@ impl Context {
         })
     }
 
+    /// Whether the health source fetches the p99 statistic: only the AWS provider, and only with
+    /// `[aws] p99 = true` (the simulated CloudWatch, like AWS, has no p99 unless asked).
+    pub fn fetches_p99(&self) -> bool {
+        matches!(self.provider(), Ok(ProviderKind::Aws)) && self.file.aws.p99.unwrap_or(false)
+    }
+
     pub fn aws_settings(&self) -> AwsSettings {
         let a = &self.file.aws;
         AwsSettings {

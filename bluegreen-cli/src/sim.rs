@@ -5,7 +5,7 @@
 use crate::state::atomic_write;
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, Metrics, PerColor,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
     ProviderError, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
@@ -198,7 +198,7 @@ impl HealthSource for SimFileHealth {
     async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError> {
         self.0.call(|w| now(w, w.health().target_health(color)))
     }
-    async fn metrics(&self, window: Window) -> Result<PerColor<Metrics>, ProviderError> {
+    async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
         self.0.call(|w| now(w, w.health().metrics(window)))
     }
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {

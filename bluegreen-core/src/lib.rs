@@ -20,7 +20,7 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError, Executor,
+    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError, Executor,
     NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay, ResumeAction,
     RetryPolicy, RollbackReason, VerifyPolicy,
 };

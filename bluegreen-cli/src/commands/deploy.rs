@@ -6,6 +6,7 @@ use crate::context::{Context, Wired, provider_failure};
 use crate::render::Renderer;
 use crate::state::watch_abort;
 use crate::{Failure, exec_error_code, exit, outcome_code};
+use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
 use bluegreen_core::{
     CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction,
@@ -162,7 +163,11 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     let f = &ctx.file.deploy;
     let schedule = strategy(ctx, a)?.compile().map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
-    plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
+    plan.gates = ctx
+        .file
+        .gates
+        .policy(ctx.fetches_p99())
+        .map_err(Failure::bad_input)?;
     plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))
         .map_err(Failure::bad_input)?;
     let kind = match (a.kind, f.kind.as_deref()) {
@@ -388,7 +393,11 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
         .map(|m| Duration::from_secs(u64::from(m) * 60));
     let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
-    plan.gates = ctx.file.gates.policy().map_err(Failure::bad_input)?;
+    plan.gates = ctx
+        .file
+        .gates
+        .policy(ctx.fetches_p99())
+        .map_err(Failure::bad_input)?;
     plan.expected_stable = Some(a.target.other());
     let w = ctx.wire(true, None).await?;
     let id = new_id(ctx, &*w.providers.clock)?;
@@ -513,10 +522,14 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         humantime::format_duration(plan.gates.window_length()),
         plan.gates.min_requests
     ));
+    let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
+    for warning in &warnings {
+        human.push_str(&format!("\nwarning: {warning}"));
+    }
     renderer.result(
         "plan",
         &human,
-        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes}),
+        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes, "warnings": warnings}),
     );
     Ok(exit::OK)
 }

@@ -179,4 +179,60 @@ impl Plan {
             expected_stable: None,
         }
     }
+
+    /// Where CloudWatch's timing will stretch the plan: each bake too short to judge its
+    /// [`min_minutes`](GatePolicy::min_minutes) at a publication delay of `delay` (use
+    /// [`TYPICAL_PUBLICATION_DELAY`](crate::gate::TYPICAL_PUBLICATION_DELAY) before anything was
+    /// observed), with how long it will likely run. Empty when the metric gates are off.
+    pub fn timing_warnings(&self, delay: Duration) -> Vec<BakeWarning> {
+        if !self.gates.bake.iter().any(|g| g.check.is_minute_based()) {
+            return Vec::new();
+        }
+        let needed = self.gates.time_to_judge(delay);
+        self.schedule
+            .steps()
+            .iter()
+            .enumerate()
+            .filter_map(|(index, step)| match step {
+                crate::Step::Bake { duration } if *duration < needed => Some(BakeWarning {
+                    index,
+                    bake: *duration,
+                    likely: needed,
+                    at_most: *duration + self.gates.max_extension,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A bake that cannot judge its minimum of complete CloudWatch minutes within its planned length: it will
+/// run longer (see [`Plan::timing_warnings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BakeWarning {
+    /// The bake's step (0-based).
+    pub index: usize,
+    /// Its planned length.
+    #[serde(with = "humantime_serde")]
+    pub bake: Duration,
+    /// How long it will likely run: up to a minute until the first whole minute, the minutes to judge,
+    /// then the publication delay.
+    #[serde(with = "humantime_serde")]
+    pub likely: Duration,
+    /// The longest it may run before it rolls back for want of data (planned length + `max_extension`).
+    #[serde(with = "humantime_serde")]
+    pub at_most: Duration,
+}
+
+impl fmt::Display for BakeWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "step {}: a {} bake cannot judge a complete CloudWatch minute before it ends (metrics appear a minute or more after each minute closes); it will likely run {}, at most {}",
+            self.index + 1,
+            humantime::format_duration(self.bake),
+            humantime::format_duration(self.likely),
+            humantime::format_duration(self.at_most)
+        )
+    }
 }

@@ -175,6 +175,10 @@ pub struct GatePolicy {
     pub publication_timeout: Duration,
 }
 
+/// The delay with which CloudWatch usually publishes a load balancer's minute after it closes: what
+/// [`Plan::timing_warnings`](crate::Plan::timing_warnings) assumes before anything was observed.
+pub const TYPICAL_PUBLICATION_DELAY: Duration = Duration::from_secs(90);
+
 /// The default [`GatePolicy::min_minutes`]: one complete post-change minute per bake.
 pub const DEFAULT_MIN_MINUTES: u32 = 1;
 

@@ -11,7 +11,7 @@ mod tally;
 
 pub use config::{
     BakeGate, Check, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL, DEFAULT_PUBLICATION_TIMEOUT,
-    DEFAULT_WINDOW, GateMode, GatePolicy, Limits,
+    DEFAULT_WINDOW, TYPICAL_PUBLICATION_DELAY, GateMode, GatePolicy, Limits,
     NoDataPolicy, PreStepGate, Relative,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
