@@ -15,7 +15,7 @@ pub struct Renderer {
     start: Timestamp,
     quiet: bool,
     verbose: bool,
-    polls: Arc<Mutex<(u32, Option<String>)>>,
+    polls: Arc<Mutex<BakeProgress>>,
     spinner: Option<indicatif::ProgressBar>,
 }
 
@@ -59,7 +59,7 @@ impl Renderer {
             quiet: false,
             verbose: false,
             spinner: None,
-            polls: Arc::new(Mutex::new((0, None))),
+            polls: Arc::new(Mutex::new(BakeProgress::default())),
         }
     }
 
@@ -95,7 +95,7 @@ impl Renderer {
                 pb.set_message(format!("step {}: {step}", index + 1))
             }
             Event::Polled { .. } => {
-                let polls = self.polls.lock().map(|p| p.0).unwrap_or(0);
+                let polls = self.polls.lock().map(|p| p.polls).unwrap_or(0);
                 let msg = pb.message();
                 let base = msg.split(" — ").next().unwrap_or_default().to_string();
                 pb.set_message(format!("{base} — {polls} polls passed"));
@@ -164,7 +164,7 @@ impl Renderer {
         let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
         let text = match &entry.event {
             Event::StepStarted { step, .. } => {
-                *polls = (0, None);
+                *polls = BakeProgress::default();
                 match step {
                     Step::SetWeight { .. } | Step::Approval { .. } => {
                         describe(&entry.event, self.start)
@@ -180,27 +180,39 @@ impl Renderer {
                 format!("pre-step gate: {failed}")
             }
             Event::Polled { reports, .. } => {
-                polls.0 += 1;
-                let bad = not_passing(reports);
-                if bad.is_empty() {
-                    polls.1 = Some(
+                polls.polls += 1;
+                let minutes: Vec<_> = reports.iter().filter_map(|r| r.minute).collect();
+                if let Some(last) = minutes.iter().max() {
+                    polls.minutes += minutes
+                        .iter()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len() as u32;
+                    polls.last_minute = Some(
                         reports
                             .iter()
-                            .filter_map(|r| r.value.map(|_| r.to_string()))
+                            .filter(|r| r.minute == Some(*last))
+                            .map(|r| r.to_string())
                             .collect::<Vec<_>>()
                             .join("; "),
                     );
+                }
+                let bad = not_passing(reports);
+                if bad.is_empty() {
                     return None;
                 }
                 format!("poll: {bad}")
             }
-            Event::StepCompleted { .. } if polls.0 > 0 => {
+            Event::StepCompleted { .. } if polls.polls > 0 => {
                 let line = format!(
-                    "bake passed: {} polls; last: {}",
-                    polls.0,
-                    polls.1.clone().unwrap_or_else(|| "no data".into())
+                    "bake passed: {} polls, {} CloudWatch minutes judged; last: {}",
+                    polls.polls,
+                    polls.minutes,
+                    polls
+                        .last_minute
+                        .clone()
+                        .unwrap_or_else(|| "no minute judged".into())
                 );
-                *polls = (0, None);
+                *polls = BakeProgress::default();
                 line
             }
             Event::StepCompleted { .. } | Event::SplitWritten { .. } | Event::Finished { .. } => {
@@ -210,6 +222,14 @@ impl Renderer {
         };
         Some(format!("{}  {text}", offset(entry.at.since(self.start))))
     }
+}
+
+/// What the live view sums up of a bake's passing polls.
+#[derive(Debug, Default)]
+struct BakeProgress {
+    polls: u32,
+    minutes: u32,
+    last_minute: Option<String>,
 }
 
 /// One event in words, in full (every gate report with its values). `start` anchors times.

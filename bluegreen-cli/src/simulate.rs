@@ -70,7 +70,11 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
     let approver = ScriptedApproval::approve_after(harness.clock(), approve_after);
     let harness = harness.with_approval(Arc::new(approver));
     let world = &harness.world;
-    let plan = Plan::new(format!("poc/{}", "poc-web"), schedule.clone());
+    let mut plan = Plan::new(format!("poc/{}", "poc-web"), schedule.clone());
+    // The gates `deploy` would use with no configuration; the simulated CloudWatch has no p99.
+    plan.gates = crate::config::GatesSection::default()
+        .policy(false)
+        .map_err(Failure::bad_input)?;
     let renderer = Renderer::new(output, bluegreen_core::Clock::now(world.clock()));
     renderer.intro(&format!(
         "simulating {kind} on {} ({}): {schedule}",

@@ -240,7 +240,7 @@ fn a_5xx_spike_written_with_put_metric_data_rolls_back() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate Fail value=40.00%"),
+        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate fail minute="),
         "{}",
         text(&out.stdout)
     );

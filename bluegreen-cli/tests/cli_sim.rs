@@ -125,7 +125,7 @@ fn a_gradual_deploy_completes_and_status_sees_it() {
     // The report replays every step with the measured values.
     let id = history.split_whitespace().next().unwrap().to_string();
     let report = text(&env.run(&["report", &id]).stdout);
-    assert!(report.contains("gates: 5xx-rate Pass value="), "{report}");
+    assert!(report.contains("5xx-rate pass minute="), "{report}");
     let json: Value =
         serde_json::from_slice(&env.run(&["report", &id, "--format", "json"]).stdout).unwrap();
     assert_eq!(json["data"]["outcome"]["result"], "promoted");
@@ -151,7 +151,7 @@ fn a_5xx_spike_rolls_back_with_exit_1() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate Fail"),
+        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate fail minute="),
         "{}",
         text(&out.stdout)
     );

@@ -33,7 +33,7 @@ fn a_5xx_spike_rolls_back_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("ROLLING BACK: gate 5xx-rate Fail"),
+        stdout.contains("ROLLING BACK: gate 5xx-rate fail minute="),
         "{stdout}"
     );
     assert!(

@@ -67,6 +67,32 @@ fn published_at(seed: u64, minute: u64) -> u64 {
     minute + 60 + delay.as_secs_f64().ceil() as u64
 }
 
+/// When a healthy bake of `bake` seconds that starts at `start` (its split verified then) ends in the world
+/// of `seed`: at its planned end, or later at the first poll after CloudWatch has published every minute of
+/// its split that closed by then — at least one.
+fn bake_end(seed: u64, start: u64, bake: u64) -> u64 {
+    let first = start.div_ceil(60) * 60;
+    let last = ((start + bake) / 60 * 60).max(first + 60);
+    let published = (first..last)
+        .step_by(60)
+        .map(|m| published_at(seed, m))
+        .max()
+        .unwrap_or(0);
+    poll_after(start, published).max(start + bake)
+}
+
+/// The verified splits of a healthy gradual deployment of `percents` with bakes of `bake` seconds,
+/// starting at `start`, and when it ends.
+fn gradual_timeline(seed: u64, start: u64, percents: &[u32], bake: u64) -> (Vec<(u64, u32)>, u64) {
+    let mut at = start;
+    let mut splits = Vec::new();
+    for p in percents {
+        splits.push((at, *p));
+        at = bake_end(seed, at, bake);
+    }
+    (splits, at)
+}
+
 /// The first poll at or after `t` of a bake whose polls fall every 10 s after `bake_start`.
 fn poll_after(bake_start: u64, t: u64) -> u64 {
     bake_start + (t.saturating_sub(bake_start)).div_ceil(10) * 10
@@ -115,12 +141,12 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
             scaled_down: None
         }
     );
-    // Each bake has judged at least one published minute of its own by its planned end, so the steps keep
-    // the guide's rhythm; the last bake also waits until CloudWatch has published its last minute
-    // (14:00–15:00), since no later bake would judge it.
-    check_splits(&h, &[(0, 10), (180, 25), (360, 50), (540, 75), (720, 100)]);
-    assert_eq!(h.elapsed(), secs(poll_after(720, published_at(1, 840))));
-    assert!(h.elapsed() > secs(900));
+    // Each bake lasts its 3 minutes, then until CloudWatch has published every minute of it that closed:
+    // the guide's rhythm plus about one publication delay per step.
+    let (splits, end) = gradual_timeline(1, 0, &[10, 25, 50, 75, 100], 180);
+    check_splits(&h, &splits);
+    assert_eq!(h.elapsed(), secs(end));
+    assert!(h.elapsed() > secs(900 + 5 * 60), "{:?}", h.elapsed());
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
     // 18 polls per 3-minute bake at 10 s (then one every 10 s while the last bake waits), each checking
     // green's target health; GetMetricData only on the polls that have a closed minute still to judge; one
@@ -135,7 +161,12 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
             _ => None,
         })
         .collect();
-    assert_eq!(polls.len(), 72 + (h.elapsed().as_secs() as usize - 720) / 10);
+    let bakes: u64 = splits
+        .iter()
+        .zip(splits.iter().skip(1).map(|s| s.0).chain([end]))
+        .map(|((from, _), to)| (to - from) / 10)
+        .sum();
+    assert_eq!(polls.len() as u64, bakes, "a poll every 10 s of every bake");
     let asked = polls.iter().filter(|w| w.is_some()).count();
     assert_eq!(calls.count("GetMetricData"), asked);
     assert!(asked < polls.len(), "at most one GetMetricData per poll, none before a minute closed");
@@ -165,8 +196,7 @@ fn immediate_happy_path_switches_at_once_then_validates() {
     assert_eq!(outcome.kind(), "promoted");
     check_splits(&h, &[(0, 100)]);
     // The 3-minute validation bake ends once CloudWatch has published its three minutes.
-    let last = (0..3).map(|m| published_at(1, m * 60)).max().unwrap();
-    assert_eq!(h.elapsed(), secs(poll_after(0, last.max(180))));
+    assert_eq!(h.elapsed(), secs(bake_end(1, 0, 180)));
 }
 
 #[test]
@@ -178,20 +208,21 @@ fn canary_happy_path_waits_for_approval() {
     };
     let outcome = h.run("d1", plan(Strategy::canary())).unwrap();
     assert_eq!(outcome.kind(), "promoted");
-    // 10 % at 0, bake 3 min, approval 5 min later at 8:00, 100 %, bake 3 min and until CloudWatch has
-    // published its last minute.
-    check_splits(&h, &[(0, 10), (480, 100)]);
-    assert_eq!(h.elapsed(), secs(poll_after(480, published_at(1, 600))));
+    // 10 % at 0, bake 3 min and until its minutes are published, approval 5 min after it was requested,
+    // 100 %, bake 3 min and until its minutes are published.
+    let asked = bake_end(1, 0, 180);
+    check_splits(&h, &[(0, 10), (asked + 300, 100)]);
+    assert_eq!(h.elapsed(), secs(bake_end(1, asked + 300, 180)));
     assert_judged_minutes_are_complete_and_post_shift(&h);
     let ev = events(&h);
     assert!(ev.contains(&(
-        180,
+        asked,
         Event::ApprovalRequested {
             index: 2,
             deadline: None
         }
     )));
-    assert!(ev.iter().any(|(t, e)| *t == 480
+    assert!(ev.iter().any(|(t, e)| *t == asked + 300
         && matches!(
             e,
             Event::ApprovalDecided {
@@ -202,7 +233,9 @@ fn canary_happy_path_waits_for_approval() {
     // The gates keep watching the canary while it waits: one poll every 10 s.
     let polls_while_waiting = ev
         .iter()
-        .filter(|(t, e)| (180..480).contains(t) && matches!(e, Event::Polled { index: 2, .. }))
+        .filter(|(t, e)| {
+            (asked..asked + 300).contains(t) && matches!(e, Event::Polled { index: 2, .. })
+        })
         .count();
     assert_eq!(polls_while_waiting, 29);
 }
@@ -274,7 +307,11 @@ fn gradual_rolls_back_at_every_step_for_every_trigger() {
         Trigger::Alarm,
     ] {
         for step in 0..5u64 {
-            let trouble = secs(step * 180 + 65);
+            // 65 s into the step's bake (the steps before it are healthy, so they keep the healthy
+            // timeline).
+            let (healthy, _) = gradual_timeline(1, 0, &[10, 25, 50, 75, 100], 180);
+            let step_start = healthy[step as usize].0;
+            let trouble = secs(step_start + 65);
             let h = Harness::new(world_with_trouble(trigger, trouble));
             let mut p = plan(Strategy::gradual());
             p.gates = GatePolicy::default().with_alarms(&[ALARM.to_string()]);
@@ -315,20 +352,25 @@ fn gradual_rolls_back_at_every_step_for_every_trigger() {
                     "{trigger:?} at step {step}: reaction time"
                 );
             } else {
-                // Metrics: the minute holding the trouble fails as soon as CloudWatch publishes it — in
-                // the same bake, or, when it is published after that bake ended, in the next one.
+                // Metrics: the first minute holding the trouble fails as soon as CloudWatch publishes
+                // it, within the same bake (which waits for all of its minutes).
                 let minute = (EPOCH_2026 + trouble).floor_minute();
+                let minute = if minute < EPOCH_2026 + secs(step_start) {
+                    minute + MINUTE
+                } else {
+                    minute
+                };
                 assert_eq!(report.minute, Some(minute), "{trigger:?} at step {step}");
                 let offset = minute.since(EPOCH_2026).as_secs();
                 assert_eq!(
                     h.elapsed(),
-                    secs(poll_after(0, published_at(1, offset))),
+                    secs(poll_after(step_start, published_at(1, offset))),
                     "{trigger:?} at step {step}: reaction time"
                 );
-                let bake = step as usize * 2 + 1;
-                assert!(
-                    at_step == Some(bake) || at_step == Some(bake + 2),
-                    "{trigger:?} at step {step}: rolled back at step {at_step:?}"
+                assert_eq!(
+                    at_step,
+                    Some(step as usize * 2 + 1),
+                    "{trigger:?}: rolled back during bake {step}"
                 );
             }
             assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
@@ -564,19 +606,21 @@ fn a_rejected_canary_rolls_back() {
         }
     );
     assert_eq!(step, Some(2));
-    assert_eq!(h.elapsed(), secs(300));
+    // Rejected 2 minutes after the approval was asked for.
+    assert_eq!(h.elapsed(), secs(bake_end(1, 0, 180) + 120));
 }
 
 #[test]
 fn an_approval_timeout_does_what_it_says() {
-    // Approval requested at 3:00, times out at 13:00; promoting adds a 3-minute bake at 100 %, which
-    // waits for CloudWatch's last minute.
+    // Approval requested after the 10 % bake, times out 10 minutes later; promoting adds a 3-minute bake
+    // at 100 %, which waits for CloudWatch's minutes.
+    let timeout = bake_end(1, 0, 180) + 600;
     for (action, kind, end) in [
-        (TimeoutAction::Rollback, "rolled-back", 780),
+        (TimeoutAction::Rollback, "rolled-back", timeout),
         (
             TimeoutAction::Promote,
             "promoted",
-            poll_after(780, published_at(1, 900)),
+            bake_end(1, timeout, 180),
         ),
     ] {
         let h = Harness::new(WorldConfig::default());
@@ -719,8 +763,10 @@ fn cancellation_rolls_back_or_leaves_the_split() {
         p.on_cancel = policy;
         let outcome = run_virtual(&clock, async {
             let run = exec.run(DeploymentId::new("d1").unwrap(), p);
+            // Cancelled 65 s into the 25 % step's bake.
+            let cancel_at = bake_end(1, 0, 180) + 65;
             let ctrl_c = async {
-                clock.sleep(secs(245)).await;
+                clock.sleep(secs(cancel_at)).await;
                 token.cancel();
             };
             futures::join!(run, ctrl_c).0
@@ -728,7 +774,7 @@ fn cancellation_rolls_back_or_leaves_the_split() {
         .unwrap()
         .unwrap();
         assert_eq!(outcome.kind(), kind, "{policy:?}");
-        assert_eq!(h.elapsed(), secs(245), "stops at once");
+        assert_eq!(h.elapsed(), secs(bake_end(1, 0, 180) + 65), "stops at once");
         let expected = match policy {
             CancelPolicy::Rollback => TrafficSplit::all_to(Color::Blue),
             CancelPolicy::Leave => TrafficSplit::new(75, 25).unwrap(),

@@ -52,7 +52,8 @@ impl Observer for EventLog {
 /// let outcome = h.run("d1", plan).unwrap();
 /// assert!(matches!(outcome, Outcome::Promoted { .. }));
 /// assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
-/// assert_eq!(h.elapsed().as_secs(), 15 * 60); // five 3-minute bakes, in microseconds
+/// // Five 3-minute bakes, each until CloudWatch has published its minutes: in microseconds.
+/// assert!(h.elapsed().as_secs() > 15 * 60);
 /// ```
 pub struct Harness {
     /// The world.

@@ -390,12 +390,7 @@ impl<'a> Run<'a> {
                     let split = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
                     self.hooks(HookPoint::AfterStep { index, split }).await?;
                 }
-                Step::Bake { duration } => {
-                    let last = !steps[index + 1..]
-                        .iter()
-                        .any(|s| matches!(s, Step::Bake { .. }));
-                    self.bake(index, *duration, last).await?
-                }
+                Step::Bake { duration } => self.bake(index, *duration).await?,
                 Step::Approval {
                     timeout,
                     on_timeout,
@@ -659,10 +654,10 @@ impl<'a> Run<'a> {
         Ok(decision)
     }
 
-    /// Bakes for `duration`, then for as long as it takes CloudWatch to publish the minutes the gates
-    /// must judge (up to the plan's `max_extension`). The last bake of a schedule (`all_minutes`) also waits
-    /// for every minute that closed before its planned end: no later bake would judge them.
-    async fn bake(&mut self, index: usize, duration: Duration, all_minutes: bool) -> Result<(), Stop> {
+    /// Bakes for `duration`, then for as long as it takes CloudWatch to publish every minute that closed
+    /// before the planned end, and at least the plan's `min_minutes` (up to its `max_extension`): no step
+    /// moves more traffic, and no promotion happens, before every closed minute of this split is judged.
+    async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
         let gates = self.plan.gates.clone();
         let interval = gates.interval;
         let limits = gates.limits;
@@ -701,8 +696,7 @@ impl<'a> Run<'a> {
             }
             let now = self.now();
             if now >= end {
-                let caught_up = !all_minutes
-                    || !needs_minutes
+                let caught_up = !needs_minutes
                     || self.book.next_minute() >= planned_end.floor_minute();
                 if tally.passed_minutes >= min_minutes && (caught_up || now >= deadline) {
                     return Ok(());
