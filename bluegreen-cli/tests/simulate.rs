@@ -18,10 +18,14 @@ fn a_healthy_gradual_deployment_is_promoted() {
     let out = bluegreen(&["simulate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
+    // Seed 1 of the testkit's realistic world: each 3-minute bake lasts until CloudWatch has published its
+    // minutes (1 to 4.5 minutes after each closes), so the steps come at 0:00, 5:00, 9:50, 13:10, 17:50.
     for line in [
         "  0:00  split verified: blue 90% / green 10%",
-        " 12:00  split verified: blue 0% / green 100%",
-        " 15:00  result: promoted",
+        "  5:00  split verified: blue 75% / green 25%",
+        " 17:50  split verified: blue 0% / green 100%",
+        " 21:30  result: promoted",
+        "CloudWatch minutes judged",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
@@ -84,7 +88,8 @@ fn json_output_is_one_object_per_line() {
     let last = lines.last().unwrap();
     assert_eq!(last["type"], "summary");
     assert_eq!(last["data"]["outcome"]["result"], "promoted");
-    assert_eq!(last["data"]["simulated_seconds"], 180);
+    // A 3-minute validation bake, then until CloudWatch has published its three minutes (seed 1).
+    assert_eq!(last["data"]["simulated_seconds"], 300);
     assert!(
         lines
             .iter()

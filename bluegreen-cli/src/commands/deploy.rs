@@ -523,8 +523,20 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         plan.gates.min_requests
     ));
     let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
-    for warning in &warnings {
-        human.push_str(&format!("\nwarning: {warning}"));
+    if let Some(first) = warnings.first() {
+        let steps: Vec<String> = warnings.iter().map(|w| (w.index + 1).to_string()).collect();
+        let same = warnings
+            .iter()
+            .all(|w| (w.bake, w.likely, w.at_most) == (first.bake, first.likely, first.at_most));
+        if same && warnings.len() > 1 {
+            let text = first.to_string();
+            let rest = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
+            human.push_str(&format!("\nwarning: steps {}: {rest}", steps.join(", ")));
+        } else {
+            for warning in &warnings {
+                human.push_str(&format!("\nwarning: {warning}"));
+            }
+        }
     }
     renderer.result(
         "plan",

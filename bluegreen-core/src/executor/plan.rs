@@ -189,6 +189,7 @@ impl Plan {
             return Vec::new();
         }
         let needed = self.gates.time_to_judge(delay);
+        let minute = crate::MINUTE;
         self.schedule
             .steps()
             .iter()
@@ -197,7 +198,8 @@ impl Plan {
                 crate::Step::Bake { duration } if *duration < needed => Some(BakeWarning {
                     index,
                     bake: *duration,
-                    likely: needed,
+                    // It also waits for its own last closed minute to be published.
+                    likely: needed.max(*duration + delay.min(minute * 2)),
                     at_most: *duration + self.gates.max_extension,
                 }),
                 _ => None,
@@ -228,7 +230,7 @@ impl fmt::Display for BakeWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "step {}: a {} bake cannot judge a complete CloudWatch minute before it ends (metrics appear a minute or more after each minute closes); it will likely run {}, at most {}",
+            "step {}: a {} bake ends before CloudWatch can publish a complete minute of it (a minute appears a minute or more after it closes); the bake runs until its minutes are judged: likely {}, at most {}",
             self.index + 1,
             humantime::format_duration(self.bake),
             humantime::format_duration(self.likely),
