@@ -283,8 +283,10 @@ provider = "aws"             # aws | sim (simulated, no AWS account needed)
 
 [resources]                  # default: {env}-{app}-alb, {env}-{app}-{color}-tg, {env}-{app}-{color}-asg
 # load_balancer = "poc-poc-web-alb"
-# listener_port = 80         # or listener_arn = "arn:..."
-# rule_priority = 10         # manage a listener rule instead of the default action (or rule_arn)
+# listener_port = 80
+# listener_arn = "arn:..."   # instead of listener_port
+# rule_priority = 10         # manage a listener rule instead of the default action
+# rule_arn = "arn:..."       # instead of rule_priority
 # target_groups = { blue = "poc-poc-web-blue-tg", green = "poc-poc-web-green-tg" }
 # auto_scaling_groups = { blue = "poc-poc-web-blue-asg", green = "poc-poc-web-green-asg" }
 
@@ -335,3 +337,102 @@ scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealth
 time_scale = 60.0            # simulated seconds per real second
 seed = 1
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Keys per section (`top` for keys before any section) in `init`'s template, commented or not.
+    fn template_keys() -> BTreeMap<String, BTreeSet<String>> {
+        let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut section = "top".to_string();
+        for line in TEMPLATE.lines() {
+            let line = line.trim_start_matches('#').trim();
+            if let Some(rest) = line.strip_prefix('[') {
+                section = format!("[{}]", rest.split(']').next().unwrap_or_default());
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            if key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                keys.entry(section.clone()).or_default().insert(key.into());
+            }
+        }
+        keys
+    }
+
+    /// Keys per section in docs/cli.md's configuration table.
+    fn documented_keys() -> BTreeMap<String, BTreeSet<String>> {
+        let doc = include_str!("../../docs/cli.md");
+        let mut keys = BTreeMap::new();
+        for row in doc.lines().filter(|l| l.starts_with("| `[") || l.starts_with("| top |")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let section = cells[1].trim_matches('`').to_string();
+            let set: BTreeSet<String> = cells[2]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|k| {
+                    let k = k.split([' ', '=']).next().unwrap_or_default();
+                    let is_key = !k.is_empty()
+                        && k
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                        && !matches!(k, "aws" | "sim");
+                    is_key.then(|| k.to_string())
+                })
+                .collect();
+            keys.insert(section, set);
+        }
+        keys
+    }
+
+    #[test]
+    fn the_template_and_the_docs_list_the_same_keys() {
+        assert_eq!(template_keys(), documented_keys());
+    }
+
+    #[test]
+    fn every_key_of_the_template_is_accepted() {
+        // Uncomment every key (one of each alternative) and parse: unknown keys are errors.
+        let text: String = TEMPLATE
+            .lines()
+            .map(|l| {
+                let t = l.trim_start_matches("# ");
+                if t.split_once(" = ").is_some() && !t.starts_with("listener_arn") && !t.starts_with("rule_arn") {
+                    t.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file: FileConfig = toml::from_str(&text).expect("every key parses");
+        file.gates.policy(true).expect("the template's gates are valid");
+    }
+
+    #[test]
+    fn the_gates_follow_the_p99_setting() {
+        let names = |p99| -> Vec<String> {
+            GatesSection::default()
+                .policy(p99)
+                .unwrap()
+                .bake
+                .into_iter()
+                .map(|g| g.name)
+                .collect()
+        };
+        assert!(names(true).contains(&"latency-p99".to_string()));
+        assert!(!names(false).contains(&"latency-p99".to_string()));
+        // `no_data` then applies to gates that can have data: the init file's "inconclusive" no longer
+        // makes every poll inconclusive when p99 is not fetched.
+        let section = GatesSection {
+            no_data: Some("inconclusive".into()),
+            ..GatesSection::default()
+        };
+        let policy = section.policy(false).unwrap();
+        assert!(policy.bake.iter().all(|g| g.name != "latency-p99"));
+    }
+}
