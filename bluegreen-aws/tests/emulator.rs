@@ -61,6 +61,17 @@ async fn put_metric(
     name: &str,
     value: f64,
 ) {
+    put_metric_at(cw, resolved, color, name, value, SystemClock.now()).await
+}
+
+async fn put_metric_at(
+    cw: &aws_sdk_cloudwatch::Client,
+    resolved: &Resolved,
+    color: Color,
+    name: &str,
+    value: f64,
+    at: Timestamp,
+) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let datum = MetricDatum::builder()
         .metric_name(name)
@@ -77,9 +88,7 @@ async fn put_metric(
                 .build(),
         )
         .value(value)
-        .timestamp(aws_smithy_types::DateTime::from(
-            std::time::SystemTime::now(),
-        ))
+        .timestamp(aws_smithy_types::DateTime::from_millis(at.as_millis() as i64))
         .build();
     cw.put_metric_data()
         .namespace("AWS/ApplicationELB")
@@ -280,11 +289,45 @@ async fn discovery_refuses_what_it_cannot_manage() {
     );
 }
 
-/// Writes the metrics an ALB would: requests split by the listener's current weights (read with its own
-/// client), 5xx on green at `spike` once green has at least `spike_from` percent, healthy hosts.
-async fn traffic(
+/// Simulated time on the real one, 60 × faster: the emulator keeps whatever timestamps it is given, so a
+/// deployment that waits for whole CloudWatch minutes runs in seconds. The executor and the publisher below
+/// share one.
+#[derive(Clone, Copy)]
+struct FastClock {
+    base_virtual: Timestamp,
+    base_real: std::time::Instant,
+}
+
+const SPEED: u32 = 60;
+
+impl FastClock {
+    fn new() -> Self {
+        FastClock {
+            base_virtual: SystemClock.now().floor_minute() - Duration::from_secs(3600),
+            base_real: std::time::Instant::now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Clock for FastClock {
+    fn now(&self) -> Timestamp {
+        self.base_virtual + self.base_real.elapsed() * SPEED
+    }
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration / SPEED).await;
+    }
+}
+
+/// Publishes the metrics an ALB would, the way CloudWatch does: one bucket per minute, stamped at the
+/// minute's start, `delay` after the minute closes, zero counts left out, host counts every minute.
+/// Requests follow the listener's weights during the minute (sampled with a client of its own): 1,000 a
+/// minute in all; green returns 5xx for `spike` of its requests once it has at least `spike_from` percent.
+async fn publish_minutes(
     endpoint: String,
     resolved: Resolved,
+    clock: FastClock,
+    delay: Duration,
     spike: f64,
     spike_from: u32,
     stop: Arc<AtomicBool>,
@@ -292,30 +335,42 @@ async fn traffic(
     let conn = connect(&endpoint).await;
     let resolved = Arc::new(resolved);
     let p = conn.providers_for(resolved.clone());
+    // (virtual time, green weight) samples, and the next minute to publish.
+    let mut samples: Vec<(Timestamp, u32)> = Vec::new();
+    let mut next = clock.now().floor_minute();
     while !stop.load(Ordering::Relaxed) {
         if let Ok(split) = p.router.read_split().await {
-            for c in Color::ALL {
-                let w = split.weight(c);
-                put_metric(conn.cloudwatch(), &resolved, c, "HealthyHostCount", 2.0).await;
-                if w == 0 {
-                    continue;
-                }
-                let requests = f64::from(w);
-                put_metric(conn.cloudwatch(), &resolved, c, "RequestCount", requests).await;
-                put_metric(conn.cloudwatch(), &resolved, c, "TargetResponseTime", 0.08).await;
-                if c == Color::Green && w >= spike_from && spike > 0.0 {
-                    put_metric(
-                        conn.cloudwatch(),
-                        &resolved,
-                        c,
-                        "HTTPCode_Target_5XX_Count",
-                        (requests * spike).round(),
-                    )
-                    .await;
+            samples.push((clock.now(), split.weight(Color::Green)));
+        }
+        while next + MINUTE + delay <= clock.now() {
+            let inside: Vec<u32> = samples
+                .iter()
+                .filter(|(t, _)| *t >= next && *t < next + MINUTE)
+                .map(|(_, w)| *w)
+                .collect();
+            if !inside.is_empty() {
+                let green = inside.iter().sum::<u32>() as f64 / inside.len() as f64;
+                for c in Color::ALL {
+                    let share = if c == Color::Green { green } else { 100.0 - green };
+                    let cw = conn.cloudwatch();
+                    put_metric_at(cw, &resolved, c, "HealthyHostCount", 2.0, next).await;
+                    let requests = (10.0 * share).round();
+                    if requests == 0.0 {
+                        continue;
+                    }
+                    put_metric_at(cw, &resolved, c, "RequestCount", requests, next).await;
+                    put_metric_at(cw, &resolved, c, "TargetResponseTime", 0.08, next).await;
+                    let failing = c == Color::Green && inside.iter().any(|w| *w >= spike_from);
+                    if failing && spike > 0.0 {
+                        let errors = (requests * spike).round();
+                        put_metric_at(cw, &resolved, c, "HTTPCode_Target_5XX_Count", errors, next)
+                            .await;
+                    }
                 }
             }
+            next = next + MINUTE;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -333,9 +388,12 @@ async fn deploy(
     conn.adopt(&spec("t", app)).await.unwrap();
     let p = conn.providers(&spec("t", app)).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = tokio::spawn(traffic(
+    let clock = FastClock::new();
+    let writer = tokio::spawn(publish_minutes(
         endpoint.to_string(),
         (*p.resolved).clone(),
+        clock,
+        Duration::from_secs(90),
         spike,
         50,
         stop.clone(),
@@ -346,20 +404,18 @@ async fn deploy(
         router: Arc::new(p.router),
         health: Arc::new(p.health),
         capacity: None,
-        clock: Arc::new(SystemClock),
+        clock: Arc::new(clock),
         approval: Arc::new(ManualApproval::new()),
         store: Arc::new(MemoryStore::new()),
         hooks: None,
     };
     let schedule = Strategy::Gradual {
         steps: vec![10, 25, 50, 75, 100],
-        bake: Duration::from_secs(2),
+        bake: Duration::from_secs(60),
     }
     .compile()
     .unwrap();
     let mut plan = Plan::new("t/".to_string() + app, schedule);
-    plan.gates.interval = Duration::from_millis(500);
-    plan.gates.window = Some(Duration::from_secs(2));
     plan.gates.min_requests = 10;
     let exec = Executor::new(providers).with_observer(Arc::new(events.clone()));
     let outcome = exec
@@ -393,7 +449,27 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
     );
     let writes = count(&entries, |e| matches!(e, Event::SplitWritten { .. }));
     let polls = count(&entries, |e| matches!(e, Event::Polled { .. }));
+    let asked = count(
+        &entries,
+        |e| matches!(e, Event::Polled { window: Some(_), .. }),
+    );
     let checks = count(&entries, |e| matches!(e, Event::PreStepChecked { .. }));
+    // Every metric gate judged minutes that CloudWatch (the publisher) had published, each once.
+    let minutes: Vec<Timestamp> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Polled { reports, .. } => Some(reports.iter().filter(|r| r.gate == "5xx-rate")),
+            _ => None,
+        })
+        .flatten()
+        .map(|r| {
+            assert_eq!(r.verdict, gate::Verdict::Pass, "{r}");
+            r.minute.expect("minute-tagged")
+        })
+        .collect();
+    assert!(minutes.len() >= 5, "at least one minute per bake: {minutes:?}");
+    let unique: std::collections::BTreeSet<_> = minutes.iter().collect();
+    assert_eq!(unique.len(), minutes.len(), "each minute judged once");
     eprintln!("API calls for {writes} steps and {polls} polls: {calls:?}");
     assert_eq!(writes, 5);
     assert_eq!(calls["ModifyListener"], writes, "one write per step");
@@ -403,12 +479,14 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
         "one read-back per step, one pre-flight read"
     );
     assert_eq!(
-        calls["GetMetricData"], polls,
-        "one metrics call per poll for both colors"
+        calls["GetMetricData"], asked,
+        "one metrics call for both colors per poll with a closed minute to judge"
     );
+    assert!(asked <= polls);
     assert_eq!(
-        calls["DescribeTargetHealth"], checks,
-        "one target-health call per pre-step check"
+        calls["DescribeTargetHealth"],
+        checks + polls,
+        "one target-health call per pre-step check and per poll"
     );
     assert_eq!(calls.len(), 4, "nothing else: {calls:?}");
 }
@@ -426,6 +504,8 @@ async fn a_5xx_spike_rolls_back_on_the_emulator() {
         panic!("expected a gate rollback, got {outcome}");
     };
     assert_eq!(report.gate, "5xx-rate");
+    assert_eq!(report.verdict, gate::Verdict::Fail);
+    assert!(report.minute.is_some(), "judged on a published minute");
     assert_eq!(*step, Some(5), "during the bake after the 50 % step");
     assert!(report.value.unwrap() > report.limit.unwrap());
     assert!(
