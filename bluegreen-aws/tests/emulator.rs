@@ -88,7 +88,9 @@ async fn put_metric_at(
                 .build(),
         )
         .value(value)
-        .timestamp(aws_smithy_types::DateTime::from_millis(at.as_millis() as i64))
+        .timestamp(aws_smithy_types::DateTime::from_millis(
+            at.as_millis() as i64
+        ))
         .build();
     cw.put_metric_data()
         .namespace("AWS/ApplicationELB")
@@ -351,7 +353,11 @@ async fn publish_minutes(
             if !inside.is_empty() {
                 let green = inside.iter().sum::<u32>() as f64 / inside.len() as f64;
                 for c in Color::ALL {
-                    let share = if c == Color::Green { green } else { 100.0 - green };
+                    let share = if c == Color::Green {
+                        green
+                    } else {
+                        100.0 - green
+                    };
                     let cw = conn.cloudwatch();
                     put_metric_at(cw, &resolved, c, "HealthyHostCount", 2.0, next).await;
                     let requests = (10.0 * share).round();
@@ -449,10 +455,15 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
     );
     let writes = count(&entries, |e| matches!(e, Event::SplitWritten { .. }));
     let polls = count(&entries, |e| matches!(e, Event::Polled { .. }));
-    let asked = count(
-        &entries,
-        |e| matches!(e, Event::Polled { window: Some(_), .. }),
-    );
+    let asked = count(&entries, |e| {
+        matches!(
+            e,
+            Event::Polled {
+                window: Some(_),
+                ..
+            }
+        )
+    });
     let checks = count(&entries, |e| matches!(e, Event::PreStepChecked { .. }));
     // Every metric gate judged minutes that CloudWatch (the publisher) had published, each once.
     let minutes: Vec<Timestamp> = entries
@@ -467,7 +478,10 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
             r.minute.expect("minute-tagged")
         })
         .collect();
-    assert!(minutes.len() >= 5, "at least one minute per bake: {minutes:?}");
+    assert!(
+        minutes.len() >= 5,
+        "at least one minute per bake: {minutes:?}"
+    );
     let unique: std::collections::BTreeSet<_> = minutes.iter().collect();
     assert_eq!(unique.len(), minutes.len(), "each minute judged once");
     eprintln!("API calls for {writes} steps and {polls} polls: {calls:?}");

@@ -356,7 +356,10 @@ mod tests {
             let Some((key, _)) = line.split_once(" = ") else {
                 continue;
             };
-            if key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            if key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 keys.entry(section.clone()).or_default().insert(key.into());
             }
         }
@@ -367,7 +370,10 @@ mod tests {
     fn documented_keys() -> BTreeMap<String, BTreeSet<String>> {
         let doc = include_str!("../../docs/cli.md");
         let mut keys = BTreeMap::new();
-        for row in doc.lines().filter(|l| l.starts_with("| `[") || l.starts_with("| top |")) {
+        for row in doc
+            .lines()
+            .filter(|l| l.starts_with("| `[") || l.starts_with("| top |"))
+        {
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
             let section = cells[1].trim_matches('`').to_string();
             let set: BTreeSet<String> = cells[2]
@@ -377,8 +383,7 @@ mod tests {
                 .filter_map(|k| {
                     let k = k.split([' ', '=']).next().unwrap_or_default();
                     let is_key = !k.is_empty()
-                        && k
-                            .chars()
+                        && k.chars()
                             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                         && !matches!(k, "aws" | "sim");
                     is_key.then(|| k.to_string())
@@ -401,7 +406,10 @@ mod tests {
             .lines()
             .map(|l| {
                 let t = l.trim_start_matches("# ");
-                if t.split_once(" = ").is_some() && !t.starts_with("listener_arn") && !t.starts_with("rule_arn") {
+                if t.split_once(" = ").is_some()
+                    && !t.starts_with("listener_arn")
+                    && !t.starts_with("rule_arn")
+                {
                     t.to_string()
                 } else {
                     l.to_string()
@@ -410,7 +418,9 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let file: FileConfig = toml::from_str(&text).expect("every key parses");
-        file.gates.policy(true).expect("the template's gates are valid");
+        file.gates
+            .policy(true)
+            .expect("the template's gates are valid");
     }
 
     #[test]

@@ -38,11 +38,21 @@ fn seed(endpoint: &str, app: &str) -> Value {
 
 struct Env {
     dir: PathBuf,
-    endpoint: String,
 }
 
 impl Env {
+    /// An application whose tests are about processes, capacity or input, not metrics: the emulator has no
+    /// load balancer metrics unless a test publishes them, so its bakes judge no minutes (`min_minutes = 0`).
     fn new(endpoint: &str, app: &str) -> Env {
+        Env::with_gates(
+            endpoint,
+            app,
+            "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n",
+        )
+    }
+
+    /// An application with `gates` as its `[gates]` section.
+    fn with_gates(endpoint: &str, app: &str, gates: &str) -> Env {
         let dir =
             std::env::temp_dir().join(format!("bluegreen-cli-aws-{app}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -53,14 +63,11 @@ impl Env {
                 "environment = \"cli\"\napplication = \"{app}\"\nprovider = \"aws\"\n\
                  [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
                  [deploy]\nscale_down_delay = \"1s\"\n\
-                 [gates]\ninterval = \"500ms\"\nwindow = \"2s\"\nmin_requests = 1\nno_data = \"pass\"\n"
+                 [gates]\n{gates}"
             ),
         )
         .unwrap();
-        Env {
-            dir,
-            endpoint: endpoint.into(),
-        }
+        Env { dir }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -123,38 +130,6 @@ fn text(b: &[u8]) -> String {
 }
 
 #[test]
-fn a_full_deploy_completes_on_the_emulator() {
-    let Some(endpoint) = endpoint() else { return };
-    seed(&endpoint, "ok");
-    let env = Env::new(&endpoint, "ok");
-    let out = env.run(&["deploy", "--bake", "1s"]);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "not adopted yet: {}",
-        text(&out.stderr)
-    );
-    assert!(text(&out.stderr).contains("adopt"), "{}", text(&out.stderr));
-    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
-    let out = env.run(&["deploy", "--bake", "1s"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("result: promoted: blue 0% / green 100%; blue scaled down"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("API calls: "), "{stdout}");
-    assert_eq!(env.split(), serde_json::json!({"blue": 0, "green": 100}));
-    let _ = &env.endpoint;
-}
-
-#[test]
 fn bad_input_on_aws_changes_nothing() {
     let Some(endpoint) = endpoint() else { return };
     seed(&endpoint, "bad");
@@ -174,7 +149,24 @@ fn bad_input_on_aws_changes_nothing() {
     );
 }
 
-async fn spike(endpoint: String, fixture: Value, stop: Arc<AtomicBool>) {
+/// What the publisher sends for the new color.
+#[derive(Clone, Copy)]
+enum Green {
+    Healthy,
+    Failing(f64),
+    NoTraffic,
+}
+
+/// Publishes load balancer metrics the way CloudWatch does, in real time: one bucket per minute, stamped
+/// at the minute's start, `delay` after the minute closes, zero counts left out, host counts every minute
+/// for both target groups. 5,400 requests a minute to blue and 600 to green (none at all with `NoTraffic`).
+async fn publish_minutes(
+    endpoint: String,
+    fixture: Value,
+    green: Green,
+    delay: Duration,
+    stop: Arc<AtomicBool>,
+) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let conf = aws_sdk_cloudwatch::config::Builder::new()
         .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
@@ -185,66 +177,201 @@ async fn spike(endpoint: String, fixture: Value, stop: Arc<AtomicBool>) {
         ))
         .build();
     let cw = aws_sdk_cloudwatch::Client::from_conf(conf);
-    let lb = fixture["load_balancer"]
-        .as_str()
-        .unwrap()
-        .split_once(":loadbalancer/")
-        .unwrap()
-        .1
-        .to_string();
-    let tg = format!(
-        "targetgroup/{}",
-        fixture["target_groups"]["green"]
-            .as_str()
+    let arn_tail = |arn: &Value, kind: &str| {
+        arn.as_str()
             .unwrap()
-            .split_once(":targetgroup/")
+            .split_once(&format!(":{kind}/"))
             .unwrap()
             .1
-    );
+            .to_string()
+    };
+    let lb = arn_tail(&fixture["load_balancer"], "loadbalancer");
+    let tg = |c: &str| {
+        format!(
+            "targetgroup/{}",
+            arn_tail(&fixture["target_groups"][c], "targetgroup")
+        )
+    };
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let mut next = now_ms() / 60_000 * 60_000;
     while !stop.load(Ordering::Relaxed) {
-        // Both datapoints in one call with one timestamp: a window holds both or neither.
-        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-        let mut put = cw.put_metric_data().namespace("AWS/ApplicationELB");
-        for (name, value) in [("RequestCount", 100.0), ("HTTPCode_Target_5XX_Count", 40.0)] {
-            let datum = MetricDatum::builder()
-                .metric_name(name)
-                .dimensions(Dimension::builder().name("TargetGroup").value(&tg).build())
-                .dimensions(Dimension::builder().name("LoadBalancer").value(&lb).build())
-                .value(value)
-                .timestamp(now)
-                .build();
-            put = put.metric_data(datum);
+        while next + 60_000 + delay.as_millis() as i64 <= now_ms() {
+            let stamp = aws_smithy_types::DateTime::from_millis(next);
+            let mut put = cw.put_metric_data().namespace("AWS/ApplicationELB");
+            for (color, requests) in [("blue", 5400.0), ("green", 600.0)] {
+                let mut values = vec![("HealthyHostCount", 2.0)];
+                let traffic = color == "blue" || !matches!(green, Green::NoTraffic);
+                if traffic {
+                    values.push(("RequestCount", requests));
+                    values.push(("TargetResponseTime", 0.08));
+                }
+                if let (Green::Failing(rate), "green") = (green, color) {
+                    values.push(("HTTPCode_Target_5XX_Count", (requests * rate).round()));
+                }
+                for (name, value) in values {
+                    put = put.metric_data(
+                        MetricDatum::builder()
+                            .metric_name(name)
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("TargetGroup")
+                                    .value(tg(color))
+                                    .build(),
+                            )
+                            .dimensions(
+                                Dimension::builder().name("LoadBalancer").value(&lb).build(),
+                            )
+                            .value(value)
+                            .timestamp(stamp)
+                            .build(),
+                    );
+                }
+            }
+            put.send().await.expect("PutMetricData");
+            next += 60_000;
         }
-        let _ = put.send().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-#[test]
-fn a_5xx_spike_written_with_put_metric_data_rolls_back() {
-    let Some(endpoint) = endpoint() else { return };
-    let fixture = seed(&endpoint, "spike");
-    let env = Env::new(&endpoint, "spike");
-    env.run(&["adopt"]);
+/// Runs `args` for an application on the emulator while its metrics are published minute by minute;
+/// returns the output and the wall time.
+fn deploy_with_minutes(
+    endpoint: &str,
+    env: &Env,
+    fixture: Value,
+    green: Green,
+    args: &[&str],
+) -> (Output, Duration) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = rt.spawn(spike(endpoint.clone(), fixture, stop.clone()));
-    let out = env.run(&["deploy", "--bake", "3s", "--type", "traffic-only"]);
+    let writer = rt.spawn(publish_minutes(
+        endpoint.to_string(),
+        fixture,
+        green,
+        Duration::from_secs(5),
+        stop.clone(),
+    ));
+    let start = std::time::Instant::now();
+    let out = env.run(args);
+    let took = start.elapsed();
     stop.store(true, Ordering::Relaxed);
     rt.block_on(writer).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("ROLLING BACK: gate 5xx-rate fail minute="),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(env.split(), serde_json::json!({"blue": 100, "green": 0}));
+    (out, took)
+}
+
+/// The command end to end on the emulator with metrics published as CloudWatch publishes them (minute
+/// buckets, after the minute closes, zero counts omitted; 5 s late here, since the emulator proves API
+/// shapes and the testkit proves timing). Three applications at once, each in its own thread:
+/// - a healthy gradual deployment is promoted (exit 0, green 100 %, blue scaled down);
+/// - a green returning 20 % 5xx is rolled back by the 5xx gate failing (exit 1);
+/// - with no traffic at all, the no-data policy decides (`fail` here: exit 1, "no request data").
+///
+/// Each waits for whole minutes, so each takes one to four minutes of wall time (printed).
+#[test]
+fn deployments_judge_published_minutes_on_the_emulator() {
+    let Some(endpoint) = endpoint() else { return };
+    let gates = "interval = \"2s\"\nmin_requests = 10\n";
+    std::thread::scope(|scope| {
+        let healthy = scope.spawn(|| {
+            let fixture = seed(&endpoint, "ok");
+            let env = Env::with_gates(&endpoint, "ok", gates);
+            let out = env.run(&["deploy", "--bake", "1s"]);
+            assert_eq!(
+                out.status.code(),
+                Some(4),
+                "not adopted yet: {}",
+                text(&out.stderr)
+            );
+            assert!(text(&out.stderr).contains("adopt"), "{}", text(&out.stderr));
+            assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+            let args = [
+                "deploy",
+                "--strategy",
+                "gradual",
+                "--steps",
+                "50,100",
+                "--bake",
+                "1s",
+            ];
+            let (out, took) = deploy_with_minutes(&endpoint, &env, fixture, Green::Healthy, &args);
+            let stdout = text(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+            assert!(
+                stdout.contains("result: promoted: blue 0% / green 100%; blue scaled down"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("CloudWatch minutes judged; last: 5xx-rate pass minute="),
+                "{stdout}"
+            );
+            assert_eq!(env.split(), serde_json::json!({"blue": 0, "green": 100}));
+            eprintln!("healthy gradual deployment on the emulator: promoted in {took:.1?}");
+        });
+        let failing = scope.spawn(|| {
+            let fixture = seed(&endpoint, "spike");
+            let env = Env::with_gates(&endpoint, "spike", gates);
+            env.run(&["adopt"]);
+            let args = [
+                "deploy",
+                "--strategy",
+                "gradual",
+                "--steps",
+                "50,100",
+                "--bake",
+                "1s",
+                "--type",
+                "traffic-only",
+            ];
+            let (out, took) =
+                deploy_with_minutes(&endpoint, &env, fixture, Green::Failing(0.2), &args);
+            let stdout = text(&out.stdout);
+            assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+            assert!(
+                stdout.contains("ROLLING BACK: gate 5xx-rate fail minute="),
+                "{stdout}"
+            );
+            assert!(stdout.contains("value=20.00%"), "{stdout}");
+            assert_eq!(env.split(), serde_json::json!({"blue": 100, "green": 0}));
+            eprintln!("20 % 5xx on the emulator: rolled back in {took:.1?}");
+        });
+        let quiet = scope.spawn(|| {
+            let fixture = seed(&endpoint, "quiet");
+            let gates = format!("{gates}no_data = \"fail\"\n");
+            let env = Env::with_gates(&endpoint, "quiet", &gates);
+            env.run(&["adopt"]);
+            let args = [
+                "deploy",
+                "--strategy",
+                "immediate",
+                "--bake",
+                "1s",
+                "--type",
+                "traffic-only",
+            ];
+            let (out, took) =
+                deploy_with_minutes(&endpoint, &env, fixture, Green::NoTraffic, &args);
+            let stdout = text(&out.stdout);
+            assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+            assert!(
+                stdout.contains("ROLLING BACK: gate 5xx-rate fail minute="),
+                "{stdout}"
+            );
+            assert!(stdout.contains("(no request data)"), "{stdout}");
+            assert_eq!(env.split(), serde_json::json!({"blue": 100, "green": 0}));
+            eprintln!("no traffic on the emulator, no_data = fail: rolled back in {took:.1?}");
+        });
+        for t in [healthy, failing, quiet] {
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
 }
 
 #[test]

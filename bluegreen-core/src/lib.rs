@@ -20,17 +20,16 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError, Executor,
-    NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay, ResumeAction,
-    RetryPolicy, RollbackReason, VerifyPolicy,
+    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError,
+    Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay,
+    ResumeAction, RetryPolicy, RollbackReason, VerifyPolicy,
 };
 pub use gate::GatePolicy;
 pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
     Clock, HealthSource, HookFailure, HookPoint, Hooks, MINUTE, Metrics, MinuteMetrics,
-    ProviderError, StateStore,
-    TargetHealth, TrafficRouter,
+    ProviderError, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     Schedule, ScheduleError, Step, Strategy, StrategyKind, TimeoutAction, parse_duration,

@@ -105,7 +105,12 @@ fn assert_judged_minutes_are_complete_and_post_shift(h: &Harness) {
     let entries = h.events.entries();
     let writes: Vec<Timestamp> = entries
         .iter()
-        .filter(|e| matches!(e.event, Event::SplitWritten { .. } | Event::SplitVerified { .. }))
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::SplitWritten { .. } | Event::SplitVerified { .. }
+            )
+        })
         .map(|e| e.at)
         .collect();
     let first = *writes.first().expect("a split was written");
@@ -116,7 +121,10 @@ fn assert_judged_minutes_are_complete_and_post_shift(h: &Harness) {
         };
         for r in reports {
             let Some(m) = r.minute else { continue };
-            assert!(m >= first, "minute {m} began before the first shift at {first}");
+            assert!(
+                m >= first,
+                "minute {m} began before the first shift at {first}"
+            );
             assert!(
                 !writes.iter().any(|w| m < *w && *w < m + MINUTE),
                 "minute {m} straddles a split change"
@@ -169,7 +177,10 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
     assert_eq!(polls.len() as u64, bakes, "a poll every 10 s of every bake");
     let asked = polls.iter().filter(|w| w.is_some()).count();
     assert_eq!(calls.count("GetMetricData"), asked);
-    assert!(asked < polls.len(), "at most one GetMetricData per poll, none before a minute closed");
+    assert!(
+        asked < polls.len(),
+        "at most one GetMetricData per poll, none before a minute closed"
+    );
     for w in polls.iter().flatten() {
         assert_eq!(w.from, w.from.floor_minute(), "whole minutes asked");
         assert_eq!(w.to, w.to.floor_minute(), "whole minutes asked");
@@ -520,7 +531,11 @@ fn no_traffic_is_decided_by_the_no_data_policy() {
             Some(poll_after(0, settled(120))),
         ),
         // The first minute fails as soon as it is settled.
-        (NoDataPolicy::Fail, "rolled-back", Some(poll_after(0, settled(0)))),
+        (
+            NoDataPolicy::Fail,
+            "rolled-back",
+            Some(poll_after(0, settled(0))),
+        ),
         // No minute is settled by the bake's planned end (3:00): it is extended to its bound (8:00);
         // each no-data minute then extends it within that bound, and at the bound it rolls back.
         (NoDataPolicy::ExtendBake, "rolled-back", Some(480)),
@@ -573,7 +588,10 @@ fn bake_extension_is_bounded() {
         panic!("{outcome}");
     };
     assert_eq!(report.verdict, Verdict::Inconclusive);
-    assert!(report.detail.contains("fewer than the 1000000 needed"), "{report}");
+    assert!(
+        report.detail.contains("fewer than the 1000000 needed"),
+        "{report}"
+    );
     let extensions: Vec<u64> = events(&h)
         .iter()
         .filter_map(|(_, e)| match e {

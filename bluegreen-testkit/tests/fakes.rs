@@ -287,7 +287,10 @@ fn metrics_are_published_as_aws_publishes_them() {
     assert_eq!(block(&world, health.metrics(mid)).unwrap(), m);
     // Green has no traffic: host counts every minute, no request or 5xx count (zero is omitted).
     let g = m.green[0].metrics;
-    assert_eq!((g.requests, g.errors_5xx, g.latency_avg), (None, None, None));
+    assert_eq!(
+        (g.requests, g.errors_5xx, g.latency_avg),
+        (None, None, None)
+    );
     assert_eq!(g.healthy_hosts, Some(2));
     // p99 is an extended statistic: absent unless asked.
     assert_eq!(m.blue[0].metrics.latency_p99, None);

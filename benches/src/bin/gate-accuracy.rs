@@ -29,7 +29,10 @@ fn secs(s: u64) -> Duration {
 /// The publication profiles measured: AWS's usual (the testkit's default), a slow day, and instant.
 fn profiles() -> Vec<(&'static str, Publication)> {
     vec![
-        ("default (60-120 s, 10 % up to 4.5 min, 10 % revised)", Publication::default()),
+        (
+            "default (60-120 s, 10 % up to 4.5 min, 10 % revised)",
+            Publication::default(),
+        ),
         (
             "slow (120-240 s, 20 % up to 6 min, 20 % revised)",
             Publication::Realistic(PublicationDelay {
@@ -99,7 +102,12 @@ fn healthy(seeds: u64) {
     }
 }
 
-fn breach_world(trigger: Trigger, at: Duration, seed: u64, publication: Publication) -> WorldConfig {
+fn breach_world(
+    trigger: Trigger,
+    at: Duration,
+    seed: u64,
+    publication: Publication,
+) -> WorldConfig {
     let mut config = world(seed, publication);
     let script = |c: Change| Script::default().at(at, c);
     match trigger {
@@ -119,7 +127,9 @@ fn breach_world(trigger: Trigger, at: Duration, seed: u64, publication: Publicat
 
 fn breaches(seeds: u64) {
     println!();
-    println!("## 2. Breaches at each step: caught by a failing verdict; reaction from breach start to 100 % stable verified");
+    println!(
+        "## 2. Breaches at each step: caught by a failing verdict; reaction from breach start to 100 % stable verified"
+    );
     for (name, publication) in profiles() {
         println!("- {name}:");
         for trigger in [
@@ -179,7 +189,9 @@ fn breaches(seeds: u64) {
 
 fn low_traffic() {
     println!();
-    println!("## 3. Low traffic: 1 request/s, canary at 10 % (about 6 requests a minute to the new color), approved after 10 min");
+    println!(
+        "## 3. Low traffic: 1 request/s, canary at 10 % (about 6 requests a minute to the new color), approved after 10 min"
+    );
     let run = |name: &str, gates: GatePolicy, seed: u64| {
         let h = Harness::new(WorldConfig {
             seed,
@@ -216,7 +228,11 @@ fn low_traffic() {
     };
     run("defaults", GatePolicy::default(), 1);
     let recommended = low_traffic_gates();
-    run("recommended: window 10m, min_requests 20", recommended.clone(), 1);
+    run(
+        "recommended: window 10m, min_requests 20",
+        recommended.clone(),
+        1,
+    );
     // And a breach under the recommended configuration: green fails 30 % from minute 2.
     let h = Harness::new(WorldConfig {
         seed: 1,

@@ -24,8 +24,8 @@ pub use cancel::{CancelToken, Cancelled};
 pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
 pub use outcome::{Outcome, RollbackReason};
 pub use plan::{
-    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, Plan, RetryPolicy,
-    VerifyPolicy,
+    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, Plan,
+    RetryPolicy, VerifyPolicy,
 };
 pub use replay::{Replay, ReplayError};
 

@@ -3,10 +3,12 @@
 use super::retry::with_retry;
 use super::*;
 use crate::gate::{
-    BakeTally, Check, GateReport, Limits, MinuteBook, MinuteProgress, PollDecision, Snapshot, Verdict,
-    judge_bake_gate, judge_pre_step,
+    BakeTally, Check, GateReport, Limits, MinuteBook, MinuteProgress, PollDecision, Snapshot,
+    Verdict, judge_bake_gate, judge_pre_step,
 };
-use crate::{ApprovalDecision, ApprovalRequest, HookPoint, MINUTE, PerColor, Step, TimeoutAction, Timestamp};
+use crate::{
+    ApprovalDecision, ApprovalRequest, HookPoint, MINUTE, PerColor, Step, TimeoutAction, Timestamp,
+};
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
@@ -602,10 +604,7 @@ impl<'a> Run<'a> {
             .map(|g| judge_bake_gate(g, &snapshot, new, gates.min_requests))
             .collect();
         let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
-        let window = self
-            .book
-            .fetch_window(self.now())
-            .filter(|_| needs_minutes);
+        let window = self.book.fetch_window(self.now()).filter(|_| needs_minutes);
         let mut progress = MinuteProgress::default();
         if let Some(window) = window {
             let series = self.call("metrics", || health.metrics(window)).await?;
@@ -676,11 +675,14 @@ impl<'a> Run<'a> {
         let mut tally = BakeTally::default();
         let mut next = self.now() + interval;
         loop {
-            let at = if self.now() < end { next.min(end) } else { next };
+            let at = if self.now() < end {
+                next.min(end)
+            } else {
+                next
+            };
             self.sleep_until(at).await?;
             let can_extend = extended + MINUTE <= gates.max_extension;
-            match self.poll(index, &mut tally, &limits, can_extend).await?
-            {
+            match self.poll(index, &mut tally, &limits, can_extend).await? {
                 PollDecision::Continue => {}
                 PollDecision::Extend => {
                     end = end + MINUTE;
@@ -696,8 +698,8 @@ impl<'a> Run<'a> {
             }
             let now = self.now();
             if now >= end {
-                let caught_up = !needs_minutes
-                    || self.book.next_minute() >= planned_end.floor_minute();
+                let caught_up =
+                    !needs_minutes || self.book.next_minute() >= planned_end.floor_minute();
                 if tally.passed_minutes >= min_minutes && (caught_up || now >= deadline) {
                     return Ok(());
                 }

@@ -13,9 +13,9 @@
 //! is judged final only once it is *settled* — a later minute is published too, or the timeout passed —
 //! because CloudWatch may still revise the newest minute as late data lands.
 
-use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, judge_bake_gate};
 #[cfg(test)]
 use super::Verdict;
+use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, judge_bake_gate};
 use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
 
 impl Check {
@@ -196,11 +196,10 @@ impl MinuteBook {
             }
             let from = self.window_start(m);
             let combined = PerColor::from_fn(|c| {
-                let parts: Vec<Metrics> = std::iter::successors(Some(from), |t| {
-                    Some(*t + MINUTE).filter(|t| *t <= m)
-                })
-                .filter_map(|t| at(c, t))
-                .collect();
+                let parts: Vec<Metrics> =
+                    std::iter::successors(Some(from), |t| Some(*t + MINUTE).filter(|t| *t <= m))
+                        .filter_map(|t| at(c, t))
+                        .collect();
                 Metrics::combine(&parts)
             });
             let snapshot = Snapshot {
@@ -333,7 +332,10 @@ mod tests {
         // Minute 0 published (host counts) with no requests to green: it might still be revised.
         let s = series(vec![minute(0, None, None)]);
         let p = book.advance(&policy(), Color::Green, &s, t(150));
-        assert!(p.judged.is_empty(), "the newest minute may still be revised");
+        assert!(
+            p.judged.is_empty(),
+            "the newest minute may still be revised"
+        );
         // Minute 1 is published: minute 0 is settled, and had no traffic.
         let s = series(vec![minute(0, None, None), minute(60, Some(100), None)]);
         let p = book.advance(&policy(), Color::Green, &s, t(190));
@@ -348,7 +350,12 @@ mod tests {
         let mut book = MinuteBook::new(t(0), Duration::from_secs(60));
         let g = policy();
         let late = t(60) + g.publication_timeout;
-        let p = book.advance(&g, Color::Green, &PerColor::default(), late - Duration::from_secs(1));
+        let p = book.advance(
+            &g,
+            Color::Green,
+            &PerColor::default(),
+            late - Duration::from_secs(1),
+        );
         assert!(p.judged.is_empty());
         let p = book.advance(&g, Color::Green, &PerColor::default(), late);
         assert_eq!(p.judged.len(), 1);
@@ -378,7 +385,11 @@ mod tests {
             minute(180, Some(100), None),
         ]);
         let p = book.advance(&policy(), Color::Green, &s, t(250));
-        let judged: Vec<_> = p.judged.iter().map(|j| (j.minute, j.reports[0].verdict)).collect();
+        let judged: Vec<_> = p
+            .judged
+            .iter()
+            .map(|j| (j.minute, j.reports[0].verdict))
+            .collect();
         assert_eq!(
             judged,
             [

@@ -11,8 +11,8 @@ mod tally;
 
 pub use config::{
     BakeGate, Check, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL, DEFAULT_PUBLICATION_TIMEOUT,
-    DEFAULT_WINDOW, TYPICAL_PUBLICATION_DELAY, GateMode, GatePolicy, Limits,
-    NoDataPolicy, PreStepGate, Relative,
+    DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy, PreStepGate, Relative,
+    TYPICAL_PUBLICATION_DELAY,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};

@@ -76,7 +76,10 @@ impl BakeTally {
             self.consecutive_failures += 1;
             if self.failures >= limits.failures.max(1) {
                 return PollDecision::Rollback {
-                    limit: format!("{} failed verdicts (limit {})", self.failures, limits.failures),
+                    limit: format!(
+                        "{} failed verdicts (limit {})",
+                        self.failures, limits.failures
+                    ),
                     report: failed.clone(),
                 };
             }

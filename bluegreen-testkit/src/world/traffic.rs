@@ -151,7 +151,8 @@ impl PublicationDelay {
     /// it is not revised), deterministic for `seed`.
     pub fn draw(&self, seed: u64, minute: Timestamp) -> (Duration, f64) {
         let mut rng = SmallRng::seed_from_u64(
-            seed.rotate_left(17) ^ (minute.as_millis() / 60_000).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            seed.rotate_left(17)
+                ^ (minute.as_millis() / 60_000).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         );
         let mut delay = self.base + self.jitter.mul_f64(rng.random::<f64>());
         if rng.random::<f64>() < self.tail_probability {
