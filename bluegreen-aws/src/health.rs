@@ -118,6 +118,10 @@ impl CloudWatchHealth {
     }
 
     fn queries(&self, period: i32) -> Vec<MetricDataQuery> {
+        self.queries_with(period, self.p99)
+    }
+
+    fn queries_with(&self, period: i32, p99: bool) -> Vec<MetricDataQuery> {
         let lb = Dimension::builder()
             .name("LoadBalancer")
             .value(self.resolved.load_balancer_dimension())
@@ -129,7 +133,7 @@ impl CloudWatchHealth {
                 .value(self.resolved.target_group_dimension(color))
                 .build();
             for series in Series::ALL {
-                if matches!(series, Series::LatencyP99) && !self.p99 {
+                if matches!(series, Series::LatencyP99) && !p99 {
                     continue;
                 }
                 let (name, stat) = series.metric_and_stat();
@@ -164,6 +168,34 @@ fn percentile_hint(error: ProviderError) -> ProviderError {
         message: format!(
             "GetMetricData with the p99 statistic failed ({error}): this endpoint may not support percentile statistics; set p99 = false under [gates] to judge average latency only"
         ),
+    }
+}
+
+impl CloudWatchHealth {
+    /// With p99 asked for, a failed `GetMetricData` is asked again once without it: if that works, the
+    /// endpoint refuses the extended statistic (the local emulator answers with an opaque `Unknown`), and
+    /// the error says so instead of looking like an outage.
+    async fn diagnose(
+        &self,
+        error: ProviderError,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> ProviderError {
+        if !self.p99 {
+            return error;
+        }
+        let plain = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(self.queries_with(60, false)))
+            .start_time(to_datetime(from))
+            .end_time(to_datetime(to))
+            .send()
+            .await;
+        match plain {
+            Ok(_) => percentile_hint(error),
+            Err(_) => error,
+        }
     }
 }
 
@@ -221,13 +253,13 @@ impl HealthSource for CloudWatchHealth {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                let error = map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e);
-                if self.p99 && !error.is_transient() {
-                    return percentile_hint(error);
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    let error = map_sdk("GetMetricData", "AWS/ApplicationELB metrics", e);
+                    return Err(self.diagnose(error, from, to).await);
                 }
-                error
-            })?;
+            };
             for r in page.metric_data_results() {
                 let Some((series, color)) = r.id().and_then(Series::parse) else {
                     continue;

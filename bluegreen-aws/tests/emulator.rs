@@ -206,6 +206,45 @@ async fn the_aws_providers_pass_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn an_endpoint_without_percentiles_is_named_as_such() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "t", "pct");
+    let conn = Connection::connect(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.clone()),
+        max_attempts: Some(1),
+        p99: true,
+        ..AwsSettings::default()
+    })
+    .await;
+    conn.adopt(&spec("t", "pct")).await.unwrap();
+    let p = conn.providers(&spec("t", "pct")).await.unwrap();
+    let now = SystemClock.now();
+    put_metric(
+        conn.cloudwatch(),
+        &p.resolved,
+        Color::Blue,
+        "TargetResponseTime",
+        0.08,
+    )
+    .await;
+    let window = Window {
+        from: now - Duration::from_secs(120),
+        to: now + Duration::from_secs(60),
+    };
+    match p.health.metrics(window).await {
+        // The emulator refuses the extended statistic: the error says what to do.
+        Err(ProviderError::Invalid { message }) => {
+            assert!(message.contains("percentile"), "{message}");
+            assert!(message.contains("p99 = false"), "{message}");
+        }
+        // An emulator that learns percentiles is welcome: then the answer keeps the contract.
+        Ok(_) => c::health_metrics_contract(&p.health, window).await,
+        Err(other) => panic!("expected an explained refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
 async fn discovery_refuses_what_it_cannot_manage() {
     let Some(endpoint) = endpoint() else { return };
     let fixture = seed(&endpoint, "t", "disc");
