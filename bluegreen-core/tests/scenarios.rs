@@ -1295,3 +1295,27 @@ fn the_fallback_color_follows_the_outcome() {
         "rolled back: blue"
     );
 }
+
+#[test]
+fn the_testing_guides_example_holds() {
+    // docs/testing.md, verbatim but for the names.
+    let strategy = Strategy::Custom {
+        steps: vec![
+            Step::SetWeight { percent: 5 },
+            Step::Bake {
+                duration: Duration::from_secs(300),
+            },
+            Step::SetWeight { percent: 100 },
+            Step::Bake {
+                duration: Duration::from_secs(300),
+            },
+        ],
+    };
+    let h = Harness::new(Scenario::Green5xx.world(1));
+    let outcome = h
+        .run("t1", Plan::new("app", strategy.compile().unwrap()))
+        .unwrap();
+    assert_eq!(outcome.kind(), "rolled-back");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    assert!(h.elapsed() <= Duration::from_secs(300 + 270 + 10));
+}
