@@ -14,55 +14,72 @@ pub struct Call {
 }
 
 /// A shared, append-only log of calls. Clones share the log.
+///
+/// By default it keeps every call; [`counting_only`](CallLog::counting_only) keeps only the counts per
+/// operation, as the AWS provider's call counter does — for simulations of thousands of deployments, where
+/// a log of every poll's calls would outweigh the deployment itself.
 #[derive(Debug, Clone, Default)]
 pub struct CallLog {
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Arc<Mutex<Log>>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    counts_only: bool,
+    calls: Vec<Call>,
+    counts: BTreeMap<&'static str, usize>,
 }
 
 impl CallLog {
-    fn lock(&self) -> MutexGuard<'_, Vec<Call>> {
+    fn lock(&self) -> MutexGuard<'_, Log> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A log that counts calls per operation and keeps no list of them.
+    pub fn counting_only() -> Self {
+        let log = CallLog::default();
+        log.lock().counts_only = true;
+        log
     }
 
     /// Records a call.
     pub fn record(&self, at: Timestamp, operation: &'static str) {
-        self.lock().push(Call { at, operation });
+        let mut log = self.lock();
+        *log.counts.entry(operation).or_insert(0) += 1;
+        if !log.counts_only {
+            log.calls.push(Call { at, operation });
+        }
     }
 
-    /// Every call so far.
+    /// Every call so far (none kept by a [`counting_only`](CallLog::counting_only) log).
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().clone()
+        self.lock().calls.clone()
     }
 
     /// Calls so far.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().counts.values().sum()
     }
 
     /// Whether no call was made.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.len() == 0
     }
 
     /// Calls of `operation` so far.
     pub fn count(&self, operation: &str) -> usize {
-        self.lock()
-            .iter()
-            .filter(|c| c.operation == operation)
-            .count()
+        self.lock().counts.get(operation).copied().unwrap_or(0)
     }
 
     /// Calls per operation.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        let mut m = BTreeMap::new();
-        for c in self.lock().iter() {
-            *m.entry(c.operation).or_insert(0) += 1;
-        }
-        m
+        self.lock().counts.clone()
     }
 
     /// Forgets every call.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut log = self.lock();
+        log.calls.clear();
+        log.counts.clear();
     }
 }

@@ -190,6 +190,12 @@ impl SimWorld {
         }
     }
 
+    /// This world with a call log that only counts calls per operation (see [`CallLog::counting_only`]).
+    pub fn counting_calls_only(mut self) -> Self {
+        self.log = CallLog::counting_only();
+        self
+    }
+
     /// The world's whole state as JSON (time itself is not part of it: restore it on any clock).
     pub fn snapshot(&self) -> String {
         serde_json::to_string(&*self.lock()).expect("the world serializes")
