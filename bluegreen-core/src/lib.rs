@@ -20,7 +20,7 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DeploymentId, Event, ExecError,
+    BakeWarning, CancelPolicy, CancelToken, DEFAULT_LEASE_TTL, CapacityPolicy, DeploymentId, Event, ExecError,
     Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay,
     ResumeAction, RetryPolicy, RollbackReason, VerifyPolicy,
 };
@@ -29,7 +29,7 @@ pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownCol
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
     Clock, HealthSource, HookFailure, HookPoint, Hooks, MINUTE, Metrics, MinuteMetrics,
-    ProviderError, StateStore, TargetHealth, TrafficRouter,
+    Lease, LockOwner, ProviderError, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     Schedule, ScheduleError, Step, Strategy, StrategyKind, TimeoutAction, parse_duration,

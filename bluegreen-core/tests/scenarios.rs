@@ -970,6 +970,14 @@ fn crash_everywhere(
             n + 1
         );
         h.store.hang_after(None);
+        // The dead run's lease still holds the lock: a resume now is refused (it cannot tell a dead run
+        // from a live one)...
+        assert!(
+            matches!(h.resume("d1", action), Err(ExecError::Locked { .. })),
+            "crash after {n}: the lock is held until its lease lapses"
+        );
+        // ...and once the lease has lapsed, the resume takes the lock over.
+        h.world.clock().advance(DEFAULT_LEASE_TTL);
         let resumed = h.resume("d1", action).unwrap();
         let record = h.store.record(&id);
         let finished = record
@@ -1070,6 +1078,7 @@ fn a_crash_with_capacity_resumes_to_the_same_end() {
             || false,
         );
         h.store.hang_after(None);
+        h.world.clock().advance(DEFAULT_LEASE_TTL);
         let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
         assert_eq!(outcome.kind(), "promoted", "crash after {n}");
         assert_eq!(

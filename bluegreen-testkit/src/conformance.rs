@@ -5,8 +5,8 @@
 //! provider runs the same functions against a local AWS emulator. Checks that change state restore it.
 
 use bluegreen_core::{
-    Capacity, Color, DeploymentId, Event, HealthSource, Plan, ProviderError, RecordEntry, Schedule,
-    StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
+    Capacity, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError, RecordEntry,
+    Schedule, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use std::time::Duration;
 
@@ -250,14 +250,56 @@ fn started(id: &DeploymentId, application: &str) -> RecordEntry {
     }
 }
 
-/// Records append and load in order; an unknown record is not found; a deployment is listed under its
-/// application; the lock is exclusive, re-entrant for its holder, and only its holder unlocks it.
-/// `unique` keeps names apart from other runs on the same store.
-pub async fn store_contract(store: &dyn StateStore, unique: &str) {
+fn owner(deployment: &DeploymentId, run: &str) -> LockOwner {
+    LockOwner {
+        deployment: deployment.clone(),
+        run: run.to_string(),
+        host: "conformance:1".into(),
+    }
+}
+
+/// The store's contract: records, the lock with its lease and fence, exactly-once appends.
+///
+/// - Records append and load in order; an unknown record is not found; a deployment is listed under its
+///   application; an entry out of sequence is refused (so an append retried after it landed is not written
+///   twice).
+/// - The lock is exclusive: another run — even of the same deployment — is refused while the lease lives,
+///   and the refusal names the holder; only the holder renews or unlocks it; a lapsed lease is taken over
+///   with a higher fence; the run that lost it can no longer append, renew or unlock.
+///
+/// `unique` keeps names apart from other runs on the same store; `now` is the store's notion of the time
+/// (a store may compare leases with its own clock, so pass the current time for real backends).
+pub async fn store_contract(store: &dyn StateStore, unique: &str, now: Timestamp) {
     let app = format!("conformance/{unique}");
     let a = DeploymentId::new(format!("{unique}-a")).expect("valid id");
     let b = DeploymentId::new(format!("{unique}-b")).expect("valid id");
+    let ttl = Duration::from_secs(60);
     assert_not_found(store.load(&a).await, "load of an unknown deployment");
+    assert_eq!(store.holder(&app).await.expect("holder works"), None);
+
+    let run1 = owner(&a, "run-1");
+    let lease = store
+        .lock(&app, &run1, now, ttl)
+        .await
+        .expect("a free lock can be taken");
+    assert_eq!(lease.owner, run1);
+    assert_eq!(lease.expires, now + ttl);
+    assert_eq!(
+        store.holder(&app).await.expect("holder works").as_ref(),
+        Some(&lease)
+    );
+    for (other, what) in [
+        (owner(&a, "run-2"), "another run of the same deployment"),
+        (owner(&b, "run-3"), "another deployment"),
+    ] {
+        match store.lock(&app, &other, now, ttl).await {
+            Err(ProviderError::Conflict { message }) => assert!(
+                message.contains(a.as_str()),
+                "the conflict names the holder: {message}"
+            ),
+            r => panic!("a held lock must refuse {what}, got {r:?}"),
+        }
+    }
 
     let first = started(&a, &app);
     let second = RecordEntry {
@@ -268,11 +310,24 @@ pub async fn store_contract(store: &dyn StateStore, unique: &str) {
             step: Step::SetWeight { percent: 100 },
         },
     };
-    store.append(&a, &first).await.expect("append works");
-    store.append(&a, &second).await.expect("append works");
+    store
+        .append(&lease, &a, &first)
+        .await
+        .expect("append works");
+    store
+        .append(&lease, &a, &second)
+        .await
+        .expect("append works");
+    assert!(
+        matches!(
+            store.append(&lease, &a, &second).await,
+            Err(ProviderError::Conflict { .. })
+        ),
+        "an entry already written is refused, not written twice"
+    );
     assert_eq!(
         store.load(&a).await.expect("load works"),
-        vec![first, second],
+        vec![first, second.clone()],
         "entries load in order"
     );
     assert!(
@@ -280,34 +335,60 @@ pub async fn store_contract(store: &dyn StateStore, unique: &str) {
         "a deployment is listed under its application"
     );
 
-    store
-        .lock(&app, &a)
+    let renewed = store
+        .renew(&lease, now + Duration::from_secs(30), ttl)
         .await
-        .expect("a free lock can be taken");
-    store
-        .lock(&app, &a)
+        .expect("the holder renews");
+    assert_eq!(renewed.expires, now + Duration::from_secs(90));
+    assert_eq!(renewed.fence, lease.fence, "a renewal keeps the fence");
+
+    // The lease lapses: another run takes over, with a higher fence, and the first run is fenced off.
+    let later = now + Duration::from_secs(200);
+    let run2 = owner(&a, "run-2");
+    let taken = store
+        .lock(&app, &run2, later, ttl)
         .await
-        .expect("the holder can take its lock again");
-    match store.lock(&app, &b).await {
-        Err(ProviderError::Conflict { message }) => {
-            assert!(
-                message.contains(a.as_str()),
-                "the conflict names the holder: {message}"
-            );
-        }
-        other => panic!("a held lock must refuse another holder, got {other:?}"),
-    }
+        .expect("a lapsed lease can be taken over");
+    assert!(taken.fence > renewed.fence, "a takeover raises the fence");
+    let third = RecordEntry {
+        seq: 2,
+        at: Timestamp::from_millis(3),
+        event: Event::StepCompleted { index: 0 },
+    };
     assert!(
         matches!(
-            store.unlock(&app, &b).await,
+            store.append(&renewed, &a, &third).await,
+            Err(ProviderError::Conflict { .. })
+        ),
+        "a run that lost its lease cannot append"
+    );
+    assert!(
+        matches!(
+            store.renew(&renewed, later, ttl).await,
+            Err(ProviderError::Conflict { .. })
+        ),
+        "a run that lost its lease cannot renew"
+    );
+    assert!(
+        matches!(
+            store.unlock(&renewed).await,
             Err(ProviderError::Conflict { .. })
         ),
         "only the holder unlocks"
     );
-    store.unlock(&app, &a).await.expect("the holder unlocks");
     store
-        .lock(&app, &b)
+        .append(&taken, &a, &third)
+        .await
+        .expect("the new holder appends");
+    store.unlock(&taken).await.expect("the holder unlocks");
+    assert_eq!(store.holder(&app).await.expect("holder works"), None);
+    store
+        .unlock(&taken)
+        .await
+        .expect("unlocking a free lock changes nothing");
+    let again = store
+        .lock(&app, &owner(&b, "run-3"), later, ttl)
         .await
         .expect("a released lock can be taken");
-    store.unlock(&app, &b).await.expect("the holder unlocks");
+    store.unlock(&again).await.expect("the holder unlocks");
 }

@@ -3,8 +3,10 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, MinuteMetrics,
-    PerColor, ProviderError, RecordEntry, StateStore, TargetHealth, TrafficRouter, TrafficSplit,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, Lease, LockOwner,
+    MinuteMetrics,
+    PerColor, ProviderError, RecordEntry, StateStore, TargetHealth, Timestamp, TrafficRouter,
+    TrafficSplit,
     Window,
 };
 use rand::rngs::SmallRng;
@@ -253,11 +255,12 @@ impl<T: Capacity> Capacity for Faulty<T> {
 impl<T: StateStore> StateStore for Faulty<T> {
     async fn append(
         &self,
+        lease: &Lease,
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
         self.gate("append").await?;
-        self.inner.append(deployment, entry).await
+        self.inner.append(lease, deployment, entry).await
     }
     async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
         self.gate("load").await?;
@@ -267,12 +270,31 @@ impl<T: StateStore> StateStore for Faulty<T> {
         self.gate("list").await?;
         self.inner.list(application).await
     }
-    async fn lock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+    async fn lock(
+        &self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
         self.gate("lock").await?;
-        self.inner.lock(application, holder).await
+        self.inner.lock(application, owner, now, ttl).await
     }
-    async fn unlock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        self.gate("renew").await?;
+        self.inner.renew(lease, now, ttl).await
+    }
+    async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
         self.gate("unlock").await?;
-        self.inner.unlock(application, holder).await
+        self.inner.unlock(lease).await
+    }
+    async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        self.gate("holder").await?;
+        self.inner.holder(application).await
     }
 }

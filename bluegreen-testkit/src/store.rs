@@ -1,7 +1,11 @@
 //! An in-memory [`StateStore`], strict about sequence numbers, with a way to "die" after N appends.
 
 use async_trait::async_trait;
-use bluegreen_core::{DeploymentId, Event, ProviderError, RecordEntry, StateStore};
+use bluegreen_core::provider::{is_current, lost_lease, take_lease};
+use bluegreen_core::{
+    DeploymentId, Event, Lease, LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
+};
+use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,9 +22,10 @@ pub struct MemoryStore {
 struct Inner {
     records: BTreeMap<DeploymentId, Vec<RecordEntry>>,
     by_app: BTreeMap<String, Vec<DeploymentId>>,
-    locks: BTreeMap<String, DeploymentId>,
+    locks: BTreeMap<String, Lease>,
     appends: u64,
     hang_after: Option<u64>,
+    ambiguous_next: u32,
 }
 
 impl MemoryStore {
@@ -38,6 +43,11 @@ impl MemoryStore {
         self.lock_inner().hang_after = n;
     }
 
+    /// The next `n` appends land but answer with an error, as a write whose acknowledgement was lost.
+    pub fn ambiguous_next(&self, n: u32) {
+        self.lock_inner().ambiguous_next = n;
+    }
+
     /// Appends completed so far.
     pub fn appends(&self) -> u64 {
         self.lock_inner().appends
@@ -52,8 +62,13 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
-    /// Who holds `application`'s lock.
+    /// The deployment holding `application`'s lock (lapsed or not).
     pub fn lock_holder(&self, application: &str) -> Option<DeploymentId> {
+        self.lease(application).map(|l| l.owner.deployment)
+    }
+
+    /// `application`'s current lease (lapsed or not).
+    pub fn lease(&self, application: &str) -> Option<Lease> {
         self.lock_inner().locks.get(application).cloned()
     }
 }
@@ -62,17 +77,22 @@ impl MemoryStore {
 impl StateStore for MemoryStore {
     async fn append(
         &self,
+        lease: &Lease,
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
-        let hang = {
+        let (hang, ambiguous) = {
             let mut s = self.lock_inner();
             if s.hang_after.is_some_and(|n| s.appends >= n) {
-                true
+                (true, false)
             } else {
+                let current = s.locks.get(&lease.application);
+                if !is_current(current, lease) {
+                    return Err(lost_lease(current, lease));
+                }
                 let len = s.records.get(deployment).map_or(0, Vec::len) as u64;
                 if entry.seq != len {
-                    return Err(ProviderError::Invalid {
+                    return Err(ProviderError::Conflict {
                         message: format!(
                             "entry {} appended to {deployment}, whose record has {len} entries",
                             entry.seq
@@ -91,11 +111,18 @@ impl StateStore for MemoryStore {
                     .or_default()
                     .push(entry.clone());
                 s.appends += 1;
-                false
+                let ambiguous = s.ambiguous_next > 0;
+                s.ambiguous_next = s.ambiguous_next.saturating_sub(1);
+                (false, ambiguous)
             }
         };
         if hang {
             futures::future::pending::<()>().await;
+        }
+        if ambiguous {
+            return Err(ProviderError::Unavailable {
+                message: "append: the connection dropped before the answer (the entry landed)".into(),
+            });
         }
         Ok(())
     }
@@ -119,35 +146,58 @@ impl StateStore for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn lock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+    async fn lock(
+        &self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
         let mut s = self.lock_inner();
-        match s.locks.get(application) {
-            Some(h) if h != holder => Err(ProviderError::Conflict {
-                message: format!("{application} is locked by deployment {h}"),
-            }),
-            _ => {
-                s.locks.insert(application.to_string(), holder.clone());
+        let lease = take_lease(s.locks.get(application), application, owner, now, ttl)?;
+        s.locks.insert(application.to_string(), lease.clone());
+        Ok(lease)
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        let mut s = self.lock_inner();
+        let current = s.locks.get(&lease.application);
+        if !is_current(current, lease) {
+            return Err(lost_lease(current, lease));
+        }
+        let renewed = Lease {
+            expires: now + ttl,
+            ..lease.clone()
+        };
+        s.locks.insert(lease.application.clone(), renewed.clone());
+        Ok(renewed)
+    }
+
+    async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
+        let mut s = self.lock_inner();
+        let current = s.locks.get(&lease.application);
+        match current {
+            None => Ok(()),
+            Some(_) if is_current(current, lease) => {
+                s.locks.remove(&lease.application);
                 Ok(())
             }
+            Some(_) => Err(lost_lease(current, lease)),
         }
     }
 
-    async fn unlock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
-        let mut s = self.lock_inner();
-        match s.locks.get(application) {
-            Some(h) if h != holder => Err(ProviderError::Conflict {
-                message: format!("{application} is locked by deployment {h}, not {holder}"),
-            }),
-            _ => {
-                s.locks.remove(application);
-                Ok(())
-            }
-        }
+    async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        Ok(self.lease(application))
     }
 }
 
-/// Entries per deployment, and lock holders per application.
-type Counts = (BTreeMap<DeploymentId, u64>, BTreeMap<String, DeploymentId>);
+/// Entries per deployment, and leases per application.
+type Counts = (BTreeMap<DeploymentId, u64>, BTreeMap<String, Lease>);
 
 /// A store for load tests, where records live elsewhere: it keeps the locks and a count of entries per
 /// deployment, checks their order, and drops the entries themselves (so `load` finds nothing).
@@ -178,13 +228,18 @@ impl CountingStore {
 impl StateStore for CountingStore {
     async fn append(
         &self,
+        lease: &Lease,
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let current = s.1.get(&lease.application);
+        if !is_current(current, lease) {
+            return Err(lost_lease(current, lease));
+        }
         let n = s.0.entry(deployment.clone()).or_insert(0);
         if entry.seq != *n {
-            return Err(ProviderError::Invalid {
+            return Err(ProviderError::Conflict {
                 message: format!(
                     "entry {} appended to {deployment}, whose record has {n} entries",
                     entry.seq
@@ -205,24 +260,53 @@ impl StateStore for CountingStore {
         Ok(Vec::new())
     }
 
-    async fn lock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
+    async fn lock(
+        &self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match s.1.get(application) {
-            Some(h) if h != holder => Err(ProviderError::Conflict {
-                message: format!("{application} is locked by deployment {h}"),
-            }),
-            _ => {
-                s.1.insert(application.to_string(), holder.clone());
+        let lease = take_lease(s.1.get(application), application, owner, now, ttl)?;
+        s.1.insert(application.to_string(), lease.clone());
+        Ok(lease)
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let current = s.1.get(&lease.application);
+        if !is_current(current, lease) {
+            return Err(lost_lease(current, lease));
+        }
+        let renewed = Lease {
+            expires: now + ttl,
+            ..lease.clone()
+        };
+        s.1.insert(lease.application.clone(), renewed.clone());
+        Ok(renewed)
+    }
+
+    async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let current = s.1.get(&lease.application);
+        match current {
+            None => Ok(()),
+            Some(_) if is_current(current, lease) => {
+                s.1.remove(&lease.application);
                 Ok(())
             }
+            Some(_) => Err(lost_lease(current, lease)),
         }
     }
 
-    async fn unlock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if s.1.get(application).is_some_and(|h| h == holder) {
-            s.1.remove(application);
-        }
-        Ok(())
+    async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(s.1.get(application).cloned())
     }
 }

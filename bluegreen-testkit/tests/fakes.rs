@@ -42,7 +42,11 @@ fn the_fakes_pass_the_conformance_suite() {
         let capacity: Arc<dyn Capacity> = Arc::new(world.capacity());
         c::capacity_round_trip(&*capacity, Color::Green).await;
         let store: Box<dyn StateStore> = Box::new(MemoryStore::new());
-        c::store_contract(&*store, "memory").await;
+        c::store_contract(&*store, "memory", world.clock().now()).await;
+        // The fault decorator is a store too, and keeps the contract when no fault is set.
+        let clock: Arc<dyn Clock> = Arc::new(world.clock().clone());
+        let faulty = Faulty::new(MemoryStore::new(), clock, FaultHandle::new(1));
+        c::store_contract(&faulty, "faulty", world.clock().now()).await;
     });
 }
 
@@ -440,13 +444,24 @@ fn the_memory_store_refuses_out_of_order_entries() {
     let world = SimWorld::new(WorldConfig::default());
     let store = MemoryStore::new();
     let id = DeploymentId::new("d").unwrap();
+    let owner = LockOwner {
+        deployment: id.clone(),
+        run: "r".into(),
+        host: "h".into(),
+    };
+    let now = world.clock().now();
+    let lease = block(
+        &world,
+        store.lock("app", &owner, now, Duration::from_secs(60)),
+    )
+    .unwrap();
     let entry = RecordEntry {
         seq: 3,
-        at: world.clock().now(),
+        at: now,
         event: Event::StepCompleted { index: 0 },
     };
     assert!(matches!(
-        block(&world, store.append(&id, &entry)),
-        Err(ProviderError::Invalid { .. })
+        block(&world, store.append(&lease, &id, &entry)),
+        Err(ProviderError::Conflict { .. })
     ));
 }

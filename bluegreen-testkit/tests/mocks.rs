@@ -35,9 +35,26 @@ fn an_executor_runs_on_mocks() {
             resource: id.to_string(),
         })
     });
-    store.expect_lock().times(1).returning(|_, _| Ok(()));
-    store.expect_append().returning(|_, _| Ok(()));
-    store.expect_unlock().times(1).returning(|_, _| Ok(()));
+    store
+        .expect_lock()
+        .times(1)
+        .returning(|application, owner, now, ttl| {
+            Ok(Lease {
+                application: application.to_string(),
+                owner: owner.clone(),
+                since: now,
+                expires: now + ttl,
+                fence: 1,
+            })
+        });
+    store.expect_renew().returning(|lease, now, ttl| {
+        Ok(Lease {
+            expires: now + ttl,
+            ..lease.clone()
+        })
+    });
+    store.expect_append().returning(|_, _, _| Ok(()));
+    store.expect_unlock().times(1).returning(|_| Ok(()));
     let clock = ManualClock::default();
     let providers = Providers {
         router: Arc::new(router),

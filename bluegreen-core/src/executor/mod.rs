@@ -113,15 +113,52 @@ pub struct Executor {
     providers: Providers,
     observer: Arc<dyn Observer>,
     cancel: CancelToken,
+    run: String,
+    host: String,
+    lease_ttl: std::time::Duration,
 }
+
+/// The default lease of the deployment lock: renewed every 30 s while a run lives, taken over 60 s after
+/// its run died.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Executor {
     /// An executor with no observer and a fresh cancel token.
     pub fn new(providers: Providers) -> Self {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let run = format!("run-{}-{n}", providers.clock.now().as_millis());
         Executor {
             providers,
             observer: Arc::new(NoopObserver),
             cancel: CancelToken::new(),
+            run,
+            host: "local".into(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+
+    /// Names this executor's runs: `run` must be unique to this process's run (two executors with the
+    /// same token would share the lock), `host` says where it is (e.g. `hostname:pid`).
+    pub fn with_run(mut self, run: impl Into<String>, host: impl Into<String>) -> Self {
+        self.run = run.into();
+        self.host = host.into();
+        self
+    }
+
+    /// Sets the lease of the deployment lock (default [`DEFAULT_LEASE_TTL`]): how long after this run
+    /// stops renewing it (a crash) another run may take the lock over.
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl = ttl.max(std::time::Duration::from_millis(3));
+        self
+    }
+
+    /// The lock owner of this executor's run of `deployment`.
+    pub fn owner(&self, deployment: &DeploymentId) -> crate::LockOwner {
+        crate::LockOwner {
+            deployment: deployment.clone(),
+            run: self.run.clone(),
+            host: self.host.clone(),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::gate::{
     Verdict, judge_bake_gate, judge_pre_step,
 };
 use crate::{
-    ApprovalDecision, ApprovalRequest, HookPoint, MINUTE, PerColor, Step, TimeoutAction, Timestamp,
+    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, Step, TimeoutAction, Timestamp,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -18,6 +18,8 @@ use std::time::Duration;
 enum Stop {
     Rollback(RollbackReason),
     Leave(String),
+    /// The run lost its lock to another run: it must not touch traffic or the record again.
+    Lost(String),
 }
 
 fn provider_stop(operation: &str, error: ProviderError) -> Stop {
@@ -44,7 +46,14 @@ pub(super) async fn start(
             });
         }
     }
-    lock(exec, &plan.application, &id).await?;
+    let lease = lock(exec, &plan.application, &id).await?;
+    // Another run may have started the same deployment between the check above and the lock.
+    if let Ok(entries) = p.store.load(&id).await
+        && !entries.is_empty()
+    {
+        let _ = p.store.unlock(&lease).await;
+        return Err(ExecError::DuplicateId(id));
+    }
     let preflight = async {
         let split = with_retry(
             &*p.clock,
@@ -78,13 +87,13 @@ pub(super) async fn start(
     let (split, stable) = match preflight.await {
         Ok(v) => v,
         Err(e) => {
-            let _ = p.store.unlock(&plan.application, &id).await;
+            let _ = p.store.unlock(&lease).await;
             return Err(e);
         }
     };
-    let mut run = Run::new(exec, id.clone(), plan.clone(), stable, 0);
+    let mut run = Run::new(exec, id.clone(), plan.clone(), stable, 0, lease);
     run.last_split = Some(split);
-    if let Err(Stop::Rollback(_) | Stop::Leave(_)) = run
+    if let Err(stop) = run
         .record(Event::Started {
             deployment: id.clone(),
             stable,
@@ -92,16 +101,19 @@ pub(super) async fn start(
         })
         .await
     {
-        let _ = p.store.unlock(&plan.application, &id).await;
+        let _ = p.store.unlock(&run.lease).await;
         return Err(ExecError::Provider {
             operation: "append to the deployment record",
             source: ProviderError::Unavailable {
-                message: "the state store refused the first entry".into(),
+                message: match stop {
+                    Stop::Rollback(r) => r.to_string(),
+                    Stop::Leave(m) | Stop::Lost(m) => m,
+                },
             },
         });
     }
     let outcome = run.drive(None).await;
-    let _ = p.store.unlock(&plan.application, &id).await;
+    run.release().await;
     Ok(outcome)
 }
 
@@ -111,31 +123,54 @@ pub(super) async fn resume(
     action: ResumeAction,
 ) -> Result<Outcome, ExecError> {
     let p = &exec.providers;
-    let entries = match p.store.load(id).await {
-        Ok(e) => e,
-        Err(ProviderError::NotFound { .. }) => return Err(ExecError::NoRecord(id.clone())),
-        Err(source) => {
-            return Err(ExecError::Provider {
+    let load = || async {
+        match p.store.load(id).await {
+            Ok(e) => Ok(e),
+            Err(ProviderError::NotFound { .. }) => Err(ExecError::NoRecord(id.clone())),
+            Err(source) => Err(ExecError::Provider {
                 operation: "load record",
                 source,
-            });
+            }),
         }
     };
-    let replay = Replay::new(&entries).map_err(|source| ExecError::BadRecord {
-        deployment: id.clone(),
-        source,
-    })?;
-    if let Some(outcome) = replay.outcome {
+    let replay = |entries: &[RecordEntry]| {
+        Replay::new(entries).map_err(|source| ExecError::BadRecord {
+            deployment: id.clone(),
+            source,
+        })
+    };
+    let first = replay(&load().await?)?;
+    if let Some(outcome) = first.outcome {
         return Ok(outcome);
     }
-    let application = replay.plan.application.clone();
-    lock(exec, &application, id).await?;
+    let application = first.plan.application.clone();
+    let lease = lock(exec, &application, id).await?;
+    // Read the record again under the lock: the run that held it may have written more before it ended.
+    let entries = match load().await {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = p.store.unlock(&lease).await;
+            return Err(e);
+        }
+    };
+    let replay = match replay(&entries) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = p.store.unlock(&lease).await;
+            return Err(e);
+        }
+    };
+    if let Some(outcome) = replay.outcome {
+        let _ = p.store.unlock(&lease).await;
+        return Ok(outcome);
+    }
     let mut run = Run::new(
         exec,
         id.clone(),
         replay.plan.clone(),
         replay.stable,
         replay.len,
+        lease,
     );
     run.last_split = replay.last_verified;
     run.current_step = replay.in_progress.or(replay.next_step());
@@ -143,8 +178,7 @@ pub(super) async fn resume(
         .next_step()
         .unwrap_or(replay.plan.schedule.steps().len());
     let outcome = match run.record(Event::Resumed { action, step }).await {
-        Err(Stop::Rollback(reason)) => run.finish(Err(Stop::Rollback(reason))).await,
-        Err(Stop::Leave(reason)) => run.finish(Err(Stop::Leave(reason))).await,
+        Err(stop) => run.finish(Err(stop)).await,
         Ok(()) => match (&replay.rollback, action) {
             (Some((reason, step)), _) => {
                 run.current_step = *step;
@@ -157,7 +191,7 @@ pub(super) async fn resume(
             (None, ResumeAction::Continue) => run.drive(Some(&replay)).await,
         },
     };
-    let _ = p.store.unlock(&application, id).await;
+    run.release().await;
     Ok(outcome)
 }
 
@@ -193,9 +227,20 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
     Ok(())
 }
 
-async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<(), ExecError> {
-    match exec.providers.store.lock(application, id).await {
-        Ok(()) => Ok(()),
+async fn lock(
+    exec: &Executor,
+    application: &str,
+    id: &DeploymentId,
+) -> Result<Lease, ExecError> {
+    let owner = exec.owner(id);
+    let now = exec.providers.clock.now();
+    match exec
+        .providers
+        .store
+        .lock(application, &owner, now, exec.lease_ttl)
+        .await
+    {
+        Ok(lease) => Ok(lease),
         Err(ProviderError::Conflict { message }) => Err(ExecError::Locked { message }),
         Err(source) => Err(ExecError::Provider {
             operation: "take the deployment lock",
@@ -217,10 +262,21 @@ struct Run<'a> {
     book: MinuteBook,
     /// The last enforced minute verdict that had no data, for the reason of a bake that ran out of time.
     last_unsure: Option<GateReport>,
+    /// The application's lock, renewed while the run lives; every append carries it.
+    lease: Lease,
+    /// Set once the lease was lost: nothing more is written.
+    lost: bool,
 }
 
 impl<'a> Run<'a> {
-    fn new(exec: &'a Executor, id: DeploymentId, plan: Plan, stable: Color, seq: u64) -> Self {
+    fn new(
+        exec: &'a Executor,
+        id: DeploymentId,
+        plan: Plan,
+        stable: Color,
+        seq: u64,
+        lease: Lease,
+    ) -> Self {
         let now = exec.providers.clock.now();
         let book = MinuteBook::idle(plan.gates.window_length());
         Run {
@@ -234,6 +290,8 @@ impl<'a> Run<'a> {
             split_changed_at: now,
             book,
             last_unsure: None,
+            lease,
+            lost: false,
         }
     }
 
@@ -259,27 +317,84 @@ impl<'a> Run<'a> {
 
     /// Appends `event` to the record, then tells the observer.
     async fn record(&mut self, event: Event) -> Result<(), Stop> {
+        if self.lost {
+            return Err(Stop::Lost("the lock was lost".into()));
+        }
+        self.keep_lease().await?;
         let entry = RecordEntry {
             seq: self.seq,
             at: self.now(),
             event,
         };
         let p = self.p();
+        let lease = self.lease.clone();
         let stored = with_retry(
             &*p.clock,
             &*self.exec.observer,
             &self.plan.retry,
             "append",
-            || p.store.append(&self.id, &entry),
+            || p.store.append(&lease, &self.id, &entry),
         )
         .await;
+        let stored = match stored {
+            Ok(()) => Ok(()),
+            // The outcome may have been ambiguous (the entry landed, the answer did not): read it back.
+            Err(e) => match p.store.load(&self.id).await {
+                Ok(record) if record.get(entry.seq as usize) == Some(&entry) => Ok(()),
+                _ => Err(e),
+            },
+        };
         match stored {
             Ok(()) => {
                 self.seq += 1;
                 self.exec.observer.on_event(&entry);
                 Ok(())
             }
+            Err(e @ ProviderError::Conflict { .. }) => {
+                self.lost = true;
+                Err(Stop::Lost(format!(
+                    "the deployment record refused entry {}: {e}",
+                    entry.seq
+                )))
+            }
             Err(e) => Err(provider_stop("append to the deployment record", e)),
+        }
+    }
+
+    /// Renews the lease when half of it has run out; a lease that was taken over stops the run.
+    async fn keep_lease(&mut self) -> Result<(), Stop> {
+        let now = self.now();
+        let ttl = self.exec.lease_ttl;
+        if now + ttl / 2 < self.lease.expires {
+            return Ok(());
+        }
+        let p = self.p();
+        let lease = self.lease.clone();
+        let renewed = with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            "renew the lock",
+            || p.store.renew(&lease, now, ttl),
+        )
+        .await;
+        match renewed {
+            Ok(lease) => {
+                self.lease = lease;
+                Ok(())
+            }
+            Err(e) => {
+                // Whether taken over or unreachable, the lease can no longer be trusted past its expiry.
+                self.lost = true;
+                Err(Stop::Lost(format!("the deployment lock could not be renewed: {e}")))
+            }
+        }
+    }
+
+    /// Releases the lock, unless it was lost (then it is not ours to release).
+    async fn release(&self) {
+        if !self.lost {
+            let _ = self.p().store.unlock(&self.lease).await;
         }
     }
 
@@ -310,22 +425,30 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Sleeps until `until`, or stops early on cancellation.
-    async fn sleep_until(&self, until: Timestamp) -> Result<(), Stop> {
-        let p = self.p();
-        let mut sleep = pin!(p.clock.sleep(until.since(self.now())));
-        let mut cancelled = pin!(self.exec.cancel.cancelled());
-        let woke = futures::future::poll_fn(|cx| {
-            if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
+    /// Sleeps until `until`, or stops early on cancellation; renews the lease on the way.
+    async fn sleep_until(&mut self, until: Timestamp) -> Result<(), Stop> {
+        loop {
+            let now = self.now();
+            if now >= until {
+                return Ok(());
             }
-            sleep.as_mut().poll(cx).map(|()| true)
-        })
-        .await;
-        if woke {
-            Ok(())
-        } else {
-            Err(self.cancel_stop())
+            let chunk = until.since(now).min(self.exec.lease_ttl / 3);
+            let p = self.p();
+            let mut sleep = pin!(p.clock.sleep(chunk));
+            let mut cancelled = pin!(self.exec.cancel.cancelled());
+            let woke = futures::future::poll_fn(|cx| {
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                sleep.as_mut().poll(cx).map(|()| true)
+            })
+            .await;
+            if !woke {
+                return Err(self.cancel_stop());
+            }
+            if self.now() < until {
+                self.keep_lease().await?;
+            }
         }
     }
 
@@ -343,6 +466,14 @@ impl<'a> Run<'a> {
                 reason,
                 split: self.last_split,
             },
+            Err(Stop::Lost(reason)) => {
+                return Outcome::Aborted {
+                    reason: format!(
+                        "{reason}; another run may be driving the deployment: this one stopped without touching traffic"
+                    ),
+                    split: self.last_split,
+                };
+            }
         };
         let _ = self
             .record(Event::Finished {
@@ -774,18 +905,21 @@ impl<'a> Run<'a> {
             ..self.plan.gates.limits
         };
         let mut tally = BakeTally::default();
+        let mut next_poll = self.now() + interval;
         loop {
-            let next_poll = self.now() + interval;
-            let wake = deadline.map_or(next_poll, |d| d.min(next_poll));
+            // Wake for the next poll, the deadline, or to renew the lease, whichever comes first.
+            let renew = self.now() + self.exec.lease_ttl / 3;
+            let wake = deadline.map_or(next_poll, |d| d.min(next_poll)).min(renew);
             let clock = self.p().clock.clone();
             let mut sleep = pin!(clock.sleep(wake.since(self.now())));
             let mut cancelled = pin!(self.exec.cancel.cancelled());
             let woke = futures::future::poll_fn(|cx| {
-                if let Poll::Ready(d) = wait.as_mut().poll(cx) {
-                    return Poll::Ready(Wake::Decided(d));
-                }
+                // A cancellation wins a tie with a decision: an abort is never lost to an approval.
                 if cancelled.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Wake::Cancelled);
+                }
+                if let Poll::Ready(d) = wait.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Decided(d));
                 }
                 sleep.as_mut().poll(cx).map(|()| Wake::Timer)
             })
@@ -810,6 +944,7 @@ impl<'a> Run<'a> {
                 Wake::Decided(Err(e)) => return Err(provider_stop("approval", e)),
                 Wake::Cancelled => return Err(self.cancel_stop()),
                 Wake::Timer => {
+                    self.keep_lease().await?;
                     if deadline.is_some_and(|d| self.now() >= d) {
                         return match on_timeout {
                             TimeoutAction::Rollback => {
@@ -826,6 +961,10 @@ impl<'a> Run<'a> {
                             }
                         };
                     }
+                    if self.now() < next_poll {
+                        continue;
+                    }
+                    next_poll = self.now() + interval;
                     if !self.plan.gates.bake.is_empty()
                         && let PollDecision::Rollback { limit, report } =
                             self.poll(index, &mut tally, &limits, false).await?
