@@ -198,8 +198,22 @@ fn hot_paths(c: &mut Criterion) {
             let store = MemoryStore::new();
             let clock = ManualClock::default();
             run_virtual(&clock, async {
+                let owner = bluegreen_core::LockOwner {
+                    deployment: id.clone(),
+                    run: "bench".into(),
+                    host: "bench".into(),
+                };
+                let lease = store
+                    .lock(
+                        "app",
+                        &owner,
+                        bluegreen_core::Clock::now(&clock),
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .expect("locks");
                 for e in &record {
-                    store.append(&id, e).await.expect("appends");
+                    store.append(&lease, &id, e).await.expect("appends");
                 }
             })
             .expect("no stall");

@@ -238,7 +238,7 @@ pub fn outcome_code(outcome: &bluegreen_core::Outcome) -> u8 {
 pub fn exec_error_code(e: &bluegreen_core::ExecError) -> u8 {
     use bluegreen_core::ExecError as E;
     match e {
-        E::Locked { .. } => exit::REFUSED,
+        E::Locked { .. } | E::Unfinished(_) => exit::REFUSED,
         E::Provider { .. } => exit::PROVIDER,
         _ => exit::BAD_INPUT,
     }

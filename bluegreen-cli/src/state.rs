@@ -3,9 +3,10 @@
 //! (write a temporary file, fsync, rename, fsync the directory).
 
 use async_trait::async_trait;
+use bluegreen_core::provider::{is_current, lost_lease, take_lease};
 use bluegreen_core::{
-    Approval, ApprovalDecision, ApprovalRequest, CancelToken, DeploymentId, Event, ProviderError,
-    RecordEntry, StateStore,
+    Approval, ApprovalDecision, ApprovalRequest, CancelToken, DeploymentId, Event, Lease,
+    LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -85,10 +86,54 @@ impl FileStore {
         self.root.join("control").join(format!("{id}.json"))
     }
 
-    /// The deployment holding `application`'s lock, if any.
+    fn guard_path(&self, application: &str) -> PathBuf {
+        self.root
+            .join("locks")
+            .join(format!("{}.guard", application.replace('/', "--")))
+    }
+
+    /// The deployment holding `application`'s lock (lapsed or not), if any.
     pub fn lock_holder(&self, application: &str) -> Option<DeploymentId> {
-        let text = fs::read_to_string(self.lock_path(application)).ok()?;
-        DeploymentId::new(text.trim()).ok()
+        self.read_lease(application)
+            .ok()
+            .flatten()
+            .map(|l| l.owner.deployment)
+    }
+
+    /// `application`'s current lease as written in its lock file; an unreadable lock file is an error
+    /// that says how to clear it.
+    pub fn read_lease(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        let path = self.lock_path(application);
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| ProviderError::Conflict {
+                message: format!(
+                    "the lock file {} is unreadable ({e}); if no deployment of {application} is running, delete it",
+                    path.display()
+                ),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("lock", &path, e)),
+        }
+    }
+
+    /// Runs `f` while holding `application`'s guard: lock, renew, unlock and append of one application
+    /// never interleave, across processes (an advisory `flock`).
+    fn guarded<T>(
+        &self,
+        application: &str,
+        f: impl FnOnce() -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let path = self.guard_path(application);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_err("lock guard", &path, e))?;
+        let mut lock = fd_lock::RwLock::new(file);
+        let _guard = lock.write().map_err(|e| io_err("lock guard", &path, e))?;
+        f()
     }
 
     /// Leaves a request for deployment `id`.
@@ -158,25 +203,75 @@ fn read_record(path: &Path) -> io::Result<Vec<RecordEntry>> {
         .collect()
 }
 
+/// An executor whose runs are named after this process (`host:pid`, plus the start time in the token), so
+/// the lock says where a deployment runs, and a run of a process that died on this machine is seen to be
+/// gone.
+pub fn named_executor(providers: bluegreen_core::Providers) -> bluegreen_core::Executor {
+    let host = format!("{}:{}", host_name(), std::process::id());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    bluegreen_core::Executor::new(providers).with_run(format!("{host}:{started}"), host)
+}
+
+/// This machine's name, for lock owners (`host:pid`).
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether the lock owner is a process of this machine that no longer exists: its lease cannot be renewed
+/// any more, so it counts as lapsed. (Owners are named `host:pid`.)
+fn owner_is_gone(lease: &Lease) -> bool {
+    let Some((host, pid)) = lease.owner.host.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == host_name() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 #[async_trait]
 impl StateStore for FileStore {
     async fn append(
         &self,
+        lease: &Lease,
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
-        let path = self.record_path(deployment);
-        let mut text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io_err("record", &path, e)),
-        };
-        let line = serde_json::to_string(entry).map_err(|e| ProviderError::Invalid {
-            message: e.to_string(),
-        })?;
-        text.push_str(&line);
-        text.push('\n');
-        atomic_write(&path, text.as_bytes()).map_err(|e| io_err("record", &path, e))
+        self.guarded(&lease.application, || {
+            let current = self.read_lease(&lease.application)?;
+            if !is_current(current.as_ref(), lease) {
+                return Err(lost_lease(current.as_ref(), lease));
+            }
+            let path = self.record_path(deployment);
+            let mut text = match fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(io_err("record", &path, e)),
+            };
+            let len = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            if entry.seq != len {
+                return Err(ProviderError::Conflict {
+                    message: format!(
+                        "entry {} appended to {deployment}, whose record has {len} entries",
+                        entry.seq
+                    ),
+                });
+            }
+            let line = serde_json::to_string(entry).map_err(|e| ProviderError::Invalid {
+                message: e.to_string(),
+            })?;
+            text.push_str(&line);
+            text.push('\n');
+            atomic_write(&path, text.as_bytes()).map_err(|e| io_err("record", &path, e))
+        })
     }
 
     async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
@@ -200,49 +295,89 @@ impl StateStore for FileStore {
             .collect())
     }
 
-    async fn lock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
-        let path = self.lock_path(application);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => f
-                .write_all(holder.as_str().as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| io_err("lock", &path, e)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match self
-                .lock_holder(application)
-            {
-                Some(h) if &h == holder => Ok(()),
-                Some(h) => Err(ProviderError::Conflict {
-                    message: format!(
-                        "{application} is locked by deployment {h} ({}); if that process is gone, run `bluegreen resume` or `bluegreen rollback`",
-                        path.display()
-                    ),
-                }),
-                None => Err(ProviderError::Conflict {
-                    message: format!("{application} is locked ({} is unreadable)", path.display()),
-                }),
-            },
-            Err(e) => Err(io_err("lock", &path, e)),
-        }
+    async fn lock(
+        &self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        self.guarded(application, || {
+            let path = self.lock_path(application);
+            let current = self.read_lease(application)?;
+            // A holder that was a process of this machine and is gone cannot renew: its lease has lapsed.
+            let current = current.map(|l| {
+                if owner_is_gone(&l) {
+                    Lease { expires: now, ..l }
+                } else {
+                    l
+                }
+            });
+            let lease =
+                take_lease(current.as_ref(), application, owner, now, ttl).map_err(|e| {
+                    let message = match e {
+                        ProviderError::Conflict { message } => message,
+                        other => other.to_string(),
+                    };
+                    ProviderError::Conflict {
+                        message: format!(
+                            "{message} ({}); a run that died releases it when its lease lapses",
+                            path.display()
+                        ),
+                    }
+                })?;
+            write_lease(&path, &lease)?;
+            Ok(lease)
+        })
     }
 
-    async fn unlock(&self, application: &str, holder: &DeploymentId) -> Result<(), ProviderError> {
-        let path = self.lock_path(application);
-        match self.lock_holder(application) {
-            Some(h) if &h != holder => Err(ProviderError::Conflict {
-                message: format!("{application} is locked by deployment {h}, not {holder}"),
-            }),
-            _ => match fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io_err("lock", &path, e)),
-            },
-        }
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        self.guarded(&lease.application, || {
+            let current = self.read_lease(&lease.application)?;
+            if !is_current(current.as_ref(), lease) {
+                return Err(lost_lease(current.as_ref(), lease));
+            }
+            let renewed = Lease {
+                expires: now + ttl,
+                ..lease.clone()
+            };
+            write_lease(&self.lock_path(&lease.application), &renewed)?;
+            Ok(renewed)
+        })
     }
+
+    async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
+        self.guarded(&lease.application, || {
+            let path = self.lock_path(&lease.application);
+            let current = self.read_lease(&lease.application)?;
+            match &current {
+                None => Ok(()),
+                Some(_) if is_current(current.as_ref(), lease) => match fs::remove_file(&path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(io_err("lock", &path, e)),
+                },
+                Some(_) => Err(lost_lease(current.as_ref(), lease)),
+            }
+        })
+    }
+
+    async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        self.read_lease(application)
+    }
+}
+
+/// Writes a lease to its lock file atomically (the file never exists half-written).
+fn write_lease(path: &Path, lease: &Lease) -> Result<(), ProviderError> {
+    let text = serde_json::to_string(lease).map_err(|e| ProviderError::Invalid {
+        message: e.to_string(),
+    })?;
+    atomic_write(path, text.as_bytes()).map_err(|e| io_err("lock", path, e))
 }
 
 /// Approvals that arrive as control requests (`bluegreen promote`, or an `abort` which rejects).
@@ -284,5 +419,66 @@ pub async fn watch_abort(store: FileStore, id: DeploymentId, token: CancelToken,
             return;
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store(name: &str) -> (FileStore, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("bluegreen-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        (FileStore::open(&dir).expect("state directory"), dir)
+    }
+
+    #[tokio::test]
+    async fn the_file_store_keeps_the_store_contract() {
+        let (store, dir) = temp_store("contract");
+        let now = bluegreen_testkit::EPOCH_2026;
+        bluegreen_testkit::conformance::store_contract(&store, "file", now).await;
+        // Through the fault decorator too.
+        let clock: std::sync::Arc<dyn bluegreen_core::Clock> =
+            std::sync::Arc::new(bluegreen_testkit::ManualClock::new(now));
+        let faulty = bluegreen_testkit::Faulty::new(
+            store.clone(),
+            clock,
+            bluegreen_testkit::FaultHandle::new(1),
+        );
+        bluegreen_testkit::conformance::store_contract(&faulty, "file-faulty", now).await;
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_by_a_dead_local_process_is_taken_over() {
+        let (store, dir) = temp_store("dead");
+        let now = bluegreen_testkit::EPOCH_2026;
+        let ttl = Duration::from_secs(3600);
+        let dead = LockOwner {
+            deployment: DeploymentId::new("old").unwrap(),
+            run: "old-run".into(),
+            // A pid that cannot exist (above the kernel's pid_max).
+            host: format!("{}:{}", host_name(), 4_194_999),
+        };
+        store.lock("app", &dead, now, ttl).await.unwrap();
+        let alive = LockOwner {
+            deployment: DeploymentId::new("new").unwrap(),
+            run: "new-run".into(),
+            host: format!("{}:{}", host_name(), std::process::id()),
+        };
+        let lease = store.lock("app", &alive, now, ttl).await.unwrap();
+        assert_eq!(lease.fence, 2, "taken over");
+        // A live one (this process) is not taken over.
+        let other = LockOwner {
+            deployment: DeploymentId::new("other").unwrap(),
+            run: "other-run".into(),
+            host: "elsewhere:1".into(),
+        };
+        assert!(matches!(
+            store.lock("app", &other, now, ttl).await,
+            Err(ProviderError::Conflict { .. })
+        ));
+        let _ = fs::remove_dir_all(dir);
     }
 }

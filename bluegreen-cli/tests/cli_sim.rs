@@ -235,9 +235,14 @@ fn a_killed_deploy_is_resumed() {
         s["deployment"].is_object(),
         "the record shows the deployment in progress: {s}"
     );
-    // Another deploy is refused: the dead process still holds the lock.
+    // Another deploy is refused: the dead process's deployment is unfinished.
     let out = env.run(&["deploy"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did not finish: resume it"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = env.run(&["resume"]);
     assert_eq!(
         out.status.code(),
@@ -256,7 +261,7 @@ fn a_second_deploy_is_refused_while_one_runs() {
     env.wait_for("the first step", |s| green(s) >= 10);
     let out = env.run(&["deploy"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).starts_with("error: another deployment is in progress: poc/poc-web is locked by deployment poc-poc-web-"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).starts_with("error: another deployment is in progress: poc/poc-web is locked: deployment poc-poc-web-"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr).lines().count(), 1);
     assert_eq!(finish(deploy).status.code(), Some(0));
 }

@@ -20,16 +20,16 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    BakeWarning, CancelPolicy, CancelToken, DEFAULT_LEASE_TTL, CapacityPolicy, DeploymentId, Event, ExecError,
-    Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry, Replay,
-    ResumeAction, RetryPolicy, RollbackReason, VerifyPolicy,
+    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DEFAULT_LEASE_TTL, DeploymentId, Event,
+    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry,
+    Replay, ResumeAction, RetryPolicy, RollbackReason, VerifyPolicy,
 };
 pub use gate::GatePolicy;
 pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
-    Clock, HealthSource, HookFailure, HookPoint, Hooks, MINUTE, Metrics, MinuteMetrics,
-    Lease, LockOwner, ProviderError, StateStore, TargetHealth, TrafficRouter,
+    Clock, HealthSource, HookFailure, HookPoint, Hooks, Lease, LockOwner, MINUTE, Metrics,
+    MinuteMetrics, ProviderError, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     Schedule, ScheduleError, Step, Strategy, StrategyKind, TimeoutAction, parse_duration,

@@ -5,8 +5,8 @@
 //! provider runs the same functions against a local AWS emulator. Checks that change state restore it.
 
 use bluegreen_core::{
-    Capacity, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError, RecordEntry,
-    Schedule, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
+    Capacity, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError,
+    RecordEntry, Schedule, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use std::time::Duration;
 

@@ -3,11 +3,9 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, Lease, LockOwner,
-    MinuteMetrics,
-    PerColor, ProviderError, RecordEntry, StateStore, TargetHealth, Timestamp, TrafficRouter,
-    TrafficSplit,
-    Window,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, Lease,
+    LockOwner, MinuteMetrics, PerColor, ProviderError, RecordEntry, StateStore, TargetHealth,
+    Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};

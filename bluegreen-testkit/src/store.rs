@@ -5,9 +5,9 @@ use bluegreen_core::provider::{is_current, lost_lease, take_lease};
 use bluegreen_core::{
     DeploymentId, Event, Lease, LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
 };
-use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Records and locks in memory. Clones share them.
 ///
@@ -121,7 +121,8 @@ impl StateStore for MemoryStore {
         }
         if ambiguous {
             return Err(ProviderError::Unavailable {
-                message: "append: the connection dropped before the answer (the entry landed)".into(),
+                message: "append: the connection dropped before the answer (the entry landed)"
+                    .into(),
             });
         }
         Ok(())

@@ -54,6 +54,7 @@ fn an_executor_runs_on_mocks() {
         })
     });
     store.expect_append().returning(|_, _, _| Ok(()));
+    store.expect_list().returning(|_| Ok(Vec::new()));
     store.expect_unlock().times(1).returning(|_| Ok(()));
     let clock = ManualClock::default();
     let providers = Providers {

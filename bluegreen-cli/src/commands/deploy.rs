@@ -259,7 +259,7 @@ async fn execute(
         ])),
         None => Arc::new(renderer.clone()),
     };
-    let exec = Executor::new(w.providers.clone()).with_observer(observer);
+    let exec = crate::state::named_executor(w.providers.clone()).with_observer(observer);
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let ctrl_c = {

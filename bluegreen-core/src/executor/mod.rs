@@ -81,6 +81,12 @@ pub enum ExecError {
         /// The split found.
         split: TrafficSplit,
     },
+    /// An earlier deployment of the application never finished (its run died): resume it or roll it back
+    /// before starting another.
+    #[error(
+        "deployment {0} of this application did not finish: resume it (or resume with rollback) before starting another"
+    )]
+    Unfinished(DeploymentId),
     /// A deployment with this id already has a record.
     #[error("deployment {0} already exists")]
     DuplicateId(DeploymentId),

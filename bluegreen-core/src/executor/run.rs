@@ -7,7 +7,8 @@ use crate::gate::{
     Verdict, judge_bake_gate, judge_pre_step,
 };
 use crate::{
-    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, Step, TimeoutAction, Timestamp,
+    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, Step, TimeoutAction,
+    Timestamp,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -53,6 +54,11 @@ pub(super) async fn start(
     {
         let _ = p.store.unlock(&lease).await;
         return Err(ExecError::DuplicateId(id));
+    }
+    // One deployment per application: one whose run died (its lease lapsed) is still unfinished.
+    if let Some(unfinished) = unfinished(exec, &plan.application).await {
+        let _ = p.store.unlock(&lease).await;
+        return Err(ExecError::Unfinished(unfinished));
     }
     let preflight = async {
         let split = with_retry(
@@ -195,6 +201,17 @@ pub(super) async fn resume(
     Ok(outcome)
 }
 
+/// The application's latest deployment, if its record has no outcome.
+async fn unfinished(exec: &Executor, application: &str) -> Option<DeploymentId> {
+    let store = &exec.providers.store;
+    let last = store.list(application).await.ok()?.pop()?;
+    let record = store.load(&last).await.ok()?;
+    let finished = record
+        .iter()
+        .any(|e| matches!(e.event, Event::Finished { .. }));
+    (!finished).then_some(last)
+}
+
 fn validate(plan: &Plan) -> Result<(), ExecError> {
     let g = &plan.gates;
     if g.interval.is_zero() {
@@ -227,11 +244,7 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
     Ok(())
 }
 
-async fn lock(
-    exec: &Executor,
-    application: &str,
-    id: &DeploymentId,
-) -> Result<Lease, ExecError> {
+async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<Lease, ExecError> {
     let owner = exec.owner(id);
     let now = exec.providers.clock.now();
     match exec
@@ -386,7 +399,9 @@ impl<'a> Run<'a> {
             Err(e) => {
                 // Whether taken over or unreachable, the lease can no longer be trusted past its expiry.
                 self.lost = true;
-                Err(Stop::Lost(format!("the deployment lock could not be renewed: {e}")))
+                Err(Stop::Lost(format!(
+                    "the deployment lock could not be renewed: {e}"
+                )))
             }
         }
     }

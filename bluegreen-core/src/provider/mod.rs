@@ -20,7 +20,7 @@ pub use health::{
 };
 pub use hooks::{HookFailure, HookPoint, Hooks};
 pub use router::TrafficRouter;
-pub use store::{LockOwner, Lease, StateStore, is_current, lost_lease, take_lease};
+pub use store::{Lease, LockOwner, StateStore, is_current, lost_lease, take_lease};
 
 #[cfg(feature = "mocks")]
 pub use approval::MockApproval;

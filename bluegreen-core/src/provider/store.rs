@@ -18,7 +18,11 @@ pub struct LockOwner {
 
 impl fmt::Display for LockOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "deployment {} (run {} on {})", self.deployment, self.run, self.host)
+        write!(
+            f,
+            "deployment {} (run {} on {})",
+            self.deployment, self.run, self.host
+        )
     }
 }
 
