@@ -970,6 +970,23 @@ fn crash_everywhere(
             n + 1
         );
         h.store.hang_after(None);
+        let promoted = h
+            .store
+            .record(&id)
+            .iter()
+            .any(|e| matches!(e.event, Event::Promoted { .. }));
+        if promoted && action == ResumeAction::Rollback {
+            // Rolling back a promoted deployment could send all traffic to a scaled-down color.
+            assert_eq!(
+                h.resume("d1", action),
+                Err(ExecError::AlreadyPromoted(id.clone())),
+                "crash after {n}"
+            );
+            h.world.clock().advance(DEFAULT_LEASE_TTL);
+            let resumed = h.resume("d1", ResumeAction::Continue).unwrap();
+            assert_eq!(resumed.kind(), "promoted", "crash after {n}");
+            continue;
+        }
         // The dead run's lease still holds the lock: a resume now is refused (it cannot tell a dead run
         // from a live one)...
         assert!(
@@ -1161,8 +1178,8 @@ fn a_manual_shift_moves_gates_and_validates() {
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
     assert_eq!(
         h.world.calls().count("DescribeTargetHealth"),
-        checks_before,
-        "moving weight away needs no pre-step check"
+        checks_before + 1,
+        "moving weight back checks the color that receives it (blue) once"
     );
     // The record of a shift replays.
     let record = h.store.record(&DeploymentId::new("s1").unwrap());

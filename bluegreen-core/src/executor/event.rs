@@ -183,6 +183,22 @@ pub enum Notice {
         /// The error.
         error: ProviderError,
     },
+    /// A rollback round failed; the executor keeps trying until the stable color holds all traffic.
+    RollbackRetrying {
+        /// The round that failed (1-based).
+        round: u32,
+        /// Why.
+        error: String,
+        /// When the next round starts.
+        next_in: std::time::Duration,
+    },
+    /// The old color was not scaled down because it holds traffic again (someone moved it back).
+    ScaleDownSkipped {
+        /// The old color.
+        color: Color,
+        /// The split read before scaling down.
+        split: TrafficSplit,
+    },
     /// A read-back did not match the write yet.
     StaleRead {
         /// What was written.
@@ -192,6 +208,16 @@ pub enum Notice {
         /// The read that did not match (1-based).
         attempt: u32,
     },
+}
+
+impl Notice {
+    /// Whether a person must look: a rollback that keeps failing, or an old color left running.
+    pub fn is_alarming(&self) -> bool {
+        matches!(
+            self,
+            Notice::RollbackRetrying { .. } | Notice::ScaleDownSkipped { .. }
+        )
+    }
 }
 
 /// Receives a deployment's progress: every recorded transition, and notices.

@@ -87,6 +87,12 @@ pub enum ExecError {
         "deployment {0} of this application did not finish: resume it (or resume with rollback) before starting another"
     )]
     Unfinished(DeploymentId),
+    /// `resume --rollback` of a deployment that was promoted: its old color may already be scaled down,
+    /// so a rollback could send all traffic to a color with no instances.
+    #[error(
+        "deployment {0} was promoted: rolling it back could send all traffic to a scaled-down color; use an emergency rollback, which checks the target's health, or deploy again"
+    )]
+    AlreadyPromoted(DeploymentId),
     /// A deployment with this id already has a record.
     #[error("deployment {0} already exists")]
     DuplicateId(DeploymentId),

@@ -34,6 +34,13 @@ pub struct Replay {
     pub scaled_down: bool,
     /// The outcome, once finished.
     pub outcome: Option<Outcome>,
+    /// Whether the pre-traffic hooks ran and passed (they are not run again on resume).
+    pub pre_traffic_passed: bool,
+    /// A decision the record already implies but did not act on: a bake whose recorded verdicts reached a
+    /// limit, or an approval that was rejected, before the rollback was recorded (a crash in between).
+    pub pending_rollback: Option<(RollbackReason, usize)>,
+    /// The tally of the step in progress, rebuilt from its recorded polls.
+    tally: Option<(usize, crate::gate::BakeTally)>,
     /// Entries in the record.
     pub len: u64,
     /// The last entry's time.
@@ -97,6 +104,9 @@ impl Replay {
             scale_down_at: None,
             scaled_down: false,
             outcome: None,
+            pre_traffic_passed: false,
+            pending_rollback: None,
+            tally: None,
             len: 0,
             last_at: first.at,
         };
@@ -143,7 +153,24 @@ impl Replay {
                 if approved {
                     self.approved.insert(check(*index)?);
                 }
+                if let Some(crate::ApprovalDecision::Rejected { by, reason }) = decision {
+                    self.pending_rollback.get_or_insert((
+                        RollbackReason::ApprovalRejected {
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        },
+                        check(*index)?,
+                    ));
+                }
             }
+            Event::Polled { index, reports, .. } => {
+                let index = check(*index)?;
+                self.tally_poll(index, reports);
+            }
+            Event::HooksRan {
+                point: crate::HookPoint::PreTraffic,
+                failure: None,
+            } => self.pre_traffic_passed = true,
             Event::CapacityReady { .. } => self.capacity_ready = true,
             Event::RollbackStarted { reason, step } => {
                 self.rollback = Some((reason.clone(), *step))
@@ -157,6 +184,45 @@ impl Replay {
         self.len = entry.seq + 1;
         self.last_at = entry.at;
         Ok(())
+    }
+
+    /// Counts a recorded poll as the executor did, and notes a limit it reached.
+    fn tally_poll(&mut self, index: usize, reports: &[crate::gate::GateReport]) {
+        use crate::gate::PollDecision;
+        let approval = matches!(
+            self.plan.schedule.steps().get(index),
+            Some(crate::Step::Approval { .. })
+        );
+        let mut limits = self.plan.gates.limits;
+        if approval {
+            limits.inconclusive = u32::MAX;
+        }
+        let tally = match &mut self.tally {
+            Some((i, t)) if *i == index => t,
+            other => &mut other.insert((index, crate::gate::BakeTally::default())).1,
+        };
+        let state: Vec<_> = reports.iter().filter(|r| r.minute.is_none()).cloned().collect();
+        let mut decision = tally.record_state(&state, &limits);
+        let mut minutes: Vec<Timestamp> = reports.iter().filter_map(|r| r.minute).collect();
+        minutes.dedup();
+        for m in minutes {
+            if decision != PollDecision::Continue {
+                break;
+            }
+            let of: Vec<_> = reports
+                .iter()
+                .filter(|r| r.minute == Some(m))
+                .cloned()
+                .collect();
+            decision = match tally.record(&of, &limits, true) {
+                PollDecision::Extend => PollDecision::Continue,
+                d => d,
+            };
+        }
+        if let PollDecision::Rollback { limit, report } = decision {
+            self.pending_rollback
+                .get_or_insert((RollbackReason::Gate { limit, report }, index));
+        }
     }
 
     /// Whether the deployment is a manual shift.

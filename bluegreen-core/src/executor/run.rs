@@ -149,6 +149,9 @@ pub(super) async fn resume(
     if let Some(outcome) = first.outcome {
         return Ok(outcome);
     }
+    if first.promoted && action == ResumeAction::Rollback {
+        return Err(ExecError::AlreadyPromoted(id.clone()));
+    }
     let application = first.plan.application.clone();
     let lease = lock(exec, &application, id).await?;
     // Read the record again under the lock: the run that held it may have written more before it ended.
@@ -190,6 +193,12 @@ pub(super) async fn resume(
                 run.current_step = *step;
                 run.finish(Err(Stop::Rollback(reason.clone()))).await
             }
+            // The record holds a decision to roll back that the run did not live to act on.
+            (None, _) if replay.pending_rollback.is_some() && !replay.promoted => {
+                let (reason, step) = replay.pending_rollback.clone().expect("checked");
+                run.current_step = Some(step);
+                run.finish(Err(Stop::Rollback(reason))).await
+            }
             (None, ResumeAction::Rollback) => {
                 run.finish(Err(Stop::Rollback(RollbackReason::Requested)))
                     .await
@@ -222,6 +231,11 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
     if g.window_length().is_zero() {
         return Err(ExecError::InvalidPlan(
             "the metrics window must be above zero".into(),
+        ));
+    }
+    if plan.gates.pre_step.min_healthy == 0 {
+        return Err(ExecError::InvalidPlan(
+            "the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)".into(),
         ));
     }
     if plan.verify.attempts == 0 {
@@ -516,7 +530,7 @@ impl<'a> Run<'a> {
                 self.restore(expected).await?;
             }
         }
-        if !resume.is_some_and(|r| r.promoted || !r.completed.is_empty()) {
+        if !resume.is_some_and(|r| r.promoted || r.pre_traffic_passed || !r.completed.is_empty()) {
             self.hooks(HookPoint::PreTraffic).await?;
         }
         for (index, step) in steps.iter().enumerate() {
@@ -559,6 +573,10 @@ impl<'a> Run<'a> {
         };
         if !resume.is_some_and(|r| r.promoted) {
             self.hooks(HookPoint::AfterSwitch { split }).await?;
+            // The last chance for an abort: after `promoted`, a deployment is not rolled back.
+            if self.exec.cancel.is_cancelled() {
+                return Err(self.cancel_stop());
+            }
             self.record(Event::Promoted { split }).await?;
         }
         if self.plan.schedule.is_shift() {
@@ -591,8 +609,13 @@ impl<'a> Run<'a> {
         result.map_err(|failure| Stop::Rollback(RollbackReason::Hook { point, failure }))
     }
 
-    /// On resume: makes sure the split is what the record last verified.
+    /// On resume: makes sure the split is what the record last verified. Putting weight back on a color
+    /// passes the pre-step gate first, as any weight increase does (the world may have changed while no
+    /// process was running).
     async fn restore(&mut self, expected: TrafficSplit) -> Result<(), Stop> {
+        if self.exec.cancel.is_cancelled() {
+            return Err(self.cancel_stop());
+        }
         let router = &self.p().router;
         let read = self.call("read_split", || router.read_split()).await?;
         if read == expected {
@@ -600,6 +623,13 @@ impl<'a> Run<'a> {
             self.split_changed();
             return Ok(());
         }
+        let index = self.current_step.unwrap_or(0);
+        for color in Color::ALL {
+            if expected.weight(color) > read.weight(color) {
+                self.pre_step(index, color).await?;
+            }
+        }
+        self.last_split = Some(read);
         self.write_and_verify(expected).await
     }
 
@@ -612,8 +642,12 @@ impl<'a> Run<'a> {
             })
         })?;
         let current = self.last_split.map_or(0, |s| s.weight(new));
+        // Whichever color's share rises must be able to take it: the new one on the way up, the stable one
+        // when a shift moves traffic back (after a promotion it may have no instances at all).
         if percent > current {
-            self.pre_step(index).await?;
+            self.pre_step(index, new).await?;
+        } else if percent < current {
+            self.pre_step(index, new.other()).await?;
         }
         self.write_and_verify(target).await
     }
@@ -676,9 +710,9 @@ impl<'a> Run<'a> {
         })
     }
 
-    async fn pre_step(&mut self, index: usize) -> Result<(), Stop> {
+    /// The pre-step gate for `new`, the color whose share is about to rise.
+    async fn pre_step(&mut self, index: usize, new: Color) -> Result<(), Stop> {
         let gate = self.plan.gates.pre_step.clone();
-        let new = self.new_color();
         let deadline = self.now() + gate.wait;
         let health = &self.p().health;
         loop {
@@ -1057,6 +1091,19 @@ impl<'a> Run<'a> {
             }
         };
         self.sleep_until(at).await.ok()?;
+        // Never scale down a color that holds traffic (someone may have moved it back since promotion).
+        let router = &self.p().router;
+        let split = self.call("read_split", || router.read_split()).await.ok()?;
+        if split.weight(old) > 0 {
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::ScaleDownSkipped {
+                    color: old,
+                    split,
+                },
+            );
+            return None;
+        }
         self.call("set_desired", || cap.set_desired(old, 0))
             .await
             .ok()?;
@@ -1064,7 +1111,9 @@ impl<'a> Run<'a> {
         Some(old)
     }
 
-    /// Sends all traffic back to the stable color and verifies it; three rounds before giving up.
+    /// Sends all traffic back to the stable color and verifies it. It keeps trying — with a backoff that
+    /// grows to one minute, reporting every failed round — until the split is verified or the lock is
+    /// lost: a failed deployment must end at 100 % stable.
     async fn rollback(&mut self, reason: RollbackReason) -> Outcome {
         let step = self.current_step;
         let _ = self
@@ -1074,8 +1123,9 @@ impl<'a> Run<'a> {
             })
             .await;
         let target = TrafficSplit::all_to(self.stable);
-        let mut last_error = String::new();
-        for _round in 0..3 {
+        let mut round: u32 = 0;
+        loop {
+            round += 1;
             let p = self.p();
             let written = with_retry(
                 &*p.clock,
@@ -1085,30 +1135,43 @@ impl<'a> Run<'a> {
                 || p.router.write_split(target),
             )
             .await;
-            if let Err(e) = written {
-                last_error = e.to_string();
-                continue;
-            }
-            let _ = self.record(Event::SplitWritten { split: target }).await;
-            match self.verify(target).await {
+            let error = match written {
+                Err(e) => e.to_string(),
                 Ok(()) => {
-                    let _ = self.record(Event::SplitVerified { split: target }).await;
-                    let _ = self.record(Event::RolledBack { split: target }).await;
-                    return Outcome::RolledBack {
-                        reason,
-                        step,
-                        split: target,
-                    };
+                    let _ = self.record(Event::SplitWritten { split: target }).await;
+                    match self.verify(target).await {
+                        Ok(()) => {
+                            let _ = self.record(Event::SplitVerified { split: target }).await;
+                            let _ = self.record(Event::RolledBack { split: target }).await;
+                            return Outcome::RolledBack {
+                                reason,
+                                step,
+                                split: target,
+                            };
+                        }
+                        Err(e) => e.to_string(),
+                    }
                 }
-                Err(e) => last_error = e.to_string(),
+            };
+            let backoff = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::RollbackRetrying {
+                    round,
+                    error: error.clone(),
+                    next_in: backoff,
+                },
+            );
+            if self.lost || self.keep_lease().await.is_err() {
+                return Outcome::Aborted {
+                    reason: format!(
+                        "rollback after \"{reason}\" stopped: the lock was lost ({error}); traffic may not be all on {}",
+                        self.stable
+                    ),
+                    split: self.last_split,
+                };
             }
-        }
-        Outcome::Aborted {
-            reason: format!(
-                "rollback after \"{reason}\" could not be completed ({last_error}); traffic may not be all on {}: run an emergency rollback",
-                self.stable
-            ),
-            split: self.last_split,
+            self.p().clock.sleep(backoff).await;
         }
     }
 }
