@@ -10,6 +10,44 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+/// A wall clock over a [`ManualClock`]: `now` can be stepped forward or back (as NTP does to a real
+/// clock) while `sleep` keeps measuring on the manual clock (as a monotonic timer does). Clones share the
+/// step.
+#[derive(Clone, Debug)]
+pub struct SteppedClock {
+    inner: ManualClock,
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl SteppedClock {
+    /// A wall clock that reads `inner`'s time until stepped.
+    pub fn new(inner: ManualClock) -> Self {
+        SteppedClock {
+            inner,
+            offset_ms: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        }
+    }
+
+    /// Steps `now` by `by` forward, or back if `back`; sleepers are not woken.
+    pub fn step(&self, by: Duration, back: bool) {
+        let ms = by.as_millis() as i64;
+        self.offset_ms
+            .fetch_add(if back { -ms } else { ms }, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Clock for SteppedClock {
+    fn now(&self) -> Timestamp {
+        let base = self.inner.now().as_millis() as i64;
+        Timestamp::from_millis((base + self.offset_ms.load(Ordering::SeqCst)).max(0) as u64)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.inner.sleep(duration).await
+    }
+}
+
 /// 2026-01-01T00:00:00Z, where the testkit's clocks start unless told otherwise.
 pub const EPOCH_2026: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 

@@ -70,7 +70,24 @@ pub struct Harness {
     pub manage_capacity: bool,
     /// User hooks, if any.
     pub hooks: Option<Arc<dyn bluegreen_core::Hooks>>,
+    /// The executor's wall clock: the world's clock, steppable (see [`SteppedClock`]).
+    pub wall: crate::SteppedClock,
+    /// Providers that replace the world's, for tests of custom implementations.
+    pub custom: CustomProviders,
     started: Timestamp,
+}
+
+/// Providers a test puts in place of the world's (each `None` keeps the world's, behind the faults).
+#[derive(Clone, Default)]
+pub struct CustomProviders {
+    /// In place of the world's router.
+    pub router: Option<Arc<dyn bluegreen_core::TrafficRouter>>,
+    /// In place of the world's health source.
+    pub health: Option<Arc<dyn bluegreen_core::HealthSource>>,
+    /// In place of the world's capacity provider.
+    pub capacity: Option<Arc<dyn bluegreen_core::Capacity>>,
+    /// In place of the memory store (e.g. the store behind a [`Faulty`] decorator).
+    pub store: Option<Arc<dyn bluegreen_core::StateStore>>,
 }
 
 impl Harness {
@@ -85,8 +102,11 @@ impl Harness {
         let world = SimWorld::with_clock(config, clock);
         let started = world.clock().now();
         let clock: Arc<dyn Clock> = Arc::new(world.clock().clone());
+        let wall = crate::SteppedClock::new(world.clock().clone());
         Harness {
             approval: Arc::new(crate::ScriptedApproval::never(clock)),
+            wall,
+            custom: CustomProviders::default(),
             world,
             store: MemoryStore::new(),
             faults: FaultHandle::new(seed),
@@ -109,35 +129,47 @@ impl Harness {
         self
     }
 
-    /// The world's clock, as the core's trait object.
+    /// The executor's clock (the world's, steppable through [`wall`](Self::wall)), as the core's trait
+    /// object.
     pub fn clock(&self) -> Arc<dyn Clock> {
-        Arc::new(self.world.clock().clone())
+        Arc::new(self.wall.clone())
     }
 
-    /// The providers, with faults injected into the router, health source and capacity provider.
+    /// The providers, with faults injected into the router, health source and capacity provider, and
+    /// any [`custom`](Self::custom) ones in their place.
     pub fn providers(&self) -> Providers {
         let clock = self.clock();
+        let c = &self.custom;
         Providers {
-            router: Arc::new(Faulty::new(
-                self.world.router(),
-                clock.clone(),
-                self.faults.clone(),
-            )),
-            health: Arc::new(Faulty::new(
-                self.world.health(),
-                clock.clone(),
-                self.faults.clone(),
-            )),
-            capacity: self.manage_capacity.then(|| {
+            router: c.router.clone().unwrap_or_else(|| {
                 Arc::new(Faulty::new(
-                    self.world.capacity(),
+                    self.world.router(),
                     clock.clone(),
                     self.faults.clone(),
-                )) as Arc<dyn bluegreen_core::Capacity>
+                ))
+            }),
+            health: c.health.clone().unwrap_or_else(|| {
+                Arc::new(Faulty::new(
+                    self.world.health(),
+                    clock.clone(),
+                    self.faults.clone(),
+                ))
+            }),
+            capacity: self.manage_capacity.then(|| {
+                c.capacity.clone().unwrap_or_else(|| {
+                    Arc::new(Faulty::new(
+                        self.world.capacity(),
+                        clock.clone(),
+                        self.faults.clone(),
+                    ))
+                })
             }),
             clock,
             approval: self.approval.clone(),
-            store: Arc::new(self.store.clone()),
+            store: c
+                .store
+                .clone()
+                .unwrap_or_else(|| Arc::new(self.store.clone())),
             hooks: self.hooks.clone(),
         }
     }

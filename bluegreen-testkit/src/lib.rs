@@ -26,9 +26,9 @@ mod world;
 
 pub use approval::{ManualApproval, ScriptedApproval};
 pub use calllog::{Call, CallLog};
-pub use clock::{EPOCH_2026, ManualClock, Stalled, run_virtual, run_virtual_until};
+pub use clock::{EPOCH_2026, ManualClock, Stalled, SteppedClock, run_virtual, run_virtual_until};
 pub use fault::{FaultHandle, Faults, Faulty};
-pub use harness::{EventLog, Harness};
+pub use harness::{CustomProviders, EventLog, Harness};
 pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
 pub use store::{CountingStore, MemoryStore};
 pub use world::{

@@ -201,7 +201,11 @@ impl Replay {
             Some((i, t)) if *i == index => t,
             other => &mut other.insert((index, crate::gate::BakeTally::default())).1,
         };
-        let state: Vec<_> = reports.iter().filter(|r| r.minute.is_none()).cloned().collect();
+        let state: Vec<_> = reports
+            .iter()
+            .filter(|r| r.minute.is_none())
+            .cloned()
+            .collect();
         let mut decision = tally.record_state(&state, &limits);
         let mut minutes: Vec<Timestamp> = reports.iter().filter_map(|r| r.minute).collect();
         minutes.dedup();

@@ -1095,13 +1095,9 @@ impl<'a> Run<'a> {
         let router = &self.p().router;
         let split = self.call("read_split", || router.read_split()).await.ok()?;
         if split.weight(old) > 0 {
-            self.exec.observer.on_notice(
-                self.now(),
-                &Notice::ScaleDownSkipped {
-                    color: old,
-                    split,
-                },
-            );
+            self.exec
+                .observer
+                .on_notice(self.now(), &Notice::ScaleDownSkipped { color: old, split });
             return None;
         }
         self.call("set_desired", || cap.set_desired(old, 0))
@@ -1123,6 +1119,24 @@ impl<'a> Run<'a> {
             })
             .await;
         let target = TrafficSplit::all_to(self.stable);
+        // Never send all traffic to a color that cannot serve it (e.g. scaled down after an earlier
+        // promotion): leave the split where it is and say so.
+        let stable = self.stable;
+        let health = &self.p().health;
+        if self.last_split != Some(target)
+            && let Ok(th) = self
+                .call("target_health", || health.target_health(stable))
+                .await
+            && th.healthy == 0
+        {
+            return Outcome::Aborted {
+                reason: format!(
+                    "rollback after \"{reason}\" not done: {stable} has no healthy targets ({} unhealthy, {} other); the split is left as it is — make {stable} healthy, then roll back",
+                    th.unhealthy, th.other
+                ),
+                split: self.last_split,
+            };
+        }
         let mut round: u32 = 0;
         loop {
             round += 1;

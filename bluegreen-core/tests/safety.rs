@@ -1,0 +1,518 @@
+//! The executor's promises under crashes, outside changes, ambiguous outcomes, concurrency and clock steps:
+//! one test per counterexample of issue 10, named after what it proves. `docs/safety.md` lists the
+//! invariants and how each is checked.
+
+use bluegreen_core::gate::Verdict;
+use bluegreen_core::*;
+use bluegreen_testkit::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const APP: &str = "poc/poc-web";
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn plan(strategy: Strategy) -> Plan {
+    Plan::new(APP, strategy.compile().expect("valid strategy"))
+}
+
+fn id(s: &str) -> DeploymentId {
+    DeploymentId::new(s).unwrap()
+}
+
+fn capacity_world() -> WorldConfig {
+    WorldConfig {
+        instances: PerColor { blue: 3, green: 0 },
+        ..WorldConfig::default()
+    }
+}
+
+/// Invariant 1: no write ever gave weight to a color without healthy targets.
+#[track_caller]
+fn assert_no_weight_on_unhealthy(h: &Harness) {
+    for w in h.world.writes() {
+        for c in Color::ALL {
+            let tg = h.world.target_group_arn(c);
+            let weight = w
+                .weights
+                .iter()
+                .find(|(arn, _)| *arn == tg)
+                .map_or(0, |(_, w)| *w);
+            assert!(
+                weight == 0 || *w.healthy.get(c) > 0,
+                "a write at {} gave {c} weight {weight} with no healthy target",
+                w.at
+            );
+        }
+    }
+}
+
+/// The position in the record of the first event matching `pred`, in a run of `plan` on `config`.
+fn seq_of(config: WorldConfig, plan: Plan, capacity: bool, pred: impl Fn(&Event) -> bool) -> u64 {
+    let mut h = Harness::new(config);
+    h.manage_capacity = capacity;
+    h.run("d1", plan).unwrap();
+    h.store
+        .record(&id("d1"))
+        .iter()
+        .find(|e| pred(&e.event))
+        .expect("the event happens")
+        .seq
+}
+
+/// Runs `plan` until its append number `n` (0-based), which never completes: a crash while writing it.
+fn crash_at(config: WorldConfig, plan: Plan, capacity: bool, n: u64) -> Harness {
+    let mut h = Harness::new(config);
+    h.manage_capacity = capacity;
+    h.store.hang_after(Some(n));
+    let exec = h.executor();
+    let died = run_virtual_until(h.world.clock(), exec.run(id("d1"), plan), || false);
+    assert!(matches!(died, Some(Err(_))), "the run stalls at append {n}");
+    h.store.hang_after(None);
+    h
+}
+
+fn write(h: &Harness, split: TrafficSplit) {
+    run_virtual(h.world.clock(), h.world.router().write_split(split))
+        .unwrap()
+        .unwrap();
+}
+
+// 1 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c01_a_shift_back_checks_the_color_that_receives_weight() {
+    // After a promotion: 100 % green, blue scaled to 0. `shift --target green --percentage 10` would give
+    // blue 90 % with no healthy target.
+    let h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 0, green: 2 },
+        initial_split: TrafficSplit::all_to(Color::Green),
+        ..WorldConfig::default()
+    });
+    let mut p = Plan::new(APP, Schedule::shift(10, None).unwrap());
+    p.expected_stable = Some(Color::Blue);
+    let outcome = h.run("s1", p).unwrap();
+    assert_ne!(outcome.kind(), "promoted", "{outcome}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+    assert!(h.world.writes().is_empty(), "no weight moved");
+    assert_no_weight_on_unhealthy(&h);
+}
+
+// 2 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c02_resume_puts_weight_back_only_through_the_pre_step_gate() {
+    let config = WorldConfig::default;
+    let first_poll = seq_of(config(), plan(Strategy::gradual()), false, |e| {
+        matches!(e, Event::Polled { index: 1, .. })
+    });
+    let h = crash_at(config(), plan(Strategy::gradual()), false, first_poll);
+    // While no process runs: an operator sends everything back to blue, and green loses its targets.
+    write(&h, TrafficSplit::all_to(Color::Blue));
+    h.world.set_script(
+        Color::Green,
+        Script::default().at(Duration::ZERO, Change::UnhealthyTargets(2)),
+    );
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+    let Outcome::RolledBack { reason, .. } = &outcome else {
+        panic!("expected a rollback, got {outcome}");
+    };
+    assert!(matches!(reason, RollbackReason::PreStep { .. }), "{reason}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    assert_no_weight_on_unhealthy(&h);
+}
+
+// 3 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c03_resume_with_rollback_after_the_old_color_was_scaled_down_is_refused() {
+    let mut p = plan(Strategy::Immediate { bake: secs(60) });
+    p.capacity = Some(CapacityPolicy::default());
+    let finished = seq_of(capacity_world(), p.clone(), true, |e| {
+        matches!(e, Event::Finished { .. })
+    });
+    let h = crash_at(capacity_world(), p, true, finished);
+    assert_eq!(
+        h.world.asg_capacity(Color::Blue).0,
+        0,
+        "blue was scaled down"
+    );
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    assert_eq!(
+        h.resume("d1", ResumeAction::Rollback),
+        Err(ExecError::AlreadyPromoted(id("d1")))
+    );
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+    assert_no_weight_on_unhealthy(&h);
+}
+
+// 4 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c04_scale_down_never_takes_a_color_that_holds_traffic() {
+    let mut p = plan(Strategy::Immediate { bake: secs(60) });
+    p.capacity = Some(CapacityPolicy::default());
+    let mut h = Harness::new(capacity_world());
+    h.manage_capacity = true;
+    let exec = h.executor();
+    // Crash one minute into the 5-minute scale-down delay.
+    let store = h.store.clone();
+    let clock = h.world.clock().clone();
+    let stopped = run_virtual_until(h.world.clock(), exec.run(id("d1"), p), || {
+        store.record(&id("d1")).iter().any(|e| {
+            matches!(e.event, Event::ScaleDownScheduled { .. }) && clock.now() >= e.at + secs(60)
+        })
+    });
+    assert!(stopped.is_none(), "stopped during the delay");
+    // The operator moves all traffic back to blue; a new process resumes.
+    write(&h, TrafficSplit::all_to(Color::Blue));
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Promoted {
+            split: TrafficSplit::all_to(Color::Green),
+            scaled_down: None
+        }
+    );
+    assert_eq!(h.world.asg_capacity(Color::Blue).0, 3, "blue keeps serving");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+// 5 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c05_a_failing_verdict_recorded_before_a_crash_still_rolls_back() {
+    let config = || Scenario::Green5xx.world(1);
+    let started = seq_of(config(), plan(Strategy::gradual()), false, |e| {
+        matches!(e, Event::RollbackStarted { .. })
+    });
+    // Crash while writing `rollback-started`: the failing poll is in the record, the rollback is not.
+    let h = crash_at(config(), plan(Strategy::gradual()), false, started);
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+    let Outcome::RolledBack {
+        reason: RollbackReason::Gate { report, .. },
+        ..
+    } = &outcome
+    else {
+        panic!("expected a gate rollback, got {outcome}");
+    };
+    assert_eq!(
+        (report.gate.as_str(), report.verdict),
+        ("5xx-rate", Verdict::Fail)
+    );
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+// 6 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c06_an_append_that_landed_but_answered_an_error_is_recognised() {
+    let h = Harness::new(WorldConfig::default());
+    h.store.ambiguous_next(1); // `started` lands, the answer is lost
+    let exec = h.executor();
+    let store = h.store.clone();
+    let clock = h.world.clock().clone();
+    let outcome = run_virtual(h.world.clock(), async {
+        let chaos = async {
+            clock.sleep(secs(200)).await;
+            store.ambiguous_next(3);
+            clock.sleep(secs(300)).await;
+            store.ambiguous_next(2);
+        };
+        futures::join!(exec.run(id("d1"), plan(Strategy::gradual())), chaos).0
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let record = h.store.record(&id("d1"));
+    let replay = Replay::new(&record).expect("one entry per sequence number, in order");
+    assert_eq!(replay.outcome, Some(outcome.clone()));
+    assert_eq!(h.resume("d1", ResumeAction::Continue).unwrap(), outcome);
+}
+
+// 7 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c07_resume_of_a_deployment_whose_run_lives_is_refused() {
+    let h = Harness::new(WorldConfig::default());
+    let (first, second) = (h.executor(), h.executor());
+    let clock = h.world.clock().clone();
+    let (outcome, resumed) = run_virtual(h.world.clock(), async {
+        let resume = async {
+            clock.sleep(secs(30)).await;
+            second.resume(&id("d1"), ResumeAction::Continue).await
+        };
+        futures::join!(first.run(id("d1"), plan(Strategy::gradual())), resume)
+    })
+    .unwrap();
+    assert!(
+        matches!(resumed, Err(ExecError::Locked { .. })),
+        "{resumed:?}"
+    );
+    assert_eq!(outcome.unwrap().kind(), "promoted");
+    let record = h.store.record(&id("d1"));
+    assert!(
+        Replay::new(&record).is_ok(),
+        "one writer: the record is whole"
+    );
+}
+
+// 8 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c08_two_starts_of_the_same_id_never_both_run_and_never_free_each_others_lock() {
+    let h = Harness::new(WorldConfig::default());
+    let (a, b, c) = (h.executor(), h.executor(), h.executor());
+    let clock = h.world.clock().clone();
+    let (ra, rb, rc) = run_virtual(h.world.clock(), async {
+        let third = async {
+            clock.sleep(secs(60)).await;
+            c.run(id("d3"), plan(Strategy::gradual())).await
+        };
+        futures::join!(
+            a.run(id("d1"), plan(Strategy::gradual())),
+            b.run(id("d1"), plan(Strategy::gradual())),
+            third
+        )
+    })
+    .unwrap();
+    let kinds = [ra.is_ok(), rb.is_ok()];
+    assert_eq!(kinds.iter().filter(|ok| **ok).count(), 1, "{ra:?} / {rb:?}");
+    assert!(matches!(rc, Err(ExecError::Locked { .. })), "{rc:?}");
+    assert_eq!(
+        h.store.lock_holder(APP),
+        None,
+        "released by its holder at the end"
+    );
+}
+
+// 9 ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c09_a_crash_between_the_lock_and_the_first_entry_frees_the_lock_when_its_lease_lapses() {
+    let h = crash_at(WorldConfig::default(), plan(Strategy::gradual()), false, 0);
+    assert_eq!(
+        h.resume("d1", ResumeAction::Continue),
+        Err(ExecError::NoRecord(id("d1")))
+    );
+    assert!(matches!(
+        h.run("d2", plan(Strategy::gradual())),
+        Err(ExecError::Locked { .. })
+    ));
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    assert_eq!(
+        h.run("d2", plan(Strategy::gradual())).unwrap().kind(),
+        "promoted"
+    );
+}
+
+// 10 --------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c10_no_traffic_and_a_short_bake_is_never_called_healthy() {
+    let h = Harness::new(Scenario::NoTraffic.world(1));
+    let outcome = h
+        .run("d1", plan(Strategy::Immediate { bake: secs(50) }))
+        .unwrap();
+    assert_eq!(outcome.kind(), "rolled-back", "{outcome}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+// 11 --------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c11_a_forward_clock_step_does_not_skip_the_bake() {
+    let mut config = WorldConfig::default();
+    config.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.3));
+    let h = Harness::new(config);
+    let exec = h.executor();
+    let (clock, wall) = (h.world.clock().clone(), h.wall.clone());
+    let outcome = run_virtual(h.world.clock(), async {
+        let ntp = async {
+            clock.sleep(secs(20)).await;
+            wall.step(secs(300), false);
+        };
+        futures::join!(
+            exec.run(id("d1"), plan(Strategy::Immediate { bake: secs(180) })),
+            ntp
+        )
+        .0
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(outcome.kind(), "rolled-back", "{outcome}");
+    assert!(
+        h.elapsed() >= secs(60),
+        "judged, not skipped: {:?}",
+        h.elapsed()
+    );
+}
+
+// 12 --------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c12_a_backward_clock_step_does_not_fail_a_healthy_release() {
+    let h = Harness::new(WorldConfig::default());
+    let exec = h.executor();
+    let (clock, wall) = (h.world.clock().clone(), h.wall.clone());
+    let outcome = run_virtual(h.world.clock(), async {
+        let ntp = async {
+            clock.sleep(secs(95)).await;
+            wall.step(secs(20), true);
+        };
+        futures::join!(
+            exec.run(id("d1"), plan(Strategy::Immediate { bake: secs(180) })),
+            ntp
+        )
+        .0
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+}
+
+// 13 --------------------------------------------------------------------------------------------------------
+
+#[test]
+fn c13_an_abort_at_the_moment_of_the_last_approval_is_not_lost() {
+    let h = Harness::new(WorldConfig::default());
+    let h = {
+        let a = ScriptedApproval::approve_after(h.clock(), secs(300));
+        h.with_approval(Arc::new(a))
+    };
+    let exec = h.executor();
+    let token = exec.cancel_token();
+    let store = h.store.clone();
+    let clock = h.world.clock().clone();
+    let outcome = run_virtual(h.world.clock(), async {
+        let abort = async {
+            // Wait for the approval request, then abort at the instant the approval arrives.
+            loop {
+                let asked = store
+                    .record(&id("d1"))
+                    .iter()
+                    .find(|e| matches!(e.event, Event::ApprovalRequested { .. }))
+                    .map(|e| e.at);
+                if let Some(at) = asked {
+                    clock.sleep((at + secs(300)).since(clock.now())).await;
+                    token.cancel();
+                    return;
+                }
+                clock.sleep(secs(1)).await;
+            }
+        };
+        futures::join!(exec.run(id("d1"), plan(Strategy::canary())), abort).0
+    })
+    .unwrap()
+    .unwrap();
+    let Outcome::RolledBack { reason, .. } = &outcome else {
+        panic!("expected a rollback, got {outcome}");
+    };
+    assert_eq!(*reason, RollbackReason::Cancelled);
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+// 14 --------------------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Counting(Mutex<Vec<HookPoint>>, AtomicU32);
+
+#[async_trait::async_trait]
+impl Hooks for Counting {
+    async fn run(&self, point: &HookPoint) -> Result<(), HookFailure> {
+        if *point == HookPoint::PreTraffic {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+        self.0.lock().unwrap().push(point.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn c14_the_pre_traffic_hook_runs_once_across_a_crash() {
+    let reference = {
+        let mut h = Harness::new(WorldConfig::default());
+        h.hooks = Some(Arc::new(Counting::default()));
+        h.run("d1", plan(Strategy::gradual())).unwrap();
+        h.store
+            .record(&id("d1"))
+            .iter()
+            .find(|e| {
+                matches!(
+                    e.event,
+                    Event::HooksRan {
+                        point: HookPoint::PreTraffic,
+                        ..
+                    }
+                )
+            })
+            .unwrap()
+            .seq
+    };
+    let hooks = Arc::new(Counting::default());
+    let mut h = Harness::new(WorldConfig::default());
+    h.hooks = Some(hooks.clone());
+    h.store.hang_after(Some(reference + 1));
+    let exec = h.executor();
+    let _ = run_virtual_until(
+        h.world.clock(),
+        exec.run(id("d1"), plan(Strategy::gradual())),
+        || false,
+    );
+    h.store.hang_after(None);
+    assert_eq!(hooks.1.load(Ordering::SeqCst), 1);
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    assert_eq!(
+        h.resume("d1", ResumeAction::Continue).unwrap().kind(),
+        "promoted"
+    );
+    assert_eq!(hooks.1.load(Ordering::SeqCst), 1, "not run again");
+}
+
+// 15 --------------------------------------------------------------------------------------------------------
+
+/// Starts a burst of throttling the moment the rollback is recorded, and keeps the timeline.
+struct ThrottleOnRollback(FaultHandle, EventLog);
+
+impl Observer for ThrottleOnRollback {
+    fn on_event(&self, entry: &RecordEntry) {
+        if matches!(entry.event, Event::RollbackStarted { .. }) {
+            // 60 throttled calls in a row: 12 rounds of 5 attempts each fail.
+            self.0.update(|f| f.throttle_next = 60);
+        }
+        self.1.on_event(entry);
+    }
+    fn on_notice(&self, at: Timestamp, notice: &Notice) {
+        self.1.on_notice(at, notice);
+    }
+}
+
+#[test]
+fn c15_a_rollback_keeps_converging_under_sustained_throttling() {
+    let h = Harness::new(Scenario::Green5xx.world(1));
+    let exec = Executor::new(h.providers()).with_observer(Arc::new(ThrottleOnRollback(
+        h.faults.clone(),
+        h.events.clone(),
+    )));
+    let outcome = run_virtual(
+        h.world.clock(),
+        exec.run(id("d1"), plan(Strategy::gradual())),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(outcome.kind(), "rolled-back", "{outcome}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    let retried = h
+        .events
+        .notices()
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::RollbackRetrying { .. }))
+        .count();
+    assert!(retried >= 5, "every failed round is reported: {retried}");
+}
