@@ -29,6 +29,31 @@ pub struct Faults {
     pub latency: Duration,
     /// Each call fails, independently, with this probability (half throttled, half unavailable).
     pub error_probability: f64,
+    /// Faults for named operations only (`write_split`, `read_split`, `target_health`, `metrics`,
+    /// `set_desired`, `append`, ...), applied before the general ones above, first match first.
+    pub script: Vec<ScriptedFault>,
+}
+
+/// A fault for one operation, `count` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedFault {
+    /// The operation, as the provider methods are named (`write_split`, `metrics`, `append`, ...).
+    pub operation: String,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How many calls it affects.
+    pub count: u32,
+}
+
+/// What a [`ScriptedFault`] does to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// The call fails with [`ProviderError::Unavailable`] and does nothing.
+    Error,
+    /// The call fails with [`ProviderError::Throttled`] and does nothing.
+    Throttle,
+    /// The call takes effect, then answers [`ProviderError::Unavailable`]: the caller cannot tell.
+    Ambiguous,
 }
 
 /// Changes the faults of one or more [`Faulty`] providers while they run. Clones share the faults.
@@ -79,14 +104,44 @@ impl FaultHandle {
         self.state().injected
     }
 
-    /// Decides the fate of one call: `Ok(delay)` to go ahead after `delay`, or `Err((delay, error))`.
-    fn next_call(&self, operation: &str) -> Result<Duration, (Duration, ProviderError)> {
+    /// Decides the fate of one call: `Ok((delay, ambiguous))` to go ahead after `delay` (and, if
+    /// `ambiguous`, to answer an error after it took effect), or `Err((delay, error))`.
+    fn next_call(&self, operation: &str) -> Result<(Duration, bool), (Duration, ProviderError)> {
         let mut s = self.state();
         let latency = s.faults.latency;
         let fail = |s: &mut FaultState, e: ProviderError, extra: Duration| {
             s.injected += 1;
             Err((latency + extra, e))
         };
+        if let Some(i) = s
+            .faults
+            .script
+            .iter()
+            .position(|f| f.operation == operation && f.count > 0)
+        {
+            s.faults.script[i].count -= 1;
+            let kind = s.faults.script[i].kind;
+            return match kind {
+                FaultKind::Error => fail(
+                    &mut s,
+                    ProviderError::Unavailable {
+                        message: format!("{operation}: HTTP 503 (scripted)"),
+                    },
+                    Duration::ZERO,
+                ),
+                FaultKind::Throttle => fail(
+                    &mut s,
+                    ProviderError::Throttled {
+                        message: format!("{operation}: Rate exceeded (scripted)"),
+                    },
+                    Duration::ZERO,
+                ),
+                FaultKind::Ambiguous => {
+                    s.injected += 1;
+                    Ok((latency, true))
+                }
+            };
+        }
         if s.faults.timeout_next > 0 {
             s.faults.timeout_next -= 1;
             let t = s.faults.timeout;
@@ -134,7 +189,21 @@ impl FaultHandle {
                 return fail(&mut s, e, Duration::ZERO);
             }
         }
-        Ok(latency)
+        Ok((latency, false))
+    }
+}
+
+/// The answer to a call that took effect: an error instead of `result` if the call was ambiguous.
+fn answer<R>(
+    operation: &str,
+    ambiguous: bool,
+    result: Result<R, ProviderError>,
+) -> Result<R, ProviderError> {
+    match result {
+        Ok(_) if ambiguous => Err(ProviderError::Unavailable {
+            message: format!("{operation}: the connection dropped after the request (scripted)"),
+        }),
+        other => other,
     }
 }
 
@@ -170,13 +239,15 @@ impl<T> Faulty<T> {
         &self.faults
     }
 
-    async fn gate(&self, operation: &str) -> Result<(), ProviderError> {
+    /// Waits and fails as the faults say; `Ok(true)` means the call must take effect and then answer an
+    /// error (see [`Faulty::answer`]).
+    async fn gate(&self, operation: &str) -> Result<bool, ProviderError> {
         match self.faults.next_call(operation) {
-            Ok(delay) => {
+            Ok((delay, ambiguous)) => {
                 if !delay.is_zero() {
                     self.clock.sleep(delay).await;
                 }
-                Ok(())
+                Ok(ambiguous)
             }
             Err((delay, e)) => {
                 if !delay.is_zero() {
@@ -191,8 +262,8 @@ impl<T> Faulty<T> {
 #[async_trait]
 impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
-        self.gate("read_split").await?;
-        let read = self.inner.read_split().await?;
+        let ambiguous = self.gate("read_split").await?;
+        let read = answer("read_split", ambiguous, self.inner.read_split().await)?;
         let mut s = self.faults.state();
         if let Some((old, left)) = s.stale.as_mut()
             && *left > 0
@@ -207,9 +278,14 @@ impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
     }
 
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
-        self.gate("write_split").await?;
+        let ambiguous = self.gate("write_split").await?;
         let before = self.faults.state().last_split;
         self.inner.write_split(split).await?;
+        if ambiguous {
+            let mut s = self.faults.state();
+            s.last_split = Some(split);
+            return answer("write_split", true, Ok(()));
+        }
         let mut s = self.faults.state();
         let k = s.faults.stale_reads;
         s.stale = match before {
@@ -224,28 +300,40 @@ impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
 #[async_trait]
 impl<T: HealthSource> HealthSource for Faulty<T> {
     async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError> {
-        self.gate("target_health").await?;
-        self.inner.target_health(color).await
+        let ambiguous = self.gate("target_health").await?;
+        answer(
+            "target_health",
+            ambiguous,
+            self.inner.target_health(color).await,
+        )
     }
     async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
-        self.gate("metrics").await?;
-        self.inner.metrics(window).await
+        let ambiguous = self.gate("metrics").await?;
+        answer("metrics", ambiguous, self.inner.metrics(window).await)
     }
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {
-        self.gate("alarm_states").await?;
-        self.inner.alarm_states(names).await
+        let ambiguous = self.gate("alarm_states").await?;
+        answer(
+            "alarm_states",
+            ambiguous,
+            self.inner.alarm_states(names).await,
+        )
     }
 }
 
 #[async_trait]
 impl<T: Capacity> Capacity for Faulty<T> {
     async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError> {
-        self.gate("capacity").await?;
-        self.inner.capacity(color).await
+        let ambiguous = self.gate("capacity").await?;
+        answer("capacity", ambiguous, self.inner.capacity(color).await)
     }
     async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
-        self.gate("set_desired").await?;
-        self.inner.set_desired(color, desired).await
+        let ambiguous = self.gate("set_desired").await?;
+        answer(
+            "set_desired",
+            ambiguous,
+            self.inner.set_desired(color, desired).await,
+        )
     }
 }
 
@@ -257,16 +345,20 @@ impl<T: StateStore> StateStore for Faulty<T> {
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
-        self.gate("append").await?;
-        self.inner.append(lease, deployment, entry).await
+        let ambiguous = self.gate("append").await?;
+        answer(
+            "append",
+            ambiguous,
+            self.inner.append(lease, deployment, entry).await,
+        )
     }
     async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
-        self.gate("load").await?;
-        self.inner.load(deployment).await
+        let ambiguous = self.gate("load").await?;
+        answer("load", ambiguous, self.inner.load(deployment).await)
     }
     async fn list(&self, application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
-        self.gate("list").await?;
-        self.inner.list(application).await
+        let ambiguous = self.gate("list").await?;
+        answer("list", ambiguous, self.inner.list(application).await)
     }
     async fn lock(
         &self,
@@ -275,8 +367,12 @@ impl<T: StateStore> StateStore for Faulty<T> {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        self.gate("lock").await?;
-        self.inner.lock(application, owner, now, ttl).await
+        let ambiguous = self.gate("lock").await?;
+        answer(
+            "lock",
+            ambiguous,
+            self.inner.lock(application, owner, now, ttl).await,
+        )
     }
     async fn renew(
         &self,
@@ -284,15 +380,15 @@ impl<T: StateStore> StateStore for Faulty<T> {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        self.gate("renew").await?;
-        self.inner.renew(lease, now, ttl).await
+        let ambiguous = self.gate("renew").await?;
+        answer("renew", ambiguous, self.inner.renew(lease, now, ttl).await)
     }
     async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
-        self.gate("unlock").await?;
-        self.inner.unlock(lease).await
+        let ambiguous = self.gate("unlock").await?;
+        answer("unlock", ambiguous, self.inner.unlock(lease).await)
     }
     async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
-        self.gate("holder").await?;
-        self.inner.holder(application).await
+        let ambiguous = self.gate("holder").await?;
+        answer("holder", ambiguous, self.inner.holder(application).await)
     }
 }

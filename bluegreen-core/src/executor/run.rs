@@ -525,7 +525,16 @@ impl<'a> Run<'a> {
             && !r.promoted
         {
             let next = r.next_step().and_then(|i| steps.get(i));
-            if !matches!(next, Some(Step::SetWeight { .. })) {
+            if matches!(next, Some(Step::SetWeight { .. })) {
+                // The step will set its own split; it must compare with the listener as it is now, not as
+                // the record last saw it (someone may have moved traffic while no process ran).
+                if self.exec.cancel.is_cancelled() {
+                    return Err(self.cancel_stop());
+                }
+                let router = &self.p().router;
+                let read = self.call("read_split", || router.read_split()).await?;
+                self.last_split = Some(read);
+            } else {
                 let expected = r.last_verified.unwrap_or(TrafficSplit::all_to(self.stable));
                 self.restore(expected).await?;
             }
@@ -641,13 +650,17 @@ impl<'a> Run<'a> {
                 error: e.to_string(),
             })
         })?;
-        let current = self.last_split.map_or(0, |s| s.weight(new));
+        let current = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
+        if current == target {
+            // Already there (a resumed step whose write had landed): nothing to write.
+            return Ok(());
+        }
         // Whichever color's share rises must be able to take it: the new one on the way up, the stable one
         // when a shift moves traffic back (after a promotion it may have no instances at all).
-        if percent > current {
-            self.pre_step(index, new).await?;
-        } else if percent < current {
-            self.pre_step(index, new.other()).await?;
+        for color in [new, new.other()] {
+            if target.weight(color) > current.weight(color) {
+                self.pre_step(index, color).await?;
+            }
         }
         self.write_and_verify(target).await
     }

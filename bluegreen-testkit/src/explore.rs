@@ -1,0 +1,415 @@
+//! Small-scope exhaustive exploration of the real executor: every crash point × every single fault per
+//! operation × an outside change between the crash and the resume, with the invariants of
+//! `docs/safety.md` checked at the end of every run (and a ground-truth oracle for false promotion from
+//! the world's traffic script).
+
+use crate::{
+    Change, FaultKind, Harness, ScriptedFault, WorldConfig, run_virtual, run_virtual_until,
+};
+use bluegreen_core::{
+    CapacityPolicy, Color, DEFAULT_LEASE_TTL, DeploymentId, Event, GatePolicy, Outcome, PerColor,
+    Plan, Replay, ResumeAction, Schedule, Step, TrafficSplit,
+};
+use std::time::{Duration, Instant};
+
+/// What changes in the world while no process runs (between a crash and the resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutsideChange {
+    /// Nothing.
+    None,
+    /// An operator sends all traffic back to blue (an emergency rollback by hand).
+    OperatorRollback,
+    /// Green's targets fail their health checks from now on.
+    TargetHealthLoss,
+    /// An operator sets the split to 50/50 by hand.
+    ManualShift,
+}
+
+impl OutsideChange {
+    /// Every change explored.
+    pub const ALL: [OutsideChange; 4] = [
+        OutsideChange::None,
+        OutsideChange::OperatorRollback,
+        OutsideChange::TargetHealthLoss,
+        OutsideChange::ManualShift,
+    ];
+}
+
+/// A single fault: on one operation, of one kind, `count` calls in a row; or stale reads after writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleFault {
+    /// A scripted fault.
+    Scripted(ScriptedFault),
+    /// After each write, this many reads return the split from before it (non-monotonic).
+    StaleReads(u32),
+}
+
+/// What to explore.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Each schedule: weights in percent, each followed by a bake of [`Scope::bake`].
+    pub schedules: Vec<Vec<u32>>,
+    /// The bake after each weight.
+    pub bake: Duration,
+    /// Whether green is failing (30 % 5xx from the start) — then a promotion is a false one.
+    pub worlds: Vec<bool>,
+    /// `None` for no fault, or one fault per run.
+    pub faults: Vec<Option<SingleFault>>,
+    /// The changes between a crash and the resume.
+    pub changes: Vec<OutsideChange>,
+}
+
+impl Default for Scope {
+    /// Schedules of up to 3 steps (100; 50, 100; 10, 50, 100) with 1-minute bakes; a healthy and a failing
+    /// green; no fault, or one of: an error that exhausts a call's retries, an ambiguous success, a burst
+    /// of throttling, on each of write_split, read_split, target_health, metrics, set_desired and append,
+    /// or two stale reads after each write; every outside change.
+    fn default() -> Self {
+        let ops = [
+            "write_split",
+            "read_split",
+            "target_health",
+            "metrics",
+            "set_desired",
+            "append",
+        ];
+        let mut faults = vec![None, Some(SingleFault::StaleReads(2))];
+        for op in ops {
+            for (kind, count) in [
+                (FaultKind::Error, 5),
+                (FaultKind::Ambiguous, 1),
+                (FaultKind::Throttle, 3),
+            ] {
+                faults.push(Some(SingleFault::Scripted(ScriptedFault {
+                    operation: op.into(),
+                    kind,
+                    count,
+                })));
+            }
+        }
+        Scope {
+            schedules: vec![vec![100], vec![50, 100], vec![10, 50, 100]],
+            bake: Duration::from_secs(60),
+            worlds: vec![false, true],
+            faults,
+            changes: OutsideChange::ALL.to_vec(),
+        }
+    }
+}
+
+/// What an exploration found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Runs executed (references, crashed runs and their resumes count once each pair).
+    pub runs: usize,
+    /// Record entries checked (every state the executor recorded, in every run).
+    pub states: usize,
+    /// Distinct (schedule, world, fault) combinations.
+    pub combinations: usize,
+    /// Every invariant broken, in words, with the run that broke it.
+    pub violations: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+fn plan(percents: &[u32], bake: Duration) -> Plan {
+    let mut steps = Vec::new();
+    for p in percents {
+        steps.push(Step::SetWeight { percent: *p });
+        steps.push(Step::Bake { duration: bake });
+    }
+    let mut plan = Plan::new(
+        "explore/app",
+        Schedule::new(steps).expect("a valid schedule"),
+    );
+    plan.gates = GatePolicy {
+        interval: Duration::from_secs(30),
+        ..GatePolicy::default()
+    };
+    plan.capacity = Some(CapacityPolicy::default());
+    plan
+}
+
+fn world(failing: bool) -> WorldConfig {
+    let mut config = WorldConfig {
+        instances: PerColor { blue: 2, green: 2 },
+        ..WorldConfig::default()
+    };
+    if failing {
+        config.scripts.green = crate::Script::default().at(Duration::ZERO, Change::ErrorRate(0.3));
+    }
+    config
+}
+
+fn harness(failing: bool, fault: &Option<SingleFault>) -> Harness {
+    let h = Harness::new(world(failing)).with_capacity();
+    match fault {
+        None => {}
+        Some(SingleFault::StaleReads(n)) => h.faults.update(|f| f.stale_reads = *n),
+        Some(SingleFault::Scripted(s)) if s.operation == "append" => {
+            // The store is behind the same faults, for this exploration.
+            let store: std::sync::Arc<dyn bluegreen_core::StateStore> = std::sync::Arc::new(
+                crate::Faulty::new(h.store.clone(), h.clock(), h.faults.clone()),
+            );
+            let mut h = h;
+            h.custom.store = Some(store);
+            h.faults.update(|f| f.script = vec![s.clone()]);
+            return h;
+        }
+        Some(SingleFault::Scripted(s)) => h.faults.update(|f| f.script = vec![s.clone()]),
+    }
+    h
+}
+
+/// Checks every invariant after a run (and its resume); `operator_writes` are the world's writes made by
+/// hand, which the executor is not answerable for.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    h: &Harness,
+    id: &DeploymentId,
+    outcome: &Outcome,
+    failing: bool,
+    operator_writes: &[usize],
+    blue_up_at_crash: bool,
+    report: &mut Report,
+    what: &str,
+) {
+    let mut broke = |s: String| report.violations.push(format!("{what}: {s}"));
+    let record = h.store.record(id);
+    report.states += record.len();
+    // Invariant 5: the record is whole and holds one outcome.
+    match Replay::new(&record) {
+        Ok(r) if r.outcome.as_ref() == Some(outcome) => {}
+        Ok(r) => broke(format!(
+            "recorded outcome {:?} ≠ returned {outcome}",
+            r.outcome
+        )),
+        Err(e) => broke(format!("the record does not replay: {e}")),
+    }
+    let finished = record
+        .iter()
+        .filter(|e| matches!(e.event, Event::Finished { .. }))
+        .count();
+    if finished != 1 {
+        broke(format!("{finished} outcomes recorded"));
+    }
+    // Invariants 1 and 2: every write by the executor gives weight only to a color with healthy targets,
+    // and only the plan's splits or the rollback's.
+    let plan_splits: Vec<TrafficSplit> = match record.first().map(|e| &e.event) {
+        Some(Event::Started { plan, .. }) => plan
+            .schedule
+            .steps()
+            .iter()
+            .filter_map(|s| match s {
+                Step::SetWeight { percent } => TrafficSplit::shifted(Color::Green, *percent).ok(),
+                _ => None,
+            })
+            .chain([TrafficSplit::all_to(Color::Blue)])
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (i, w) in h.world.writes().iter().enumerate() {
+        if operator_writes.contains(&i) {
+            continue;
+        }
+        let weight = |c: Color| {
+            let tg = h.world.target_group_arn(c);
+            w.weights
+                .iter()
+                .find(|(a, _)| *a == tg)
+                .map_or(0, |(_, x)| *x)
+        };
+        for c in Color::ALL {
+            if weight(c) > 0 && *w.healthy.get(c) == 0 {
+                broke(format!("write {i} gave {c} weight with no healthy target"));
+            }
+        }
+        let split = TrafficSplit::from_weights(weight(Color::Blue), weight(Color::Green));
+        if !split.is_some_and(|s| plan_splits.contains(&s)) {
+            broke(format!(
+                "write {i} was neither a plan split nor the rollback"
+            ));
+        }
+    }
+    // Invariant 3: a failed deployment ends at 100 % stable (or, if that color cannot serve, says so).
+    match outcome {
+        Outcome::RolledBack { split, .. } => {
+            if *split != TrafficSplit::all_to(Color::Blue) {
+                broke(format!("rolled back to {split}"));
+            }
+            let last_executor_write = h
+                .world
+                .writes()
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(i, _)| !operator_writes.contains(i))
+                .map(|(i, _)| i);
+            let later_operator = operator_writes
+                .iter()
+                .any(|o| last_executor_write.is_none_or(|l| *o > l));
+            if !later_operator && h.world.split() != TrafficSplit::all_to(Color::Blue) {
+                broke(format!(
+                    "rolled back, but the listener says {}",
+                    h.world.split()
+                ));
+            }
+        }
+        Outcome::Aborted { reason, .. } => {
+            if !reason.contains("no healthy targets") && !reason.contains("lock") {
+                broke(format!("aborted: {reason}"));
+            }
+        }
+        Outcome::Promoted { .. } => {
+            // Invariant 7: no false promotion (the ground truth: green fails from the start).
+            if failing {
+                broke("a failing release was promoted".into());
+            }
+        }
+    }
+    // Invariant 4: the old color is scaled down only after the final split was verified, and never
+    // while it holds traffic.
+    let promoted_at = record
+        .iter()
+        .position(|e| matches!(e.event, Event::Promoted { .. }));
+    let scaled_at = record
+        .iter()
+        .position(|e| matches!(e.event, Event::ScaledDown { .. }));
+    if let Some(s) = scaled_at
+        && promoted_at.is_none_or(|p| p > s)
+    {
+        broke("scaled down before the promotion was recorded".into());
+    }
+    if h.world.asg_capacity(Color::Blue).0 == 0 && blue_up_at_crash {
+        if !matches!(outcome, Outcome::Promoted { .. }) {
+            broke(format!("blue scaled down, outcome {outcome}"));
+        }
+        if h.world.split().weight(Color::Blue) > 0 {
+            broke("blue scaled down while it holds traffic".into());
+        }
+    }
+    // Invariant 6: one deployment per application, and the lock is released.
+    if h.store.lock_holder("explore/app").is_some() {
+        broke("the lock is still held".into());
+    }
+}
+
+/// Explores `scope` and reports every violation.
+pub fn explore(scope: &Scope) -> Report {
+    let started = Instant::now();
+    let mut report = Report::default();
+    let id = DeploymentId::new("x1").expect("valid id");
+    for percents in &scope.schedules {
+        let p = plan(percents, scope.bake);
+        for &failing in &scope.worlds {
+            for fault in &scope.faults {
+                report.combinations += 1;
+                let label = format!("schedule {percents:?}, failing {failing}, fault {fault:?}");
+                // The reference: no crash.
+                let h = harness(failing, fault);
+                let outcome = match h.run("x1", p.clone()) {
+                    Ok(o) => o,
+                    // A fault before the first entry (the pre-flight read, the first append) stops the
+                    // deployment before it changed anything: then nothing may have changed.
+                    Err(bluegreen_core::ExecError::Provider { .. }) => {
+                        report.runs += 1;
+                        if !h.world.writes().is_empty() {
+                            report
+                                .violations
+                                .push(format!("{label}: refused to start after writing"));
+                        }
+                        if h.store.lock_holder("explore/app").is_some() {
+                            report
+                                .violations
+                                .push(format!("{label}: refused to start, lock kept"));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        report.violations.push(format!("{label}: did not run: {e}"));
+                        continue;
+                    }
+                };
+                report.runs += 1;
+                check(&h, &id, &outcome, failing, &[], true, &mut report, &label);
+                let total = h.store.appends();
+                // Every crash point × every outside change.
+                for n in 0..total {
+                    for &change in &scope.changes {
+                        let what = format!("{label}, crash at append {n}, then {change:?}");
+                        let h = harness(failing, fault);
+                        h.store.hang_after(Some(n));
+                        let exec = h.executor();
+                        let ended = run_virtual_until(
+                            h.world.clock(),
+                            exec.run(id.clone(), p.clone()),
+                            || false,
+                        );
+                        h.store.hang_after(None);
+                        report.runs += 1;
+                        if let Some(Ok(Ok(outcome))) = ended {
+                            // The run got past its crash point (the fault changed its path): check it.
+                            check(&h, &id, &outcome, failing, &[], true, &mut report, &what);
+                            continue;
+                        }
+                        let before = h.world.writes().len();
+                        let blue_up = h.world.asg_capacity(Color::Blue).0 > 0;
+                        match change {
+                            OutsideChange::None => {}
+                            OutsideChange::OperatorRollback => {
+                                let _ = run_virtual(
+                                    h.world.clock(),
+                                    bluegreen_core::TrafficRouter::write_split(
+                                        &h.world.router(),
+                                        TrafficSplit::all_to(Color::Blue),
+                                    ),
+                                );
+                            }
+                            OutsideChange::ManualShift => {
+                                let _ = run_virtual(
+                                    h.world.clock(),
+                                    bluegreen_core::TrafficRouter::write_split(
+                                        &h.world.router(),
+                                        TrafficSplit::new(50, 50).expect("valid"),
+                                    ),
+                                );
+                            }
+                            OutsideChange::TargetHealthLoss => h.world.set_script(
+                                Color::Green,
+                                crate::Script::default()
+                                    .at(Duration::ZERO, Change::UnhealthyTargets(2)),
+                            ),
+                        }
+                        let operator: Vec<usize> = (before..h.world.writes().len()).collect();
+                        h.world.clock().advance(DEFAULT_LEASE_TTL);
+                        match h.resume("x1", ResumeAction::Continue) {
+                            Ok(outcome) => {
+                                check(
+                                    &h,
+                                    &id,
+                                    &outcome,
+                                    failing,
+                                    &operator,
+                                    blue_up,
+                                    &mut report,
+                                    &what,
+                                );
+                            }
+                            // A crash before the first entry leaves nothing to resume.
+                            Err(bluegreen_core::ExecError::NoRecord(_)) if n == 0 => {
+                                if h.store.lock_holder("explore/app").is_some() {
+                                    h.world.clock().advance(DEFAULT_LEASE_TTL);
+                                }
+                            }
+                            Err(e) => report
+                                .violations
+                                .push(format!("{what}: resume failed: {e}")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    report
+}
