@@ -213,6 +213,45 @@ proptest! {
             }
             Outcome::Aborted { reason, .. } => prop_assert!(false, "aborted: {}", reason),
         }
+
+        // 5. The record is whole (one entry per sequence number, in order) and replays to the outcome.
+        let record = h.store.record(&DeploymentId::new("p").unwrap());
+        let replay = Replay::new(&record);
+        prop_assert!(replay.is_ok(), "the record replays: {:?}", replay.err());
+        prop_assert_eq!(replay.unwrap().outcome, Some(outcome.clone()));
+
+        // 6. One deployment per application: the lock (and its lease) is released.
         prop_assert_eq!(h.store.lock_holder("poc/poc-web"), None);
+
+        // 7. No false promotion, against the ground truth of the traffic script: once green returns 5xx for
+        //    at least 20 % of its requests for good, every bake that ends at least two minutes later has a
+        //    whole minute of it to judge (it waits for its minutes, up to 5 minutes past its end), so a
+        //    promotion 450 s or more after the breach (and after green got traffic) is a false one.
+        let mut trouble = case.trouble.clone();
+        trouble.sort_by_key(|(t, _)| *t);
+        let last_rate = trouble
+            .iter()
+            .rev()
+            .find_map(|(t, c)| match c { Change::ErrorRate(r) => Some((*t, *r)), _ => None });
+        let first_shift = entries
+            .iter()
+            .find(|e| matches!(e.event, Event::SplitVerified { .. }))
+            .map(|e| h.offset(e.at).as_secs());
+        let promoted_at = entries
+            .iter()
+            .find(|e| matches!(e.event, Event::Promoted { .. }))
+            .map(|e| h.offset(e.at).as_secs());
+        if let (Some((t, r)), Some(shift), Some(p)) = (last_rate, first_shift, promoted_at)
+            && r >= 0.2
+        {
+            let breach = t.max(shift);
+            prop_assert!(
+                p < breach + 450,
+                "promoted at {}s although green failed {:.0}% from {}s",
+                p,
+                r * 100.0,
+                breach
+            );
+        }
     }
 }
