@@ -454,12 +454,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Sleeps until `until`, or stops early on cancellation; renews the lease on the way.
-    async fn sleep_until(&mut self, until: Timestamp) -> Result<(), Stop> {
+    /// Sleeps until `until`, or stops early on cancellation; renews the lease on the way. Returns how
+    /// long it slept by the clock's timer (which a step of the wall clock does not shorten).
+    async fn sleep_until(&mut self, until: Timestamp) -> Result<Duration, Stop> {
+        let mut slept = Duration::ZERO;
         loop {
             let now = self.now();
             if now >= until {
-                return Ok(());
+                return Ok(slept);
             }
             let chunk = until.since(now).min(self.exec.lease_ttl / 3);
             let p = self.p();
@@ -475,6 +477,7 @@ impl<'a> Run<'a> {
             if !woke {
                 return Err(self.cancel_stop());
             }
+            slept += chunk;
             if self.now() < until {
                 self.keep_lease().await?;
             }
@@ -570,7 +573,9 @@ impl<'a> Run<'a> {
                         self.approval(index, *timeout, *on_timeout).await?;
                     }
                 }
-                Step::Pause { duration } => self.sleep_until(self.now() + *duration).await?,
+                Step::Pause { duration } => {
+                    self.sleep_until(self.now() + *duration).await?;
+                }
             }
             self.record(Event::StepCompleted { index }).await?;
         }
