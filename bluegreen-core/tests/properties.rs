@@ -21,6 +21,7 @@ struct Case {
     stale_reads: u32,
     latency_ms: u64,
     seed: u64,
+    capacity: bool,
 }
 
 fn change() -> impl proptest::strategy::Strategy<Value = Change> {
@@ -82,6 +83,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
         0u32..3,
         prop_oneof![Just(0u64), 0u64..2000],
         any::<u64>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -92,6 +94,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
                 stale_reads,
                 latency_ms,
                 seed,
+                capacity,
             )| Case {
                 strategy,
                 approve_after,
@@ -101,6 +104,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
                 stale_reads,
                 latency_ms,
                 seed,
+                capacity,
             },
         )
 }
@@ -119,7 +123,8 @@ fn run(case: &Case) -> (Harness, Plan, Outcome) {
         script = script.at(Duration::from_secs(*at), *change);
     }
     config.scripts.green = script;
-    let h = Harness::new(config);
+    let mut h = Harness::new(config);
+    h.manage_capacity = case.capacity;
     let approval: Arc<dyn Approval> = match case.approve_after {
         Some(s) => Arc::new(ScriptedApproval::approve_after(
             h.clock(),
@@ -133,12 +138,15 @@ fn run(case: &Case) -> (Harness, Plan, Outcome) {
         f.stale_reads = case.stale_reads;
         f.latency = Duration::from_millis(case.latency_ms);
     });
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         "poc/poc-web",
         case.strategy
             .compile()
             .expect("generated strategies are valid"),
     );
+    if case.capacity {
+        plan.capacity = Some(CapacityPolicy::default());
+    }
     let outcome = h.run("p", plan.clone()).expect("the deployment starts");
     (h, plan, outcome)
 }
@@ -212,6 +220,18 @@ proptest! {
                 prop_assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
             }
             Outcome::Aborted { reason, .. } => prop_assert!(false, "aborted: {}", reason),
+        }
+
+        // 4. The old color is scaled down only after the promotion was recorded, and never while it holds
+        //    traffic; a deployment that did not promote never scales anything down.
+        let promoted_at = entries.iter().position(|e| matches!(e.event, Event::Promoted { .. }));
+        let scaled_at = entries.iter().position(|e| matches!(e.event, Event::ScaledDown { .. }));
+        if let Some(s) = scaled_at {
+            prop_assert!(promoted_at.is_some_and(|p| p < s), "scaled down before the promotion");
+            prop_assert_eq!(h.world.split().weight(Color::Blue), 0);
+        }
+        if !matches!(outcome, Outcome::Promoted { .. }) {
+            prop_assert!(h.world.asg_capacity(Color::Blue).0 > 0, "blue scaled down after {}", outcome);
         }
 
         // 5. The record is whole (one entry per sequence number, in order) and replays to the outcome.
