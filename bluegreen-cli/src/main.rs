@@ -30,6 +30,8 @@ mod exit {
     pub const REFUSED: u8 = 4;
     /// Interrupted (Ctrl-C); the deployment stopped at a safe point.
     pub const INTERRUPTED: u8 = 130;
+    /// Terminated (SIGTERM): stopped at a safe point and rolled back (or left the split, per on_cancel).
+    pub const TERMINATED: u8 = 143;
 }
 
 /// Blue-green and canary deployments on AWS Application Load Balancers.

@@ -558,6 +558,46 @@ fn an_interrupt_rolls_back_and_exits_130() {
 }
 
 #[test]
+fn a_sigterm_rolls_back_releases_the_lock_and_exits_143() {
+    let env = Env::new("sigterm");
+    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) == 10);
+    let pid = deploy.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("terminated (SIGTERM): stopping at the next safe point"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("rolled back: blue 100% / green 0%"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
+    // The lock was released: the next deployment starts.
+    let next = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the next deployment's first step", |s| green(s) == 10);
+    let pid = next.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(finish(next).status.code(), Some(143));
+}
+
+#[test]
 fn an_unreachable_provider_is_exit_3() {
     let env = Env::new("unreachable");
     let out = env

@@ -262,14 +262,31 @@ async fn execute(
     let exec = crate::state::named_executor(w.providers.clone()).with_observer(observer);
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::new(AtomicBool::new(false));
+    // SIGINT (Ctrl-C) and SIGTERM (what Jenkins and GitHub Actions send on cancel) both stop the deployment
+    // at a safe point, roll back (or leave the split, per on_cancel), record it and release the lock.
     let ctrl_c = {
-        let (token, interrupted) = (token.clone(), interrupted.clone());
+        let (token, interrupted, terminated) =
+            (token.clone(), interrupted.clone(), terminated.clone());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, Ordering::SeqCst);
-                eprintln!("interrupted: stopping at the next safe point");
-                token.cancel();
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    interrupted.store(true, Ordering::SeqCst);
+                    eprintln!("interrupted: stopping at the next safe point");
+                }
+                _ = term.recv() => {
+                    terminated.store(true, Ordering::SeqCst);
+                    eprintln!("terminated (SIGTERM): stopping at the next safe point");
+                }
             }
+            token.cancel();
         })
     };
     let abort = tokio::spawn(watch_abort(
@@ -296,6 +313,9 @@ async fn execute(
     let _ = ctx;
     if interrupted.load(Ordering::SeqCst) {
         return Ok(exit::INTERRUPTED);
+    }
+    if terminated.load(Ordering::SeqCst) {
+        return Ok(exit::TERMINATED);
     }
     Ok(outcome_code(&outcome))
 }
