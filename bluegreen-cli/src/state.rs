@@ -142,6 +142,11 @@ impl FileStore {
         atomic_write(&self.control_path(id), text.as_bytes())
     }
 
+    /// Forgets the request left for deployment `id`, if any.
+    pub fn clear_control(&self, id: &DeploymentId) {
+        let _ = fs::remove_file(self.control_path(id));
+    }
+
     /// The request left for deployment `id`, if any.
     pub fn received(&self, id: &DeploymentId) -> Option<Control> {
         let text = fs::read_to_string(self.control_path(id)).ok()?;

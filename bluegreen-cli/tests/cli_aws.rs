@@ -381,7 +381,8 @@ fn canary_promote_and_abort_kill_resume_and_lock_refusal_on_the_emulator() {
     let env = Env::new(&endpoint, "multi");
     assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
     let green = |s: &Value| s["split"]["green"].as_u64().unwrap();
-    let waiting = |s: &Value| s["deployment"]["next_step"] == 2 && s["split"]["green"] == 10;
+    let waiting =
+        |s: &Value| s["deployment"]["waiting_for_approval"] == 2 && s["split"]["green"] == 10;
 
     // A canary promoted from a second process.
     let deploy = env.spawn(&[

@@ -159,7 +159,7 @@ fn a_5xx_spike_rolls_back_with_exit_1() {
 }
 
 fn waiting_for_approval(s: &Value) -> bool {
-    s["deployment"]["next_step"] == 2 && green(s) == 10
+    s["deployment"]["waiting_for_approval"] == 2 && green(s) == 10
 }
 
 #[test]
@@ -191,6 +191,60 @@ fn a_canary_is_promoted_from_another_process() {
         text(&out.stdout)
     );
     assert_eq!(green(&env.status()), 100);
+}
+
+#[test]
+fn control_requests_are_for_what_the_deployment_does_now() {
+    let env = Env::new("control");
+    // Nothing to approve: no such deployment; a gradual deployment in its bake.
+    let out = env.run(&["promote", "--id", "no-such-deployment"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no deployment no-such-deployment"),
+        "{}",
+        text(&out.stderr)
+    );
+    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) == 10);
+    let out = env.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not waiting for an approval now"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        std::fs::read_dir(env.dir.join(".bluegreen/control"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing was left behind"
+    );
+    // An abort is not undone by a promote that follows it.
+    assert_eq!(env.run(&["abort"]).status.code(), Some(0));
+    let out = env.run(&["promote"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("cancelled"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
+    // The run cleaned up the request it acted on.
+    assert!(
+        std::fs::read_dir(env.dir.join(".bluegreen/control"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
 }
 
 #[test]

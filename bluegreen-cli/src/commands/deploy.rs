@@ -9,8 +9,9 @@ use crate::{Failure, exec_error_code, exit, outcome_code};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
 use bluegreen_core::{
-    CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction,
-    Schedule, Step, Strategy, StrategyKind, TrafficSplit, parse_steps,
+    CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
+    Replay, ResumeAction, Schedule, StateStore, Step, Strategy, StrategyKind, TrafficSplit,
+    parse_steps,
 };
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
@@ -298,6 +299,10 @@ async fn execute(
     let result = run(&exec).await;
     ctrl_c.abort();
     abort.abort();
+    // A request left for this run has been acted on, or is moot now.
+    if result.is_ok() {
+        w.store.clear_control(id);
+    }
     if let Some(hook) = &webhook {
         hook.finish(Duration::from_secs(10)).await;
     }
@@ -580,6 +585,39 @@ pub async fn control(
             Failure::bad_input(format!("no deployment of {application} is in progress"))
         })?,
     };
+    // A request must be meant for what the deployment is doing now: nothing is left behind for later.
+    let record = match StateStore::load(&store, &id).await {
+        Ok(r) => r,
+        Err(ProviderError::NotFound { .. }) => {
+            return Err(Failure::bad_input(format!(
+                "no deployment {id} of {application}"
+            )));
+        }
+        Err(e) => return Err(provider_failure(e)),
+    };
+    let replay = Replay::new(&record).map_err(|e| {
+        Failure::bad_input(format!("the record of deployment {id} is damaged: {e}"))
+    })?;
+    if let Some(outcome) = &replay.outcome {
+        return Err(Failure::bad_input(format!(
+            "deployment {id} already finished: {outcome}"
+        )));
+    }
+    if !matches!(request, crate::state::Control::Abort { .. }) {
+        if let Some(crate::state::Control::Abort { by }) = store.received(&id) {
+            return Err(Failure {
+                code: exit::REFUSED,
+                message: format!(
+                    "deployment {id} is being aborted (by {by}): an approval cannot undo that"
+                ),
+            });
+        }
+        if replay.waiting_for_approval().is_none() {
+            return Err(Failure::bad_input(format!(
+                "deployment {id} is not waiting for an approval now (a canary waits after its first bake); nothing was sent"
+            )));
+        }
+    }
     store.send(&id, &request).map_err(|e| Failure {
         code: exit::PROVIDER,
         message: format!("cannot reach deployment {id}: {e}"),

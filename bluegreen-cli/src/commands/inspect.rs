@@ -5,7 +5,7 @@ use crate::context::{Context, Wired};
 use crate::render::Renderer;
 use crate::{Failure, exit};
 use bluegreen_core::gate::GateReport;
-use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore, Step};
+use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -105,7 +105,8 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Ok(r) => {
                 human.push_str(&in_progress(&id, &r));
                 json!({"id": id, "next_step": r.next_step(), "stable": r.stable, "outcome": r.outcome,
-                       "rolling_back": r.rollback.is_some(), "last_gates": last_gates(w, &id).await})
+                       "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(),
+                       "last_gates": last_gates(w, &id).await})
             }
             // The lock is taken just before the first entry is written.
             Err(e) => {
@@ -129,10 +130,7 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
         (Some(i), None) => format!("step {}/{}: {}", i + 1, steps.len(), steps[i]),
         (None, None) => "cleanup".into(),
     };
-    let waiting = r
-        .next_step()
-        .and_then(|i| steps.get(i))
-        .is_some_and(|s| matches!(s, Step::Approval { .. }));
+    let waiting = r.waiting_for_approval().is_some();
     format!(
         "deployment {id}: {} → {}; {next}{}\n",
         r.stable,

@@ -229,6 +229,22 @@ impl Replay {
         }
     }
 
+    /// The approval step the deployment waits on now, if it does: in progress, not decided, and no rollback
+    /// under way or implied. A person's approval is meant for this step only.
+    pub fn waiting_for_approval(&self) -> Option<usize> {
+        let i = self.in_progress?;
+        let is_approval = matches!(
+            self.plan.schedule.steps().get(i),
+            Some(crate::Step::Approval { .. })
+        );
+        (is_approval
+            && !self.approved.contains(&i)
+            && self.rollback.is_none()
+            && self.pending_rollback.is_none()
+            && self.outcome.is_none())
+        .then_some(i)
+    }
+
     /// Whether the deployment is a manual shift.
     pub fn schedule_is_shift(&self) -> bool {
         self.plan.schedule.is_shift()
