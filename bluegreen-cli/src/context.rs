@@ -303,9 +303,16 @@ impl Context {
             ProviderKind::Sim => {
                 let s = &self.file.sim;
                 let scale = self.global.time_scale.or(s.time_scale).unwrap_or(60.0);
-                if !(scale.is_finite() && scale > 0.0) {
+                // Outside this range the simulated clock either stands still (a deployment would take
+                // years) or overflows within a run.
+                if !(scale.is_finite() && (0.01..=100_000.0).contains(&scale)) {
+                    let shown = if scale != 0.0 && !(1e-3..1e6).contains(&scale.abs()) {
+                        format!("{scale:e}")
+                    } else {
+                        format!("{scale}")
+                    };
                     return Err(Failure::bad_input(format!(
-                        "time scale {scale}: must be above 0"
+                        "time scale {shown}: must be between 0.01 and 100000 simulated seconds per second"
                     )));
                 }
                 let scenario_kind = self.scenario(scenario)?;

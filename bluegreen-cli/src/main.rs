@@ -116,7 +116,10 @@ fn main() -> ExitCode {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
             // The arguments did not parse, so look for the output format by hand.
-            let args: Vec<String> = std::env::args().collect();
+            // (`args_os`: an argument that is not UTF-8 is a bad argument, not a panic.)
+            let args: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             let json = args
                 .windows(2)
                 .any(|w| w[0] == "--output" && w[1] == "json")

@@ -19,7 +19,9 @@ pub struct Renderer {
     spinner: Option<indicatif::ProgressBar>,
 }
 
-fn out(line: &str) {
+/// Writes a line to stdout. A closed pipe (e.g. `| head`) is not an error worth a panic: the rest is
+/// dropped.
+pub fn out(line: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let _ = writeln!(stdout, "{line}");

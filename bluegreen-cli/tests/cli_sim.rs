@@ -383,6 +383,34 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
     env.status(); // the world exists
     refused(
         &env,
+        &["--time-scale", "1e300", "status"],
+        2,
+        "time scale 1e300: must be between 0.01 and 100000",
+    );
+    refused(
+        &env,
+        &["--time-scale", "1e-300", "status"],
+        2,
+        "time scale 1e-300: must be between",
+    );
+    // An argument that is not UTF-8 is bad input, not a panic.
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let out = env
+            .cmd(&["deploy", "--id"])
+            .arg(std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).lines().count(),
+            1,
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    refused(
+        &env,
         &["deploy", "--steps", "10,5"],
         2,
         "--steps: step 2 (5%) is not increasing",
@@ -649,6 +677,51 @@ fn a_sigterm_rolls_back_releases_the_lock_and_exits_143() {
     let pid = next.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert_eq!(finish(next).status.code(), Some(143));
+}
+
+#[test]
+fn a_closed_pipe_is_not_a_crash() {
+    let env = Env::new("pipe");
+    let out = env.run(&[
+        "deploy",
+        "--strategy",
+        "immediate",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = text(&env.run(&["history"]).stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // `bluegreen report ID | head -0`: the reader goes away before the report is written.
+    for args in [
+        vec!["report", id.as_str()],
+        vec!["iam-policy", "--account", "123456789012"],
+    ] {
+        let mut child = env
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

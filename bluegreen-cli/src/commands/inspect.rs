@@ -167,7 +167,8 @@ pub async fn status(ctx: &Context, a: StatusArgs) -> Result<u8, Failure> {
             && ctx.output() == crate::Output::Human
             && std::io::IsTerminal::is_terminal(&std::io::stdout())
         {
-            print!("\x1b[2J\x1b[H");
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout(), "\x1b[2J\x1b[H");
         }
         renderer.result("status", &human, data);
         if !a.watch {
@@ -249,26 +250,26 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
             );
         }
         ReportFormat::Json => {
-            println!(
-                "{}",
-                json!({"type": "report", "data": {"id": id, "outcome": r.outcome, "record": record}})
+            crate::render::out(
+                &json!({"type": "report", "data": {"id": id, "outcome": r.outcome, "record": record}})
+                    .to_string(),
             );
         }
         ReportFormat::Text => {
-            println!(
+            crate::render::out(&format!(
                 "deployment {id} of {}: {} → {}, {}",
                 r.plan.application,
                 r.stable,
                 r.target(),
                 r.plan.schedule
-            );
+            ));
             for e in &record {
                 let at = e.at.since(r.started_at);
                 let line = crate::render::describe(&e.event, r.started_at);
-                println!(
+                crate::render::out(&format!(
                     "{:>8}  {line}",
                     humantime::format_duration(Duration::from_secs(at.as_secs())).to_string()
-                );
+                ));
             }
         }
     }

@@ -100,9 +100,6 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
     let naming = ctx.naming()?;
     let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
     let policy = bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming);
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&policy).unwrap_or_default()
-    );
+    crate::render::out(&serde_json::to_string_pretty(&policy).unwrap_or_default());
     Ok(exit::OK)
 }
