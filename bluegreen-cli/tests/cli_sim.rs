@@ -393,6 +393,37 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
         2,
         "time scale 1e-300: must be between",
     );
+    refused(
+        &env,
+        &["deploy", "--bake", "99999999h"],
+        2,
+        "step 2: 11407years 8months 16days 8h 31m 12s is longer than the 30days a deployment may wait",
+    );
+    refused(
+        &env,
+        &["iam-policy", "--account", "abc"],
+        2,
+        "--account \"abc\": an AWS account id is 12 digits",
+    );
+    std::fs::write(env.dir.join("bluegreen.toml"), "[gates]\nfailures = 0\n").unwrap();
+    refused(
+        &env,
+        &["deploy"],
+        2,
+        "gates.failures 0: a limit counts at least one verdict",
+    );
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[gates]\nrelative_5xx_factor = -3.0\n",
+    )
+    .unwrap();
+    refused(
+        &env,
+        &["deploy"],
+        2,
+        "gate 5xx-rate: relative factor -3 and epsilon 0.01 must be numbers ≥ 0",
+    );
+    std::fs::remove_file(env.dir.join("bluegreen.toml")).unwrap();
     // An argument that is not UTF-8 is bad input, not a panic.
     {
         use std::os::unix::ffi::OsStrExt;

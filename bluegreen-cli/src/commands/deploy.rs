@@ -192,6 +192,7 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
         }
         plan.capacity = Some(c);
     }
+    plan.validate().map_err(Failure::bad_input)?;
     Ok(plan)
 }
 
@@ -424,6 +425,7 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
         .policy(ctx.fetches_p99())
         .map_err(Failure::bad_input)?;
     plan.expected_stable = Some(a.target.other());
+    plan.validate().map_err(Failure::bad_input)?;
     let w = ctx.wire(true, None).await?;
     let id = new_id(ctx, &*w.providers.clock)?;
     let renderer = live_renderer(ctx, w.providers.clock.now());

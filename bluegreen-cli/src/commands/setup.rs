@@ -98,6 +98,13 @@ pub async fn adopt(ctx: &Context) -> Result<u8, Failure> {
 /// Prints the least-privilege policy.
 pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
     let naming = ctx.naming()?;
+    if a.account != "*" && !(a.account.len() == 12 && a.account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Failure::bad_input(format!(
+            "--account {:?}: an AWS account id is 12 digits",
+            a.account
+        )));
+    }
     let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
     let policy = bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming);
     crate::render::out(&serde_json::to_string_pretty(&policy).unwrap_or_default());

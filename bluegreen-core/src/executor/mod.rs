@@ -24,7 +24,7 @@ pub use cancel::{CancelToken, Cancelled};
 pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
 pub use outcome::{Outcome, RollbackReason};
 pub use plan::{
-    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, Plan,
+    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, MAX_WAIT, Plan,
     RetryPolicy, VerifyPolicy,
 };
 pub use replay::{Replay, ReplayError};

@@ -180,6 +180,103 @@ impl Plan {
         }
     }
 
+    /// Checks what the executor cannot run safely or sensibly, naming the bad value: zero poll intervals,
+    /// windows or reads; a pre-step gate that accepts no healthy target; limits of zero (which would roll
+    /// back on nothing, or never count); negative or non-finite thresholds; waits longer than
+    /// [`MAX_WAIT`] (a typo's `99999999h` would hold the lock for years). [`Executor::run`](crate::Executor)
+    /// refuses an invalid plan before it takes the lock; callers can check earlier, before any change.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::gate::Check;
+        let g = &self.gates;
+        let fail = |m: String| Err(m);
+        if self.application.trim().is_empty() {
+            return fail("the application name is empty".into());
+        }
+        if g.interval.is_zero() {
+            return fail("the gate poll interval must be above zero".into());
+        }
+        if g.pre_step.min_healthy == 0 {
+            return fail("the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)".into());
+        }
+        for (name, v) in [
+            ("failures", g.limits.failures),
+            ("consecutive_failures", g.limits.consecutive_failures),
+            ("inconclusive", g.limits.inconclusive),
+        ] {
+            if v == 0 {
+                return fail(format!(
+                    "gates.{name} 0: a limit counts at least one verdict"
+                ));
+            }
+        }
+        for gate in &g.bake {
+            let (max, relative) = match &gate.check {
+                Check::ErrorRate { max, relative, .. } => (Some(*max), *relative),
+                Check::LatencyAvg { relative, max } | Check::LatencyP99 { relative, max } => {
+                    (Some(max.as_secs_f64()), *relative)
+                }
+                _ => (None, None),
+            };
+            if let Some(m) = max
+                && !(m.is_finite() && m >= 0.0)
+            {
+                return fail(format!(
+                    "gate {}: the maximum {m} is not a number ≥ 0",
+                    gate.name
+                ));
+            }
+            if let Some(r) = relative
+                && !(r.factor.is_finite()
+                    && r.factor >= 0.0
+                    && r.epsilon.is_finite()
+                    && r.epsilon >= 0.0)
+            {
+                return fail(format!(
+                    "gate {}: relative factor {} and epsilon {} must be numbers ≥ 0",
+                    gate.name, r.factor, r.epsilon
+                ));
+            }
+        }
+        if self.verify.attempts == 0 {
+            return fail("verification needs at least one read".into());
+        }
+        if let Some(c) = &self.capacity
+            && c.poll.is_zero()
+        {
+            return fail("the capacity poll interval must be above zero".into());
+        }
+        let mut waits: Vec<(String, Duration)> = vec![
+            ("gates.max_extension".into(), g.max_extension),
+            ("gates.publication_timeout".into(), g.publication_timeout),
+            ("gates.window".into(), g.window_length()),
+        ];
+        if let Some(c) = &self.capacity {
+            waits.push(("ready_timeout".into(), c.ready_timeout));
+            waits.push(("scale_down_delay".into(), c.scale_down_delay));
+        }
+        for (i, step) in self.schedule.steps().iter().enumerate() {
+            match step {
+                crate::Step::Bake { duration } | crate::Step::Pause { duration } => {
+                    waits.push((format!("step {}", i + 1), *duration))
+                }
+                crate::Step::Approval {
+                    timeout: Some(t), ..
+                } => waits.push((format!("step {} (approval timeout)", i + 1), *t)),
+                _ => {}
+            }
+        }
+        for (what, d) in waits {
+            if d > MAX_WAIT {
+                return fail(format!(
+                    "{what}: {} is longer than the {} a deployment may wait",
+                    humantime::format_duration(d),
+                    humantime::format_duration(MAX_WAIT)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Where CloudWatch's timing will stretch the plan: each bake too short to judge its
     /// [`min_minutes`](GatePolicy::min_minutes) at a publication delay of `delay` (use
     /// [`TYPICAL_PUBLICATION_DELAY`](crate::gate::TYPICAL_PUBLICATION_DELAY) before anything was
@@ -207,6 +304,9 @@ impl Plan {
             .collect()
     }
 }
+
+/// The longest any single wait of a plan may be (a bake, a pause, an approval timeout, a delay): 30 days.
+pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A bake that cannot judge its minimum of complete CloudWatch minutes within its planned length: it will
 /// run longer (see [`Plan::timing_warnings`]).

@@ -222,40 +222,7 @@ async fn unfinished(exec: &Executor, application: &str) -> Option<DeploymentId> 
 }
 
 fn validate(plan: &Plan) -> Result<(), ExecError> {
-    let g = &plan.gates;
-    if g.interval.is_zero() {
-        return Err(ExecError::InvalidPlan(
-            "the gate poll interval must be above zero".into(),
-        ));
-    }
-    if g.window_length().is_zero() {
-        return Err(ExecError::InvalidPlan(
-            "the metrics window must be above zero".into(),
-        ));
-    }
-    if plan.gates.pre_step.min_healthy == 0 {
-        return Err(ExecError::InvalidPlan(
-            "the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)".into(),
-        ));
-    }
-    if plan.verify.attempts == 0 {
-        return Err(ExecError::InvalidPlan(
-            "verification needs at least one read".into(),
-        ));
-    }
-    if plan.application.trim().is_empty() {
-        return Err(ExecError::InvalidPlan(
-            "the application name is empty".into(),
-        ));
-    }
-    if let Some(c) = &plan.capacity
-        && c.poll.is_zero()
-    {
-        return Err(ExecError::InvalidPlan(
-            "the capacity poll interval must be above zero".into(),
-        ));
-    }
-    Ok(())
+    plan.validate().map_err(ExecError::InvalidPlan)
 }
 
 async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<Lease, ExecError> {
