@@ -32,6 +32,8 @@ mod exit {
     pub const INTERRUPTED: u8 = 130;
     /// Terminated (SIGTERM): stopped at a safe point and rolled back (or left the split, per on_cancel).
     pub const TERMINATED: u8 = 143;
+    /// Hung up (SIGHUP): the same, for a terminal that went away.
+    pub const HUNG_UP: u8 = 129;
 }
 
 /// Blue-green and canary deployments on AWS Application Load Balancers.

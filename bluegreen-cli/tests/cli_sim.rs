@@ -702,12 +702,21 @@ fn a_sigterm_rolls_back_releases_the_lock_and_exits_143() {
         text(&out.stdout)
     );
     assert_eq!(green(&env.status()), 0);
-    // The lock was released: the next deployment starts.
+    // The lock was released: the next deployment starts; a SIGHUP stops it the same way, and a second
+    // signal right after it does not abandon the rollback.
     let next = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
     env.wait_for("the next deployment's first step", |s| green(s) == 10);
     let pid = next.id().to_string();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert_eq!(finish(next).status.code(), Some(143));
+    let out = finish(next);
+    assert_eq!(out.status.code(), Some(129), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("rolled back: blue 100% / green 0%"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 0);
 }
 
 #[test]

@@ -265,14 +265,24 @@ async fn execute(
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let terminated = Arc::new(AtomicBool::new(false));
+    let hung_up = Arc::new(AtomicBool::new(false));
     // SIGINT (Ctrl-C) and SIGTERM (what Jenkins and GitHub Actions send on cancel) both stop the deployment
     // at a safe point, roll back (or leave the split, per on_cancel), record it and release the lock.
+    // SIGHUP (the terminal went away) too. Once the handlers are installed, a second signal is ignored:
+    // it cannot abandon a rollback halfway (kill -9 still can).
     let ctrl_c = {
-        let (token, interrupted, terminated) =
-            (token.clone(), interrupted.clone(), terminated.clone());
+        let (token, interrupted, terminated, hung_up) = (
+            token.clone(),
+            interrupted.clone(),
+            terminated.clone(),
+            hung_up.clone(),
+        );
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
                 return;
             };
             tokio::select! {
@@ -286,6 +296,10 @@ async fn execute(
                 _ = term.recv() => {
                     terminated.store(true, Ordering::SeqCst);
                     eprintln!("terminated (SIGTERM): stopping at the next safe point");
+                }
+                _ = hup.recv() => {
+                    hung_up.store(true, Ordering::SeqCst);
+                    eprintln!("hung up (SIGHUP): stopping at the next safe point");
                 }
             }
             token.cancel();
@@ -322,6 +336,9 @@ async fn execute(
     }
     if terminated.load(Ordering::SeqCst) {
         return Ok(exit::TERMINATED);
+    }
+    if hung_up.load(Ordering::SeqCst) {
+        return Ok(exit::HUNG_UP);
     }
     Ok(outcome_code(&outcome))
 }
