@@ -71,6 +71,8 @@ enum Command {
     Abort(IdArgs),
     /// Pick up a deployment whose process died.
     Resume(deploy::ResumeArgs),
+    /// Release the application's lock when its holder is gone (refused while it lives).
+    Unlock(manual::UnlockArgs),
     /// The schedule, the gates and the exact changes a deployment would make; changes nothing.
     Plan(deploy::StrategyArgs),
     /// Past deployments.
@@ -181,6 +183,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Command::Deploy(a) => deploy::deploy(&ctx, a).await,
             Command::Shift(a) => deploy::shift(&ctx, a).await,
             Command::Rollback(a) => manual::rollback(&ctx, a).await,
+            Command::Unlock(a) => manual::unlock(&ctx, a).await,
             Command::Promote(a) => {
                 deploy::control(
                     &ctx,

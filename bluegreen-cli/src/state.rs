@@ -142,6 +142,14 @@ impl FileStore {
         atomic_write(&self.control_path(id), text.as_bytes())
     }
 
+    /// Removes `application`'s lock file whatever it holds (for `unlock --force` on an unreadable one).
+    pub fn remove_lock_file(&self, application: &str) -> io::Result<()> {
+        match fs::remove_file(self.lock_path(application)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Forgets the request left for deployment `id`, if any.
     pub fn clear_control(&self, id: &DeploymentId) {
         let _ = fs::remove_file(self.control_path(id));
@@ -228,6 +236,29 @@ pub fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// What is known of a lock's holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Liveness {
+    /// Its lease is current and, if it runs on this machine, its process exists.
+    Live,
+    /// Its process is gone from this machine: nothing renews the lease.
+    Dead,
+    /// Its lease lapsed (the process may be elsewhere, stopped, or gone).
+    Lapsed,
+}
+
+/// How alive `lease`'s holder is at `now`.
+pub fn liveness(lease: &Lease, now: Timestamp) -> Liveness {
+    if owner_is_gone(lease) {
+        Liveness::Dead
+    } else if lease.expired(now) {
+        Liveness::Lapsed
+    } else {
+        Liveness::Live
+    }
 }
 
 /// Whether the lock owner is a process of this machine that no longer exists: its lease cannot be renewed

@@ -119,7 +119,29 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Value::Null
         }
     };
-    let data = json!({"application": w.application, "split": split, "colors": colors, "alarms": alarms, "deployment": deployment});
+    let lock = match w.store.read_lease(&w.application) {
+        Ok(Some(lease)) => {
+            let state = crate::state::liveness(&lease, w.providers.clock.now());
+            human.push_str(&format!(
+                "lock: {} — {}\n",
+                lease,
+                match state {
+                    crate::state::Liveness::Live => "alive",
+                    crate::state::Liveness::Dead =>
+                        "its process is gone (bluegreen unlock, then resume)",
+                    crate::state::Liveness::Lapsed =>
+                        "lease lapsed (bluegreen unlock, then resume)",
+                }
+            ));
+            json!({"holder": lease.owner, "since": lease.since, "expires": lease.expires, "fence": lease.fence, "state": state})
+        }
+        Ok(None) => Value::Null,
+        Err(e) => {
+            human.push_str(&format!("lock: {}\n", e));
+            json!({"state": "unreadable", "detail": e.to_string()})
+        }
+    };
+    let data = json!({"application": w.application, "split": split, "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
     Ok((human.trim_end().to_string(), data))
 }
 

@@ -94,3 +94,98 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
     );
     Ok(exit::OK)
 }
+
+/// `unlock`.
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Remove a lock file that cannot be read (e.g. written by an older version). Only when no deployment
+    /// of the application runs anywhere.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Releases the application's lock when its holder is gone: refused (exit 4) while the holder lives.
+/// Traffic is not touched; an unfinished deployment stays unfinished (resume it, or resume --rollback).
+pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let application = ctx.naming()?.application_key();
+    let w = ctx.wire(false, None).await?;
+    let now = w.providers.clock.now();
+    let renderer = Renderer::new(ctx.output(), now);
+    let lease = match store.read_lease(&application) {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            renderer.result(
+                "unlocked",
+                &format!("{application} is not locked"),
+                serde_json::json!({"application": application, "released": null}),
+            );
+            return Ok(exit::OK);
+        }
+        Err(e) if a.force => {
+            store.remove_lock_file(&application).map_err(|io| Failure {
+                code: exit::PROVIDER,
+                message: format!("cannot remove the lock of {application}: {io} ({e})"),
+            })?;
+            renderer.result(
+                "unlocked",
+                &format!("removed the unreadable lock of {application}"),
+                serde_json::json!({"application": application, "released": "unreadable"}),
+            );
+            return Ok(exit::OK);
+        }
+        Err(e) => {
+            return Err(Failure {
+                code: exit::REFUSED,
+                message: format!("{e}; or `bluegreen unlock --force`"),
+            });
+        }
+    };
+    let state = crate::state::liveness(&lease, now);
+    if state == crate::state::Liveness::Live {
+        return Err(Failure {
+            code: exit::REFUSED,
+            message: format!(
+                "{lease}: its holder is alive; stop it (bluegreen abort) or wait for its lease to lapse"
+            ),
+        });
+    }
+    // Take the lapsed lease over, then release it: atomic with respect to a holder renewing at this moment.
+    let owner = bluegreen_core::LockOwner {
+        deployment: lease.owner.deployment.clone(),
+        run: format!(
+            "unlock:{}:{}",
+            crate::state::host_name(),
+            std::process::id()
+        ),
+        host: format!("{}:{}", crate::state::host_name(), std::process::id()),
+    };
+    let taken = bluegreen_core::StateStore::lock(
+        &store,
+        &application,
+        &owner,
+        now,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| Failure {
+        code: exit::REFUSED,
+        message: e.to_string(),
+    })?;
+    bluegreen_core::StateStore::unlock(&store, &taken)
+        .await
+        .map_err(crate::context::provider_failure)?;
+    renderer.result(
+        "unlocked",
+        &format!(
+            "released the lock of {application} held by {} ({}); if that deployment did not finish, resume it or resume --rollback",
+            lease.owner,
+            match state {
+                crate::state::Liveness::Dead => "its process is gone",
+                _ => "its lease lapsed",
+            }
+        ),
+        serde_json::json!({"application": application, "released": lease}),
+    );
+    Ok(exit::OK)
+}
