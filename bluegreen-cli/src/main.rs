@@ -97,12 +97,15 @@ enum Command {
     Simulate(simulate::Args),
 }
 
-/// A deployment id, defaulting to the one in progress.
+/// A deployment id, defaulting to the one in progress, and who acts.
 #[derive(clap::Args, Debug)]
 struct IdArgs {
     /// The deployment (default: the one in progress).
     #[arg(long)]
     id: Option<String>,
+    /// Who approves or aborts, recorded (default: BLUEGREEN_ACTOR, the CI's user, or the OS user).
+    #[arg(long)]
+    by: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -189,7 +192,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     &ctx,
                     a.id,
                     state::Control::Approve {
-                        by: commands::actor(),
+                        by: a.by.unwrap_or_else(commands::actor),
                     },
                 )
                 .await
@@ -199,7 +202,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     &ctx,
                     a.id,
                     state::Control::Abort {
-                        by: commands::actor(),
+                        by: a.by.unwrap_or_else(commands::actor),
                     },
                 )
                 .await

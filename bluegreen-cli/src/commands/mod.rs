@@ -42,7 +42,58 @@ pub async fn replay(w: &Wired, id: &DeploymentId) -> Result<Replay, Failure> {
 
 /// Who is acting, for approvals and aborts.
 pub fn actor() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    actor_from(|k| std::env::var(k).ok())
+}
+
+/// Who is acting, from the environment: `BLUEGREEN_ACTOR`, then the CI's user (Jenkins `BUILD_USER_ID`,
+/// GitHub Actions `GITHUB_ACTOR`, GitLab `GITLAB_USER_LOGIN`), then the OS user (`USER`, `LOGNAME`), with
+/// the CI system named when it is known.
+pub fn actor_from(var: impl Fn(&str) -> Option<String>) -> String {
+    let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+    if let Some(a) = set("BLUEGREEN_ACTOR") {
+        return a;
+    }
+    for (key, system) in [
+        ("BUILD_USER_ID", "jenkins"),
+        ("GITHUB_ACTOR", "github"),
+        ("GITLAB_USER_LOGIN", "gitlab"),
+    ] {
+        if let Some(a) = set(key) {
+            return format!("{a} ({system})");
+        }
+    }
+    set("USER")
+        .or_else(|| set("LOGNAME"))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::actor_from;
+
+    #[test]
+    fn the_actor_comes_from_the_most_specific_variable() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            actor_from(env(&[("USER", "ci"), ("BLUEGREEN_ACTOR", "alice")])),
+            "alice"
+        );
+        assert_eq!(
+            actor_from(env(&[("USER", "jenkins"), ("BUILD_USER_ID", "bob")])),
+            "bob (jenkins)"
+        );
+        assert_eq!(
+            actor_from(env(&[("GITHUB_ACTOR", "carol")])),
+            "carol (github)"
+        );
+        assert_eq!(actor_from(env(&[("LOGNAME", "dave")])), "dave");
+        assert_eq!(actor_from(env(&[("USER", " ")])), "unknown");
+    }
 }
