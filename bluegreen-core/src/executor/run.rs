@@ -260,6 +260,9 @@ struct Run<'a> {
     lease: Lease,
     /// Set once the lease was lost: nothing more is written.
     lost: bool,
+    /// Whether this run (or, on resume, an earlier one) may have written a split: a read that shows the
+    /// stable color alone could then be stale.
+    wrote: bool,
 }
 
 impl<'a> Run<'a> {
@@ -286,6 +289,7 @@ impl<'a> Run<'a> {
             last_unsure: None,
             lease,
             lost: false,
+            wrote: seq > 0,
         }
     }
 
@@ -638,6 +642,7 @@ impl<'a> Run<'a> {
     }
 
     async fn write_and_verify(&mut self, target: TrafficSplit) -> Result<(), Stop> {
+        self.wrote = true;
         let router = &self.p().router;
         self.call("write_split", || router.write_split(target))
             .await?;
@@ -1104,6 +1109,22 @@ impl<'a> Run<'a> {
             })
             .await;
         let target = TrafficSplit::all_to(self.stable);
+        // Nothing was ever written (e.g. the first pre-step gate failed): the split is as it was; confirm it
+        // with a read, and write nothing.
+        if !self.wrote && self.last_split == Some(target) {
+            let router = &self.p().router;
+            if let Ok(read) = self.call("read_split", || router.read_split()).await
+                && read == target
+            {
+                let _ = self.record(Event::SplitVerified { split: target }).await;
+                let _ = self.record(Event::RolledBack { split: target }).await;
+                return Outcome::RolledBack {
+                    reason,
+                    step,
+                    split: target,
+                };
+            }
+        }
         // Never send all traffic to a color that cannot serve it (e.g. scaled down after an earlier
         // promotion): leave the split where it is and say so.
         let stable = self.stable;
