@@ -40,7 +40,7 @@ impl AsgCapacity {
 
     /// Points `color`'s group at a launch template version (how a new golden AMI arrives, R9). New
     /// instances use it; running ones are not replaced.
-    pub async fn set_launch_template(
+    async fn update_launch_template(
         &self,
         color: Color,
         template: &str,
@@ -109,5 +109,14 @@ impl Capacity for AsgCapacity {
                 .map_err(|e| map_sdk("SetDesiredCapacity", name, e))?;
         }
         Ok(())
+    }
+
+    async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError> {
+        self.update_launch_template(color, template, version).await
     }
 }

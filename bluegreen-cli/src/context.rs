@@ -238,22 +238,6 @@ impl Context {
             .map_err(Failure::bad_input)
     }
 
-    /// The Auto Scaling provider with its AWS-only operations, for the aws provider.
-    pub async fn asg_capacity(&self) -> Result<Option<bluegreen_aws::AsgCapacity>, Failure> {
-        if self.provider()? != ProviderKind::Aws {
-            return Ok(None);
-        }
-        let naming = self.naming()?;
-        let groups = self
-            .target_spec()?
-            .auto_scaling_groups
-            .unwrap_or_else(|| PerColor::from_fn(|c| naming.auto_scaling_group(c)));
-        Ok(Some(bluegreen_aws::AsgCapacity::new(
-            self.connection().await.autoscaling().clone(),
-            groups,
-        )))
-    }
-
     /// The webhook URL (`BLUEGREEN_WEBHOOK` or `[hooks] webhook`), checked.
     pub fn webhook(&self) -> Result<Option<hyper::Uri>, Failure> {
         let url = std::env::var("BLUEGREEN_WEBHOOK")

@@ -215,4 +215,17 @@ impl Capacity for SimFileCapacity {
         self.0
             .call(|w| now(w, w.capacity().set_desired(color, desired)))
     }
+    async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError> {
+        self.0.call(|w| {
+            now(
+                w,
+                w.capacity().set_launch_template(color, template, version),
+            )
+        })
+    }
 }

@@ -516,3 +516,52 @@ fn c15_a_rollback_keeps_converging_under_sustained_throttling() {
         .count();
     assert!(retried >= 5, "every failed round is reported: {retried}");
 }
+
+// Issue 12's first seam, closed here: the new image is set under the lock ----------------------------------
+
+#[test]
+fn the_launch_template_is_set_under_the_lock_and_recorded() {
+    let mut h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 2, green: 0 },
+        ..WorldConfig::default()
+    });
+    h.manage_capacity = true;
+    let mut p = plan(Strategy::Immediate { bake: secs(60) });
+    p.capacity = Some(CapacityPolicy {
+        launch_template: Some(("lt-0abc".into(), "7".into())),
+        ..CapacityPolicy::default()
+    });
+    let (first, second) = (h.executor(), h.executor());
+    let clock = h.world.clock().clone();
+    let mut other = p.clone();
+    other.capacity.as_mut().unwrap().launch_template = Some(("lt-0abc".into(), "8".into()));
+    let (a, b) = run_virtual(h.world.clock(), async {
+        let late = async {
+            // While the first deployment brings green up, a second one tries another image.
+            clock.sleep(secs(30)).await;
+            second.run(id("d2"), other).await
+        };
+        futures::join!(first.run(id("d1"), p), late)
+    })
+    .unwrap();
+    assert_eq!(a.unwrap().kind(), "promoted");
+    assert!(matches!(b, Err(ExecError::Locked { .. })), "{b:?}");
+    assert_eq!(
+        h.world.launch_template(Color::Green),
+        Some(("lt-0abc".to_string(), "7".to_string())),
+        "the refused deployment changed nothing"
+    );
+    let record = h.store.record(&id("d1"));
+    let set = record
+        .iter()
+        .position(|e| matches!(e.event, Event::LaunchTemplateSet { .. }))
+        .expect("recorded");
+    let raised = record
+        .iter()
+        .position(|e| matches!(e.event, Event::CapacityRequested { .. }))
+        .expect("green brought up");
+    assert!(
+        0 < set && set < raised,
+        "after the start, before the capacity"
+    );
+}

@@ -335,6 +335,21 @@ impl<T: Capacity> Capacity for Faulty<T> {
             self.inner.set_desired(color, desired).await,
         )
     }
+    async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError> {
+        let ambiguous = self.gate("set_launch_template").await?;
+        answer(
+            "set_launch_template",
+            ambiguous,
+            self.inner
+                .set_launch_template(color, template, version)
+                .await,
+        )
+    }
 }
 
 #[async_trait]

@@ -377,7 +377,7 @@ fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hoo
 /// `deploy`.
 pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
     ctx.webhook()?;
-    let plan = plan(ctx, &a.strategy)?;
+    let mut plan = plan(ctx, &a.strategy)?;
     let launch_template = match &a.launch_template_version {
         Some(v) => Some(
             v.rsplit_once(':')
@@ -390,6 +390,23 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
         ),
         None => None,
     };
+    // The executor points the new color at the new version after it took the lock, and records it: a second
+    // deployment can never change this one's image.
+    if let Some(lt) = launch_template {
+        if ctx.provider()? != crate::context::ProviderKind::Aws {
+            return Err(Failure::bad_input(
+                "--launch-template-version needs the aws provider",
+            ));
+        }
+        match plan.capacity.as_mut() {
+            Some(c) => c.launch_template = Some(lt),
+            None => {
+                return Err(Failure::bad_input(
+                    "--launch-template-version needs --type full (the new color is brought up from it)",
+                ));
+            }
+        }
+    }
     if a.dry_run {
         let w = ctx.wire(false, None).await?;
         return show_plan(ctx, &w, &plan, true).await;
@@ -402,29 +419,6 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
         None => new_id(ctx, &*w.providers.clock)?,
     };
     let renderer = live_renderer(ctx, w.providers.clock.now());
-    if let Some((template, version)) = launch_template {
-        let split = w
-            .providers
-            .router
-            .read_split()
-            .await
-            .map_err(provider_failure)?;
-        let stable = split.sole_color().ok_or_else(|| {
-            Failure::bad_input(format!("the split is {split}: finish or roll back first"))
-        })?;
-        let Some(cap) = ctx.asg_capacity().await? else {
-            return Err(Failure::bad_input(
-                "--launch-template-version needs the aws provider",
-            ));
-        };
-        cap.set_launch_template(stable.other(), &template, &version)
-            .await
-            .map_err(provider_failure)?;
-        renderer.progress(&format!(
-            "{} now launches {template} version {version}",
-            stable.other()
-        ));
-    }
     run_plan(ctx, &w, &renderer, id, plan).await
 }
 

@@ -25,6 +25,15 @@ pub enum Event {
         /// The step it resumes at.
         step: usize,
     },
+    /// The new color's group now launches a new launch template version.
+    LaunchTemplateSet {
+        /// The color.
+        color: Color,
+        /// The launch template (id or name).
+        template: String,
+        /// Its version.
+        version: String,
+    },
     /// The new color's desired capacity was raised.
     CapacityRequested {
         /// The color.

@@ -109,7 +109,7 @@ impl Default for RetryPolicy {
 }
 
 /// Capacity management (R8), used when the executor has a [`Capacity`](crate::Capacity) provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapacityPolicy {
     /// Before the first shift, bring the new color to the stable color's desired capacity and wait until its
     /// instances are in service and its targets healthy.
@@ -125,6 +125,10 @@ pub struct CapacityPolicy {
     /// How long to keep the old color after promotion before scaling it down (a fast way back meanwhile).
     #[serde(with = "humantime_serde")]
     pub scale_down_delay: Duration,
+    /// Before scaling up, point the new color's group at this launch template version (a new golden
+    /// image), as `(template, version)`. Done after the lock is taken, and recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<(String, String)>,
 }
 
 impl Default for CapacityPolicy {
@@ -135,6 +139,7 @@ impl Default for CapacityPolicy {
             poll: Duration::from_secs(15),
             scale_down: true,
             scale_down_delay: Duration::from_secs(300),
+            launch_template: None,
         }
     }
 }

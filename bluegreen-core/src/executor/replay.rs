@@ -24,6 +24,8 @@ pub struct Replay {
     pub approved: BTreeSet<usize>,
     /// Whether the new color's capacity was confirmed ready.
     pub capacity_ready: bool,
+    /// Whether the new color's launch template was set.
+    pub launch_template_set: bool,
     /// A rollback in progress or done: why, and at which step.
     pub rollback: Option<(RollbackReason, Option<usize>)>,
     /// Whether every step finished and the final split was verified.
@@ -99,6 +101,7 @@ impl Replay {
             last_verified: None,
             approved: BTreeSet::new(),
             capacity_ready: false,
+            launch_template_set: false,
             rollback: None,
             promoted: false,
             scale_down_at: None,
@@ -172,6 +175,7 @@ impl Replay {
                 failure: None,
             } => self.pre_traffic_passed = true,
             Event::CapacityReady { .. } => self.capacity_ready = true,
+            Event::LaunchTemplateSet { .. } => self.launch_template_set = true,
             Event::RollbackStarted { reason, step } => {
                 self.rollback = Some((reason.clone(), *step))
             }

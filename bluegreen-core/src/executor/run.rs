@@ -487,7 +487,24 @@ impl<'a> Run<'a> {
     }
 
     async fn forward(&mut self, resume: Option<&Replay>) -> Result<Outcome, Stop> {
-        let capacity = self.p().capacity.clone().zip(self.plan.capacity);
+        let capacity = self.p().capacity.clone().zip(self.plan.capacity.clone());
+        if let Some((cap, policy)) = &capacity
+            && let Some((template, version)) = &policy.launch_template
+            && !resume.is_some_and(|r| r.launch_template_set || r.capacity_ready)
+        {
+            // Under the lock, before any traffic: a second deployment can never change this one's image.
+            let new = self.new_color();
+            self.call("set_launch_template", || {
+                cap.set_launch_template(new, template, version)
+            })
+            .await?;
+            self.record(Event::LaunchTemplateSet {
+                color: new,
+                template: template.clone(),
+                version: version.clone(),
+            })
+            .await?;
+        }
         if let Some((cap, policy)) = &capacity
             && policy.scale_up
             && !resume.is_some_and(|r| r.capacity_ready)

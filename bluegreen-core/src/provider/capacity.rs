@@ -19,4 +19,12 @@ pub trait Capacity: Send + Sync {
     async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError>;
     /// Sets `color`'s desired capacity (raising its maximum or lowering its minimum if needed).
     async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError>;
+    /// Points `color`'s group at launch template `template` version `version` (how a new golden image
+    /// arrives, R9): new instances use it, running ones are not replaced.
+    async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError>;
 }

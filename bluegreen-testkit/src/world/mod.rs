@@ -147,6 +147,7 @@ impl SimWorld {
                 max: config.asg_max,
                 desired: 0,
                 instances: Vec::new(),
+                launch_template: None,
             })
             .collect();
         let split = config.initial_split;
@@ -332,6 +333,15 @@ impl SimWorld {
             .iter()
             .find(|a| a.color == color)
             .map_or((0, 0), |a| (a.desired, s.in_service(a, now)))
+    }
+
+    /// The launch template version `color`'s group launches, once set.
+    pub fn launch_template(&self, color: Color) -> Option<(String, String)> {
+        self.lock()
+            .asgs
+            .iter()
+            .find(|a| a.color == color)
+            .and_then(|a| a.launch_template.clone())
     }
 
     /// Every weight change made so far, with each color's healthy targets at the time.

@@ -174,4 +174,18 @@ impl Capacity for SimCapacity {
         self.world.calls().record(now, "SetDesiredCapacity");
         s.set_desired(now, self.groups.get(color), desired)
     }
+
+    async fn set_launch_template(
+        &self,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "UpdateAutoScalingGroup");
+        let mut s = self.world.lock();
+        let asg = s.asg_mut(self.groups.get(color))?;
+        asg.launch_template = Some((template.to_string(), version.to_string()));
+        Ok(())
+    }
 }

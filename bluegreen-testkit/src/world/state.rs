@@ -104,6 +104,9 @@ pub struct Asg {
     pub desired: u32,
     /// Instances: `(id, launched at, terminated at)`.
     pub instances: Vec<(String, Timestamp, Option<Timestamp>)>,
+    /// The launch template version new instances use, `(template, version)`, once set.
+    #[serde(default)]
+    pub launch_template: Option<(String, String)>,
 }
 
 /// Timings of the world.
