@@ -71,6 +71,7 @@ pub struct DeploySection {
     pub kind: Option<String>,
     pub ready_timeout: Option<String>,
     pub scale_down_delay: Option<String>,
+    pub keep_failed: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,7 +301,8 @@ on_timeout = "rollback"      # rollback | promote
 on_cancel = "rollback"       # Ctrl-C or `bluegreen abort`: rollback | leave
 type = "full"                # full (bring the new color to capacity, scale the old one down) | traffic-only
 ready_timeout = "10m"
-scale_down_delay = "5m"
+scale_down_delay = "5m"      # after promotion (old color), or after a rollback (new color back to its capacity)
+keep_failed = false          # after a rollback, keep the new color at full capacity (to debug it)
 
 [gates]                      # CloudWatch publishes load balancer metrics by the minute, 1-3 minutes late:
                              # each complete minute after a shift is judged once it is published

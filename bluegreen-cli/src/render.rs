@@ -276,7 +276,15 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
         Event::RollbackStarted { reason, .. } => format!("ROLLING BACK: {reason}"),
         Event::RolledBack { split } => format!("rolled back: {split}"),
         Event::Promoted { split } => format!("promoted: {split}"),
-        Event::CapacityRequested { color, desired } => format!("scaling {color} to {desired}"),
+        Event::CapacityRequested { color, desired, .. } => format!("scaling {color} to {desired}"),
+        Event::CapacityRestored { color, desired } => {
+            format!("{color} back to its capacity from before the deployment: {desired}")
+        }
+        Event::LaunchTemplateSet {
+            color,
+            template,
+            version,
+        } => format!("{color} now launches {template} version {version}"),
         Event::CapacityReady {
             color,
             in_service,

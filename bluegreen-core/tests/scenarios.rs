@@ -824,7 +824,8 @@ fn capacity_comes_up_before_traffic_and_the_old_color_goes_after() {
         0,
         Event::CapacityRequested {
             color: Color::Green,
-            desired: 3
+            desired: 3,
+            previous: 0
         }
     )));
     // 90 s pending + 150 s of health checks (5 × 30 s), checked every 15 s: ready at 4:00.
@@ -926,7 +927,15 @@ fn capacity_that_never_becomes_healthy_rolls_back_without_moving_traffic() {
             healthy: 0
         }
     );
-    assert_eq!(h.elapsed(), secs(600));
+    // Rolled back when the 10-minute ready timeout ran out; green's group goes back to 0 five minutes later.
+    let record = h.store.record(&DeploymentId::new("d1").unwrap());
+    let rolled = record
+        .iter()
+        .find(|e| matches!(e.event, Event::RolledBack { .. }))
+        .unwrap();
+    assert_eq!(h.offset(rolled.at), secs(600));
+    assert_eq!(h.elapsed(), secs(900));
+    assert_eq!(h.world.asg_capacity(Color::Green).0, 0);
     assert!(
         h.verified_splits()
             .iter()
@@ -1340,4 +1349,43 @@ fn the_testing_guides_example_holds() {
     assert_eq!(outcome.kind(), "rolled-back");
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
     assert!(h.elapsed() <= Duration::from_secs(300 + 270 + 10));
+}
+
+#[test]
+fn after_a_rollback_the_failed_color_goes_back_to_its_capacity_unless_kept() {
+    for keep in [false, true] {
+        let mut config = capacity_world();
+        config.scripts.green = Scenario::Green5xx.green_script(Duration::ZERO);
+        let h = Harness::new(config).with_capacity();
+        let mut p = plan(Strategy::gradual());
+        p.capacity = Some(CapacityPolicy {
+            keep_failed: keep,
+            ..CapacityPolicy::default()
+        });
+        let outcome = h.run("d1", p).unwrap();
+        assert_eq!(outcome.kind(), "rolled-back");
+        let record = h.store.record(&DeploymentId::new("d1").unwrap());
+        let rolled = record
+            .iter()
+            .find(|e| matches!(e.event, Event::RolledBack { .. }))
+            .unwrap()
+            .at;
+        let restored = record.iter().find_map(|e| match e.event {
+            Event::CapacityRestored { color, desired } => Some((e.at, color, desired)),
+            _ => None,
+        });
+        if keep {
+            assert_eq!(restored, None);
+            assert_eq!(
+                h.world.asg_capacity(Color::Green).0,
+                3,
+                "kept for debugging"
+            );
+        } else {
+            // Five minutes after the rollback (a fast way forward meanwhile), back to 0.
+            assert_eq!(restored, Some((rolled + secs(300), Color::Green, 0)));
+            assert_eq!(h.world.asg_capacity(Color::Green).0, 0);
+        }
+        assert_eq!(h.world.asg_capacity(Color::Blue).0, 3, "blue untouched");
+    }
 }

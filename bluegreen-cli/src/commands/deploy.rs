@@ -190,6 +190,7 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
             c.scale_down_delay =
                 duration("deploy.scale_down_delay", t).map_err(Failure::bad_input)?;
         }
+        c.keep_failed = f.keep_failed.unwrap_or(false);
         plan.capacity = Some(c);
     }
     plan.validate().map_err(Failure::bad_input)?;

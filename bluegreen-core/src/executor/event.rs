@@ -40,6 +40,16 @@ pub enum Event {
         color: Color,
         /// Its new desired capacity.
         desired: u32,
+        /// Its desired capacity before (restored after a rollback).
+        #[serde(default)]
+        previous: u32,
+    },
+    /// After a rollback, the new color's group went back to its capacity from before the deployment.
+    CapacityRestored {
+        /// The color.
+        color: Color,
+        /// Its desired capacity now.
+        desired: u32,
     },
     /// The new color's instances are in service and healthy.
     CapacityReady {

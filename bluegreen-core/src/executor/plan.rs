@@ -125,6 +125,10 @@ pub struct CapacityPolicy {
     /// How long to keep the old color after promotion before scaling it down (a fast way back meanwhile).
     #[serde(with = "humantime_serde")]
     pub scale_down_delay: Duration,
+    /// After a rollback, keep the new color's group at the capacity it was raised to (to debug it), instead
+    /// of returning it, after [`scale_down_delay`](Self::scale_down_delay), to its capacity from before.
+    #[serde(default)]
+    pub keep_failed: bool,
     /// Before scaling up, point the new color's group at this launch template version (a new golden
     /// image), as `(template, version)`. Done after the lock is taken, and recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +143,7 @@ impl Default for CapacityPolicy {
             poll: Duration::from_secs(15),
             scale_down: true,
             scale_down_delay: Duration::from_secs(300),
+            keep_failed: false,
             launch_template: None,
         }
     }

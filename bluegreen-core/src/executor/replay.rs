@@ -26,6 +26,8 @@ pub struct Replay {
     pub capacity_ready: bool,
     /// Whether the new color's launch template was set.
     pub launch_template_set: bool,
+    /// The new color's capacity was raised from `.1` (to restore after a rollback).
+    pub raised: Option<(Color, u32)>,
     /// A rollback in progress or done: why, and at which step.
     pub rollback: Option<(RollbackReason, Option<usize>)>,
     /// Whether every step finished and the final split was verified.
@@ -102,6 +104,7 @@ impl Replay {
             approved: BTreeSet::new(),
             capacity_ready: false,
             launch_template_set: false,
+            raised: None,
             rollback: None,
             promoted: false,
             scale_down_at: None,
@@ -176,6 +179,12 @@ impl Replay {
             } => self.pre_traffic_passed = true,
             Event::CapacityReady { .. } => self.capacity_ready = true,
             Event::LaunchTemplateSet { .. } => self.launch_template_set = true,
+            Event::CapacityRequested {
+                color, previous, ..
+            } => {
+                self.raised.get_or_insert((*color, *previous));
+            }
+            Event::CapacityRestored { .. } => self.raised = None,
             Event::RollbackStarted { reason, step } => {
                 self.rollback = Some((reason.clone(), *step))
             }

@@ -182,6 +182,7 @@ pub(super) async fn resume(
         lease,
     );
     run.last_split = replay.last_verified;
+    run.raised = replay.raised;
     run.current_step = replay.in_progress.or(replay.next_step());
     let step = replay
         .next_step()
@@ -263,6 +264,8 @@ struct Run<'a> {
     /// Whether this run (or, on resume, an earlier one) may have written a split: a read that shows the
     /// stable color alone could then be stale.
     wrote: bool,
+    /// The new color's capacity was raised from `.1`: restored after a rollback.
+    raised: Option<(Color, u32)>,
 }
 
 impl<'a> Run<'a> {
@@ -290,6 +293,7 @@ impl<'a> Run<'a> {
             lease,
             lost: false,
             wrote: seq > 0,
+            raised: None,
         }
     }
 
@@ -464,7 +468,14 @@ impl<'a> Run<'a> {
     async fn finish(&mut self, result: Result<Outcome, Stop>) -> Outcome {
         let outcome = match result {
             Ok(outcome) => outcome,
-            Err(Stop::Rollback(reason)) => self.rollback(reason).await,
+            Err(Stop::Rollback(reason)) => {
+                let cancelled = matches!(reason, RollbackReason::Cancelled);
+                let outcome = self.rollback(reason).await;
+                if matches!(outcome, Outcome::RolledBack { .. }) && !cancelled {
+                    self.restore_capacity().await;
+                }
+                outcome
+            }
             Err(Stop::Leave(reason)) => Outcome::Aborted {
                 reason,
                 split: self.last_split,
@@ -1041,13 +1052,16 @@ impl<'a> Run<'a> {
             .max(1);
         let current = self.call("capacity", || cap.capacity(new)).await?;
         if current.desired < desired {
-            self.call("set_desired", || cap.set_desired(new, desired))
-                .await?;
+            // Recorded first: a crash right after the call still knows what to restore.
             self.record(Event::CapacityRequested {
                 color: new,
                 desired,
+                previous: current.desired,
             })
             .await?;
+            self.raised.get_or_insert((new, current.desired));
+            self.call("set_desired", || cap.set_desired(new, desired))
+                .await?;
         }
         let deadline = self.now() + policy.ready_timeout;
         let health = &self.p().health;
@@ -1075,6 +1089,53 @@ impl<'a> Run<'a> {
             }
             let next = (self.now() + policy.poll).min(deadline);
             self.sleep_until(next).await?;
+        }
+    }
+
+    /// After a rollback: waits the scale-down delay (a fast way forward again meanwhile), then returns the
+    /// new color's group to its capacity from before the deployment — unless the plan keeps it for
+    /// debugging, or it holds traffic again. A failure leaves it running (it costs money, not safety).
+    async fn restore_capacity(&mut self) {
+        let (Some(cap), Some(policy), Some((color, previous))) = (
+            self.p().capacity.clone(),
+            self.plan.capacity.clone(),
+            self.raised,
+        ) else {
+            return;
+        };
+        if policy.keep_failed || self.lost {
+            return;
+        }
+        let until = self.now() + policy.scale_down_delay;
+        while self.now() < until {
+            let chunk = until.since(self.now()).min(self.exec.lease_ttl / 3);
+            self.p().clock.sleep(chunk).await;
+            if self.keep_lease().await.is_err() {
+                return;
+            }
+        }
+        let router = &self.p().router;
+        let Ok(split) = self.call("read_split", || router.read_split()).await else {
+            return;
+        };
+        if split.weight(color) > 0 {
+            self.exec
+                .observer
+                .on_notice(self.now(), &Notice::ScaleDownSkipped { color, split });
+            return;
+        }
+        if self
+            .call("set_desired", || cap.set_desired(color, previous))
+            .await
+            .is_ok()
+        {
+            let _ = self
+                .record(Event::CapacityRestored {
+                    color,
+                    desired: previous,
+                })
+                .await;
+            self.raised = None;
         }
     }
 
