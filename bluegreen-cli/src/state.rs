@@ -250,27 +250,25 @@ pub enum Liveness {
     Lapsed,
 }
 
-/// How alive `lease`'s holder is at `now`.
+/// How alive `lease`'s holder is at `now`: a process of this machine is alive exactly while it exists
+/// (even if a long hook kept it from renewing); one elsewhere while its lease holds.
 pub fn liveness(lease: &Lease, now: Timestamp) -> Liveness {
-    if owner_is_gone(lease) {
-        Liveness::Dead
-    } else if lease.expired(now) {
-        Liveness::Lapsed
-    } else {
-        Liveness::Live
+    match local_owner_alive(lease) {
+        Some(true) => Liveness::Live,
+        Some(false) => Liveness::Dead,
+        None if lease.expired(now) => Liveness::Lapsed,
+        None => Liveness::Live,
     }
 }
 
-/// Whether the lock owner is a process of this machine that no longer exists: its lease cannot be renewed
-/// any more, so it counts as lapsed. (Owners are named `host:pid`.)
-fn owner_is_gone(lease: &Lease) -> bool {
-    let Some((host, pid)) = lease.owner.host.rsplit_once(':') else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    host == host_name() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+/// For an owner on this machine (`host:pid`), whether its process exists; `None` for one elsewhere.
+fn local_owner_alive(lease: &Lease) -> Option<bool> {
+    let (host, pid) = lease.owner.host.rsplit_once(':')?;
+    let pid = pid.parse::<u32>().ok()?;
+    if host != host_name() {
+        return None;
+    }
+    Some(pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
 }
 
 #[async_trait]
@@ -341,13 +339,15 @@ impl StateStore for FileStore {
         self.guarded(application, || {
             let path = self.lock_path(application);
             let current = self.read_lease(application)?;
-            // A holder that was a process of this machine and is gone cannot renew: its lease has lapsed.
-            let current = current.map(|l| {
-                if owner_is_gone(&l) {
-                    Lease { expires: now, ..l }
-                } else {
-                    l
-                }
+            // A holder that was a process of this machine and is gone cannot renew: its lease has lapsed. One
+            // that still exists holds the lock even if it could not renew (a long hook): it is alive.
+            let current = current.map(|l| match local_owner_alive(&l) {
+                Some(false) => Lease { expires: now, ..l },
+                Some(true) if l.expired(now) => Lease {
+                    expires: now + Duration::from_millis(1),
+                    ..l
+                },
+                _ => l,
             });
             let lease =
                 take_lease(current.as_ref(), application, owner, now, ttl).map_err(|e| {

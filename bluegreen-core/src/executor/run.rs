@@ -402,21 +402,40 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn call<T, F, Fut>(&self, operation: &'static str, f: F) -> Result<T, Stop>
+    /// Calls a provider with the plan's retries, renewing the lease while it takes (a slow AWS with
+    /// retries can take longer than the lease).
+    async fn call<T, F, Fut>(&mut self, operation: &'static str, f: F) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         let p = self.p();
-        with_retry(
-            &*p.clock,
-            &*self.exec.observer,
-            &self.plan.retry,
-            operation,
-            f,
-        )
-        .await
-        .map_err(|e| provider_stop(operation, e))
+        let retry = self.plan.retry;
+        let attempt = with_retry(&*p.clock, &*self.exec.observer, &retry, operation, f);
+        self.renewing(attempt)
+            .await?
+            .map_err(|e| provider_stop(operation, e))
+    }
+
+    /// Awaits `work` (a hook, a provider call with its retries), renewing the lease every third of it:
+    /// a run that is alive keeps its lock however long one action takes.
+    async fn renewing<O>(&mut self, work: impl Future<Output = O>) -> Result<O, Stop> {
+        let mut work = pin!(work);
+        loop {
+            let clock = self.p().clock.clone();
+            let mut tick = pin!(clock.sleep(self.exec.lease_ttl / 3));
+            let done = futures::future::poll_fn(|cx| {
+                if let Poll::Ready(v) = work.as_mut().poll(cx) {
+                    return Poll::Ready(Some(v));
+                }
+                tick.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match done {
+                Some(v) => return Ok(v),
+                None => self.keep_lease().await?,
+            }
+        }
     }
 
     fn cancel_stop(&self) -> Stop {
@@ -613,7 +632,7 @@ impl<'a> Run<'a> {
         let Some(hooks) = self.p().hooks.clone() else {
             return Ok(());
         };
-        let result = hooks.run(&point).await;
+        let result = self.renewing(hooks.run(&point)).await?;
         self.record(Event::HooksRan {
             point: point.clone(),
             failure: result.clone().err(),
