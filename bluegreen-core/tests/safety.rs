@@ -565,3 +565,35 @@ fn the_launch_template_is_set_under_the_lock_and_recorded() {
         "after the start, before the capacity"
     );
 }
+
+/// A hook that takes five minutes (of the clock) after the first weight step.
+struct SlowHook(Arc<dyn Clock>);
+
+#[async_trait::async_trait]
+impl Hooks for SlowHook {
+    async fn run(&self, point: &HookPoint) -> Result<(), HookFailure> {
+        if matches!(point, HookPoint::AfterStep { index: 0, .. }) {
+            self.0.sleep(secs(300)).await;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_run_keeps_its_lock_through_an_action_longer_than_its_lease() {
+    let mut h = Harness::new(WorldConfig::default());
+    h.hooks = Some(Arc::new(SlowHook(h.clock())));
+    let (first, second) = (h.executor(), h.executor());
+    let clock = h.world.clock().clone();
+    let (outcome, taken) = run_virtual(h.world.clock(), async {
+        let late = async {
+            // Three minutes into the five-minute hook: well past one lease without renewal.
+            clock.sleep(secs(180)).await;
+            second.run(id("d2"), plan(Strategy::gradual())).await
+        };
+        futures::join!(first.run(id("d1"), plan(Strategy::gradual())), late)
+    })
+    .unwrap();
+    assert!(matches!(taken, Err(ExecError::Locked { .. })), "{taken:?}");
+    assert_eq!(outcome.unwrap().kind(), "promoted");
+}
