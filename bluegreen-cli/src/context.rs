@@ -183,8 +183,23 @@ impl Context {
 
     pub fn store(&self) -> Result<FileStore, Failure> {
         let dir = self.state_dir();
+        // A path that is not a directory, or one this user cannot use, is a wrong setting (bad input),
+        // not a provider failure.
+        if dir.exists() && !dir.is_dir() {
+            return Err(Failure::bad_input(format!(
+                "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
+                dir.display()
+            )));
+        }
         FileStore::open(&dir).map_err(|e| Failure {
-            code: exit::PROVIDER,
+            code: if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory
+            ) {
+                exit::BAD_INPUT
+            } else {
+                exit::PROVIDER
+            },
             message: format!("state directory {}: {e}", dir.display()),
         })
     }

@@ -415,6 +415,26 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
     );
     refused(
         &env,
+        &[
+            "shift",
+            "--target",
+            "green",
+            "--percentage",
+            "10",
+            "--validation-minutes",
+            "soon",
+        ],
+        2,
+        "invalid value 'soon' for '--validation-minutes",
+    );
+    refused(
+        &env,
+        &["--state-dir", ".bluegreen/sim-world.json", "status"],
+        2,
+        "state directory .bluegreen/sim-world.json: exists and is not a directory",
+    );
+    refused(
+        &env,
         &["iam-policy", "--account", "abc"],
         2,
         "--account \"abc\": an AWS account id is 12 digits",

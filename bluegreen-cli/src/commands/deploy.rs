@@ -84,9 +84,21 @@ pub struct ShiftArgs {
     /// Its share, 0 to 100.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub percentage: u32,
-    /// Watch the gates this long after the shift, and roll back on failure.
-    #[arg(long)]
-    pub validation_minutes: Option<u32>,
+    /// Watch the gates this long after the shift, and roll back on failure: whole minutes (`5`) or a
+    /// duration (`90s`, `1h`).
+    #[arg(long, value_parser = validation_duration)]
+    pub validation_minutes: Option<Duration>,
+}
+
+/// `--validation-minutes`: a number of minutes, as the guide's Jenkins parameter has it, or a duration.
+fn validation_duration(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(m) if m <= 30 * 24 * 60 => Ok(Duration::from_secs(m * 60)),
+        Ok(m) => Err(format!(
+            "{m} minutes is longer than the 30 days a deployment may wait"
+        )),
+        Err(_) => duration("--validation-minutes", text),
+    }
 }
 
 /// `resume`.
@@ -426,9 +438,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
 /// `shift`.
 pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
     ctx.webhook()?;
-    let validation = a
-        .validation_minutes
-        .map(|m| Duration::from_secs(u64::from(m) * 60));
+    let validation = a.validation_minutes;
     let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
     plan.gates = ctx
@@ -648,4 +658,23 @@ pub async fn control(
         serde_json::json!({"deployment": id, "request": request}),
     );
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validation_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn validation_takes_whole_minutes_or_a_duration() {
+        assert_eq!(validation_duration("5"), Ok(Duration::from_secs(300)));
+        assert_eq!(validation_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(validation_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(validation_duration("soon").is_err());
+        assert!(
+            validation_duration("99999999")
+                .unwrap_err()
+                .contains("30 days")
+        );
+    }
 }
