@@ -234,6 +234,34 @@ struct BakeProgress {
     last_minute: Option<String>,
 }
 
+/// A notice in words.
+fn describe_notice(notice: &Notice) -> String {
+    match notice {
+        Notice::Retrying {
+            operation,
+            attempt,
+            error,
+        } => format!("{operation} failed (attempt {attempt}), retrying: {error}"),
+        Notice::StaleRead {
+            expected,
+            read,
+            attempt,
+        } => format!("read back {read} after writing {expected} (read {attempt}), reading again"),
+        Notice::RollbackRetrying {
+            round,
+            error,
+            next_in,
+        } => format!(
+            "ROLLBACK NOT DONE YET (round {round}: {error}); trying again in {}",
+            humantime::format_duration(*next_in)
+        ),
+        Notice::ScaleDownSkipped { color, split } => {
+            format!("{color} not scaled down: it holds traffic again ({split})")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// One event in words, in full (every gate report with its values). `start` anchors times.
 pub fn describe(event: &Event, start: Timestamp) -> String {
     let reports = |r: &[GateReport]| {
@@ -252,7 +280,14 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
             stable.other(),
             plan.schedule
         ),
-        Event::Resumed { action, step } => format!("resumed at step {}: {action:?}", step + 1),
+        Event::Resumed { action, step } => format!(
+            "resumed at step {}: {}",
+            step + 1,
+            match action {
+                bluegreen_core::ResumeAction::Continue => "continue",
+                bluegreen_core::ResumeAction::Rollback => "roll back",
+            }
+        ),
         Event::StepStarted { index, step } => format!("step {}: {step}", index + 1),
         Event::StepCompleted { index } => format!("step {} done", index + 1),
         Event::PreStepChecked { reports: r, .. } => format!("pre-step gate: {}", reports(r)),
@@ -325,8 +360,14 @@ impl Observer for Renderer {
     }
 
     fn on_notice(&self, at: Timestamp, notice: &Notice) {
-        if self.output == Output::Human && self.verbose {
-            eprintln!("{}  note: {notice:?}", offset(at.since(self.start)));
+        // Notices a person must see (a rollback that keeps failing, an old color left running) are shown
+        // always; the others (retries, stale reads) with --verbose.
+        if self.output == Output::Human && (self.verbose || notice.is_alarming()) {
+            eprintln!(
+                "{}  note: {}",
+                offset(at.since(self.start)),
+                describe_notice(notice)
+            );
         }
     }
 }

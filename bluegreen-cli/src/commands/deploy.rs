@@ -528,17 +528,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
             humantime::format_duration(c.scale_down_delay)
         ));
     }
-    let gates: Vec<String> = plan
-        .gates
-        .bake
-        .iter()
-        .map(|g| {
-            format!(
-                "{}: {:?} ({:?}, no data: {:?})",
-                g.name, g.check, g.mode, g.no_data
-            )
-        })
-        .collect();
+    let gates: Vec<String> = plan.gates.bake.iter().map(describe_gate).collect();
     let title = if dry_run {
         "dry run: nothing was changed"
     } else {
@@ -565,11 +555,19 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
     for g in &gates {
         human.push_str(&format!("  {g}\n"));
     }
+    let g = &plan.gates;
+    let d = |d: Duration| humantime::format_duration(d).to_string();
     human.push_str(&format!(
-        "limits: {:?}; window {}; at least {} requests",
-        plan.gates.limits,
-        humantime::format_duration(plan.gates.window_length()),
-        plan.gates.min_requests
+        "limits: failures {}, consecutive_failures {}, inconclusive {}; interval {}, window {}, min_requests {}, min_minutes {}, publication_timeout {}, max_extension {}",
+        g.limits.failures,
+        g.limits.consecutive_failures,
+        g.limits.inconclusive,
+        d(g.interval),
+        d(g.window_length()),
+        g.min_requests,
+        g.min_minutes,
+        d(g.publication_timeout),
+        d(g.max_extension)
     ));
     let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
     if let Some(first) = warnings.first() {
@@ -593,6 +591,45 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes, "warnings": warnings}),
     );
     Ok(exit::OK)
+}
+
+/// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.
+fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
+    use bluegreen_core::gate::{Check, GateMode, NoDataPolicy};
+    let d = |d: &Duration| humantime::format_duration(*d).to_string();
+    let relative = |r: &Option<bluegreen_core::gate::Relative>, unit: &str| match r {
+        Some(r) => format!(", and at most {} × stable + {}{unit}", r.factor, r.epsilon),
+        None => String::new(),
+    };
+    let what = match &g.check {
+        Check::ErrorRate {
+            max,
+            relative: r,
+            min_errors,
+        } => format!(
+            "max_5xx_rate {max}{} (relative_5xx_factor, relative_5xx_epsilon); a breach needs min_errors {min_errors}",
+            relative(r, "")
+        ),
+        Check::LatencyAvg { max, relative: r } => {
+            format!("max_latency_avg {}{}", d(max), relative(r, "s"))
+        }
+        Check::LatencyP99 { max, relative: r } => {
+            format!("max_latency_p99 {}{}", d(max), relative(r, "s"))
+        }
+        Check::HealthyHosts { min } => format!("min_healthy_hosts {min}"),
+        Check::Alarms { names } => format!("alarms {}", names.join(", ")),
+    };
+    let mode = match g.mode {
+        GateMode::Enforce => "enforce",
+        GateMode::Observe => "observe",
+    };
+    let no_data = match g.no_data {
+        NoDataPolicy::Fail => "fail",
+        NoDataPolicy::Inconclusive => "inconclusive",
+        NoDataPolicy::ExtendBake => "extend-bake",
+        NoDataPolicy::Pass => "pass",
+    };
+    format!("{}: {what} (mode {mode}, no_data {no_data})", g.name)
 }
 
 /// Sends a control request to the deployment in progress.

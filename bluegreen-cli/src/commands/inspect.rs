@@ -98,7 +98,12 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         }
     };
     for a in &alarms {
-        human.push_str(&format!("alarm {}: {:?}\n", a.name, a.state));
+        let state = match a.state {
+            bluegreen_core::AlarmState::Ok => "OK",
+            bluegreen_core::AlarmState::Alarm => "ALARM",
+            bluegreen_core::AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        };
+        human.push_str(&format!("alarm {}: {state}\n", a.name));
     }
     let deployment = match current_deployment(w).await {
         Some(id) => match replay(w, &id).await {
