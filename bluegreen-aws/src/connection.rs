@@ -141,7 +141,18 @@ impl Connection {
     /// Tags the listener or rule of `spec` as owned by the application (the explicit adopt operation).
     pub async fn adopt(&self, spec: &TargetSpec) -> Result<Resolved, AwsError> {
         let resolved = self.resolve(spec).await?;
-        discovery::adopt(&self.elb, &resolved).await?;
+        discovery::adopt(&self.elb, &resolved, false).await?;
         Ok(resolved)
+    }
+
+    /// Like [`adopt`](Self::adopt), taking over a listener or rule that another application owns;
+    /// returns that application, if any.
+    pub async fn adopt_forced(
+        &self,
+        spec: &TargetSpec,
+    ) -> Result<(Resolved, Option<String>), AwsError> {
+        let resolved = self.resolve(spec).await?;
+        let previous = discovery::adopt(&self.elb, &resolved, true).await?;
+        Ok((resolved, previous))
     }
 }

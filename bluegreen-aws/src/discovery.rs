@@ -245,21 +245,28 @@ fn not_found(resource: String) -> AwsError {
     AwsError::Provider(ProviderError::NotFound { resource })
 }
 
-/// Refuses unless the listener or rule carries [`OWNER_TAG`] = the application.
-pub(crate) async fn ensure_owned(elb: &Client, resolved: &Resolved) -> Result<(), AwsError> {
-    let resource = resolved.action_resource();
+/// The application the listener or rule is tagged as owned by, if any.
+async fn owner(elb: &Client, resource: &str) -> Result<Option<String>, AwsError> {
     let out = elb
         .describe_tags()
         .resource_arns(resource)
         .send()
         .await
         .map_err(|e| map_sdk("DescribeTags", resource, e))?;
-    let value = out
+    Ok(out
         .tag_descriptions()
         .iter()
         .flat_map(|d| d.tags())
         .find(|t| t.key() == Some(OWNER_TAG))
-        .and_then(|t| t.value());
+        .and_then(|t| t.value())
+        .map(str::to_string))
+}
+
+/// Refuses unless the listener or rule carries [`OWNER_TAG`] = the application.
+pub(crate) async fn ensure_owned(elb: &Client, resolved: &Resolved) -> Result<(), AwsError> {
+    let resource = resolved.action_resource();
+    let value = owner(elb, resource).await?;
+    let value = value.as_deref();
     if value == Some(resolved.application.as_str()) {
         return Ok(());
     }
@@ -271,9 +278,26 @@ pub(crate) async fn ensure_owned(elb: &Client, resolved: &Resolved) -> Result<()
     })
 }
 
-/// Tags the listener or rule as the application's.
-pub(crate) async fn adopt(elb: &Client, resolved: &Resolved) -> Result<(), AwsError> {
+/// Tags the listener or rule as the application's. One owned by another application is refused unless
+/// `force`; returns the previous owner, if another.
+pub(crate) async fn adopt(
+    elb: &Client,
+    resolved: &Resolved,
+    force: bool,
+) -> Result<Option<String>, AwsError> {
     let resource = resolved.action_resource();
+    let previous = owner(elb, resource)
+        .await?
+        .filter(|o| *o != resolved.application);
+    if let Some(other) = &previous
+        && !force
+    {
+        return Err(AwsError::OwnedByOther {
+            resource: resource.to_string(),
+            owner: other.clone(),
+            application: resolved.application.clone(),
+        });
+    }
     let tag = Tag::builder()
         .key(OWNER_TAG)
         .value(&resolved.application)
@@ -284,5 +308,5 @@ pub(crate) async fn adopt(elb: &Client, resolved: &Resolved) -> Result<(), AwsEr
         .send()
         .await
         .map_err(|e| map_sdk("AddTags", resource, e))?;
-    Ok(())
+    Ok(previous)
 }

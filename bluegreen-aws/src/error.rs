@@ -27,6 +27,18 @@ pub enum AwsError {
         /// What the tag says, or `missing`.
         found: String,
     },
+    /// `adopt` of a listener or rule that another application owns.
+    #[error(
+        "{resource} is owned by {owner}, not {application}: refusing to take it over (`bluegreen adopt --force` does, if {owner} no longer deploys there)"
+    )]
+    OwnedByOther {
+        /// The listener or rule ARN.
+        resource: String,
+        /// The application that owns it.
+        owner: String,
+        /// The application asking.
+        application: String,
+    },
     /// The action is not a forward to exactly the two colors' target groups.
     #[error(
         "{resource}: expected a forward action to the blue and green target groups, found {found}"
@@ -46,9 +58,11 @@ impl From<AwsError> for ProviderError {
     fn from(e: AwsError) -> ProviderError {
         match e {
             AwsError::Provider(p) => p,
-            AwsError::NotOwned { .. } => ProviderError::AccessDenied {
-                message: e.to_string(),
-            },
+            AwsError::NotOwned { .. } | AwsError::OwnedByOther { .. } => {
+                ProviderError::AccessDenied {
+                    message: e.to_string(),
+                }
+            }
             other => ProviderError::Invalid {
                 message: other.to_string(),
             },

@@ -81,8 +81,8 @@ enum Command {
     Report(inspect::ReportArgs),
     /// Write a commented bluegreen.toml.
     Init(setup::InitArgs),
-    /// Tag the listener (or rule) as managed by this application.
-    Adopt,
+    /// Tag the listener (or rule) as managed by this application (refused if another owns it, unless --force).
+    Adopt(setup::AdoptArgs),
     /// Print the least-privilege IAM policy.
     IamPolicy(setup::IamArgs),
     /// Print shell completions.
@@ -212,7 +212,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Command::History => inspect::history(&ctx).await,
             Command::Report(a) => inspect::report(&ctx, a).await,
             Command::Init(a) => setup::init(&ctx, a),
-            Command::Adopt => setup::adopt(&ctx).await,
+            Command::Adopt(a) => setup::adopt(&ctx, a).await,
             Command::IamPolicy(a) => setup::iam_policy(&ctx, a),
             Command::Completions { .. } | Command::Simulate(_) | Command::Man => Ok(exit::OK),
         }

@@ -611,6 +611,24 @@ fn setup_commands() {
         &man[..200.min(man.len())]
     );
     assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+    // Another application's listener is not taken over silently.
+    let other = env
+        .cmd(&["adopt"])
+        .env("BLUEGREEN_APPLICATION", "other-app")
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(4), "{}", text(&other.stderr));
+    assert!(
+        text(&other.stderr).contains("is owned by poc/poc-web, not poc/other-app"),
+        "{}",
+        text(&other.stderr)
+    );
+    let forced = env
+        .cmd(&["adopt", "--force"])
+        .env("BLUEGREEN_APPLICATION", "other-app")
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
 }
 
 #[test]

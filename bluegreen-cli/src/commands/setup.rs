@@ -49,38 +49,76 @@ pub fn init(ctx: &Context, a: InitArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-/// Tags the listener (or rule) as owned by the application.
-pub async fn adopt(ctx: &Context) -> Result<u8, Failure> {
+/// `adopt`.
+#[derive(Args, Debug)]
+pub struct AdoptArgs {
+    /// Take over a listener (or rule) that another application owns.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Tags the listener (or rule) as owned by the application; refuses (exit 4) one that another application
+/// owns, unless `--force`.
+pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<u8, Failure> {
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let naming = ctx.naming()?;
     match ctx.provider()? {
         ProviderKind::Aws => {
             let spec = ctx.target_spec()?;
-            let resolved = ctx
-                .connection()
-                .await
-                .adopt(&spec)
-                .await
-                .map_err(|e| match e {
-                    bluegreen_aws::AwsError::Provider(p) => crate::context::provider_failure(p),
-                    other => Failure::bad_input(other),
-                })?;
+            let conn = ctx.connection().await;
+            let adopted = if a.force {
+                conn.adopt_forced(&spec).await
+            } else {
+                conn.adopt(&spec).await.map(|r| (r, None))
+            };
+            let (resolved, previous) = adopted.map_err(|e| match e {
+                bluegreen_aws::AwsError::Provider(p) => crate::context::provider_failure(p),
+                e @ bluegreen_aws::AwsError::OwnedByOther { .. } => Failure {
+                    code: exit::REFUSED,
+                    message: e.to_string(),
+                },
+                other => Failure::bad_input(other),
+            })?;
             renderer.result(
                 "adopted",
-                &format!("{} is now owned by {} (tag {})", resolved.action_resource(), resolved.application, bluegreen_aws::OWNER_TAG),
-                serde_json::json!({"resource": resolved.action_resource(), "application": resolved.application}),
+                &format!(
+                    "{} is now owned by {} (tag {}){}",
+                    resolved.action_resource(),
+                    resolved.application,
+                    bluegreen_aws::OWNER_TAG,
+                    previous.as_ref().map_or(String::new(), |p| format!(", taken over from {p}"))
+                ),
+                serde_json::json!({"resource": resolved.action_resource(), "application": resolved.application, "previous_owner": previous}),
             );
         }
         ProviderKind::Sim => {
             let w = ctx.wire(false, None).await?;
             if let Some(sim) = &w.sim {
-                sim.with_world(|world| {
-                    world.tag_listener(bluegreen_aws::OWNER_TAG, &naming.application_key())
-                })
-                .map_err(|m| Failure {
-                    code: exit::PROVIDER,
-                    message: m,
-                })?;
+                let me = naming.application_key();
+                let previous = sim
+                    .with_world(|world| {
+                        let previous = world
+                            .listener_tag(bluegreen_aws::OWNER_TAG)
+                            .filter(|o| *o != me);
+                        if previous.is_none() || a.force {
+                            world.tag_listener(bluegreen_aws::OWNER_TAG, &me);
+                        }
+                        previous
+                    })
+                    .map_err(|m| Failure {
+                        code: exit::PROVIDER,
+                        message: m,
+                    })?;
+                if let Some(owner) = previous
+                    && !a.force
+                {
+                    return Err(Failure {
+                        code: exit::REFUSED,
+                        message: format!(
+                            "the simulated listener is owned by {owner}, not {me}: refusing to take it over (`bluegreen adopt --force` does, if {owner} no longer deploys there)"
+                        ),
+                    });
+                }
             }
             renderer.result(
                 "adopted",

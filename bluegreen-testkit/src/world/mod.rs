@@ -374,6 +374,11 @@ impl SimWorld {
             .push((offset, state));
     }
 
+    /// A listener tag's value, if set.
+    pub fn listener_tag(&self, key: &str) -> Option<String> {
+        self.lock().listeners[0].tags.get(key).cloned()
+    }
+
     /// Sets a listener tag.
     pub fn tag_listener(&self, key: &str, value: &str) {
         let mut s = self.lock();
