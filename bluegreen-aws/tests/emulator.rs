@@ -61,7 +61,7 @@ async fn put_metric(
     name: &str,
     value: f64,
 ) {
-    put_metric_at(cw, resolved, color, name, value, SystemClock.now()).await
+    put_metrics_at(cw, resolved, &[(color, name, value)], SystemClock.now()).await
 }
 
 async fn put_metrics_at(
@@ -96,42 +96,6 @@ async fn put_metrics_at(
         );
     }
     put.send().await.expect("PutMetricData");
-}
-
-async fn put_metric_at(
-    cw: &aws_sdk_cloudwatch::Client,
-    resolved: &Resolved,
-    color: Color,
-    name: &str,
-    value: f64,
-    at: Timestamp,
-) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let datum = MetricDatum::builder()
-        .metric_name(name)
-        .dimensions(
-            Dimension::builder()
-                .name("TargetGroup")
-                .value(resolved.target_group_dimension(color))
-                .build(),
-        )
-        .dimensions(
-            Dimension::builder()
-                .name("LoadBalancer")
-                .value(resolved.load_balancer_dimension())
-                .build(),
-        )
-        .value(value)
-        .timestamp(aws_smithy_types::DateTime::from_millis(
-            at.as_millis() as i64
-        ))
-        .build();
-    cw.put_metric_data()
-        .namespace("AWS/ApplicationELB")
-        .metric_data(datum)
-        .send()
-        .await
-        .expect("PutMetricData");
 }
 
 #[tokio::test]

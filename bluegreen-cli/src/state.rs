@@ -3,7 +3,7 @@
 //! (write a temporary file, fsync, rename, fsync the directory).
 
 use async_trait::async_trait;
-use bluegreen_core::provider::{is_current, lost_lease, take_lease};
+use bluegreen_core::provider::{ensure_current, release_lease, renew_lease, take_lease};
 use bluegreen_core::{
     Approval, ApprovalDecision, ApprovalRequest, CancelToken, DeploymentId, Event, Lease,
     LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
@@ -281,9 +281,7 @@ impl StateStore for FileStore {
     ) -> Result<(), ProviderError> {
         self.guarded(&lease.application, || {
             let current = self.read_lease(&lease.application)?;
-            if !is_current(current.as_ref(), lease) {
-                return Err(lost_lease(current.as_ref(), lease));
-            }
+            ensure_current(current.as_ref(), lease)?;
             let path = self.record_path(deployment);
             let mut text = match fs::read_to_string(&path) {
                 Ok(t) => t,
@@ -375,13 +373,7 @@ impl StateStore for FileStore {
     ) -> Result<Lease, ProviderError> {
         self.guarded(&lease.application, || {
             let current = self.read_lease(&lease.application)?;
-            if !is_current(current.as_ref(), lease) {
-                return Err(lost_lease(current.as_ref(), lease));
-            }
-            let renewed = Lease {
-                expires: now + ttl,
-                ..lease.clone()
-            };
+            let renewed = renew_lease(current.as_ref(), lease, now, ttl)?;
             write_lease(&self.lock_path(&lease.application), &renewed)?;
             Ok(renewed)
         })
@@ -391,14 +383,12 @@ impl StateStore for FileStore {
         self.guarded(&lease.application, || {
             let path = self.lock_path(&lease.application);
             let current = self.read_lease(&lease.application)?;
-            match &current {
-                None => Ok(()),
-                Some(_) if is_current(current.as_ref(), lease) => match fs::remove_file(&path) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(io_err("lock", &path, e)),
-                },
-                Some(_) => Err(lost_lease(current.as_ref(), lease)),
+            if !release_lease(current.as_ref(), lease)? {
+                return Ok(());
+            }
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("lock", &path, e)),
+                _ => Ok(()),
             }
         })
     }

@@ -688,15 +688,16 @@ fn hooks_gate_the_deployment_and_skip_tests_skips_them() {
     assert_eq!(log, "after step 1 50\nafter step 3 100\n");
 }
 
-#[test]
-fn an_interrupt_rolls_back_and_exits_130() {
-    let env = Env::new("sigint");
+/// Starts a deployment, sends `signal` once it is at 10 %, and checks it stopped at a safe point with
+/// `code`, saying `said`, rolled back, with all traffic on blue.
+#[track_caller]
+fn stopped_by_signal(env: &Env, signal: &str, code: i32, said: &str) {
     let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
     env.wait_for("the first step", |s| green(s) == 10);
     let pid = deploy.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success()
@@ -704,16 +705,12 @@ fn an_interrupt_rolls_back_and_exits_130() {
     let out = finish(deploy);
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(code),
         "{}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(
-        text(&out.stderr).contains("interrupted: stopping at the next safe point"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains(said), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("rolled back: blue 100% / green 0%"),
         "{}",
@@ -723,37 +720,25 @@ fn an_interrupt_rolls_back_and_exits_130() {
 }
 
 #[test]
+fn an_interrupt_rolls_back_and_exits_130() {
+    let env = Env::new("sigint");
+    stopped_by_signal(
+        &env,
+        "-INT",
+        130,
+        "interrupted: stopping at the next safe point",
+    );
+}
+
+#[test]
 fn a_sigterm_rolls_back_releases_the_lock_and_exits_143() {
     let env = Env::new("sigterm");
-    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
-    env.wait_for("the first step", |s| green(s) == 10);
-    let pid = deploy.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+    stopped_by_signal(
+        &env,
+        "-TERM",
+        143,
+        "terminated (SIGTERM): stopping at the next safe point",
     );
-    let out = finish(deploy);
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stderr).contains("terminated (SIGTERM): stopping at the next safe point"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("rolled back: blue 100% / green 0%"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(green(&env.status()), 0);
     // The lock was released: the next deployment starts; a SIGHUP stops it the same way, and a second
     // signal right after it does not abandon the rollback.
     let next = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);

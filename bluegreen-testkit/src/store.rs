@@ -1,13 +1,59 @@
 //! An in-memory [`StateStore`], strict about sequence numbers, with a way to "die" after N appends.
 
 use async_trait::async_trait;
-use bluegreen_core::provider::{is_current, lost_lease, take_lease};
+use bluegreen_core::provider::{ensure_current, release_lease, renew_lease, take_lease};
 use bluegreen_core::{
     DeploymentId, Event, Lease, LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The current lease of each application, with the store contract's rules: what both in-memory stores
+/// keep of their locks.
+#[derive(Debug, Default)]
+struct Leases(BTreeMap<String, Lease>);
+
+impl Leases {
+    fn get(&self, application: &str) -> Option<&Lease> {
+        self.0.get(application)
+    }
+
+    /// Refuses an append under `lease` unless it is the application's current one (fencing).
+    fn check(&self, lease: &Lease) -> Result<(), ProviderError> {
+        ensure_current(self.get(&lease.application), lease)
+    }
+
+    fn lock(
+        &mut self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        let lease = take_lease(self.get(application), application, owner, now, ttl)?;
+        self.0.insert(application.to_string(), lease.clone());
+        Ok(lease)
+    }
+
+    fn renew(
+        &mut self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        let renewed = renew_lease(self.get(&lease.application), lease, now, ttl)?;
+        self.0.insert(lease.application.clone(), renewed.clone());
+        Ok(renewed)
+    }
+
+    fn unlock(&mut self, lease: &Lease) -> Result<(), ProviderError> {
+        if release_lease(self.get(&lease.application), lease)? {
+            self.0.remove(&lease.application);
+        }
+        Ok(())
+    }
+}
 
 /// Records and locks in memory. Clones share them.
 ///
@@ -22,7 +68,7 @@ pub struct MemoryStore {
 struct Inner {
     records: BTreeMap<DeploymentId, Vec<RecordEntry>>,
     by_app: BTreeMap<String, Vec<DeploymentId>>,
-    locks: BTreeMap<String, Lease>,
+    locks: Leases,
     appends: u64,
     hang_after: Option<u64>,
     ambiguous_next: u32,
@@ -86,10 +132,7 @@ impl StateStore for MemoryStore {
             if s.hang_after.is_some_and(|n| s.appends >= n) {
                 (true, false)
             } else {
-                let current = s.locks.get(&lease.application);
-                if !is_current(current, lease) {
-                    return Err(lost_lease(current, lease));
-                }
+                s.locks.check(lease)?;
                 let len = s.records.get(deployment).map_or(0, Vec::len) as u64;
                 if entry.seq != len {
                     return Err(ProviderError::Conflict {
@@ -154,10 +197,7 @@ impl StateStore for MemoryStore {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        let mut s = self.lock_inner();
-        let lease = take_lease(s.locks.get(application), application, owner, now, ttl)?;
-        s.locks.insert(application.to_string(), lease.clone());
-        Ok(lease)
+        self.lock_inner().locks.lock(application, owner, now, ttl)
     }
 
     async fn renew(
@@ -166,30 +206,11 @@ impl StateStore for MemoryStore {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        let mut s = self.lock_inner();
-        let current = s.locks.get(&lease.application);
-        if !is_current(current, lease) {
-            return Err(lost_lease(current, lease));
-        }
-        let renewed = Lease {
-            expires: now + ttl,
-            ..lease.clone()
-        };
-        s.locks.insert(lease.application.clone(), renewed.clone());
-        Ok(renewed)
+        self.lock_inner().locks.renew(lease, now, ttl)
     }
 
     async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
-        let mut s = self.lock_inner();
-        let current = s.locks.get(&lease.application);
-        match current {
-            None => Ok(()),
-            Some(_) if is_current(current, lease) => {
-                s.locks.remove(&lease.application);
-                Ok(())
-            }
-            Some(_) => Err(lost_lease(current, lease)),
-        }
+        self.lock_inner().locks.unlock(lease)
     }
 
     async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
@@ -198,7 +219,7 @@ impl StateStore for MemoryStore {
 }
 
 /// Entries per deployment, and leases per application.
-type Counts = (BTreeMap<DeploymentId, u64>, BTreeMap<String, Lease>);
+type Counts = (BTreeMap<DeploymentId, u64>, Leases);
 
 /// A store for load tests, where records live elsewhere: it keeps the locks and a count of entries per
 /// deployment, checks their order, and drops the entries themselves (so `load` finds nothing).
@@ -213,15 +234,13 @@ impl CountingStore {
         Self::default()
     }
 
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Entries appended to `id`'s record.
     pub fn entries(&self, id: &DeploymentId) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .get(id)
-            .copied()
-            .unwrap_or(0)
+        self.counts().0.get(id).copied().unwrap_or(0)
     }
 }
 
@@ -234,10 +253,7 @@ impl StateStore for CountingStore {
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let current = s.1.get(&lease.application);
-        if !is_current(current, lease) {
-            return Err(lost_lease(current, lease));
-        }
+        s.1.check(lease)?;
         let n = s.0.entry(deployment.clone()).or_insert(0);
         if entry.seq != *n {
             return Err(ProviderError::Conflict {
@@ -268,10 +284,7 @@ impl StateStore for CountingStore {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let lease = take_lease(s.1.get(application), application, owner, now, ttl)?;
-        s.1.insert(application.to_string(), lease.clone());
-        Ok(lease)
+        self.counts().1.lock(application, owner, now, ttl)
     }
 
     async fn renew(
@@ -280,34 +293,14 @@ impl StateStore for CountingStore {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let current = s.1.get(&lease.application);
-        if !is_current(current, lease) {
-            return Err(lost_lease(current, lease));
-        }
-        let renewed = Lease {
-            expires: now + ttl,
-            ..lease.clone()
-        };
-        s.1.insert(lease.application.clone(), renewed.clone());
-        Ok(renewed)
+        self.counts().1.renew(lease, now, ttl)
     }
 
     async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let current = s.1.get(&lease.application);
-        match current {
-            None => Ok(()),
-            Some(_) if is_current(current, lease) => {
-                s.1.remove(&lease.application);
-                Ok(())
-            }
-            Some(_) => Err(lost_lease(current, lease)),
-        }
+        self.counts().1.unlock(lease)
     }
 
     async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
-        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(s.1.get(application).cloned())
+        Ok(self.counts().1.get(application).cloned())
     }
 }

@@ -266,6 +266,8 @@ struct Run<'a> {
     wrote: bool,
     /// The new color's capacity was raised from `.1`: restored after a rollback.
     raised: Option<(Color, u32)>,
+    /// The plan's gates, shared: every poll reads them while it calls providers (`&mut self`).
+    gates: std::sync::Arc<crate::GatePolicy>,
 }
 
 impl<'a> Run<'a> {
@@ -279,6 +281,7 @@ impl<'a> Run<'a> {
     ) -> Self {
         let now = exec.providers.clock.now();
         let book = MinuteBook::idle(plan.gates.window_length());
+        let gates = std::sync::Arc::new(plan.gates.clone());
         Run {
             exec,
             id,
@@ -294,6 +297,7 @@ impl<'a> Run<'a> {
             lost: false,
             wrote: seq > 0,
             raised: None,
+            gates,
         }
     }
 
@@ -791,7 +795,7 @@ impl<'a> Run<'a> {
         limits: &Limits,
         can_extend: bool,
     ) -> Result<PollDecision, Stop> {
-        let gates = self.plan.gates.clone();
+        let gates = self.gates.clone();
         let new = self.new_color();
         let health = &self.p().health;
         let state_gates: Vec<_> = gates
@@ -880,7 +884,7 @@ impl<'a> Run<'a> {
     /// before the planned end, and at least the plan's `min_minutes` (up to its `max_extension`): no step
     /// moves more traffic, and no promotion happens, before every closed minute of this split is judged.
     async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
-        let gates = self.plan.gates.clone();
+        let gates = self.gates.clone();
         let interval = gates.interval;
         let limits = gates.limits;
         let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());

@@ -20,7 +20,10 @@ pub use health::{
 };
 pub use hooks::{HookFailure, HookPoint, Hooks};
 pub use router::TrafficRouter;
-pub use store::{Lease, LockOwner, StateStore, is_current, lost_lease, take_lease};
+pub use store::{
+    Lease, LockOwner, StateStore, ensure_current, is_current, lost_lease, release_lease,
+    renew_lease, take_lease,
+};
 
 #[cfg(feature = "mocks")]
 pub use approval::MockApproval;

@@ -131,6 +131,40 @@ pub fn take_lease(
     }
 }
 
+/// What [`StateStore::renew`] does given the lease found: `lease` extended to `now + ttl` if it is still
+/// the current one, else the refusal.
+pub fn renew_lease(
+    current: Option<&Lease>,
+    lease: &Lease,
+    now: Timestamp,
+    ttl: Duration,
+) -> Result<Lease, ProviderError> {
+    ensure_current(current, lease)?;
+    Ok(Lease {
+        expires: now + ttl,
+        ..lease.clone()
+    })
+}
+
+/// The fencing rule of [`StateStore::append`]: refused unless `lease` is the current lease `current`.
+pub fn ensure_current(current: Option<&Lease>, lease: &Lease) -> Result<(), ProviderError> {
+    if is_current(current, lease) {
+        Ok(())
+    } else {
+        Err(lost_lease(current, lease))
+    }
+}
+
+/// What [`StateStore::unlock`] does given the lease found: `Ok(true)` to remove it (it is `lease`),
+/// `Ok(false)` when nobody holds the lock, the refusal when another lease does.
+pub fn release_lease(current: Option<&Lease>, lease: &Lease) -> Result<bool, ProviderError> {
+    match current {
+        None => Ok(false),
+        Some(_) if is_current(current, lease) => Ok(true),
+        Some(_) => Err(lost_lease(current, lease)),
+    }
+}
+
 /// Whether `lease` is still the current lease `current`: same owner and fence.
 pub fn is_current(current: Option<&Lease>, lease: &Lease) -> bool {
     current.is_some_and(|c| c.owner == lease.owner && c.fence == lease.fence)
