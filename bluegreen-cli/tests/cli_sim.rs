@@ -372,6 +372,90 @@ fn shift_and_emergency_rollback() {
     assert_eq!(green(&env.status()), 0);
 }
 
+/// Issue 11: a deployment in progress whose record is damaged. An older shift ended with all traffic on
+/// green, so green is stable and the deployment moves traffic to blue; reading the older record's "from"
+/// color (blue) sent all traffic to the color under deployment.
+#[test]
+fn rollback_with_a_damaged_record_never_picks_the_color_under_deployment() {
+    let env = Env::new("damaged-rollback");
+    let out = env.run(&["shift", "--target", "green", "--percentage", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = env.dir.join(".bluegreen/deployments");
+    let names = || -> Vec<PathBuf> {
+        std::fs::read_dir(&records)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let shift = names().pop().expect("the shift's record");
+    let deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| s["split"]["blue"] == 10);
+    // Freeze the deployment (alive, holding the lock) and damage its record.
+    let pid = deploy.id().to_string();
+    let signal = |s: &str| {
+        assert!(
+            Command::new("kill")
+                .args([s, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    let running = names()
+        .into_iter()
+        .find(|p| *p != shift)
+        .expect("the deployment's record");
+    let text_of = std::fs::read_to_string(&running).unwrap();
+    let damaged: String = text_of
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                "{not json\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&running, damaged).unwrap();
+    // With no earlier record to say where traffic stood and both colors healthy, it cannot tell: exit 2, one
+    // line saying what it would need, nothing changed.
+    let aside = env.dir.join("shift.jsonl");
+    std::fs::rename(&shift, &aside).unwrap();
+    let out = env.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot tell which color is stable: the record of deployment")
+            && err.contains("--to blue|green"),
+        "{err}"
+    );
+    assert_eq!(env.status()["split"]["blue"], 10, "nothing changed");
+    // With the shift's record, the color that held all traffic before the deployment is stable.
+    std::fs::rename(&aside, &shift).unwrap();
+    let out = env.run(&["--output", "json", "rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let last = text(&out.stdout)
+        .lines()
+        .rfind(|l| !l.is_empty())
+        .unwrap()
+        .to_string();
+    let result: Value = serde_json::from_str(&last).expect("JSON");
+    assert_eq!(result["data"]["to"], "green", "{result}");
+    assert!(
+        result["data"]["basis"]
+            .as_str()
+            .unwrap()
+            .contains("all traffic was on green before it"),
+        "{result}"
+    );
+    assert_eq!(green(&env.status()), 100);
+    signal("-KILL");
+    let _ = finish(deploy);
+}
+
 #[track_caller]
 fn refused(env: &Env, args: &[&str], code: i32, message: &str) {
     let before = env.world();

@@ -20,9 +20,10 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DEFAULT_LEASE_TTL, DeploymentId, Event,
-    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry,
-    Replay, ResumeAction, RetryPolicy, RollbackReason, VerifyPolicy,
+    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DEFAULT_LEASE_TTL, DeploymentId,
+    EmergencyDecision, EmergencyError, EmergencyRequest, Event, ExecError, Executor, NoopObserver,
+    Notice, Observer, Outcome, Plan, Providers, RecordEntry, RecordState, Replay, ResumeAction,
+    RetryPolicy, RollbackReason, StableChoice, StableEvidence, VerifyPolicy, choose_stable,
 };
 pub use gate::GatePolicy;
 pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};

@@ -13,6 +13,7 @@
 //! ```
 
 mod cancel;
+mod emergency;
 mod event;
 mod outcome;
 mod plan;
@@ -21,6 +22,10 @@ mod retry;
 mod run;
 
 pub use cancel::{CancelToken, Cancelled};
+pub use emergency::{
+    EmergencyDecision, EmergencyError, EmergencyRequest, RecordState, StableChoice, StableEvidence,
+    choose_stable,
+};
 pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
 pub use outcome::{Outcome, RollbackReason};
 pub use plan::{
