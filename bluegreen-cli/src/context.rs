@@ -52,9 +52,15 @@ pub struct Global {
     #[arg(long, global = true, env = "BLUEGREEN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Simulated provider: simulated seconds per real second, for a new world (default 60).
-    #[arg(long, global = true, env = "BLUEGREEN_TIME_SCALE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BLUEGREEN_TIME_SCALE",
+        allow_hyphen_values = true
+    )]
     pub time_scale: Option<f64>,
-    /// Output format: human (progress on stderr, results on stdout) or json (JSON Lines on stdout).
+    /// Output format: human (events and results on stdout; notes, spinner and errors on stderr) or json (JSON
+    /// Lines on stdout).
     #[arg(long, global = true, value_enum, default_value_t = Output::Human, env = "BLUEGREEN_OUTPUT")]
     pub output: Output,
     /// More detail (retries, stale reads).

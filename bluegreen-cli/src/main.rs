@@ -34,6 +34,19 @@ mod exit {
     pub const TERMINATED: u8 = 143;
     /// Hung up (SIGHUP): the same, for a terminal that went away.
     pub const HUNG_UP: u8 = 129;
+
+    /// Every exit code, for the documentation test.
+    #[cfg(test)]
+    pub const ALL: [u8; 8] = [
+        OK,
+        ROLLED_BACK,
+        BAD_INPUT,
+        PROVIDER,
+        REFUSED,
+        INTERRUPTED,
+        TERMINATED,
+        HUNG_UP,
+    ];
 }
 
 /// Blue-green and canary deployments on AWS Application Load Balancers.
@@ -65,8 +78,8 @@ enum Command {
     Shift(deploy::ShiftArgs),
     /// Emergency: all traffic to the stable color now, verified. Works without a deployment record.
     Rollback(manual::RollbackArgs),
-    /// Approve a canary waiting for approval.
-    Promote(IdArgs),
+    /// Approve a canary waiting for approval (or, with --pre-approve, one that will wait).
+    Promote(PromoteArgs),
     /// Stop a running deployment and roll it back.
     Abort(IdArgs),
     /// Pick up a deployment whose process died.
@@ -108,6 +121,17 @@ struct IdArgs {
     by: Option<String>,
 }
 
+/// `promote`: the deployment and who approves.
+#[derive(clap::Args, Debug)]
+struct PromoteArgs {
+    #[command(flatten)]
+    target: IdArgs,
+    /// Approve the deployment's next approval step before it is reached (recorded as pre-approved); without
+    /// it, a deployment that is not waiting for an approval refuses the request.
+    #[arg(long)]
+    pre_approve: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -116,12 +140,7 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(exit::OK);
             }
-            // One line: clap's first line, without the usage block.
-            let text = e.to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
+            let line = error_line(&e);
             // The arguments did not parse, so look for the output format by hand.
             // (`args_os`: an argument that is not UTF-8 is a bad argument, not a panic.)
             let args: Vec<String> = std::env::args_os()
@@ -134,7 +153,7 @@ fn main() -> ExitCode {
                 || (std::env::var("BLUEGREEN_OUTPUT").as_deref() == Ok("json")
                     && !args.iter().any(|a| a.starts_with("--output")));
             let output = if json { Output::Json } else { Output::Human };
-            render::error(output, line.trim_start_matches("error: "));
+            render::error(output, &line);
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
@@ -147,6 +166,27 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// A parse error as one line: clap's first line without `error: `, with the names it lists on the following
+/// lines (e.g. the missing required arguments) joined to it, and without the usage block.
+fn error_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    if !first.ends_with(':') {
+        return first;
+    }
+    let listed: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' ') || l.starts_with('\t'))
+        .map(str::trim)
+        .collect();
+    format!("{} {}", first, listed.join(", "))
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -190,9 +230,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Command::Promote(a) => {
                 deploy::control(
                     &ctx,
-                    a.id,
+                    a.target.id,
                     state::Control::Approve {
-                        by: a.by.unwrap_or_else(commands::actor),
+                        by: a.target.by.unwrap_or_else(commands::actor),
+                        pre_approved: a.pre_approve,
                     },
                 )
                 .await
@@ -354,15 +395,6 @@ mod fuzz {
         ]
     }
 
-    /// The error line the program prints for arguments that do not parse (as `main` does).
-    fn first_line(e: &clap::Error) -> String {
-        e.to_string()
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("invalid arguments")
-            .to_string()
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -373,7 +405,7 @@ mod fuzz {
             match Cli::try_parse_from(&argv) {
                 Ok(_) => {}
                 Err(e) => {
-                    let line = first_line(&e);
+                    let line = error_line(&e);
                     prop_assert!(!line.trim().is_empty());
                     prop_assert!(!line.contains('\n'));
                 }
@@ -431,5 +463,160 @@ mod fuzz {
                 }
             }
         }
+    }
+}
+
+/// Documentation and program agree, by test: every flag, the exit codes.
+#[cfg(test)]
+mod docs_agree {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const CLI_MD: &str = include_str!("../../docs/cli.md");
+    const README: &str = include_str!("../../README.md");
+
+    /// Every long flag of every verb, with the verbs that take it.
+    fn program_flags() -> BTreeSet<String> {
+        fn walk(cmd: &clap::Command, out: &mut BTreeSet<String>) {
+            for arg in cmd.get_arguments() {
+                if let Some(long) = arg.get_long()
+                    && !matches!(long, "help" | "version")
+                {
+                    out.insert(format!("--{long}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut out = BTreeSet::new();
+        walk(&Cli::command(), &mut out);
+        out
+    }
+
+    /// Every `--flag` written in `text`.
+    fn written_flags(text: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(at) = text[i..].find("--") {
+            let start = i + at;
+            let mut end = start + 2;
+            while end < bytes.len()
+                && (bytes[end].is_ascii_lowercase()
+                    || bytes[end].is_ascii_digit()
+                    || bytes[end] == b'-')
+            {
+                end += 1;
+            }
+            let before_ok = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'-');
+            if before_ok && end > start + 2 && bytes[start + 2].is_ascii_lowercase() {
+                out.insert(text[start..end].trim_end_matches('-').to_string());
+            }
+            i = end.max(start + 2);
+        }
+        out
+    }
+
+    #[test]
+    fn every_flag_is_documented_and_every_documented_flag_exists() {
+        let program = program_flags();
+        let documented = written_flags(CLI_MD);
+        let missing: Vec<_> = program.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "flags missing from docs/cli.md: {missing:?}"
+        );
+        // Flags of other programs that the page quotes (cargo, the AWS CLI).
+        let others: BTreeSet<String> = ["--release", "--bin", "--package", "--features", "--query"]
+            .map(String::from)
+            .into();
+        let unknown: Vec<_> = documented
+            .difference(&program)
+            .filter(|f| !others.contains(*f))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "docs/cli.md documents flags the program does not have: {unknown:?}"
+        );
+        // The README's `bluegreen` invocations (not its cargo commands).
+        let invocations: String = README
+            .lines()
+            .filter_map(|l| match l.split_once("bluegreen-cli -- ") {
+                Some((_, args)) => Some(args),
+                None => (!l.contains("cargo ")).then_some(l),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let in_readme: Vec<_> = written_flags(&invocations)
+            .into_iter()
+            .filter(|f| !program.contains(f) && !others.contains(f))
+            .collect();
+        assert!(
+            in_readme.is_empty(),
+            "README.md uses flags the program does not have: {in_readme:?}"
+        );
+    }
+
+    /// The rows of docs/cli.md's exit-code table.
+    fn documented_codes() -> BTreeSet<u8> {
+        let section = CLI_MD
+            .split("## Exit codes")
+            .nth(1)
+            .expect("docs/cli.md has an exit-code section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_exit_code_table_is_the_program_s() {
+        let program: BTreeSet<u8> = exit::ALL.into_iter().collect();
+        assert_eq!(documented_codes(), program, "docs/cli.md's exit-code table");
+        // The README's summary names each code once.
+        let summary = README
+            .split("Exit codes:")
+            .nth(1)
+            .expect("README.md summarises the exit codes");
+        let summary = summary.split("\n\n").next().unwrap_or(summary);
+        let said: BTreeSet<u8> = summary
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(said, program, "README.md's exit-code summary: {summary}");
+    }
+
+    #[test]
+    fn a_missing_required_argument_is_named_and_a_negative_duration_is_a_bad_value() {
+        let e = Cli::try_parse_from(["bluegreen", "shift"]).expect_err("refused");
+        let line = error_line(&e);
+        assert!(
+            line.contains("--target") && line.contains("--percentage"),
+            "{line}"
+        );
+        // A negative number or duration is the flag's (bad) value, refused by name, not an unknown flag `-5`.
+        let cli = Cli::try_parse_from(["bluegreen", "deploy", "--bake", "-5m"]).expect("parses");
+        let Command::Deploy(a) = cli.command else {
+            panic!("deploy")
+        };
+        assert_eq!(a.strategy.bake.as_deref(), Some("-5m"));
+        let e = Cli::try_parse_from([
+            "bluegreen",
+            "shift",
+            "--target",
+            "green",
+            "--percentage",
+            "-5",
+        ])
+        .expect_err("refused");
+        let line = error_line(&e);
+        assert!(
+            line.contains("'-5'") && line.contains("--percentage"),
+            "{line}"
+        );
     }
 }

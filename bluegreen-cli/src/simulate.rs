@@ -20,19 +20,19 @@ pub struct Args {
     #[arg(long, default_value = "healthy")]
     scenario: String,
     /// Gradual steps, percent to the new color, e.g. `10,25,50,75,100`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     steps: Option<String>,
     /// Bake after each step, e.g. `3m`, `90s`, `1h30m`.
-    #[arg(long, default_value = "3m")]
+    #[arg(long, default_value = "3m", allow_hyphen_values = true)]
     bake: String,
     /// Canary share in percent.
-    #[arg(long, default_value_t = DEFAULT_CANARY_PERCENT)]
+    #[arg(long, default_value_t = DEFAULT_CANARY_PERCENT, allow_hyphen_values = true)]
     canary_percent: u32,
     /// Canary: the simulated approver approves this long after being asked.
-    #[arg(long, default_value = "5m")]
+    #[arg(long, default_value = "5m", allow_hyphen_values = true)]
     approve_after: String,
     /// Seed of the simulated traffic.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     seed: u64,
 }
 

@@ -43,6 +43,9 @@ pub enum Control {
     Approve {
         /// Who.
         by: String,
+        /// Sent before the deployment reached its approval step (`promote --pre-approve`); recorded so.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pre_approved: bool,
     },
     /// Reject the waiting step (rolls back).
     Reject {
@@ -56,6 +59,15 @@ pub enum Control {
         /// Who.
         by: String,
     },
+}
+
+impl Control {
+    /// Who sent it.
+    pub fn by(&self) -> &str {
+        match self {
+            Control::Approve { by, .. } | Control::Reject { by, .. } | Control::Abort { by } => by,
+        }
+    }
 }
 
 impl FileStore {
@@ -424,8 +436,13 @@ impl Approval for FileApproval {
     async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
         loop {
             match self.store.received(&request.deployment) {
-                Some(Control::Approve { by }) => {
+                Some(Control::Approve { by, pre_approved }) => {
                     let _ = fs::remove_file(self.store.control_path(&request.deployment));
+                    let by = if pre_approved {
+                        format!("{by} (pre-approved)")
+                    } else {
+                        by
+                    };
                     return Ok(ApprovalDecision::Approved { by });
                 }
                 Some(Control::Reject { by, reason }) => {

@@ -193,6 +193,54 @@ fn a_canary_is_promoted_from_another_process() {
     assert_eq!(green(&env.status()), 100);
 }
 
+/// `promote --pre-approve`: approves a canary's approval step before it is reached, recorded as such; a
+/// gradual deployment (no approval step) refuses it, leaving nothing behind.
+#[test]
+fn a_canary_can_be_pre_approved_and_says_so() {
+    let env = Env::new("pre-approve");
+    let gradual = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) == 10);
+    let out = env.run(&["promote", "--pre-approve"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("has no approval step ahead to pre-approve"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.run(&["abort"]).status.code(), Some(0));
+    assert_eq!(finish(gradual).status.code(), Some(1));
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "30m",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary's bake", |s| {
+        green(s) == 10 && s["deployment"]["waiting_for_approval"].is_null()
+    });
+    // Without --pre-approve a promote during the bake is refused (it would approve later without a human).
+    assert_eq!(env.run(&["promote"]).status.code(), Some(2));
+    let out = env.run(&["promote", "--pre-approve", "--by", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pre-approval sent to deployment")
+            && text(&out.stdout).contains("by alice"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = finish(deploy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("\"by\":\"alice (pre-approved)\""),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 100);
+}
+
 #[test]
 fn control_requests_are_for_what_the_deployment_does_now() {
     let env = Env::new("control");
@@ -558,6 +606,19 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
             text(&out.stderr)
         );
     }
+    // A negative value is the flag's bad value (not an unknown flag `-5`); a missing argument is named.
+    refused(
+        &env,
+        &["deploy", "--bake", "-5m"],
+        2,
+        "--bake \"-5m\" is not a duration",
+    );
+    refused(
+        &env,
+        &["shift"],
+        2,
+        "the following required arguments were not provided: --target <TARGET>, --percentage <PERCENTAGE>",
+    );
     refused(
         &env,
         &["deploy", "--steps", "10,5"],

@@ -1,6 +1,6 @@
 //! `deploy`, `shift`, `resume`, `plan`: everything that runs the executor.
 
-use super::{actor, current_deployment, replay};
+use super::{current_deployment, replay};
 use crate::config::{self, duration};
 use crate::context::{Context, Wired, provider_failure};
 use crate::render::Renderer;
@@ -34,16 +34,16 @@ pub struct StrategyArgs {
     #[arg(long)]
     pub strategy: Option<String>,
     /// Gradual steps, percent to the new color, e.g. 10,25,50,75,100.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub steps: Option<String>,
     /// Bake after each step, e.g. 3m, 90s, 1h30m.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub bake: Option<String>,
     /// Canary share, percent.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..100))]
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..100))]
     pub canary_percent: Option<u32>,
     /// Canary: how long to wait for `bluegreen promote`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub approval_timeout: Option<String>,
     /// What an approval timeout does: rollback or promote.
     #[arg(long)]
@@ -82,11 +82,11 @@ pub struct ShiftArgs {
     #[arg(long)]
     pub target: Color,
     /// Its share, 0 to 100.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub percentage: u32,
     /// Watch the gates this long after the shift, and roll back on failure: whole minutes (`5`) or a
     /// duration (`90s`, `1h`).
-    #[arg(long, value_parser = validation_duration)]
+    #[arg(long, allow_hyphen_values = true, value_parser = validation_duration)]
     pub validation_minutes: Option<Duration>,
 }
 
@@ -673,9 +673,34 @@ pub async fn control(
                 ),
             });
         }
-        if replay.waiting_for_approval().is_none() {
+        let pre_approve = matches!(
+            request,
+            crate::state::Control::Approve {
+                pre_approved: true,
+                ..
+            }
+        );
+        if pre_approve {
+            // An approval step still ahead (or waiting now), not yet decided.
+            let ahead = replay
+                .plan
+                .schedule
+                .steps()
+                .iter()
+                .enumerate()
+                .any(|(i, step)| {
+                    matches!(step, bluegreen_core::Step::Approval { .. })
+                        && !replay.completed.contains(&i)
+                        && !replay.approved.contains(&i)
+                });
+            if !ahead || replay.rollback.is_some() {
+                return Err(Failure::bad_input(format!(
+                    "deployment {id} has no approval step ahead to pre-approve; nothing was sent"
+                )));
+            }
+        } else if replay.waiting_for_approval().is_none() {
             return Err(Failure::bad_input(format!(
-                "deployment {id} is not waiting for an approval now (a canary waits after its first bake); nothing was sent"
+                "deployment {id} is not waiting for an approval now (a canary waits after its first bake; --pre-approve approves it ahead of time); nothing was sent"
             )));
         }
     }
@@ -685,13 +710,16 @@ pub async fn control(
     })?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let what = match &request {
+        crate::state::Control::Approve {
+            pre_approved: true, ..
+        } => "pre-approval",
         crate::state::Control::Approve { .. } => "approval",
         crate::state::Control::Reject { .. } => "rejection",
         crate::state::Control::Abort { .. } => "abort request",
     };
     renderer.result(
         "sent",
-        &format!("{what} sent to deployment {id} by {}", actor()),
+        &format!("{what} sent to deployment {id} by {}", request.by()),
         serde_json::json!({"deployment": id, "request": request}),
     );
     Ok(exit::OK)
