@@ -156,12 +156,16 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
             Event::ApprovalRequested { .. } => {
                 vlines.push((t(e), "approval", "approval requested".to_string()))
             }
-            Event::ApprovalDecided { .. } => {
-                vlines.push((t(e), "approval", describe(&e.event, start)))
-            }
-            Event::RollbackStarted { .. } => {
-                vlines.push((t(e), "rollback", describe(&e.event, start)))
-            }
+            Event::ApprovalDecided { .. } => vlines.push((
+                t(e),
+                "approval",
+                describe(&e.event, start, Some(&replay.plan.schedule)),
+            )),
+            Event::RollbackStarted { .. } => vlines.push((
+                t(e),
+                "rollback",
+                describe(&e.event, start, Some(&replay.plan.schedule)),
+            )),
             _ => {}
         }
     }
@@ -202,7 +206,9 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
     let outcome = replay
         .outcome
         .as_ref()
-        .map_or("in progress".to_string(), |o| o.to_string());
+        .map_or("in progress".to_string(), |o| {
+            o.describe(&replay.plan.schedule)
+        });
     let mut html = String::new();
     let _ = write!(
         html,
@@ -240,7 +246,7 @@ table {{ border-collapse: collapse; font-size: 12px; }} td {{ border-bottom: 1px
             html,
             "<tr><td>+{:.0}s</td><td>{}</td></tr>",
             t(e),
-            esc(&describe(&e.event, start))
+            esc(&describe(&e.event, start, Some(&replay.plan.schedule)))
         );
     }
     html.push_str("</table>\n</body></html>\n");

@@ -2,7 +2,7 @@
 
 use crate::Output;
 use bluegreen_core::gate::{GateReport, Verdict};
-use bluegreen_core::{Event, Notice, Observer, Outcome, RecordEntry, Step, Timestamp};
+use bluegreen_core::{Event, Notice, Observer, Outcome, RecordEntry, Schedule, Step, Timestamp};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,25 @@ pub struct Renderer {
     verbose: bool,
     polls: Arc<Mutex<BakeProgress>>,
     spinner: Option<indicatif::ProgressBar>,
+    /// The deployment's schedule, to number steps as a person counts them: from its `started` event, or
+    /// given (a resume).
+    schedule: Arc<Mutex<Option<Schedule>>>,
+}
+
+/// Step `index` as a person counts it (`step 2/5`), or the entry's number when the schedule is unknown.
+pub fn step_label(index: usize, schedule: Option<&Schedule>) -> String {
+    match schedule {
+        Some(s) => s.position(index).to_string(),
+        None => format!("schedule entry {}", index + 1),
+    }
+}
+
+/// An outcome in words, with its step as a person counts it when the schedule is known.
+pub fn outcome_text(outcome: &Outcome, schedule: Option<&Schedule>) -> String {
+    match schedule {
+        Some(s) => outcome.describe(s),
+        None => outcome.to_string(),
+    }
 }
 
 /// Writes a line to stdout. A closed pipe (e.g. `| head`) is not an error worth a panic: the rest is
@@ -62,7 +81,21 @@ impl Renderer {
             verbose: false,
             spinner: None,
             polls: Arc::new(Mutex::new(BakeProgress::default())),
+            schedule: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Numbers steps by `schedule` (for a resumed deployment, whose `started` event is not shown again).
+    pub fn with_schedule(self, schedule: Schedule) -> Self {
+        *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = Some(schedule);
+        self
+    }
+
+    fn schedule(&self) -> Option<Schedule> {
+        self.schedule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Only results and errors.
@@ -93,9 +126,10 @@ impl Renderer {
     fn update_spinner(&self, entry: &RecordEntry) {
         let Some(pb) = &self.spinner else { return };
         match &entry.event {
-            Event::StepStarted { index, step } => {
-                pb.set_message(format!("step {}: {step}", index + 1))
-            }
+            Event::StepStarted { index, step } => pb.set_message(format!(
+                "{}: {step}",
+                step_label(*index, self.schedule().as_ref())
+            )),
             Event::Polled { .. } => {
                 let polls = self.polls.lock().map(|p| p.polls).unwrap_or(0);
                 let msg = pb.message();
@@ -145,7 +179,11 @@ impl Renderer {
     pub fn summary(&self, outcome: &Outcome, elapsed: Duration, calls: &BTreeMap<String, usize>) {
         match self.output {
             Output::Human => {
-                out(&format!("{}  result: {outcome}", offset(elapsed)));
+                out(&format!(
+                    "{}  result: {}",
+                    offset(elapsed),
+                    outcome_text(outcome, self.schedule().as_ref())
+                ));
                 let calls: Vec<String> = calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 if calls.is_empty() {
                     out(&format!("took {}", humantime::format_duration(elapsed)));
@@ -169,7 +207,7 @@ impl Renderer {
                 *polls = BakeProgress::default();
                 match step {
                     Step::SetWeight { .. } | Step::Approval { .. } => {
-                        describe(&entry.event, self.start)
+                        describe(&entry.event, self.start, self.schedule().as_ref())
                     }
                     _ => return None,
                 }
@@ -220,7 +258,7 @@ impl Renderer {
             Event::StepCompleted { .. } | Event::SplitWritten { .. } | Event::Finished { .. } => {
                 return None;
             }
-            other => describe(other, self.start),
+            other => describe(other, self.start, self.schedule().as_ref()),
         };
         Some(format!("{}  {text}", offset(entry.at.since(self.start))))
     }
@@ -262,8 +300,13 @@ fn describe_notice(notice: &Notice) -> String {
     }
 }
 
-/// One event in words, in full (every gate report with its values). `start` anchors times.
-pub fn describe(event: &Event, start: Timestamp) -> String {
+/// One event in words, in full (every gate report with its values). `start` anchors times; `schedule`
+/// numbers steps as a person counts them.
+pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) -> String {
+    let schedule = match event {
+        Event::Started { plan, .. } => Some(&plan.schedule),
+        _ => schedule,
+    };
     let reports = |r: &[GateReport]| {
         r.iter()
             .map(|g| g.to_string())
@@ -281,15 +324,21 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
             plan.schedule
         ),
         Event::Resumed { action, step } => format!(
-            "resumed at step {}: {}",
-            step + 1,
+            "resumed at {}: {}",
+            step_label(*step, schedule),
             match action {
                 bluegreen_core::ResumeAction::Continue => "continue",
                 bluegreen_core::ResumeAction::Rollback => "roll back",
             }
         ),
-        Event::StepStarted { index, step } => format!("step {}: {step}", index + 1),
-        Event::StepCompleted { index } => format!("step {} done", index + 1),
+        Event::StepStarted { index, step } => format!("{}: {step}", step_label(*index, schedule)),
+        Event::StepCompleted { index } => match schedule.map(|s| s.position(*index)) {
+            Some(p) => match &p.step {
+                Some(step) => format!("{p}: {step} done"),
+                None => format!("{p} done"),
+            },
+            None => format!("{} done", step_label(*index, None)),
+        },
         Event::PreStepChecked { reports: r, .. } => format!("pre-step gate: {}", reports(r)),
         Event::Polled { reports: r, .. } => format!("gates: {}", reports(r)),
         Event::BakeExtended { until, .. } => {
@@ -332,7 +381,7 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
             )
         }
         Event::ScaledDown { color } => format!("{color} scaled down"),
-        Event::Finished { outcome } => format!("finished: {outcome}"),
+        Event::Finished { outcome } => format!("finished: {}", outcome_text(outcome, schedule)),
         Event::HooksRan { point, failure } => match failure {
             None => format!("hooks {point}: passed"),
             Some(f) => format!("hooks {point}: {f}"),
@@ -343,6 +392,9 @@ pub fn describe(event: &Event, start: Timestamp) -> String {
 
 impl Observer for Renderer {
     fn on_event(&self, entry: &RecordEntry) {
+        if let Event::Started { plan, .. } = &entry.event {
+            *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.schedule.clone());
+        }
         match self.output {
             Output::Human => {
                 if let Some(line) = self.human(entry)

@@ -175,6 +175,16 @@ fn a_canary_is_promoted_from_another_process() {
         "traffic-only",
     ]);
     env.wait_for("the canary to wait for approval", waiting_for_approval);
+    // Text and JSON number the step the same way: the approval belongs to step 1 of 2.
+    let step = &env.status()["deployment"]["step"];
+    assert_eq!(
+        (step["number"].as_u64(), step["of"].as_u64()),
+        (Some(1), Some(2)),
+        "{step}"
+    );
+    assert_eq!(step["index"], 2, "{step}");
+    let human = text(&env.run(&["status"]).stdout);
+    assert!(human.contains("; step 1/2: approval"), "{human}");
     let out = env.run(&["promote"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = finish(deploy);
@@ -318,7 +328,7 @@ fn a_canary_is_aborted_from_another_process() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("rolled back at step 3: cancelled"),
+        text(&out.stdout).contains("rolled back at step 1/2 (approval): cancelled"),
         "{}",
         text(&out.stdout)
     );

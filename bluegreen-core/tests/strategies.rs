@@ -225,3 +225,34 @@ fn splits_are_validated() {
     assert!(DeploymentId::new("../etc").is_err());
     assert!(DeploymentId::new("poc-web-2026.11.26_1").is_ok());
 }
+
+/// A person counts traffic steps: the gradual schedule's bake after 25 % is "step 2/5", and a rolled-back
+/// outcome says so (its record keeps the 0-based entry index 3).
+#[test]
+fn steps_are_numbered_as_a_person_counts_them() {
+    let s = Strategy::gradual().compile().unwrap();
+    let labels: Vec<String> = (0..s.steps().len())
+        .map(|i| s.position(i).to_string())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "step 1/5", "step 1/5", "step 2/5", "step 2/5", "step 3/5", "step 3/5", "step 4/5",
+            "step 4/5", "step 5/5", "step 5/5"
+        ]
+    );
+    let canary = Strategy::canary().compile().unwrap();
+    let last = canary.steps().len() - 1;
+    assert_eq!(canary.position(last).to_string(), "step 2/2");
+    let outcome = Outcome::RolledBack {
+        reason: RollbackReason::Requested,
+        step: Some(3),
+        split: TrafficSplit::all_to(Color::Blue),
+    };
+    let text = outcome.describe(&s);
+    assert!(
+        text.starts_with("rolled back at step 2/5 (bake 3m): "),
+        "{text}"
+    );
+    assert!(!outcome.to_string().contains("step"), "{outcome}");
+}

@@ -471,7 +471,9 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
     } else {
         ResumeAction::Continue
     };
-    let renderer = live_renderer(ctx, replay(&w, &id).await?.started_at);
+    let before = replay(&w, &id).await?;
+    let renderer =
+        live_renderer(ctx, before.started_at).with_schedule(before.plan.schedule.clone());
     let run_id = id.clone();
     execute(
         ctx,

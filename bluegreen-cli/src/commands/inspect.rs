@@ -109,14 +109,14 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         Some(id) => match replay(w, &id).await {
             Ok(r) => {
                 human.push_str(&in_progress(&id, &r));
-                json!({"id": id, "next_step": r.next_step(), "stable": r.stable, "outcome": r.outcome,
+                json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
                        "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(),
                        "last_gates": last_gates(w, &id).await})
             }
             // The lock is taken just before the first entry is written.
             Err(e) => {
                 human.push_str(&format!("deployment {id}: starting ({})\n", e.message));
-                json!({"id": id, "next_step": null})
+                json!({"id": id, "step": null})
             }
         },
         None => {
@@ -154,7 +154,7 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
     let steps = r.plan.schedule.steps();
     let next = match (r.next_step(), &r.rollback) {
         (_, Some((reason, _))) => format!("rolling back: {reason}"),
-        (Some(i), None) => format!("step {}/{}: {}", i + 1, steps.len(), steps[i]),
+        (Some(i), None) => format!("{}: {}", r.plan.schedule.position(i), steps[i]),
         (None, None) => "cleanup".into(),
     };
     let waiting = r.waiting_for_approval().is_some();
@@ -292,7 +292,7 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
             ));
             for e in &record {
                 let at = e.at.since(r.started_at);
-                let line = crate::render::describe(&e.event, r.started_at);
+                let line = crate::render::describe(&e.event, r.started_at, Some(&r.plan.schedule));
                 crate::render::out(&format!(
                     "{:>8}  {line}",
                     humantime::format_duration(Duration::from_secs(at.as_secs())).to_string()

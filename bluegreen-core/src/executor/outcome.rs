@@ -43,6 +43,25 @@ impl Outcome {
             Outcome::Aborted { .. } => "aborted",
         }
     }
+
+    /// The outcome in words, with the step of `schedule` it happened at as a person counts it
+    /// (`rolled back at step 2/5 (bake 3m): ...`). [`fmt::Display`] leaves the step out, having no schedule.
+    pub fn describe(&self, schedule: &crate::Schedule) -> String {
+        match self {
+            Outcome::RolledBack {
+                reason,
+                step: Some(index),
+                split,
+            } => {
+                let position = schedule.position(*index);
+                match &position.step {
+                    Some(step) => format!("rolled back at {position} ({step}): {reason}; {split}"),
+                    None => format!("rolled back at {position}: {reason}; {split}"),
+                }
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -55,16 +74,8 @@ impl fmt::Display for Outcome {
                 }
                 Ok(())
             }
-            Outcome::RolledBack {
-                reason,
-                step,
-                split,
-            } => {
-                write!(f, "rolled back")?;
-                if let Some(s) = step {
-                    write!(f, " at step {}", s + 1)?;
-                }
-                write!(f, ": {reason}; {split}")
+            Outcome::RolledBack { reason, split, .. } => {
+                write!(f, "rolled back: {reason}; {split}")
             }
             Outcome::Aborted { reason, split } => {
                 write!(f, "aborted: {reason}")?;

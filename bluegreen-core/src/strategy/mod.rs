@@ -8,7 +8,7 @@ mod parse;
 mod schedule;
 
 pub use parse::{check_weights, parse_duration, parse_steps};
-pub use schedule::{Schedule, ScheduleError, Step, TimeoutAction};
+pub use schedule::{Schedule, ScheduleError, Step, StepPosition, TimeoutAction};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -13,6 +13,25 @@ pub enum TimeoutAction {
     Promote,
 }
 
+/// Where a schedule entry sits for a person; see [`Schedule::position`]. Displays as `step 2/5`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepPosition {
+    /// The entry's 0-based index in the schedule (as events record it).
+    pub index: usize,
+    /// The traffic step it belongs to, from 1.
+    pub number: usize,
+    /// How many traffic steps the schedule has.
+    pub of: usize,
+    /// The entry itself.
+    pub step: Option<Step>,
+}
+
+impl fmt::Display for StepPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {}/{}", self.number, self.of)
+    }
+}
+
 /// One step of a [`Schedule`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -268,6 +287,24 @@ impl Schedule {
     /// The steps, in order.
     pub fn steps(&self) -> &[Step] {
         &self.steps
+    }
+
+    /// Where entry `index` sits for a person: the traffic step it belongs to (a bake or an approval belongs to
+    /// the weight set before it), numbered from 1, out of the schedule's weight changes. Text and JSON show
+    /// this same number (`step 2/5`); events keep the 0-based `index` of the entry.
+    pub fn position(&self, index: usize) -> StepPosition {
+        let upto = index.min(self.steps.len().saturating_sub(1));
+        let number = self.steps[..=upto]
+            .iter()
+            .filter(|s| matches!(s, Step::SetWeight { .. }))
+            .count()
+            .max(1);
+        StepPosition {
+            index,
+            number,
+            of: self.weights().len().max(1),
+            step: self.steps.get(index).cloned(),
+        }
     }
 
     /// The weights the new color takes, in order.
