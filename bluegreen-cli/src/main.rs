@@ -590,6 +590,24 @@ mod docs_agree {
         assert_eq!(said, program, "README.md's exit-code summary: {summary}");
     }
 
+    /// The `type` column of docs/cli.md's JSON Lines table, cell by cell.
+    #[test]
+    fn every_json_line_type_is_documented() {
+        let section = CLI_MD
+            .split("| `type` | `data` |")
+            .nth(1)
+            .expect("docs/cli.md has the JSON Lines table");
+        let documented: BTreeSet<&str> = section
+            .lines()
+            .skip(2) // the rest of the header line, and the separator
+            .take_while(|l| l.starts_with('|'))
+            .flat_map(|l| l.split('|').nth(1).unwrap_or_default().split(','))
+            .map(|c| c.trim().trim_matches('`'))
+            .collect();
+        let program: BTreeSet<&str> = render::JSON_TYPES.iter().copied().collect();
+        assert_eq!(documented, program);
+    }
+
     #[test]
     fn a_missing_required_argument_is_named_and_a_negative_duration_is_a_bad_value() {
         let e = Cli::try_parse_from(["bluegreen", "shift"]).expect_err("refused");

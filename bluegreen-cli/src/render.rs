@@ -46,13 +46,40 @@ pub fn out(line: &str) {
     let _ = writeln!(stdout, "{line}");
 }
 
+/// Every `type` of a JSON line the command writes under `--output json` (docs/cli.md lists the same, by
+/// test).
+pub const JSON_TYPES: &[&str] = &[
+    "intro",
+    "event",
+    "notice",
+    "summary",
+    "status",
+    "plan",
+    "history",
+    "report",
+    "rolled-back",
+    "sent",
+    "init",
+    "adopted",
+    "unlocked",
+    "iam-policy",
+    "error",
+];
+
+/// Writes one JSON line `{"type": kind, "data": data}` to stdout. `kind` is one of [`JSON_TYPES`].
+pub fn json_line(kind: &str, data: serde_json::Value) {
+    debug_assert!(
+        JSON_TYPES.contains(&kind),
+        "undocumented JSON line type {kind}"
+    );
+    out(&serde_json::json!({"type": kind, "data": data}).to_string());
+}
+
 /// Prints an error: one line on stderr, or a JSON object on stdout.
 pub fn error(output: Output, message: &str) {
     match output {
         Output::Human => eprintln!("error: {message}"),
-        Output::Json => {
-            out(&serde_json::json!({"type": "error", "data": {"message": message}}).to_string())
-        }
+        Output::Json => json_line("error", serde_json::json!({"message": message})),
     }
 }
 
@@ -161,7 +188,7 @@ impl Renderer {
     pub fn result(&self, kind: &str, human: &str, data: serde_json::Value) {
         match self.output {
             Output::Human => out(human),
-            Output::Json => out(&serde_json::json!({"type": kind, "data": data}).to_string()),
+            Output::Json => json_line(kind, data),
         }
     }
 
@@ -169,9 +196,7 @@ impl Renderer {
     pub fn intro(&self, text: &str) {
         match self.output {
             Output::Human => out(text),
-            Output::Json => {
-                out(&serde_json::json!({"type": "intro", "data": {"message": text}}).to_string())
-            }
+            Output::Json => json_line("intro", serde_json::json!({"message": text})),
         }
     }
 
@@ -188,14 +213,17 @@ impl Renderer {
                 if calls.is_empty() {
                     out(&format!("took {}", humantime::format_duration(elapsed)));
                 } else {
-                    out(&format!("took {}; API calls: {}", humantime::format_duration(elapsed), calls.join(", ")));
+                    out(&format!(
+                        "took {}; API calls: {}",
+                        humantime::format_duration(elapsed),
+                        calls.join(", ")
+                    ));
                 }
             }
-            Output::Json => out(&serde_json::json!({
-                "type": "summary",
-                "data": {"outcome": outcome, "simulated_seconds": elapsed.as_secs(), "api_calls": calls}
-            })
-            .to_string()),
+            Output::Json => json_line(
+                "summary",
+                serde_json::json!({"outcome": outcome, "simulated_seconds": elapsed.as_secs(), "api_calls": calls}),
+            ),
         }
     }
 
@@ -407,19 +435,24 @@ impl Observer for Renderer {
                 }
                 self.update_spinner(entry);
             }
-            Output::Json => out(&serde_json::json!({"type": "event", "data": entry}).to_string()),
+            Output::Json => json_line("event", serde_json::json!(entry)),
         }
     }
 
     fn on_notice(&self, at: Timestamp, notice: &Notice) {
         // Notices a person must see (a rollback that keeps failing, an old color left running) are shown
         // always; the others (retries, stale reads) with --verbose.
-        if self.output == Output::Human && (self.verbose || notice.is_alarming()) {
-            eprintln!(
+        match self.output {
+            Output::Human if self.verbose || notice.is_alarming() => eprintln!(
                 "{}  note: {}",
                 offset(at.since(self.start)),
                 describe_notice(notice)
-            );
+            ),
+            Output::Human => {}
+            Output::Json => json_line(
+                "notice",
+                serde_json::json!({"at": at, "alarming": notice.is_alarming(), "message": describe_notice(notice)}),
+            ),
         }
     }
 }

@@ -277,9 +277,9 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
             );
         }
         ReportFormat::Json => {
-            crate::render::out(
-                &json!({"type": "report", "data": {"id": id, "outcome": r.outcome, "record": record}})
-                    .to_string(),
+            crate::render::json_line(
+                "report",
+                json!({"id": id, "outcome": r.outcome, "record": record}),
             );
         }
         ReportFormat::Text => {

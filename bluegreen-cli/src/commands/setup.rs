@@ -147,9 +147,7 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
     let policy = bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming);
     // The policy document itself on a terminal or in a file; one JSON Lines object under --output json.
     match ctx.output() {
-        crate::Output::Json => crate::render::out(
-            &serde_json::json!({"type": "iam-policy", "data": policy}).to_string(),
-        ),
+        crate::Output::Json => crate::render::json_line("iam-policy", serde_json::json!(policy)),
         crate::Output::Human => {
             crate::render::out(&serde_json::to_string_pretty(&policy).unwrap_or_default())
         }
