@@ -378,6 +378,46 @@ impl Clock for FastClock {
     }
 }
 
+/// Issue 11: `adopt` of a listener that another application owns is refused, naming the owner, and changes
+/// nothing; forced, it takes it over and says from whom.
+#[tokio::test]
+async fn adopting_a_listener_owned_by_another_application_is_refused_unless_forced() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "t", "own");
+    let conn = connect(&endpoint).await;
+    conn.adopt(&spec("t", "own")).await.expect("adopt");
+    // Another application naming the same resources.
+    let mut other = spec("t", "intruder");
+    other.load_balancer = Some("t-own-alb".into());
+    other.target_groups = Some(PerColor {
+        blue: fixture["target_groups"]["blue"].as_str().unwrap().into(),
+        green: fixture["target_groups"]["green"].as_str().unwrap().into(),
+    });
+    let err = conn.adopt(&other).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::OwnedByOther { owner, application, .. } if owner == "t/own" && application == "t/intruder"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("adopt --force"), "{err}");
+    // Nothing changed: the owner still deploys, the other is still refused.
+    conn.providers(&spec("t", "own"))
+        .await
+        .expect("still owned");
+    assert!(matches!(
+        conn.providers(&other).await.err().expect("not owned"),
+        AwsError::NotOwned { .. } | AwsError::OwnedByOther { .. }
+    ));
+    let (_, previous) = conn.adopt_forced(&other).await.expect("forced");
+    assert_eq!(previous.as_deref(), Some("t/own"));
+    conn.providers(&other)
+        .await
+        .expect("owned by the other now");
+    assert!(
+        conn.providers(&spec("t", "own")).await.is_err(),
+        "taken over"
+    );
+}
+
 /// Publishes the metrics an ALB would, the way CloudWatch does: one bucket per minute, stamped at the
 /// minute's start, `delay` after the minute closes, zero counts left out, host counts every minute.
 /// Requests follow the listener's weights during the minute (sampled with a client of its own): 1,000 a
