@@ -1105,3 +1105,146 @@ fn rollback_after_a_promotion_keeps_the_promoted_color_and_refuses_an_empty_one(
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(green(&env.status()), 0);
 }
+
+/// Issue 11, item 5, as a process: 300 random command lines (real verbs and flags, hostile values) against one
+/// simulated world. Whatever runs: no panic (exit 101) or signal; exit codes are the documented ones; a
+/// refusal as bad input (2) is one line and changes nothing in the world.
+#[test]
+fn random_command_lines_never_panic_and_bad_input_changes_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let env = Env::new("fuzz");
+    env.status();
+    const VERBS: &[&str] = &[
+        "status",
+        "deploy",
+        "shift",
+        "rollback",
+        "promote",
+        "abort",
+        "resume",
+        "plan",
+        "history",
+        "report",
+        "unlock",
+        "iam-policy",
+    ];
+    const FLAGS: &[&str] = &[
+        "--strategy",
+        "--steps",
+        "--bake",
+        "--canary-percent",
+        "--approval-timeout",
+        "--on-timeout",
+        "--type",
+        "--id",
+        "--target",
+        "--percentage",
+        "--validation-minutes",
+        "--to",
+        "--by",
+        "--account",
+        "--output",
+        "--force",
+        "--pre-approve",
+        "--rollback",
+        "--dry-run",
+        "--skip-tests",
+    ];
+    const VALUES: &[&str] = &[
+        "canary",
+        "gradual",
+        "immediate",
+        "10,5",
+        "50,100",
+        "-5m",
+        "0s",
+        "30s",
+        "2m",
+        "99999999h",
+        "0",
+        "150",
+        "1e300",
+        "promote",
+        "rollback",
+        "traffic-only",
+        "x/../y",
+        "green",
+        "blue",
+        "red",
+        "-1",
+        "101",
+        "10",
+        "0.5",
+        "",
+        "abc",
+        "123456789012",
+        "json",
+        "💥",
+    ];
+    let line = (
+        proptest::sample::select(VERBS),
+        proptest::collection::vec(
+            (
+                proptest::sample::select(FLAGS),
+                proptest::sample::select(VALUES),
+                any::<bool>(),
+            ),
+            0..4,
+        ),
+    )
+        .prop_map(|(verb, pairs)| {
+            let mut words = vec![verb];
+            for (flag, value, with_value) in pairs {
+                words.push(flag);
+                if with_value {
+                    words.push(value);
+                }
+            }
+            words
+        });
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let codes = std::cell::RefCell::new(std::collections::BTreeMap::<i32, u32>::new());
+    runner
+        .run(&line, |words| {
+            let before = env.world();
+            let mut args: Vec<&str> = vec!["--time-scale", "100000"];
+            args.extend(words.iter().copied());
+            let out = env.run(&args);
+            let code = out.status.code();
+            prop_assert!(code.is_some(), "{words:?}: killed by a signal");
+            let code = code.unwrap();
+            *codes.borrow_mut().entry(code).or_default() += 1;
+            prop_assert!(
+                [0, 1, 2, 3, 4].contains(&code),
+                "{words:?}: exit {code}: {}",
+                text(&out.stderr)
+            );
+            if code == 2 {
+                let err = text(&out.stderr);
+                let json = text(&out.stdout);
+                prop_assert!(
+                    err.lines().count() == 1
+                        || json.lines().filter(|l| l.contains("\"error\"")).count() == 1,
+                    "{words:?}: one line: {err}{json}"
+                );
+                prop_assert_eq!(
+                    env.world(),
+                    before,
+                    "{:?}: bad input changed the world",
+                    words
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The inputs reached more than the parser.
+    let codes = codes.into_inner();
+    assert!(codes.get(&2).copied().unwrap_or(0) > 10, "{codes:?}");
+    assert!(codes.keys().any(|&c| c != 2), "{codes:?}");
+    eprintln!("exit codes of 300 random command lines: {codes:?}");
+}
