@@ -1,6 +1,7 @@
 //! `bluegreen.toml`: every setting of a deployment. Flags override `BLUEGREEN_*` variables, which override the
 //! file, which overrides the defaults. Unknown keys are errors.
 
+use crate::Failure;
 use bluegreen_core::gate::{Check, GateMode, NoDataPolicy, Relative};
 use bluegreen_core::{CancelPolicy, GatePolicy, TimeoutAction, parse_duration};
 use serde::Deserialize;
@@ -118,44 +119,48 @@ pub struct SimSection {
 }
 
 /// Reads `path`; a parse error is one line naming the file and line.
-pub fn load(path: &Path) -> Result<FileConfig, String> {
+pub fn load(path: &Path) -> Result<FileConfig, Failure> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        match line {
+        Failure::bad_input(match line {
             Some(l) => format!("{}:{l}: {}", path.display(), e.message().trim()),
             None => format!("{}: {}", path.display(), e.message().trim()),
-        }
+        })
     })
 }
 
-pub fn duration(what: &str, text: &str) -> Result<Duration, String> {
-    parse_duration(what, text).map_err(|e| e.to_string())
+pub fn duration(what: &str, text: &str) -> Result<Duration, Failure> {
+    parse_duration(what, text).map_err(Failure::bad_input)
 }
 
-pub fn on_timeout(text: &str) -> Result<TimeoutAction, String> {
+pub fn on_timeout(text: &str) -> Result<TimeoutAction, Failure> {
     match text {
         "rollback" => Ok(TimeoutAction::Rollback),
         "promote" => Ok(TimeoutAction::Promote),
-        _ => Err(format!("on-timeout {text:?}: expected rollback or promote")),
+        _ => Err(Failure::bad_input(format!(
+            "on-timeout {text:?}: expected rollback or promote"
+        ))),
     }
 }
 
-pub fn on_cancel(text: &str) -> Result<CancelPolicy, String> {
+pub fn on_cancel(text: &str) -> Result<CancelPolicy, Failure> {
     match text {
         "rollback" => Ok(CancelPolicy::Rollback),
         "leave" => Ok(CancelPolicy::Leave),
-        _ => Err(format!("on-cancel {text:?}: expected rollback or leave")),
+        _ => Err(Failure::bad_input(format!(
+            "on-cancel {text:?}: expected rollback or leave"
+        ))),
     }
 }
 
 impl GatesSection {
     /// The gate policy: the defaults with every key that is set applied. Without `p99` (the provider does
     /// not fetch the p99 statistic) there is no p99 gate: it could never have data.
-    pub fn policy(&self, p99: bool) -> Result<GatePolicy, String> {
+    pub fn policy(&self, p99: bool) -> Result<GatePolicy, Failure> {
         let mut p = GatePolicy::default();
         if !p99 {
             p.bake
@@ -165,7 +170,9 @@ impl GatesSection {
             None | Some("enforce") => GateMode::Enforce,
             Some("observe") => GateMode::Observe,
             Some(other) => {
-                return Err(format!("gates.mode {other:?}: expected enforce or observe"));
+                return Err(Failure::bad_input(format!(
+                    "gates.mode {other:?}: expected enforce or observe"
+                )));
             }
         };
         let no_data = match self.no_data.as_deref() {
@@ -175,9 +182,9 @@ impl GatesSection {
             Some("extend-bake") => Some(NoDataPolicy::ExtendBake),
             Some("pass") => Some(NoDataPolicy::Pass),
             Some(other) => {
-                return Err(format!(
+                return Err(Failure::bad_input(format!(
                     "gates.no_data {other:?}: expected fail, inconclusive, extend-bake or pass"
-                ));
+                )));
             }
         };
         if let Some(v) = &self.interval {
@@ -219,9 +226,9 @@ impl GatesSection {
                 } => {
                     if let Some(v) = self.max_5xx_rate {
                         if !(0.0..=1.0).contains(&v) {
-                            return Err(format!(
+                            return Err(Failure::bad_input(format!(
                                 "gates.max_5xx_rate {v}: a rate is between 0.0 and 1.0"
-                            ));
+                            )));
                         }
                         *max = v;
                     }

@@ -3,7 +3,7 @@
 use crate::config::{self, FileConfig};
 use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::state::{FileApproval, FileStore};
-use crate::{Failure, Output, exit};
+use crate::{Failure, Output};
 use bluegreen_aws::{
     ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, SystemClock,
     TargetSpec,
@@ -90,16 +90,10 @@ pub struct Wired {
 
 fn aws_failure(e: AwsError) -> Failure {
     match e {
-        AwsError::NotOwned { .. } => Failure {
-            code: exit::REFUSED,
-            message: e.to_string(),
-        },
+        AwsError::NotOwned { .. } => Failure::refused(e.to_string()),
         AwsError::Naming(_) | AwsError::UnexpectedAction { .. } => Failure::bad_input(e),
         AwsError::Provider(p) => provider_failure(p),
-        other => Failure {
-            code: exit::PROVIDER,
-            message: other.to_string(),
-        },
+        other => Failure::provider(other.to_string()),
     }
 }
 
@@ -107,14 +101,8 @@ fn aws_failure(e: AwsError) -> Failure {
 pub fn provider_failure(e: ProviderError) -> Failure {
     match e {
         ProviderError::NotFound { .. } | ProviderError::Invalid { .. } => Failure::bad_input(e),
-        ProviderError::Conflict { .. } => Failure {
-            code: exit::REFUSED,
-            message: e.to_string(),
-        },
-        other => Failure {
-            code: exit::PROVIDER,
-            message: other.to_string(),
-        },
+        ProviderError::Conflict { .. } => Failure::refused(e.to_string()),
+        other => Failure::provider(other.to_string()),
     }
 }
 
@@ -197,16 +185,14 @@ impl Context {
                 dir.display()
             )));
         }
-        FileStore::open(&dir).map_err(|e| Failure {
-            code: if matches!(
-                e.kind(),
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory
-            ) {
-                exit::BAD_INPUT
-            } else {
-                exit::PROVIDER
-            },
-            message: format!("state directory {}: {e}", dir.display()),
+        FileStore::open(&dir).map_err(|e| {
+            let message = format!("state directory {}: {e}", dir.display());
+            match e.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory => {
+                    Failure::bad_input(message)
+                }
+                _ => Failure::local_io(message),
+            }
         })
     }
 
@@ -264,8 +250,7 @@ impl Context {
         let url = std::env::var("BLUEGREEN_WEBHOOK")
             .ok()
             .or(self.file.hooks.webhook.clone());
-        url.map(|u| crate::webhook::parse(&u).map_err(Failure::bad_input))
-            .transpose()
+        url.map(|u| crate::webhook::parse(&u)).transpose()
     }
 
     /// Connects to AWS (for `adopt`).
@@ -323,15 +308,10 @@ impl Context {
                 let scenario_kind = self.scenario(scenario)?;
                 let sim =
                     SimFile::open(&self.state_dir(), scenario_kind, s.seed.unwrap_or(1), scale)
-                        .map_err(|m| Failure {
-                            code: exit::PROVIDER,
-                            message: m,
-                        })?;
+                        .map_err(crate::context::provider_failure)?;
                 if scenario.is_some() {
-                    sim.set_scenario(scenario_kind).map_err(|m| Failure {
-                        code: exit::PROVIDER,
-                        message: m,
-                    })?;
+                    sim.set_scenario(scenario_kind)
+                        .map_err(crate::context::provider_failure)?;
                 }
                 Ok(Wired {
                     providers: Providers {

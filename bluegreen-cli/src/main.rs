@@ -34,10 +34,12 @@ mod exit {
     pub const TERMINATED: u8 = 143;
     /// Hung up (SIGHUP): the same, for a terminal that went away.
     pub const HUNG_UP: u8 = 129;
+    /// A local file (a report, `init`'s template, the state directory) could not be written.
+    pub const LOCAL_IO: u8 = 5;
 
     /// Every exit code, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [u8; 8] = [
+    pub const ALL: [u8; 9] = [
         OK,
         ROLLED_BACK,
         BAD_INPUT,
@@ -46,6 +48,7 @@ mod exit {
         INTERRUPTED,
         TERMINATED,
         HUNG_UP,
+        LOCAL_IO,
     ];
 }
 
@@ -159,13 +162,10 @@ fn main() -> ExitCode {
     };
     let output = cli.global.output;
     let result = run(cli);
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
-            render::error(output, &failure.message);
-            ExitCode::from(failure.code)
-        }
+    if let Err(failure) = &result {
+        render::error(output, &failure.to_string());
     }
+    ExitCode::from(exit_code(&result))
 }
 
 /// A parse error as one line: clap's first line without `error: `, with the names it lists on the following
@@ -189,7 +189,7 @@ fn error_line(e: &clap::Error) -> String {
     format!("{} {}", first, listed.join(", "))
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
+fn run(cli: Cli) -> Result<Ended, Failure> {
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(
             shell,
@@ -197,16 +197,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             "bluegreen",
             &mut std::io::stdout(),
         );
-        return Ok(exit::OK);
+        return Ok(Ended::Done);
     }
     if let Command::Man = cli.command {
         return clap_mangen::Man::new(Cli::command())
             .render(&mut std::io::stdout())
-            .map(|()| exit::OK)
-            .map_err(|e| Failure {
-                code: exit::PROVIDER,
-                message: e.to_string(),
-            });
+            .map(|()| Ended::Done)
+            .map_err(|e| Failure::local_io(format!("cannot write the man page: {e}")));
     }
     if let Command::Simulate(args) = cli.command {
         return simulate::run(args, cli.global.output);
@@ -216,10 +213,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure {
-            code: exit::PROVIDER,
-            message: format!("cannot start the runtime: {e}"),
-        })?;
+        .map_err(|e| Failure::provider(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         match cli.command {
             Command::Status(a) => inspect::status(&ctx, a).await,
@@ -255,46 +249,107 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Command::Init(a) => setup::init(&ctx, a),
             Command::Adopt(a) => setup::adopt(&ctx, a).await,
             Command::IamPolicy(a) => setup::iam_policy(&ctx, a),
-            Command::Completions { .. } | Command::Simulate(_) | Command::Man => Ok(exit::OK),
+            Command::Completions { .. } | Command::Simulate(_) | Command::Man => Ok(Ended::Done),
         }
     })
 }
 
-/// A command that could not do its job: a one-line message and an exit code.
+/// How a command ended without failing. Its exit code is decided in [`exit_code`], here only.
 #[derive(Debug)]
-pub struct Failure {
-    /// Exit code.
-    pub code: u8,
-    /// One line.
-    pub message: String,
+pub enum Ended {
+    /// Did its job (a read, a write, a request sent).
+    Done,
+    /// A deployment (or shift, or resume) ran to an outcome.
+    Deployment(bluegreen_core::Outcome),
+    /// A signal stopped the deployment at a safe point; `outcome` is where it ended.
+    Stopped {
+        /// Which signal.
+        signal: Signal,
+        /// The deployment's outcome.
+        outcome: bluegreen_core::Outcome,
+    },
+}
+
+/// The signals a deployment stops for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (a CI job cancelled).
+    Terminate,
+    /// SIGHUP (the terminal went away).
+    HangUp,
+}
+
+/// A command that could not do its job, by kind; each carries its one-line message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Bad input or configuration; nothing was changed.
+    #[error("{0}")]
+    BadInput(String),
+    /// A provider (AWS, the simulated world, the state store) failed.
+    #[error("{0}")]
+    Provider(String),
+    /// Refused: the lock is held, the resource is owned by another, an unsafe request.
+    #[error("{0}")]
+    Refused(String),
+    /// A local file (a report, the configuration template, the state directory) could not be written.
+    #[error("{0}")]
+    LocalIo(String),
 }
 
 impl Failure {
-    /// Bad input: exit 2.
+    /// Bad input.
     pub fn bad_input(message: impl std::fmt::Display) -> Self {
-        Failure {
-            code: exit::BAD_INPUT,
-            message: message.to_string(),
+        Failure::BadInput(message.to_string())
+    }
+
+    /// A provider failed.
+    pub fn provider(message: impl std::fmt::Display) -> Self {
+        Failure::Provider(message.to_string())
+    }
+
+    /// Refused.
+    pub fn refused(message: impl std::fmt::Display) -> Self {
+        Failure::Refused(message.to_string())
+    }
+
+    /// A local file could not be read or written.
+    pub fn local_io(message: impl std::fmt::Display) -> Self {
+        Failure::LocalIo(message.to_string())
+    }
+
+    /// An executor error by kind: the lock or an unfinished deployment refuses, a provider failure is a
+    /// provider's, the rest (an invalid plan, a bad or duplicate id, a damaged record) is bad input.
+    pub fn from_exec(e: &bluegreen_core::ExecError) -> Self {
+        use bluegreen_core::ExecError as E;
+        match e {
+            E::Locked { .. } | E::Unfinished(_) => Failure::refused(e),
+            E::Provider { .. } => Failure::provider(e),
+            _ => Failure::bad_input(e),
         }
     }
 }
 
-/// The exit code of a finished deployment.
-pub fn outcome_code(outcome: &bluegreen_core::Outcome) -> u8 {
-    match outcome {
-        bluegreen_core::Outcome::Promoted { .. } => exit::OK,
-        bluegreen_core::Outcome::RolledBack { .. } => exit::ROLLED_BACK,
-        bluegreen_core::Outcome::Aborted { .. } => exit::PROVIDER,
-    }
-}
-
-/// The exit code of an executor error.
-pub fn exec_error_code(e: &bluegreen_core::ExecError) -> u8 {
-    use bluegreen_core::ExecError as E;
-    match e {
-        E::Locked { .. } | E::Unfinished(_) => exit::REFUSED,
-        E::Provider { .. } => exit::PROVIDER,
-        _ => exit::BAD_INPUT,
+/// The exit code of a command's result: decided here and nowhere else.
+fn exit_code(result: &Result<Ended, Failure>) -> u8 {
+    use bluegreen_core::Outcome;
+    match result {
+        Ok(Ended::Done) => exit::OK,
+        Ok(Ended::Deployment(outcome)) => match outcome {
+            Outcome::Promoted { .. } => exit::OK,
+            Outcome::RolledBack { .. } => exit::ROLLED_BACK,
+            Outcome::Aborted { .. } => exit::PROVIDER,
+        },
+        Ok(Ended::Stopped { signal, .. }) => match signal {
+            Signal::Interrupt => exit::INTERRUPTED,
+            Signal::Terminate => exit::TERMINATED,
+            Signal::HangUp => exit::HUNG_UP,
+        },
+        Err(Failure::BadInput(_)) => exit::BAD_INPUT,
+        Err(Failure::Provider(_)) => exit::PROVIDER,
+        Err(Failure::Refused(_)) => exit::REFUSED,
+        Err(Failure::LocalIo(_)) => exit::LOCAL_IO,
     }
 }
 
@@ -450,7 +505,7 @@ mod fuzz {
             let parsed: Result<config::FileConfig, _> = toml::from_str(&text);
             let Ok(file) = parsed else { return Ok(()) };
             match file.gates.policy(p99) {
-                Err(e) => prop_assert!(!e.contains('\n'), "{e}"),
+                Err(e) => prop_assert!(!e.to_string().contains('\n'), "{e}"),
                 Ok(gates) => {
                     let mut plan = bluegreen_core::Plan::new(
                         "poc/poc-web",

@@ -73,7 +73,7 @@ impl SimFile {
         scenario: Scenario,
         seed: u64,
         time_scale: f64,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, ProviderError> {
         let path = dir.join("sim-world.json");
         let lock = dir.join("sim-world.lock");
         let mut file = SimFile {
@@ -88,7 +88,7 @@ impl SimFile {
         let existing = file.locked(|| match std::fs::read_to_string(&file.path) {
             Ok(text) => {
                 let content: SimFileContent = serde_json::from_str(&text)
-                    .map_err(|e| format!("{} is damaged: {e}", file.path.display()))?;
+                    .map_err(|e| unavailable(format!("{} is damaged: {e}", file.path.display())))?;
                 Ok(Some(content.time))
             }
             Err(_) => {
@@ -110,39 +110,40 @@ impl SimFile {
     }
 
     /// Runs `f` while holding the world's file lock (shared by every process).
-    fn locked<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, ProviderError>) -> Result<T, ProviderError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .open(&self.lock)
-            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
+            .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?;
         let mut lock = fd_lock::RwLock::new(file);
         let _guard = lock
             .write()
-            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
+            .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?;
         f()
     }
 
-    fn save(&self, world: &SimWorld) -> Result<(), String> {
+    fn save(&self, world: &SimWorld) -> Result<(), ProviderError> {
         let content = SimFileContent {
             time: self.time,
             world: world.snapshot(),
         };
-        let text = serde_json::to_string(&content).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(&content).map_err(|e| unavailable(e.to_string()))?;
         atomic_write(&self.path, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", self.path.display()))
+            .map_err(|e| unavailable(format!("{}: {e}", self.path.display())))
     }
 
     /// Runs `f` on the world as it is now, under the lock, and saves what it changed.
-    pub fn with_world<T>(&self, f: impl FnOnce(&SimWorld) -> T) -> Result<T, String> {
+    pub fn with_world<T>(&self, f: impl FnOnce(&SimWorld) -> T) -> Result<T, ProviderError> {
         self.locked(|| {
             let text = std::fs::read_to_string(&self.path)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+                .map_err(|e| unavailable(format!("{}: {e}", self.path.display())))?;
             let content: SimFileContent = serde_json::from_str(&text)
-                .map_err(|e| format!("{} is damaged: {e}", self.path.display()))?;
-            let world = SimWorld::restore(&content.world, ManualClock::new(self.time.now()))?;
+                .map_err(|e| unavailable(format!("{} is damaged: {e}", self.path.display())))?;
+            let world = SimWorld::restore(&content.world, ManualClock::new(self.time.now()))
+                .map_err(unavailable)?;
             let out = f(&world);
             self.save(&world)?;
             Ok(out)
@@ -150,7 +151,7 @@ impl SimFile {
     }
 
     /// Makes green behave as `scenario` from now on.
-    pub fn set_scenario(&self, scenario: Scenario) -> Result<(), String> {
+    pub fn set_scenario(&self, scenario: Scenario) -> Result<(), ProviderError> {
         self.with_world(|w| {
             let offset = w.clock().now().since(w.start());
             w.set_script(Color::Green, scenario.green_script(offset));
@@ -166,9 +167,13 @@ impl SimFile {
         &self,
         f: impl FnOnce(&SimWorld) -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
-        self.with_world(f)
-            .map_err(|message| ProviderError::Unavailable { message })?
+        self.with_world(f)?
     }
+}
+
+/// The simulated world's file could not be used.
+fn unavailable(message: String) -> ProviderError {
+    ProviderError::Unavailable { message }
 }
 
 /// Runs a future of the world's in-memory providers (they never wait) to completion.

@@ -1,7 +1,7 @@
 //! `bluegreen simulate`: a deployment against a scripted world, on virtual time.
 
 use crate::render::Renderer;
-use crate::{Failure, Output, exec_error_code, outcome_code};
+use crate::{Ended, Failure, Output};
 use bluegreen_core::{
     Plan, Strategy, StrategyKind, TimeoutAction, parse_duration, parse_steps,
     strategy::DEFAULT_CANARY_PERCENT,
@@ -36,7 +36,7 @@ pub struct Args {
     seed: u64,
 }
 
-pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
+pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
     let kind: StrategyKind = args.strategy.parse().map_err(Failure::bad_input)?;
     let scenario: Scenario = args.scenario.parse().map_err(Failure::bad_input)?;
     let bake = parse_duration("--bake", &args.bake).map_err(Failure::bad_input)?;
@@ -85,10 +85,7 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
     let id = bluegreen_core::DeploymentId::new("simulated-1").map_err(Failure::bad_input)?;
     let outcome = bluegreen_testkit::run_virtual(world.clock(), exec.run(id, plan))
         .map_err(|_| Failure::bad_input("the simulation stalled"))?
-        .map_err(|e| Failure {
-            code: exec_error_code(&e),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Failure::from_exec(&e))?;
     let calls = world
         .calls()
         .counts()
@@ -96,5 +93,5 @@ pub fn run(args: Args, output: Output) -> Result<u8, Failure> {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     renderer.summary(&outcome, harness.elapsed(), &calls);
-    Ok(outcome_code(&outcome))
+    Ok(Ended::Deployment(outcome))
 }

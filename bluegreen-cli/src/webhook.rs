@@ -2,6 +2,7 @@
 //! are queued and sent in order by a background task. A failing webhook is reported once and never fails a
 //! deployment: the record in the state directory stays the source of truth.
 
+use crate::Failure;
 use bluegreen_core::{Observer, RecordEntry};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -19,24 +20,24 @@ pub struct Webhook {
 }
 
 /// Checks a webhook URL before anything runs.
-pub fn parse(url: &str) -> Result<hyper::Uri, String> {
+pub fn parse(url: &str) -> Result<hyper::Uri, Failure> {
     let uri: hyper::Uri = url
         .parse()
-        .map_err(|e| format!("webhook {url:?} is not a URL: {e}"))?;
+        .map_err(|e| Failure::bad_input(format!("webhook {url:?} is not a URL: {e}")))?;
     match uri.scheme_str() {
         Some("http") | Some("https") if uri.host().is_some() => Ok(uri),
-        _ => Err(format!(
+        _ => Err(Failure::bad_input(format!(
             "webhook {url:?}: expected an http:// or https:// URL"
-        )),
+        ))),
     }
 }
 
 impl Webhook {
     /// Starts the sender. Needs a tokio runtime.
-    pub fn start(uri: hyper::Uri) -> Result<Self, String> {
+    pub fn start(uri: hyper::Uri) -> Result<Self, Failure> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
-            .map_err(|e| format!("webhook: no TLS roots: {e}"))?
+            .map_err(|e| Failure::bad_input(format!("webhook: no TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()
             .build();

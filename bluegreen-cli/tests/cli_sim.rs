@@ -1248,3 +1248,16 @@ fn random_command_lines_never_panic_and_bad_input_changes_nothing() {
     assert!(codes.keys().any(|&c| c != 2), "{codes:?}");
     eprintln!("exit codes of 300 random command lines: {codes:?}");
 }
+
+/// A local file that cannot be written is its own failure (exit 5), not a provider's (3).
+#[test]
+fn a_local_file_that_cannot_be_written_exits_5() {
+    let env = Env::new("local-io");
+    let out = env.run(&["init", "--path", "no-such-dir/bluegreen.toml"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: cannot write no-such-dir/bluegreen.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}

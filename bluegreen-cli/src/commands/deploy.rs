@@ -5,7 +5,7 @@ use crate::config::{self, duration};
 use crate::context::{Context, Wired, provider_failure};
 use crate::render::Renderer;
 use crate::state::watch_abort;
-use crate::{Failure, exec_error_code, exit, outcome_code};
+use crate::{Ended, Failure, Signal};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
 use bluegreen_core::{
@@ -91,12 +91,12 @@ pub struct ShiftArgs {
 }
 
 /// `--validation-minutes`: a number of minutes, as the guide's Jenkins parameter has it, or a duration.
-fn validation_duration(text: &str) -> Result<Duration, String> {
+fn validation_duration(text: &str) -> Result<Duration, Failure> {
     match text.trim().parse::<u64>() {
         Ok(m) if m <= 30 * 24 * 60 => Ok(Duration::from_secs(m * 60)),
-        Ok(m) => Err(format!(
+        Ok(m) => Err(Failure::bad_input(format!(
             "{m} minutes is longer than the 30 days a deployment may wait"
-        )),
+        ))),
         Err(_) => duration("--validation-minutes", text),
     }
 }
@@ -117,7 +117,6 @@ pub struct ResumeArgs {
 
 fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
     let f = &ctx.file.deploy;
-    let bad = |e: String| Failure::bad_input(e);
     let kind: StrategyKind = a
         .strategy
         .as_deref()
@@ -126,7 +125,7 @@ fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
         .parse()
         .map_err(Failure::bad_input)?;
     let bake = match a.bake.as_deref().or(f.bake.as_deref()) {
-        Some(b) => duration("--bake", b).map_err(bad)?,
+        Some(b) => duration("--bake", b)?,
         None => DEFAULT_BAKE,
     };
     Ok(match kind {
@@ -152,7 +151,7 @@ fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
                 .as_deref()
                 .or(f.approval_timeout.as_deref())
             {
-                Some(t) => Some(duration("--approval-timeout", t).map_err(bad)?),
+                Some(t) => Some(duration("--approval-timeout", t)?),
                 None => None,
             },
             on_timeout: config::on_timeout(
@@ -160,8 +159,7 @@ fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
                     .as_deref()
                     .or(f.on_timeout.as_deref())
                     .unwrap_or("rollback"),
-            )
-            .map_err(bad)?,
+            )?,
         },
         StrategyKind::Custom => {
             return Err(Failure::bad_input(
@@ -176,13 +174,8 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     let f = &ctx.file.deploy;
     let schedule = strategy(ctx, a)?.compile().map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
-    plan.gates = ctx
-        .file
-        .gates
-        .policy(ctx.fetches_p99())
-        .map_err(Failure::bad_input)?;
-    plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))
-        .map_err(Failure::bad_input)?;
+    plan.gates = ctx.file.gates.policy(ctx.fetches_p99())?;
+    plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))?;
     let kind = match (a.kind, f.kind.as_deref()) {
         (Some(k), _) => k,
         (None, None | Some("full")) => DeployType::Full,
@@ -196,7 +189,7 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     if kind == DeployType::Full {
         let mut c = CapacityPolicy::default();
         if let Some(t) = &f.ready_timeout {
-            c.ready_timeout = duration("deploy.ready_timeout", t).map_err(Failure::bad_input)?;
+            c.ready_timeout = duration("deploy.ready_timeout", t)?;
         }
         if let Some(t) = &f.scale_down_delay {
             c.scale_down_delay =
@@ -241,7 +234,7 @@ async fn run_plan(
     renderer: &Renderer,
     id: DeploymentId,
     plan: Plan,
-) -> Result<u8, Failure> {
+) -> Result<Ended, Failure> {
     let run_id = id.clone();
     execute(
         ctx,
@@ -260,11 +253,9 @@ async fn execute(
     renderer: &Renderer,
     run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
     id: &DeploymentId,
-) -> Result<u8, Failure> {
+) -> Result<Ended, Failure> {
     let webhook = match ctx.webhook()? {
-        Some(uri) => Some(Arc::new(
-            crate::webhook::Webhook::start(uri).map_err(Failure::bad_input)?,
-        )),
+        Some(uri) => Some(Arc::new(crate::webhook::Webhook::start(uri)?)),
         None => None,
     };
     let observer: Arc<dyn bluegreen_core::Observer> = match &webhook {
@@ -334,26 +325,26 @@ async fn execute(
     if let Some(hook) = &webhook {
         hook.finish(Duration::from_secs(10)).await;
     }
-    let outcome = result.map_err(|e| Failure {
-        code: exec_error_code(&e),
-        message: e.to_string(),
-    })?;
+    let outcome = result.map_err(|e| Failure::from_exec(&e))?;
     renderer.summary(
         &outcome,
         w.providers.clock.now().since(renderer.start()),
         &counts(w),
     );
     let _ = ctx;
-    if interrupted.load(Ordering::SeqCst) {
-        return Ok(exit::INTERRUPTED);
-    }
-    if terminated.load(Ordering::SeqCst) {
-        return Ok(exit::TERMINATED);
-    }
-    if hung_up.load(Ordering::SeqCst) {
-        return Ok(exit::HUNG_UP);
-    }
-    Ok(outcome_code(&outcome))
+    let signal = if interrupted.load(Ordering::SeqCst) {
+        Some(Signal::Interrupt)
+    } else if terminated.load(Ordering::SeqCst) {
+        Some(Signal::Terminate)
+    } else if hung_up.load(Ordering::SeqCst) {
+        Some(Signal::HangUp)
+    } else {
+        None
+    };
+    Ok(match signal {
+        Some(signal) => Ended::Stopped { signal, outcome },
+        None => Ended::Deployment(outcome),
+    })
 }
 
 fn counts(w: &Wired) -> std::collections::BTreeMap<String, usize> {
@@ -388,7 +379,7 @@ fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hoo
 }
 
 /// `deploy`.
-pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
+pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     ctx.webhook()?;
     let mut plan = plan(ctx, &a.strategy)?;
     let launch_template = match &a.launch_template_version {
@@ -436,7 +427,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<u8, Failure> {
 }
 
 /// `shift`.
-pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
+pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<Ended, Failure> {
     ctx.webhook()?;
     let validation = a.validation_minutes;
     let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
@@ -455,7 +446,7 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<u8, Failure> {
 }
 
 /// `resume`.
-pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
+pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
     ctx.webhook()?;
     let hooks = hooks(ctx, a.skip_tests)?;
     let mut w = ctx.wire(true, None).await?;
@@ -486,13 +477,13 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<u8, Failure> {
 }
 
 /// `plan`: the schedule, the gates, and the exact changes; changes nothing.
-pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<u8, Failure> {
+pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failure> {
     let plan = plan(ctx, &a)?;
     let w = ctx.wire(false, None).await?;
     show_plan(ctx, &w, &plan, false).await
 }
 
-async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<u8, Failure> {
+async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<Ended, Failure> {
     let split = w
         .providers
         .router
@@ -592,7 +583,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         &human,
         serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes, "warnings": warnings}),
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.
@@ -639,7 +630,7 @@ pub async fn control(
     ctx: &Context,
     id: Option<String>,
     request: crate::state::Control,
-) -> Result<u8, Failure> {
+) -> Result<Ended, Failure> {
     let store = ctx.store()?;
     let application = ctx.naming()?.application_key();
     let id = match id {
@@ -668,12 +659,9 @@ pub async fn control(
     }
     if !matches!(request, crate::state::Control::Abort { .. }) {
         if let Some(crate::state::Control::Abort { by }) = store.received(&id) {
-            return Err(Failure {
-                code: exit::REFUSED,
-                message: format!(
-                    "deployment {id} is being aborted (by {by}): an approval cannot undo that"
-                ),
-            });
+            return Err(Failure::refused(format!(
+                "deployment {id} is being aborted (by {by}): an approval cannot undo that"
+            )));
         }
         let pre_approve = matches!(
             request,
@@ -706,10 +694,9 @@ pub async fn control(
             )));
         }
     }
-    store.send(&id, &request).map_err(|e| Failure {
-        code: exit::PROVIDER,
-        message: format!("cannot reach deployment {id}: {e}"),
-    })?;
+    store
+        .send(&id, &request)
+        .map_err(|e| Failure::provider(format!("cannot reach deployment {id}: {e}")))?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let what = match &request {
         crate::state::Control::Approve {
@@ -724,7 +711,7 @@ pub async fn control(
         &format!("{what} sent to deployment {id} by {}", request.by()),
         serde_json::json!({"deployment": id, "request": request}),
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 #[cfg(test)]
@@ -741,6 +728,7 @@ mod tests {
         assert!(
             validation_duration("99999999")
                 .unwrap_err()
+                .to_string()
                 .contains("30 days")
         );
     }

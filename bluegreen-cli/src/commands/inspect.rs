@@ -3,7 +3,7 @@
 use super::{current_deployment, replay};
 use crate::context::{Context, Wired};
 use crate::render::Renderer;
-use crate::{Failure, exit};
+use crate::{Ended, Failure};
 use bluegreen_core::gate::GateReport;
 use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore};
 use clap::{Args, ValueEnum};
@@ -115,7 +115,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             }
             // The lock is taken just before the first entry is written.
             Err(e) => {
-                human.push_str(&format!("deployment {id}: starting ({})\n", e.message));
+                human.push_str(&format!("deployment {id}: starting ({e})\n"));
                 json!({"id": id, "step": null})
             }
         },
@@ -185,7 +185,7 @@ async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {
 }
 
 /// `status`.
-pub async fn status(ctx: &Context, a: StatusArgs) -> Result<u8, Failure> {
+pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
     let w = ctx.wire(false, None).await?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     loop {
@@ -199,17 +199,17 @@ pub async fn status(ctx: &Context, a: StatusArgs) -> Result<u8, Failure> {
         }
         renderer.result("status", &human, data);
         if !a.watch {
-            return Ok(exit::OK);
+            return Ok(Ended::Done);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+            _ = tokio::signal::ctrl_c() => return Ok(Ended::Done),
         }
     }
 }
 
 /// `history`.
-pub async fn history(ctx: &Context) -> Result<u8, Failure> {
+pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
     let store = ctx.store()?;
     let application = ctx.naming()?.application_key();
     let ids = store
@@ -244,11 +244,11 @@ pub async fn history(ctx: &Context) -> Result<u8, Failure> {
         human = format!("no deployments of {application} yet");
     }
     renderer.result("history", human.trim_end(), json!(rows));
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// `report ID`.
-pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
+pub async fn report(ctx: &Context, a: ReportArgs) -> Result<Ended, Failure> {
     let store = ctx.store()?;
     let id = DeploymentId::new(a.id).map_err(Failure::bad_input)?;
     let record = store
@@ -266,10 +266,8 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
         ReportFormat::Html => {
             let path = a.out.unwrap_or_else(|| format!("report-{id}.html").into());
             let html = crate::html::report(id.as_str(), &r, &record);
-            std::fs::write(&path, html).map_err(|e| Failure {
-                code: exit::PROVIDER,
-                message: format!("{}: {e}", path.display()),
-            })?;
+            std::fs::write(&path, html)
+                .map_err(|e| Failure::local_io(format!("cannot write {}: {e}", path.display())))?;
             Renderer::new(ctx.output(), bluegreen_core::Timestamp::default()).result(
                 "report",
                 &format!("wrote {}", path.display()),
@@ -300,5 +298,5 @@ pub async fn report(ctx: &Context, a: ReportArgs) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }

@@ -4,7 +4,7 @@ use super::actor;
 use crate::context::Context;
 use crate::render::Renderer;
 use crate::state::Control;
-use crate::{Failure, exit};
+use crate::{Ended, Failure};
 use bluegreen_core::{Color, EmergencyError, EmergencyRequest, Executor};
 use clap::Args;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub struct RollbackArgs {
 
 /// 100 % to the stable color now, verified. The core decides the color (from a readable record, else from
 /// the world) and refuses rather than guess; this tells a running deployment to stop and renders.
-pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
+pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> {
     let w = ctx.wire(true, None).await?;
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now()).quiet(ctx.global.quiet);
     let exec = Executor::new(w.providers.clone()).with_observer(Arc::new(renderer.clone()));
@@ -35,18 +35,11 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
         .await
         .map_err(|e| match e {
             EmergencyError::Undecided(message) => Failure::bad_input(message),
-            EmergencyError::Unhealthy { .. } => Failure {
-                code: exit::REFUSED,
-                message: e.to_string(),
-            },
-            EmergencyError::Exec(e) => Failure {
-                code: exit::PROVIDER,
-                message: format!("rollback failed before writing: {e}"),
-            },
-            other => Failure {
-                code: exit::PROVIDER,
-                message: other.to_string(),
-            },
+            EmergencyError::Unhealthy { .. } => Failure::refused(e.to_string()),
+            EmergencyError::Exec(e) => {
+                Failure::provider(format!("rollback failed before writing: {e}"))
+            }
+            other => Failure::provider(other.to_string()),
         })?;
     renderer.progress(&format!(
         "rolling back to {} ({})",
@@ -59,16 +52,13 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<u8, Failure> {
     let split = exec
         .emergency_rollback(&decision)
         .await
-        .map_err(|e| Failure {
-            code: exit::PROVIDER,
-            message: format!("rollback failed: {e}"),
-        })?;
+        .map_err(|e| Failure::provider(format!("rollback failed: {e}")))?;
     renderer.result(
         "rolled-back",
         &format!("rolled back: {split} (verified)"),
         serde_json::json!({"split": split, "to": decision.to.color, "basis": decision.to.basis, "from": decision.split}),
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// `unlock`.
@@ -82,7 +72,7 @@ pub struct UnlockArgs {
 
 /// Releases the application's lock when its holder is gone: refused (exit 4) while the holder lives.
 /// Traffic is not touched; an unfinished deployment stays unfinished (resume it, or resume --rollback).
-pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, Failure> {
+pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
     let store = ctx.store()?;
     let application = ctx.naming()?.application_key();
     let w = ctx.wire(false, None).await?;
@@ -96,35 +86,32 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, Failure> {
                 &format!("{application} is not locked"),
                 serde_json::json!({"application": application, "released": null}),
             );
-            return Ok(exit::OK);
+            return Ok(Ended::Done);
         }
         Err(e) if a.force => {
-            store.remove_lock_file(&application).map_err(|io| Failure {
-                code: exit::PROVIDER,
-                message: format!("cannot remove the lock of {application}: {io} ({e})"),
+            store.remove_lock_file(&application).map_err(|io| {
+                Failure::local_io(format!(
+                    "cannot remove the lock of {application}: {io} ({e})"
+                ))
             })?;
             renderer.result(
                 "unlocked",
                 &format!("removed the unreadable lock of {application}"),
                 serde_json::json!({"application": application, "released": "unreadable"}),
             );
-            return Ok(exit::OK);
+            return Ok(Ended::Done);
         }
         Err(e) => {
-            return Err(Failure {
-                code: exit::REFUSED,
-                message: format!("{e}; or `bluegreen unlock --force`"),
-            });
+            return Err(Failure::refused(format!(
+                "{e}; or `bluegreen unlock --force`"
+            )));
         }
     };
     let state = crate::state::liveness(&lease, now);
     if state == crate::state::Liveness::Live {
-        return Err(Failure {
-            code: exit::REFUSED,
-            message: format!(
-                "{lease}: its holder is alive; stop it (bluegreen abort) or wait for its lease to lapse"
-            ),
-        });
+        return Err(Failure::refused(format!(
+            "{lease}: its holder is alive; stop it (bluegreen abort) or wait for its lease to lapse"
+        )));
     }
     // Take the lapsed lease over, then release it: atomic with respect to a holder renewing at this moment.
     let owner = bluegreen_core::LockOwner {
@@ -144,10 +131,7 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, Failure> {
         std::time::Duration::from_secs(60),
     )
     .await
-    .map_err(|e| Failure {
-        code: exit::REFUSED,
-        message: e.to_string(),
-    })?;
+    .map_err(|e| Failure::refused(e.to_string()))?;
     bluegreen_core::StateStore::unlock(&store, &taken)
         .await
         .map_err(crate::context::provider_failure)?;
@@ -163,5 +147,5 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<u8, Failure> {
         ),
         serde_json::json!({"application": application, "released": lease}),
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }

@@ -5,8 +5,8 @@ pub mod inspect;
 pub mod manual;
 pub mod setup;
 
+use crate::Failure;
 use crate::context::Wired;
-use crate::{Failure, exit};
 use bluegreen_core::{DeploymentId, Event, Replay, StateStore};
 
 /// The deployment of `application` that holds its lock, or the last unfinished one.
@@ -34,10 +34,8 @@ pub async fn replay(w: &Wired, id: &DeploymentId) -> Result<Replay, Failure> {
         .load(id)
         .await
         .map_err(crate::context::provider_failure)?;
-    Replay::new(&record).map_err(|e| Failure {
-        code: exit::BAD_INPUT,
-        message: format!("the record of {id} cannot be read: {e}"),
-    })
+    Replay::new(&record)
+        .map_err(|e| Failure::bad_input(format!("the record of {id} cannot be read: {e}")))
 }
 
 /// Who is acting, for approvals and aborts.

@@ -3,7 +3,7 @@
 use crate::config::TEMPLATE;
 use crate::context::{Context, ProviderKind};
 use crate::render::Renderer;
-use crate::{Failure, exit};
+use crate::{Ended, Failure};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -30,23 +30,21 @@ pub struct IamArgs {
 }
 
 /// Writes a commented `bluegreen.toml`.
-pub fn init(ctx: &Context, a: InitArgs) -> Result<u8, Failure> {
+pub fn init(ctx: &Context, a: InitArgs) -> Result<Ended, Failure> {
     if a.path.exists() && !a.force {
         return Err(Failure::bad_input(format!(
             "{} exists; pass --force to overwrite it",
             a.path.display()
         )));
     }
-    std::fs::write(&a.path, TEMPLATE).map_err(|e| Failure {
-        code: exit::PROVIDER,
-        message: format!("{}: {e}", a.path.display()),
-    })?;
+    std::fs::write(&a.path, TEMPLATE)
+        .map_err(|e| Failure::local_io(format!("cannot write {}: {e}", a.path.display())))?;
     Renderer::new(ctx.output(), bluegreen_core::Timestamp::default()).result(
         "init",
         &format!("wrote {}", a.path.display()),
         serde_json::json!({"path": a.path}),
     );
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// `adopt`.
@@ -59,7 +57,7 @@ pub struct AdoptArgs {
 
 /// Tags the listener (or rule) as owned by the application; refuses (exit 4) one that another application
 /// owns, unless `--force`.
-pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<u8, Failure> {
+pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let naming = ctx.naming()?;
     match ctx.provider()? {
@@ -73,10 +71,7 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<u8, Failure> {
             };
             let (resolved, previous) = adopted.map_err(|e| match e {
                 bluegreen_aws::AwsError::Provider(p) => crate::context::provider_failure(p),
-                e @ bluegreen_aws::AwsError::OwnedByOther { .. } => Failure {
-                    code: exit::REFUSED,
-                    message: e.to_string(),
-                },
+                e @ bluegreen_aws::AwsError::OwnedByOther { .. } => Failure::refused(e.to_string()),
                 other => Failure::bad_input(other),
             })?;
             renderer.result(
@@ -105,19 +100,13 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<u8, Failure> {
                         }
                         previous
                     })
-                    .map_err(|m| Failure {
-                        code: exit::PROVIDER,
-                        message: m,
-                    })?;
+                    .map_err(crate::context::provider_failure)?;
                 if let Some(owner) = previous
                     && !a.force
                 {
-                    return Err(Failure {
-                        code: exit::REFUSED,
-                        message: format!(
-                            "the simulated listener is owned by {owner}, not {me}: refusing to take it over (`bluegreen adopt --force` does, if {owner} no longer deploys there)"
-                        ),
-                    });
+                    return Err(Failure::refused(format!(
+                        "the simulated listener is owned by {owner}, not {me}: refusing to take it over (`bluegreen adopt --force` does, if {owner} no longer deploys there)"
+                    )));
                 }
             }
             renderer.result(
@@ -130,11 +119,11 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<u8, Failure> {
             );
         }
     }
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
 
 /// Prints the least-privilege policy.
-pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
+pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
     let naming = ctx.naming()?;
     if a.account != "*" && !(a.account.len() == 12 && a.account.bytes().all(|b| b.is_ascii_digit()))
     {
@@ -152,5 +141,5 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<u8, Failure> {
             crate::render::out(&serde_json::to_string_pretty(&policy).unwrap_or_default())
         }
     }
-    Ok(exit::OK)
+    Ok(Ended::Done)
 }
