@@ -1,0 +1,173 @@
+//! The run's lease and time: appending to the record under the lease, renewing it while anything takes
+//! long (a provider call with its retries, a hook, a sleep), and cancellation at safe points.
+
+use super::*;
+
+impl Run<'_> {
+    /// Appends `event` to the record, then tells the observer.
+    pub(super) async fn record(&mut self, event: Event) -> Result<(), Stop> {
+        if self.lost {
+            return Err(Stop::Lost("the lock was lost".into()));
+        }
+        self.keep_lease().await?;
+        let entry = RecordEntry {
+            seq: self.seq,
+            at: self.now(),
+            event,
+        };
+        let p = self.p();
+        let lease = &self.lease;
+        let stored = with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            "append",
+            || p.store.append(lease, &self.id, &entry),
+        )
+        .await;
+        let stored = match stored {
+            Ok(()) => Ok(()),
+            // The outcome may have been ambiguous (the entry landed, the answer did not): read it back.
+            Err(e) => match p.store.load(&self.id).await {
+                Ok(record) if record.get(entry.seq as usize) == Some(&entry) => Ok(()),
+                _ => Err(e),
+            },
+        };
+        match stored {
+            Ok(()) => {
+                self.seq += 1;
+                self.exec.observer.on_event(&entry);
+                Ok(())
+            }
+            Err(e @ ProviderError::Conflict { .. }) => {
+                self.lost = true;
+                Err(Stop::Lost(format!(
+                    "the deployment record refused entry {}: {e}",
+                    entry.seq
+                )))
+            }
+            Err(e) => Err(provider_stop("append to the deployment record", e)),
+        }
+    }
+
+    /// Renews the lease when half of it has run out; a lease that was taken over stops the run.
+    pub(super) async fn keep_lease(&mut self) -> Result<(), Stop> {
+        let now = self.now();
+        let ttl = self.exec.lease_ttl;
+        if now + ttl / 2 < self.lease.expires {
+            return Ok(());
+        }
+        let p = self.p();
+        let lease = self.lease.clone();
+        let renewed = with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            "renew the lock",
+            || p.store.renew(&lease, now, ttl),
+        )
+        .await;
+        match renewed {
+            Ok(lease) => {
+                self.lease = lease;
+                Ok(())
+            }
+            Err(e) => {
+                // Whether taken over or unreachable, the lease can no longer be trusted past its expiry.
+                self.lost = true;
+                Err(Stop::Lost(format!(
+                    "the deployment lock could not be renewed: {e}"
+                )))
+            }
+        }
+    }
+
+    /// Releases the lock, unless it was lost (then it is not ours to release).
+    pub(super) async fn release(&self) {
+        if !self.lost {
+            let _ = self.p().store.unlock(&self.lease).await;
+        }
+    }
+
+    /// Calls a provider with the plan's retries, renewing the lease while it takes (a slow AWS with
+    /// retries can take longer than the lease).
+    pub(super) async fn call<T, F, Fut>(&mut self, operation: &'static str, f: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let p = self.p();
+        let retry = self.plan.retry;
+        let attempt = with_retry(&*p.clock, &*self.exec.observer, &retry, operation, f);
+        self.renewing(attempt)
+            .await?
+            .map_err(|e| provider_stop(operation, e))
+    }
+
+    /// Awaits `work` (a hook, a provider call with its retries), renewing the lease every third of it:
+    /// a run that is alive keeps its lock however long one action takes.
+    pub(super) async fn renewing<O>(&mut self, work: impl Future<Output = O>) -> Result<O, Stop> {
+        let mut work = pin!(work);
+        // Most calls finish at once (or on their first wake-up): no timer for those.
+        if let Poll::Ready(v) =
+            futures::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await
+        {
+            return Ok(v);
+        }
+        loop {
+            let clock = self.p().clock.clone();
+            let mut tick = pin!(clock.sleep(self.exec.lease_ttl / 3));
+            let done = futures::future::poll_fn(|cx| {
+                if let Poll::Ready(v) = work.as_mut().poll(cx) {
+                    return Poll::Ready(Some(v));
+                }
+                tick.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match done {
+                Some(v) => return Ok(v),
+                None => self.keep_lease().await?,
+            }
+        }
+    }
+
+    pub(super) fn cancel_stop(&self) -> Stop {
+        match self.plan.on_cancel {
+            CancelPolicy::Rollback => Stop::Rollback(RollbackReason::Cancelled),
+            CancelPolicy::Leave => Stop::Leave(match self.last_split {
+                Some(s) => format!("cancelled; the split is left at {s}"),
+                None => "cancelled; the split is left as it is".into(),
+            }),
+        }
+    }
+
+    /// Sleeps until `until`, or stops early on cancellation; renews the lease on the way. Returns how
+    /// long it slept by the clock's timer (which a step of the wall clock does not shorten).
+    pub(super) async fn sleep_until(&mut self, until: Timestamp) -> Result<Duration, Stop> {
+        let mut slept = Duration::ZERO;
+        loop {
+            let now = self.now();
+            if now >= until {
+                return Ok(slept);
+            }
+            let chunk = until.since(now).min(self.exec.lease_ttl / 3);
+            let p = self.p();
+            let mut sleep = pin!(p.clock.sleep(chunk));
+            let mut cancelled = pin!(self.exec.cancel.cancelled());
+            let woke = futures::future::poll_fn(|cx| {
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                sleep.as_mut().poll(cx).map(|()| true)
+            })
+            .await;
+            if !woke {
+                return Err(self.cancel_stop());
+            }
+            slept += chunk;
+            if self.now() < until {
+                self.keep_lease().await?;
+            }
+        }
+    }
+}

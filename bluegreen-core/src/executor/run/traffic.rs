@@ -1,0 +1,182 @@
+//! Moving traffic: the pre-step gate, writing a split, and the one read-back loop that verifies it.
+
+use super::*;
+
+impl Run<'_> {
+    /// On resume: makes sure the split is what the record last verified. Putting weight back on a color
+    /// passes the pre-step gate first, as any weight increase does (the world may have changed while no
+    /// process was running).
+    pub(super) async fn restore(&mut self, expected: TrafficSplit) -> Result<(), Stop> {
+        if self.exec.cancel.is_cancelled() {
+            return Err(self.cancel_stop());
+        }
+        let router = &self.p().router;
+        let read = self.call("read_split", || router.read_split()).await?;
+        if read == expected {
+            self.last_split = Some(read);
+            self.split_changed();
+            return Ok(());
+        }
+        let index = self.current_step.unwrap_or(0);
+        for color in Color::ALL {
+            if expected.weight(color) > read.weight(color) {
+                self.pre_step(index, color).await?;
+            }
+        }
+        self.last_split = Some(read);
+        self.write_and_verify(expected).await
+    }
+
+    pub(super) async fn set_weight(&mut self, index: usize, percent: u32) -> Result<(), Stop> {
+        let new = self.new_color();
+        let target = TrafficSplit::shifted(new, percent).map_err(|e| {
+            Stop::Rollback(RollbackReason::Provider {
+                operation: "compute split".into(),
+                error: e.to_string(),
+            })
+        })?;
+        let current = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
+        if current == target {
+            // Already there (a resumed step whose write had landed): nothing to write.
+            return Ok(());
+        }
+        // Whichever color's share rises must be able to take it: the new one on the way up, the stable one
+        // when a shift moves traffic back (after a promotion it may have no instances at all).
+        for color in [new, new.other()] {
+            if target.weight(color) > current.weight(color) {
+                self.pre_step(index, color).await?;
+            }
+        }
+        self.write_and_verify(target).await
+    }
+
+    pub(super) async fn write_and_verify(&mut self, target: TrafficSplit) -> Result<(), Stop> {
+        self.wrote = true;
+        let router = &self.p().router;
+        self.call("write_split", || router.write_split(target))
+            .await?;
+        self.record(Event::SplitWritten { split: target }).await?;
+        match self.verify(target).await {
+            Ok(()) => {
+                self.record(Event::SplitVerified { split: target }).await?;
+                Ok(())
+            }
+            Err(reason) => Err(Stop::Rollback(reason)),
+        }
+    }
+
+    /// Reads the split back until it matches `target`, within the verify policy.
+    pub(super) async fn verify(&mut self, target: TrafficSplit) -> Result<(), RollbackReason> {
+        let p = self.p();
+        let attempts = self.plan.verify.attempts.max(1);
+        let mut last = None;
+        for attempt in 1..=attempts {
+            let read = with_retry(
+                &*p.clock,
+                &*self.exec.observer,
+                &self.plan.retry,
+                "read_split",
+                || p.router.read_split(),
+            )
+            .await
+            .map_err(|e| RollbackReason::Provider {
+                operation: "read_split".into(),
+                error: e.to_string(),
+            })?;
+            last = Some(read);
+            if read == target {
+                self.last_split = Some(read);
+                self.split_changed();
+                return Ok(());
+            }
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::StaleRead {
+                    expected: target,
+                    read,
+                    attempt,
+                },
+            );
+            if attempt < attempts {
+                p.clock.sleep(self.plan.verify.interval).await;
+            }
+        }
+        let read = last.unwrap_or(target);
+        self.last_split = Some(read);
+        Err(RollbackReason::VerificationFailed {
+            expected: target,
+            read,
+        })
+    }
+
+    /// The pre-step gate for `new`, the color whose share is about to rise.
+    pub(super) async fn pre_step(&mut self, index: usize, new: Color) -> Result<(), Stop> {
+        let gate = self.plan.gates.pre_step.clone();
+        let deadline = self.now() + gate.wait;
+        let health = &self.p().health;
+        loop {
+            let th = self
+                .call("target_health", || health.target_health(new))
+                .await?;
+            let alarms = if gate.alarms.is_empty() {
+                Vec::new()
+            } else {
+                self.call("alarm_states", || health.alarm_states(&gate.alarms))
+                    .await?
+            };
+            let reports = judge_pre_step(&gate, new, th, &alarms);
+            let failed = reports.iter().find(|r| r.is_enforced_failure()).cloned();
+            self.record(Event::PreStepChecked { index, reports })
+                .await?;
+            let Some(report) = failed else { return Ok(()) };
+            let next = self.now() + self.plan.gates.interval;
+            if next > deadline {
+                return Err(Stop::Rollback(RollbackReason::PreStep { report }));
+            }
+            self.sleep_until(next).await?;
+        }
+    }
+}
+
+/// Writes `split` and reads it back until it matches, retrying transient errors: no lock, no record.
+pub(in crate::executor) async fn set_split(
+    exec: &Executor,
+    split: TrafficSplit,
+) -> Result<TrafficSplit, ExecError> {
+    let p = &exec.providers;
+    let retry = RetryPolicy::default();
+    let verify = VerifyPolicy::default();
+    let provider =
+        |operation: &'static str| move |source| ExecError::Provider { operation, source };
+    with_retry(&*p.clock, &*exec.observer, &retry, "write_split", || {
+        p.router.write_split(split)
+    })
+    .await
+    .map_err(provider("write_split"))?;
+    let mut read = split;
+    for attempt in 1..=verify.attempts {
+        read = with_retry(&*p.clock, &*exec.observer, &retry, "read_split", || {
+            p.router.read_split()
+        })
+        .await
+        .map_err(provider("read_split"))?;
+        if read == split {
+            return Ok(read);
+        }
+        exec.observer.on_notice(
+            p.clock.now(),
+            &Notice::StaleRead {
+                expected: split,
+                read,
+                attempt,
+            },
+        );
+        p.clock.sleep(verify.interval).await;
+    }
+    Err(ExecError::Provider {
+        operation: "verify the split",
+        source: ProviderError::Other {
+            message: format!("wrote {split} but read back {read}"),
+        },
+    })
+}
