@@ -663,6 +663,23 @@ mod docs_agree {
         assert_eq!(documented, program);
     }
 
+    /// docs/cli.md's paragraph of event types names exactly the core's, in its order.
+    #[test]
+    fn every_event_type_is_documented() {
+        let paragraph = CLI_MD
+            .split("Event types (`event.type`)")
+            .nth(1)
+            .expect("docs/cli.md lists the event types");
+        let paragraph = paragraph.split("\n\n").next().unwrap_or(paragraph);
+        let documented: Vec<&str> = paragraph
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|t| t.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect();
+        assert_eq!(documented, bluegreen_core::Event::TYPES);
+    }
+
     #[test]
     fn a_missing_required_argument_is_named_and_a_negative_duration_is_a_bad_value() {
         let e = Cli::try_parse_from(["bluegreen", "shift"]).expect_err("refused");

@@ -321,6 +321,9 @@ fn describe_notice(notice: &Notice) -> String {
             "ROLLBACK NOT DONE YET (round {round}: {error}); trying again in {}",
             humantime::format_duration(*next_in)
         ),
+        Notice::NotRecorded { event, error } => {
+            format!("RECORD BEHIND: `{event}` happened but could not be recorded ({error})")
+        }
         Notice::ScaleDownSkipped { color, split } => {
             format!("{color} not scaled down: it holds traffic again ({split})")
         }

@@ -1389,3 +1389,28 @@ fn after_a_rollback_the_failed_color_goes_back_to_its_capacity_unless_kept() {
         assert_eq!(h.world.asg_capacity(Color::Blue).0, 3, "blue untouched");
     }
 }
+
+/// `Event::kind` is the record's JSON `type`, and `Event::TYPES` lists every kind a run writes.
+#[test]
+fn event_kinds_are_the_record_s_types() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (strategy, config) in [
+        (Strategy::gradual(), WorldConfig::default()),
+        (
+            Strategy::gradual(),
+            green_script(Script::default().at(secs(200), Change::ErrorRate(0.2))),
+        ),
+    ] {
+        let h = Harness::new(config);
+        let mut p = plan(strategy);
+        p.capacity = Some(CapacityPolicy::default());
+        let _ = h.run("d1", p);
+        for e in h.events.entries() {
+            let json = serde_json::to_value(&e.event).unwrap();
+            assert_eq!(json["type"], e.event.kind(), "{json}");
+            assert!(Event::TYPES.contains(&e.event.kind()), "{}", e.event.kind());
+            seen.insert(e.event.kind());
+        }
+    }
+    assert!(seen.len() >= 12, "{seen:?}");
+}

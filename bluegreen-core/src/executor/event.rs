@@ -189,6 +189,62 @@ pub struct RecordEntry {
     pub event: Event,
 }
 
+impl Event {
+    /// Every event type, as `type` names it in the record's JSON, in the order they can occur.
+    pub const TYPES: &[&str] = &[
+        "started",
+        "resumed",
+        "launch-template-set",
+        "capacity-requested",
+        "capacity-ready",
+        "hooks-ran",
+        "step-started",
+        "pre-step-checked",
+        "split-written",
+        "split-verified",
+        "polled",
+        "bake-extended",
+        "approval-requested",
+        "approval-decided",
+        "step-completed",
+        "rollback-started",
+        "rolled-back",
+        "promoted",
+        "scale-down-scheduled",
+        "scaled-down",
+        "capacity-restored",
+        "finished",
+    ];
+
+    /// The event's type, as `type` names it in the record's JSON (e.g. `split-verified`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::Resumed { .. } => "resumed",
+            Event::LaunchTemplateSet { .. } => "launch-template-set",
+            Event::CapacityRequested { .. } => "capacity-requested",
+            Event::CapacityRestored { .. } => "capacity-restored",
+            Event::CapacityReady { .. } => "capacity-ready",
+            Event::StepStarted { .. } => "step-started",
+            Event::PreStepChecked { .. } => "pre-step-checked",
+            Event::SplitWritten { .. } => "split-written",
+            Event::SplitVerified { .. } => "split-verified",
+            Event::Polled { .. } => "polled",
+            Event::BakeExtended { .. } => "bake-extended",
+            Event::ApprovalRequested { .. } => "approval-requested",
+            Event::ApprovalDecided { .. } => "approval-decided",
+            Event::HooksRan { .. } => "hooks-ran",
+            Event::StepCompleted { .. } => "step-completed",
+            Event::RollbackStarted { .. } => "rollback-started",
+            Event::RolledBack { .. } => "rolled-back",
+            Event::Promoted { .. } => "promoted",
+            Event::ScaleDownScheduled { .. } => "scale-down-scheduled",
+            Event::ScaledDown { .. } => "scaled-down",
+            Event::Finished { .. } => "finished",
+        }
+    }
+}
+
 /// Something worth telling a person that is not a transition and is not recorded.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -218,6 +274,15 @@ pub enum Notice {
         /// The split read before scaling down.
         split: TrafficSplit,
     },
+    /// A transition happened but could not be appended to the record (the store failed or the lock was
+    /// lost). The run went on where traffic safety asks it to (a rollback, a scale-down already done); the
+    /// record is behind the world by this entry.
+    NotRecorded {
+        /// The event's type, e.g. `rolled-back`.
+        event: String,
+        /// Why.
+        error: String,
+    },
     /// A read-back did not match the write yet.
     StaleRead {
         /// What was written.
@@ -230,11 +295,14 @@ pub enum Notice {
 }
 
 impl Notice {
-    /// Whether a person must look: a rollback that keeps failing, or an old color left running.
+    /// Whether a person must look: a rollback that keeps failing, an old color left running, or a record
+    /// behind the world.
     pub fn is_alarming(&self) -> bool {
         matches!(
             self,
-            Notice::RollbackRetrying { .. } | Notice::ScaleDownSkipped { .. }
+            Notice::RollbackRetrying { .. }
+                | Notice::ScaleDownSkipped { .. }
+                | Notice::NotRecorded { .. }
         )
     }
 }

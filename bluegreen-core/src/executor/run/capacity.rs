@@ -93,12 +93,11 @@ impl Run<'_> {
             .await
             .is_ok()
         {
-            let _ = self
-                .record(Event::CapacityRestored {
-                    color,
-                    desired: previous,
-                })
-                .await;
+            self.record_or_tell(Event::CapacityRestored {
+                color,
+                desired: previous,
+            })
+            .await;
             self.raised = None;
         }
     }
@@ -116,6 +115,7 @@ impl Run<'_> {
             Some(at) => at,
             None => {
                 let at = self.now() + policy.scale_down_delay;
+                // Unrecorded, a scale-down would not be resumed after a crash: leave the old color running.
                 self.record(Event::ScaleDownScheduled { color: old, at })
                     .await
                     .ok()?;
@@ -135,7 +135,7 @@ impl Run<'_> {
         self.call("set_desired", || cap.set_desired(old, 0))
             .await
             .ok()?;
-        self.record(Event::ScaledDown { color: old }).await.ok()?;
+        self.record_or_tell(Event::ScaledDown { color: old }).await;
         Some(old)
     }
 }

@@ -50,6 +50,21 @@ impl Run<'_> {
         }
     }
 
+    /// Records `event` where the run must go on whether or not the record takes it (a rollback, the end of
+    /// a run, a capacity change already made): a failure is not dropped but told, as an alarming notice.
+    pub(super) async fn record_or_tell(&mut self, event: Event) {
+        let kind = event.kind().to_string();
+        if let Err(stop) = self.record(event).await {
+            let error = match stop {
+                Stop::Rollback(r) => r.to_string(),
+                Stop::Leave(m) | Stop::Lost(m) => m,
+            };
+            self.exec
+                .observer
+                .on_notice(self.now(), &Notice::NotRecorded { event: kind, error });
+        }
+    }
+
     /// Renews the lease when half of it has run out; a lease that was taken over stops the run.
     pub(super) async fn keep_lease(&mut self) -> Result<(), Stop> {
         let now = self.now();
@@ -79,13 +94,6 @@ impl Run<'_> {
                     "the deployment lock could not be renewed: {e}"
                 )))
             }
-        }
-    }
-
-    /// Releases the lock, unless it was lost (then it is not ours to release).
-    pub(super) async fn release(&self) {
-        if !self.lost {
-            let _ = self.p().store.unlock(&self.lease).await;
         }
     }
 

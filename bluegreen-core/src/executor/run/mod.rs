@@ -2,12 +2,15 @@
 //! live in the submodules: the lease and time, traffic, gates, approval, capacity, rollback.
 
 mod approval;
+mod begin;
 mod capacity;
 mod gates;
 mod lease;
 mod rollback;
 mod traffic;
 
+use begin::Held;
+pub(in crate::executor) use begin::{resume, start};
 pub(in crate::executor) use traffic::set_split;
 
 use super::retry::with_retry;
@@ -40,220 +43,6 @@ fn provider_stop(operation: &str, error: ProviderError) -> Stop {
     })
 }
 
-pub(super) async fn start(
-    exec: &Executor,
-    id: DeploymentId,
-    plan: Plan,
-) -> Result<Outcome, ExecError> {
-    validate(&plan)?;
-    let p = &exec.providers;
-    match p.store.load(&id).await {
-        Ok(entries) if !entries.is_empty() => return Err(ExecError::DuplicateId(id)),
-        Ok(_) | Err(ProviderError::NotFound { .. }) => {}
-        Err(source) => {
-            return Err(ExecError::Provider {
-                operation: "load record",
-                source,
-            });
-        }
-    }
-    let lease = lock(exec, &plan.application, &id).await?;
-    // Another run may have started the same deployment between the check above and the lock.
-    if let Ok(entries) = p.store.load(&id).await
-        && !entries.is_empty()
-    {
-        let _ = p.store.unlock(&lease).await;
-        return Err(ExecError::DuplicateId(id));
-    }
-    // One deployment per application: one whose run died (its lease lapsed) is still unfinished.
-    if let Some(unfinished) = unfinished(exec, &plan.application).await {
-        let _ = p.store.unlock(&lease).await;
-        return Err(ExecError::Unfinished(unfinished));
-    }
-    let preflight = async {
-        let split = with_retry(
-            &*p.clock,
-            &*exec.observer,
-            &plan.retry,
-            "read_split",
-            || p.router.read_split(),
-        )
-        .await
-        .map_err(|source| ExecError::Provider {
-            operation: "read_split",
-            source,
-        })?;
-        if plan.schedule.is_shift() {
-            // A manual shift may start from any split; the plan names the color to fall back to.
-            let stable = plan.expected_stable.ok_or_else(|| {
-                ExecError::InvalidPlan(
-                    "a shift needs the stable color (the one to roll back to)".into(),
-                )
-            })?;
-            return Ok((split, stable));
-        }
-        let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
-        if let Some(expected) = plan.expected_stable
-            && expected != stable
-        {
-            return Err(ExecError::UnexpectedStable { expected, split });
-        }
-        Ok((split, stable))
-    };
-    let (split, stable) = match preflight.await {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = p.store.unlock(&lease).await;
-            return Err(e);
-        }
-    };
-    let mut run = Run::new(exec, id.clone(), plan.clone(), stable, 0, lease);
-    run.last_split = Some(split);
-    if let Err(stop) = run
-        .record(Event::Started {
-            deployment: id.clone(),
-            stable,
-            plan: Box::new(plan.clone()),
-        })
-        .await
-    {
-        let _ = p.store.unlock(&run.lease).await;
-        return Err(ExecError::Provider {
-            operation: "append to the deployment record",
-            source: ProviderError::Unavailable {
-                message: match stop {
-                    Stop::Rollback(r) => r.to_string(),
-                    Stop::Leave(m) | Stop::Lost(m) => m,
-                },
-            },
-        });
-    }
-    let outcome = run.drive(None).await;
-    run.release().await;
-    Ok(outcome)
-}
-
-pub(super) async fn resume(
-    exec: &Executor,
-    id: &DeploymentId,
-    action: ResumeAction,
-) -> Result<Outcome, ExecError> {
-    let p = &exec.providers;
-    let load = || async {
-        match p.store.load(id).await {
-            Ok(e) => Ok(e),
-            Err(ProviderError::NotFound { .. }) => Err(ExecError::NoRecord(id.clone())),
-            Err(source) => Err(ExecError::Provider {
-                operation: "load record",
-                source,
-            }),
-        }
-    };
-    let replay = |entries: &[RecordEntry]| {
-        Replay::new(entries).map_err(|source| ExecError::BadRecord {
-            deployment: id.clone(),
-            source,
-        })
-    };
-    let first = replay(&load().await?)?;
-    if let Some(outcome) = first.outcome {
-        return Ok(outcome);
-    }
-    if first.promoted && action == ResumeAction::Rollback {
-        return Err(ExecError::AlreadyPromoted(id.clone()));
-    }
-    let application = first.plan.application.clone();
-    let lease = lock(exec, &application, id).await?;
-    // Read the record again under the lock: the run that held it may have written more before it ended.
-    let entries = match load().await {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = p.store.unlock(&lease).await;
-            return Err(e);
-        }
-    };
-    let replay = match replay(&entries) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = p.store.unlock(&lease).await;
-            return Err(e);
-        }
-    };
-    if let Some(outcome) = replay.outcome {
-        let _ = p.store.unlock(&lease).await;
-        return Ok(outcome);
-    }
-    let mut run = Run::new(
-        exec,
-        id.clone(),
-        replay.plan.clone(),
-        replay.stable,
-        replay.len,
-        lease,
-    );
-    run.last_split = replay.last_verified;
-    run.raised = replay.raised;
-    run.current_step = replay.in_progress.or(replay.next_step());
-    let step = replay
-        .next_step()
-        .unwrap_or(replay.plan.schedule.steps().len());
-    let outcome = match run.record(Event::Resumed { action, step }).await {
-        Err(stop) => run.finish(Err(stop)).await,
-        Ok(()) => match (&replay.rollback, action) {
-            (Some((reason, step)), _) => {
-                run.current_step = *step;
-                run.finish(Err(Stop::Rollback(reason.clone()))).await
-            }
-            // The record holds a decision to roll back that the run did not live to act on.
-            (None, _) if replay.pending_rollback.is_some() && !replay.promoted => {
-                let (reason, step) = replay.pending_rollback.clone().expect("checked");
-                run.current_step = Some(step);
-                run.finish(Err(Stop::Rollback(reason))).await
-            }
-            (None, ResumeAction::Rollback) => {
-                run.finish(Err(Stop::Rollback(RollbackReason::Requested)))
-                    .await
-            }
-            (None, ResumeAction::Continue) => run.drive(Some(&replay)).await,
-        },
-    };
-    run.release().await;
-    Ok(outcome)
-}
-
-/// The application's latest deployment, if its record has no outcome.
-async fn unfinished(exec: &Executor, application: &str) -> Option<DeploymentId> {
-    let store = &exec.providers.store;
-    let last = store.list(application).await.ok()?.pop()?;
-    let record = store.load(&last).await.ok()?;
-    let finished = record
-        .iter()
-        .any(|e| matches!(e.event, Event::Finished { .. }));
-    (!finished).then_some(last)
-}
-
-fn validate(plan: &Plan) -> Result<(), ExecError> {
-    plan.validate().map_err(ExecError::InvalidPlan)
-}
-
-async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<Lease, ExecError> {
-    let owner = exec.owner(id);
-    let now = exec.providers.clock.now();
-    match exec
-        .providers
-        .store
-        .lock(application, &owner, now, exec.lease_ttl)
-        .await
-    {
-        Ok(lease) => Ok(lease),
-        Err(ProviderError::Conflict { message }) => Err(ExecError::Locked { message }),
-        Err(source) => Err(ExecError::Provider {
-            operation: "take the deployment lock",
-            source,
-        }),
-    }
-}
-
 struct Run<'a> {
     exec: &'a Executor,
     id: DeploymentId,
@@ -278,6 +67,8 @@ struct Run<'a> {
     raised: Option<(Color, u32)>,
     /// The plan's gates, shared: every poll reads them while it calls providers (`&mut self`).
     gates: std::sync::Arc<crate::GatePolicy>,
+    /// Whether this run picked up a record an earlier run left: the world may have changed since.
+    resumed: bool,
 }
 
 impl<'a> Run<'a> {
@@ -308,6 +99,7 @@ impl<'a> Run<'a> {
             wrote: seq > 0,
             raised: None,
             gates,
+            resumed: false,
         }
     }
 
@@ -317,6 +109,15 @@ impl<'a> Run<'a> {
         let now = self.now();
         self.split_changed_at = now;
         self.book.split_changed(now);
+    }
+
+    /// The lock as this run leaves it.
+    fn held(&self) -> Held {
+        if self.lost {
+            Held::Lost
+        } else {
+            Held::Kept(self.lease.clone())
+        }
     }
 
     fn p(&self) -> &'a Providers {
@@ -332,8 +133,8 @@ impl<'a> Run<'a> {
     }
 
     /// Runs forward, then rolls back or aborts if it stopped, and records the outcome.
-    async fn drive(&mut self, resume: Option<&Replay>) -> Outcome {
-        let result = self.forward(resume).await;
+    async fn drive(&mut self, r: &Replay) -> Outcome {
+        let result = self.forward(r).await;
         self.finish(result).await
     }
 
@@ -361,19 +162,18 @@ impl<'a> Run<'a> {
                 };
             }
         };
-        let _ = self
-            .record(Event::Finished {
-                outcome: outcome.clone(),
-            })
-            .await;
+        self.record_or_tell(Event::Finished {
+            outcome: outcome.clone(),
+        })
+        .await;
         outcome
     }
 
-    async fn forward(&mut self, resume: Option<&Replay>) -> Result<Outcome, Stop> {
+    async fn forward(&mut self, r: &Replay) -> Result<Outcome, Stop> {
         let capacity = self.p().capacity.clone().zip(self.plan.capacity.clone());
         if let Some((cap, policy)) = &capacity
             && let Some((template, version)) = &policy.launch_template
-            && !resume.is_some_and(|r| r.launch_template_set || r.capacity_ready)
+            && !(r.launch_template_set || r.capacity_ready)
         {
             // Under the lock, before any traffic: a second deployment can never change this one's image.
             let new = self.new_color();
@@ -390,14 +190,13 @@ impl<'a> Run<'a> {
         }
         if let Some((cap, policy)) = &capacity
             && policy.scale_up
-            && !resume.is_some_and(|r| r.capacity_ready)
+            && !r.capacity_ready
         {
             self.scale_up(&**cap, policy).await?;
         }
         let steps = self.plan.schedule.steps().to_vec();
-        if let Some(r) = resume
-            && !r.promoted
-        {
+        // The one difference of a resumed run: the listener may have changed while no process ran.
+        if self.resumed && !r.promoted {
             let next = r.next_step().and_then(|i| steps.get(i));
             if matches!(next, Some(Step::SetWeight { .. })) {
                 // The step will set its own split; it must compare with the listener as it is now, not as
@@ -413,11 +212,11 @@ impl<'a> Run<'a> {
                 self.restore(expected).await?;
             }
         }
-        if !resume.is_some_and(|r| r.promoted || r.pre_traffic_passed || !r.completed.is_empty()) {
+        if !(r.promoted || r.pre_traffic_passed || !r.completed.is_empty()) {
             self.hooks(HookPoint::PreTraffic).await?;
         }
         for (index, step) in steps.iter().enumerate() {
-            if resume.is_some_and(|r| r.completed.contains(&index) || r.promoted) {
+            if r.completed.contains(&index) || r.promoted {
                 continue;
             }
             if self.exec.cancel.is_cancelled() {
@@ -440,7 +239,7 @@ impl<'a> Run<'a> {
                     timeout,
                     on_timeout,
                 } => {
-                    if !resume.is_some_and(|r| r.approved.contains(&index)) {
+                    if !r.approved.contains(&index) {
                         self.approval(index, *timeout, *on_timeout).await?;
                     }
                 }
@@ -456,7 +255,7 @@ impl<'a> Run<'a> {
         } else {
             TrafficSplit::all_to(self.new_color())
         };
-        if !resume.is_some_and(|r| r.promoted) {
+        if !r.promoted {
             self.hooks(HookPoint::AfterSwitch { split }).await?;
             // The last chance for an abort: after `promoted`, a deployment is not rolled back.
             if self.exec.cancel.is_cancelled() {
@@ -471,11 +270,11 @@ impl<'a> Run<'a> {
             });
         }
         let scaled_down = match capacity {
-            Some((cap, policy)) if policy.scale_down && !resume.is_some_and(|r| r.scaled_down) => {
-                let at = resume.and_then(|r| r.scale_down_at);
+            Some((cap, policy)) if policy.scale_down && !r.scaled_down => {
+                let at = r.scale_down_at;
                 self.scale_down(&*cap, &policy, at).await
             }
-            _ => resume.is_some_and(|r| r.scaled_down).then_some(self.stable),
+            _ => r.scaled_down.then_some(self.stable),
         };
         Ok(Outcome::Promoted { split, scaled_down })
     }

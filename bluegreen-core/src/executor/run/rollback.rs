@@ -8,12 +8,11 @@ impl Run<'_> {
     /// lost: a failed deployment must end at 100 % stable.
     pub(super) async fn rollback(&mut self, reason: RollbackReason) -> Outcome {
         let step = self.current_step;
-        let _ = self
-            .record(Event::RollbackStarted {
-                reason: reason.clone(),
-                step,
-            })
-            .await;
+        self.record_or_tell(Event::RollbackStarted {
+            reason: reason.clone(),
+            step,
+        })
+        .await;
         let target = TrafficSplit::all_to(self.stable);
         // Nothing was ever written (e.g. the first pre-step gate failed): the split is as it was; confirm it
         // with a read, and write nothing.
@@ -22,8 +21,10 @@ impl Run<'_> {
             if let Ok(read) = self.call("read_split", || router.read_split()).await
                 && read == target
             {
-                let _ = self.record(Event::SplitVerified { split: target }).await;
-                let _ = self.record(Event::RolledBack { split: target }).await;
+                self.record_or_tell(Event::SplitVerified { split: target })
+                    .await;
+                self.record_or_tell(Event::RolledBack { split: target })
+                    .await;
                 return Outcome::RolledBack {
                     reason,
                     step,
@@ -64,11 +65,14 @@ impl Run<'_> {
             let error = match written {
                 Err(e) => e.to_string(),
                 Ok(()) => {
-                    let _ = self.record(Event::SplitWritten { split: target }).await;
+                    self.record_or_tell(Event::SplitWritten { split: target })
+                        .await;
                     match self.verify(target).await {
                         Ok(()) => {
-                            let _ = self.record(Event::SplitVerified { split: target }).await;
-                            let _ = self.record(Event::RolledBack { split: target }).await;
+                            self.record_or_tell(Event::SplitVerified { split: target })
+                                .await;
+                            self.record_or_tell(Event::RolledBack { split: target })
+                                .await;
                             return Outcome::RolledBack {
                                 reason,
                                 step,

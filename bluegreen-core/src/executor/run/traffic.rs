@@ -65,48 +65,35 @@ impl Run<'_> {
         }
     }
 
-    /// Reads the split back until it matches `target`, within the verify policy.
+    /// Reads the split back until it matches `target`, within the plan's verify policy.
     pub(super) async fn verify(&mut self, target: TrafficSplit) -> Result<(), RollbackReason> {
         let p = self.p();
-        let attempts = self.plan.verify.attempts.max(1);
-        let mut last = None;
-        for attempt in 1..=attempts {
-            let read = with_retry(
-                &*p.clock,
-                &*self.exec.observer,
-                &self.plan.retry,
-                "read_split",
-                || p.router.read_split(),
-            )
-            .await
-            .map_err(|e| RollbackReason::Provider {
-                operation: "read_split".into(),
-                error: e.to_string(),
-            })?;
-            last = Some(read);
-            if read == target {
+        let read = read_back(
+            p,
+            &*self.exec.observer,
+            &self.plan.retry,
+            &self.plan.verify,
+            target,
+        )
+        .await;
+        match read {
+            Ok(read) => {
                 self.last_split = Some(read);
                 self.split_changed();
-                return Ok(());
+                Ok(())
             }
-            self.exec.observer.on_notice(
-                self.now(),
-                &Notice::StaleRead {
+            Err(ReadBack::Failed(e)) => Err(RollbackReason::Provider {
+                operation: "read_split".into(),
+                error: e.to_string(),
+            }),
+            Err(ReadBack::Differs(read)) => {
+                self.last_split = Some(read);
+                Err(RollbackReason::VerificationFailed {
                     expected: target,
                     read,
-                    attempt,
-                },
-            );
-            if attempt < attempts {
-                p.clock.sleep(self.plan.verify.interval).await;
+                })
             }
         }
-        let read = last.unwrap_or(target);
-        self.last_split = Some(read);
-        Err(RollbackReason::VerificationFailed {
-            expected: target,
-            read,
-        })
     }
 
     /// The pre-step gate for `new`, the color whose share is about to rise.
@@ -138,6 +125,51 @@ impl Run<'_> {
     }
 }
 
+/// Why a read-back did not confirm a split.
+enum ReadBack {
+    /// Reading failed (after the retries).
+    Failed(ProviderError),
+    /// Every read within the verify policy showed another split: the last one read.
+    Differs(TrafficSplit),
+}
+
+/// Reads the split back until it matches `target`, at most `verify.attempts` times, `verify.interval`
+/// apart, each read with `retry`; a stale read is a notice. The one read-back loop: a run's writes, its
+/// rollback, and the emergency path all verify through it.
+async fn read_back(
+    p: &Providers,
+    observer: &dyn Observer,
+    retry: &RetryPolicy,
+    verify: &VerifyPolicy,
+    target: TrafficSplit,
+) -> Result<TrafficSplit, ReadBack> {
+    let attempts = verify.attempts.max(1);
+    let mut last = target;
+    for attempt in 1..=attempts {
+        let read = with_retry(&*p.clock, observer, retry, "read_split", || {
+            p.router.read_split()
+        })
+        .await
+        .map_err(ReadBack::Failed)?;
+        if read == target {
+            return Ok(read);
+        }
+        last = read;
+        observer.on_notice(
+            p.clock.now(),
+            &Notice::StaleRead {
+                expected: target,
+                read,
+                attempt,
+            },
+        );
+        if attempt < attempts {
+            p.clock.sleep(verify.interval).await;
+        }
+    }
+    Err(ReadBack::Differs(last))
+}
+
 /// Writes `split` and reads it back until it matches, retrying transient errors: no lock, no record.
 pub(in crate::executor) async fn set_split(
     exec: &Executor,
@@ -145,38 +177,25 @@ pub(in crate::executor) async fn set_split(
 ) -> Result<TrafficSplit, ExecError> {
     let p = &exec.providers;
     let retry = RetryPolicy::default();
-    let verify = VerifyPolicy::default();
-    let provider =
-        |operation: &'static str| move |source| ExecError::Provider { operation, source };
     with_retry(&*p.clock, &*exec.observer, &retry, "write_split", || {
         p.router.write_split(split)
     })
     .await
-    .map_err(provider("write_split"))?;
-    let mut read = split;
-    for attempt in 1..=verify.attempts {
-        read = with_retry(&*p.clock, &*exec.observer, &retry, "read_split", || {
-            p.router.read_split()
-        })
-        .await
-        .map_err(provider("read_split"))?;
-        if read == split {
-            return Ok(read);
-        }
-        exec.observer.on_notice(
-            p.clock.now(),
-            &Notice::StaleRead {
-                expected: split,
-                read,
-                attempt,
+    .map_err(|source| ExecError::Provider {
+        operation: "write_split",
+        source,
+    })?;
+    match read_back(p, &*exec.observer, &retry, &VerifyPolicy::default(), split).await {
+        Ok(read) => Ok(read),
+        Err(ReadBack::Failed(source)) => Err(ExecError::Provider {
+            operation: "read_split",
+            source,
+        }),
+        Err(ReadBack::Differs(read)) => Err(ExecError::Provider {
+            operation: "verify the split",
+            source: ProviderError::Other {
+                message: format!("wrote {split} but read back {read}"),
             },
-        );
-        p.clock.sleep(verify.interval).await;
+        }),
     }
-    Err(ExecError::Provider {
-        operation: "verify the split",
-        source: ProviderError::Other {
-            message: format!("wrote {split} but read back {read}"),
-        },
-    })
 }

@@ -1,0 +1,266 @@
+//! Starting and resuming a run: the checks before the lock, the lock (taken and released in one place), the
+//! checks under it, and the replay a run drives from (a fresh run's is its `started` entry alone).
+
+use super::*;
+
+pub(in crate::executor) async fn start(
+    exec: &Executor,
+    id: DeploymentId,
+    plan: Plan,
+) -> Result<Outcome, ExecError> {
+    validate(&plan)?;
+    if has_record(exec, &id).await? {
+        return Err(ExecError::DuplicateId(id));
+    }
+    let application = plan.application.clone();
+    locked(exec, &application, &id.clone(), |lease| {
+        start_locked(exec, id, plan, lease)
+    })
+    .await
+}
+
+/// The lock after a run: kept (to release) or lost to another run (not ours to release).
+pub(super) enum Held {
+    Kept(Lease),
+    Lost,
+}
+
+/// Takes the application's lock, runs `body` with it, and releases it: the one place a run's lock is
+/// released.
+async fn locked<F, Fut>(
+    exec: &Executor,
+    application: &str,
+    id: &DeploymentId,
+    body: F,
+) -> Result<Outcome, ExecError>
+where
+    F: FnOnce(Lease) -> Fut,
+    Fut: Future<Output = (Result<Outcome, ExecError>, Held)>,
+{
+    let lease = lock(exec, application, id).await?;
+    let (result, held) = body(lease).await;
+    if let Held::Kept(lease) = held {
+        // A release that fails is not retried: the lease lapses on its own after its TTL, and the
+        // outcome is already recorded.
+        let _ = exec.providers.store.unlock(&lease).await;
+    }
+    result
+}
+
+async fn start_locked(
+    exec: &Executor,
+    id: DeploymentId,
+    plan: Plan,
+    lease: Lease,
+) -> (Result<Outcome, ExecError>, Held) {
+    // Another run may have started the same deployment between the check before the lock and the lock.
+    match has_record(exec, &id).await {
+        Ok(false) => {}
+        Ok(true) => return (Err(ExecError::DuplicateId(id)), Held::Kept(lease)),
+        Err(e) => return (Err(e), Held::Kept(lease)),
+    }
+    // One deployment per application: one whose run died (its lease lapsed) is still unfinished.
+    if let Some(unfinished) = unfinished(exec, &plan.application).await {
+        return (Err(ExecError::Unfinished(unfinished)), Held::Kept(lease));
+    }
+    let (split, stable) = match preflight(exec, &plan).await {
+        Ok(v) => v,
+        Err(e) => return (Err(e), Held::Kept(lease)),
+    };
+    let mut run = Run::new(exec, id.clone(), plan.clone(), stable, 0, lease);
+    run.last_split = Some(split);
+    let started = Event::Started {
+        deployment: id,
+        stable,
+        plan: Box::new(plan),
+    };
+    let entry = RecordEntry {
+        seq: 0,
+        at: run.now(),
+        event: started.clone(),
+    };
+    if let Err(stop) = run.record(started).await {
+        let error = ExecError::Provider {
+            operation: "append to the deployment record",
+            source: ProviderError::Unavailable {
+                message: match stop {
+                    Stop::Rollback(r) => r.to_string(),
+                    Stop::Leave(m) | Stop::Lost(m) => m,
+                },
+            },
+        };
+        return (Err(error), run.held());
+    }
+    // A fresh run is the replay of its first entry: the forward path has no separate case for it.
+    let replay = Replay::new(&[entry]).expect("a record of one `started` entry replays");
+    let outcome = run.drive(&replay).await;
+    (Ok(outcome), run.held())
+}
+
+/// Reads the split and decides the stable color, before anything is written.
+async fn preflight(exec: &Executor, plan: &Plan) -> Result<(TrafficSplit, Color), ExecError> {
+    let p = &exec.providers;
+    let split = with_retry(
+        &*p.clock,
+        &*exec.observer,
+        &plan.retry,
+        "read_split",
+        || p.router.read_split(),
+    )
+    .await
+    .map_err(|source| ExecError::Provider {
+        operation: "read_split",
+        source,
+    })?;
+    if plan.schedule.is_shift() {
+        // A manual shift may start from any split; the plan names the color to fall back to.
+        let stable = plan.expected_stable.ok_or_else(|| {
+            ExecError::InvalidPlan(
+                "a shift needs the stable color (the one to roll back to)".into(),
+            )
+        })?;
+        return Ok((split, stable));
+    }
+    let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
+    if let Some(expected) = plan.expected_stable
+        && expected != stable
+    {
+        return Err(ExecError::UnexpectedStable { expected, split });
+    }
+    Ok((split, stable))
+}
+
+/// Whether `id` already has a record.
+async fn has_record(exec: &Executor, id: &DeploymentId) -> Result<bool, ExecError> {
+    match exec.providers.store.load(id).await {
+        Ok(entries) => Ok(!entries.is_empty()),
+        Err(ProviderError::NotFound { .. }) => Ok(false),
+        Err(source) => Err(ExecError::Provider {
+            operation: "load record",
+            source,
+        }),
+    }
+}
+
+/// The replayed record of `id`.
+async fn replay_of(exec: &Executor, id: &DeploymentId) -> Result<Replay, ExecError> {
+    let entries = match exec.providers.store.load(id).await {
+        Ok(e) => e,
+        Err(ProviderError::NotFound { .. }) => return Err(ExecError::NoRecord(id.clone())),
+        Err(source) => {
+            return Err(ExecError::Provider {
+                operation: "load record",
+                source,
+            });
+        }
+    };
+    Replay::new(&entries).map_err(|source| ExecError::BadRecord {
+        deployment: id.clone(),
+        source,
+    })
+}
+
+pub(in crate::executor) async fn resume(
+    exec: &Executor,
+    id: &DeploymentId,
+    action: ResumeAction,
+) -> Result<Outcome, ExecError> {
+    let first = replay_of(exec, id).await?;
+    if let Some(outcome) = first.outcome {
+        return Ok(outcome);
+    }
+    if first.promoted && action == ResumeAction::Rollback {
+        return Err(ExecError::AlreadyPromoted(id.clone()));
+    }
+    locked(exec, &first.plan.application, id, |lease| {
+        resume_locked(exec, id, action, lease)
+    })
+    .await
+}
+
+async fn resume_locked(
+    exec: &Executor,
+    id: &DeploymentId,
+    action: ResumeAction,
+    lease: Lease,
+) -> (Result<Outcome, ExecError>, Held) {
+    // Read the record again under the lock: the run that held it may have written more before it ended.
+    let replay = match replay_of(exec, id).await {
+        Ok(r) => r,
+        Err(e) => return (Err(e), Held::Kept(lease)),
+    };
+    if let Some(outcome) = replay.outcome.clone() {
+        return (Ok(outcome), Held::Kept(lease));
+    }
+    let mut run = Run::new(
+        exec,
+        id.clone(),
+        replay.plan.clone(),
+        replay.stable,
+        replay.len,
+        lease,
+    );
+    run.resumed = true;
+    run.last_split = replay.last_verified;
+    run.raised = replay.raised;
+    run.current_step = replay.in_progress.or(replay.next_step());
+    let step = replay
+        .next_step()
+        .unwrap_or(replay.plan.schedule.steps().len());
+    let outcome = match run.record(Event::Resumed { action, step }).await {
+        Err(stop) => run.finish(Err(stop)).await,
+        Ok(()) => match (&replay.rollback, action) {
+            (Some((reason, step)), _) => {
+                run.current_step = *step;
+                run.finish(Err(Stop::Rollback(reason.clone()))).await
+            }
+            // The record holds a decision to roll back that the run did not live to act on.
+            (None, _) if replay.pending_rollback.is_some() && !replay.promoted => {
+                let (reason, step) = replay.pending_rollback.clone().expect("checked");
+                run.current_step = Some(step);
+                run.finish(Err(Stop::Rollback(reason))).await
+            }
+            (None, ResumeAction::Rollback) => {
+                run.finish(Err(Stop::Rollback(RollbackReason::Requested)))
+                    .await
+            }
+            (None, ResumeAction::Continue) => run.drive(&replay).await,
+        },
+    };
+    (Ok(outcome), run.held())
+}
+
+/// The application's latest deployment, if its record has no outcome.
+async fn unfinished(exec: &Executor, application: &str) -> Option<DeploymentId> {
+    let store = &exec.providers.store;
+    // A store that cannot list or load here (it just granted the lock) is taken as no unfinished
+    // deployment: the run then starts from a split at rest, which preflight checks on its own.
+    let last = store.list(application).await.ok()?.pop()?;
+    let record = store.load(&last).await.ok()?;
+    let finished = record
+        .iter()
+        .any(|e| matches!(e.event, Event::Finished { .. }));
+    (!finished).then_some(last)
+}
+
+fn validate(plan: &Plan) -> Result<(), ExecError> {
+    plan.validate().map_err(ExecError::InvalidPlan)
+}
+
+async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<Lease, ExecError> {
+    let owner = exec.owner(id);
+    let now = exec.providers.clock.now();
+    match exec
+        .providers
+        .store
+        .lock(application, &owner, now, exec.lease_ttl)
+        .await
+    {
+        Ok(lease) => Ok(lease),
+        Err(ProviderError::Conflict { message }) => Err(ExecError::Locked { message }),
+        Err(source) => Err(ExecError::Provider {
+            operation: "take the deployment lock",
+            source,
+        }),
+    }
+}
