@@ -1,6 +1,7 @@
 //! Configuration and clients: the standard credential chain, region, profile, endpoint override.
 
-use crate::discovery::{self, Resolved, TargetSpec};
+use crate::discovery::{self, TargetSpec};
+use crate::resolved::Resolved;
 use crate::{AsgCapacity, AwsError, CallCounter, CloudWatchHealth, ElbRouter};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -17,7 +18,9 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// Endpoint URL for every service (a local emulator, a VPC endpoint).
     pub endpoint_url: Option<String>,
-    /// SDK attempts per call (the SDK retries throttling and transient errors with backoff); default 3.
+    /// SDK attempts per call. Default 1: the SDK does not retry, because the executor retries throttling and
+    /// transient errors itself, on its injected clock, reporting each retry (decision 007). Set it only to
+    /// use the providers without an executor.
     pub max_attempts: Option<u32>,
     /// Ask CloudWatch for p99 response times (one more series per color).
     pub p99: bool,
@@ -58,9 +61,12 @@ impl Connection {
         if let Some(e) = &settings.endpoint_url {
             loader = loader.endpoint_url(e);
         }
-        if let Some(n) = settings.max_attempts {
-            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n.max(1)));
-        }
+        // One retry policy: the executor's (decision 007). Retries inside the SDK would run off the injected
+        // clock, unreported, multiplied by the executor's own.
+        loader = loader.retry_config(match settings.max_attempts {
+            Some(n) if n > 1 => RetryConfig::standard().with_max_attempts(n),
+            _ => RetryConfig::disabled(),
+        });
         let config = loader.load().await;
         let counter = CallCounter::default();
         let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(

@@ -1,7 +1,8 @@
 //! Finding the resources: by the naming convention or by explicit names and ARNs; and ownership.
 
+use crate::action::{describe_listener, fetch_actions, forward_weights};
 use crate::error::map_sdk;
-use crate::router::{describe_listener, fetch_actions, forward_weights};
+use crate::resolved::Resolved;
 use crate::{AwsError, Naming};
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
@@ -60,49 +61,6 @@ impl TargetSpec {
             action: ActionSpec::Default,
         }
     }
-}
-
-/// The resources found, by ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    /// `{environment}/{application}`.
-    pub application: String,
-    /// The load balancer.
-    pub load_balancer_arn: String,
-    /// The listener.
-    pub listener_arn: String,
-    /// The rule, when the forward action is a rule's.
-    pub rule_arn: Option<String>,
-    /// Each color's target group.
-    pub target_groups: PerColor<String>,
-    /// Each color's Auto Scaling group (by name; checked when used).
-    pub auto_scaling_groups: PerColor<String>,
-}
-
-impl Resolved {
-    /// The listener or rule that holds the forward action.
-    pub fn action_resource(&self) -> &str {
-        self.rule_arn.as_deref().unwrap_or(&self.listener_arn)
-    }
-
-    /// The `LoadBalancer` dimension of CloudWatch metrics: `app/{name}/{id}`.
-    pub fn load_balancer_dimension(&self) -> String {
-        arn_resource(&self.load_balancer_arn, "loadbalancer/")
-    }
-
-    /// The `TargetGroup` dimension of `color`'s metrics: `targetgroup/{name}/{id}`.
-    pub fn target_group_dimension(&self, color: Color) -> String {
-        format!(
-            "targetgroup/{}",
-            arn_resource(self.target_groups.get(color), "targetgroup/")
-        )
-    }
-}
-
-fn arn_resource(arn: &str, marker: &str) -> String {
-    arn.split_once(marker)
-        .map_or(arn, |(_, rest)| rest)
-        .to_string()
 }
 
 /// Resolves `spec` to ARNs and checks that the forward action goes to exactly the two colors' target groups.
@@ -193,11 +151,9 @@ pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved,
             .unwrap_or_else(|| PerColor::from_fn(|c| naming.auto_scaling_group(c))),
     };
     let actions = fetch_actions(elb, &resolved).await?;
-    forward_weights(&actions, &resolved.target_groups).map_err(|found| {
-        AwsError::UnexpectedAction {
-            resource: resolved.action_resource().to_string(),
-            found,
-        }
+    forward_weights(&actions, &resolved.target_groups).map_err(|e| AwsError::UnexpectedAction {
+        resource: resolved.action_resource().to_string(),
+        found: e.found,
     })?;
     Ok(resolved)
 }

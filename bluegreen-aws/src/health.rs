@@ -1,7 +1,7 @@
 //! Target health, CloudWatch metrics and alarms as a [`HealthSource`].
 
-use crate::discovery::Resolved;
 use crate::error::map_sdk;
+use crate::resolved::Resolved;
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,

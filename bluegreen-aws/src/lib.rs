@@ -18,6 +18,7 @@
 //! Everything runs against AWS or, with an endpoint URL, a local emulator; the same conformance suite as the
 //! testkit's fakes proves both.
 
+mod action;
 mod capacity;
 mod clock;
 mod connection;
@@ -27,14 +28,16 @@ mod error;
 mod health;
 pub mod iam;
 mod naming;
+mod resolved;
 mod router;
 
 pub use capacity::AsgCapacity;
 pub use clock::SystemClock;
 pub use connection::{AwsProviders, AwsSettings, Connection};
 pub use counter::CallCounter;
-pub use discovery::{ActionSpec, ListenerSpec, OWNER_TAG, Resolved, TargetSpec};
+pub use discovery::{ActionSpec, ListenerSpec, OWNER_TAG, TargetSpec};
 pub use error::AwsError;
 pub use health::CloudWatchHealth;
 pub use naming::{Naming, NamingError};
+pub use resolved::Resolved;
 pub use router::ElbRouter;

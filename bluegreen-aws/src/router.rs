@@ -1,13 +1,12 @@
 //! The listener's (or a rule's) weighted forward action as a [`TrafficRouter`].
 
-use crate::discovery::Resolved;
+use crate::action::{fetch_actions, forward_weights};
 use crate::error::map_sdk;
+use crate::resolved::Resolved;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, Listener, TargetGroupTuple,
-};
-use bluegreen_core::{Color, PerColor, ProviderError, TrafficRouter, TrafficSplit};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ForwardActionConfig, TargetGroupTuple};
+use bluegreen_core::{Color, ProviderError, TrafficRouter, TrafficSplit};
 use std::sync::{Arc, Mutex};
 
 /// Reads and writes the weights of the forward action of the listener's default actions, or of one rule.
@@ -35,113 +34,18 @@ impl ElbRouter {
     }
 }
 
-/// One listener, by ARN.
-pub(crate) async fn describe_listener(elb: &Client, arn: &str) -> Result<Listener, ProviderError> {
-    let out = elb
-        .describe_listeners()
-        .listener_arns(arn)
-        .send()
-        .await
-        .map_err(|e| map_sdk("DescribeListeners", arn, e))?;
-    out.listeners()
-        .first()
-        .cloned()
-        .ok_or_else(|| ProviderError::NotFound {
-            resource: format!("listener {arn}"),
-        })
-}
-
-/// The actions of `resolved`'s rule, or its listener's default actions.
-pub(crate) async fn fetch_actions(
-    elb: &Client,
-    resolved: &Resolved,
-) -> Result<Vec<Action>, ProviderError> {
-    match &resolved.rule_arn {
-        Some(rule) => {
-            let out = elb
-                .describe_rules()
-                .rule_arns(rule)
-                .send()
-                .await
-                .map_err(|e| map_sdk("DescribeRules", rule, e))?;
-            let r = out.rules().first().ok_or_else(|| ProviderError::NotFound {
-                resource: format!("rule {rule}"),
-            })?;
-            Ok(r.actions().to_vec())
-        }
-        None => Ok(describe_listener(elb, &resolved.listener_arn)
-            .await?
-            .default_actions()
-            .to_vec()),
-    }
-}
-
-/// The single forward action among `actions`, and its weights for the two colors' target groups; an error
-/// that says what was found otherwise.
-pub(crate) fn forward_weights(
-    actions: &[Action],
-    target_groups: &PerColor<String>,
-) -> Result<(usize, PerColor<u32>), String> {
-    let forwards: Vec<usize> = (0..actions.len())
-        .filter(|i| actions[*i].r#type() == Some(&ActionTypeEnum::Forward))
-        .collect();
-    let [index] = forwards[..] else {
-        let types: Vec<String> = actions
-            .iter()
-            .map(|a| {
-                a.r#type()
-                    .map_or("unknown".into(), |t| t.as_str().to_string())
-            })
-            .collect();
-        return Err(format!("actions [{}]", types.join(", ")));
-    };
-    let tuples = actions[index]
-        .forward_config()
-        .map(ForwardActionConfig::target_groups)
-        .unwrap_or_default();
-    let found: Vec<String> = tuples
-        .iter()
-        .map(|t| {
-            format!(
-                "{} (weight {})",
-                t.target_group_arn().unwrap_or("?"),
-                t.weight().unwrap_or(1)
-            )
-        })
-        .collect();
-    let describe = || {
-        format!(
-            "a forward to {}",
-            if found.is_empty() {
-                "a single target group".into()
-            } else {
-                found.join(", ")
-            }
-        )
-    };
-    if tuples.len() != 2 {
-        return Err(describe());
-    }
-    let mut weights = PerColor::default();
-    for c in Color::ALL {
-        let t = tuples
-            .iter()
-            .find(|t| t.target_group_arn() == Some(target_groups.get(c).as_str()))
-            .ok_or_else(describe)?;
-        *weights.get_mut(c) = t.weight().unwrap_or(1).max(0) as u32;
-    }
-    Ok((index, weights))
-}
-
 #[async_trait]
 impl TrafficRouter for ElbRouter {
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
         let actions = self.fetch_actions().await?;
-        let (_, w) = forward_weights(&actions, &self.resolved.target_groups).map_err(|found| ProviderError::Invalid {
-            message: format!(
-                "{}: expected a forward action to the blue and green target groups, found {found}",
-                self.resolved.action_resource()
-            ),
+        let (_, w) = forward_weights(&actions, &self.resolved.target_groups).map_err(|e| {
+            ProviderError::Invalid {
+                message: format!(
+                    "{}: expected a forward action to the blue and green target groups, found {}",
+                    self.resolved.action_resource(),
+                    e.found
+                ),
+            }
         })?;
         let split =
             TrafficSplit::from_weights(w.blue, w.green).ok_or_else(|| ProviderError::Invalid {
@@ -164,15 +68,15 @@ impl TrafficRouter for ElbRouter {
             Some(a) => a,
             None => self.fetch_actions().await?,
         };
-        let (index, _) =
-            forward_weights(&actions, &self.resolved.target_groups).map_err(|found| {
-                ProviderError::Invalid {
-                    message: format!(
-                        "{}: cannot write a split into {found}",
-                        self.resolved.action_resource()
-                    ),
-                }
-            })?;
+        let (index, _) = forward_weights(&actions, &self.resolved.target_groups).map_err(|e| {
+            ProviderError::Invalid {
+                message: format!(
+                    "{}: cannot write a split into {}",
+                    self.resolved.action_resource(),
+                    e.found
+                ),
+            }
+        })?;
         let forward = &mut actions[index];
         let stickiness = forward
             .forward_config()

@@ -633,3 +633,43 @@ async fn a_5xx_spike_rolls_back_on_the_emulator() {
         TrafficSplit::all_to(Color::Blue)
     );
 }
+
+/// One retry policy (decision 007): the SDK makes one attempt per call, so the executor's retries — on its
+/// injected clock, each reported — are the only ones. (Needs the emulator's test credentials only: the calls
+/// go to a closed port, where every attempt fails at once with a dispatch failure that the SDK's standard
+/// mode would retry.)
+#[tokio::test]
+async fn the_sdk_makes_one_attempt_per_call_unless_told_otherwise() {
+    if endpoint().is_none() {
+        return;
+    }
+    let attempts = |max_attempts| async move {
+        let conn = Connection::connect(&AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            max_attempts,
+            ..AwsSettings::default()
+        })
+        .await;
+        let err = conn
+            .elb()
+            .describe_load_balancers()
+            .send()
+            .await
+            .expect_err("nothing listens there");
+        assert!(
+            matches!(
+                err,
+                aws_sdk_elasticloadbalancingv2::error::SdkError::DispatchFailure(_)
+            ),
+            "{err:?}"
+        );
+        conn.counter().count("DescribeLoadBalancers")
+    };
+    assert_eq!(attempts(None).await, 1, "the default: no SDK retry");
+    assert_eq!(
+        attempts(Some(3)).await,
+        3,
+        "asked for: the SDK's standard mode"
+    );
+}

@@ -4,6 +4,7 @@
 //! The decision is pure ([`choose_stable`] over [`StableEvidence`]); [`Executor::decide_rollback`] gathers
 //! the evidence with reads only, and [`Executor::emergency_rollback`] writes the split and verifies it.
 
+use super::retry::with_retry;
 use super::{DeploymentId, ExecError, Executor, Replay};
 use crate::{CapacityStatus, Color, PerColor, TargetHealth, TrafficSplit};
 use serde::Serialize;
@@ -229,18 +230,21 @@ impl Executor {
         let provider = |operation: &'static str| {
             move |source| EmergencyError::Exec(ExecError::Provider { operation, source })
         };
-        let split = p
-            .router
-            .read_split()
-            .await
-            .map_err(provider("read_split"))?;
+        // The executor's retries (decision 007): on its clock, each reported.
+        let retry = super::RetryPolicy::default();
+        let (clock, observer) = (&*p.clock, &*self.observer);
+        let split = with_retry(clock, observer, &retry, "read_split", || {
+            p.router.read_split()
+        })
+        .await
+        .map_err(provider("read_split"))?;
         let mut health = PerColor::<TargetHealth>::default();
         for color in Color::ALL {
-            *health.get_mut(color) = p
-                .health
-                .target_health(color)
-                .await
-                .map_err(provider("target_health"))?;
+            *health.get_mut(color) = with_retry(clock, observer, &retry, "target_health", || {
+                p.health.target_health(color)
+            })
+            .await
+            .map_err(provider("target_health"))?;
         }
         let (subject, running) = self.subject(application).await?;
         let to = match request.to {
@@ -254,7 +258,11 @@ impl Executor {
                         let mut c = PerColor::<CapacityStatus>::default();
                         for color in Color::ALL {
                             *c.get_mut(color) =
-                                cap.capacity(color).await.map_err(provider("capacity"))?;
+                                with_retry(clock, observer, &retry, "capacity", || {
+                                    cap.capacity(color)
+                                })
+                                .await
+                                .map_err(provider("capacity"))?;
                         }
                         Some(c)
                     }
