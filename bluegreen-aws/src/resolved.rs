@@ -3,7 +3,7 @@
 use bluegreen_core::{Color, PerColor};
 
 /// The resources found, by ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resolved {
     /// `{environment}/{application}`.
     pub application: String,

@@ -86,6 +86,58 @@ pub struct Wired {
     pub counter: Option<CallCounter>,
     pub sim: Option<Arc<SimFile>>,
     pub alarms: Vec<String>,
+    /// Set when the AWS resources came from the cache of resolved names (read-only verbs): a read that
+    /// finds them gone or changed invalidates it and asks again.
+    pub cached: Option<ResolvedCache>,
+}
+
+/// The resolved ARNs of an application, kept in the state directory so that read-only verbs skip discovery
+/// (four to five calls). Keyed by everything that names the resources; checked by the first read itself (the
+/// listener's forward action must still go to the cached target groups), and refreshed by every change.
+#[derive(Debug, Clone)]
+pub struct ResolvedCache {
+    path: PathBuf,
+    key: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedResolved {
+    key: String,
+    resolved: bluegreen_aws::Resolved,
+}
+
+impl ResolvedCache {
+    fn new(state_dir: &Path, naming: &bluegreen_aws::Naming, spec: &TargetSpec) -> Self {
+        ResolvedCache {
+            path: state_dir
+                .join("resolved")
+                .join(format!("{}.json", naming.load_balancer())),
+            key: format!("{spec:?}"),
+        }
+    }
+
+    fn load(&self) -> Option<bluegreen_aws::Resolved> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let c: CachedResolved = serde_json::from_str(&text).ok()?;
+        (c.key == self.key).then_some(c.resolved)
+    }
+
+    /// Best effort: a cache that cannot be written only costs the next read-only verb its discovery.
+    fn store(&self, resolved: &bluegreen_aws::Resolved) {
+        let c = CachedResolved {
+            key: self.key.clone(),
+            resolved: resolved.clone(),
+        };
+        if let (Some(dir), Ok(text)) = (self.path.parent(), serde_json::to_string(&c)) {
+            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::state::atomic_write(&self.path, text.as_bytes());
+        }
+    }
+
+    /// Forgets the cached names (they no longer match the world).
+    pub fn invalidate(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn aws_failure(e: AwsError) -> Failure {
@@ -268,10 +320,21 @@ impl Context {
             ProviderKind::Aws => {
                 let spec = self.target_spec()?;
                 let conn = self.connection().await;
-                let p = if mutating {
-                    conn.providers(&spec).await.map_err(aws_failure)?
+                let cache = ResolvedCache::new(&self.state_dir(), &naming, &spec);
+                let (p, cached) = if mutating {
+                    // A change always resolves afresh and checks ownership; it refreshes the cache.
+                    let p = conn.providers(&spec).await.map_err(aws_failure)?;
+                    cache.store(&p.resolved);
+                    (p, None)
                 } else {
-                    conn.providers_for(Arc::new(conn.resolve(&spec).await.map_err(aws_failure)?))
+                    match cache.load() {
+                        Some(resolved) => (conn.providers_for(Arc::new(resolved)), Some(cache)),
+                        None => {
+                            let resolved = conn.resolve(&spec).await.map_err(aws_failure)?;
+                            cache.store(&resolved);
+                            (conn.providers_for(Arc::new(resolved)), None)
+                        }
+                    }
                 };
                 Ok(Wired {
                     providers: Providers {
@@ -288,6 +351,7 @@ impl Context {
                     counter: Some(conn.counter().clone()),
                     sim: None,
                     alarms,
+                    cached,
                 })
             }
             ProviderKind::Sim => {
@@ -328,6 +392,7 @@ impl Context {
                     counter: None,
                     sim: Some(sim),
                     alarms,
+                    cached: None,
                 })
             }
         }

@@ -462,3 +462,34 @@ fn canary_promote_and_abort_kill_resume_and_lock_refusal_on_the_emulator() {
     );
     assert_eq!(green(&env.status()), 0);
 }
+
+/// Read-only verbs reuse the resolved names (kept in the state directory) instead of discovering them
+/// again; names that no longer match the world are forgotten and resolved afresh, transparently.
+#[test]
+fn status_reuses_resolved_names_and_recovers_from_stale_ones() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "cache");
+    let env = Env::new(&endpoint, "cache");
+    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+    let cache = env.dir.join(".bluegreen/resolved/cli-cache-alb.json");
+    assert_eq!(env.status()["split"]["blue"], 100);
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(
+        cached["resolved"]["target_groups"]["green"],
+        fixture["target_groups"]["green"]
+    );
+    // Stale: target groups that the listener does not forward to. The read notices, and status still
+    // answers from the world, rewriting the cache.
+    let mut stale = cached.clone();
+    stale["resolved"]["target_groups"]["green"] = Value::from(
+        fixture["target_groups"]["green"]
+            .as_str()
+            .unwrap()
+            .replace("green", "gone"),
+    );
+    std::fs::write(&cache, stale.to_string()).unwrap();
+    let status = env.status();
+    assert_eq!(status["split"]["blue"], 100, "{status}");
+    let rewritten: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(rewritten, cached);
+}

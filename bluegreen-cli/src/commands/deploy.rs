@@ -479,8 +479,16 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
 /// `plan`: the schedule, the gates, and the exact changes; changes nothing.
 pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failure> {
     let plan = plan(ctx, &a)?;
-    let w = ctx.wire(false, None).await?;
-    show_plan(ctx, &w, &plan, false).await
+    let mut w = ctx.wire(false, None).await?;
+    match (show_plan(ctx, &w, &plan, false).await, w.cached.take()) {
+        // Cached names that no longer match the world: forget them, resolve afresh, ask again.
+        (Err(_), Some(cache)) => {
+            cache.invalidate();
+            let w = ctx.wire(false, None).await?;
+            show_plan(ctx, &w, &plan, false).await
+        }
+        (result, _) => result,
+    }
 }
 
 async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<Ended, Failure> {

@@ -48,19 +48,35 @@ fn fmt_err(e: impl std::fmt::Display) -> String {
 
 async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     let p = &w.providers;
-    let split = p
-        .router
-        .read_split()
-        .await
-        .map_err(crate::context::provider_failure)?;
-    let mut human = format!("split: {split}\n");
-    let mut colors = serde_json::Map::new();
-    for c in Color::ALL {
-        let health = p.health.target_health(c).await;
-        let capacity = match &p.capacity {
+    // Every question at once: the wall time is about one round trip, not seven.
+    let capacity = |c: Color| async move {
+        match &p.capacity {
             Some(cap) => Some(cap.capacity(c).await),
             None => None,
-        };
+        }
+    };
+    let alarms = async {
+        if w.alarms.is_empty() {
+            Ok(Vec::new())
+        } else {
+            p.health.alarm_states(&w.alarms).await
+        }
+    };
+    let (split, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
+        p.router.read_split(),
+        p.health.target_health(Color::Blue),
+        p.health.target_health(Color::Green),
+        capacity(Color::Blue),
+        capacity(Color::Green),
+        alarms,
+    );
+    let split = split.map_err(crate::context::provider_failure)?;
+    let mut human = format!("split: {split}\n");
+    let mut colors = serde_json::Map::new();
+    for (c, health, capacity) in [
+        (Color::Blue, blue, blue_cap),
+        (Color::Green, green, green_cap),
+    ] {
         human.push_str(&format!(
             "{c:<5}  weight {:>3}%  targets: {}  capacity: {}\n",
             split.weight(c),
@@ -86,15 +102,11 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             }),
         );
     }
-    let alarms = if w.alarms.is_empty() {
-        Vec::new()
-    } else {
-        match p.health.alarm_states(&w.alarms).await {
-            Ok(a) => a,
-            Err(e) => {
-                human.push_str(&format!("alarms: {}\n", fmt_err(e)));
-                Vec::new()
-            }
+    let alarms = match alarms {
+        Ok(a) => a,
+        Err(e) => {
+            human.push_str(&format!("alarms: {}\n", fmt_err(e)));
+            Vec::new()
         }
     };
     for a in &alarms {
@@ -186,10 +198,19 @@ async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {
 
 /// `status`.
 pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
-    let w = ctx.wire(false, None).await?;
+    let mut w = ctx.wire(false, None).await?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     loop {
-        let (human, data) = snapshot(&w).await?;
+        let (human, data) = match (snapshot(&w).await, w.cached.take()) {
+            (Ok(v), _) => v,
+            // Cached names that no longer match the world: forget them, resolve afresh, ask again.
+            (Err(_), Some(cache)) => {
+                cache.invalidate();
+                w = ctx.wire(false, None).await?;
+                snapshot(&w).await?
+            }
+            (Err(e), None) => return Err(e),
+        };
         if a.watch
             && ctx.output() == crate::Output::Human
             && std::io::IsTerminal::is_terminal(&std::io::stdout())
