@@ -234,3 +234,43 @@ impl Capacity for SimFileCapacity {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluegreen_core::Window;
+    use bluegreen_testkit::conformance as c;
+
+    /// The simulated providers kept in the state directory are providers like any other: they pass the
+    /// conformance suite that the testkit's fakes and the AWS providers pass.
+    #[tokio::test]
+    async fn the_simulated_providers_pass_the_conformance_suite() {
+        let dir = std::env::temp_dir().join(format!("bluegreen-simfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sim = SimFile::open(&dir, Scenario::Healthy, 1, 60_000.0).expect("opens");
+        let clock = sim.clock();
+        let start = clock.now();
+        let router = SimFileRouter(sim.clone());
+        c::router_round_trip(&router).await;
+        c::router_idempotent_write(&router).await;
+        let health = SimFileHealth(sim.clone());
+        c::health_target_counts(&health, Color::Blue, 1).await;
+        // Ten simulated minutes of traffic (10 ms of real time at this scale).
+        clock.sleep(Duration::from_secs(600)).await;
+        let busy = Window {
+            from: start,
+            to: clock.now(),
+        };
+        c::health_metrics_contract(&health, busy).await;
+        let quiet = Window {
+            from: start - Duration::from_secs(7200),
+            to: start - Duration::from_secs(3600),
+        };
+        c::health_no_data_is_absent(&health, quiet).await;
+        c::health_rejects_empty_window(&health, clock.now()).await;
+        let capacity = SimFileCapacity(sim.clone());
+        c::capacity_round_trip(&capacity, Color::Green).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -45,8 +45,21 @@ fn the_fakes_pass_the_conformance_suite() {
         c::store_contract(&*store, "memory", world.clock().now()).await;
         // The fault decorator is a store too, and keeps the contract when no fault is set.
         let clock: Arc<dyn Clock> = Arc::new(world.clock().clone());
-        let faulty = Faulty::new(MemoryStore::new(), clock, FaultHandle::new(1));
+        let faulty = Faulty::new(MemoryStore::new(), clock.clone(), FaultHandle::new(1));
         c::store_contract(&faulty, "faulty", world.clock().now()).await;
+        // So are its router, health source and capacity: with no fault set, each keeps its contract.
+        let faults = FaultHandle::new(2);
+        let router = Faulty::new(world.router(), clock.clone(), faults.clone());
+        c::router_round_trip(&router).await;
+        c::router_idempotent_write(&router).await;
+        let health = Faulty::new(world.health(), clock.clone(), faults.clone());
+        c::health_target_counts(&health, Color::Blue, 2).await;
+        c::health_metrics_contract(&health, busy).await;
+        c::health_no_data_is_absent(&health, quiet).await;
+        c::health_rejects_empty_window(&health, start).await;
+        c::health_alarms(&health, &["a".to_string()], "missing").await;
+        let capacity = Faulty::new(world.capacity(), clock, faults);
+        c::capacity_round_trip(&capacity, Color::Green).await;
     });
 }
 
