@@ -10,8 +10,7 @@ use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
 use bluegreen_core::{
     CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
-    Replay, ResumeAction, Schedule, StateStore, Step, Strategy, StrategyKind, TrafficSplit,
-    parse_steps,
+    Replay, ResumeAction, Schedule, StateStore, Strategy, StrategyKind, parse_steps,
 };
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
@@ -499,36 +498,9 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         .await
         .map_err(provider_failure)?;
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now());
-    let Some(stable) = split.sole_color() else {
-        return Err(Failure::bad_input(format!(
-            "the split is {split}: a deployment starts with all traffic on one color; finish or roll back first"
-        )));
-    };
-    let new = stable.other();
-    let mut changes = Vec::new();
-    if let Some(c) = &plan.capacity {
-        changes.push(format!("raise {new}'s Auto Scaling group to {stable}'s desired capacity and wait up to {} for healthy targets", humantime::format_duration(c.ready_timeout)));
-    }
-    for step in plan.schedule.steps() {
-        match step {
-            Step::SetWeight { percent } => {
-                let to = TrafficSplit::shifted(new, *percent).map_err(Failure::bad_input)?;
-                changes.push(format!(
-                    "set the listener's weights to {to} (after checking {new}'s targets)"
-                ));
-            }
-            other => changes.push(format!(
-                "{other} (gates every {})",
-                humantime::format_duration(plan.gates.interval)
-            )),
-        }
-    }
-    if let Some(c) = &plan.capacity {
-        changes.push(format!(
-            "{} after promotion, scale {stable}'s Auto Scaling group to 0",
-            humantime::format_duration(c.scale_down_delay)
-        ));
-    }
+    // The core decides what would change (and refuses what a run would refuse); this renders it.
+    let planned = plan.changes(split).map_err(|e| Failure::from_exec(&e))?;
+    let (stable, new) = (planned.stable, planned.new);
     let gates: Vec<String> = plan.gates.bake.iter().map(describe_gate).collect();
     let title = if dry_run {
         "dry run: nothing was changed"
@@ -539,7 +511,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\nschedule: {}\nchanges:\n",
         plan.application, plan.schedule
     );
-    for (i, c) in changes.iter().enumerate() {
+    for (i, c) in planned.changes.iter().enumerate() {
         human.push_str(&format!("  {}. {c}\n", i + 1));
     }
     human.push_str(&format!(
@@ -589,7 +561,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
     renderer.result(
         "plan",
         &human,
-        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": changes, "warnings": warnings}),
+        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
     );
     Ok(Ended::Done)
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod cancel;
+mod changes;
 mod emergency;
 mod event;
 mod outcome;
@@ -22,6 +23,7 @@ mod retry;
 mod run;
 
 pub use cancel::{CancelToken, Cancelled};
+pub use changes::{PlannedChange, PlannedChanges};
 pub use emergency::{
     EmergencyDecision, EmergencyError, EmergencyRequest, RecordState, StableChoice, StableEvidence,
     choose_stable,

@@ -1,0 +1,290 @@
+//! The changes a plan would make, from the split it would start on: what `plan` and `--dry-run` show, as data
+//! the CLI only renders.
+
+use super::{ExecError, Plan};
+use crate::{Color, Step, TimeoutAction, TrafficSplit};
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// One change a deployment would make, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PlannedChange {
+    /// Point the new color's Auto Scaling group at a launch template version (the new image).
+    SetLaunchTemplate {
+        /// The new color.
+        color: Color,
+        /// The template, by id or name.
+        template: String,
+        /// Its version.
+        version: String,
+    },
+    /// Raise the new color's group to the stable color's desired capacity and wait for healthy targets.
+    RaiseCapacity {
+        /// The new color.
+        color: Color,
+        /// The color whose desired capacity it takes.
+        like: Color,
+        /// How long to wait for healthy targets.
+        #[serde(with = "humantime_serde")]
+        ready_timeout: Duration,
+    },
+    /// Check the pre-step gate of `checked`, then write `split` and read it back.
+    SetWeights {
+        /// The schedule entry.
+        index: usize,
+        /// The split written.
+        split: TrafficSplit,
+        /// The color whose share rises (its targets are checked first).
+        checked: Color,
+    },
+    /// Hold the split while the bake gates are polled.
+    Bake {
+        /// The schedule entry.
+        index: usize,
+        /// The planned length (CloudWatch's publication delay may extend it).
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+        /// How often the gates are polled.
+        #[serde(with = "humantime_serde")]
+        interval: Duration,
+    },
+    /// Wait for a person's approval while the gates keep watching.
+    Approval {
+        /// The schedule entry.
+        index: usize,
+        /// How long to wait, if bounded.
+        #[serde(with = "humantime_serde")]
+        timeout: Option<Duration>,
+        /// What a timeout does.
+        on_timeout: TimeoutAction,
+    },
+    /// Hold the split without judging anything.
+    Pause {
+        /// The schedule entry.
+        index: usize,
+        /// How long.
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+    },
+    /// After promotion and a delay, scale the old color's group to 0.
+    ScaleDown {
+        /// The old color.
+        color: Color,
+        /// The delay after promotion.
+        #[serde(with = "humantime_serde")]
+        after: Duration,
+    },
+}
+
+impl fmt::Display for PlannedChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        match self {
+            PlannedChange::SetLaunchTemplate {
+                color,
+                template,
+                version,
+            } => write!(
+                f,
+                "point {color}'s Auto Scaling group at launch template {template} version {version}"
+            ),
+            PlannedChange::RaiseCapacity {
+                color,
+                like,
+                ready_timeout,
+            } => write!(
+                f,
+                "raise {color}'s Auto Scaling group to {like}'s desired capacity and wait up to {} for healthy targets",
+                d(ready_timeout)
+            ),
+            PlannedChange::SetWeights { split, checked, .. } => write!(
+                f,
+                "set the listener's weights to {split} (after checking {checked}'s targets)"
+            ),
+            PlannedChange::Bake {
+                duration, interval, ..
+            } => write!(f, "bake {} (gates every {})", d(duration), d(interval)),
+            PlannedChange::Approval {
+                timeout,
+                on_timeout,
+                ..
+            } => match timeout {
+                Some(t) => write!(
+                    f,
+                    "wait up to {} for an approval (then {})",
+                    d(t),
+                    match on_timeout {
+                        TimeoutAction::Rollback => "roll back",
+                        TimeoutAction::Promote => "promote",
+                    }
+                ),
+                None => write!(f, "wait for an approval"),
+            },
+            PlannedChange::Pause { duration, .. } => write!(f, "pause {}", d(duration)),
+            PlannedChange::ScaleDown { color, after } => write!(
+                f,
+                "{} after promotion, scale {color}'s Auto Scaling group to 0",
+                d(after)
+            ),
+        }
+    }
+}
+
+/// What a plan would do from a split: the colors, and every change in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedChanges {
+    /// The split it would start from.
+    pub split: TrafficSplit,
+    /// The color holding all traffic (rolled back to on failure).
+    pub stable: Color,
+    /// The color receiving the release.
+    pub new: Color,
+    /// The changes, in order.
+    pub changes: Vec<PlannedChange>,
+}
+
+impl Plan {
+    /// The changes this plan would make when started on `split`, refused as [`Executor::run`] would refuse
+    /// it: a split not at rest, or a stable color other than the expected one.
+    ///
+    /// [`Executor::run`]: super::Executor::run
+    pub fn changes(&self, split: TrafficSplit) -> Result<PlannedChanges, ExecError> {
+        self.validate().map_err(ExecError::InvalidPlan)?;
+        let stable = match (self.schedule.is_shift(), self.expected_stable) {
+            (true, Some(stable)) => stable,
+            (true, None) => {
+                return Err(ExecError::InvalidPlan(
+                    "a shift needs the stable color (the one to roll back to)".into(),
+                ));
+            }
+            (false, expected) => {
+                let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
+                if let Some(expected) = expected
+                    && expected != stable
+                {
+                    return Err(ExecError::UnexpectedStable { expected, split });
+                }
+                stable
+            }
+        };
+        let new = stable.other();
+        let mut changes = Vec::new();
+        if let Some(c) = &self.capacity {
+            if let Some((template, version)) = &c.launch_template {
+                changes.push(PlannedChange::SetLaunchTemplate {
+                    color: new,
+                    template: template.clone(),
+                    version: version.clone(),
+                });
+            }
+            if c.scale_up {
+                changes.push(PlannedChange::RaiseCapacity {
+                    color: new,
+                    like: stable,
+                    ready_timeout: c.ready_timeout,
+                });
+            }
+        }
+        let mut current = split;
+        for (index, step) in self.schedule.steps().iter().enumerate() {
+            changes.push(match step {
+                Step::SetWeight { percent } => {
+                    let to = TrafficSplit::shifted(new, *percent)
+                        .map_err(|e| ExecError::InvalidPlan(e.to_string()))?;
+                    let checked = if to.weight(new) >= current.weight(new) {
+                        new
+                    } else {
+                        stable
+                    };
+                    current = to;
+                    PlannedChange::SetWeights {
+                        index,
+                        split: to,
+                        checked,
+                    }
+                }
+                Step::Bake { duration } => PlannedChange::Bake {
+                    index,
+                    duration: *duration,
+                    interval: self.gates.interval,
+                },
+                Step::Approval {
+                    timeout,
+                    on_timeout,
+                } => PlannedChange::Approval {
+                    index,
+                    timeout: *timeout,
+                    on_timeout: *on_timeout,
+                },
+                Step::Pause { duration } => PlannedChange::Pause {
+                    index,
+                    duration: *duration,
+                },
+            });
+        }
+        if let Some(c) = &self.capacity
+            && c.scale_down
+            && !self.schedule.is_shift()
+        {
+            changes.push(PlannedChange::ScaleDown {
+                color: stable,
+                after: c.scale_down_delay,
+            });
+        }
+        Ok(PlannedChanges {
+            split,
+            stable,
+            new,
+            changes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CapacityPolicy, Strategy};
+
+    #[test]
+    fn a_gradual_plan_lists_capacity_each_weight_and_bake_and_the_scale_down() {
+        let mut plan = Plan::new("app", Strategy::gradual().compile().expect("valid"));
+        plan.capacity = Some(CapacityPolicy {
+            launch_template: Some(("lt-1".into(), "7".into())),
+            ..CapacityPolicy::default()
+        });
+        let c = plan
+            .changes(TrafficSplit::all_to(Color::Blue))
+            .expect("at rest");
+        assert_eq!((c.stable, c.new), (Color::Blue, Color::Green));
+        let words: Vec<String> = c.changes.iter().map(ToString::to_string).collect();
+        assert_eq!(words.len(), 1 + 1 + 10 + 1, "{words:#?}");
+        assert_eq!(
+            words[0],
+            "point green's Auto Scaling group at launch template lt-1 version 7"
+        );
+        assert_eq!(
+            words[2],
+            "set the listener's weights to blue 90% / green 10% (after checking green's targets)"
+        );
+        assert_eq!(words[3], "bake 3m (gates every 10s)");
+        assert!(
+            words[12].ends_with("scale blue's Auto Scaling group to 0"),
+            "{}",
+            words[12]
+        );
+        assert!(
+            !words.iter().any(|w| w.contains('{')),
+            "no debug text: {words:#?}"
+        );
+    }
+
+    #[test]
+    fn a_split_not_at_rest_is_refused_as_a_run_would_refuse_it() {
+        let plan = Plan::new("app", Strategy::immediate().compile().expect("valid"));
+        let split = TrafficSplit::new(50, 50).expect("valid");
+        assert_eq!(plan.changes(split), Err(ExecError::NotAtRest { split }));
+    }
+}
