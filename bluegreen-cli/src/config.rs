@@ -157,6 +157,35 @@ pub fn on_cancel(text: &str) -> Result<CancelPolicy, Failure> {
     }
 }
 
+impl DeploySection {
+    /// The strategy keys of `[deploy]` as settings; a value that does not parse is named with its key.
+    pub fn strategy_settings(&self) -> Result<bluegreen_core::StrategySettings, Failure> {
+        Ok(bluegreen_core::StrategySettings {
+            strategy: self
+                .strategy
+                .as_deref()
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| Failure::bad_input(format!("deploy.strategy: {e}")))
+                })
+                .transpose()?,
+            steps: self.steps.clone(),
+            bake: self
+                .bake
+                .as_deref()
+                .map(|b| duration("deploy.bake", b))
+                .transpose()?,
+            canary_percent: self.canary_percent,
+            approval_timeout: self
+                .approval_timeout
+                .as_deref()
+                .map(|t| duration("deploy.approval_timeout", t))
+                .transpose()?,
+            on_timeout: self.on_timeout.as_deref().map(on_timeout).transpose()?,
+        })
+    }
+}
+
 impl GatesSection {
     /// The gate policy: the defaults with every key that is set applied. Without `p99` (the provider does
     /// not fetch the p99 statistic) there is no p99 gate: it could never have data.

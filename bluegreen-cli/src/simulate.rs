@@ -3,7 +3,7 @@
 use crate::render::Renderer;
 use crate::{Ended, Failure, Output};
 use bluegreen_core::{
-    Plan, Strategy, StrategyKind, TimeoutAction, parse_duration, parse_steps,
+    Plan, StrategyKind, StrategySettings, TimeoutAction, parse_duration, parse_steps,
     strategy::DEFAULT_CANARY_PERCENT,
 };
 use bluegreen_testkit::{Harness, Scenario, ScriptedApproval};
@@ -42,29 +42,21 @@ pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
     let bake = parse_duration("--bake", &args.bake).map_err(Failure::bad_input)?;
     let approve_after =
         parse_duration("--approve-after", &args.approve_after).map_err(Failure::bad_input)?;
-    let strategy = match kind {
-        StrategyKind::Gradual => Strategy::Gradual {
-            steps: match &args.steps {
-                Some(s) => {
-                    parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?
-                }
-                None => bluegreen_core::strategy::DEFAULT_GRADUAL_STEPS.to_vec(),
-            },
-            bake,
-        },
-        StrategyKind::Immediate => Strategy::Immediate { bake },
-        StrategyKind::Canary => Strategy::Canary {
-            percent: args.canary_percent,
-            bake,
-            approval_timeout: Some(approve_after + Duration::from_secs(3600)),
-            on_timeout: TimeoutAction::Rollback,
-        },
-        StrategyKind::Custom => {
-            return Err(Failure::bad_input(
-                "--strategy custom needs a configuration file; use gradual, immediate or canary",
-            ));
-        }
+    // The same settings `deploy` builds from its flags; the simulated approver answers well within the
+    // approval timeout.
+    let settings = StrategySettings {
+        strategy: Some(kind),
+        steps: args
+            .steps
+            .as_deref()
+            .map(|s| parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}"))))
+            .transpose()?,
+        bake: Some(bake),
+        canary_percent: Some(args.canary_percent),
+        approval_timeout: Some(approve_after + Duration::from_secs(3600)),
+        on_timeout: Some(TimeoutAction::Rollback),
     };
+    let strategy = settings.strategy().map_err(Failure::bad_input)?;
     let schedule = strategy.compile().map_err(Failure::bad_input)?;
     let harness = Harness::new(scenario.world(args.seed));
     let approver = ScriptedApproval::approve_after(harness.clock(), approve_after);

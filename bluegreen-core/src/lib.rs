@@ -33,6 +33,6 @@ pub use provider::{
     MinuteMetrics, ProviderError, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
-    Schedule, ScheduleError, Step, StepPosition, Strategy, StrategyKind, TimeoutAction,
-    parse_duration, parse_steps,
+    CustomNeedsSteps, Schedule, ScheduleError, Step, StepPosition, Strategy, StrategyKind,
+    StrategySettings, TimeoutAction, parse_duration, parse_steps,
 };

@@ -7,10 +7,9 @@ use crate::render::Renderer;
 use crate::state::watch_abort;
 use crate::{Ended, Failure, Signal};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
-use bluegreen_core::strategy::{DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS};
 use bluegreen_core::{
     CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
-    Replay, ResumeAction, Schedule, StateStore, Strategy, StrategyKind, parse_steps,
+    Replay, ResumeAction, Schedule, StateStore, Strategy, StrategySettings, parse_steps,
 };
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
@@ -114,58 +113,47 @@ pub struct ResumeArgs {
     pub skip_tests: bool,
 }
 
-fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
-    let f = &ctx.file.deploy;
-    let kind: StrategyKind = a
-        .strategy
-        .as_deref()
-        .or(f.strategy.as_deref())
-        .unwrap_or("gradual")
-        .parse()
-        .map_err(Failure::bad_input)?;
-    let bake = match a.bake.as_deref().or(f.bake.as_deref()) {
-        Some(b) => duration("--bake", b)?,
-        None => DEFAULT_BAKE,
-    };
-    Ok(match kind {
-        StrategyKind::Gradual => Strategy::Gradual {
-            steps: match (&a.steps, &f.steps) {
-                (Some(s), _) => {
-                    parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}")))?
-                }
-                (None, Some(s)) => s.clone(),
-                (None, None) => DEFAULT_GRADUAL_STEPS.to_vec(),
-            },
-            bake,
-        },
-        StrategyKind::Immediate => Strategy::Immediate { bake },
-        StrategyKind::Canary => Strategy::Canary {
-            percent: a
-                .canary_percent
-                .or(f.canary_percent)
-                .unwrap_or(DEFAULT_CANARY_PERCENT),
-            bake,
-            approval_timeout: match a
+impl StrategyArgs {
+    /// The flags as strategy settings; a value that does not parse is named with its flag.
+    pub fn settings(&self) -> Result<StrategySettings, Failure> {
+        Ok(StrategySettings {
+            strategy: self
+                .strategy
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(Failure::bad_input)?,
+            steps: self
+                .steps
+                .as_deref()
+                .map(|s| parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}"))))
+                .transpose()?,
+            bake: self
+                .bake
+                .as_deref()
+                .map(|b| duration("--bake", b))
+                .transpose()?,
+            canary_percent: self.canary_percent,
+            approval_timeout: self
                 .approval_timeout
                 .as_deref()
-                .or(f.approval_timeout.as_deref())
-            {
-                Some(t) => Some(duration("--approval-timeout", t)?),
-                None => None,
-            },
-            on_timeout: config::on_timeout(
-                a.on_timeout
-                    .as_deref()
-                    .or(f.on_timeout.as_deref())
-                    .unwrap_or("rollback"),
-            )?,
-        },
-        StrategyKind::Custom => {
-            return Err(Failure::bad_input(
-                "the custom strategy is for the library; use gradual, immediate or canary",
-            ));
-        }
-    })
+                .map(|t| duration("--approval-timeout", t))
+                .transpose()?,
+            on_timeout: self
+                .on_timeout
+                .as_deref()
+                .map(config::on_timeout)
+                .transpose()?,
+        })
+    }
+}
+
+/// The strategy: the file's settings, overlaid by the flags; the core applies the defaults.
+fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
+    let file = ctx.file.deploy.strategy_settings()?;
+    file.overlaid(a.settings()?)
+        .strategy()
+        .map_err(Failure::bad_input)
 }
 
 /// The plan of `deploy`/`plan`, validated before anything is called.

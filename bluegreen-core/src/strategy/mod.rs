@@ -6,9 +6,11 @@
 
 mod parse;
 mod schedule;
+mod settings;
 
 pub use parse::{check_weights, parse_duration, parse_steps};
 pub use schedule::{Schedule, ScheduleError, Step, StepPosition, TimeoutAction};
+pub use settings::{CustomNeedsSteps, StrategySettings};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
