@@ -12,109 +12,178 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `{environment}` in resource names (e.g. `poc`).
     pub environment: Option<String>,
+    /// `{application}` in resource names (e.g. `poc-web`).
     pub application: Option<String>,
+    /// `aws` (default) or `sim`, the simulated world kept in the state directory.
     pub provider: Option<String>,
+    /// Where records, locks and control requests live (default `.bluegreen/` beside this file).
     pub state_dir: Option<PathBuf>,
+    /// `[aws]`: how to reach AWS.
     #[serde(default)]
     pub aws: AwsSection,
+    /// `[resources]`: names that differ from the convention.
     #[serde(default)]
     pub resources: ResourcesSection,
+    /// `[deploy]`: the strategy and what a deployment does around it.
     #[serde(default)]
     pub deploy: DeploySection,
+    /// `[gates]`: what a bake judges and when it rolls back.
     #[serde(default)]
     pub gates: GatesSection,
+    /// `[hooks]`: commands run at points of a deployment, and a webhook for its events.
     #[serde(default)]
     pub hooks: HooksSection,
+    /// `[sim]`: the simulated world of `provider = "sim"`.
     #[serde(default)]
     pub sim: SimSection,
 }
 
+/// `[aws]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSection {
+    /// The region (default: the AWS chain's).
     pub region: Option<String>,
+    /// A named profile of the shared AWS configuration.
     pub profile: Option<String>,
+    /// One endpoint for every service (a local emulator).
     pub endpoint_url: Option<String>,
+    /// Fetch p99 response times and judge the p99 latency gate (off: one series fewer per poll).
     pub p99: Option<bool>,
 }
 
+/// A name per color.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColorNames {
+    /// The blue color's name or ARN.
     pub blue: String,
+    /// The green color's name or ARN.
     pub green: String,
 }
 
+/// `[resources]`: names that differ from the `{env}-{app}-...` convention.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesSection {
+    /// The load balancer's name, if not `{env}-{app}-alb`.
     pub load_balancer: Option<String>,
+    /// The listener's port (default 80).
     pub listener_port: Option<u16>,
+    /// The listener by ARN, instead of by port.
     pub listener_arn: Option<String>,
+    /// Shift the forward action of the listener rule with this priority instead of the default action.
     pub rule_priority: Option<u32>,
+    /// Shift the forward action of this rule instead of the default action.
     pub rule_arn: Option<String>,
+    /// The target groups, if not `{env}-{app}-{color}-tg`.
     pub target_groups: Option<ColorNames>,
+    /// The Auto Scaling groups, if not `{env}-{app}-{color}-asg`.
     pub auto_scaling_groups: Option<ColorNames>,
 }
 
+/// `[deploy]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploySection {
+    /// `gradual`, `immediate` or `canary` (default gradual).
     pub strategy: Option<String>,
+    /// Gradual: the new color's weights, increasing, ending at 100.
     pub steps: Option<Vec<u32>>,
+    /// The bake after each weight change, e.g. `3m`.
     pub bake: Option<String>,
+    /// Canary: the canary step's share, 1 to 99.
     pub canary_percent: Option<u32>,
+    /// Canary: how long to wait for `bluegreen promote` (default: for ever).
     pub approval_timeout: Option<String>,
+    /// Canary: what an approval timeout does, `rollback` or `promote`.
     pub on_timeout: Option<String>,
+    /// What a cancellation (Ctrl-C, SIGTERM, `abort`) does: `rollback` or `leave` the split.
     pub on_cancel: Option<String>,
+    /// `full` (capacity up first, old color down after) or `traffic-only`; the key is `type`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// How long the new color may take to have healthy targets at capacity.
     pub ready_timeout: Option<String>,
+    /// How long after promotion the old color keeps running (and after a rollback, the new one).
     pub scale_down_delay: Option<String>,
+    /// Keep the new color at capacity after a rollback, to debug it.
     pub keep_failed: Option<bool>,
 }
 
+/// `[gates]`: each key overrides one default of the gate policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatesSection {
+    /// `enforce` (a failing gate rolls back) or `observe` (it is only reported).
     pub mode: Option<String>,
+    /// What a minute without enough data is: `fail`, `inconclusive`, `extend-bake` or `pass`.
     pub no_data: Option<String>,
+    /// How often the gates are polled during a bake.
     pub interval: Option<String>,
+    /// How many minutes one verdict covers.
     pub window: Option<String>,
+    /// Requests a minute needs before its rates are judged.
     pub min_requests: Option<u64>,
+    /// The highest share of 5xx responses the new color may have, 0.0 to 1.0.
     pub max_5xx_rate: Option<f64>,
+    /// The new color's 5xx share may be at most this times the stable color's (plus the epsilon).
     pub relative_5xx_factor: Option<f64>,
+    /// The allowance added to the relative 5xx limit.
     pub relative_5xx_epsilon: Option<f64>,
+    /// 5xx responses a minute needs before its 5xx share can fail.
     pub min_errors: Option<u64>,
+    /// The highest average response time, e.g. `500ms`.
     pub max_latency_avg: Option<String>,
+    /// The highest p99 response time (needs `[aws] p99 = true`).
     pub max_latency_p99: Option<String>,
+    /// Healthy targets the new color keeps during a bake.
     pub min_healthy_hosts: Option<u32>,
+    /// Healthy targets a color needs before its share rises (the pre-step gate).
     pub min_healthy_targets: Option<u32>,
+    /// CloudWatch alarms that must not be in ALARM.
     pub alarms: Option<Vec<String>>,
+    /// Failed verdicts in one bake that roll back.
     pub failures: Option<u32>,
+    /// Failed verdicts in a row that roll back.
     pub consecutive_failures: Option<u32>,
+    /// Inconclusive minutes in a row that roll back.
     pub inconclusive: Option<u32>,
+    /// Passing CloudWatch minutes a bake needs before it may end.
     pub min_minutes: Option<u32>,
+    /// How long to wait for CloudWatch to publish a minute.
     pub publication_timeout: Option<String>,
+    /// How far past its planned length a bake may run while minutes are awaited.
     pub max_extension: Option<String>,
 }
 
+/// `[hooks]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksSection {
+    /// Commands run before any traffic moves (smoke tests); a failure rolls back.
     pub pre_traffic: Option<Vec<String>>,
+    /// Commands run after each weight change.
     pub after_step: Option<Vec<String>>,
+    /// Commands run after the last step, before promotion.
     pub after_switch: Option<Vec<String>>,
+    /// How long one hook may run.
     pub timeout: Option<String>,
+    /// An http(s) URL that receives every event as JSON.
     pub webhook: Option<String>,
 }
 
+/// `[sim]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimSection {
+    /// How green behaves: `healthy`, `green-5xx`, `green-slow`, `green-unhealthy`, `no-traffic`.
     pub scenario: Option<String>,
+    /// Simulated seconds per real second, for a new world.
     pub time_scale: Option<f64>,
+    /// The seed of the simulated traffic.
     pub seed: Option<u64>,
 }
 
@@ -133,10 +202,12 @@ pub fn load(path: &Path) -> Result<FileConfig, Failure> {
     })
 }
 
+/// `text` as a duration (`90s`, `3m`, `1h30m`), or bad input naming `what`.
 pub fn duration(what: &str, text: &str) -> Result<Duration, Failure> {
     parse_duration(what, text).map_err(Failure::bad_input)
 }
 
+/// `rollback` or `promote`, or bad input.
 pub fn on_timeout(text: &str) -> Result<TimeoutAction, Failure> {
     match text {
         "rollback" => Ok(TimeoutAction::Rollback),
@@ -147,6 +218,7 @@ pub fn on_timeout(text: &str) -> Result<TimeoutAction, Failure> {
     }
 }
 
+/// `rollback` or `leave`, or bad input.
 pub fn on_cancel(text: &str) -> Result<CancelPolicy, Failure> {
     match text {
         "rollback" => Ok(CancelPolicy::Rollback),

@@ -73,18 +73,27 @@ pub struct Global {
 
 /// Flags, file and defaults, merged.
 pub struct Context {
+    /// The global flags (each also from its `BLUEGREEN_*` variable).
     pub global: Global,
+    /// `bluegreen.toml`, or its defaults when there is none.
     pub file: FileConfig,
     base_dir: PathBuf,
 }
 
 /// Providers wired for one command.
 pub struct Wired {
+    /// The providers the executor runs against.
     pub providers: Providers,
+    /// The state directory's store, with what the core's `StateStore` does not say (control requests,
+    /// the lock file as written).
     pub store: FileStore,
+    /// `{environment}/{application}`: the key of records and locks.
     pub application: String,
+    /// The AWS calls made, for the summary; `None` on the simulated provider (its world counts them).
     pub counter: Option<CallCounter>,
+    /// The simulated world, on the simulated provider.
     pub sim: Option<Arc<SimFile>>,
+    /// The alarms `[gates] alarms` names, shown by `status`.
     pub alarms: Vec<String>,
     /// Set when the AWS resources came from the cache of resolved names (read-only verbs): a read that
     /// finds them gone or changed invalidates it and asks again.
@@ -179,6 +188,7 @@ impl Context {
         })
     }
 
+    /// The output format.
     pub fn output(&self) -> Output {
         self.global.output
     }
@@ -206,6 +216,7 @@ impl Context {
         }
     }
 
+    /// `aws` or `sim`: the flag, else the file, else `aws`.
     pub fn provider(&self) -> Result<ProviderKind, Failure> {
         if let Some(p) = self.global.provider {
             return Ok(p);
@@ -219,6 +230,7 @@ impl Context {
         }
     }
 
+    /// The state directory: the flag, else the file's `state_dir`, else `.bluegreen/` beside the file.
     pub fn state_dir(&self) -> PathBuf {
         self.global
             .state_dir
@@ -227,6 +239,7 @@ impl Context {
             .unwrap_or_else(|| self.base_dir.join(".bluegreen"))
     }
 
+    /// The state directory's store, created owner-only if missing; a path that cannot be one is bad input.
     pub fn store(&self) -> Result<FileStore, Failure> {
         let dir = self.state_dir();
         // A path that is not a directory, or one this user cannot use, is a wrong setting (bad input),
@@ -254,6 +267,7 @@ impl Context {
         matches!(self.provider(), Ok(ProviderKind::Aws)) && self.file.aws.p99.unwrap_or(false)
     }
 
+    /// How to reach AWS: the flags over `[aws]`.
     pub fn aws_settings(&self) -> AwsSettings {
         let a = &self.file.aws;
         AwsSettings {
@@ -265,6 +279,7 @@ impl Context {
         }
     }
 
+    /// What to manage: the naming convention with `[resources]` overrides, checked.
     pub fn target_spec(&self) -> Result<TargetSpec, Failure> {
         let r = &self.file.resources;
         let mut spec = TargetSpec::by_convention(self.naming()?);
@@ -290,6 +305,7 @@ impl Context {
         Ok(spec)
     }
 
+    /// The simulated scenario: the flag, else `[sim] scenario`, else `healthy`.
     pub fn scenario(&self, flag: Option<&str>) -> Result<Scenario, Failure> {
         flag.or(self.file.sim.scenario.as_deref())
             .unwrap_or("healthy")

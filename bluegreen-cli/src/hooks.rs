@@ -7,11 +7,17 @@ use std::time::Duration;
 
 /// The hooks of `bluegreen.toml`'s `[hooks]`.
 pub struct ShellHooks {
+    /// Before any traffic moves.
     pub pre_traffic: Vec<String>,
+    /// After each weight change.
     pub after_step: Vec<String>,
+    /// After the last step, before promotion.
     pub after_switch: Vec<String>,
+    /// How long one command may run.
     pub timeout: Duration,
+    /// Passed to each command as `BLUEGREEN_ENVIRONMENT`.
     pub environment: String,
+    /// Passed to each command as `BLUEGREEN_APPLICATION`.
     pub application: String,
 }
 

@@ -36,6 +36,7 @@ pub struct Args {
     seed: u64,
 }
 
+/// Runs `simulate`: a whole deployment against a scripted world on the testkit's virtual clock.
 pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
     let kind: StrategyKind = args.strategy.parse().map_err(Failure::bad_input)?;
     let scenario: Scenario = args.scenario.parse().map_err(Failure::bad_input)?;

@@ -55,7 +55,7 @@ pub struct StrategyArgs {
 #[derive(Args, Debug)]
 pub struct DeployArgs {
     #[command(flatten)]
-    pub strategy: StrategyArgs,
+    pub(crate) strategy: StrategyArgs,
     /// Point the new color's Auto Scaling group at this launch template version first (`id-or-name:version`).
     #[arg(long)]
     pub launch_template_version: Option<String>,
@@ -111,6 +111,13 @@ pub struct ResumeArgs {
     /// Skip the hooks (smoke tests).
     #[arg(long)]
     pub skip_tests: bool,
+}
+
+impl DeployArgs {
+    /// The strategy flags.
+    pub fn strategy_args(&self) -> &StrategyArgs {
+        &self.strategy
+    }
 }
 
 impl StrategyArgs {

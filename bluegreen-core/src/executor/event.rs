@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum Event {
     /// The deployment took the lock and found `stable` holding all traffic.
     Started {
-        /// The deployment.
+        /// The deployment's id (also the record's name).
         deployment: DeploymentId,
         /// The color holding all traffic at the start.
         stable: Color,
@@ -27,7 +27,7 @@ pub enum Event {
     },
     /// The new color's group now launches a new launch template version.
     LaunchTemplateSet {
-        /// The color.
+        /// The new color, whose group was changed.
         color: Color,
         /// The launch template (id or name).
         template: String,
@@ -36,7 +36,7 @@ pub enum Event {
     },
     /// The new color's desired capacity was raised.
     CapacityRequested {
-        /// The color.
+        /// The new color, whose group was raised.
         color: Color,
         /// Its new desired capacity.
         desired: u32,
@@ -46,14 +46,14 @@ pub enum Event {
     },
     /// After a rollback, the new color's group went back to its capacity from before the deployment.
     CapacityRestored {
-        /// The color.
+        /// The new color, returned to its capacity from before.
         color: Color,
         /// Its desired capacity now.
         desired: u32,
     },
     /// The new color's instances are in service and healthy.
     CapacityReady {
-        /// The color.
+        /// The new color, now ready.
         color: Color,
         /// Instances in service.
         in_service: u32,
@@ -62,9 +62,10 @@ pub enum Event {
     },
     /// A schedule step began.
     StepStarted {
-        /// 0-based index.
+        /// 0-based index in the plan's schedule ([`Schedule::position`](crate::Schedule::position) numbers it
+        /// for a person).
         index: usize,
-        /// The step.
+        /// The step, as the schedule has it.
         step: Step,
     },
     /// The pre-step gate's verdicts.
@@ -122,7 +123,7 @@ pub enum Event {
     },
     /// User hooks ran at a point.
     HooksRan {
-        /// Where.
+        /// Which point of the deployment (pre-traffic, after a step, after the switch).
         point: crate::HookPoint,
         /// The failure, if one failed.
         failure: Option<crate::HookFailure>,
@@ -134,7 +135,7 @@ pub enum Event {
     },
     /// The deployment is rolling back.
     RollbackStarted {
-        /// Why.
+        /// Why: the gate and its values, the rejection, the cancellation, the provider error.
         reason: RollbackReason,
         /// The step it happened at, if any.
         step: Option<usize>,
@@ -153,7 +154,7 @@ pub enum Event {
     ScaleDownScheduled {
         /// The old color.
         color: Color,
-        /// When.
+        /// When, on the executor's clock (after the plan's `scale_down_delay`).
         at: Timestamp,
     },
     /// The old color was scaled to 0.
@@ -163,7 +164,7 @@ pub enum Event {
     },
     /// The deployment ended.
     Finished {
-        /// How.
+        /// How it ended: promoted, rolled back (why, where) or aborted.
         outcome: Outcome,
     },
 }
@@ -185,7 +186,7 @@ pub struct RecordEntry {
     pub seq: u64,
     /// When, on the executor's clock.
     pub at: Timestamp,
-    /// What.
+    /// The transition.
     pub event: Event,
 }
 

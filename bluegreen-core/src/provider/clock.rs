@@ -7,7 +7,9 @@ use std::time::Duration;
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Clock: Send + Sync {
-    /// Now.
+    /// The current time on this clock (milliseconds since the Unix epoch). A virtual clock moves only when
+    /// its driver advances it; a real one may step (NTP), so durations are measured with `sleep`, not
+    /// differences of `now`.
     fn now(&self) -> Timestamp;
     /// Completes once `duration` has passed on this clock.
     async fn sleep(&self, duration: Duration);

@@ -20,7 +20,7 @@ pub enum ProviderError {
     /// The provider asked us to slow down. Transient.
     #[error("throttled: {message}")]
     Throttled {
-        /// Detail.
+        /// The provider's words, with the operation and resource (e.g. `Throttling from ModifyListener on arn:...`).
         message: String,
     },
     /// The caller lacks permission.
@@ -32,7 +32,7 @@ pub enum ProviderError {
     /// The provider failed or did not answer in time (HTTP 5xx, timeouts, connection errors). Transient.
     #[error("unavailable: {message}")]
     Unavailable {
-        /// Detail.
+        /// What failed and how: the operation, the resource, the status or the connection error.
         message: String,
     },
     /// Someone else holds the resource (e.g. the per-application deployment lock).
@@ -44,7 +44,7 @@ pub enum ProviderError {
     /// Anything else.
     #[error("{message}")]
     Other {
-        /// Detail.
+        /// What happened, in words (e.g. a write read back as a different split).
         message: String,
     },
 }
