@@ -89,7 +89,7 @@ pub struct ResourcesSection {
 #[serde(deny_unknown_fields)]
 pub struct DeploySection {
     /// `gradual`, `immediate` or `canary` (default gradual).
-    pub strategy: Option<String>,
+    pub strategy: Option<bluegreen_core::StrategyKind>,
     /// Gradual: the new color's weights, increasing, ending at 100.
     pub steps: Option<Vec<u32>>,
     /// The bake after each weight change, e.g. `3m`.
@@ -99,12 +99,12 @@ pub struct DeploySection {
     /// Canary: how long to wait for `bluegreen promote` (default: for ever).
     pub approval_timeout: Option<String>,
     /// Canary: what an approval timeout does, `rollback` or `promote`.
-    pub on_timeout: Option<String>,
+    pub on_timeout: Option<TimeoutAction>,
     /// What a cancellation (Ctrl-C, SIGTERM, `abort`) does: `rollback` or `leave` the split.
-    pub on_cancel: Option<String>,
+    pub on_cancel: Option<CancelPolicy>,
     /// `full` (capacity up first, old color down after) or `traffic-only`; the key is `type`.
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<crate::commands::deploy::DeployType>,
     /// How long the new color may take to have healthy targets at capacity.
     pub ready_timeout: Option<String>,
     /// How long after promotion the old color keeps running (and after a rollback, the new one).
@@ -118,9 +118,9 @@ pub struct DeploySection {
 #[serde(deny_unknown_fields)]
 pub struct GatesSection {
     /// `enforce` (a failing gate rolls back) or `observe` (it is only reported).
-    pub mode: Option<String>,
+    pub mode: Option<GateMode>,
     /// What a minute without enough data is: `fail`, `inconclusive`, `extend-bake` or `pass`.
-    pub no_data: Option<String>,
+    pub no_data: Option<NoDataPolicy>,
     /// How often the gates are polled during a bake.
     pub interval: Option<String>,
     /// How many minutes one verdict covers.
@@ -218,29 +218,11 @@ pub fn on_timeout(text: &str) -> Result<TimeoutAction, Failure> {
     }
 }
 
-/// `rollback` or `leave`, or bad input.
-pub fn on_cancel(text: &str) -> Result<CancelPolicy, Failure> {
-    match text {
-        "rollback" => Ok(CancelPolicy::Rollback),
-        "leave" => Ok(CancelPolicy::Leave),
-        _ => Err(Failure::bad_input(format!(
-            "on-cancel {text:?}: expected rollback or leave"
-        ))),
-    }
-}
-
 impl DeploySection {
     /// The strategy keys of `[deploy]` as settings; a value that does not parse is named with its key.
     pub fn strategy_settings(&self) -> Result<bluegreen_core::StrategySettings, Failure> {
         Ok(bluegreen_core::StrategySettings {
-            strategy: self
-                .strategy
-                .as_deref()
-                .map(|s| {
-                    s.parse()
-                        .map_err(|e| Failure::bad_input(format!("deploy.strategy: {e}")))
-                })
-                .transpose()?,
+            strategy: self.strategy,
             steps: self.steps.clone(),
             bake: self
                 .bake
@@ -253,7 +235,7 @@ impl DeploySection {
                 .as_deref()
                 .map(|t| duration("deploy.approval_timeout", t))
                 .transpose()?,
-            on_timeout: self.on_timeout.as_deref().map(on_timeout).transpose()?,
+            on_timeout: self.on_timeout,
         })
     }
 }
@@ -267,27 +249,9 @@ impl GatesSection {
             p.bake
                 .retain(|g| !matches!(g.check, Check::LatencyP99 { .. }));
         }
-        let mode = match self.mode.as_deref() {
-            None | Some("enforce") => GateMode::Enforce,
-            Some("observe") => GateMode::Observe,
-            Some(other) => {
-                return Err(Failure::bad_input(format!(
-                    "gates.mode {other:?}: expected enforce or observe"
-                )));
-            }
-        };
-        let no_data = match self.no_data.as_deref() {
-            None => None,
-            Some("fail") => Some(NoDataPolicy::Fail),
-            Some("inconclusive") => Some(NoDataPolicy::Inconclusive),
-            Some("extend-bake") => Some(NoDataPolicy::ExtendBake),
-            Some("pass") => Some(NoDataPolicy::Pass),
-            Some(other) => {
-                return Err(Failure::bad_input(format!(
-                    "gates.no_data {other:?}: expected fail, inconclusive, extend-bake or pass"
-                )));
-            }
-        };
+        // Parsed by serde as the core's own enums: a bad value is refused when the file is read, with its line.
+        let mode = self.mode.unwrap_or_default();
+        let no_data = self.no_data;
         if let Some(v) = &self.interval {
             p.interval = duration("gates.interval", v)?;
         }
@@ -549,7 +513,7 @@ mod tests {
         // `no_data` then applies to gates that can have data: the init file's "inconclusive" no longer
         // makes every poll inconclusive when p99 is not fetched.
         let section = GatesSection {
-            no_data: Some("inconclusive".into()),
+            no_data: Some(NoDataPolicy::Inconclusive),
             ..GatesSection::default()
         };
         let policy = section.policy(false).unwrap();

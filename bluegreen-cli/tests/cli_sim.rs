@@ -693,7 +693,13 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
         "[gates]\nno_data = \"maybe\"\n",
     )
     .unwrap();
-    refused(&env, &["deploy"], 2, "gates.no_data \"maybe\"");
+    // The core's own enums, read by serde: the line and the value, and what would do.
+    refused(
+        &env,
+        &["deploy"],
+        2,
+        "bluegreen.toml:2: unknown variant `maybe`, expected one of `fail`, `inconclusive`, `extend-bake`, `pass`",
+    );
     std::fs::remove_file(env.dir.join("bluegreen.toml")).unwrap();
     let out = env
         .cmd(&["status"])

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What a deployment covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DeployType {
     /// Bring the new color to capacity first, scale the old color down after.
     Full,
@@ -169,17 +170,8 @@ pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
     let schedule = strategy(ctx, a)?.compile().map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
     plan.gates = ctx.file.gates.policy(ctx.fetches_p99())?;
-    plan.on_cancel = config::on_cancel(f.on_cancel.as_deref().unwrap_or("rollback"))?;
-    let kind = match (a.kind, f.kind.as_deref()) {
-        (Some(k), _) => k,
-        (None, None | Some("full")) => DeployType::Full,
-        (None, Some("traffic-only")) => DeployType::TrafficOnly,
-        (None, Some(other)) => {
-            return Err(Failure::bad_input(format!(
-                "deploy.type {other:?}: expected full or traffic-only"
-            )));
-        }
-    };
+    plan.on_cancel = f.on_cancel.unwrap_or_default();
+    let kind = a.kind.or(f.kind).unwrap_or(DeployType::Full);
     if kind == DeployType::Full {
         let mut c = CapacityPolicy::default();
         if let Some(t) = &f.ready_timeout {
