@@ -32,6 +32,7 @@ pub struct Connection {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     autoscaling: aws_sdk_autoscaling::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     counter: CallCounter,
     p99: bool,
 }
@@ -84,10 +85,16 @@ impl Connection {
                 .interceptor(counter.clone())
                 .build(),
         );
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
         Connection {
             elb,
             cloudwatch,
             autoscaling,
+            dynamodb,
             counter,
             p99: settings.p99,
         }
@@ -106,6 +113,16 @@ impl Connection {
     /// The CloudWatch client.
     pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
         &self.cloudwatch
+    }
+
+    /// The DynamoDB client (the shared state backend).
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+
+    /// The shared state backend: records and locks in DynamoDB table `table`, keys prefixed with `prefix`.
+    pub fn store(&self, table: &str, prefix: &str) -> crate::DynamoStore {
+        crate::DynamoStore::new(self.dynamodb.clone(), table, prefix)
     }
 
     /// The Auto Scaling client.

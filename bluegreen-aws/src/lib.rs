@@ -30,6 +30,7 @@ pub mod iam;
 mod naming;
 mod resolved;
 mod router;
+mod store;
 
 pub use capacity::AsgCapacity;
 pub use clock::SystemClock;
@@ -41,3 +42,4 @@ pub use health::CloudWatchHealth;
 pub use naming::{Naming, NamingError};
 pub use resolved::Resolved;
 pub use router::ElbRouter;
+pub use store::DynamoStore;

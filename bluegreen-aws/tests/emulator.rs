@@ -673,3 +673,44 @@ async fn the_sdk_makes_one_attempt_per_call_unless_told_otherwise() {
         "asked for: the SDK's standard mode"
     );
 }
+
+/// Issue 13: the shared state backend (DynamoDB) keeps the store contract on the emulator, through the
+/// fault decorator too, and two machines racing for one lock get one lease and one refusal.
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_store_contract() {
+    let Some(endpoint) = endpoint() else { return };
+    let conn = connect(&endpoint).await;
+    let table = format!("bluegreen-state-{}", std::process::id());
+    let store = conn.store(&table, "team-a/");
+    store.create_table().await.expect("the table is created");
+    let now = SystemClock.now();
+    c::store_contract(&store, "dynamodb", now).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let faulty = bluegreen_testkit::Faulty::new(
+        conn.store(&table, "team-b/"),
+        clock,
+        bluegreen_testkit::FaultHandle::new(1),
+    );
+    c::store_contract(&faulty, "dynamodb-faulty", now).await;
+    // Two machines (two connections) take one free lock at the same moment: exactly one gets it.
+    let other = connect(&endpoint).await;
+    let (a, b) = (conn.store(&table, "race/"), other.store(&table, "race/"));
+    let owner = |run: &str| LockOwner {
+        deployment: DeploymentId::new("race-1").unwrap(),
+        run: run.into(),
+        host: "test".into(),
+    };
+    let ttl = Duration::from_secs(60);
+    for round in 0..10 {
+        let app = format!("race/app-{round}");
+        let (oa, ob) = (owner("machine-a"), owner("machine-b"));
+        let (x, y) = tokio::join!(a.lock(&app, &oa, now, ttl), b.lock(&app, &ob, now, ttl));
+        assert!(
+            x.is_ok() != y.is_ok(),
+            "round {round}: one lease and one refusal, got {x:?} and {y:?}"
+        );
+        for refused in [x, y].into_iter().filter_map(Result::err) {
+            assert!(matches!(refused, ProviderError::Conflict { .. }), "{refused}");
+        }
+    }
+}
