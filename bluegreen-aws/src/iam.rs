@@ -98,6 +98,51 @@ pub fn policy(partition: &str, region: &str, account: &str, naming: &Naming) -> 
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The statement of the shared state backend (`DynamoStore`): the item operations it makes, on its table
+/// only, and — with a prefix — only on items whose partition key starts with it (`dynamodb:LeadingKeys`).
+pub fn state_statement(
+    partition: &str,
+    region: &str,
+    account: &str,
+    table: &str,
+    prefix: &str,
+) -> Value {
+    let mut statement = json!({
+        "Sid": "SharedState",
+        "Effect": "Allow",
+        "Action": [
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "dynamodb:ConditionCheckItem",
+        ],
+        "Resource": [format!("arn:{partition}:dynamodb:{region}:{account}:table/{table}")],
+    });
+    if !prefix.is_empty() {
+        statement["Condition"] =
+            json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [format!("{prefix}*")]}});
+    }
+    statement
+}
+
+/// [`policy`] with the shared state backend's statement added, for a team that keeps its state in DynamoDB
+/// table `table` under `prefix`.
+pub fn policy_with_state(
+    partition: &str,
+    region: &str,
+    account: &str,
+    naming: &Naming,
+    table: &str,
+    prefix: &str,
+) -> Value {
+    let mut doc = policy(partition, region, account, naming);
+    if let Some(list) = doc["Statement"].as_array_mut() {
+        list.push(state_statement(partition, region, account, table, prefix));
+    }
+    doc
+}
+
 /// Every action of the policy, without its service prefix (`ModifyListener`), as the SDK names operations.
 pub fn operations() -> Vec<&'static str> {
     let naming = Naming::new("x", "y").expect("valid");

@@ -135,6 +135,102 @@ impl DynamoStore {
         ])
     }
 
+    fn control_key(&self, deployment: &DeploymentId) -> Item {
+        HashMap::from([
+            (
+                "pk".into(),
+                s(format!("{}control#{deployment}", self.prefix)),
+            ),
+            ("sk".into(), s("control")),
+        ])
+    }
+
+    /// Leaves `request` (opaque text, e.g. JSON) for deployment `deployment`, replacing any earlier one:
+    /// how a command on one machine reaches a deployment running on another.
+    pub async fn put_control(
+        &self,
+        deployment: &DeploymentId,
+        request: &str,
+    ) -> Result<(), ProviderError> {
+        let mut item = self.control_key(deployment);
+        item.insert("request".into(), s(request));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk("PutItem", &self.resource(), e))
+    }
+
+    /// The request left for `deployment`, if any.
+    pub async fn get_control(
+        &self,
+        deployment: &DeploymentId,
+    ) -> Result<Option<String>, ProviderError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.control_key(deployment)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk("GetItem", &self.resource(), e))?;
+        Ok(match out.item.and_then(|mut i| i.remove("request")) {
+            Some(AttributeValue::S(r)) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Removes the request left for `deployment`, if it is still `request` (a newer one, e.g. an abort
+    /// sent meanwhile, stays).
+    pub async fn take_control(
+        &self,
+        deployment: &DeploymentId,
+        request: &str,
+    ) -> Result<(), ProviderError> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.control_key(deployment)))
+            .condition_expression("request = :r")
+            .expression_attribute_values(":r", s(request))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(map_sdk("DeleteItem", &self.resource(), e)),
+        }
+    }
+
+    /// Removes any request left for `deployment`.
+    pub async fn clear_control(&self, deployment: &DeploymentId) -> Result<(), ProviderError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.control_key(deployment)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk("DeleteItem", &self.resource(), e))
+    }
+
+    /// Removes `application`'s lock whatever it holds (`unlock --force`, for a lock that cannot be read).
+    pub async fn remove_lock(&self, application: &str) -> Result<(), ProviderError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.lock_key(application)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk("DeleteItem", &self.resource(), e))
+    }
+
     fn resource(&self) -> String {
         format!("table {}", self.table)
     }

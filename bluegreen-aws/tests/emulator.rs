@@ -710,7 +710,10 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
             "round {round}: one lease and one refusal, got {x:?} and {y:?}"
         );
         for refused in [x, y].into_iter().filter_map(Result::err) {
-            assert!(matches!(refused, ProviderError::Conflict { .. }), "{refused}");
+            assert!(
+                matches!(refused, ProviderError::Conflict { .. }),
+                "{refused}"
+            );
         }
     }
 }

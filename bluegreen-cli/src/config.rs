@@ -35,6 +35,9 @@ pub struct FileConfig {
     /// `[hooks]`: commands run at points of a deployment, and a webhook for its events.
     #[serde(default)]
     pub hooks: HooksSection,
+    /// `[state]`: where records, locks and control requests live.
+    #[serde(default)]
+    pub state: StateSection,
     /// `[sim]`: the simulated world of `provider = "sim"`.
     #[serde(default)]
     pub sim: SimSection,
@@ -173,6 +176,29 @@ pub struct HooksSection {
     pub timeout: Option<String>,
     /// An http(s) URL that receives every event as JSON.
     pub webhook: Option<String>,
+}
+
+/// Where records, locks and control requests live.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackend {
+    /// The state directory: one machine.
+    #[default]
+    File,
+    /// A DynamoDB table shared by every machine that deploys the application.
+    Dynamodb,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// `file` (default) or `dynamodb`.
+    pub backend: Option<StateBackend>,
+    /// The DynamoDB table of the shared backend.
+    pub table: Option<String>,
+    /// A prefix of every key in that table (several teams or environments in one table).
+    pub prefix: Option<String>,
 }
 
 /// `[sim]`.
@@ -405,6 +431,11 @@ inconclusive = 3             # inconclusive minutes in one bake that roll back
 # after_switch = ["./e2e.sh"]            # after the last step, before promotion
 timeout = "5m"
 # webhook = "https://hooks.example.com/bluegreen"   # receives every event as JSON, one POST each
+
+[state]                      # where records, locks and control requests live
+backend = "file"             # file (the state directory: one machine) | dynamodb (one table for every machine)
+# table = "bluegreen-state"  # dynamodb: the table (see docs/teams.md to create it)
+# prefix = "prod/"           # dynamodb: a prefix of every key (several teams or environments in one table)
 
 [sim]                        # the simulated provider
 scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic

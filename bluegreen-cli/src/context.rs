@@ -2,7 +2,7 @@
 
 use crate::config::{self, FileConfig};
 use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
-use crate::state::{FileApproval, FileStore};
+use crate::state::{Backend, FileApproval, FileStore};
 use crate::{Failure, Output};
 use bluegreen_aws::{
     ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, SystemClock,
@@ -51,6 +51,16 @@ pub struct Global {
     /// State directory: deployment records and locks (default: .bluegreen beside the configuration).
     #[arg(long, global = true, env = "BLUEGREEN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where records, locks and control requests live: file (the state directory, one machine) or dynamodb
+    /// (a table every machine shares).
+    #[arg(long, global = true, value_enum, env = "BLUEGREEN_STATE_BACKEND")]
+    pub state_backend: Option<crate::config::StateBackend>,
+    /// The shared backend's DynamoDB table.
+    #[arg(long, global = true, env = "BLUEGREEN_STATE_TABLE")]
+    pub state_table: Option<String>,
+    /// The shared backend's key prefix (several teams or environments in one table).
+    #[arg(long, global = true, env = "BLUEGREEN_STATE_PREFIX")]
+    pub state_prefix: Option<String>,
     /// Simulated provider: simulated seconds per real second, for a new world (default 60).
     #[arg(
         long,
@@ -84,9 +94,9 @@ pub struct Context {
 pub struct Wired {
     /// The providers the executor runs against.
     pub providers: Providers,
-    /// The state directory's store, with what the core's `StateStore` does not say (control requests,
-    /// the lock file as written).
-    pub store: FileStore,
+    /// Where records, locks and control requests live, with what the core's `StateStore` does not say
+    /// (control requests, the lock as written).
+    pub store: Backend,
     /// `{environment}/{application}`: the key of records and locks.
     pub application: String,
     /// The AWS calls made, for the summary; `None` on the simulated provider (its world counts them).
@@ -239,8 +249,47 @@ impl Context {
             .unwrap_or_else(|| self.base_dir.join(".bluegreen"))
     }
 
+    /// Where records, locks and control requests live: the shared DynamoDB table when `[state] backend`
+    /// (or `--state-backend`) says `dynamodb`, else the state directory.
+    pub async fn store(&self) -> Result<Backend, Failure> {
+        match self.shared_state()? {
+            None => self.file_store().map(Backend::File),
+            Some((table, prefix)) => Ok(Backend::Shared(
+                self.connection().await.store(&table, &prefix),
+            )),
+        }
+    }
+
+    /// The shared backend's table and prefix, when the state lives in DynamoDB.
+    pub fn shared_state(&self) -> Result<Option<(String, String)>, Failure> {
+        let st = &self.file.state;
+        match self.global.state_backend.or(st.backend).unwrap_or_default() {
+            crate::config::StateBackend::File => Ok(None),
+            crate::config::StateBackend::Dynamodb => {
+                let table = self
+                    .global
+                    .state_table
+                    .clone()
+                    .or(st.table.clone())
+                    .ok_or_else(|| {
+                        Failure::bad_input(
+                            "the dynamodb state backend needs a table: --state-table, BLUEGREEN_STATE_TABLE or [state] table",
+                        )
+                    })?;
+                let prefix = self
+                    .global
+                    .state_prefix
+                    .clone()
+                    .or(st.prefix.clone())
+                    .unwrap_or_default();
+                Ok(Some((table, prefix)))
+            }
+        }
+    }
+
     /// The state directory's store, created owner-only if missing; a path that cannot be one is bad input.
-    pub fn store(&self) -> Result<FileStore, Failure> {
+    /// (The simulated world lives there whichever backend holds the records.)
+    pub fn file_store(&self) -> Result<FileStore, Failure> {
         let dir = self.state_dir();
         // A path that is not a directory, or one this user cannot use, is a wrong setting (bad input),
         // not a provider failure.
@@ -329,7 +378,10 @@ impl Context {
     /// Wires the providers. `mutating` commands need the listener or rule to be owned by the application.
     pub async fn wire(&self, mutating: bool, scenario: Option<&str>) -> Result<Wired, Failure> {
         let naming = self.naming()?;
-        let store = self.store()?;
+        // The state directory holds the simulated world and the resolved names whichever backend holds
+        // the records.
+        self.file_store()?;
+        let store = self.store().await?;
         let approval = Arc::new(FileApproval::new(store.clone(), Duration::from_millis(250)));
         let alarms = self.file.gates.alarms.clone().unwrap_or_default();
         match self.provider()? {

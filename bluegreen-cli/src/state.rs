@@ -70,6 +70,161 @@ impl Control {
     }
 }
 
+/// Where records, locks and control requests live: the local state directory (one machine), or a shared
+/// DynamoDB table that every machine deploying the application uses (`[state] backend = "dynamodb"`).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The state directory.
+    File(FileStore),
+    /// A DynamoDB table shared by a team.
+    Shared(bluegreen_aws::DynamoStore),
+}
+
+#[async_trait]
+impl StateStore for Backend {
+    async fn append(
+        &self,
+        lease: &Lease,
+        deployment: &DeploymentId,
+        entry: &RecordEntry,
+    ) -> Result<(), ProviderError> {
+        match self {
+            Backend::File(f) => f.append(lease, deployment, entry).await,
+            Backend::Shared(d) => d.append(lease, deployment, entry).await,
+        }
+    }
+    async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
+        match self {
+            Backend::File(f) => f.load(deployment).await,
+            Backend::Shared(d) => d.load(deployment).await,
+        }
+    }
+    async fn list(&self, application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
+        match self {
+            Backend::File(f) => f.list(application).await,
+            Backend::Shared(d) => d.list(application).await,
+        }
+    }
+    async fn lock(
+        &self,
+        application: &str,
+        owner: &LockOwner,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        match self {
+            Backend::File(f) => f.lock(application, owner, now, ttl).await,
+            Backend::Shared(d) => d.lock(application, owner, now, ttl).await,
+        }
+    }
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Lease, ProviderError> {
+        match self {
+            Backend::File(f) => f.renew(lease, now, ttl).await,
+            Backend::Shared(d) => d.renew(lease, now, ttl).await,
+        }
+    }
+    async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
+        match self {
+            Backend::File(f) => f.unlock(lease).await,
+            Backend::Shared(d) => d.unlock(lease).await,
+        }
+    }
+    async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        match self {
+            Backend::File(f) => f.holder(application).await,
+            Backend::Shared(d) => d.holder(application).await,
+        }
+    }
+}
+
+impl Backend {
+    /// The deployment holding `application`'s lock (lapsed or not), if any.
+    pub async fn lock_holder(&self, application: &str) -> Option<DeploymentId> {
+        self.read_lease(application)
+            .await
+            .ok()
+            .flatten()
+            .map(|l| l.owner.deployment)
+    }
+
+    /// `application`'s current lease; an unreadable one is an error saying how to clear it.
+    pub async fn read_lease(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
+        match self {
+            Backend::File(f) => f.read_lease(application),
+            Backend::Shared(d) => d.holder(application).await,
+        }
+    }
+
+    /// Leaves a request for deployment `id`.
+    pub async fn send(&self, id: &DeploymentId, control: &Control) -> Result<(), ProviderError> {
+        match self {
+            Backend::File(f) => f.send(id, control).map_err(|e| ProviderError::Unavailable {
+                message: e.to_string(),
+            }),
+            Backend::Shared(d) => {
+                let text = serde_json::to_string(control).map_err(|e| ProviderError::Invalid {
+                    message: e.to_string(),
+                })?;
+                d.put_control(id, &text).await
+            }
+        }
+    }
+
+    /// The request left for deployment `id`, if any (none when the backend cannot be read: asked again).
+    pub async fn received(&self, id: &DeploymentId) -> Option<Control> {
+        match self {
+            Backend::File(f) => f.received(id),
+            Backend::Shared(d) => serde_json::from_str(&d.get_control(id).await.ok()??).ok(),
+        }
+    }
+
+    /// Consumes `control` if it is still the request left for `id`.
+    pub async fn consume(&self, id: &DeploymentId, control: &Control) {
+        match self {
+            Backend::File(f) => {
+                if f.received(id).as_ref() == Some(control) {
+                    f.clear_control(id);
+                }
+            }
+            Backend::Shared(d) => {
+                if let Ok(text) = serde_json::to_string(control) {
+                    // Best effort: a request left behind is removed when the deployment ends.
+                    let _ = d.take_control(id, &text).await;
+                }
+            }
+        }
+    }
+
+    /// Forgets the request left for deployment `id`, if any.
+    pub async fn clear_control(&self, id: &DeploymentId) {
+        match self {
+            Backend::File(f) => f.clear_control(id),
+            // Best effort, as for the file: a stale request is refused by the next control command.
+            Backend::Shared(d) => {
+                let _ = d.clear_control(id).await;
+            }
+        }
+    }
+
+    /// Removes `application`'s lock whatever it holds (`unlock --force`).
+    pub async fn remove_lock(&self, application: &str) -> Result<(), ProviderError> {
+        match self {
+            Backend::File(f) => {
+                f.remove_lock_file(application)
+                    .map_err(|e| ProviderError::Unavailable {
+                        message: e.to_string(),
+                    })
+            }
+            Backend::Shared(d) => d.remove_lock(application).await,
+        }
+    }
+}
+
 impl FileStore {
     /// A store under `root`, created (owner-only) if missing.
     pub fn open(root: &Path) -> io::Result<Self> {
@@ -420,13 +575,13 @@ fn write_lease(path: &Path, lease: &Lease) -> Result<(), ProviderError> {
 
 /// Approvals that arrive as control requests (`bluegreen promote`, or an `abort` which rejects).
 pub struct FileApproval {
-    store: FileStore,
+    store: Backend,
     poll: Duration,
 }
 
 impl FileApproval {
     /// Polls `store` every `poll` (real time).
-    pub fn new(store: FileStore, poll: Duration) -> Self {
+    pub fn new(store: Backend, poll: Duration) -> Self {
         FileApproval { store, poll }
     }
 }
@@ -435,9 +590,17 @@ impl FileApproval {
 impl Approval for FileApproval {
     async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
         loop {
-            match self.store.received(&request.deployment) {
+            match self.store.received(&request.deployment).await {
                 Some(Control::Approve { by, pre_approved }) => {
-                    let _ = fs::remove_file(self.store.control_path(&request.deployment));
+                    self.store
+                        .consume(
+                            &request.deployment,
+                            &Control::Approve {
+                                by: by.clone(),
+                                pre_approved,
+                            },
+                        )
+                        .await;
                     let by = if pre_approved {
                         format!("{by} (pre-approved)")
                     } else {
@@ -455,9 +618,9 @@ impl Approval for FileApproval {
 }
 
 /// Cancels `token` when an abort request for `id` arrives.
-pub async fn watch_abort(store: FileStore, id: DeploymentId, token: CancelToken, poll: Duration) {
+pub async fn watch_abort(store: Backend, id: DeploymentId, token: CancelToken, poll: Duration) {
     loop {
-        if let Some(Control::Abort { .. }) = store.received(&id) {
+        if let Some(Control::Abort { .. }) = store.received(&id).await {
             token.cancel();
             return;
         }

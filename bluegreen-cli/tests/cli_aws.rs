@@ -53,8 +53,16 @@ impl Env {
 
     /// An application with `gates` as its `[gates]` section.
     fn with_gates(endpoint: &str, app: &str, gates: &str) -> Env {
-        let dir =
-            std::env::temp_dir().join(format!("bluegreen-cli-aws-{app}-{}", std::process::id()));
+        Env::on_machine(endpoint, app, gates, app, "")
+    }
+
+    /// The application as one machine (its own directory) sees it, with `extra` appended to its
+    /// configuration (e.g. a shared `[state]` backend).
+    fn on_machine(endpoint: &str, app: &str, gates: &str, machine: &str, extra: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!(
+            "bluegreen-cli-aws-{machine}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
@@ -63,7 +71,7 @@ impl Env {
                 "environment = \"cli\"\napplication = \"{app}\"\nprovider = \"aws\"\n\
                  [aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
                  [deploy]\nscale_down_delay = \"1s\"\n\
-                 [gates]\n{gates}"
+                 [gates]\n{gates}{extra}"
             ),
         )
         .unwrap();
@@ -492,4 +500,104 @@ fn status_reuses_resolved_names_and_recovers_from_stale_ones() {
     assert_eq!(status["split"]["blue"], 100, "{status}");
     let rewritten: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     assert_eq!(rewritten, cached);
+}
+
+/// Issue 13: three machines (three state directories) sharing one DynamoDB backend see one lock, one
+/// deployment and one history: a second deploy is refused while the first runs, `status` elsewhere shows the
+/// canary waiting, `promote` from a third machine approves it, and the history and report read anywhere.
+#[test]
+fn machines_sharing_a_dynamodb_backend_share_the_lock_the_deployment_and_the_history() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "shared");
+    let table = format!("bluegreen-cli-{}", std::process::id());
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let created = Command::new(python)
+        .args([
+            "-c",
+            "import sys, boto3\n\
+             c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+             c.create_table(TableName=sys.argv[2], BillingMode='PAY_PER_REQUEST',\n\
+               AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}, {'AttributeName': 'sk', 'AttributeType': 'S'}],\n\
+               KeySchema=[{'AttributeName': 'pk', 'KeyType': 'HASH'}, {'AttributeName': 'sk', 'KeyType': 'RANGE'}])",
+            &endpoint,
+            &table,
+        ])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
+    let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nprefix = \"ci/\"\n");
+    let machine = |name: &str| Env::on_machine(&endpoint, "shared", gates, name, &state);
+    let (a, b, c) = (machine("agent-a"), machine("agent-b"), machine("agent-c"));
+    assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
+    let deploy = a.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    b.wait_for(
+        "the canary, seen from another machine, to wait for approval",
+        |s| s["deployment"]["waiting_for_approval"] == 2 && s["split"]["green"] == 10,
+    );
+    let status = b.status();
+    assert_eq!(status["lock"]["state"], "live", "{status}");
+    let refused = b.run(&["deploy", "--type", "traffic-only"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "a deploy on another machine is refused: {}",
+        text(&refused.stderr)
+    );
+    let id = status["deployment"]["id"].as_str().unwrap().to_string();
+    assert!(
+        text(&refused.stderr).contains(&id),
+        "{}",
+        text(&refused.stderr)
+    );
+    let promoted = c.run(&["promote", "--by", "agent-c"]);
+    assert_eq!(
+        promoted.status.code(),
+        Some(0),
+        "{}",
+        text(&promoted.stderr)
+    );
+    let out = deploy.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("agent-c"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The history and the report, from machines that did not run it.
+    let history = text(&c.run(&["history"]).stdout);
+    assert!(
+        history.contains(&id) && history.contains("promoted"),
+        "{history}"
+    );
+    let report = b.run(&["report", &id]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    assert!(
+        text(&report.stdout).contains("promoted"),
+        "{}",
+        text(&report.stdout)
+    );
+    // Nothing of it in the machines' own directories.
+    for m in [&a, &b, &c] {
+        let records = m.dir.join(".bluegreen/deployments");
+        assert!(
+            std::fs::read_dir(&records).map_or(true, |mut d| d.next().is_none()),
+            "no local record in {}",
+            records.display()
+        );
+    }
 }

@@ -306,7 +306,7 @@ async fn execute(
     abort.abort();
     // A request left for this run has been acted on, or is moot now.
     if result.is_ok() {
-        w.store.clear_control(id);
+        w.store.clear_control(id).await;
     }
     if let Some(hook) = &webhook {
         hook.finish(Duration::from_secs(10)).await;
@@ -598,11 +598,11 @@ pub async fn control(
     id: Option<String>,
     request: crate::state::Control,
 ) -> Result<Ended, Failure> {
-    let store = ctx.store()?;
+    let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
     let id = match id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
-        None => store.lock_holder(&application).ok_or_else(|| {
+        None => store.lock_holder(&application).await.ok_or_else(|| {
             Failure::bad_input(format!("no deployment of {application} is in progress"))
         })?,
     };
@@ -625,7 +625,7 @@ pub async fn control(
         )));
     }
     if !matches!(request, crate::state::Control::Abort { .. }) {
-        if let Some(crate::state::Control::Abort { by }) = store.received(&id) {
+        if let Some(crate::state::Control::Abort { by }) = store.received(&id).await {
             return Err(Failure::refused(format!(
                 "deployment {id} is being aborted (by {by}): an approval cannot undo that"
             )));
@@ -663,6 +663,7 @@ pub async fn control(
     }
     store
         .send(&id, &request)
+        .await
         .map_err(|e| Failure::provider(format!("cannot reach deployment {id}: {e}")))?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let what = match &request {

@@ -136,7 +136,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Value::Null
         }
     };
-    let lock = match w.store.read_lease(&w.application) {
+    let lock = match w.store.read_lease(&w.application).await {
         Ok(Some(lease)) => {
             let state = crate::state::liveness(&lease, w.providers.clock.now());
             human.push_str(&format!(
@@ -231,7 +231,7 @@ pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
 
 /// `history`.
 pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
-    let store = ctx.store()?;
+    let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
     let ids = store
         .list(&application)
@@ -270,7 +270,7 @@ pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
 
 /// `report ID`.
 pub async fn report(ctx: &Context, a: ReportArgs) -> Result<Ended, Failure> {
-    let store = ctx.store()?;
+    let store = ctx.store().await?;
     let id = DeploymentId::new(a.id).map_err(Failure::bad_input)?;
     let record = store
         .load(&id)

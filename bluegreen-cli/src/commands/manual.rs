@@ -46,7 +46,8 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> 
         decision.to.color, decision.to.basis
     ));
     if let Some(id) = &decision.running {
-        let _ = w.store.send(id, &Control::Abort { by: actor() });
+        // Best effort: the rollback goes on; a deployment that does not hear it is overruled by the split.
+        let _ = w.store.send(id, &Control::Abort { by: actor() }).await;
         renderer.progress(&format!("asked deployment {id} to stop"));
     }
     let split = exec
@@ -73,12 +74,12 @@ pub struct UnlockArgs {
 /// Releases the application's lock when its holder is gone: refused (exit 4) while the holder lives.
 /// Traffic is not touched; an unfinished deployment stays unfinished (resume it, or resume --rollback).
 pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
-    let store = ctx.store()?;
+    let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
     let w = ctx.wire(false, None).await?;
     let now = w.providers.clock.now();
     let renderer = Renderer::new(ctx.output(), now);
-    let lease = match store.read_lease(&application) {
+    let lease = match store.read_lease(&application).await {
         Ok(Some(lease)) => lease,
         Ok(None) => {
             renderer.result(
@@ -89,7 +90,7 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
             return Ok(Ended::Done);
         }
         Err(e) if a.force => {
-            store.remove_lock_file(&application).map_err(|io| {
+            store.remove_lock(&application).await.map_err(|io| {
                 Failure::local_io(format!(
                     "cannot remove the lock of {application}: {io} ({e})"
                 ))

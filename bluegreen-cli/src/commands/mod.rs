@@ -11,7 +11,7 @@ use bluegreen_core::{DeploymentId, Event, Replay, StateStore};
 
 /// The deployment of `application` that holds its lock, or the last unfinished one.
 pub async fn current_deployment(w: &Wired) -> Option<DeploymentId> {
-    if let Some(holder) = w.store.lock_holder(&w.application) {
+    if let Some(holder) = w.store.lock_holder(&w.application).await {
         return Some(holder);
     }
     let ids = w.store.list(&w.application).await.ok()?;

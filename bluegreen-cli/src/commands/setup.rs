@@ -133,7 +133,17 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
         )));
     }
     let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
-    let policy = bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming);
+    let policy = match ctx.shared_state()? {
+        Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
+            &a.partition,
+            &region,
+            &a.account,
+            &naming,
+            &table,
+            &prefix,
+        ),
+        None => bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming),
+    };
     // The policy document itself on a terminal or in a file; one JSON Lines object under --output json.
     match ctx.output() {
         crate::Output::Json => crate::render::json_line("iam-policy", serde_json::json!(policy)),
