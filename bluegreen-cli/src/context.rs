@@ -13,7 +13,6 @@ use bluegreen_testkit::Scenario;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Which world the commands act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +87,9 @@ pub struct Context {
     /// `bluegreen.toml`, or its defaults when there is none.
     pub file: FileConfig,
     base_dir: PathBuf,
+    /// One AWS connection per command: the providers and the shared state backend count their calls
+    /// together.
+    connection: tokio::sync::OnceCell<Connection>,
 }
 
 /// Providers wired for one command.
@@ -195,6 +197,7 @@ impl Context {
             global,
             file,
             base_dir,
+            connection: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -370,9 +373,15 @@ impl Context {
         url.map(|u| crate::webhook::parse(&u)).transpose()
     }
 
-    /// Connects to AWS (for `adopt`).
+    /// The command's AWS connection, made on first use (no call is made by connecting).
     pub async fn connection(&self) -> Connection {
-        Connection::connect(&self.aws_settings()).await
+        self.connection
+            .get_or_init(|| async {
+                let settings = self.aws_settings();
+                Connection::connect(&settings).await
+            })
+            .await
+            .clone()
     }
 
     /// Wires the providers. `mutating` commands need the listener or rule to be owned by the application.
@@ -382,7 +391,7 @@ impl Context {
         // the records.
         self.file_store()?;
         let store = self.store().await?;
-        let approval = Arc::new(FileApproval::new(store.clone(), Duration::from_millis(250)));
+        let approval = Arc::new(FileApproval::new(store.clone(), store.control_poll()));
         let alarms = self.file.gates.alarms.clone().unwrap_or_default();
         match self.provider()? {
             ProviderKind::Aws => {

@@ -160,6 +160,16 @@ impl Backend {
         }
     }
 
+    /// How often a running deployment looks for a control request: a file read every 250 ms; one
+    /// consistent DynamoDB read a second on the shared backend (an abort or approval waits at most a
+    /// second; 3,600 reads an hour, well within any table's capacity).
+    pub fn control_poll(&self) -> Duration {
+        match self {
+            Backend::File(_) => Duration::from_millis(250),
+            Backend::Shared(_) => Duration::from_secs(1),
+        }
+    }
+
     /// Leaves a request for deployment `id`.
     pub async fn send(&self, id: &DeploymentId, control: &Control) -> Result<(), ProviderError> {
         match self {

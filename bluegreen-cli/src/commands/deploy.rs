@@ -299,7 +299,7 @@ async fn execute(
         w.store.clone(),
         id.clone(),
         token,
-        Duration::from_millis(250),
+        w.store.control_poll(),
     ));
     let result = run(&exec).await;
     ctrl_c.abort();
