@@ -93,6 +93,15 @@ fn the_cloudformation_template_follows_the_convention_and_lints() {
     ] {
         assert!(template.contains(name), "{name}");
     }
+    // The shared state table has the layout DynamoStore expects.
+    let table = read("examples/cloudformation/state-table.yaml");
+    for key in [
+        "AttributeName: pk, KeyType: HASH",
+        "AttributeName: sk, KeyType: RANGE",
+        "SSEEnabled: true",
+    ] {
+        assert!(table.contains(key), "{key}");
+    }
     let Ok(lint) = std::env::var("BLUEGREEN_TEST_CFN_LINT") else {
         eprintln!(
             "skipped cfn-lint: BLUEGREEN_TEST_CFN_LINT is not set (scripts/test installs cfn-lint and sets it)"
@@ -101,6 +110,7 @@ fn the_cloudformation_template_follows_the_convention_and_lints() {
     };
     let out = Command::new(lint)
         .arg(root().join("examples/cloudformation/bluegreen.yaml"))
+        .arg(root().join("examples/cloudformation/state-table.yaml"))
         .output()
         .unwrap();
     assert!(
