@@ -692,6 +692,59 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
         bluegreen_testkit::FaultHandle::new(1),
     );
     c::store_contract(&faulty, "dynamodb-faulty", now).await;
+    // Under faults: a throttled append writes nothing and its retry lands once; an ambiguous one (it landed,
+    // the answer was lost) is there exactly once, its retry refused, and the record goes on.
+    let app = "faults/app".to_string();
+    let id = DeploymentId::new("faults-1").unwrap();
+    let owner = LockOwner {
+        deployment: id.clone(),
+        run: "run-f".into(),
+        host: "test".into(),
+    };
+    let lease = faulty
+        .lock(&app, &owner, now, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let entry = |seq: u64| RecordEntry {
+        seq,
+        at: Timestamp::from_millis(seq),
+        event: if seq == 0 {
+            Event::Started {
+                deployment: id.clone(),
+                stable: Color::Blue,
+                plan: Box::new(Plan::new(&app, Strategy::immediate().compile().unwrap())),
+            }
+        } else {
+            Event::StepCompleted { index: 0 }
+        },
+    };
+    let script = |kind| {
+        faulty.handle().update(|f| {
+            f.script = vec![bluegreen_testkit::ScriptedFault {
+                operation: "append".into(),
+                kind,
+                count: 1,
+            }]
+        })
+    };
+    script(bluegreen_testkit::FaultKind::Throttle);
+    assert!(matches!(
+        faulty.append(&lease, &id, &entry(0)).await,
+        Err(ProviderError::Throttled { .. })
+    ));
+    faulty.append(&lease, &id, &entry(0)).await.expect("the retry lands");
+    script(bluegreen_testkit::FaultKind::Ambiguous);
+    assert!(faulty.append(&lease, &id, &entry(1)).await.is_err(), "the answer was lost");
+    assert!(
+        matches!(
+            faulty.append(&lease, &id, &entry(1)).await,
+            Err(ProviderError::Conflict { .. })
+        ),
+        "a retry of an entry that landed is refused, not written twice"
+    );
+    assert_eq!(faulty.load(&id).await.unwrap(), vec![entry(0), entry(1)]);
+    faulty.append(&lease, &id, &entry(2)).await.expect("the record goes on");
+    assert_eq!(faulty.load(&id).await.unwrap().len(), 3);
     // Two machines (two connections) take one free lock at the same moment: exactly one gets it.
     let other = connect(&endpoint).await;
     let (a, b) = (conn.store(&table, "race/"), other.store(&table, "race/"));
