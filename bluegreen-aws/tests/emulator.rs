@@ -732,9 +732,15 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
         faulty.append(&lease, &id, &entry(0)).await,
         Err(ProviderError::Throttled { .. })
     ));
-    faulty.append(&lease, &id, &entry(0)).await.expect("the retry lands");
+    faulty
+        .append(&lease, &id, &entry(0))
+        .await
+        .expect("the retry lands");
     script(bluegreen_testkit::FaultKind::Ambiguous);
-    assert!(faulty.append(&lease, &id, &entry(1)).await.is_err(), "the answer was lost");
+    assert!(
+        faulty.append(&lease, &id, &entry(1)).await.is_err(),
+        "the answer was lost"
+    );
     assert!(
         matches!(
             faulty.append(&lease, &id, &entry(1)).await,
@@ -743,7 +749,10 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
         "a retry of an entry that landed is refused, not written twice"
     );
     assert_eq!(faulty.load(&id).await.unwrap(), vec![entry(0), entry(1)]);
-    faulty.append(&lease, &id, &entry(2)).await.expect("the record goes on");
+    faulty
+        .append(&lease, &id, &entry(2))
+        .await
+        .expect("the record goes on");
     assert_eq!(faulty.load(&id).await.unwrap().len(), 3);
     // Two machines (two connections) take one free lock at the same moment: exactly one gets it.
     let other = connect(&endpoint).await;

@@ -199,6 +199,25 @@ pub struct StateSection {
     pub table: Option<String>,
     /// A prefix of every key in that table (several teams or environments in one table).
     pub prefix: Option<String>,
+    /// How long a deployment's lock holds without renewal (default 1m): how soon after its process dies
+    /// another machine may take it over. Renewed every third of it.
+    pub lease: Option<String>,
+}
+
+impl StateSection {
+    /// The lease of the deployment lock, 3 s to 1 h.
+    pub fn lease(&self) -> Result<Duration, Failure> {
+        let Some(text) = &self.lease else {
+            return Ok(bluegreen_core::DEFAULT_LEASE_TTL);
+        };
+        let d = duration("state.lease", text)?;
+        if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&d) {
+            return Err(Failure::bad_input(format!(
+                "state.lease {text:?}: must be between 3s and 1h"
+            )));
+        }
+        Ok(d)
+    }
 }
 
 /// `[sim]`.
@@ -436,6 +455,7 @@ timeout = "5m"
 backend = "file"             # file (the state directory: one machine) | dynamodb (one table for every machine)
 # table = "bluegreen-state"  # dynamodb: the table (see docs/teams.md to create it)
 # prefix = "prod/"           # dynamodb: a prefix of every key (several teams or environments in one table)
+lease = "1m"                 # how soon after its process dies another machine may take a deployment's lock over
 
 [sim]                        # the simulated provider
 scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic

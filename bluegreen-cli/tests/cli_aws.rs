@@ -509,22 +509,7 @@ fn status_reuses_resolved_names_and_recovers_from_stale_ones() {
 fn machines_sharing_a_dynamodb_backend_share_the_lock_the_deployment_and_the_history() {
     let Some(endpoint) = endpoint() else { return };
     seed(&endpoint, "shared");
-    let table = format!("bluegreen-cli-{}", std::process::id());
-    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let created = Command::new(python)
-        .args([
-            "-c",
-            "import sys, boto3\n\
-             c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
-             c.create_table(TableName=sys.argv[2], BillingMode='PAY_PER_REQUEST',\n\
-               AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}, {'AttributeName': 'sk', 'AttributeType': 'S'}],\n\
-               KeySchema=[{'AttributeName': 'pk', 'KeyType': 'HASH'}, {'AttributeName': 'sk', 'KeyType': 'RANGE'}])",
-            &endpoint,
-            &table,
-        ])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", text(&created.stderr));
+    let table = shared_table(&endpoint, "share");
     let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
     let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nprefix = \"ci/\"\n");
     let machine = |name: &str| Env::on_machine(&endpoint, "shared", gates, name, &state);
@@ -600,4 +585,83 @@ fn machines_sharing_a_dynamodb_backend_share_the_lock_the_deployment_and_the_his
             records.display()
         );
     }
+}
+
+/// A DynamoDB table for the shared state backend, created on the emulator.
+fn shared_table(endpoint: &str, name: &str) -> String {
+    let table = format!("bluegreen-cli-{name}-{}", std::process::id());
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let created = Command::new(python)
+        .args([
+            "-c",
+            "import sys, boto3\n\
+             c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+             c.create_table(TableName=sys.argv[2], BillingMode='PAY_PER_REQUEST',\n\
+               AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}, {'AttributeName': 'sk', 'AttributeType': 'S'}],\n\
+               KeySchema=[{'AttributeName': 'pk', 'KeyType': 'HASH'}, {'AttributeName': 'sk', 'KeyType': 'RANGE'}])",
+            endpoint,
+            &table,
+        ])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    table
+}
+
+/// Issue 13: the agent running a canary dies (SIGKILL); once its lease (3 s here) lapses another machine
+/// sees it, resumes it from the shared record, and a third approves it: the same end as an uninterrupted
+/// run.
+#[test]
+fn a_dead_agent_s_deployment_is_resumed_on_another_machine() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "handover");
+    let table = shared_table(&endpoint, "handover");
+    let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
+    let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nlease = \"3s\"\n");
+    let machine = |name: &str| Env::on_machine(&endpoint, "handover", gates, name, &state);
+    let (a, b, c) = (machine("dies"), machine("takes-over"), machine("approves"));
+    assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
+    let waiting =
+        |s: &Value| s["deployment"]["waiting_for_approval"] == 2 && s["split"]["green"] == 10;
+    let mut deploy = a.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    b.wait_for("the canary to wait for approval", waiting);
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+    let status = b.status();
+    assert_eq!(
+        status["lock"]["state"], "dead",
+        "its process is gone: {status}"
+    );
+    let id = status["deployment"]["id"].as_str().unwrap().to_string();
+    // Until the lease lapses, nobody else may take the lock; then another machine may.
+    std::thread::sleep(Duration::from_secs(4));
+    let resume = b.spawn(&["resume"]);
+    c.wait_for("the resumed canary to wait for approval", |s| {
+        waiting(s) && s["lock"]["holder"]["host"] != status["lock"]["holder"]["host"]
+    });
+    assert_eq!(
+        c.run(&["promote", "--by", "agent-c"]).status.code(),
+        Some(0)
+    );
+    let out = resume.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let end = c.status();
+    assert_eq!(end["split"]["green"], 100, "{end}");
+    let report = text(&a.run(&["--output", "json", "report", &id]).stdout);
+    assert!(report.contains("\"result\":\"promoted\""), "{report}");
+    assert!(report.contains("\"type\":\"resumed\""), "{report}");
 }

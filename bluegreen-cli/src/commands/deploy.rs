@@ -251,7 +251,9 @@ async fn execute(
         ])),
         None => Arc::new(renderer.clone()),
     };
-    let exec = crate::state::named_executor(w.providers.clone()).with_observer(observer);
+    let exec = crate::state::named_executor(w.providers.clone())
+        .with_lease_ttl(ctx.file.state.lease()?)
+        .with_observer(observer);
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let terminated = Arc::new(AtomicBool::new(false));
