@@ -754,6 +754,37 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
         .await
         .expect("the record goes on");
     assert_eq!(faulty.load(&id).await.unwrap().len(), 3);
+    // The IAM statement allows exactly what the store called (a transaction needs the permissions of what
+    // it does: putting an item and checking conditions), beyond creating the table.
+    let statement = bluegreen_aws::iam::state_statement("aws", "r", "a", &table, "");
+    let allowed: std::collections::BTreeSet<String> = statement["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .unwrap()
+                .trim_start_matches("dynamodb:")
+                .to_string()
+        })
+        .collect();
+    let mut used = std::collections::BTreeSet::new();
+    for op in conn.counter().counts().into_keys() {
+        match op.as_str() {
+            "CreateTable" | "DescribeTable" => {}
+            "TransactWriteItems" => {
+                used.insert("PutItem".to_string());
+                used.insert("ConditionCheckItem".to_string());
+            }
+            other => {
+                used.insert(other.to_string());
+            }
+        }
+    }
+    assert_eq!(
+        used, allowed,
+        "the policy grants what the store uses, no more"
+    );
     // Two machines (two connections) take one free lock at the same moment: exactly one gets it.
     let other = connect(&endpoint).await;
     let (a, b) = (conn.store(&table, "race/"), other.store(&table, "race/"));
