@@ -112,6 +112,8 @@ pub struct DeploySection {
     pub ready_timeout: Option<String>,
     /// How long after promotion the old color keeps running (and after a rollback, the new one).
     pub scale_down_delay: Option<String>,
+    /// A new golden image (AMI id) for the new color: a new launch template version is made with it.
+    pub ami: Option<String>,
     /// Keep the new color at capacity after a rollback, to debug it.
     pub keep_failed: Option<bool>,
 }
@@ -420,6 +422,7 @@ type = "full"                # full (bring the new color to capacity, scale the 
 ready_timeout = "10m"
 scale_down_delay = "5m"      # after promotion (old color), or after a rollback (new color back to its capacity)
 keep_failed = false          # after a rollback, keep the new color at full capacity (to debug it)
+# ami = "ami-0123456789abcdef0"  # a new golden image: the new color's launch template gets a version with it
 
 [gates]                      # CloudWatch publishes load balancer metrics by the minute, 1-3 minutes late:
                              # each complete minute after a shift is judged once it is published

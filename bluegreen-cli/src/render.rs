@@ -399,7 +399,13 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
             color,
             template,
             version,
-        } => format!("{color} now launches {template} version {version}"),
+            image,
+        } => match image {
+            Some(image) => {
+                format!("{color} now launches {template} version {version} (image {image})")
+            }
+            None => format!("{color} now launches {template} version {version}"),
+        },
         Event::CapacityReady {
             color,
             in_service,

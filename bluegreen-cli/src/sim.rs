@@ -233,6 +233,17 @@ impl Capacity for SimFileCapacity {
             )
         })
     }
+    async fn new_image_version(
+        &self,
+        color: Color,
+        image: &str,
+    ) -> Result<(String, String), ProviderError> {
+        self.0
+            .call(|w| now(w, w.capacity().new_image_version(color, image)))
+    }
+    async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
+        self.0.call(|w| now(w, w.capacity().image_exists(image)))
+    }
 }
 
 #[cfg(test)]

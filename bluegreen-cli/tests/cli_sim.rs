@@ -1267,3 +1267,61 @@ fn a_local_file_that_cannot_be_written_exits_5() {
         text(&out.stderr)
     );
 }
+
+/// Issue 14, item 1: `deploy --ami` makes a new launch template version with the image and brings the new
+/// color up from it (recorded); an image that does not exist, a malformed id, or `--ami` without capacity
+/// management is refused before anything changes.
+#[test]
+fn deploy_from_a_new_image() {
+    let env = Env::new("ami");
+    env.status();
+    refused(
+        &env,
+        &["deploy", "--ami", "ami-0000000000000000"],
+        2,
+        "image ami-0000000000000000 does not exist",
+    );
+    refused(
+        &env,
+        &["deploy", "--ami", "golden"],
+        2,
+        "image \"golden\": an AMI id looks like ami-0123456789abcdef0",
+    );
+    refused(
+        &env,
+        &[
+            "deploy",
+            "--ami",
+            "ami-0fedcba9876543210",
+            "--type",
+            "traffic-only",
+        ],
+        2,
+        "--ami needs --type full",
+    );
+    let plan = env.run(&["deploy", "--ami", "ami-0fedcba9876543210", "--dry-run"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stdout).contains(
+            "1. create a version of green's launch template with image ami-0fedcba9876543210"
+        ),
+        "{}",
+        text(&plan.stdout)
+    );
+    let out = env.run(&["deploy", "--ami", "ami-0fedcba9876543210", "--bake", "30s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains(
+            "green now launches poc-poc-web-green-asg-lt version 2 (image ami-0fedcba9876543210)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 100);
+}

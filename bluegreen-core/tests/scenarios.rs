@@ -1414,3 +1414,34 @@ fn event_kinds_are_the_record_s_types() {
     }
     assert!(seen.len() >= 12, "{seen:?}");
 }
+
+/// Issue 14: a plan with a new image makes a launch template version with it, points the new color's group
+/// at it before raising it, and records which image; an id that is not an AMI is refused by validation.
+#[test]
+fn a_new_image_becomes_the_new_color_s_launch_template_before_it_is_raised() {
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let mut p = plan(Strategy::immediate());
+    p.capacity = Some(CapacityPolicy {
+        image: Some(IMAGES[1].into()),
+        ..CapacityPolicy::default()
+    });
+    let outcome = h.run("d1", p.clone()).unwrap();
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    assert_eq!(h.world.image(Color::Green).as_deref(), Some(IMAGES[1]));
+    let kinds: Vec<&str> = h.events.entries().iter().map(|e| e.event.kind()).collect();
+    let set = kinds
+        .iter()
+        .position(|k| *k == "launch-template-set")
+        .expect("recorded");
+    let raised = kinds
+        .iter()
+        .position(|k| *k == "capacity-ready")
+        .expect("brought up");
+    assert!(set < raised, "{kinds:?}");
+    assert!(h.events.entries().iter().any(|e| matches!(
+        &e.event,
+        Event::LaunchTemplateSet { image: Some(i), .. } if i == IMAGES[1]
+    )));
+    p.capacity.as_mut().unwrap().image = Some("golden".into());
+    assert!(p.validate().unwrap_err().contains("an AMI id looks like"));
+}

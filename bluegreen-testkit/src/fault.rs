@@ -350,6 +350,26 @@ impl<T: Capacity> Capacity for Faulty<T> {
                 .await,
         )
     }
+    async fn new_image_version(
+        &self,
+        color: Color,
+        image: &str,
+    ) -> Result<(String, String), ProviderError> {
+        let ambiguous = self.gate("new_image_version").await?;
+        answer(
+            "new_image_version",
+            ambiguous,
+            self.inner.new_image_version(color, image).await,
+        )
+    }
+    async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
+        let ambiguous = self.gate("image_exists").await?;
+        answer(
+            "image_exists",
+            ambiguous,
+            self.inner.image_exists(image).await,
+        )
+    }
 }
 
 #[async_trait]

@@ -33,7 +33,7 @@ pub use harness::{CustomProviders, EventLog, Harness};
 pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
 pub use store::{CountingStore, MemoryStore};
 pub use world::{
-    ActionRef, Asg, Behavior, Change, Forward, Listener, Publication, PublicationDelay, Rule,
-    Script, SimCapacity, SimHealth, SimRouter, SimWorld, Target, TargetGroup, TargetState,
+    ActionRef, Asg, Behavior, Change, Forward, IMAGES, Listener, Publication, PublicationDelay,
+    Rule, Script, SimCapacity, SimHealth, SimRouter, SimWorld, Target, TargetGroup, TargetState,
     WorldConfig, WriteRecord,
 };

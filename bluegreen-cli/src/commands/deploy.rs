@@ -60,6 +60,10 @@ pub struct DeployArgs {
     /// Point the new color's Auto Scaling group at this launch template version first (`id-or-name:version`).
     #[arg(long)]
     pub launch_template_version: Option<String>,
+    /// A new golden image (AMI id): a new version of the new color's launch template is made from the one
+    /// its group uses, with this image, and the group pointed at it (after the lock is taken).
+    #[arg(long)]
+    pub ami: Option<String>,
     /// Show exactly what would change, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -399,19 +403,53 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
             }
         }
     }
+    if let Some(image) = a.ami.clone().or(ctx.file.deploy.ami.clone()) {
+        match plan.capacity.as_mut() {
+            Some(c) => c.image = Some(image),
+            None => {
+                return Err(Failure::bad_input(
+                    "--ami needs --type full (the new color is brought up from the image)",
+                ));
+            }
+        }
+        plan.validate().map_err(Failure::bad_input)?;
+    }
     if a.dry_run {
         let w = ctx.wire(false, None).await?;
+        check_image(&w, &plan).await?;
         return show_plan(ctx, &w, &plan, true).await;
     }
     let hooks = hooks(ctx, a.skip_tests)?;
     let mut w = ctx.wire(true, a.scenario.as_deref()).await?;
     w.providers.hooks = hooks;
+    check_image(&w, &plan).await?;
     let id = match &a.id {
         Some(id) => DeploymentId::new(id.clone()).map_err(Failure::bad_input)?,
         None => new_id(ctx, &*w.providers.clock)?,
     };
     let renderer = live_renderer(ctx, w.providers.clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
+}
+
+/// Refuses an image that does not exist before anything changes (the executor would only find out under the
+/// lock, after the record began).
+async fn check_image(w: &Wired, plan: &Plan) -> Result<(), Failure> {
+    let (Some(image), Some(cap)) = (
+        plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
+        &w.providers.capacity,
+    ) else {
+        return Ok(());
+    };
+    match cap.image_exists(image).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Failure::bad_input(format!(
+            "image {image} does not exist (or is not visible to this account): nothing was changed"
+        ))),
+        Err(ProviderError::Invalid { message }) => Err(Failure::bad_input(format!(
+            "--ami: {message} (build with the `ami` feature)"
+        ))),
+        Err(e) => Err(provider_failure(e)),
+    }
 }
 
 /// `shift`.

@@ -21,6 +21,13 @@ pub enum PlannedChange {
         /// Its version.
         version: String,
     },
+    /// Create a new version of the new color's launch template with a new image, and point its group at it.
+    NewImage {
+        /// The new color.
+        color: Color,
+        /// The image (AMI id).
+        image: String,
+    },
     /// Raise the new color's group to the stable color's desired capacity and wait for healthy targets.
     RaiseCapacity {
         /// The new color.
@@ -90,6 +97,10 @@ impl fmt::Display for PlannedChange {
             } => write!(
                 f,
                 "point {color}'s Auto Scaling group at launch template {template} version {version}"
+            ),
+            PlannedChange::NewImage { color, image } => write!(
+                f,
+                "create a version of {color}'s launch template with image {image} and point its Auto Scaling group at it"
             ),
             PlannedChange::RaiseCapacity {
                 color,
@@ -173,6 +184,12 @@ impl Plan {
         let new = stable.other();
         let mut changes = Vec::new();
         if let Some(c) = &self.capacity {
+            if let Some(image) = &c.image {
+                changes.push(PlannedChange::NewImage {
+                    color: new,
+                    image: image.clone(),
+                });
+            }
             if let Some((template, version)) = &c.launch_template {
                 changes.push(PlannedChange::SetLaunchTemplate {
                     color: new,

@@ -33,6 +33,9 @@ pub enum Event {
         template: String,
         /// Its version.
         version: String,
+        /// The image (AMI) the version was created with, when the plan named one (`deploy --ami`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// The new color's desired capacity was raised.
     CapacityRequested {

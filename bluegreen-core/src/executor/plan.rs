@@ -133,6 +133,11 @@ pub struct CapacityPolicy {
     /// image), as `(template, version)`. Done after the lock is taken, and recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template: Option<(String, String)>,
+    /// Before scaling up, create a new version of the launch template the new color's group uses, with this
+    /// image (a new golden AMI), and point the group at it. Done after the lock is taken, and recorded.
+    /// Exclusive with [`launch_template`](Self::launch_template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl Default for CapacityPolicy {
@@ -145,6 +150,7 @@ impl Default for CapacityPolicy {
             scale_down_delay: Duration::from_secs(300),
             keep_failed: false,
             launch_template: None,
+            image: None,
         }
     }
 }
@@ -204,6 +210,20 @@ impl Plan {
         }
         if g.interval.is_zero() {
             return fail("the gate poll interval must be above zero".into());
+        }
+        if let Some(c) = &self.capacity {
+            if c.image.is_some() && c.launch_template.is_some() {
+                return fail("a new image and a launch template version: give one (the image creates the version)".into());
+            }
+            if let Some(image) = &c.image
+                && !(image.starts_with("ami-")
+                    && image.len() > 4
+                    && image[4..].chars().all(|ch| ch.is_ascii_hexdigit()))
+            {
+                return fail(format!(
+                    "image {image:?}: an AMI id looks like ami-0123456789abcdef0"
+                ));
+            }
         }
         if g.pre_step.min_healthy == 0 {
             return fail("the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)".into());

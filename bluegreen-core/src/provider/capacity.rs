@@ -27,4 +27,27 @@ pub trait Capacity: Send + Sync {
         template: &str,
         version: &str,
     ) -> Result<(), ProviderError>;
+    /// Creates a new version of the launch template `color`'s group uses now, the same but for its image
+    /// (`image`, an AMI id), and returns `(template, version)` for [`Capacity::set_launch_template`]. The group
+    /// is not changed. [`ProviderError::NotFound`] when the image does not exist. The default refuses: a
+    /// provider that cannot create launch template versions says so.
+    async fn new_image_version(
+        &self,
+        color: Color,
+        image: &str,
+    ) -> Result<(String, String), ProviderError> {
+        let _ = color;
+        Err(ProviderError::Invalid {
+            message: format!(
+                "this capacity provider cannot create a launch template version for image {image}"
+            ),
+        })
+    }
+    /// Whether image `image` exists and can be launched (checked before anything changes). The default
+    /// refuses, as [`Capacity::new_image_version`] does.
+    async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
+        Err(ProviderError::Invalid {
+            message: format!("this capacity provider cannot look up image {image}"),
+        })
+    }
 }

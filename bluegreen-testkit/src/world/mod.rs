@@ -5,7 +5,7 @@ mod providers;
 mod state;
 mod traffic;
 
-pub use providers::{SimCapacity, SimHealth, SimRouter};
+pub use providers::{IMAGES, SimCapacity, SimHealth, SimRouter};
 pub use state::{
     ActionRef, Asg, Forward, Listener, Rule, Target, TargetGroup, TargetState, WriteRecord,
 };
@@ -174,6 +174,7 @@ impl SimWorld {
             traffic_action: (listener_arn, ActionRef::Default),
             next_instance: 1,
             writes: Vec::new(),
+            template_images: BTreeMap::new(),
         };
         // Instances that exist at the start have been in service and healthy for an hour.
         let before = now - Duration::from_secs(3600);
@@ -333,6 +334,16 @@ impl SimWorld {
             .iter()
             .find(|a| a.color == color)
             .map_or((0, 0), |a| (a.desired, s.in_service(a, now)))
+    }
+
+    /// The image (AMI) of the launch template version `color`'s group launches, when the world created
+    /// that version from an image ([`Capacity::new_image_version`](bluegreen_core::Capacity)).
+    pub fn image(&self, color: Color) -> Option<String> {
+        let (template, version) = self.launch_template(color)?;
+        self.lock()
+            .template_images
+            .get(&format!("{template}:{version}"))
+            .cloned()
     }
 
     /// The launch template version `color`'s group launches, once set.

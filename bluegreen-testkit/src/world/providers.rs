@@ -7,6 +7,10 @@ use bluegreen_core::{
     ProviderError, TargetHealth, TrafficRouter, TrafficSplit, Window,
 };
 
+/// The images (AMIs) the simulated world knows: the golden image of version 1 and a newer one. Any other id
+/// is not found, as in an account that does not have it.
+pub const IMAGES: [&str; 2] = ["ami-0123456789abcdef0", "ami-0fedcba9876543210"];
+
 /// The listener's weighted forward action as a [`TrafficRouter`]. Weights are read as AWS returns them
 /// (0..=999 each) and turned into a percentage split; both zero is an error, as the listener would serve 503s.
 #[derive(Clone)]
@@ -187,5 +191,46 @@ impl Capacity for SimCapacity {
         let asg = s.asg_mut(self.groups.get(color))?;
         asg.launch_template = Some((template.to_string(), version.to_string()));
         Ok(())
+    }
+
+    async fn new_image_version(
+        &self,
+        color: Color,
+        image: &str,
+    ) -> Result<(String, String), ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "DescribeImages");
+        if !IMAGES.contains(&image) {
+            return Err(ProviderError::NotFound {
+                resource: format!("image {image}"),
+            });
+        }
+        self.world.calls().record(now, "DescribeAutoScalingGroups");
+        self.world
+            .calls()
+            .record(now, "CreateLaunchTemplateVersion");
+        let mut s = self.world.lock();
+        let group = self.groups.get(color).clone();
+        let template = s
+            .asg_mut(&group)?
+            .launch_template
+            .as_ref()
+            .map_or_else(|| format!("{group}-lt"), |(t, _)| t.clone());
+        let version = 1
+            + s.template_images
+                .keys()
+                .filter(|k| k.starts_with(&format!("{template}:")))
+                .count()
+            + 1;
+        s.template_images
+            .insert(format!("{template}:{version}"), image.to_string());
+        Ok((template, version.to_string()))
+    }
+
+    async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
+        self.world
+            .calls()
+            .record(self.world.clock().now(), "DescribeImages");
+        Ok(IMAGES.contains(&image))
     }
 }

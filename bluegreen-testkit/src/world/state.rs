@@ -132,6 +132,9 @@ pub(crate) struct State {
     pub traffic_action: (String, ActionRef),
     pub next_instance: u64,
     pub writes: Vec<WriteRecord>,
+    /// Launch template versions created with an image: `(template, version)` → AMI id.
+    #[serde(default)]
+    pub template_images: BTreeMap<String, String>,
 }
 
 /// A weight change as the world saw it, with each color's healthy targets at that moment.

@@ -172,6 +172,27 @@ impl<'a> Run<'a> {
     async fn forward(&mut self, r: &Replay) -> Result<Outcome, Stop> {
         let capacity = self.p().capacity.clone().zip(self.plan.capacity.clone());
         if let Some((cap, policy)) = &capacity
+            && let Some(image) = &policy.image
+            && !(r.launch_template_set || r.capacity_ready)
+        {
+            // A new golden image: a new launch template version from the one in use, under the lock.
+            let new = self.new_color();
+            let (template, version) = self
+                .call("new_image_version", || cap.new_image_version(new, image))
+                .await?;
+            self.call("set_launch_template", || {
+                cap.set_launch_template(new, &template, &version)
+            })
+            .await?;
+            self.record(Event::LaunchTemplateSet {
+                color: new,
+                template,
+                version,
+                image: Some(image.clone()),
+            })
+            .await?;
+        }
+        if let Some((cap, policy)) = &capacity
             && let Some((template, version)) = &policy.launch_template
             && !(r.launch_template_set || r.capacity_ready)
         {
@@ -185,6 +206,7 @@ impl<'a> Run<'a> {
                 color: new,
                 template: template.clone(),
                 version: version.clone(),
+                image: None,
             })
             .await?;
         }
