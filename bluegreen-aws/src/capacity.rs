@@ -10,6 +10,8 @@ use bluegreen_core::{Capacity, CapacityStatus, Color, PerColor, ProviderError};
 pub struct AsgCapacity {
     autoscaling: Client,
     groups: PerColor<String>,
+    #[cfg(feature = "ami")]
+    ec2: Option<aws_sdk_ec2::Client>,
 }
 
 impl AsgCapacity {
@@ -18,7 +20,23 @@ impl AsgCapacity {
         AsgCapacity {
             autoscaling,
             groups,
+            #[cfg(feature = "ami")]
+            ec2: None,
         }
+    }
+
+    /// With EC2, so that it can make launch template versions from a new image (`deploy --ami`).
+    #[cfg(feature = "ami")]
+    pub fn with_ec2(mut self, ec2: aws_sdk_ec2::Client) -> Self {
+        self.ec2 = Some(ec2);
+        self
+    }
+
+    #[cfg(feature = "ami")]
+    fn ec2(&self) -> Result<&aws_sdk_ec2::Client, ProviderError> {
+        self.ec2.as_ref().ok_or_else(|| ProviderError::Invalid {
+            message: "this capacity provider was built without EC2 (AsgCapacity::with_ec2)".into(),
+        })
     }
 
     async fn describe(&self, color: Color) -> Result<AutoScalingGroup, ProviderError> {
@@ -118,5 +136,81 @@ impl Capacity for AsgCapacity {
         version: &str,
     ) -> Result<(), ProviderError> {
         self.update_launch_template(color, template, version).await
+    }
+
+    #[cfg(feature = "ami")]
+    async fn new_image_version(
+        &self,
+        color: Color,
+        image: &str,
+    ) -> Result<(String, String), ProviderError> {
+        use aws_sdk_ec2::types::RequestLaunchTemplateData;
+        let ec2 = self.ec2()?;
+        let group = self.describe(color).await?;
+        let name = self.groups.get(color);
+        let lt = group.launch_template().ok_or_else(|| ProviderError::Invalid {
+            message: format!(
+                "auto scaling group {name} has no launch template (a launch configuration?): a new image needs one"
+            ),
+        })?;
+        let template = lt
+            .launch_template_id()
+            .or(lt.launch_template_name())
+            .unwrap_or_default()
+            .to_string();
+        // `$Latest` / `$Default` (or none) resolve to a number: the new version starts from exactly the one
+        // the group launches now.
+        let source = lt.version().unwrap_or("$Default").to_string();
+        let by_id = template.starts_with("lt-");
+        let described = ec2.describe_launch_template_versions().versions(&source);
+        let described = if by_id {
+            described.launch_template_id(&template)
+        } else {
+            described.launch_template_name(&template)
+        };
+        let number = described
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeLaunchTemplateVersions", &template, e))?
+            .launch_template_versions()
+            .first()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| ProviderError::NotFound {
+                resource: format!("launch template {template} version {source}"),
+            })?;
+        let create = ec2
+            .create_launch_template_version()
+            .source_version(number.to_string())
+            .version_description(format!("bluegreen: image {image}"))
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(image).build());
+        let create = if by_id {
+            create.launch_template_id(&template)
+        } else {
+            create.launch_template_name(&template)
+        };
+        let created = create
+            .send()
+            .await
+            .map_err(|e| map_sdk("CreateLaunchTemplateVersion", &template, e))?;
+        let version = created
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| ProviderError::Invalid {
+                message: format!("CreateLaunchTemplateVersion on {template} returned no version"),
+            })?;
+        Ok((template, version.to_string()))
+    }
+
+    #[cfg(feature = "ami")]
+    async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
+        match self.ec2()?.describe_images().image_ids(image).send().await {
+            Ok(out) => Ok(!out.images().is_empty()),
+            Err(e) => match map_sdk("DescribeImages", image, e) {
+                // `InvalidAMIID.NotFound`, `InvalidAMIID.Malformed`: it does not exist.
+                ProviderError::NotFound { .. } => Ok(false),
+                ProviderError::Invalid { message } if message.contains("InvalidAMIID") => Ok(false),
+                other => Err(other),
+            },
+        }
     }
 }

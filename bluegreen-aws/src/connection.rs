@@ -33,6 +33,8 @@ pub struct Connection {
     cloudwatch: aws_sdk_cloudwatch::Client,
     autoscaling: aws_sdk_autoscaling::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    #[cfg(feature = "ami")]
+    ec2: aws_sdk_ec2::Client,
     counter: CallCounter,
     p99: bool,
 }
@@ -90,11 +92,19 @@ impl Connection {
                 .interceptor(counter.clone())
                 .build(),
         );
+        #[cfg(feature = "ami")]
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
         Connection {
             elb,
             cloudwatch,
             autoscaling,
             dynamodb,
+            #[cfg(feature = "ami")]
+            ec2,
             counter,
             p99: settings.p99,
         }
@@ -153,10 +163,15 @@ impl Connection {
                 resolved.clone(),
                 self.p99,
             ),
-            capacity: AsgCapacity::new(
-                self.autoscaling.clone(),
-                resolved.auto_scaling_groups.clone(),
-            ),
+            capacity: {
+                let capacity = AsgCapacity::new(
+                    self.autoscaling.clone(),
+                    resolved.auto_scaling_groups.clone(),
+                );
+                #[cfg(feature = "ami")]
+                let capacity = capacity.with_ec2(self.ec2.clone());
+                capacity
+            },
             resolved,
         }
     }

@@ -21,7 +21,8 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
     let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}");
     let lb = naming.load_balancer();
     let prefix = format!("{}-", naming.application_key().replace('/', "-"));
-    vec![
+    #[allow(unused_mut)]
+    let mut statements = vec![
         Statement {
             sid: "ReadLoadBalancing",
             actions: &[
@@ -80,7 +81,25 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
                 "arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{prefix}*"
             )],
         },
-    ]
+    ];
+    // `deploy --ami` (feature `ami`): look the image and the template version up (no resource-level
+    // permissions), and add a version to a launch template.
+    #[cfg(feature = "ami")]
+    statements.extend([
+        Statement {
+            sid: "ReadImages",
+            actions: &["ec2:DescribeImages", "ec2:DescribeLaunchTemplateVersions"],
+            resources: vec!["*".into()],
+        },
+        Statement {
+            sid: "NewImageVersion",
+            actions: &["ec2:CreateLaunchTemplateVersion"],
+            resources: vec![format!(
+                "arn:{partition}:ec2:{region}:{account}:launch-template/*"
+            )],
+        },
+    ]);
+    statements
 }
 
 /// The policy document.

@@ -215,6 +215,16 @@ async fn the_aws_providers_pass_the_conformance_suite() {
     c::health_missing_resource(&missing.health).await;
     c::capacity_missing_resource(&missing.capacity).await;
 
+    // A new image (feature `ami`): looked up, and made a version of the group's template.
+    #[cfg(feature = "ami")]
+    {
+        let image = fixture["image"].as_str().unwrap();
+        assert!(p.capacity.image_exists(image).await.unwrap());
+        p.capacity
+            .new_image_version(Color::Blue, image)
+            .await
+            .expect("a version is made");
+    }
     // The IAM policy's actions are exactly the operations the providers called.
     let called: Vec<String> = conn.counter().counts().into_keys().collect();
     let policy: Vec<String> = iam::operations().into_iter().map(String::from).collect();
@@ -809,4 +819,52 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
             );
         }
     }
+}
+
+/// Issue 14: a new image becomes a new version of the group's launch template, made from the version the
+/// group launches now; an image that does not exist is seen not to.
+#[cfg(feature = "ami")]
+#[tokio::test]
+async fn a_new_image_becomes_a_launch_template_version() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "t", "ami");
+    let conn = connect(&endpoint).await;
+    conn.adopt(&spec("t", "ami")).await.expect("adopt");
+    let p = conn.providers(&spec("t", "ami")).await.expect("owned");
+    let template = fixture["launch_template"].as_str().unwrap();
+    let newer = fixture["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .find(|i| *i != fixture["image"].as_str().unwrap())
+        .expect("the emulator has a second image");
+    assert!(p.capacity.image_exists(newer).await.unwrap());
+    assert!(
+        !p.capacity
+            .image_exists("ami-00000000000000000")
+            .await
+            .unwrap()
+    );
+    // The fixture's groups launch `$Latest` of the template: the new version starts from that one.
+    let (t, version) = p
+        .capacity
+        .new_image_version(Color::Green, newer)
+        .await
+        .expect("a version is made");
+    assert_eq!(t, template);
+    assert_ne!(version, "1");
+    p.capacity
+        .set_launch_template(Color::Green, &t, &version)
+        .await
+        .unwrap();
+    let asg = conn
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("t-ami-green-asg")
+        .send()
+        .await
+        .unwrap();
+    let lt = asg.auto_scaling_groups()[0].launch_template().unwrap();
+    assert_eq!(lt.version(), Some(version.as_str()));
 }

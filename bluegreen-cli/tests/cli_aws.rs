@@ -665,3 +665,37 @@ fn a_dead_agent_s_deployment_is_resumed_on_another_machine() {
     assert!(report.contains("\"result\":\"promoted\""), "{report}");
     assert!(report.contains("\"type\":\"resumed\""), "{report}");
 }
+
+/// Issue 14: on AWS, `deploy --ami` refuses an image the account does not have before anything changes, and
+/// the plan of a real one shows the new launch template version first.
+#[test]
+fn deploy_from_an_image_checks_it_on_aws_first() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "image");
+    let env = Env::new(&endpoint, "image");
+    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+    let before = env.split();
+    let out = env.run(&["deploy", "--ami", "ami-00000000000000000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: image ami-00000000000000000 does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.split(), before, "nothing changed");
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(
+        history.starts_with("no deployments of cli/image"),
+        "nothing recorded: {history}"
+    );
+    let image = fixture["images"][1].as_str().unwrap();
+    let plan = env.run(&["deploy", "--ami", image, "--dry-run"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stdout).contains(&format!(
+            "1. create a version of green's launch template with image {image}"
+        )),
+        "{}",
+        text(&plan.stdout)
+    );
+}

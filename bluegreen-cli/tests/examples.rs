@@ -33,6 +33,9 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
         }
     }
     assert!(jenkins.contains("--launch-template-version") && jenkins.contains("--format html"));
+    assert!(
+        jenkins.contains("--ami ${params.AMI_ID}") && actions.contains("--ami ${{ inputs.ami }}")
+    );
     let dir = std::env::temp_dir().join(format!("bluegreen-examples-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -57,7 +60,7 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
                 "{}",
                 String::from_utf8_lossy(&out.stdout)
             );
-            let out = run(&[
+            let mut args = vec![
                 "deploy",
                 "--strategy",
                 strategy,
@@ -65,7 +68,12 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
                 kind,
                 "--skip-tests",
                 "--dry-run",
-            ]);
+            ];
+            // The AMI parameter, with the type that brings the new color up from it.
+            if kind == "full" {
+                args.extend(["--ami", bluegreen_testkit::IMAGES[1]]);
+            }
+            let out = run(&args);
             assert_eq!(
                 out.status.code(),
                 Some(0),
