@@ -3,14 +3,16 @@
 //!
 //! ```sh
 //! cargo run -p bluegreen-aws --example embed -- sim            # simulated, on virtual time
-//! cargo run -p bluegreen-aws --example embed -- aws poc poc-web # on AWS (standard credentials)
+//! cargo run -p bluegreen-aws --example embed -- aws poc poc-web bluegreen-state
+//!     # on AWS (standard credentials), records and the lock in the team's DynamoDB table (docs/teams.md)
 //! ```
 
 use bluegreen_aws::{AwsSettings, Connection, Naming, SystemClock, TargetSpec};
 use bluegreen_core::{
-    DeploymentId, Executor, NoopObserver, Observer, Outcome, Plan, Providers, RecordEntry, Strategy,
+    DeploymentId, Executor, NoApprovalChannel, NoopObserver, Observer, Outcome, Plan, Providers,
+    RecordEntry, Strategy,
 };
-use bluegreen_testkit::{Harness, MemoryStore, ScriptedApproval, WorldConfig, run_virtual};
+use bluegreen_testkit::{Harness, WorldConfig, run_virtual};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,9 +46,12 @@ fn simulated() -> Outcome {
         .expect("starts")
 }
 
+/// On AWS nothing of the testkit is used: the providers, a durable shared store (the DynamoDB table every
+/// machine of the team uses), the real clock, and no approval channel (a gradual strategy never asks).
 async fn on_aws(
     environment: &str,
     application: &str,
+    table: &str,
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
     let naming = Naming::new(environment, application)?;
     let connection = Connection::connect(&AwsSettings::default()).await;
@@ -59,8 +64,8 @@ async fn on_aws(
         health: Arc::new(p.health),
         capacity: Some(Arc::new(p.capacity)),
         clock: clock.clone(),
-        approval: Arc::new(ScriptedApproval::never(clock)),
-        store: Arc::new(MemoryStore::new()),
+        approval: Arc::new(NoApprovalChannel),
+        store: Arc::new(connection.store(table, "")),
         hooks: None,
     };
     let exec = Executor::new(providers).with_observer(Arc::new(NoopObserver));
@@ -75,8 +80,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["sim"] | [] => simulated(),
-        ["aws", environment, application] => on_aws(environment, application).await?,
-        _ => return Err("usage: embed [sim | aws ENVIRONMENT APPLICATION]".into()),
+        ["aws", environment, application, table] => on_aws(environment, application, table).await?,
+        _ => return Err("usage: embed [sim | aws ENVIRONMENT APPLICATION TABLE]".into()),
     };
     println!("{outcome}");
     Ok(())

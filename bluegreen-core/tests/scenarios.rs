@@ -1445,3 +1445,17 @@ fn a_new_image_becomes_the_new_color_s_launch_template_before_it_is_raised() {
     p.capacity.as_mut().unwrap().image = Some("golden".into());
     assert!(p.validate().unwrap_err().contains("an AMI id looks like"));
 }
+
+/// A program without an approval channel: a canary's approval step is rejected at once, saying why, and the
+/// deployment rolls back (a gradual one never asks).
+#[test]
+fn without_an_approval_channel_a_canary_rolls_back_saying_why() {
+    let h = Harness::new(WorldConfig::default()).with_approval(Arc::new(NoApprovalChannel));
+    let outcome = h.run("d1", plan(Strategy::canary())).unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    assert!(
+        matches!(reason, RollbackReason::ApprovalRejected { reason: Some(r), .. } if r.contains("no approval channel")),
+        "{reason:?}"
+    );
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}

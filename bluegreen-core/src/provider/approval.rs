@@ -38,3 +38,19 @@ pub trait Approval: Send + Sync {
     /// Waits until the request is approved or rejected.
     async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError>;
 }
+
+/// The approval channel of a program that has none: any approval step is rejected at once, so a strategy
+/// with one (a canary) rolls back, saying why. For strategies without approval steps (gradual, immediate),
+/// where the executor never asks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoApprovalChannel;
+
+#[async_trait]
+impl Approval for NoApprovalChannel {
+    async fn wait(&self, _request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
+        Ok(ApprovalDecision::Rejected {
+            by: "bluegreen".into(),
+            reason: Some("no approval channel is configured".into()),
+        })
+    }
+}

@@ -11,7 +11,7 @@ mod hooks;
 mod router;
 mod store;
 
-pub use approval::{Approval, ApprovalDecision, ApprovalRequest};
+pub use approval::{Approval, ApprovalDecision, ApprovalRequest, NoApprovalChannel};
 pub use capacity::{Capacity, CapacityStatus};
 pub use clock::Clock;
 pub use error::ProviderError;
