@@ -80,6 +80,16 @@ pub enum Backend {
     Shared(bluegreen_aws::DynamoStore),
 }
 
+impl Backend {
+    /// The backend as the core's store.
+    fn inner(&self) -> &dyn StateStore {
+        match self {
+            Backend::File(f) => f,
+            Backend::Shared(d) => d,
+        }
+    }
+}
+
 #[async_trait]
 impl StateStore for Backend {
     async fn append(
@@ -88,22 +98,13 @@ impl StateStore for Backend {
         deployment: &DeploymentId,
         entry: &RecordEntry,
     ) -> Result<(), ProviderError> {
-        match self {
-            Backend::File(f) => f.append(lease, deployment, entry).await,
-            Backend::Shared(d) => d.append(lease, deployment, entry).await,
-        }
+        self.inner().append(lease, deployment, entry).await
     }
     async fn load(&self, deployment: &DeploymentId) -> Result<Vec<RecordEntry>, ProviderError> {
-        match self {
-            Backend::File(f) => f.load(deployment).await,
-            Backend::Shared(d) => d.load(deployment).await,
-        }
+        self.inner().load(deployment).await
     }
     async fn list(&self, application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
-        match self {
-            Backend::File(f) => f.list(application).await,
-            Backend::Shared(d) => d.list(application).await,
-        }
+        self.inner().list(application).await
     }
     async fn lock(
         &self,
@@ -112,10 +113,7 @@ impl StateStore for Backend {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        match self {
-            Backend::File(f) => f.lock(application, owner, now, ttl).await,
-            Backend::Shared(d) => d.lock(application, owner, now, ttl).await,
-        }
+        self.inner().lock(application, owner, now, ttl).await
     }
     async fn renew(
         &self,
@@ -123,22 +121,13 @@ impl StateStore for Backend {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Lease, ProviderError> {
-        match self {
-            Backend::File(f) => f.renew(lease, now, ttl).await,
-            Backend::Shared(d) => d.renew(lease, now, ttl).await,
-        }
+        self.inner().renew(lease, now, ttl).await
     }
     async fn unlock(&self, lease: &Lease) -> Result<(), ProviderError> {
-        match self {
-            Backend::File(f) => f.unlock(lease).await,
-            Backend::Shared(d) => d.unlock(lease).await,
-        }
+        self.inner().unlock(lease).await
     }
     async fn holder(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
-        match self {
-            Backend::File(f) => f.holder(application).await,
-            Backend::Shared(d) => d.holder(application).await,
-        }
+        self.inner().holder(application).await
     }
 }
 

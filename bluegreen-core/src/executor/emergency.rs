@@ -6,7 +6,7 @@
 
 use super::retry::with_retry;
 use super::{DeploymentId, ExecError, Executor, Replay};
-use crate::{CapacityStatus, Color, PerColor, TargetHealth, TrafficSplit};
+use crate::{CapacityStatus, Color, PerColor, ProviderError, TargetHealth, TrafficSplit};
 use serde::Serialize;
 
 /// What an emergency rollback is asked to do.
@@ -246,7 +246,9 @@ impl Executor {
             .await
             .map_err(provider("target_health"))?;
         }
-        let (subject, running) = self.subject(application).await?;
+        // The application's records, listed once for both the subject and the split before it.
+        let ids = p.store.list(application).await;
+        let (subject, running) = self.subject(application, &ids).await?;
         let to = match request.to {
             Some(color) => StableChoice {
                 color,
@@ -268,7 +270,7 @@ impl Executor {
                     }
                     None => None,
                 };
-                let before = self.split_before(application, &subject).await;
+                let before = self.split_before(application, &ids, &subject).await;
                 choose_stable(&StableEvidence {
                     subject: subject.clone(),
                     subject_running: running,
@@ -308,20 +310,27 @@ impl Executor {
     async fn subject(
         &self,
         application: &str,
+        ids: &Result<Vec<DeploymentId>, ProviderError>,
     ) -> Result<(Option<(DeploymentId, RecordState)>, bool), EmergencyError> {
-        let store = &self.providers.store;
         // A lock that cannot be read is no evidence either way; the records still are.
-        let holder = store.holder(application).await.ok().flatten();
+        let holder = self
+            .providers
+            .store
+            .holder(application)
+            .await
+            .ok()
+            .flatten();
         let id = match holder {
             Some(lease) => Some(lease.owner.deployment),
-            None => store
-                .list(application)
-                .await
+            // Without a holder the records must be readable to tell anything.
+            None => ids
+                .as_ref()
                 .map_err(|source| ExecError::Provider {
                     operation: "list records",
-                    source,
+                    source: source.clone(),
                 })?
-                .pop(),
+                .last()
+                .cloned(),
         };
         let Some(id) = id else {
             return Ok((None, false));
@@ -360,9 +369,10 @@ impl Executor {
     async fn split_before(
         &self,
         application: &str,
+        ids: &Result<Vec<DeploymentId>, ProviderError>,
         subject: &Option<(DeploymentId, RecordState)>,
     ) -> Option<TrafficSplit> {
-        let ids = self.providers.store.list(application).await.ok()?;
+        let ids = ids.as_ref().ok()?;
         let subject_id = subject.as_ref().map(|(id, _)| id);
         let older = match subject_id.and_then(|s| ids.iter().position(|i| i == s)) {
             Some(at) => &ids[..at],
