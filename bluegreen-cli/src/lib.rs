@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod flock;
 pub mod hooks;
 pub mod html;
 pub mod render;

@@ -10,8 +10,6 @@ use bluegreen_core::{
 };
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,18 +109,8 @@ impl SimFile {
 
     /// Runs `f` while holding the world's file lock (shared by every process).
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, ProviderError>) -> Result<T, ProviderError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&self.lock)
-            .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?;
-        let mut lock = fd_lock::RwLock::new(file);
-        let _guard = lock
-            .write()
-            .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?;
-        f()
+        crate::flock::exclusive(&self.lock, crate::flock::LOCK_WAIT, f)
+            .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?
     }
 
     fn save(&self, world: &SimWorld) -> Result<(), ProviderError> {

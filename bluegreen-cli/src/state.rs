@@ -290,16 +290,8 @@ impl FileStore {
         f: impl FnOnce() -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
         let path = self.guard_path(application);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_err("lock guard", &path, e))?;
-        let mut lock = fd_lock::RwLock::new(file);
-        let _guard = lock.write().map_err(|e| io_err("lock guard", &path, e))?;
-        f()
+        crate::flock::exclusive(&path, crate::flock::LOCK_WAIT, f)
+            .map_err(|e| io_err("lock guard", &path, e))?
     }
 
     /// Leaves a request for deployment `id`.

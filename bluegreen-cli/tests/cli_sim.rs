@@ -1,6 +1,7 @@
 //! The `bluegreen` command end to end on the simulated provider, kept in a state directory so that several
 //! processes see the same world.
 
+use bluegreen_cli::flock;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -32,8 +33,31 @@ impl Env {
         c
     }
 
+    /// Runs the command to its end; one that runs for over two minutes is killed and fails the test (a
+    /// hang must be a failure, not a CI run that never ends).
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("runs")
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let pid = child.id().to_string();
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let hung = watch.recv_timeout(Duration::from_secs(120)).is_err();
+            if hung {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+            hung
+        });
+        let out = child.wait_with_output().expect("runs");
+        let _ = done.send(());
+        assert!(
+            !watchdog.join().unwrap(),
+            "bluegreen {args:?} hung: killed after 120 s"
+        );
+        out
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
@@ -459,7 +483,28 @@ fn rollback_with_a_damaged_record_never_picks_the_color_under_deployment() {
                 .success()
         );
     };
-    signal("-STOP");
+    // Freeze it at a moment it holds none of the state directory's file locks (a stop inside one would make
+    // every other command wait for it, and give up after `LOCK_WAIT`).
+    let locks: Vec<PathBuf> = std::fs::read_dir(env.dir.join(".bluegreen/locks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "guard"))
+        .chain([env.dir.join(".bluegreen/sim-world.lock")])
+        .collect();
+    let held = || locks.iter().any(|l| flock::is_held(l).unwrap());
+    let mut tries = 0;
+    loop {
+        signal("-STOP");
+        // A stopped process keeps what it holds; give the stop a moment to land before looking.
+        std::thread::sleep(Duration::from_millis(20));
+        if !held() {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 200, "the deployment always held a file lock");
+        signal("-CONT");
+        std::thread::sleep(Duration::from_millis(7));
+    }
     // Frozen: the split stays as it is now (10 %, or a step further on a slow machine).
     let frozen = env.status()["split"].clone();
     assert_ne!(frozen["blue"], 0, "{frozen}");
@@ -1334,4 +1379,30 @@ fn deploy_from_a_new_image() {
         text(&out.stdout)
     );
     assert_eq!(green(&env.status()), 100);
+}
+
+#[test]
+fn a_stopped_process_holding_a_file_lock_does_not_hang_the_others() {
+    // A process stopped (Ctrl-Z, `kill -STOP`) while it holds the simulated world's lock: every other
+    // command of the directory used to wait for it forever. Now they give up after `LOCK_WAIT`, exit 3 and
+    // say which file and what to look for.
+    let env = Env::new("stopped-holder");
+    env.status(); // the world exists
+    let path = env.dir.join(".bluegreen/sim-world.lock");
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let mut holder = fd_lock::RwLock::new(file);
+    let guard = holder.try_write().unwrap();
+    let start = Instant::now();
+    let out = env.run(&["status"]);
+    let waited = start.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("sim-world.lock") && err.contains("held by another process for over 10s"),
+        "{err}"
+    );
+    assert!(waited >= flock::LOCK_WAIT, "{waited:?}");
+    drop(guard);
+    assert_eq!(green(&env.status()), 0, "usable again once released");
 }
