@@ -30,7 +30,8 @@ pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownCol
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
     Clock, HealthSource, HookFailure, HookPoint, Hooks, Lease, LockOwner, MINUTE, Metrics,
-    MinuteMetrics, NoApprovalChannel, ProviderError, StateStore, TargetHealth, TrafficRouter,
+    MinuteMetrics, NoApprovalChannel, ProviderError, RouteSet, RouteSplit, Routing, StateStore,
+    TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     CustomNeedsSteps, Schedule, ScheduleError, Step, StepPosition, Strategy, StrategyKind,

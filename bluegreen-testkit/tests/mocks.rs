@@ -12,10 +12,11 @@ fn an_executor_runs_on_mocks() {
         TrafficSplit::all_to(Color::Green),
         TrafficSplit::all_to(Color::Blue),
     ];
+    // The executor reads every route (one here) through `read_routes`.
     router
-        .expect_read_split()
+        .expect_read_routes()
         .times(2)
-        .returning(move || Ok(reads.pop().expect("two reads")));
+        .returning(move || Ok(Routing::single("listener", reads.pop().expect("two reads"))));
     router
         .expect_write_split()
         .withf(|s| *s == TrafficSplit::all_to(Color::Green))

@@ -233,11 +233,13 @@ impl Executor {
         // The executor's retries (decision 007): on its clock, each reported.
         let retry = super::RetryPolicy::default();
         let (clock, observer) = (&*p.clock, &*self.observer);
+        // Routes that disagree stand as one split that gives traffic to every color any route does.
         let split = with_retry(clock, observer, &retry, "read_split", || {
-            p.router.read_split()
+            p.router.read_routes()
         })
         .await
-        .map_err(provider("read_split"))?;
+        .map_err(provider("read_split"))?
+        .overall();
         let mut health = PerColor::<TargetHealth>::default();
         for color in Color::ALL {
             *health.get_mut(color) = with_retry(clock, observer, &retry, "target_health", || {

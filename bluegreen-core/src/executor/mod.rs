@@ -80,6 +80,15 @@ pub enum ExecError {
         /// The split found.
         split: TrafficSplit,
     },
+    /// The routes that move together (several listeners or rules) have different splits: someone moved
+    /// one of them, or a write reached only some.
+    #[error(
+        "the routes disagree ({routing}): a deployment moves them together from one split; roll back or shift first"
+    )]
+    RoutesDisagree {
+        /// Each route's split.
+        routing: String,
+    },
     /// The color holding all traffic is not the one the plan expects.
     #[error("expected {expected} to hold all traffic, but the split is {split}")]
     UnexpectedStable {

@@ -1,13 +1,240 @@
-use crate::{ProviderError, TrafficSplit};
+use crate::{Color, ProviderError, TrafficSplit};
 use async_trait::async_trait;
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
 
 /// Reads and writes the listener's weighted forward action (R1).
+///
+/// A router may drive several routes that move together (an HTTP and an HTTPS listener forwarding to the
+/// same two target groups, see [`RouteSet`]): then [`read_routes`](Self::read_routes) says what each has,
+/// and the executor verifies every one of them.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait TrafficRouter: Send + Sync {
-    /// The split as the load balancer has it now.
+    /// The split as the load balancer has it now. A router of several routes returns it only when they all
+    /// agree (else an [`ProviderError::Invalid`] naming each); the executor reads
+    /// [`read_routes`](Self::read_routes).
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError>;
-    /// Sets the split. A successful return does not promise that the next read sees it (reads may be stale);
-    /// the executor reads back and verifies.
+    /// Sets the split on every route. A successful return does not promise that the next read sees it (reads
+    /// may be stale); the executor reads back and verifies. A router of several routes may fail after
+    /// writing some of them: the executor then rolls every route back.
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError>;
+    /// Every route's split, named. The default is one route, `listener`, read with
+    /// [`read_split`](Self::read_split).
+    async fn read_routes(&self) -> Result<Routing, ProviderError> {
+        Ok(Routing::single("listener", self.read_split().await?))
+    }
+}
+
+/// One route's split: a listener's default action or a rule, named for people (e.g. `HTTPS:443`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteSplit {
+    /// The route's name.
+    pub route: String,
+    /// Its split now.
+    pub split: TrafficSplit,
+}
+
+/// What every route that moves together has now. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Routing(Vec<RouteSplit>);
+
+impl Routing {
+    /// The routes read, or `None` for none.
+    pub fn new(routes: Vec<RouteSplit>) -> Option<Routing> {
+        (!routes.is_empty()).then_some(Routing(routes))
+    }
+
+    /// One route.
+    pub fn single(route: impl Into<String>, split: TrafficSplit) -> Routing {
+        Routing(vec![RouteSplit {
+            route: route.into(),
+            split,
+        }])
+    }
+
+    /// Each route, in the router's order.
+    pub fn routes(&self) -> &[RouteSplit] {
+        &self.0
+    }
+
+    /// The split, when every route has the same one.
+    pub fn uniform(&self) -> Option<TrafficSplit> {
+        let first = self.0[0].split;
+        self.0.iter().all(|r| r.split == first).then_some(first)
+    }
+
+    /// Whether every route has `split`.
+    pub fn is(&self, split: TrafficSplit) -> bool {
+        self.0.iter().all(|r| r.split == split)
+    }
+
+    /// The smallest weight `color` has on any route.
+    pub fn least(&self, color: Color) -> u32 {
+        self.0
+            .iter()
+            .map(|r| r.split.weight(color))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The largest weight `color` has on any route: above 0 when any route sends it traffic.
+    pub fn most(&self, color: Color) -> u32 {
+        self.0
+            .iter()
+            .map(|r| r.split.weight(color))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The first route's split that is not `target` (what a verification reports), or `target`.
+    pub fn first_differing(&self, target: TrafficSplit) -> TrafficSplit {
+        self.0
+            .iter()
+            .map(|r| r.split)
+            .find(|s| *s != target)
+            .unwrap_or(target)
+    }
+
+    /// One split standing for all routes: the uniform one, or else the mean of the routes' weights, rounded
+    /// so that a color with traffic on any route keeps a weight above 0 (and one with none keeps 0).
+    pub fn overall(&self) -> TrafficSplit {
+        if let Some(s) = self.uniform() {
+            return s;
+        }
+        let n = self.0.len() as u32;
+        let sum: u32 = self.0.iter().map(|r| r.split.weight(Color::Blue)).sum();
+        let mut blue = (sum + n / 2) / n;
+        if self.most(Color::Blue) > 0 {
+            blue = blue.max(1);
+        }
+        if self.most(Color::Green) > 0 {
+            blue = blue.min(99);
+        }
+        TrafficSplit::new(blue, 100 - blue).expect("a weight between 0 and 100")
+    }
+}
+
+impl fmt::Display for Routing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.uniform() {
+            return write!(f, "{s}");
+        }
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} {}", r.route, r.split)?;
+        }
+        Ok(())
+    }
+}
+
+/// Several routes that move together (listeners or rules forwarding to the same two target groups), as one
+/// router: a write goes to each in order and stops at the first that fails (the executor then rolls every
+/// route back); a read reads each.
+pub struct RouteSet {
+    routes: Vec<(String, Arc<dyn TrafficRouter>)>,
+}
+
+impl RouteSet {
+    /// The routes, named, in the order they are written. `None` for none.
+    pub fn new(routes: Vec<(String, Arc<dyn TrafficRouter>)>) -> Option<RouteSet> {
+        (!routes.is_empty()).then_some(RouteSet { routes })
+    }
+
+    /// The routes' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.routes.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for RouteSet {
+    async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
+        let routing = self.read_routes().await?;
+        routing.uniform().ok_or_else(|| ProviderError::Invalid {
+            message: format!("the routes disagree: {routing}"),
+        })
+    }
+
+    async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
+        for (_, router) in &self.routes {
+            router.write_split(split).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_routes(&self) -> Result<Routing, ProviderError> {
+        let mut all = Vec::with_capacity(self.routes.len());
+        for (name, router) in &self.routes {
+            let read = router.read_routes().await?;
+            if read.0.len() == 1 {
+                all.push(RouteSplit {
+                    route: name.clone(),
+                    split: read.0[0].split,
+                });
+            } else {
+                all.extend(read.0);
+            }
+        }
+        Ok(Routing(all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(blue: u32) -> TrafficSplit {
+        TrafficSplit::new(blue, 100 - blue).unwrap()
+    }
+
+    fn routing(blues: &[u32]) -> Routing {
+        Routing::new(
+            blues
+                .iter()
+                .enumerate()
+                .map(|(i, b)| RouteSplit {
+                    route: format!("r{i}"),
+                    split: split(*b),
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_routing_is_one_split_only_when_every_route_agrees() {
+        assert_eq!(routing(&[90, 90]).uniform(), Some(split(90)));
+        assert!(routing(&[90, 90]).is(split(90)));
+        let diverged = routing(&[100, 90]);
+        assert_eq!(diverged.uniform(), None);
+        assert!(!diverged.is(split(100)) && !diverged.is(split(90)));
+        assert_eq!(diverged.first_differing(split(100)), split(90));
+        assert_eq!(diverged.first_differing(split(90)), split(100));
+        assert_eq!(diverged.least(Color::Green), 0);
+        assert_eq!(diverged.most(Color::Green), 10);
+        assert_eq!(
+            diverged.to_string(),
+            "r0 blue 100% / green 0%, r1 blue 90% / green 10%"
+        );
+        assert!(Routing::new(vec![]).is_none());
+    }
+
+    #[test]
+    fn the_overall_split_keeps_every_color_that_has_traffic_anywhere() {
+        assert_eq!(routing(&[100, 100, 99]).overall(), split(99));
+        assert_eq!(routing(&[0, 0, 1]).overall(), split(1));
+        assert_eq!(routing(&[100, 0]).overall(), split(50));
+        assert_eq!(routing(&[75, 75]).overall(), split(75));
+        for blues in [[100, 0, 37], [3, 0, 0], [100, 100, 97]] {
+            let r = routing(&blues);
+            for c in Color::ALL {
+                assert_eq!(r.overall().weight(c) > 0, r.most(c) > 0, "{r}");
+            }
+        }
+    }
 }

@@ -100,17 +100,21 @@ async fn start_locked(
 /// Reads the split and decides the stable color, before anything is written.
 async fn preflight(exec: &Executor, plan: &Plan) -> Result<(TrafficSplit, Color), ExecError> {
     let p = &exec.providers;
-    let split = with_retry(
+    let routing = with_retry(
         &*p.clock,
         &*exec.observer,
         &plan.retry,
         "read_split",
-        || p.router.read_split(),
+        || p.router.read_routes(),
     )
     .await
     .map_err(|source| ExecError::Provider {
         operation: "read_split",
         source,
+    })?;
+    // A deployment or a shift moves every route together, from one split.
+    let split = routing.uniform().ok_or_else(|| ExecError::RoutesDisagree {
+        routing: routing.to_string(),
     })?;
     if plan.schedule.is_shift() {
         // A manual shift may start from any split; the plan names the color to fall back to.

@@ -79,10 +79,12 @@ impl Run<'_> {
             }
         }
         let router = &self.p().router;
-        let Ok(split) = self.call("read_split", || router.read_split()).await else {
+        let Ok(routing) = self.call("read_split", || router.read_routes()).await else {
             return;
         };
-        if split.weight(color) > 0 {
+        // Any route that still sends the color traffic keeps it running.
+        if routing.most(color) > 0 {
+            let split = routing.overall();
             self.exec
                 .observer
                 .on_notice(self.now(), &Notice::ScaleDownSkipped { color, split });
@@ -125,8 +127,12 @@ impl Run<'_> {
         self.sleep_until(at).await.ok()?;
         // Never scale down a color that holds traffic (someone may have moved it back since promotion).
         let router = &self.p().router;
-        let split = self.call("read_split", || router.read_split()).await.ok()?;
-        if split.weight(old) > 0 {
+        let routing = self
+            .call("read_split", || router.read_routes())
+            .await
+            .ok()?;
+        if routing.most(old) > 0 {
+            let split = routing.overall();
             self.exec
                 .observer
                 .on_notice(self.now(), &Notice::ScaleDownSkipped { color: old, split });

@@ -227,8 +227,9 @@ impl<'a> Run<'a> {
                     return Err(self.cancel_stop());
                 }
                 let router = &self.p().router;
-                let read = self.call("read_split", || router.read_split()).await?;
-                self.last_split = Some(read);
+                let read = self.call("read_split", || router.read_routes()).await?;
+                // Routes that disagree have no one split: the step checks every color it gives traffic.
+                self.last_split = read.uniform();
             } else {
                 let expected = r.last_verified.unwrap_or(TrafficSplit::all_to(self.stable));
                 self.restore(expected).await?;

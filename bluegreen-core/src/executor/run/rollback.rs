@@ -18,8 +18,8 @@ impl Run<'_> {
         // with a read, and write nothing.
         if !self.wrote && self.last_split == Some(target) {
             let router = &self.p().router;
-            if let Ok(read) = self.call("read_split", || router.read_split()).await
-                && read == target
+            if let Ok(read) = self.call("read_split", || router.read_routes()).await
+                && read.is(target)
             {
                 self.record_or_tell(Event::SplitVerified { split: target })
                     .await;

@@ -11,19 +11,20 @@ impl Run<'_> {
             return Err(self.cancel_stop());
         }
         let router = &self.p().router;
-        let read = self.call("read_split", || router.read_split()).await?;
-        if read == expected {
-            self.last_split = Some(read);
+        let read = self.call("read_split", || router.read_routes()).await?;
+        if read.is(expected) {
+            self.last_split = Some(expected);
             self.split_changed();
             return Ok(());
         }
+        // Every route moves together: a color whose weight rises on any of them passes the pre-step gate.
         let index = self.current_step.unwrap_or(0);
         for color in Color::ALL {
-            if expected.weight(color) > read.weight(color) {
+            if expected.weight(color) > read.least(color) {
                 self.pre_step(index, color).await?;
             }
         }
-        self.last_split = Some(read);
+        self.last_split = read.uniform();
         self.write_and_verify(expected).await
     }
 
@@ -35,15 +36,16 @@ impl Run<'_> {
                 error: e.to_string(),
             })
         })?;
-        let current = self.last_split.unwrap_or(TrafficSplit::all_to(self.stable));
-        if current == target {
+        if self.last_split == Some(target) {
             // Already there (a resumed step whose write had landed): nothing to write.
             return Ok(());
         }
         // Whichever color's share rises must be able to take it: the new one on the way up, the stable one
-        // when a shift moves traffic back (after a promotion it may have no instances at all).
+        // when a shift moves traffic back (after a promotion it may have no instances at all). Routes that
+        // disagree (no single last split) may rise anywhere: every color that gets traffic is checked.
         for color in [new, new.other()] {
-            if target.weight(color) > current.weight(color) {
+            let now = self.last_split.map_or(0, |s| s.weight(color));
+            if target.weight(color) > now {
                 self.pre_step(index, color).await?;
             }
         }
@@ -146,14 +148,16 @@ async fn read_back(
     let attempts = verify.attempts.max(1);
     let mut last = target;
     for attempt in 1..=attempts {
-        let read = with_retry(&*p.clock, observer, retry, "read_split", || {
-            p.router.read_split()
+        let routing = with_retry(&*p.clock, observer, retry, "read_split", || {
+            p.router.read_routes()
         })
         .await
         .map_err(ReadBack::Failed)?;
-        if read == target {
-            return Ok(read);
+        if routing.is(target) {
+            return Ok(target);
         }
+        // Several routes: the first one that is not there yet is the one to report.
+        let read = routing.first_differing(target);
         last = read;
         observer.on_notice(
             p.clock.now(),
