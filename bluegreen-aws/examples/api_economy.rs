@@ -71,7 +71,7 @@ async fn main() {
             let clock = Arc::new(SystemClock);
             let events = EventLog::default();
             let providers = Providers {
-                router: Arc::new(p.router),
+                router: p.router.clone(),
                 health: Arc::new(p.health),
                 capacity: None,
                 approval: Arc::new(ScriptedApproval::approve_after(

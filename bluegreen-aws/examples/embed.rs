@@ -60,7 +60,7 @@ async fn on_aws(
         .await?;
     let clock = Arc::new(SystemClock);
     let providers = Providers {
-        router: Arc::new(p.router),
+        router: p.router.clone(),
         health: Arc::new(p.health),
         capacity: Some(Arc::new(p.capacity)),
         clock: clock.clone(),

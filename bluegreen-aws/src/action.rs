@@ -3,7 +3,7 @@
 //! every step) both depend on this module, not on each other.
 
 use crate::error::map_sdk;
-use crate::resolved::Resolved;
+use crate::resolved::Route;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, Listener,
@@ -34,12 +34,12 @@ pub(crate) async fn describe_listener(elb: &Client, arn: &str) -> Result<Listene
         })
 }
 
-/// The actions of `resolved`'s rule, or its listener's default actions.
+/// The actions of `route`'s rule, or its listener's default actions.
 pub(crate) async fn fetch_actions(
     elb: &Client,
-    resolved: &Resolved,
+    route: &Route,
 ) -> Result<Vec<Action>, ProviderError> {
-    match &resolved.rule_arn {
+    match &route.rule_arn {
         Some(rule) => {
             let out = elb
                 .describe_rules()
@@ -52,7 +52,7 @@ pub(crate) async fn fetch_actions(
             })?;
             Ok(r.actions().to_vec())
         }
-        None => Ok(describe_listener(elb, &resolved.listener_arn)
+        None => Ok(describe_listener(elb, &route.listener_arn)
             .await?
             .default_actions()
             .to_vec()),

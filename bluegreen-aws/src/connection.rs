@@ -6,6 +6,7 @@ use crate::{AsgCapacity, AwsError, CallCounter, CloudWatchHealth, ElbRouter};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_types::region::Region;
+use bluegreen_core::TrafficRouter;
 use std::sync::Arc;
 
 /// Where and as whom to call AWS. Unset fields come from the standard chain: `AWS_REGION`, `AWS_PROFILE`,
@@ -43,8 +44,8 @@ pub struct Connection {
 pub struct AwsProviders {
     /// The resources, by ARN.
     pub resolved: Arc<Resolved>,
-    /// The listener's weights.
-    pub router: ElbRouter,
+    /// The weights of every route (listener or rule) that moves together.
+    pub router: Arc<dyn TrafficRouter>,
     /// Target health, metrics, alarms.
     pub health: CloudWatchHealth,
     /// The Auto Scaling groups.
@@ -156,7 +157,7 @@ impl Connection {
     /// Builds the providers for resources already resolved (and checked).
     pub fn providers_for(&self, resolved: Arc<Resolved>) -> AwsProviders {
         AwsProviders {
-            router: ElbRouter::new(self.elb.clone(), resolved.clone()),
+            router: ElbRouter::for_routes(&self.elb, &resolved),
             health: CloudWatchHealth::new(
                 self.elb.clone(),
                 self.cloudwatch.clone(),

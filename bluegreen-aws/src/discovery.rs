@@ -2,7 +2,7 @@
 
 use crate::action::{describe_listener, fetch_actions, forward_weights};
 use crate::error::map_sdk;
-use crate::resolved::Resolved;
+use crate::resolved::{Resolved, Route};
 use crate::{AwsError, Naming};
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
@@ -12,11 +12,17 @@ use bluegreen_core::{Color, PerColor, ProviderError};
 /// `{environment}/{application}`.
 pub const OWNER_TAG: &str = "bluegreen:application";
 
-/// Which listener.
+/// Which listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerSpec {
+    /// Every listener of the load balancer whose forward action (the default one, or the rule of
+    /// [`ActionSpec::RulePriority`]) goes to the two target groups: they move together. Listeners with
+    /// other actions (e.g. HTTP redirecting to HTTPS) are left alone. At least one must match.
+    Forwarding,
     /// The load balancer's listener on this port.
     Port(u16),
+    /// The load balancer's listeners on these ports, which move together.
+    Ports(Vec<u16>),
     /// This listener.
     Arn(String),
 }
@@ -50,112 +56,233 @@ pub struct TargetSpec {
 }
 
 impl TargetSpec {
-    /// Everything by convention: listener on port 80, its default action.
+    /// Everything by convention: every listener whose default action forwards to the two target groups.
     pub fn by_convention(naming: Naming) -> Self {
         TargetSpec {
             naming,
             load_balancer: None,
             target_groups: None,
             auto_scaling_groups: None,
-            listener: ListenerSpec::Port(80),
+            listener: ListenerSpec::Forwarding,
             action: ActionSpec::Default,
         }
     }
 }
 
-/// Resolves `spec` to ARNs and checks that the forward action goes to exactly the two colors' target groups.
+/// A listener found: its ARN and its name for people (`HTTPS:443`).
+struct FoundListener {
+    arn: String,
+    name: String,
+}
+
+fn listener_name(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> String {
+    format!(
+        "{}:{}",
+        l.protocol().map_or("?", |p| p.as_str()),
+        l.port().unwrap_or_default()
+    )
+}
+
+/// Resolves `spec` to ARNs and checks that each forward action goes to exactly the two colors' target
+/// groups (with [`ListenerSpec::Forwarding`], keeps the listeners whose action does).
 pub(crate) async fn resolve(elb: &Client, spec: &TargetSpec) -> Result<Resolved, AwsError> {
     let naming = &spec.naming;
-    let (load_balancer_arn, listener_arn) = match &spec.listener {
+    let lb_name = spec
+        .load_balancer
+        .clone()
+        .unwrap_or_else(|| naming.load_balancer());
+    let (load_balancer_arn, listeners) = match &spec.listener {
         ListenerSpec::Arn(arn) => {
             let l = describe_listener(elb, arn).await?;
             (
                 l.load_balancer_arn().unwrap_or_default().to_string(),
-                arn.clone(),
+                vec![FoundListener {
+                    arn: arn.clone(),
+                    name: listener_name(&l),
+                }],
             )
         }
-        ListenerSpec::Port(port) => {
-            let name = spec
-                .load_balancer
-                .clone()
-                .unwrap_or_else(|| naming.load_balancer());
+        other => {
             let out = elb
                 .describe_load_balancers()
-                .names(&name)
+                .names(&lb_name)
                 .send()
                 .await
                 .map_err(|e| {
-                    map_sdk("DescribeLoadBalancers", &format!("load balancer {name}"), e)
+                    map_sdk(
+                        "DescribeLoadBalancers",
+                        &format!("load balancer {lb_name}"),
+                        e,
+                    )
                 })?;
             let lb = out
                 .load_balancers()
                 .first()
                 .and_then(|l| l.load_balancer_arn())
-                .ok_or_else(|| not_found(format!("load balancer {name}")))?
+                .ok_or_else(|| not_found(format!("load balancer {lb_name}")))?
                 .to_string();
             let mut pages = elb
                 .describe_listeners()
                 .load_balancer_arn(&lb)
                 .into_paginator()
                 .send();
-            let mut found = None;
+            let mut all = Vec::new();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| map_sdk("DescribeListeners", &lb, e))?;
-                found = found.or_else(|| {
-                    page.listeners()
-                        .iter()
-                        .find(|l| l.port() == Some(i32::from(*port)))
-                        .and_then(|l| l.listener_arn().map(str::to_string))
-                });
+                all.extend(page.listeners().iter().cloned());
             }
-            let listener = found.ok_or_else(|| {
-                not_found(format!("listener on port {port} of load balancer {name}"))
-            })?;
-            (lb, listener)
+            all.sort_by_key(|l| l.port());
+            let ports: Option<Vec<u16>> = match other {
+                ListenerSpec::Port(p) => Some(vec![*p]),
+                ListenerSpec::Ports(ps) => Some(ps.clone()),
+                _ => None,
+            };
+            let mut found = Vec::new();
+            match ports {
+                Some(ports) => {
+                    for port in ports {
+                        let l = all
+                            .iter()
+                            .find(|l| l.port() == Some(i32::from(port)))
+                            .ok_or_else(|| {
+                                not_found(format!(
+                                    "listener on port {port} of load balancer {lb_name}"
+                                ))
+                            })?;
+                        found.push(FoundListener {
+                            arn: l.listener_arn().unwrap_or_default().to_string(),
+                            name: listener_name(l),
+                        });
+                    }
+                }
+                None => found.extend(all.iter().map(|l| FoundListener {
+                    arn: l.listener_arn().unwrap_or_default().to_string(),
+                    name: listener_name(l),
+                })),
+            }
+            (lb, found)
         }
+    };
+    // A rule ARN names its listener (`listener-rule/app/{lb}/{id}/{listener}/{rule}`): with
+    // `Forwarding`, that listener only.
+    let listeners: Vec<FoundListener> = match (&spec.action, &spec.listener) {
+        (ActionSpec::RuleArn(rule), ListenerSpec::Forwarding) => {
+            let owner = rule
+                .replacen(":listener-rule/", ":listener/", 1)
+                .rsplit_once('/')
+                .map(|(l, _)| l.to_string())
+                .unwrap_or_default();
+            listeners.into_iter().filter(|l| l.arn == owner).collect()
+        }
+        _ => listeners,
     };
     let target_groups = resolve_target_groups(elb, spec).await?;
-    let rule_arn = match &spec.action {
-        ActionSpec::Default => None,
-        ActionSpec::RuleArn(arn) => Some(arn.clone()),
-        ActionSpec::RulePriority(p) => {
-            let mut pages = elb
-                .describe_rules()
-                .listener_arn(&listener_arn)
-                .into_paginator()
-                .send();
-            let mut found = None;
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| map_sdk("DescribeRules", &listener_arn, e))?;
-                found = found.or_else(|| {
-                    page.rules()
-                        .iter()
-                        .find(|r| r.priority() == Some(p.to_string().as_str()))
-                        .and_then(|r| r.rule_arn().map(str::to_string))
+    let mut routes = Vec::new();
+    let mut skipped = Vec::new();
+    for listener in &listeners {
+        let route = match &spec.action {
+            ActionSpec::Default => Some(Route {
+                name: listener.name.clone(),
+                listener_arn: listener.arn.clone(),
+                rule_arn: None,
+            }),
+            ActionSpec::RuleArn(arn) => Some(Route {
+                name: format!("{} rule", listener.name),
+                listener_arn: listener.arn.clone(),
+                rule_arn: Some(arn.clone()),
+            }),
+            ActionSpec::RulePriority(p) => {
+                let rule = rule_with_priority(elb, &listener.arn, *p).await?;
+                if rule.is_none() && spec.listener == ListenerSpec::Forwarding {
+                    skipped.push(format!("{} (no rule with priority {p})", listener.name));
+                    continue;
+                }
+                let rule = rule.ok_or_else(|| {
+                    not_found(format!(
+                        "rule with priority {p} on listener {}",
+                        listener.arn
+                    ))
+                })?;
+                Some(Route {
+                    name: format!("{} rule {p}", listener.name),
+                    listener_arn: listener.arn.clone(),
+                    rule_arn: Some(rule),
+                })
+            }
+        };
+        let Some(route) = route else { continue };
+        let actions = fetch_actions(elb, &route).await?;
+        match forward_weights(&actions, &target_groups) {
+            Ok(_) => routes.push(route),
+            Err(e) if spec.listener == ListenerSpec::Forwarding => {
+                skipped.push(format!("{} ({})", route.name, e.found));
+            }
+            Err(e) => {
+                return Err(AwsError::UnexpectedAction {
+                    resource: route.resource().to_string(),
+                    found: e.found,
                 });
             }
-            Some(found.ok_or_else(|| {
-                not_found(format!("rule with priority {p} on listener {listener_arn}"))
-            })?)
         }
-    };
-    let resolved = Resolved {
+    }
+    if routes.is_empty() {
+        return Err(AwsError::UnexpectedAction {
+            resource: format!("load balancer {lb_name}"),
+            found: if skipped.is_empty() {
+                "no listener".into()
+            } else {
+                format!(
+                    "no listener forwarding to {} and {}: {}",
+                    target_groups.blue,
+                    target_groups.green,
+                    skipped.join("; ")
+                )
+            },
+        });
+    }
+    if matches!(spec.action, ActionSpec::RuleArn(_)) && routes.len() > 1 {
+        return Err(AwsError::UnexpectedAction {
+            resource: format!("load balancer {lb_name}"),
+            found:
+                "a rule ARN names one rule, but several listeners were selected: name the listener \
+                    (listener_arn or listener_port) or use rule_priority"
+                    .into(),
+        });
+    }
+    Ok(Resolved {
         application: naming.application_key(),
         load_balancer_arn,
-        listener_arn,
-        rule_arn,
+        routes,
         target_groups,
         auto_scaling_groups: spec
             .auto_scaling_groups
             .clone()
             .unwrap_or_else(|| PerColor::from_fn(|c| naming.auto_scaling_group(c))),
-    };
-    let actions = fetch_actions(elb, &resolved).await?;
-    forward_weights(&actions, &resolved.target_groups).map_err(|e| AwsError::UnexpectedAction {
-        resource: resolved.action_resource().to_string(),
-        found: e.found,
-    })?;
-    Ok(resolved)
+    })
+}
+
+/// The ARN of `listener`'s rule with priority `priority`, if any.
+async fn rule_with_priority(
+    elb: &Client,
+    listener: &str,
+    priority: u32,
+) -> Result<Option<String>, AwsError> {
+    let mut pages = elb
+        .describe_rules()
+        .listener_arn(listener)
+        .into_paginator()
+        .send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_sdk("DescribeRules", listener, e))?;
+        found = found.or_else(|| {
+            page.rules()
+                .iter()
+                .find(|r| r.priority() == Some(priority.to_string().as_str()))
+                .and_then(|r| r.rule_arn().map(str::to_string))
+        });
+    }
+    Ok(found)
 }
 
 async fn resolve_target_groups(
@@ -218,51 +345,61 @@ async fn owner(elb: &Client, resource: &str) -> Result<Option<String>, AwsError>
         .map(str::to_string))
 }
 
-/// Refuses unless the listener or rule carries [`OWNER_TAG`] = the application.
+/// Refuses unless every listener or rule carries [`OWNER_TAG`] = the application.
 pub(crate) async fn ensure_owned(elb: &Client, resolved: &Resolved) -> Result<(), AwsError> {
-    let resource = resolved.action_resource();
-    let value = owner(elb, resource).await?;
-    let value = value.as_deref();
-    if value == Some(resolved.application.as_str()) {
-        return Ok(());
+    for resource in resolved.action_resources() {
+        let value = owner(elb, resource).await?;
+        let value = value.as_deref();
+        if value == Some(resolved.application.as_str()) {
+            continue;
+        }
+        return Err(AwsError::NotOwned {
+            resource: resource.to_string(),
+            application: resolved.application.clone(),
+            tag: OWNER_TAG,
+            found: value.map_or("missing".into(), |v| format!("{v:?}")),
+        });
     }
-    Err(AwsError::NotOwned {
-        resource: resource.to_string(),
-        application: resolved.application.clone(),
-        tag: OWNER_TAG,
-        found: value.map_or("missing".into(), |v| format!("{v:?}")),
-    })
+    Ok(())
 }
 
-/// Tags the listener or rule as the application's. One owned by another application is refused unless
-/// `force`; returns the previous owner, if another.
+/// Tags every listener or rule as the application's. One owned by another application is refused unless
+/// `force` (before anything is tagged); returns the previous owner, if another.
 pub(crate) async fn adopt(
     elb: &Client,
     resolved: &Resolved,
     force: bool,
 ) -> Result<Option<String>, AwsError> {
-    let resource = resolved.action_resource();
-    let previous = owner(elb, resource)
-        .await?
-        .filter(|o| *o != resolved.application);
-    if let Some(other) = &previous
-        && !force
-    {
-        return Err(AwsError::OwnedByOther {
-            resource: resource.to_string(),
-            owner: other.clone(),
-            application: resolved.application.clone(),
-        });
+    let mut previous = None;
+    for resource in resolved.action_resources() {
+        let other = owner(elb, resource)
+            .await?
+            .filter(|o| *o != resolved.application);
+        if let Some(other) = other {
+            if !force {
+                return Err(AwsError::OwnedByOther {
+                    resource: resource.to_string(),
+                    owner: other,
+                    application: resolved.application.clone(),
+                });
+            }
+            previous.get_or_insert(other);
+        }
     }
     let tag = Tag::builder()
         .key(OWNER_TAG)
         .value(&resolved.application)
         .build();
+    let resources: Vec<String> = resolved
+        .action_resources()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     elb.add_tags()
-        .resource_arns(resource)
+        .set_resource_arns(Some(resources.clone()))
         .tags(tag)
         .send()
         .await
-        .map_err(|e| map_sdk("AddTags", resource, e))?;
+        .map_err(|e| map_sdk("AddTags", &resources.join(", "), e))?;
     Ok(previous)
 }

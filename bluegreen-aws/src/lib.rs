@@ -40,6 +40,6 @@ pub use discovery::{ActionSpec, ListenerSpec, OWNER_TAG, TargetSpec};
 pub use error::AwsError;
 pub use health::CloudWatchHealth;
 pub use naming::{Naming, NamingError};
-pub use resolved::Resolved;
+pub use resolved::{Resolved, Route};
 pub use router::ElbRouter;
 pub use store::DynamoStore;

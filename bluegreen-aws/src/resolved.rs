@@ -9,10 +9,9 @@ pub struct Resolved {
     pub application: String,
     /// The load balancer.
     pub load_balancer_arn: String,
-    /// The listener.
-    pub listener_arn: String,
-    /// The rule, when the forward action is a rule's.
-    pub rule_arn: Option<String>,
+    /// The routes that move together: a listener's default action or a rule each, in the order they are
+    /// written. Never empty.
+    pub routes: Vec<Route>,
     /// Each color's target group.
     pub target_groups: PerColor<String>,
     /// Each color's Auto Scaling group (by name; checked when used).
@@ -20,9 +19,9 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// The listener or rule that holds the forward action.
-    pub fn action_resource(&self) -> &str {
-        self.rule_arn.as_deref().unwrap_or(&self.listener_arn)
+    /// Each listener or rule that holds a forward action to the two target groups, by ARN.
+    pub fn action_resources(&self) -> Vec<&str> {
+        self.routes.iter().map(Route::resource).collect()
     }
 
     /// The `LoadBalancer` dimension of CloudWatch metrics: `app/{name}/{id}`.
@@ -36,6 +35,25 @@ impl Resolved {
             "targetgroup/{}",
             arn_resource(self.target_groups.get(color), "targetgroup/")
         )
+    }
+}
+
+/// One listener's default action, or one rule, that forwards to the two colors' target groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Route {
+    /// For people: the listener's protocol and port, and the rule's priority (`HTTPS:443`,
+    /// `HTTP:80 rule 10`).
+    pub name: String,
+    /// The listener.
+    pub listener_arn: String,
+    /// The rule, when the forward action is a rule's.
+    pub rule_arn: Option<String>,
+}
+
+impl Route {
+    /// The listener or rule that holds the forward action.
+    pub fn resource(&self) -> &str {
+        self.rule_arn.as_deref().unwrap_or(&self.listener_arn)
     }
 }
 

@@ -2,11 +2,13 @@
 
 use crate::action::{fetch_actions, forward_weights};
 use crate::error::map_sdk;
-use crate::resolved::Resolved;
+use crate::resolved::{Resolved, Route};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ForwardActionConfig, TargetGroupTuple};
-use bluegreen_core::{Color, ProviderError, TrafficRouter, TrafficSplit};
+use bluegreen_core::{
+    Color, PerColor, ProviderError, RouteSet, Routing, TrafficRouter, TrafficSplit,
+};
 use std::sync::{Arc, Mutex};
 
 /// Reads and writes the weights of the forward action of the listener's default actions, or of one rule.
@@ -15,22 +17,45 @@ use std::sync::{Arc, Mutex};
 /// actions of the last read, so a step costs one `ModifyListener` and one read-back, no extra read.
 pub struct ElbRouter {
     elb: Client,
-    resolved: Arc<Resolved>,
+    target_groups: PerColor<String>,
+    route: Route,
     last_actions: Mutex<Option<Vec<Action>>>,
 }
 
 impl ElbRouter {
-    /// A router on `resolved`'s listener or rule.
-    pub fn new(elb: Client, resolved: Arc<Resolved>) -> Self {
+    /// A router on one route (a listener's default action or a rule) forwarding to `target_groups`.
+    pub fn new(elb: Client, target_groups: PerColor<String>, route: Route) -> Self {
         ElbRouter {
             elb,
-            resolved,
+            target_groups,
+            route,
             last_actions: Mutex::new(None),
         }
     }
 
+    /// The router for every route of `resolved`: the one route's [`ElbRouter`], or a [`RouteSet`] of them
+    /// that moves them together.
+    pub fn for_routes(elb: &Client, resolved: &Resolved) -> Arc<dyn TrafficRouter> {
+        let mut routers: Vec<(String, Arc<dyn TrafficRouter>)> = resolved
+            .routes
+            .iter()
+            .map(|r| {
+                let router: Arc<dyn TrafficRouter> = Arc::new(ElbRouter::new(
+                    elb.clone(),
+                    resolved.target_groups.clone(),
+                    r.clone(),
+                ));
+                (r.name.clone(), router)
+            })
+            .collect();
+        if routers.len() == 1 {
+            return routers.remove(0).1;
+        }
+        Arc::new(RouteSet::new(routers).expect("a resolved application has a route"))
+    }
+
     async fn fetch_actions(&self) -> Result<Vec<Action>, ProviderError> {
-        fetch_actions(&self.elb, &self.resolved).await
+        fetch_actions(&self.elb, &self.route).await
     }
 }
 
@@ -38,20 +63,19 @@ impl ElbRouter {
 impl TrafficRouter for ElbRouter {
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
         let actions = self.fetch_actions().await?;
-        let (_, w) = forward_weights(&actions, &self.resolved.target_groups).map_err(|e| {
-            ProviderError::Invalid {
+        let (_, w) =
+            forward_weights(&actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
                 message: format!(
                     "{}: expected a forward action to the blue and green target groups, found {}",
-                    self.resolved.action_resource(),
+                    self.route.resource(),
                     e.found
                 ),
-            }
-        })?;
+            })?;
         let split =
             TrafficSplit::from_weights(w.blue, w.green).ok_or_else(|| ProviderError::Invalid {
                 message: format!(
                     "{}: both target groups have weight 0",
-                    self.resolved.action_resource()
+                    self.route.resource()
                 ),
             })?;
         *self.last_actions.lock().unwrap_or_else(|e| e.into_inner()) = Some(actions);
@@ -68,15 +92,14 @@ impl TrafficRouter for ElbRouter {
             Some(a) => a,
             None => self.fetch_actions().await?,
         };
-        let (index, _) = forward_weights(&actions, &self.resolved.target_groups).map_err(|e| {
-            ProviderError::Invalid {
+        let (index, _) =
+            forward_weights(&actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
                 message: format!(
                     "{}: cannot write a split into {}",
-                    self.resolved.action_resource(),
+                    self.route.resource(),
                     e.found
                 ),
-            }
-        })?;
+            })?;
         let forward = &mut actions[index];
         let stickiness = forward
             .forward_config()
@@ -86,7 +109,7 @@ impl TrafficRouter for ElbRouter {
             .iter()
             .map(|c| {
                 TargetGroupTuple::builder()
-                    .target_group_arn(self.resolved.target_groups.get(*c))
+                    .target_group_arn(self.target_groups.get(*c))
                     .weight(split.weight(*c) as i32)
                     .build()
             })
@@ -98,7 +121,7 @@ impl TrafficRouter for ElbRouter {
                 .build(),
         );
         forward.target_group_arn = None;
-        match &self.resolved.rule_arn {
+        match &self.route.rule_arn {
             Some(rule) => self
                 .elb
                 .modify_rule()
@@ -109,7 +132,7 @@ impl TrafficRouter for ElbRouter {
                 .map(|_| ())
                 .map_err(|e| map_sdk("ModifyRule", rule, e)),
             None => {
-                let arn = &self.resolved.listener_arn;
+                let arn = &self.route.listener_arn;
                 self.elb
                     .modify_listener()
                     .listener_arn(arn)
@@ -122,5 +145,12 @@ impl TrafficRouter for ElbRouter {
         }?;
         *self.last_actions.lock().unwrap_or_else(|e| e.into_inner()) = Some(actions);
         Ok(())
+    }
+
+    async fn read_routes(&self) -> Result<Routing, ProviderError> {
+        Ok(Routing::single(
+            self.route.name.clone(),
+            self.read_split().await?,
+        ))
     }
 }

@@ -106,8 +106,8 @@ async fn the_aws_providers_pass_the_conformance_suite() {
     conn.adopt(&spec("t", "conf")).await.expect("adopt");
     let p = conn.providers(&spec("t", "conf")).await.expect("owned now");
 
-    c::router_round_trip(&p.router).await;
-    c::router_idempotent_write(&p.router).await;
+    c::router_round_trip(&*p.router).await;
+    c::router_idempotent_write(&*p.router).await;
     c::health_target_counts(&p.health, Color::Blue, 2).await;
     c::health_target_counts(&p.health, Color::Green, 2).await;
     let now = SystemClock.now();
@@ -189,19 +189,23 @@ async fn the_aws_providers_pass_the_conformance_suite() {
     by_rule.action = ActionSpec::RulePriority(10);
     conn.adopt(&by_rule).await.unwrap();
     let rule = conn.providers(&by_rule).await.unwrap();
-    c::router_round_trip(&rule.router).await;
+    c::router_round_trip(&*rule.router).await;
 
     // Missing resources are not found, naming them.
     let bogus = Arc::new(Resolved {
-        listener_arn: format!(
-            "{}/0000000000000000",
-            fixture["listener"]
-                .as_str()
-                .unwrap()
-                .rsplit_once('/')
-                .unwrap()
-                .0
-        ),
+        routes: vec![Route {
+            name: "HTTP:80".into(),
+            listener_arn: format!(
+                "{}/0000000000000000",
+                fixture["listener"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit_once('/')
+                    .unwrap()
+                    .0
+            ),
+            rule_arn: None,
+        }],
         target_groups: PerColor::from_fn(|c| {
             format!(
                 "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t-none-{c}-tg/0000000000000000"
@@ -211,7 +215,7 @@ async fn the_aws_providers_pass_the_conformance_suite() {
         ..(*p.resolved).clone()
     });
     let missing = conn.providers_for(bogus);
-    c::router_missing_resource(&missing.router).await;
+    c::router_missing_resource(&*missing.router).await;
     c::health_missing_resource(&missing.health).await;
     c::capacity_missing_resource(&missing.capacity).await;
 
@@ -514,7 +518,7 @@ async fn deploy(
     conn.counter().reset();
     let events = EventLog::default();
     let providers = Providers {
-        router: Arc::new(p.router),
+        router: p.router.clone(),
         health: Arc::new(p.health),
         capacity: None,
         clock: Arc::new(clock),
@@ -867,4 +871,134 @@ async fn a_new_image_becomes_a_launch_template_version() {
         .unwrap();
     let lt = asg.auto_scaling_groups()[0].launch_template().unwrap();
     assert_eq!(lt.version(), Some(version.as_str()));
+}
+
+/// The example CloudFormation templates' environment (see `fixtures/cfn_env.py`).
+fn cfn_env(endpoint: &str, env: &str, app: &str) -> Value {
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cfn_env.py");
+    let out = Command::new(python)
+        .args([script, endpoint, env, app])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("fixture prints JSON")
+}
+
+/// Issue 14: an HTTP and an HTTPS listener forwarding to the same two target groups are found together (a
+/// redirecting listener is left alone), owned together, written and read together; a list of ports that
+/// names a listener that does not forward is refused, naming it.
+#[tokio::test]
+async fn several_listeners_are_found_owned_and_moved_together() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = cfn_env(&endpoint, "t", "routes");
+    let conn = connect(&endpoint).await;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ProtocolEnum, RedirectActionConfig,
+    };
+    let redirect = conn
+        .elb()
+        .create_listener()
+        .load_balancer_arn(fixture["load_balancer"].as_str().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Redirect)
+                .redirect_config(
+                    RedirectActionConfig::builder()
+                        .protocol("HTTPS")
+                        .port("443")
+                        .status_code(
+                            aws_sdk_elasticloadbalancingv2::types::RedirectActionStatusCodeEnum::Http301,
+                        )
+                        .build()
+                        ,
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let redirect = redirect.listeners()[0].listener_arn().unwrap().to_string();
+    let listeners = &fixture["listeners"];
+    let resolved = conn.resolve(&spec("t", "routes")).await.unwrap();
+    let found: Vec<(&str, &str)> = resolved
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.listener_arn.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("HTTP:80", listeners["HTTP:80"].as_str().unwrap()),
+            ("HTTPS:443", listeners["HTTPS:443"].as_str().unwrap()),
+        ]
+    );
+    let mut ports = spec("t", "routes");
+    ports.listener = ListenerSpec::Ports(vec![80, 8080]);
+    let err = conn.resolve(&ports).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::UnexpectedAction { resource, .. } if *resource == redirect),
+        "{err}"
+    );
+    ports.listener = ListenerSpec::Ports(vec![443]);
+    assert_eq!(conn.resolve(&ports).await.unwrap().routes.len(), 1);
+
+    // Ownership covers every route: one untagged listener refuses the providers, naming it.
+    conn.adopt(&spec("t", "routes")).await.unwrap();
+    conn.elb()
+        .remove_tags()
+        .resource_arns(listeners["HTTPS:443"].as_str().unwrap())
+        .tag_keys(OWNER_TAG)
+        .send()
+        .await
+        .unwrap();
+    let err = conn.providers(&spec("t", "routes")).await.err().unwrap();
+    assert!(
+        matches!(&err, AwsError::NotOwned { resource, .. } if resource == listeners["HTTPS:443"].as_str().unwrap()),
+        "{err}"
+    );
+    conn.adopt(&spec("t", "routes")).await.unwrap();
+    let p = conn.providers(&spec("t", "routes")).await.unwrap();
+    c::router_round_trip(&*p.router).await;
+    p.router
+        .write_split(TrafficSplit::new(75, 25).unwrap())
+        .await
+        .unwrap();
+    let routing = p.router.read_routes().await.unwrap();
+    assert_eq!(
+        routing
+            .routes()
+            .iter()
+            .map(|r| (r.route.as_str(), r.split))
+            .collect::<Vec<_>>(),
+        [
+            ("HTTP:80", TrafficSplit::new(75, 25).unwrap()),
+            ("HTTPS:443", TrafficSplit::new(75, 25).unwrap()),
+        ]
+    );
+    // Someone moves one listener by hand: the routes disagree, and a deployment refuses to start.
+    let https = ElbRouter::new(
+        conn.elb().clone(),
+        p.resolved.target_groups.clone(),
+        p.resolved.routes[1].clone(),
+    );
+    https
+        .write_split(TrafficSplit::all_to(Color::Blue))
+        .await
+        .unwrap();
+    let routing = p.router.read_routes().await.unwrap();
+    assert_eq!(routing.uniform(), None, "{routing}");
+    let err = p.router.read_split().await.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "the routes disagree: HTTP:80 blue 75% / green 25%, HTTPS:443 blue 100% / green 0%"
+        ),
+        "{err}"
+    );
 }

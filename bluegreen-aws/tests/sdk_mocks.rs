@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Listener};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
-use bluegreen_aws::{AsgCapacity, ElbRouter, Resolved};
+use bluegreen_aws::{AsgCapacity, ElbRouter, Resolved, Route};
 use bluegreen_core::{Capacity, Color, PerColor, ProviderError, TrafficRouter};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +20,22 @@ fn resolved() -> Arc<Resolved> {
         application: "poc/poc-web".into(),
         load_balancer_arn:
             "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/poc-poc-web-alb/1".into(),
-        listener_arn: "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/poc-poc-web-alb/1/2"
-            .into(),
-        rule_arn: None,
+        routes: vec![Route {
+            name: "HTTP:80".into(),
+            listener_arn:
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/poc-poc-web-alb/1/2".into(),
+            rule_arn: None,
+        }],
         target_groups: PerColor::from_fn(|c| {
             format!("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/poc-poc-web-{c}-tg/3")
         }),
         auto_scaling_groups: PerColor::from_fn(|c| format!("poc-poc-web-{c}-asg")),
     })
+}
+
+fn router(elb: aws_sdk_elasticloadbalancingv2::Client) -> ElbRouter {
+    let r = resolved();
+    ElbRouter::new(elb, r.target_groups.clone(), r.routes[0].clone())
 }
 
 fn aws_error(code: &str, status: u16) -> String {
@@ -53,10 +61,7 @@ async fn a_missing_listener_is_not_found_with_code_operation_and_resource() {
         )
     });
     let elb = mock_client!(aws_sdk_elasticloadbalancingv2, [&rule]);
-    let err = ElbRouter::new(elb, resolved())
-        .read_split()
-        .await
-        .unwrap_err();
+    let err = router(elb).read_split().await.unwrap_err();
     let ProviderError::NotFound { resource } = &err else {
         panic!("{err}")
     };
@@ -87,10 +92,7 @@ async fn aws_error_codes_map_to_kinds() {
             [&rule],
             |c| c.retry_config(RetryConfig::disabled())
         );
-        let err = ElbRouter::new(elb, resolved())
-            .read_split()
-            .await
-            .unwrap_err();
+        let err = router(elb).read_split().await.unwrap_err();
         assert_eq!(err.kind(), kind, "{code}: {err}");
     }
 }
@@ -150,10 +152,7 @@ async fn a_single_target_group_forward_is_refused_with_what_was_found() {
                 .build()
         });
     let elb = mock_client!(aws_sdk_elasticloadbalancingv2, [&rule]);
-    let err = ElbRouter::new(elb, resolved())
-        .read_split()
-        .await
-        .unwrap_err();
+    let err = router(elb).read_split().await.unwrap_err();
     assert!(
         err.to_string().contains("expected a forward action to the blue and green target groups, found a forward to a single target group"),
         "{err}"

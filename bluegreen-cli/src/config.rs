@@ -73,8 +73,10 @@ pub struct ColorNames {
 pub struct ResourcesSection {
     /// The load balancer's name, if not `{env}-{app}-alb`.
     pub load_balancer: Option<String>,
-    /// The listener's port (default 80).
+    /// The listener's port (default: every listener whose action forwards to both target groups).
     pub listener_port: Option<u16>,
+    /// Several listeners' ports, moved together (e.g. `[80, 443]`).
+    pub listener_ports: Option<Vec<u16>>,
     /// The listener by ARN, instead of by port.
     pub listener_arn: Option<String>,
     /// Shift the forward action of the listener rule with this priority instead of the default action.
@@ -403,7 +405,8 @@ provider = "aws"             # aws | sim (simulated, no AWS account needed)
 
 [resources]                  # default: {env}-{app}-alb, {env}-{app}-{color}-tg, {env}-{app}-{color}-asg
 # load_balancer = "poc-poc-web-alb"
-# listener_port = 80
+# listener_port = 80        # default: every listener forwarding to both target groups, moved together
+# listener_ports = [80, 443] # several listeners, moved together
 # listener_arn = "arn:..."   # instead of listener_port
 # rule_priority = 10         # manage a listener rule instead of the default action
 # rule_arn = "arn:..."       # instead of rule_priority

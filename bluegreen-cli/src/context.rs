@@ -344,10 +344,22 @@ impl Context {
             blue: t.blue.clone(),
             green: t.green.clone(),
         });
-        spec.listener = match (&r.listener_arn, r.listener_port) {
-            (Some(arn), _) => ListenerSpec::Arn(arn.clone()),
-            (None, Some(port)) => ListenerSpec::Port(port),
-            (None, None) => ListenerSpec::Port(80),
+        spec.listener = match (&r.listener_arn, r.listener_port, &r.listener_ports) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(Failure::BadInput(
+                    "[resources] listener_ports: give it alone, not with listener_port or listener_arn"
+                        .into(),
+                ));
+            }
+            (_, _, Some(ports)) if ports.is_empty() => {
+                return Err(Failure::BadInput(
+                    "[resources] listener_ports = []: name at least one port".into(),
+                ));
+            }
+            (Some(arn), _, _) => ListenerSpec::Arn(arn.clone()),
+            (None, Some(port), None) => ListenerSpec::Port(port),
+            (None, None, Some(ports)) => ListenerSpec::Ports(ports.clone()),
+            (None, None, None) => ListenerSpec::Forwarding,
         };
         spec.action = match (&r.rule_arn, r.rule_priority) {
             (Some(arn), _) => ActionSpec::RuleArn(arn.clone()),
@@ -415,7 +427,7 @@ impl Context {
                 };
                 Ok(Wired {
                     providers: Providers {
-                        router: Arc::new(p.router),
+                        router: p.router.clone(),
                         health: Arc::new(p.health),
                         capacity: Some(Arc::new(p.capacity)),
                         clock: Arc::new(SystemClock),

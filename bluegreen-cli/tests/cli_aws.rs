@@ -699,3 +699,162 @@ fn deploy_from_an_image_checks_it_on_aws_first() {
         text(&plan.stdout)
     );
 }
+
+/// Builds the example CloudFormation templates' environment (CreateStack; the two listeners through the API,
+/// since the emulator's CloudFormation cannot create a weighted forward) for `cli-{app}`.
+fn cfn_env(endpoint: &str, app: &str) -> Value {
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bluegreen-aws/tests/fixtures/cfn_env.py"
+    );
+    let out = Command::new(python)
+        .args([script, endpoint, "cli", app])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "fixture: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What boto3 says: `expression` evaluated with `ec2`, `asg` and `elb` clients of the emulator.
+fn boto(endpoint: &str, expression: &str) -> String {
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, json, boto3\n\
+             kw = dict(endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+             ec2, asg, elb = (boto3.client(s, **kw) for s in ('ec2', 'autoscaling', 'elbv2'))\n\
+             print(eval(sys.argv[2]))",
+            endpoint,
+            expression,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// Issue 14: the guide's pipeline end to end on the template's own shape. The example CloudFormation stacks
+/// (ALB with HTTP and HTTPS listeners, two target groups, two Auto Scaling groups on one launch template, the
+/// alarm, the shared state table) are created on the emulator; then the binary `adopt`s the listeners (both),
+/// plans and runs `deploy --ami` with a newly registered image — a gradual deployment whose gates judge
+/// published minutes, a post-switch validation hook, and the old color scaled down after the delay — with its
+/// records in the stack's DynamoDB table.
+#[test]
+fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = cfn_env(&endpoint, "pipe");
+    let table = fixture["table"].as_str().unwrap();
+    let image = fixture["new_image"].as_str().unwrap();
+    let extra = format!(
+        "[hooks]\nafter_switch = [\"echo validated $BLUEGREEN_WEIGHT_GREEN >> validation.log\"]\n\
+         [state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n"
+    );
+    let env = Env::on_machine(
+        &endpoint,
+        "pipe",
+        "interval = \"2s\"\nmin_requests = 10\n",
+        "pipe",
+        &extra,
+    );
+
+    // Both listeners that forward to the two target groups are the application's, tagged in one adopt.
+    let out = env.run(&["--output", "json", "adopt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let adopted: Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    let listeners = &fixture["listeners"];
+    assert_eq!(
+        adopted["data"]["resources"],
+        serde_json::json!([listeners["HTTP:80"], listeners["HTTPS:443"]]),
+        "{adopted}"
+    );
+    let status = env.status();
+    assert_eq!(
+        status["routes"],
+        serde_json::json!([
+            {"route": "HTTP:80", "split": {"blue": 100, "green": 0}},
+            {"route": "HTTPS:443", "split": {"blue": 100, "green": 0}},
+        ]),
+        "{status}"
+    );
+
+    // The plan names both routes and the new launch template version first.
+    let plan = env.run(&["plan", "--ami", image]);
+    let plan_text = text(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        plan_text.contains("routes (moved together): HTTP:80, HTTPS:443"),
+        "{plan_text}"
+    );
+    assert!(
+        plan_text.contains(&format!(
+            "1. create a version of green's launch template with image {image}"
+        )),
+        "{plan_text}"
+    );
+
+    let args = [
+        "deploy",
+        "--ami",
+        image,
+        "--strategy",
+        "gradual",
+        "--steps",
+        "50,100",
+        "--bake",
+        "1s",
+    ];
+    let (out, took) = deploy_with_minutes(&endpoint, &env, fixture.clone(), Green::Healthy, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("result: promoted: blue 0% / green 100%; blue scaled down"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CloudWatch minutes judged; last: 5xx-rate pass minute="),
+        "{stdout}"
+    );
+    eprintln!("the guide's pipeline on the emulator: promoted in {took:.1?}");
+
+    // Every route moved; green runs the new image; blue is cleaned up; the hook validated at 100 %.
+    let status = env.status();
+    for route in status["routes"].as_array().unwrap() {
+        assert_eq!(
+            route["split"],
+            serde_json::json!({"blue": 0, "green": 100}),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        status["colors"]["blue"]["capacity"]["desired"], 0,
+        "{status}"
+    );
+    let green_version = boto(
+        &endpoint,
+        "asg.describe_auto_scaling_groups(AutoScalingGroupNames=['cli-pipe-green-asg'])['AutoScalingGroups'][0]['LaunchTemplate']['Version']",
+    );
+    let template = fixture["launch_template"].as_str().unwrap();
+    let green_image = boto(
+        &endpoint,
+        &format!(
+            "ec2.describe_launch_template_versions(LaunchTemplateId='{template}', Versions=['{green_version}'])['LaunchTemplateVersions'][0]['LaunchTemplateData']['ImageId']"
+        ),
+    );
+    assert_eq!(green_image, image, "green runs the new image");
+    let blue_version = boto(
+        &endpoint,
+        "asg.describe_auto_scaling_groups(AutoScalingGroupNames=['cli-pipe-blue-asg'])['AutoScalingGroups'][0]['LaunchTemplate']['Version']",
+    );
+    assert_ne!(blue_version, green_version, "blue keeps its version");
+    let validation = std::fs::read_to_string(env.dir.join("validation.log")).unwrap();
+    assert_eq!(validation.trim(), "validated 100");
+    // The record lives in the stack's table: history reads it from there.
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(history.contains("promoted"), "{history}");
+}

@@ -518,12 +518,19 @@ pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failu
 }
 
 async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<Ended, Failure> {
-    let split = w
+    let routing = w
         .providers
         .router
-        .read_split()
+        .read_routes()
         .await
         .map_err(provider_failure)?;
+    // A run refuses routes that disagree; so does its plan.
+    let split = routing.uniform().ok_or_else(|| {
+        Failure::from_exec(&bluegreen_core::ExecError::RoutesDisagree {
+            routing: routing.to_string(),
+        })
+    })?;
+    let routes: Vec<&str> = routing.routes().iter().map(|r| r.route.as_str()).collect();
     let renderer = Renderer::new(ctx.output(), w.providers.clock.now());
     // The core decides what would change (and refuses what a run would refuse); this renders it.
     let planned = plan.changes(split).map_err(|e| Failure::from_exec(&e))?;
@@ -535,8 +542,14 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         "plan"
     };
     let mut human = format!(
-        "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\nschedule: {}\nchanges:\n",
-        plan.application, plan.schedule
+        "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\n{}schedule: {}\nchanges:\n",
+        plan.application,
+        if routes.len() > 1 {
+            format!("routes (moved together): {}\n", routes.join(", "))
+        } else {
+            String::new()
+        },
+        plan.schedule
     );
     for (i, c) in planned.changes.iter().enumerate() {
         human.push_str(&format!("  {}. {c}\n", i + 1));
@@ -588,7 +601,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
     renderer.result(
         "plan",
         &human,
-        serde_json::json!({"dry_run": dry_run, "split": split, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
+        serde_json::json!({"dry_run": dry_run, "split": split, "routes": routing, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
     );
     Ok(Ended::Done)
 }

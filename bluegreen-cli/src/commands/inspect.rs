@@ -62,16 +62,31 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             p.health.alarm_states(&w.alarms).await
         }
     };
-    let (split, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
-        p.router.read_split(),
+    let (routing, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
+        p.router.read_routes(),
         p.health.target_health(Color::Blue),
         p.health.target_health(Color::Green),
         capacity(Color::Blue),
         capacity(Color::Green),
         alarms,
     );
-    let split = split.map_err(crate::context::provider_failure)?;
-    let mut human = format!("split: {split}\n");
+    let routing = routing.map_err(crate::context::provider_failure)?;
+    // Several routes (listeners or rules) move together: each is shown; the colors' weights are the mean
+    // when they disagree (which a deployment refuses to start from).
+    let split = routing.overall();
+    let mut human = match routing.uniform() {
+        Some(split) if routing.routes().len() == 1 => format!("split: {split}\n"),
+        Some(split) => format!(
+            "split: {split} on each of {} routes\n",
+            routing.routes().len()
+        ),
+        None => "split: the routes disagree (roll back or shift to bring them together)\n".into(),
+    };
+    if routing.routes().len() > 1 {
+        for r in routing.routes() {
+            human.push_str(&format!("  {:<16} {}\n", r.route, r.split));
+        }
+    }
     let mut colors = serde_json::Map::new();
     for (c, health, capacity) in [
         (Color::Blue, blue, blue_cap),
@@ -158,7 +173,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             json!({"state": "unreadable", "detail": e.to_string()})
         }
     };
-    let data = json!({"application": w.application, "split": split, "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
+    let data = json!({"application": w.application, "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
     Ok((human.trim_end().to_string(), data))
 }
 

@@ -77,13 +77,14 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
             renderer.result(
                 "adopted",
                 &format!(
-                    "{} is now owned by {} (tag {}){}",
-                    resolved.action_resource(),
+                    "{} {} now owned by {} (tag {}){}",
+                    resolved.action_resources().join(", "),
+                    if resolved.routes.len() == 1 { "is" } else { "are" },
                     resolved.application,
                     bluegreen_aws::OWNER_TAG,
                     previous.as_ref().map_or(String::new(), |p| format!(", taken over from {p}"))
                 ),
-                serde_json::json!({"resource": resolved.action_resource(), "application": resolved.application, "previous_owner": previous}),
+                serde_json::json!({"resource": resolved.routes[0].resource(), "resources": resolved.action_resources(), "application": resolved.application, "previous_owner": previous}),
             );
         }
         ProviderKind::Sim => {
