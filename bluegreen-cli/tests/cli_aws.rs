@@ -783,8 +783,8 @@ fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
         "{status}"
     );
 
-    // The plan names both routes and the new launch template version first.
-    let plan = env.run(&["plan", "--ami", image]);
+    // The dry run names both routes and the new launch template version first.
+    let plan = env.run(&["deploy", "--ami", image, "--dry-run"]);
     let plan_text = text(&plan.stdout);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
     assert!(
