@@ -6,7 +6,7 @@ use crate::state::atomic_write;
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
-    ProviderError, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
+    ProviderError, Routing, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,9 @@ impl TrafficRouter for SimFileRouter {
     }
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
         self.0.call(|w| now(w, w.router().write_split(split)))
+    }
+    async fn read_routes(&self) -> Result<Routing, ProviderError> {
+        self.0.call(|w| now(w, w.router().read_routes()))
     }
 }
 

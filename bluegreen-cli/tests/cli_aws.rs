@@ -857,4 +857,39 @@ fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
     // The record lives in the stack's table: history reads it from there.
     let history = text(&env.run(&["history"]).stdout);
     assert!(history.contains("promoted"), "{history}");
+
+    // Someone moves the HTTPS listener by hand: the routes disagree. A deployment refuses to start from
+    // that (exit 2, naming each), status shows each, and the emergency rollback brings both back to the
+    // promoted color.
+    let https = listeners["HTTPS:443"].as_str().unwrap();
+    let tg = |c: &str| fixture["target_groups"][c].as_str().unwrap().to_string();
+    boto(
+        &endpoint,
+        &format!(
+            "elb.modify_listener(ListenerArn='{https}', DefaultActions=[{{'Type': 'forward', 'ForwardConfig':              {{'TargetGroups': [{{'TargetGroupArn': '{}', 'Weight': 50}}, {{'TargetGroupArn': '{}', 'Weight': 50}}]}}}}])",
+            tg("blue"),
+            tg("green")
+        ),
+    );
+    let out = env.run(&["deploy", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: the routes disagree (HTTP:80 blue 0% / green 100%, HTTPS:443 blue 50% / green 50%): \
+         a deployment moves them together from one split; roll back or shift first"
+    );
+    let shown = text(&env.run(&["status"]).stdout);
+    assert!(
+        shown.contains("split: the routes disagree")
+            && shown.contains("HTTPS:443        blue 50% / green 50%"),
+        "{shown}"
+    );
+    let out = env.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status = env.status();
+    assert_eq!(status["routes_agree"], true, "{status}");
+    assert_eq!(
+        status["split"],
+        serde_json::json!({"blue": 0, "green": 100})
+    );
 }

@@ -4,7 +4,7 @@ use super::{ActionRef, SimWorld};
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
-    ProviderError, TargetHealth, TrafficRouter, TrafficSplit, Window,
+    ProviderError, Routing, TargetHealth, TrafficRouter, TrafficSplit, Window,
 };
 
 /// The images (AMIs) the simulated world knows: the golden image of version 1 and a newer one. Any other id
@@ -73,6 +73,17 @@ impl TrafficRouter for SimRouter {
             .collect();
         self.world
             .modify_forward(&self.listener, self.action, &weights)
+    }
+
+    /// One route, named as the AWS provider names it: `HTTP:80`, or `HTTP:80 rule 10`.
+    async fn read_routes(&self) -> Result<Routing, ProviderError> {
+        let split = self.read_split().await?;
+        let port = self.world.lock().listener(&self.listener)?.port;
+        let name = match self.action {
+            ActionRef::Default => format!("HTTP:{port}"),
+            ActionRef::Rule(p) => format!("HTTP:{port} rule {p}"),
+        };
+        Ok(Routing::single(name, split))
     }
 }
 
