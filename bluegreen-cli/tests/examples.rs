@@ -33,9 +33,55 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
         }
     }
     assert!(jenkins.contains("--launch-template-version") && jenkins.contains("--format html"));
+    assert!(jenkins.contains("--ami ${ami}") && actions.contains("--ami $AMI"));
+    // The AMI comes from the image build: each file's awk program finds it in Packer's machine-readable
+    // output (the Jenkinsfile's is escaped for Groovy).
+    let packer_log = "1764201600,,ui,say,==> Builds finished.\n\
+         1764201600,amazon-ebs.golden,artifact-count,1\n\
+         1764201600,amazon-ebs.golden,artifact,0,builder-id,mitchellh.amazonebs\n\
+         1764201600,amazon-ebs.golden,artifact,0,id,ap-northeast-1:ami-0fedcba9876543210\n\
+         1764201600,amazon-ebs.golden,artifact,0,string,AMIs were created:\n";
+    let awk_program = |file: &str, groovy: bool| {
+        let start = file.find("awk -F, '").expect("an awk program") + "awk -F, '".len();
+        let end = start + file[start..].find("' packer.log").unwrap();
+        let program = &file[start..end];
+        if groovy {
+            program.replace("\\$", "$").replace("\\\"", "\"")
+        } else {
+            program.to_string()
+        }
+    };
+    for program in [awk_program(&jenkins, true), awk_program(&actions, false)] {
+        let mut child = Command::new("awk")
+            .args(["-F,", &program])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(packer_log.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "ami-0fedcba9876543210",
+            "{program}"
+        );
+    }
+    // Each run has its own deployment id, and the report of it is archived whatever the outcome.
     assert!(
-        jenkins.contains("--ami ${params.AMI_ID}") && actions.contains("--ami ${{ inputs.ami }}")
+        jenkins.contains("--id ${env.DEPLOYMENT_ID}") && actions.contains("--id $DEPLOYMENT_ID")
     );
+    for file in [&jenkins, &actions] {
+        assert!(
+            file.contains("bluegreen report \"$DEPLOYMENT_ID\" --format html --out report.html"),
+            "{file}"
+        );
+    }
     let dir = std::env::temp_dir().join(format!("bluegreen-examples-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -47,6 +93,8 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
             .env("BLUEGREEN_APPLICATION", "poc-web")
             .env("BLUEGREEN_PROVIDER", "sim")
             .env("BLUEGREEN_OUTPUT", "json")
+            // The simulated world's clock, fixed when the first command creates it: 20 minutes in 2 s.
+            .env("BLUEGREEN_TIME_SCALE", "600")
             .args(args)
             .output()
             .unwrap()
@@ -82,6 +130,44 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
             );
         }
     }
+    // A real run as the files make it (gradual, full, the built image, its own id), then its report.
+    let image = bluegreen_testkit::IMAGES[1];
+    let out = run(&[
+        "deploy",
+        "--id",
+        "poc-build-7",
+        "--strategy",
+        "gradual",
+        "--type",
+        "full",
+        "--ami",
+        image,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&[
+        "report",
+        "poc-build-7",
+        "--format",
+        "html",
+        "--out",
+        "report.html",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("poc-build-7") && html.contains("promoted"),
+        "{html}"
+    );
     assert_eq!(run(&["rollback"]).status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
