@@ -229,3 +229,75 @@ fn a_deployment_refuses_routes_that_disagree_and_writes_nothing() {
     assert_eq!(done.unwrap(), TrafficSplit::all_to(Color::Blue));
     assert_eq!(rule_split(&h), TrafficSplit::all_to(Color::Blue));
 }
+
+/// A run that dies at any append, one route moved by hand (or not) while no process runs, then resumed:
+/// every route ends at the outcome's split; without the outside change, the deployment is promoted.
+#[test]
+fn a_resume_after_a_crash_anywhere_brings_every_route_to_one_split() {
+    let strategy = Strategy::Gradual {
+        steps: vec![50, 100],
+        bake: std::time::Duration::from_secs(60),
+    };
+    let mut crashes = 0;
+    for moved in [false, true] {
+        // From the first append on (a run that dies before it recorded anything has nothing to resume).
+        for n in 1.. {
+            let mut h = Harness::new(world());
+            let r = rule(&h);
+            two_routes(&mut h, Arc::new(r));
+            h.store.hang_after(Some(n));
+            let exec = h.executor();
+            let died = run_virtual_until(
+                h.world.clock(),
+                exec.run(DeploymentId::new("d1").unwrap(), plan(strategy.clone())),
+                || false,
+            );
+            if !matches!(died, Some(Err(_))) {
+                // The run finished before its n-th append: every crash point was tried.
+                assert!(n > 10, "a gradual run appends more than {n} times");
+                break;
+            }
+            crashes += 1;
+            h.store.hang_after(None);
+            let promoted_before = h
+                .events
+                .entries()
+                .iter()
+                .any(|e| matches!(e.event, Event::Promoted { .. }));
+            if moved {
+                run_virtual(
+                    h.world.clock(),
+                    rule(&h).write_split(TrafficSplit::new(50, 50).unwrap()),
+                )
+                .unwrap()
+                .unwrap();
+            }
+            h.world.clock().advance(DEFAULT_LEASE_TTL);
+            let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+            let end = match &outcome {
+                Outcome::Promoted { split, .. } | Outcome::RolledBack { split, .. } => *split,
+                other => panic!("crash at {n}, moved {moved}: {other}"),
+            };
+            assert_eq!(
+                h.world.split(),
+                end,
+                "crash at {n}, moved {moved}: {outcome}"
+            );
+            if moved && promoted_before {
+                // The deployment was over: a resume finishes its cleanup and leaves traffic as a person set it
+                // (as with one listener).
+                assert_eq!(rule_split(&h), TrafficSplit::new(50, 50).unwrap());
+            } else {
+                assert_eq!(
+                    rule_split(&h),
+                    end,
+                    "crash at {n}, moved {moved}: {outcome}"
+                );
+            }
+            if !moved {
+                assert_eq!(outcome.kind(), "promoted", "crash at {n}: {outcome}");
+            }
+        }
+    }
+    assert!(crashes > 20, "{crashes}");
+}
