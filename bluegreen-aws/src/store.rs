@@ -515,3 +515,35 @@ impl StateStore for DynamoStore {
         Ok(self.read_lock(application).await?.map(|(l, _)| l))
     }
 }
+
+/// The shared table as the queue of control requests: `bluegreen promote` or `abort` on any machine reaches a
+/// deployment that runs on another (one consistent read a second while it waits).
+#[async_trait::async_trait]
+impl bluegreen_store::ControlQueue for DynamoStore {
+    async fn send(
+        &self,
+        id: &DeploymentId,
+        control: &bluegreen_store::Control,
+    ) -> Result<(), ProviderError> {
+        let text = serde_json::to_string(control).map_err(|e| ProviderError::Invalid {
+            message: e.to_string(),
+        })?;
+        self.put_control(id, &text).await
+    }
+    async fn received(&self, id: &DeploymentId) -> Option<bluegreen_store::Control> {
+        serde_json::from_str(&self.get_control(id).await.ok()??).ok()
+    }
+    async fn consume(&self, id: &DeploymentId, control: &bluegreen_store::Control) {
+        if let Ok(text) = serde_json::to_string(control) {
+            // Best effort: a request left behind is removed when the deployment ends.
+            let _ = self.take_control(id, &text).await;
+        }
+    }
+    async fn clear(&self, id: &DeploymentId) {
+        // Best effort, as for the file: a stale request is refused by the next control command.
+        let _ = DynamoStore::clear_control(self, id).await;
+    }
+    fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+}

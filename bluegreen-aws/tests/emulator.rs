@@ -699,6 +699,8 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
     store.create_table().await.expect("the table is created");
     let now = SystemClock.now();
     c::store_contract(&store, "dynamodb", now).await;
+    // The table is the control queue of the shared backend, with the file store's contract.
+    bluegreen_store::conformance::control_queue_contract(&store, "dynamodb").await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let faulty = bluegreen_testkit::Faulty::new(
         conn.store(&table, "team-b/"),

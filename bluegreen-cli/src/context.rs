@@ -403,7 +403,7 @@ impl Context {
         // the records.
         self.file_store()?;
         let store = self.store().await?;
-        let approval = Arc::new(FileApproval::new(store.clone(), store.control_poll()));
+        let approval = Arc::new(FileApproval::new(store.clone()));
         let alarms = self.file.gates.alarms.clone().unwrap_or_default();
         match self.provider()? {
             ProviderKind::Aws => {

@@ -5,7 +5,6 @@
 pub mod commands;
 pub mod config;
 pub mod context;
-pub mod flock;
 pub mod hooks;
 pub mod html;
 pub mod render;
@@ -13,6 +12,9 @@ pub mod sim;
 pub mod simulate;
 pub mod state;
 pub mod webhook;
+
+/// The advisory file locks of the state directory (from `bluegreen-store`).
+pub use bluegreen_store::flock;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use commands::{deploy, inspect, manual, setup};

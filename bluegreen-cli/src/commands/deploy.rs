@@ -301,12 +301,7 @@ async fn execute(
             token.cancel();
         })
     };
-    let abort = tokio::spawn(watch_abort(
-        w.store.clone(),
-        id.clone(),
-        token,
-        w.store.control_poll(),
-    ));
+    let abort = tokio::spawn(watch_abort(w.store.clone(), id.clone(), token));
     let result = run(&exec).await;
     ctrl_c.abort();
     abort.abort();

@@ -1,0 +1,151 @@
+//! The file store keeps the store contract (also behind the fault decorator) and the control queue's; a
+//! lock held by a dead local process is taken over; approvals and aborts arrive through the queue.
+
+use bluegreen_core::*;
+use bluegreen_store::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn temp_store(name: &str) -> (FileStore, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("bluegreen-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (FileStore::open(&dir).expect("state directory"), dir)
+}
+
+#[tokio::test]
+async fn the_file_store_keeps_the_store_contract() {
+    let (store, dir) = temp_store("contract");
+    let now = bluegreen_testkit::EPOCH_2026;
+    bluegreen_testkit::conformance::store_contract(&store, "file", now).await;
+    // Through the fault decorator too.
+    let clock: Arc<dyn Clock> = Arc::new(bluegreen_testkit::ManualClock::new(now));
+    let faulty = bluegreen_testkit::Faulty::new(
+        store.clone(),
+        clock,
+        bluegreen_testkit::FaultHandle::new(1),
+    );
+    bluegreen_testkit::conformance::store_contract(&faulty, "file-faulty", now).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_file_store_keeps_the_control_queue_contract() {
+    let (store, dir) = temp_store("queue");
+    conformance::control_queue_contract(&store, "file").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn state_files_are_readable_only_by_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (store, dir) = temp_store("modes");
+    let owner = LockOwner {
+        deployment: DeploymentId::new("d").unwrap(),
+        run: "r".into(),
+        host: "elsewhere:1".into(),
+    };
+    store
+        .lock(
+            "app",
+            &owner,
+            bluegreen_testkit::EPOCH_2026,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.clone()), 0o700);
+    assert_eq!(mode(dir.join("locks")), 0o700);
+    assert_eq!(mode(dir.join("locks/app.lock")), 0o600);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_lock_held_by_a_dead_local_process_is_taken_over() {
+    let (store, dir) = temp_store("dead");
+    let now = bluegreen_testkit::EPOCH_2026;
+    let ttl = Duration::from_secs(3600);
+    let dead = LockOwner {
+        deployment: DeploymentId::new("old").unwrap(),
+        run: "old-run".into(),
+        // A pid that cannot exist (above the kernel's pid_max).
+        host: format!("{}:{}", host_name(), 4_194_999),
+    };
+    store.lock("app", &dead, now, ttl).await.unwrap();
+    let alive = LockOwner {
+        deployment: DeploymentId::new("new").unwrap(),
+        run: "new-run".into(),
+        host: format!("{}:{}", host_name(), std::process::id()),
+    };
+    let lease = store.lock("app", &alive, now, ttl).await.unwrap();
+    assert_eq!(lease.fence, 2, "taken over");
+    assert_eq!(liveness(&lease, now), Liveness::Live);
+    // A live one (this process) is not taken over.
+    let other = LockOwner {
+        deployment: DeploymentId::new("other").unwrap(),
+        run: "other-run".into(),
+        host: "elsewhere:1".into(),
+    };
+    assert!(matches!(
+        store.lock("app", &other, now, ttl).await,
+        Err(ProviderError::Conflict { .. })
+    ));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn approvals_and_aborts_arrive_through_the_queue() {
+    let (store, dir) = temp_store("approval");
+    let id = DeploymentId::new("d1").unwrap();
+    let request = ApprovalRequest {
+        deployment: id.clone(),
+        step: 2,
+        percent: 10,
+    };
+    let approval = QueueApproval::new(store.clone());
+    store
+        .send(
+            &id,
+            &Control::Approve {
+                by: "alice".into(),
+                pre_approved: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        approval.wait(&request).await.unwrap(),
+        ApprovalDecision::Approved {
+            by: "alice (pre-approved)".into()
+        }
+    );
+    assert_eq!(store.received(&id), None, "an approval is consumed");
+    store
+        .send(
+            &id,
+            &Control::Reject {
+                by: "bob".into(),
+                reason: Some("latency".into()),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        approval.wait(&request).await.unwrap(),
+        ApprovalDecision::Rejected {
+            by: "bob".into(),
+            reason: Some("latency".into())
+        }
+    );
+    // An abort cancels the run that watches for it.
+    let token = CancelToken::new();
+    let watcher = tokio::spawn(watch_abort(store.clone(), id.clone(), token.clone()));
+    store
+        .send(&id, &Control::Abort { by: "carol".into() })
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), watcher)
+        .await
+        .expect("the abort is seen within a few polls")
+        .unwrap();
+    assert!(token.is_cancelled());
+    let _ = std::fs::remove_dir_all(dir);
+}
