@@ -7,11 +7,8 @@
 //!     # on AWS (standard credentials), records and the lock in the team's DynamoDB table (docs/teams.md)
 //! ```
 
-use bluegreen_aws::{AwsSettings, Connection, Naming, SystemClock, TargetSpec};
-use bluegreen_core::{
-    DeploymentId, Executor, NoApprovalChannel, NoopObserver, Observer, Outcome, Plan, Providers,
-    RecordEntry, Strategy,
-};
+use bluegreen_aws::{AwsSettings, Connection, Naming, TargetSpec};
+use bluegreen_core::{DeploymentId, Executor, Observer, Outcome, Plan, RecordEntry, Strategy};
 use bluegreen_testkit::{Harness, WorldConfig, run_virtual};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +43,9 @@ fn simulated() -> Outcome {
         .expect("starts")
 }
 
-/// On AWS nothing of the testkit is used: the providers, a durable shared store (the DynamoDB table every
-/// machine of the team uses), the real clock, and no approval channel (a gradual strategy never asks).
+/// On AWS nothing of the testkit is used: the providers, the team's shared DynamoDB table as the durable
+/// store *and* the approval channel (so `bluegreen promote` on any machine approves a canary run here), and
+/// the real clock. From settings to outcome:
 async fn on_aws(
     environment: &str,
     application: &str,
@@ -55,22 +53,15 @@ async fn on_aws(
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
     let naming = Naming::new(environment, application)?;
     let connection = Connection::connect(&AwsSettings::default()).await;
-    let p = connection
+    let providers = connection
         .providers(&TargetSpec::by_convention(naming.clone()))
-        .await?;
-    let clock = Arc::new(SystemClock);
-    let providers = Providers {
-        router: p.router.clone(),
-        health: Arc::new(p.health),
-        capacity: Some(Arc::new(p.capacity)),
-        clock: clock.clone(),
-        approval: Arc::new(NoApprovalChannel),
-        store: Arc::new(connection.store(table, "")),
-        hooks: None,
-    };
-    let exec = Executor::new(providers).with_observer(Arc::new(NoopObserver));
+        .await?
+        .with_shared_state(connection.store(table, ""));
     let id = DeploymentId::new(format!("{environment}-{application}-embedded"))?;
-    let outcome = exec.run(id, plan(&naming.application_key())).await?;
+    let outcome = Executor::new(providers)
+        .with_observer(Arc::new(Print))
+        .run(id, plan(&naming.application_key()))
+        .await?;
     println!("API calls: {:?}", connection.counter().counts());
     Ok(outcome)
 }

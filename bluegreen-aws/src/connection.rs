@@ -52,6 +52,33 @@ pub struct AwsProviders {
     pub capacity: AsgCapacity,
 }
 
+impl AwsProviders {
+    /// The core's providers: these, the real clock, `store` for records and the lock, and `approval`; no
+    /// hooks. Every field of the result stays replaceable.
+    pub fn into_providers(
+        self,
+        store: Arc<dyn bluegreen_core::StateStore>,
+        approval: Arc<dyn bluegreen_core::Approval>,
+    ) -> bluegreen_core::Providers {
+        bluegreen_core::Providers {
+            router: self.router,
+            health: Arc::new(self.health),
+            capacity: Some(Arc::new(self.capacity)),
+            clock: Arc::new(crate::SystemClock),
+            approval,
+            store,
+            hooks: None,
+        }
+    }
+
+    /// The core's providers with a team's shared table (see [`Connection::store`]) as the store and as the
+    /// approval channel: `bluegreen promote` or `abort` on any machine reaches the deployment.
+    pub fn with_shared_state(self, store: crate::DynamoStore) -> bluegreen_core::Providers {
+        let approval = Arc::new(bluegreen_store::QueueApproval::new(store.clone()));
+        self.into_providers(Arc::new(store), approval)
+    }
+}
+
 impl Connection {
     /// Loads the configuration (no call is made yet) and builds the clients.
     pub async fn connect(settings: &AwsSettings) -> Self {

@@ -5,8 +5,7 @@ use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::state::{Backend, FileApproval, FileStore};
 use crate::{Failure, Output};
 use bluegreen_aws::{
-    ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, SystemClock,
-    TargetSpec,
+    ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, TargetSpec,
 };
 use bluegreen_core::{PerColor, ProviderError, Providers};
 use bluegreen_testkit::Scenario;
@@ -426,15 +425,7 @@ impl Context {
                     }
                 };
                 Ok(Wired {
-                    providers: Providers {
-                        router: p.router.clone(),
-                        health: Arc::new(p.health),
-                        capacity: Some(Arc::new(p.capacity)),
-                        clock: Arc::new(SystemClock),
-                        approval,
-                        store: Arc::new(store.clone()),
-                        hooks: None,
-                    },
+                    providers: p.into_providers(Arc::new(store.clone()), approval),
                     store,
                     application: naming.application_key(),
                     counter: Some(conn.counter().clone()),
