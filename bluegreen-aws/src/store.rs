@@ -196,7 +196,9 @@ impl DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.control_key(deployment)))
-            .condition_expression("request = :r")
+            // `request` is one of DynamoDB's reserved words: it must be named through a placeholder.
+            .condition_expression("#r = :r")
+            .expression_attribute_names("#r", "request")
             .expression_attribute_values(":r", s(request))
             .send()
             .await
