@@ -5,18 +5,28 @@
 //! [`HealthSource`](bluegreen_core::HealthSource), and the colors' Auto Scaling groups as a
 //! [`Capacity`](bluegreen_core::Capacity) provider.
 //!
+//! From settings to a deployment's outcome — the front door:
+//!
 //! ```no_run
-//! # async fn demo() -> Result<(), bluegreen_aws::AwsError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use bluegreen_aws::{AwsSettings, Connection, Naming, TargetSpec};
+//! use bluegreen_core::{DeploymentId, Executor, Plan, Strategy};
 //! let settings = AwsSettings { region: Some("ap-northeast-1".into()), ..AwsSettings::default() };
 //! let connection = Connection::connect(&settings).await;
-//! let target = TargetSpec::by_convention(Naming::new("poc", "poc-web")?);
-//! let providers = connection.providers(&target).await?; // resolved, ownership checked
-//! # let _ = providers; Ok(()) }
+//! let providers = connection
+//!     .providers(&TargetSpec::by_convention(Naming::new("poc", "poc-web")?))
+//!     .await? // resolved (every listener forwarding to both colors), ownership checked
+//!     .with_shared_state(connection.store("bluegreen-state", "")); // records, lock, approvals
+//! let plan = Plan::new("poc/poc-web", Strategy::canary().compile()?);
+//! let outcome = Executor::new(providers).run(DeploymentId::new("release-42")?, plan).await?;
+//! println!("{outcome}");
+//! # Ok(()) }
 //! ```
 //!
 //! Everything runs against AWS or, with an endpoint URL, a local emulator; the same conformance suite as the
 //! testkit's fakes proves both.
+
+#![deny(missing_docs)]
 
 mod action;
 mod capacity;

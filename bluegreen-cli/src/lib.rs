@@ -2,6 +2,8 @@
 //! with ([`Ended`], [`Failure`]). It parses, wires and renders; the deployment logic lives in
 //! `bluegreen-core`. The binary (`main.rs`) only turns a result into an exit code.
 
+#![deny(missing_docs)]
+
 pub mod commands;
 pub mod config;
 pub mod context;

@@ -13,6 +13,8 @@
 //! a provider trait. `bluegreen-aws` implements the traits on AWS; `bluegreen-testkit` implements them in
 //! memory with fault injection, so that a 15-minute strategy runs in microseconds.
 
+#![deny(missing_docs)]
+
 pub mod executor;
 pub mod gate;
 pub mod model;

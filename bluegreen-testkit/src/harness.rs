@@ -70,7 +70,7 @@ pub struct Harness {
     pub manage_capacity: bool,
     /// User hooks, if any.
     pub hooks: Option<Arc<dyn bluegreen_core::Hooks>>,
-    /// The executor's wall clock: the world's clock, steppable (see [`SteppedClock`]).
+    /// The executor's wall clock: the world's clock, steppable (see [`SteppedClock`](crate::SteppedClock)).
     pub wall: crate::SteppedClock,
     /// Providers that replace the world's, for tests of custom implementations.
     pub custom: CustomProviders,

@@ -14,6 +14,8 @@
 //! - [`conformance`]: the contract every provider implementation must pass.
 //! - [`Harness`]: all of the above wired together.
 
+#![deny(missing_docs)]
+
 mod approval;
 mod calllog;
 mod clock;
