@@ -106,6 +106,8 @@ fn every_route_moves_and_is_verified_at_every_step() {
         .unwrap();
     let names: Vec<&str> = routing.routes().iter().map(|r| r.route.as_str()).collect();
     assert_eq!(names, ["HTTP:80", "HTTP:80 rule 10"]);
+    // The cost: one write per route per step (5 steps, 2 routes), and every read-back reads both.
+    assert_eq!(h.world.calls().count("ModifyListener"), 10);
 }
 
 #[test]
