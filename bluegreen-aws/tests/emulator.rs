@@ -26,10 +26,15 @@ fn endpoint() -> Option<String> {
 
 /// Builds the guide's environment for `{env}-{app}` on the emulator.
 fn seed(endpoint: &str, env: &str, app: &str) -> Value {
+    fixture("seed_env.py", endpoint, env, app)
+}
+
+/// Runs `tests/fixtures/{script}` for `{env}-{app}` on the emulator; returns the names it prints.
+fn fixture(script: &str, endpoint: &str, env: &str, app: &str) -> Value {
     let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_env.py");
+    let script = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python)
-        .args([script, endpoint, env, app])
+        .args([script.as_str(), endpoint, env, app])
         .output()
         .expect("python runs");
     assert!(
@@ -877,18 +882,7 @@ async fn a_new_image_becomes_a_launch_template_version() {
 
 /// The example CloudFormation templates' environment (see `fixtures/cfn_env.py`).
 fn cfn_env(endpoint: &str, env: &str, app: &str) -> Value {
-    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cfn_env.py");
-    let out = Command::new(python)
-        .args([script, endpoint, env, app])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "fixture failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("fixture prints JSON")
+    fixture("cfn_env.py", endpoint, env, app)
 }
 
 /// Issue 14: an HTTP and an HTTPS listener forwarding to the same two target groups are found together (a

@@ -19,13 +19,18 @@ fn endpoint() -> Option<String> {
 }
 
 fn seed(endpoint: &str, app: &str) -> Value {
+    fixture("seed_env.py", endpoint, app)
+}
+
+/// Runs `bluegreen-aws/tests/fixtures/{script}` for `cli-{app}` on the emulator; returns the names it prints.
+fn fixture(script: &str, endpoint: &str, app: &str) -> Value {
     let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../bluegreen-aws/tests/fixtures/seed_env.py"
+    let script = format!(
+        "{}/../bluegreen-aws/tests/fixtures/{script}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let out = Command::new(python)
-        .args([script, endpoint, "cli", app])
+        .args([script.as_str(), endpoint, "cli", app])
         .output()
         .expect("python runs");
     assert!(
@@ -703,21 +708,7 @@ fn deploy_from_an_image_checks_it_on_aws_first() {
 /// Builds the example CloudFormation templates' environment (CreateStack; the two listeners through the API,
 /// since the emulator's CloudFormation cannot create a weighted forward) for `cli-{app}`.
 fn cfn_env(endpoint: &str, app: &str) -> Value {
-    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../bluegreen-aws/tests/fixtures/cfn_env.py"
-    );
-    let out = Command::new(python)
-        .args([script, endpoint, "cli", app])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "fixture: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    fixture("cfn_env.py", endpoint, app)
 }
 
 /// What boto3 says: `expression` evaluated with `ec2`, `asg` and `elb` clients of the emulator.
