@@ -5,7 +5,8 @@
 //! [`HealthSource`](bluegreen_core::HealthSource), and the colors' Auto Scaling groups as a
 //! [`Capacity`](bluegreen_core::Capacity) provider.
 //!
-//! From settings to a deployment's outcome — the front door:
+//! Wired by hand (the `bluegreen` crate's `Deployer` does this, and more, from the settings `bluegreen.toml`
+//! holds — start there):
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

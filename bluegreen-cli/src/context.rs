@@ -1,26 +1,15 @@
 //! Global flags, the configuration file, and wiring providers for a command.
 
-use crate::config::{self, FileConfig};
-use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
-use crate::state::{Backend, FileApproval, FileStore};
+use crate::config::{self, Settings};
 use crate::{Failure, Output};
-use bluegreen_aws::{
-    ActionSpec, AwsError, AwsSettings, CallCounter, Connection, ListenerSpec, Naming, TargetSpec,
-};
-use bluegreen_core::{PerColor, ProviderError, Providers};
+pub use bluegreen::ProviderKind;
+use bluegreen::{Deployer, Store};
+use bluegreen_aws::{AwsError, AwsSettings, Connection, Naming, TargetSpec};
+use bluegreen_core::ProviderError;
+use bluegreen_store::FileStore;
 use bluegreen_testkit::Scenario;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-/// Which world the commands act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProviderKind {
-    /// AWS (or an emulator at `--endpoint-url`).
-    Aws,
-    /// The simulated ALB, ASGs and traffic kept in the state directory.
-    Sim,
-}
 
 /// Flags every command takes. Each also comes from a `BLUEGREEN_*` variable.
 #[derive(Args, Debug, Clone)]
@@ -83,82 +72,17 @@ pub struct Global {
 pub struct Context {
     /// The global flags (each also from its `BLUEGREEN_*` variable).
     pub global: Global,
-    /// `bluegreen.toml`, or its defaults when there is none.
-    pub file: FileConfig,
-    base_dir: PathBuf,
+    /// `bluegreen.toml` (or its defaults when there is none) with the global flags applied over it: what
+    /// the library's [`Deployer`] is built from.
+    pub settings: Settings,
     /// One AWS connection per command: the providers and the shared state backend count their calls
     /// together.
     connection: tokio::sync::OnceCell<Connection>,
 }
 
-/// Providers wired for one command.
-pub struct Wired {
-    /// The providers the executor runs against.
-    pub providers: Providers,
-    /// Where records, locks and control requests live, with what the core's `StateStore` does not say
-    /// (control requests, the lock as written).
-    pub store: Backend,
-    /// `{environment}/{application}`: the key of records and locks.
-    pub application: String,
-    /// The AWS calls made, for the summary; `None` on the simulated provider (its world counts them).
-    pub counter: Option<CallCounter>,
-    /// The simulated world, on the simulated provider.
-    pub sim: Option<Arc<SimFile>>,
-    /// The alarms `[gates] alarms` names, shown by `status`.
-    pub alarms: Vec<String>,
-    /// Set when the AWS resources came from the cache of resolved names (read-only verbs): a read that
-    /// finds them gone or changed invalidates it and asks again.
-    pub cached: Option<ResolvedCache>,
-}
-
-/// The resolved ARNs of an application, kept in the state directory so that read-only verbs skip discovery
-/// (four to five calls). Keyed by everything that names the resources; checked by the first read itself (the
-/// listener's forward action must still go to the cached target groups), and refreshed by every change.
-#[derive(Debug, Clone)]
-pub struct ResolvedCache {
-    path: PathBuf,
-    key: String,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedResolved {
-    key: String,
-    resolved: bluegreen_aws::Resolved,
-}
-
-impl ResolvedCache {
-    fn new(state_dir: &Path, naming: &bluegreen_aws::Naming, spec: &TargetSpec) -> Self {
-        ResolvedCache {
-            path: state_dir
-                .join("resolved")
-                .join(format!("{}.json", naming.load_balancer())),
-            key: format!("{spec:?}"),
-        }
-    }
-
-    fn load(&self) -> Option<bluegreen_aws::Resolved> {
-        let text = std::fs::read_to_string(&self.path).ok()?;
-        let c: CachedResolved = serde_json::from_str(&text).ok()?;
-        (c.key == self.key).then_some(c.resolved)
-    }
-
-    /// Best effort: a cache that cannot be written only costs the next read-only verb its discovery.
-    fn store(&self, resolved: &bluegreen_aws::Resolved) {
-        let c = CachedResolved {
-            key: self.key.clone(),
-            resolved: resolved.clone(),
-        };
-        if let (Some(dir), Ok(text)) = (self.path.parent(), serde_json::to_string(&c)) {
-            let _ = std::fs::create_dir_all(dir);
-            let _ = crate::state::atomic_write(&self.path, text.as_bytes());
-        }
-    }
-
-    /// Forgets the cached names (they no longer match the world).
-    pub fn invalidate(&self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
+/// Providers, store and settings wired for one command: the library's front door, which an embedding
+/// program uses too.
+pub type Wired = Deployer;
 
 fn aws_failure(e: AwsError) -> Failure {
     match e {
@@ -178,24 +102,67 @@ pub fn provider_failure(e: ProviderError) -> Failure {
     }
 }
 
+impl From<bluegreen::Error> for Failure {
+    fn from(e: bluegreen::Error) -> Self {
+        match e {
+            bluegreen::Error::Settings(e) => Failure::bad_input(e),
+            bluegreen::Error::Aws(e) => aws_failure(e),
+            bluegreen::Error::Provider(e) => provider_failure(e),
+            bluegreen::Error::StateDir { path, source } => {
+                let message = format!("state directory {}: {source}", path.display());
+                // A directory this user cannot use is a wrong setting (bad input), not a local failure.
+                match source.kind() {
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory => {
+                        Failure::bad_input(message)
+                    }
+                    _ => Failure::local_io(message),
+                }
+            }
+            bluegreen::Error::Exec(e) => Failure::from_exec(&e),
+            other => Failure::provider(other.to_string()),
+        }
+    }
+}
+
 impl Context {
-    /// Reads the configuration file named by `--config`, or `./bluegreen.toml` if it exists.
+    /// Reads the configuration file named by `--config`, or `./bluegreen.toml` if it exists, and applies the
+    /// global flags over it.
     pub fn load(global: Global) -> Result<Self, Failure> {
-        let (file, base_dir) = match &global.config {
-            Some(path) => (
-                config::load(path).map_err(Failure::bad_input)?,
-                parent(path),
-            ),
-            None if Path::new("bluegreen.toml").exists() => (
-                config::load(Path::new("bluegreen.toml")).map_err(Failure::bad_input)?,
-                PathBuf::from("."),
-            ),
-            None => (FileConfig::default(), PathBuf::from(".")),
+        let mut settings = match &global.config {
+            Some(path) => config::load(path)?,
+            None if Path::new("bluegreen.toml").exists() => {
+                config::load(Path::new("bluegreen.toml"))?
+            }
+            None => Settings::default(),
         };
+        let g = &global;
+        let over = |flag: &Option<String>, file: &mut Option<String>| {
+            if flag.is_some() {
+                file.clone_from(flag);
+            }
+        };
+        over(&g.environment, &mut settings.environment);
+        over(&g.application, &mut settings.application);
+        over(&g.region, &mut settings.aws.region);
+        over(&g.profile, &mut settings.aws.profile);
+        over(&g.endpoint_url, &mut settings.aws.endpoint_url);
+        over(&g.state_table, &mut settings.state.table);
+        over(&g.state_prefix, &mut settings.state.prefix);
+        if g.provider.is_some() {
+            settings.provider = g.provider;
+        }
+        if g.state_dir.is_some() {
+            settings.state_dir.clone_from(&g.state_dir);
+        }
+        if g.state_backend.is_some() {
+            settings.state.backend = g.state_backend;
+        }
+        if g.time_scale.is_some() {
+            settings.sim.time_scale = g.time_scale;
+        }
         Ok(Context {
             global,
-            file,
-            base_dir,
+            settings,
             connection: tokio::sync::OnceCell::new(),
         })
     }
@@ -207,56 +174,25 @@ impl Context {
 
     /// The naming convention; environment and application are required.
     pub fn naming(&self) -> Result<Naming, Failure> {
-        let env = self
-            .global
-            .environment
-            .clone()
-            .or(self.file.environment.clone());
-        let app = self
-            .global
-            .application
-            .clone()
-            .or(self.file.application.clone());
-        match (env, app) {
-            (Some(e), Some(a)) => Naming::new(&e, &a).map_err(Failure::bad_input),
-            (None, _) => Err(Failure::bad_input(
-                "no environment: pass --environment, set BLUEGREEN_ENVIRONMENT, or set `environment` in bluegreen.toml",
-            )),
-            (_, None) => Err(Failure::bad_input(
-                "no application: pass --application, set BLUEGREEN_APPLICATION, or set `application` in bluegreen.toml",
-            )),
-        }
+        self.settings.naming().map_err(Failure::bad_input)
     }
 
     /// `aws` or `sim`: the flag, else the file, else `aws`.
     pub fn provider(&self) -> Result<ProviderKind, Failure> {
-        if let Some(p) = self.global.provider {
-            return Ok(p);
-        }
-        match self.file.provider.as_deref() {
-            None | Some("aws") => Ok(ProviderKind::Aws),
-            Some("sim") => Ok(ProviderKind::Sim),
-            Some(other) => Err(Failure::bad_input(format!(
-                "provider {other:?}: expected aws or sim"
-            ))),
-        }
+        Ok(self.settings.provider())
     }
 
     /// The state directory: the flag, else the file's `state_dir`, else `.bluegreen/` beside the file.
     pub fn state_dir(&self) -> PathBuf {
-        self.global
-            .state_dir
-            .clone()
-            .or_else(|| self.file.state_dir.as_ref().map(|d| self.base_dir.join(d)))
-            .unwrap_or_else(|| self.base_dir.join(".bluegreen"))
+        self.settings.state_dir()
     }
 
     /// Where records, locks and control requests live: the shared DynamoDB table when `[state] backend`
     /// (or `--state-backend`) says `dynamodb`, else the state directory.
-    pub async fn store(&self) -> Result<Backend, Failure> {
+    pub async fn store(&self) -> Result<Store, Failure> {
         match self.shared_state()? {
-            None => self.file_store().map(Backend::File),
-            Some((table, prefix)) => Ok(Backend::Shared(
+            None => self.file_store().map(Store::File),
+            Some((table, prefix)) => Ok(Store::Shared(
                 self.connection().await.store(&table, &prefix),
             )),
         }
@@ -264,123 +200,50 @@ impl Context {
 
     /// The shared backend's table and prefix, when the state lives in DynamoDB.
     pub fn shared_state(&self) -> Result<Option<(String, String)>, Failure> {
-        let st = &self.file.state;
-        match self.global.state_backend.or(st.backend).unwrap_or_default() {
-            crate::config::StateBackend::File => Ok(None),
-            crate::config::StateBackend::Dynamodb => {
-                let table = self
-                    .global
-                    .state_table
-                    .clone()
-                    .or(st.table.clone())
-                    .ok_or_else(|| {
-                        Failure::bad_input(
-                            "the dynamodb state backend needs a table: --state-table, BLUEGREEN_STATE_TABLE or [state] table",
-                        )
-                    })?;
-                let prefix = self
-                    .global
-                    .state_prefix
-                    .clone()
-                    .or(st.prefix.clone())
-                    .unwrap_or_default();
-                Ok(Some((table, prefix)))
-            }
-        }
+        self.settings.shared_state().map_err(Failure::bad_input)
     }
 
     /// The state directory's store, created owner-only if missing; a path that cannot be one is bad input.
-    /// (The simulated world lives there whichever backend holds the records.)
     pub fn file_store(&self) -> Result<FileStore, Failure> {
         let dir = self.state_dir();
-        // A path that is not a directory, or one this user cannot use, is a wrong setting (bad input),
-        // not a provider failure.
         if dir.exists() && !dir.is_dir() {
             return Err(Failure::bad_input(format!(
                 "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
                 dir.display()
             )));
         }
-        FileStore::open(&dir).map_err(|e| {
-            let message = format!("state directory {}: {e}", dir.display());
-            match e.kind() {
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotADirectory => {
-                    Failure::bad_input(message)
-                }
-                _ => Failure::local_io(message),
+        FileStore::open(&dir).map_err(|source| {
+            bluegreen::Error::StateDir {
+                path: dir.clone(),
+                source,
             }
+            .into()
         })
-    }
-
-    /// Whether the health source fetches the p99 statistic: only the AWS provider, and only with
-    /// `[aws] p99 = true` (the simulated CloudWatch, like AWS, has no p99 unless asked).
-    pub fn fetches_p99(&self) -> bool {
-        matches!(self.provider(), Ok(ProviderKind::Aws)) && self.file.aws.p99.unwrap_or(false)
     }
 
     /// How to reach AWS: the flags over `[aws]`.
     pub fn aws_settings(&self) -> AwsSettings {
-        let a = &self.file.aws;
-        AwsSettings {
-            region: self.global.region.clone().or(a.region.clone()),
-            profile: self.global.profile.clone().or(a.profile.clone()),
-            endpoint_url: self.global.endpoint_url.clone().or(a.endpoint_url.clone()),
-            max_attempts: None,
-            p99: a.p99.unwrap_or(false),
-        }
+        self.settings.aws_settings()
     }
 
     /// What to manage: the naming convention with `[resources]` overrides, checked.
     pub fn target_spec(&self) -> Result<TargetSpec, Failure> {
-        let r = &self.file.resources;
-        let mut spec = TargetSpec::by_convention(self.naming()?);
-        spec.load_balancer = r.load_balancer.clone();
-        spec.target_groups = r.target_groups.as_ref().map(|t| PerColor {
-            blue: t.blue.clone(),
-            green: t.green.clone(),
-        });
-        spec.auto_scaling_groups = r.auto_scaling_groups.as_ref().map(|t| PerColor {
-            blue: t.blue.clone(),
-            green: t.green.clone(),
-        });
-        spec.listener = match (&r.listener_arn, r.listener_port, &r.listener_ports) {
-            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
-                return Err(Failure::BadInput(
-                    "[resources] listener_ports: give it alone, not with listener_port or listener_arn"
-                        .into(),
-                ));
-            }
-            (_, _, Some(ports)) if ports.is_empty() => {
-                return Err(Failure::BadInput(
-                    "[resources] listener_ports = []: name at least one port".into(),
-                ));
-            }
-            (Some(arn), _, _) => ListenerSpec::Arn(arn.clone()),
-            (None, Some(port), None) => ListenerSpec::Port(port),
-            (None, None, Some(ports)) => ListenerSpec::Ports(ports.clone()),
-            (None, None, None) => ListenerSpec::Forwarding,
-        };
-        spec.action = match (&r.rule_arn, r.rule_priority) {
-            (Some(arn), _) => ActionSpec::RuleArn(arn.clone()),
-            (None, Some(p)) => ActionSpec::RulePriority(p),
-            (None, None) => ActionSpec::Default,
-        };
-        Ok(spec)
+        self.settings.target_spec().map_err(Failure::bad_input)
     }
 
     /// The simulated scenario: the flag, else `[sim] scenario`, else `healthy`.
     pub fn scenario(&self, flag: Option<&str>) -> Result<Scenario, Failure> {
-        flag.or(self.file.sim.scenario.as_deref())
-            .unwrap_or("healthy")
-            .parse()
-            .map_err(Failure::bad_input)
+        match flag {
+            Some(f) => f.parse().map_err(Failure::bad_input),
+            None => self.settings.scenario().map_err(Failure::bad_input),
+        }
     }
 
     /// The webhook URL (`BLUEGREEN_WEBHOOK` or `[hooks] webhook`), checked.
     pub fn webhook(&self) -> Result<Option<hyper::Uri>, Failure> {
         let url = std::env::var("BLUEGREEN_WEBHOOK")
             .ok()
-            .or(self.file.hooks.webhook.clone());
+            .or(self.settings.hooks.webhook.clone());
         url.map(|u| crate::webhook::parse(&u)).transpose()
     }
 
@@ -395,93 +258,33 @@ impl Context {
             .clone()
     }
 
-    /// Wires the providers. `mutating` commands need the listener or rule to be owned by the application.
+    /// Wires the providers through the library's [`Deployer`]. `mutating` commands need the listener or rule
+    /// to be owned by the application; the others may use the cache of resolved names. `scenario` (the
+    /// simulated provider's `--scenario`) changes the world's behavior from now on.
     pub async fn wire(&self, mutating: bool, scenario: Option<&str>) -> Result<Wired, Failure> {
-        let naming = self.naming()?;
-        // The state directory holds the simulated world and the resolved names whichever backend holds
-        // the records.
-        self.file_store()?;
-        let store = self.store().await?;
-        let approval = Arc::new(FileApproval::new(store.clone()));
-        let alarms = self.file.gates.alarms.clone().unwrap_or_default();
-        match self.provider()? {
-            ProviderKind::Aws => {
-                let spec = self.target_spec()?;
-                let conn = self.connection().await;
-                let cache = ResolvedCache::new(&self.state_dir(), &naming, &spec);
-                let (p, cached) = if mutating {
-                    // A change always resolves afresh and checks ownership; it refreshes the cache.
-                    let p = conn.providers(&spec).await.map_err(aws_failure)?;
-                    cache.store(&p.resolved);
-                    (p, None)
-                } else {
-                    match cache.load() {
-                        Some(resolved) => (conn.providers_for(Arc::new(resolved)), Some(cache)),
-                        None => {
-                            let resolved = conn.resolve(&spec).await.map_err(aws_failure)?;
-                            cache.store(&resolved);
-                            (conn.providers_for(Arc::new(resolved)), None)
-                        }
-                    }
-                };
-                Ok(Wired {
-                    providers: p.into_providers(Arc::new(store.clone()), approval),
-                    store,
-                    application: naming.application_key(),
-                    counter: Some(conn.counter().clone()),
-                    sim: None,
-                    alarms,
-                    cached,
-                })
-            }
-            ProviderKind::Sim => {
-                let s = &self.file.sim;
-                let scale = self.global.time_scale.or(s.time_scale).unwrap_or(60.0);
-                // Outside this range the simulated clock either stands still (a deployment would take
-                // years) or overflows within a run.
-                if !(scale.is_finite() && (0.01..=100_000.0).contains(&scale)) {
-                    let shown = if scale != 0.0 && !(1e-3..1e6).contains(&scale.abs()) {
-                        format!("{scale:e}")
-                    } else {
-                        format!("{scale}")
-                    };
-                    return Err(Failure::bad_input(format!(
-                        "time scale {shown}: must be between 0.01 and 100000 simulated seconds per second"
-                    )));
-                }
-                let scenario_kind = self.scenario(scenario)?;
-                let sim =
-                    SimFile::open(&self.state_dir(), scenario_kind, s.seed.unwrap_or(1), scale)
-                        .map_err(crate::context::provider_failure)?;
-                if scenario.is_some() {
-                    sim.set_scenario(scenario_kind)
-                        .map_err(crate::context::provider_failure)?;
-                }
-                Ok(Wired {
-                    providers: Providers {
-                        router: Arc::new(SimFileRouter(sim.clone())),
-                        health: Arc::new(SimFileHealth(sim.clone())),
-                        capacity: Some(Arc::new(SimFileCapacity(sim.clone()))),
-                        clock: Arc::new(sim.clock()),
-                        approval,
-                        store: Arc::new(store.clone()),
-                        hooks: None,
-                    },
-                    store,
-                    application: naming.application_key(),
-                    counter: None,
-                    sim: Some(sim),
-                    alarms,
-                    cached: None,
-                })
-            }
-        }
+        self.wire_with(mutating, scenario, true).await
     }
-}
 
-fn parent(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+    /// [`Context::wire`], without `[hooks]` when `hooks` is false (`--skip-tests`).
+    pub async fn wire_with(
+        &self,
+        mutating: bool,
+        scenario: Option<&str>,
+        hooks: bool,
+    ) -> Result<Wired, Failure> {
+        let mut builder = Deployer::builder(self.settings.clone());
+        if !mutating {
+            builder = builder.read_only();
+        }
+        if let Some(s) = scenario {
+            builder = builder.scenario(self.scenario(Some(s))?);
+        }
+        if !hooks || !mutating {
+            builder = builder.without_hooks();
+        }
+        if self.provider()? == ProviderKind::Aws || self.shared_state()?.is_some() {
+            builder = builder.connection(self.connection().await);
+        }
+        Ok(builder.build().await?)
     }
 }

@@ -7,12 +7,9 @@
 pub mod commands;
 pub mod config;
 pub mod context;
-pub mod hooks;
 pub mod html;
 pub mod render;
-pub mod sim;
 pub mod simulate;
-pub mod state;
 pub mod webhook;
 
 /// The advisory file locks of the state directory (from `bluegreen-store`).
@@ -176,7 +173,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                 deploy::control(
                     &ctx,
                     a.target.id,
-                    state::Control::Approve {
+                    bluegreen_store::Control::Approve {
                         by: a.target.by.unwrap_or_else(commands::actor),
                         pre_approved: a.pre_approve,
                     },
@@ -187,7 +184,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                 deploy::control(
                     &ctx,
                     a.id,
-                    state::Control::Abort {
+                    bluegreen_store::Control::Abort {
                         by: a.by.unwrap_or_else(commands::actor),
                     },
                 )

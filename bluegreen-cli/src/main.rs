@@ -248,7 +248,7 @@ mod fuzz {
                     text.push_str(&format!("{k} = {v}\n"));
                 }
             }
-            let parsed: Result<config::FileConfig, _> = toml::from_str(&text);
+            let parsed = config::Settings::from_toml(&text);
             let Ok(file) = parsed else { return Ok(()) };
             match file.gates.policy(p99) {
                 Err(e) => prop_assert!(!e.to_string().contains('\n'), "{e}"),

@@ -4,27 +4,18 @@ use super::{current_deployment, replay};
 use crate::config::{self, duration};
 use crate::context::{Context, Wired, provider_failure};
 use crate::render::Renderer;
-use crate::state::watch_abort;
 use crate::{Ended, Failure, Signal};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::{
-    CapacityPolicy, Clock, Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
-    Replay, ResumeAction, Schedule, StateStore, Strategy, StrategySettings, parse_steps,
+    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
+    Replay, ResumeAction, Schedule, StateStore, StrategySettings, parse_steps,
 };
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// What a deployment covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeployType {
-    /// Bring the new color to capacity first, scale the old color down after.
-    Full,
-    /// Only move traffic.
-    TrafficOnly,
-}
+pub use bluegreen::DeployType;
 
 /// Flags shared by `deploy` and `plan`.
 #[derive(Args, Debug, Clone)]
@@ -155,58 +146,18 @@ impl StrategyArgs {
                 .on_timeout
                 .as_deref()
                 .map(config::on_timeout)
-                .transpose()?,
+                .transpose()
+                .map_err(Failure::bad_input)?,
         })
     }
 }
 
-/// The strategy: the file's settings, overlaid by the flags; the core applies the defaults.
-fn strategy(ctx: &Context, a: &StrategyArgs) -> Result<Strategy, Failure> {
-    let file = ctx.file.deploy.strategy_settings()?;
-    file.overlaid(a.settings()?)
-        .strategy()
-        .map_err(Failure::bad_input)
-}
-
-/// The plan of `deploy`/`plan`, validated before anything is called.
+/// The plan of `deploy`/`plan`: the settings' (the library's `Settings::plan`, which an embedding program
+/// uses too) with the flags over `[deploy]`; validated before anything is called.
 pub fn plan(ctx: &Context, a: &StrategyArgs) -> Result<Plan, Failure> {
-    let f = &ctx.file.deploy;
-    let schedule = strategy(ctx, a)?.compile().map_err(Failure::bad_input)?;
-    let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
-    plan.gates = ctx.file.gates.policy(ctx.fetches_p99())?;
-    plan.on_cancel = f.on_cancel.unwrap_or_default();
-    let kind = a.kind.or(f.kind).unwrap_or(DeployType::Full);
-    if kind == DeployType::Full {
-        let mut c = CapacityPolicy::default();
-        if let Some(t) = &f.ready_timeout {
-            c.ready_timeout = duration("deploy.ready_timeout", t)?;
-        }
-        if let Some(t) = &f.scale_down_delay {
-            c.scale_down_delay =
-                duration("deploy.scale_down_delay", t).map_err(Failure::bad_input)?;
-        }
-        c.keep_failed = f.keep_failed.unwrap_or(false);
-        plan.capacity = Some(c);
-    }
-    plan.validate().map_err(Failure::bad_input)?;
-    Ok(plan)
-}
-
-fn new_id(ctx: &Context, clock: &dyn Clock) -> Result<DeploymentId, Failure> {
-    let naming = ctx.naming()?;
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(clock.now().as_millis());
-    // Milliseconds and the process id: two commands in the same second get different ids.
-    let stamp: String = humantime::format_rfc3339_millis(t)
-        .to_string()
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .collect();
-    DeploymentId::new(format!(
-        "{}-{stamp}-{}",
-        naming.application_key().replace('/', "-"),
-        std::process::id()
-    ))
-    .map_err(Failure::bad_input)
+    ctx.settings
+        .plan(a.settings()?, a.kind)
+        .map_err(Failure::bad_input)
 }
 
 /// The renderer of a running deployment: progress lines, and a spinner on a terminal.
@@ -255,9 +206,7 @@ async fn execute(
         ])),
         None => Arc::new(renderer.clone()),
     };
-    let exec = crate::state::named_executor(w.providers.clone())
-        .with_lease_ttl(ctx.file.state.lease()?)
-        .with_observer(observer);
+    let exec = w.executor().with_observer(observer);
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let terminated = Arc::new(AtomicBool::new(false));
@@ -301,21 +250,16 @@ async fn execute(
             token.cancel();
         })
     };
-    let abort = tokio::spawn(watch_abort(w.store.clone(), id.clone(), token));
-    let result = run(&exec).await;
+    // `bluegreen abort` cancels it too; a request left for it is cleared once it ended.
+    let result = w.supervise(&exec, id, run(&exec)).await;
     ctrl_c.abort();
-    abort.abort();
-    // A request left for this run has been acted on, or is moot now.
-    if result.is_ok() {
-        w.store.clear_control(id).await;
-    }
     if let Some(hook) = &webhook {
         hook.finish(Duration::from_secs(10)).await;
     }
     let outcome = result.map_err(|e| Failure::from_exec(&e))?;
     renderer.summary(
         &outcome,
-        w.providers.clock.now().since(renderer.start()),
+        w.providers().clock.now().since(renderer.start()),
         &counts(w),
     );
     let _ = ctx;
@@ -335,34 +279,7 @@ async fn execute(
 }
 
 fn counts(w: &Wired) -> std::collections::BTreeMap<String, usize> {
-    w.counter.as_ref().map(|c| c.counts()).unwrap_or_default()
-}
-
-/// The configured hooks, unless `--skip-tests`.
-fn hooks(ctx: &Context, skip: bool) -> Result<Option<Arc<dyn bluegreen_core::Hooks>>, Failure> {
-    let h = &ctx.file.hooks;
-    let none = |v: &Option<Vec<String>>| v.as_ref().is_none_or(Vec::is_empty);
-    if skip || (none(&h.pre_traffic) && none(&h.after_step) && none(&h.after_switch)) {
-        return Ok(None);
-    }
-    let naming = ctx.naming()?;
-    let timeout = match &h.timeout {
-        Some(t) => duration("hooks.timeout", t).map_err(Failure::bad_input)?,
-        None => Duration::from_secs(300),
-    };
-    let (environment, application) = naming
-        .application_key()
-        .split_once('/')
-        .map(|(e, a)| (e.to_string(), a.to_string()))
-        .unwrap_or_default();
-    Ok(Some(Arc::new(crate::hooks::ShellHooks {
-        pre_traffic: h.pre_traffic.clone().unwrap_or_default(),
-        after_step: h.after_step.clone().unwrap_or_default(),
-        after_switch: h.after_switch.clone().unwrap_or_default(),
-        timeout,
-        environment,
-        application,
-    })))
+    w.counter().map(|c| c.counts()).unwrap_or_default()
 }
 
 /// `deploy`.
@@ -398,7 +315,8 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
             }
         }
     }
-    if let Some(image) = a.ami.clone().or(ctx.file.deploy.ami.clone()) {
+    // `[deploy] ami` is in the settings' plan already; the flag overrides it.
+    if let Some(image) = a.ami.clone() {
         match plan.capacity.as_mut() {
             Some(c) => c.image = Some(image),
             None => {
@@ -411,40 +329,21 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     }
     if a.dry_run {
         let w = ctx.wire(false, None).await?;
-        check_image(&w, &plan).await?;
+        w.preflight(&plan).await?;
         return show_plan(ctx, &w, &plan, true).await;
     }
-    let hooks = hooks(ctx, a.skip_tests)?;
-    let mut w = ctx.wire(true, a.scenario.as_deref()).await?;
-    w.providers.hooks = hooks;
-    check_image(&w, &plan).await?;
-    let id = match &a.id {
-        Some(id) => DeploymentId::new(id.clone()).map_err(Failure::bad_input)?,
-        None => new_id(ctx, &*w.providers.clock)?,
-    };
-    let renderer = live_renderer(ctx, w.providers.clock.now());
+    let id = a
+        .id
+        .as_ref()
+        .map(|id| DeploymentId::new(id.clone()).map_err(Failure::bad_input))
+        .transpose()?;
+    let w = ctx
+        .wire_with(true, a.scenario.as_deref(), !a.skip_tests)
+        .await?;
+    w.preflight(&plan).await?;
+    let id = id.unwrap_or_else(|| w.new_id());
+    let renderer = live_renderer(ctx, w.providers().clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
-}
-
-/// Refuses an image that does not exist before anything changes (the executor would only find out under the
-/// lock, after the record began).
-async fn check_image(w: &Wired, plan: &Plan) -> Result<(), Failure> {
-    let (Some(image), Some(cap)) = (
-        plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
-        &w.providers.capacity,
-    ) else {
-        return Ok(());
-    };
-    match cap.image_exists(image).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Failure::bad_input(format!(
-            "image {image} does not exist (or is not visible to this account): nothing was changed"
-        ))),
-        Err(ProviderError::Invalid { message }) => Err(Failure::bad_input(format!(
-            "--ami: {message} (build with the `ami` feature)"
-        ))),
-        Err(e) => Err(provider_failure(e)),
-    }
 }
 
 /// `shift`.
@@ -454,28 +353,26 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<Ended, Failure> {
     let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
     plan.gates = ctx
-        .file
+        .settings
         .gates
-        .policy(ctx.fetches_p99())
+        .policy(ctx.settings.fetches_p99())
         .map_err(Failure::bad_input)?;
     plan.expected_stable = Some(a.target.other());
     plan.validate().map_err(Failure::bad_input)?;
     let w = ctx.wire(true, None).await?;
-    let id = new_id(ctx, &*w.providers.clock)?;
-    let renderer = live_renderer(ctx, w.providers.clock.now());
+    let id = w.new_id();
+    let renderer = live_renderer(ctx, w.providers().clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
 }
 
 /// `resume`.
 pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
     ctx.webhook()?;
-    let hooks = hooks(ctx, a.skip_tests)?;
-    let mut w = ctx.wire(true, None).await?;
-    w.providers.hooks = hooks;
+    let w = ctx.wire_with(true, None, !a.skip_tests).await?;
     let id = match a.id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
         None => current_deployment(&w).await.ok_or_else(|| {
-            Failure::bad_input(format!("no deployment of {} to resume", w.application))
+            Failure::bad_input(format!("no deployment of {} to resume", w.application()))
         })?,
     };
     let action = if a.rollback {
@@ -501,7 +398,7 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
 pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failure> {
     let plan = plan(ctx, &a)?;
     let mut w = ctx.wire(false, None).await?;
-    match (show_plan(ctx, &w, &plan, false).await, w.cached.take()) {
+    match (show_plan(ctx, &w, &plan, false).await, w.take_cache()) {
         // Cached names that no longer match the world: forget them, resolve afresh, ask again.
         (Err(_), Some(cache)) => {
             cache.invalidate();
@@ -514,7 +411,7 @@ pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failu
 
 async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<Ended, Failure> {
     let routing = w
-        .providers
+        .providers()
         .router
         .read_routes()
         .await
@@ -526,7 +423,7 @@ async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Resu
         })
     })?;
     let routes: Vec<&str> = routing.routes().iter().map(|r| r.route.as_str()).collect();
-    let renderer = Renderer::new(ctx.output(), w.providers.clock.now());
+    let renderer = Renderer::new(ctx.output(), w.providers().clock.now());
     // The core decides what would change (and refuses what a run would refuse); this renders it.
     let planned = plan.changes(split).map_err(|e| Failure::from_exec(&e))?;
     let (stable, new) = (planned.stable, planned.new);
@@ -644,7 +541,7 @@ fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
 pub async fn control(
     ctx: &Context,
     id: Option<String>,
-    request: crate::state::Control,
+    request: bluegreen_store::Control,
 ) -> Result<Ended, Failure> {
     let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
@@ -672,15 +569,15 @@ pub async fn control(
             "deployment {id} already finished: {outcome}"
         )));
     }
-    if !matches!(request, crate::state::Control::Abort { .. }) {
-        if let Some(crate::state::Control::Abort { by }) = store.received(&id).await {
+    if !matches!(request, bluegreen_store::Control::Abort { .. }) {
+        if let Some(bluegreen_store::Control::Abort { by }) = store.received(&id).await {
             return Err(Failure::refused(format!(
                 "deployment {id} is being aborted (by {by}): an approval cannot undo that"
             )));
         }
         let pre_approve = matches!(
             request,
-            crate::state::Control::Approve {
+            bluegreen_store::Control::Approve {
                 pre_approved: true,
                 ..
             }
@@ -715,12 +612,12 @@ pub async fn control(
         .map_err(|e| Failure::provider(format!("cannot reach deployment {id}: {e}")))?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let what = match &request {
-        crate::state::Control::Approve {
+        bluegreen_store::Control::Approve {
             pre_approved: true, ..
         } => "pre-approval",
-        crate::state::Control::Approve { .. } => "approval",
-        crate::state::Control::Reject { .. } => "rejection",
-        crate::state::Control::Abort { .. } => "abort request",
+        bluegreen_store::Control::Approve { .. } => "approval",
+        bluegreen_store::Control::Reject { .. } => "rejection",
+        bluegreen_store::Control::Abort { .. } => "abort request",
     };
     renderer.result(
         "sent",

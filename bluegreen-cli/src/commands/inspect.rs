@@ -47,7 +47,7 @@ fn fmt_err(e: impl std::fmt::Display) -> String {
 }
 
 async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
-    let p = &w.providers;
+    let p = &w.providers();
     // Every question at once: the wall time is about one round trip, not seven.
     let capacity = |c: Color| async move {
         match &p.capacity {
@@ -56,10 +56,10 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         }
     };
     let alarms = async {
-        if w.alarms.is_empty() {
+        if w.alarms().is_empty() {
             Ok(Vec::new())
         } else {
-            p.health.alarm_states(&w.alarms).await
+            p.health.alarm_states(&w.alarms()).await
         }
     };
     let (routing, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
@@ -151,17 +151,17 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Value::Null
         }
     };
-    let lock = match w.store.read_lease(&w.application).await {
+    let lock = match w.store().read_lease(&w.application()).await {
         Ok(Some(lease)) => {
-            let state = crate::state::liveness(&lease, w.providers.clock.now());
+            let state = bluegreen_store::liveness(&lease, w.providers().clock.now());
             human.push_str(&format!(
                 "lock: {} — {}\n",
                 lease,
                 match state {
-                    crate::state::Liveness::Live => "alive",
-                    crate::state::Liveness::Dead =>
+                    bluegreen_store::Liveness::Live => "alive",
+                    bluegreen_store::Liveness::Dead =>
                         "its process is gone (bluegreen unlock, then resume)",
-                    crate::state::Liveness::Lapsed =>
+                    bluegreen_store::Liveness::Lapsed =>
                         "lease lapsed (bluegreen unlock, then resume)",
                 }
             ));
@@ -173,7 +173,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             json!({"state": "unreadable", "detail": e.to_string()})
         }
     };
-    let data = json!({"application": w.application, "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
+    let data = json!({"application": w.application(), "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
     Ok((human.trim_end().to_string(), data))
 }
 
@@ -198,7 +198,7 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
 }
 
 async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {
-    let Ok(record) = w.store.load(id).await else {
+    let Ok(record) = w.store().load(id).await else {
         return Vec::new();
     };
     record
@@ -216,7 +216,7 @@ pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
     let mut w = ctx.wire(false, None).await?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     loop {
-        let (human, data) = match (snapshot(&w).await, w.cached.take()) {
+        let (human, data) = match (snapshot(&w).await, w.take_cache()) {
             (Ok(v), _) => v,
             // Cached names that no longer match the world: forget them, resolve afresh, ask again.
             (Err(_), Some(cache)) => {

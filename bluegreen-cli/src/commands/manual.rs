@@ -3,7 +3,7 @@
 use super::actor;
 use crate::context::Context;
 use crate::render::Renderer;
-use crate::state::Control;
+use bluegreen_store::Control;
 use crate::{Ended, Failure};
 use bluegreen_core::{Color, EmergencyError, EmergencyRequest, Executor};
 use clap::Args;
@@ -24,14 +24,14 @@ pub struct RollbackArgs {
 /// the world) and refuses rather than guess; this tells a running deployment to stop and renders.
 pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> {
     let w = ctx.wire(true, None).await?;
-    let renderer = Renderer::new(ctx.output(), w.providers.clock.now()).quiet(ctx.global.quiet);
-    let exec = Executor::new(w.providers.clone()).with_observer(Arc::new(renderer.clone()));
+    let renderer = Renderer::new(ctx.output(), w.providers().clock.now()).quiet(ctx.global.quiet);
+    let exec = Executor::new(w.providers().clone()).with_observer(Arc::new(renderer.clone()));
     let request = EmergencyRequest {
         to: a.to,
         force: a.force,
     };
     let decision = exec
-        .decide_rollback(&w.application, request)
+        .decide_rollback(&w.application(), request)
         .await
         .map_err(|e| match e {
             EmergencyError::Undecided(message) => Failure::bad_input(message),
@@ -47,7 +47,7 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> 
     ));
     if let Some(id) = &decision.running {
         // Best effort: the rollback goes on; a deployment that does not hear it is overruled by the split.
-        let _ = w.store.send(id, &Control::Abort { by: actor() }).await;
+        let _ = w.store().send(id, &Control::Abort { by: actor() }).await;
         renderer.progress(&format!("asked deployment {id} to stop"));
     }
     let split = exec
@@ -77,7 +77,7 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
     let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
     let w = ctx.wire(false, None).await?;
-    let now = w.providers.clock.now();
+    let now = w.providers().clock.now();
     let renderer = Renderer::new(ctx.output(), now);
     let lease = match store.read_lease(&application).await {
         Ok(Some(lease)) => lease,
@@ -108,8 +108,8 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
             )));
         }
     };
-    let state = crate::state::liveness(&lease, now);
-    if state == crate::state::Liveness::Live {
+    let state = bluegreen_store::liveness(&lease, now);
+    if state == bluegreen_store::Liveness::Live {
         return Err(Failure::refused(format!(
             "{lease}: its holder is alive; stop it (bluegreen abort) or wait for its lease to lapse"
         )));
@@ -119,10 +119,10 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
         deployment: lease.owner.deployment.clone(),
         run: format!(
             "unlock:{}:{}",
-            crate::state::host_name(),
+            bluegreen_store::host_name(),
             std::process::id()
         ),
-        host: format!("{}:{}", crate::state::host_name(), std::process::id()),
+        host: format!("{}:{}", bluegreen_store::host_name(), std::process::id()),
     };
     let taken = bluegreen_core::StateStore::lock(
         &store,
@@ -142,7 +142,7 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
             "released the lock of {application} held by {} ({}); if that deployment did not finish, resume it or resume --rollback",
             lease.owner,
             match state {
-                crate::state::Liveness::Dead => "its process is gone",
+                bluegreen_store::Liveness::Dead => "its process is gone",
                 _ => "its lease lapsed",
             }
         ),

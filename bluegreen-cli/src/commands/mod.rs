@@ -11,12 +11,12 @@ use bluegreen_core::{DeploymentId, Event, Replay, StateStore};
 
 /// The deployment of `application` that holds its lock, or the last unfinished one.
 pub async fn current_deployment(w: &Wired) -> Option<DeploymentId> {
-    if let Some(holder) = w.store.lock_holder(&w.application).await {
+    if let Some(holder) = w.store().lock_holder(&w.application()).await {
         return Some(holder);
     }
-    let ids = w.store.list(&w.application).await.ok()?;
+    let ids = w.store().list(&w.application()).await.ok()?;
     for id in ids.into_iter().rev() {
-        let record = w.store.load(&id).await.ok()?;
+        let record = w.store().load(&id).await.ok()?;
         if !record
             .iter()
             .any(|e| matches!(e.event, Event::Finished { .. }))
@@ -30,7 +30,7 @@ pub async fn current_deployment(w: &Wired) -> Option<DeploymentId> {
 /// The replayed record of `id`.
 pub async fn replay(w: &Wired, id: &DeploymentId) -> Result<Replay, Failure> {
     let record = w
-        .store
+        .store()
         .load(id)
         .await
         .map_err(crate::context::provider_failure)?;

@@ -89,7 +89,7 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
         }
         ProviderKind::Sim => {
             let w = ctx.wire(false, None).await?;
-            if let Some(sim) = &w.sim {
+            if let Some(sim) = &w.sim() {
                 let me = naming.application_key();
                 let previous = sim
                     .with_world(|world| {

@@ -1,51 +1,48 @@
-//! Where the command keeps its state: the state directory ([`FileStore`], one machine) or a DynamoDB table
-//! shared by every machine ([`bluegreen_aws::DynamoStore`]), as one [`Backend`]. The durable pieces
-//! themselves live in `bluegreen-store` (and `bluegreen-aws`), so that embedding programs have them too.
+//! Where deployments keep their state: the state directory ([`FileStore`], one machine) or a DynamoDB table
+//! shared by every machine ([`bluegreen_aws::DynamoStore`]), as one [`Store`] chosen by `[state]`. The
+//! durable pieces themselves live in `bluegreen-store` (and `bluegreen-aws`).
 
 use async_trait::async_trait;
 use bluegreen_core::{
     DeploymentId, Lease, LockOwner, ProviderError, RecordEntry, StateStore, Timestamp,
 };
-pub use bluegreen_store::{
-    Control, ControlQueue, FileStore, Liveness, atomic_write, host_name, liveness, named_executor,
-    watch_abort,
-};
+use bluegreen_store::{Control, ControlQueue, FileStore};
 use std::time::Duration;
 
-/// Approvals that arrive as control requests (`bluegreen promote`, or an `abort` which rejects), on the
-/// configured backend.
-pub type FileApproval = bluegreen_store::QueueApproval<Backend>;
+/// Approvals that arrive as control requests (`bluegreen promote`, or an `abort` which rejects) through
+/// the configured store.
+pub type StoreApproval = bluegreen_store::QueueApproval<Store>;
 
 /// Where records, locks and control requests live: the local state directory (one machine), or a shared
 /// DynamoDB table that every machine deploying the application uses (`[state] backend = "dynamodb"`).
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub enum Store {
     /// The state directory.
     File(FileStore),
     /// A DynamoDB table shared by a team.
     Shared(bluegreen_aws::DynamoStore),
 }
 
-impl Backend {
+impl Store {
     /// The backend as the core's store.
     fn inner(&self) -> &dyn StateStore {
         match self {
-            Backend::File(f) => f,
-            Backend::Shared(d) => d,
+            Store::File(f) => f,
+            Store::Shared(d) => d,
         }
     }
 
     /// The backend as a control queue.
     fn queue(&self) -> &dyn ControlQueue {
         match self {
-            Backend::File(f) => f,
-            Backend::Shared(d) => d,
+            Store::File(f) => f,
+            Store::Shared(d) => d,
         }
     }
 }
 
 #[async_trait]
-impl StateStore for Backend {
+impl StateStore for Store {
     async fn append(
         &self,
         lease: &Lease,
@@ -85,7 +82,7 @@ impl StateStore for Backend {
     }
 }
 
-impl Backend {
+impl Store {
     /// The deployment holding `application`'s lock (lapsed or not), if any.
     pub async fn lock_holder(&self, application: &str) -> Option<DeploymentId> {
         self.read_lease(application)
@@ -98,8 +95,8 @@ impl Backend {
     /// `application`'s current lease; an unreadable one is an error saying how to clear it.
     pub async fn read_lease(&self, application: &str) -> Result<Option<Lease>, ProviderError> {
         match self {
-            Backend::File(f) => f.read_lease(application),
-            Backend::Shared(d) => d.holder(application).await,
+            Store::File(f) => f.read_lease(application),
+            Store::Shared(d) => d.holder(application).await,
         }
     }
 
@@ -133,27 +130,27 @@ impl Backend {
     /// Removes `application`'s lock whatever it holds (`unlock --force`).
     pub async fn remove_lock(&self, application: &str) -> Result<(), ProviderError> {
         match self {
-            Backend::File(f) => {
+            Store::File(f) => {
                 f.remove_lock_file(application)
                     .map_err(|e| ProviderError::Unavailable {
                         message: e.to_string(),
                     })
             }
-            Backend::Shared(d) => d.remove_lock(application).await,
+            Store::Shared(d) => d.remove_lock(application).await,
         }
     }
 }
 
 #[async_trait]
-impl ControlQueue for Backend {
+impl ControlQueue for Store {
     async fn send(&self, id: &DeploymentId, control: &Control) -> Result<(), ProviderError> {
-        Backend::send(self, id, control).await
+        Store::send(self, id, control).await
     }
     async fn received(&self, id: &DeploymentId) -> Option<Control> {
-        Backend::received(self, id).await
+        Store::received(self, id).await
     }
     async fn consume(&self, id: &DeploymentId, control: &Control) {
-        Backend::consume(self, id, control).await
+        Store::consume(self, id, control).await
     }
     async fn clear(&self, id: &DeploymentId) {
         self.clear_control(id).await

@@ -2,7 +2,7 @@
 //! (`deploy` in one terminal, `status`, `promote`, `rollback` in another) sees and changes the same ALB, ASGs
 //! and traffic, on a clock that runs `time_scale` times faster than real time.
 
-use crate::state::atomic_write;
+use bluegreen_store::atomic_write;
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
@@ -109,7 +109,7 @@ impl SimFile {
 
     /// Runs `f` while holding the world's file lock (shared by every process).
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, ProviderError>) -> Result<T, ProviderError> {
-        crate::flock::exclusive(&self.lock, crate::flock::LOCK_WAIT, f)
+        bluegreen_store::flock::exclusive(&self.lock, bluegreen_store::flock::LOCK_WAIT, f)
             .map_err(|e| unavailable(format!("{}: {e}", self.lock.display())))?
     }
 

@@ -1,0 +1,416 @@
+//! [`Deployer`]: from [`Settings`] to a ready executor, on AWS or on the simulated world.
+
+use crate::cache::ResolvedCache;
+use crate::settings::{ProviderKind, Settings, SettingsError};
+use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
+use crate::store::{Store, StoreApproval};
+use bluegreen_aws::{AwsError, CallCounter, Connection, Naming};
+use bluegreen_core::{
+    Approval, DeploymentId, ExecError, Executor, Hooks, Observer, Outcome, Plan,
+    ProviderError, Providers, StrategySettings,
+};
+use bluegreen_store::FileStore;
+use bluegreen_testkit::Scenario;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What can go wrong between settings and an outcome. Nothing has changed in AWS when a setting, the
+/// state directory or resolving the resources failed: those happen before any write.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing, malformed or out of range (or an image that does not exist).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// Finding the AWS resources failed, or they are not owned by this application.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A provider failed (e.g. the simulated world's file, a pre-flight read).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The state directory cannot be used.
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The executor refused or could not run the deployment (another one holds the lock, a record that
+    /// cannot be written, ...). A deployment that ran returns an [`Outcome`] instead, rolled back or not.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// A deployment's providers, store and settings, wired: `Deployer::from_settings(settings).await?.deploy()`
+/// runs `[deploy]`'s strategy to an [`Outcome`]. Every piece stays replaceable: the builder takes your
+/// approval channel, hooks, observer and AWS connection; [`Deployer::providers_mut`] any provider.
+///
+/// The `bluegreen` command is built on it: its verbs wire through the same builder, so a program embedding
+/// the library and the command deploy the same way.
+pub struct Deployer {
+    settings: Settings,
+    naming: Naming,
+    providers: Providers,
+    store: Store,
+    connection: Option<Connection>,
+    sim: Option<Arc<SimFile>>,
+    cached: Option<ResolvedCache>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+/// Builds a [`Deployer`]; see [`Deployer::builder`].
+#[must_use = "call build() to wire the deployer"]
+pub struct DeployerBuilder {
+    settings: Settings,
+    read_only: bool,
+    scenario: Option<Scenario>,
+    connection: Option<Connection>,
+    approval: Option<Arc<dyn Approval>>,
+    hooks: Option<Option<Arc<dyn Hooks>>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl DeployerBuilder {
+    /// Reads only (status, plans, reports): on AWS the resources' names may come from the state
+    /// directory's cache, and ownership is not required. A deployer that changes traffic must not be read
+    /// only (the default).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// The simulated world: make green behave as `scenario` from now on (default: `[sim] scenario` for a new
+    /// world; an existing one keeps its behavior).
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.scenario = Some(scenario);
+        self
+    }
+
+    /// Use this AWS connection (default: one made from `[aws]`; no call is made by connecting). Sharing one
+    /// shares its call counter.
+    pub fn connection(mut self, connection: Connection) -> Self {
+        self.connection = Some(connection);
+        self
+    }
+
+    /// Your approval channel (default: control requests through the store, so `bluegreen promote` and
+    /// `abort` reach the deployment).
+    pub fn approval(mut self, approval: Arc<dyn Approval>) -> Self {
+        self.approval = Some(approval);
+        self
+    }
+
+    /// Your hooks (default: `[hooks]`' shell commands).
+    pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
+        self.hooks = Some(Some(hooks));
+        self
+    }
+
+    /// No hooks, whatever `[hooks]` says (the command's `--skip-tests`).
+    pub fn without_hooks(mut self) -> Self {
+        self.hooks = Some(None);
+        self
+    }
+
+    /// Observes every event and notice of the deployments this deployer runs.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Checks every setting, then opens the store and wires the providers: on AWS it resolves the load
+    /// balancer, listeners, target groups and Auto Scaling groups (and, unless read only, checks that the
+    /// listener is owned by this application); on the simulated world it opens (or creates) the world in
+    /// the state directory. Nothing is changed.
+    pub async fn build(self) -> Result<Deployer, Error> {
+        let s = self.settings;
+        // Every setting first: nothing is opened or called with a bad one.
+        let naming = s.naming()?;
+        let shared = s.shared_state()?;
+        s.state.lease()?;
+        let hooks: Option<Arc<dyn Hooks>> = match self.hooks {
+            Some(h) => h,
+            None => s.hooks()?.map(|h| Arc::new(h) as Arc<dyn Hooks>),
+        };
+        let provider = s.provider();
+        let world = match provider {
+            ProviderKind::Aws => World::Aws(s.target_spec()?),
+            ProviderKind::Sim => World::Sim {
+                scale: s.time_scale()?,
+                scenario: self.scenario.unwrap_or(s.scenario()?),
+                explicit: self.scenario.is_some(),
+                seed: s.sim.seed.unwrap_or(1),
+            },
+        };
+        // The state directory holds the simulated world and the resolved names whichever store holds the
+        // records.
+        let dir = s.state_dir();
+        let file = open_state_dir(&dir)?;
+        let mut connection = self.connection;
+        if connection.is_none() && (provider == ProviderKind::Aws || shared.is_some()) {
+            connection = Some(Connection::connect(&s.aws_settings()).await);
+        }
+        let store = match (&shared, &connection) {
+            (Some((table, prefix)), Some(conn)) => Store::Shared(conn.store(table, prefix)),
+            _ => Store::File(file),
+        };
+        let approval = self
+            .approval
+            .unwrap_or_else(|| Arc::new(StoreApproval::new(store.clone())));
+        let (mut providers, sim, cached) = match world {
+            World::Aws(spec) => {
+                let conn = match &connection {
+                    Some(c) => c.clone(),
+                    None => Connection::connect(&s.aws_settings()).await,
+                };
+                let cache = ResolvedCache::new(&dir, &naming, &spec);
+                let (p, cached) = if !self.read_only {
+                    // A change always resolves afresh and checks ownership; it refreshes the cache.
+                    let p = conn.providers(&spec).await?;
+                    cache.store(&p.resolved);
+                    (p, None)
+                } else if let Some(resolved) = cache.load() {
+                    (conn.providers_for(Arc::new(resolved)), Some(cache))
+                } else {
+                    let resolved = conn.resolve(&spec).await?;
+                    cache.store(&resolved);
+                    (conn.providers_for(Arc::new(resolved)), None)
+                };
+                (p.into_providers(Arc::new(store.clone()), approval), None, cached)
+            }
+            World::Sim {
+                scale,
+                scenario,
+                explicit,
+                seed,
+            } => {
+                let sim = SimFile::open(&dir, scenario, seed, scale)?;
+                if explicit {
+                    sim.set_scenario(scenario)?;
+                }
+                let providers = Providers {
+                    router: Arc::new(SimFileRouter(sim.clone())),
+                    health: Arc::new(SimFileHealth(sim.clone())),
+                    capacity: Some(Arc::new(SimFileCapacity(sim.clone()))),
+                    clock: Arc::new(sim.clock()),
+                    approval,
+                    store: Arc::new(store.clone()),
+                    hooks: None,
+                };
+                (providers, Some(sim), None)
+            }
+        };
+        providers.hooks = hooks;
+        Ok(Deployer {
+            settings: s,
+            naming,
+            providers,
+            store,
+            connection,
+            sim,
+            cached,
+            observer: self.observer,
+        })
+    }
+}
+
+/// Which world the providers act on, checked.
+enum World {
+    Aws(bluegreen_aws::TargetSpec),
+    Sim {
+        scale: f64,
+        scenario: Scenario,
+        explicit: bool,
+        seed: u64,
+    },
+}
+
+/// The state directory's file store, created owner-only if missing.
+fn open_state_dir(dir: &std::path::Path) -> Result<FileStore, Error> {
+    // A path that is not a directory is a wrong setting, not a failure of the machine.
+    if dir.exists() && !dir.is_dir() {
+        return Err(SettingsError::new(format!(
+            "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
+            dir.display()
+        ))
+        .into());
+    }
+    FileStore::open(dir).map_err(|source| Error::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+impl Deployer {
+    /// Wires a deployer from `settings` with every default (see [`DeployerBuilder::build`]).
+    pub async fn from_settings(settings: Settings) -> Result<Self, Error> {
+        Self::builder(settings).build().await
+    }
+
+    /// A builder: replace the approval channel, hooks, observer or connection before wiring.
+    pub fn builder(settings: Settings) -> DeployerBuilder {
+        DeployerBuilder {
+            settings,
+            read_only: false,
+            scenario: None,
+            connection: None,
+            approval: None,
+            hooks: None,
+            observer: None,
+        }
+    }
+
+    /// The settings it was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The naming convention (`{environment}-{application}-...`).
+    pub fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    /// `{environment}/{application}`: the key of records and locks.
+    pub fn application(&self) -> String {
+        self.naming.application_key()
+    }
+
+    /// The providers the executor runs against.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// The providers, to replace any of them.
+    pub fn providers_mut(&mut self) -> &mut Providers {
+        &mut self.providers
+    }
+
+    /// Where records, locks and control requests live.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The AWS calls made so far, by operation; `None` on the simulated world with a local store.
+    pub fn counter(&self) -> Option<&CallCounter> {
+        self.connection.as_ref().map(Connection::counter)
+    }
+
+    /// The simulated world, on the simulated provider.
+    pub fn sim(&self) -> Option<&Arc<SimFile>> {
+        self.sim.as_ref()
+    }
+
+    /// The cache the resources' names came from, when a read-only deployer used it: a read that finds
+    /// them gone or changed should [`ResolvedCache::invalidate`] it and build again.
+    pub fn take_cache(&mut self) -> Option<ResolvedCache> {
+        self.cached.take()
+    }
+
+    /// The alarms `[gates] alarms` names.
+    pub fn alarms(&self) -> Vec<String> {
+        self.settings.gates.alarms.clone().unwrap_or_default()
+    }
+
+    /// The plan of a deployment: the settings' (see [`Settings::plan`]) with `overlay` over `[deploy]`.
+    pub fn plan(
+        &self,
+        overlay: StrategySettings,
+        kind: Option<crate::DeployType>,
+    ) -> Result<Plan, SettingsError> {
+        self.settings.plan(overlay, kind)
+    }
+
+    /// An executor on these providers, named after this process (`host:pid`, shown to other processes as
+    /// the lock's holder), with `[state] lease` and the observer.
+    pub fn executor(&self) -> Executor {
+        let lease = self
+            .settings
+            .state
+            .lease()
+            .unwrap_or(bluegreen_core::DEFAULT_LEASE_TTL);
+        let exec = bluegreen_store::named_executor(self.providers.clone()).with_lease_ttl(lease);
+        match &self.observer {
+            Some(o) => exec.with_observer(o.clone()),
+            None => exec,
+        }
+    }
+
+    /// A new deployment id: `{environment}-{application}-{UTC time to the millisecond}-{process id}`, so
+    /// that two processes in the same second get different ones.
+    pub fn new_id(&self) -> DeploymentId {
+        let t = std::time::UNIX_EPOCH + Duration::from_millis(self.providers.clock.now().as_millis());
+        let stamp: String = humantime::format_rfc3339_millis(t)
+            .to_string()
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
+        DeploymentId::new(format!(
+            "{}-{stamp}-{}",
+            self.application().replace('/', "-"),
+            std::process::id()
+        ))
+        .expect("made of a valid application key, digits and dashes")
+    }
+
+    /// Checks what the executor would only find out under the lock, after the record began: that the
+    /// plan's new image exists. Reads only.
+    pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
+        let (Some(image), Some(cap)) = (
+            plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
+            &self.providers.capacity,
+        ) else {
+            return Ok(());
+        };
+        match cap.image_exists(image).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SettingsError::new(format!(
+                "image {image} does not exist (or is not visible to this account): nothing was changed"
+            ))
+            .into()),
+            Err(ProviderError::Invalid { message }) => Err(SettingsError::new(format!(
+                "image {image}: {message} (build with the `ami` feature)"
+            ))
+            .into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `run` (a deployment of `exec` with id `id`: `run`, `resume`, ...) while a control request
+    /// `abort` for `id` cancels it; a request left for it is cleared once it ended.
+    pub async fn supervise<F>(&self, exec: &Executor, id: &DeploymentId, run: F) -> F::Output
+    where
+        F: std::future::Future<Output = Result<Outcome, ExecError>>,
+    {
+        let abort = tokio::spawn(bluegreen_store::watch_abort(
+            self.store.clone(),
+            id.clone(),
+            exec.cancel_token(),
+        ));
+        let result = run.await;
+        abort.abort();
+        // A request left for this run has been acted on, or is moot now.
+        if result.is_ok() {
+            self.store.clear_control(id).await;
+        }
+        result
+    }
+
+    /// Deploys `[deploy]`'s strategy with a new id: pre-flight, then the executor under the lock, with
+    /// `bluegreen abort` (or your control requests) wired to its cancellation. The outcome says whether it
+    /// was promoted or rolled back, and why.
+    pub async fn deploy(&self) -> Result<Outcome, Error> {
+        let plan = self.settings.plan(StrategySettings::default(), None)?;
+        self.deploy_plan(self.new_id(), plan).await
+    }
+
+    /// Deploys `plan` as deployment `id` (see [`Deployer::deploy`]).
+    pub async fn deploy_plan(&self, id: DeploymentId, plan: Plan) -> Result<Outcome, Error> {
+        self.preflight(&plan).await?;
+        let exec = self.executor();
+        let run = exec.run(id.clone(), plan);
+        Ok(self.supervise(&exec, &id, run).await?)
+    }
+}

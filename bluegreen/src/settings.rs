@@ -1,0 +1,844 @@
+//! [`Settings`]: every setting of a deployment, as `bluegreen.toml` writes them (the same serde types: the
+//! command reads its file with them, an embedding program may build them in code). Unknown keys are errors;
+//! every value that does not parse is named with its key.
+
+use bluegreen_aws::{ActionSpec, AwsSettings, ListenerSpec, Naming, TargetSpec};
+use bluegreen_core::gate::{Check, GateMode, NoDataPolicy, Relative};
+use bluegreen_core::{
+    CancelPolicy, CapacityPolicy, GatePolicy, PerColor, Plan, StrategySettings, TimeoutAction,
+    parse_duration,
+};
+use bluegreen_testkit::Scenario;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A setting that is missing, malformed or out of range: one line naming the key (or flag) and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingsError {
+    message: String,
+}
+
+impl SettingsError {
+    /// An error with this message (it names the setting and the bad value).
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        SettingsError {
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Which world a deployment acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// AWS (or an emulator at `--endpoint-url`).
+    #[default]
+    Aws,
+    /// The simulated ALB, ASGs and traffic kept in the state directory.
+    Sim,
+}
+
+/// What a deployment covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployType {
+    /// Bring the new color to capacity first, scale the old color down after.
+    #[default]
+    Full,
+    /// Only move traffic.
+    TrafficOnly,
+}
+
+/// Every setting of one application's deployments: `bluegreen.toml`, as written. Build one with
+/// [`Settings::load`] (a file), [`Settings::from_toml`] (text) or in code (every field is public and optional;
+/// `Settings::default()` is all defaults).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `{environment}` in resource names (e.g. `poc`).
+    pub environment: Option<String>,
+    /// `{application}` in resource names (e.g. `poc-web`).
+    pub application: Option<String>,
+    /// `aws` (default) or `sim`, the simulated world kept in the state directory.
+    pub provider: Option<ProviderKind>,
+    /// Where records, locks and control requests live (default `.bluegreen/` beside this file). A relative
+    /// path is relative to the file ([`Settings::load`] resolves it).
+    pub state_dir: Option<PathBuf>,
+    /// `[aws]`: how to reach AWS.
+    #[serde(default)]
+    pub aws: AwsSection,
+    /// `[resources]`: names that differ from the convention.
+    #[serde(default)]
+    pub resources: ResourcesSection,
+    /// `[deploy]`: the strategy and what a deployment does around it.
+    #[serde(default)]
+    pub deploy: DeploySection,
+    /// `[gates]`: what a bake judges and when it rolls back.
+    #[serde(default)]
+    pub gates: GatesSection,
+    /// `[hooks]`: commands run at points of a deployment, and a webhook for its events.
+    #[serde(default)]
+    pub hooks: HooksSection,
+    /// `[state]`: where records, locks and control requests live.
+    #[serde(default)]
+    pub state: StateSection,
+    /// `[sim]`: the simulated world of `provider = "sim"`.
+    #[serde(default)]
+    pub sim: SimSection,
+}
+
+/// `[aws]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    /// The region (default: the AWS chain's).
+    pub region: Option<String>,
+    /// A named profile of the shared AWS configuration.
+    pub profile: Option<String>,
+    /// One endpoint for every service (a local emulator).
+    pub endpoint_url: Option<String>,
+    /// Fetch p99 response times and judge the p99 latency gate (off: one series fewer per poll).
+    pub p99: Option<bool>,
+}
+
+/// A name per color.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColorNames {
+    /// The blue color's name or ARN.
+    pub blue: String,
+    /// The green color's name or ARN.
+    pub green: String,
+}
+
+/// `[resources]`: names that differ from the `{env}-{app}-...` convention.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesSection {
+    /// The load balancer's name, if not `{env}-{app}-alb`.
+    pub load_balancer: Option<String>,
+    /// The listener's port (default: every listener whose action forwards to both target groups).
+    pub listener_port: Option<u16>,
+    /// Several listeners' ports, moved together (e.g. `[80, 443]`).
+    pub listener_ports: Option<Vec<u16>>,
+    /// The listener by ARN, instead of by port.
+    pub listener_arn: Option<String>,
+    /// Shift the forward action of the listener rule with this priority instead of the default action.
+    pub rule_priority: Option<u32>,
+    /// Shift the forward action of this rule instead of the default action.
+    pub rule_arn: Option<String>,
+    /// The target groups, if not `{env}-{app}-{color}-tg`.
+    pub target_groups: Option<ColorNames>,
+    /// The Auto Scaling groups, if not `{env}-{app}-{color}-asg`.
+    pub auto_scaling_groups: Option<ColorNames>,
+}
+
+/// `[deploy]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySection {
+    /// `gradual`, `immediate` or `canary` (default gradual).
+    pub strategy: Option<bluegreen_core::StrategyKind>,
+    /// Gradual: the new color's weights, increasing, ending at 100.
+    pub steps: Option<Vec<u32>>,
+    /// The bake after each weight change, e.g. `3m`.
+    pub bake: Option<String>,
+    /// Canary: the canary step's share, 1 to 99.
+    pub canary_percent: Option<u32>,
+    /// Canary: how long to wait for `bluegreen promote` (default: for ever).
+    pub approval_timeout: Option<String>,
+    /// Canary: what an approval timeout does, `rollback` or `promote`.
+    pub on_timeout: Option<TimeoutAction>,
+    /// What a cancellation (Ctrl-C, SIGTERM, `abort`) does: `rollback` or `leave` the split.
+    pub on_cancel: Option<CancelPolicy>,
+    /// `full` (capacity up first, old color down after) or `traffic-only`; the key is `type`.
+    #[serde(rename = "type")]
+    pub kind: Option<DeployType>,
+    /// How long the new color may take to have healthy targets at capacity.
+    pub ready_timeout: Option<String>,
+    /// How long after promotion the old color keeps running (and after a rollback, the new one).
+    pub scale_down_delay: Option<String>,
+    /// A new golden image (AMI id) for the new color: a new launch template version is made with it.
+    pub ami: Option<String>,
+    /// Keep the new color at capacity after a rollback, to debug it.
+    pub keep_failed: Option<bool>,
+}
+
+/// `[gates]`: each key overrides one default of the gate policy.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesSection {
+    /// `enforce` (a failing gate rolls back) or `observe` (it is only reported).
+    pub mode: Option<GateMode>,
+    /// What a minute without enough data is: `fail`, `inconclusive`, `extend-bake` or `pass`.
+    pub no_data: Option<NoDataPolicy>,
+    /// How often the gates are polled during a bake.
+    pub interval: Option<String>,
+    /// How many minutes one verdict covers.
+    pub window: Option<String>,
+    /// Requests a minute needs before its rates are judged.
+    pub min_requests: Option<u64>,
+    /// The highest share of 5xx responses the new color may have, 0.0 to 1.0.
+    pub max_5xx_rate: Option<f64>,
+    /// The new color's 5xx share may be at most this times the stable color's (plus the epsilon).
+    pub relative_5xx_factor: Option<f64>,
+    /// The allowance added to the relative 5xx limit.
+    pub relative_5xx_epsilon: Option<f64>,
+    /// 5xx responses a minute needs before its 5xx share can fail.
+    pub min_errors: Option<u64>,
+    /// The highest average response time, e.g. `500ms`.
+    pub max_latency_avg: Option<String>,
+    /// The highest p99 response time (needs `[aws] p99 = true`).
+    pub max_latency_p99: Option<String>,
+    /// Healthy targets the new color keeps during a bake.
+    pub min_healthy_hosts: Option<u32>,
+    /// Healthy targets a color needs before its share rises (the pre-step gate).
+    pub min_healthy_targets: Option<u32>,
+    /// CloudWatch alarms that must not be in ALARM.
+    pub alarms: Option<Vec<String>>,
+    /// Failed verdicts in one bake that roll back.
+    pub failures: Option<u32>,
+    /// Failed verdicts in a row that roll back.
+    pub consecutive_failures: Option<u32>,
+    /// Inconclusive minutes in a row that roll back.
+    pub inconclusive: Option<u32>,
+    /// Passing CloudWatch minutes a bake needs before it may end.
+    pub min_minutes: Option<u32>,
+    /// How long to wait for CloudWatch to publish a minute.
+    pub publication_timeout: Option<String>,
+    /// How far past its planned length a bake may run while minutes are awaited.
+    pub max_extension: Option<String>,
+}
+
+/// `[hooks]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    /// Commands run before any traffic moves (smoke tests); a failure rolls back.
+    pub pre_traffic: Option<Vec<String>>,
+    /// Commands run after each weight change.
+    pub after_step: Option<Vec<String>>,
+    /// Commands run after the last step, before promotion.
+    pub after_switch: Option<Vec<String>>,
+    /// How long one hook may run.
+    pub timeout: Option<String>,
+    /// An http(s) URL that receives every event as JSON.
+    pub webhook: Option<String>,
+}
+
+/// Where records, locks and control requests live.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackend {
+    /// The state directory: one machine.
+    #[default]
+    File,
+    /// A DynamoDB table shared by every machine that deploys the application.
+    Dynamodb,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// `file` (default) or `dynamodb`.
+    pub backend: Option<StateBackend>,
+    /// The DynamoDB table of the shared backend.
+    pub table: Option<String>,
+    /// A prefix of every key in that table (several teams or environments in one table).
+    pub prefix: Option<String>,
+    /// How long a deployment's lock holds without renewal (default 1m): how soon after its process dies
+    /// another machine may take it over. Renewed every third of it.
+    pub lease: Option<String>,
+}
+
+impl StateSection {
+    /// The lease of the deployment lock, 3 s to 1 h.
+    pub fn lease(&self) -> Result<Duration, SettingsError> {
+        let Some(text) = &self.lease else {
+            return Ok(bluegreen_core::DEFAULT_LEASE_TTL);
+        };
+        let d = duration("state.lease", text)?;
+        if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&d) {
+            return Err(SettingsError::new(format!(
+                "state.lease {text:?}: must be between 3s and 1h"
+            )));
+        }
+        Ok(d)
+    }
+}
+
+/// `[sim]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    /// How green behaves: `healthy`, `green-5xx`, `green-slow`, `green-unhealthy`, `no-traffic`.
+    pub scenario: Option<String>,
+    /// Simulated seconds per real second, for a new world.
+    pub time_scale: Option<f64>,
+    /// The seed of the simulated traffic.
+    pub seed: Option<u64>,
+}
+
+impl Settings {
+    /// Settings from TOML text (relative paths stay relative to the working directory).
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        parse(text, "settings")
+    }
+
+    /// Reads the file at `path`; an error is one line naming the file and the line. A relative `state_dir`
+    /// becomes relative to the file's directory, and without one the state directory is `.bluegreen/`
+    /// beside the file.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SettingsError::new(format!("cannot read {}: {e}", path.display())))?;
+        let mut settings = parse(&text, &path.display().to_string())?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        settings.state_dir = Some(base.join(
+            settings
+                .state_dir
+                .take()
+                .unwrap_or_else(|| PathBuf::from(".bluegreen")),
+        ));
+        Ok(settings)
+    }
+
+    /// The naming convention; `environment` and `application` are required.
+    pub fn naming(&self) -> Result<Naming, SettingsError> {
+        match (&self.environment, &self.application) {
+            (Some(e), Some(a)) => Naming::new(e, a).map_err(SettingsError::new),
+            (None, _) => Err(SettingsError::new(
+                "no environment: pass --environment, set BLUEGREEN_ENVIRONMENT, or set `environment` in bluegreen.toml",
+            )),
+            (_, None) => Err(SettingsError::new(
+                "no application: pass --application, set BLUEGREEN_APPLICATION, or set `application` in bluegreen.toml",
+            )),
+        }
+    }
+
+    /// `aws` (the default) or `sim`.
+    pub fn provider(&self) -> ProviderKind {
+        self.provider.unwrap_or_default()
+    }
+
+    /// The state directory: `state_dir`, else `./.bluegreen`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| Path::new(".").join(".bluegreen"))
+    }
+
+    /// The shared backend's table and prefix, when `[state] backend = "dynamodb"`.
+    pub fn shared_state(&self) -> Result<Option<(String, String)>, SettingsError> {
+        let st = &self.state;
+        match st.backend.unwrap_or_default() {
+            StateBackend::File => Ok(None),
+            StateBackend::Dynamodb => {
+                let table = st.table.clone().ok_or_else(|| {
+                    SettingsError::new(
+                        "the dynamodb state backend needs a table: --state-table, BLUEGREEN_STATE_TABLE or [state] table",
+                    )
+                })?;
+                Ok(Some((table, st.prefix.clone().unwrap_or_default())))
+            }
+        }
+    }
+
+    /// Whether the health source fetches the p99 statistic: only on AWS, and only with `[aws] p99 = true`
+    /// (the simulated CloudWatch, like AWS, has no p99 unless asked).
+    pub fn fetches_p99(&self) -> bool {
+        self.provider() == ProviderKind::Aws && self.aws.p99.unwrap_or(false)
+    }
+
+    /// How to reach AWS (`[aws]`).
+    pub fn aws_settings(&self) -> AwsSettings {
+        let a = &self.aws;
+        AwsSettings {
+            region: a.region.clone(),
+            profile: a.profile.clone(),
+            endpoint_url: a.endpoint_url.clone(),
+            max_attempts: None,
+            p99: a.p99.unwrap_or(false),
+        }
+    }
+
+    /// What to manage: the naming convention with `[resources]` overrides, checked.
+    pub fn target_spec(&self) -> Result<TargetSpec, SettingsError> {
+        let r = &self.resources;
+        let mut spec = TargetSpec::by_convention(self.naming()?);
+        spec.load_balancer = r.load_balancer.clone();
+        spec.target_groups = r.target_groups.as_ref().map(|t| PerColor {
+            blue: t.blue.clone(),
+            green: t.green.clone(),
+        });
+        spec.auto_scaling_groups = r.auto_scaling_groups.as_ref().map(|t| PerColor {
+            blue: t.blue.clone(),
+            green: t.green.clone(),
+        });
+        spec.listener = match (&r.listener_arn, r.listener_port, &r.listener_ports) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(SettingsError::new(
+                    "[resources] listener_ports: give it alone, not with listener_port or listener_arn",
+                ));
+            }
+            (_, _, Some(ports)) if ports.is_empty() => {
+                return Err(SettingsError::new(
+                    "[resources] listener_ports = []: name at least one port",
+                ));
+            }
+            (Some(arn), _, _) => ListenerSpec::Arn(arn.clone()),
+            (None, Some(port), None) => ListenerSpec::Port(port),
+            (None, None, Some(ports)) => ListenerSpec::Ports(ports.clone()),
+            (None, None, None) => ListenerSpec::Forwarding,
+        };
+        spec.action = match (&r.rule_arn, r.rule_priority) {
+            (Some(arn), _) => ActionSpec::RuleArn(arn.clone()),
+            (None, Some(p)) => ActionSpec::RulePriority(p),
+            (None, None) => ActionSpec::Default,
+        };
+        Ok(spec)
+    }
+
+    /// The simulated world's scenario: `[sim] scenario`, else `healthy`.
+    pub fn scenario(&self) -> Result<Scenario, SettingsError> {
+        self.sim
+            .scenario
+            .as_deref()
+            .unwrap_or("healthy")
+            .parse()
+            .map_err(SettingsError::new)
+    }
+
+    /// The simulated world's time scale for a new world (`[sim] time_scale`, default 60), 0.01 to 100000:
+    /// outside that range the simulated clock either stands still (a deployment would take years) or
+    /// overflows within a run.
+    pub fn time_scale(&self) -> Result<f64, SettingsError> {
+        let scale = self.sim.time_scale.unwrap_or(60.0);
+        if scale.is_finite() && (0.01..=100_000.0).contains(&scale) {
+            return Ok(scale);
+        }
+        let shown = if scale != 0.0 && !(1e-3..1e6).contains(&scale.abs()) {
+            format!("{scale:e}")
+        } else {
+            format!("{scale}")
+        };
+        Err(SettingsError::new(format!(
+            "time scale {shown}: must be between 0.01 and 100000 simulated seconds per second"
+        )))
+    }
+
+    /// The plan of a deployment: `[deploy]`'s strategy overlaid by `overlay` (e.g. a command's flags; the
+    /// core applies the defaults), `[gates]`, the cancel policy, and for a `full` deployment (the default;
+    /// `kind` overrides `[deploy] type`) the capacity policy with `[deploy] ami`. Validated: nothing has been
+    /// called.
+    pub fn plan(
+        &self,
+        overlay: StrategySettings,
+        kind: Option<DeployType>,
+    ) -> Result<Plan, SettingsError> {
+        let f = &self.deploy;
+        let schedule = f
+            .strategy_settings()?
+            .overlaid(overlay)
+            .strategy()
+            .map_err(SettingsError::new)?
+            .compile()
+            .map_err(SettingsError::new)?;
+        let mut plan = Plan::new(self.naming()?.application_key(), schedule);
+        plan.gates = self.gates.policy(self.fetches_p99())?;
+        plan.on_cancel = f.on_cancel.unwrap_or_default();
+        if kind.or(f.kind).unwrap_or_default() == DeployType::Full {
+            let mut c = CapacityPolicy::default();
+            if let Some(t) = &f.ready_timeout {
+                c.ready_timeout = duration("deploy.ready_timeout", t)?;
+            }
+            if let Some(t) = &f.scale_down_delay {
+                c.scale_down_delay = duration("deploy.scale_down_delay", t)?;
+            }
+            c.keep_failed = f.keep_failed.unwrap_or(false);
+            c.image = f.ami.clone();
+            plan.capacity = Some(c);
+        } else if let Some(image) = &f.ami {
+            return Err(SettingsError::new(format!(
+                "deploy.ami {image:?} needs a full deployment (the new color is brought up from the image), not traffic-only"
+            )));
+        }
+        plan.validate().map_err(SettingsError::new)?;
+        Ok(plan)
+    }
+
+    /// The shell hooks of `[hooks]`, or `None` when there are none.
+    pub fn hooks(&self) -> Result<Option<crate::ShellHooks>, SettingsError> {
+        let h = &self.hooks;
+        let none = |v: &Option<Vec<String>>| v.as_ref().is_none_or(Vec::is_empty);
+        if none(&h.pre_traffic) && none(&h.after_step) && none(&h.after_switch) {
+            return Ok(None);
+        }
+        let naming = self.naming()?;
+        let timeout = match &h.timeout {
+            Some(t) => duration("hooks.timeout", t)?,
+            None => Duration::from_secs(300),
+        };
+        let (environment, application) = naming
+            .application_key()
+            .split_once('/')
+            .map(|(e, a)| (e.to_string(), a.to_string()))
+            .unwrap_or_default();
+        Ok(Some(crate::ShellHooks {
+            pre_traffic: h.pre_traffic.clone().unwrap_or_default(),
+            after_step: h.after_step.clone().unwrap_or_default(),
+            after_switch: h.after_switch.clone().unwrap_or_default(),
+            timeout,
+            environment,
+            application,
+        }))
+    }
+}
+
+/// `text` (TOML) as settings; an error is one line naming `origin` (a file name) and the line.
+fn parse(text: &str, origin: &str) -> Result<Settings, SettingsError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        SettingsError::new(match line {
+            Some(l) => format!("{origin}:{l}: {}", e.message().trim()),
+            None => format!("{origin}: {}", e.message().trim()),
+        })
+    })
+}
+
+/// `text` as a duration (`90s`, `3m`, `1h30m`), or bad input naming `what`.
+pub fn duration(what: &str, text: &str) -> Result<Duration, SettingsError> {
+    parse_duration(what, text).map_err(SettingsError::new)
+}
+
+/// `rollback` or `promote`, or an error naming the value.
+pub fn on_timeout(text: &str) -> Result<TimeoutAction, SettingsError> {
+    match text {
+        "rollback" => Ok(TimeoutAction::Rollback),
+        "promote" => Ok(TimeoutAction::Promote),
+        _ => Err(SettingsError::new(format!(
+            "on-timeout {text:?}: expected rollback or promote"
+        ))),
+    }
+}
+
+impl DeploySection {
+    /// The strategy keys of `[deploy]` as settings; a value that does not parse is named with its key.
+    pub fn strategy_settings(&self) -> Result<StrategySettings, SettingsError> {
+        Ok(StrategySettings {
+            strategy: self.strategy,
+            steps: self.steps.clone(),
+            bake: self
+                .bake
+                .as_deref()
+                .map(|b| duration("deploy.bake", b))
+                .transpose()?,
+            canary_percent: self.canary_percent,
+            approval_timeout: self
+                .approval_timeout
+                .as_deref()
+                .map(|t| duration("deploy.approval_timeout", t))
+                .transpose()?,
+            on_timeout: self.on_timeout,
+        })
+    }
+}
+
+impl GatesSection {
+    /// The gate policy: the defaults with every key that is set applied. Without `p99` (the provider does
+    /// not fetch the p99 statistic) there is no p99 gate: it could never have data.
+    pub fn policy(&self, p99: bool) -> Result<GatePolicy, SettingsError> {
+        let mut p = GatePolicy::default();
+        if !p99 {
+            p.bake
+                .retain(|g| !matches!(g.check, Check::LatencyP99 { .. }));
+        }
+        // Parsed by serde as the core's own enums: a bad value is refused when the file is read, with its line.
+        let mode = self.mode.unwrap_or_default();
+        let no_data = self.no_data;
+        if let Some(v) = &self.interval {
+            p.interval = duration("gates.interval", v)?;
+        }
+        if let Some(v) = &self.window {
+            p.window = Some(duration("gates.window", v)?);
+        }
+        if let Some(v) = self.min_requests {
+            p.min_requests = v;
+        }
+        if let Some(v) = self.min_healthy_targets {
+            p.pre_step.min_healthy = v;
+        }
+        if let Some(v) = self.failures {
+            p.limits.failures = v;
+        }
+        if let Some(v) = self.consecutive_failures {
+            p.limits.consecutive_failures = v;
+        }
+        if let Some(v) = self.inconclusive {
+            p.limits.inconclusive = v;
+        }
+        if let Some(v) = self.min_minutes {
+            p.min_minutes = v;
+        }
+        if let Some(v) = &self.publication_timeout {
+            p.publication_timeout = duration("gates.publication_timeout", v)?;
+        }
+        if let Some(v) = &self.max_extension {
+            p.max_extension = duration("gates.max_extension", v)?;
+        }
+        for g in &mut p.bake {
+            match &mut g.check {
+                Check::ErrorRate {
+                    max,
+                    relative,
+                    min_errors,
+                } => {
+                    if let Some(v) = self.max_5xx_rate {
+                        if !(0.0..=1.0).contains(&v) {
+                            return Err(SettingsError::new(format!(
+                                "gates.max_5xx_rate {v}: a rate is between 0.0 and 1.0"
+                            )));
+                        }
+                        *max = v;
+                    }
+                    if self.relative_5xx_factor.is_some() || self.relative_5xx_epsilon.is_some() {
+                        let r = relative.get_or_insert(Relative {
+                            factor: 2.0,
+                            epsilon: 0.01,
+                        });
+                        r.factor = self.relative_5xx_factor.unwrap_or(r.factor);
+                        r.epsilon = self.relative_5xx_epsilon.unwrap_or(r.epsilon);
+                    }
+                    if let Some(v) = self.min_errors {
+                        *min_errors = v;
+                    }
+                }
+                Check::LatencyAvg { max, .. } => {
+                    if let Some(v) = &self.max_latency_avg {
+                        *max = duration("gates.max_latency_avg", v)?;
+                    }
+                }
+                Check::LatencyP99 { max, .. } => {
+                    if let Some(v) = &self.max_latency_p99 {
+                        *max = duration("gates.max_latency_p99", v)?;
+                    }
+                }
+                Check::HealthyHosts { min } => {
+                    if let Some(v) = self.min_healthy_hosts {
+                        *min = v;
+                    }
+                }
+                Check::Alarms { .. } => {}
+            }
+            g.mode = mode;
+            if let Some(n) = no_data {
+                g.no_data = n;
+            }
+        }
+        p.pre_step.mode = mode;
+        if let Some(alarms) = &self.alarms {
+            p = p.with_alarms(alarms);
+        }
+        Ok(p)
+    }
+}
+
+/// A commented starting point, written by `bluegreen init`.
+pub const TEMPLATE: &str = r#"# bluegreen.toml — settings of one application's blue-green deployments.
+# Every key is optional; command-line flags and BLUEGREEN_* environment variables override them.
+
+environment = "poc"          # {environment} in resource names
+application = "poc-web"      # {application} in resource names
+provider = "aws"             # aws | sim (simulated, no AWS account needed)
+# state_dir = ".bluegreen"   # records and locks (default: .bluegreen beside this file)
+
+[aws]
+# region = "ap-northeast-1"  # default: the standard chain (AWS_REGION, profile)
+# profile = "deploy"         # default: AWS_PROFILE or the default profile
+# endpoint_url = "http://127.0.0.1:5000"   # a local emulator
+# p99 = true                 # also fetch p99 response times (an extended statistic) and judge them
+
+[resources]                  # default: {env}-{app}-alb, {env}-{app}-{color}-tg, {env}-{app}-{color}-asg
+# load_balancer = "poc-poc-web-alb"
+# listener_port = 80        # default: every listener forwarding to both target groups, moved together
+# listener_ports = [80, 443] # several listeners, moved together
+# listener_arn = "arn:..."   # instead of listener_port
+# rule_priority = 10         # manage a listener rule instead of the default action
+# rule_arn = "arn:..."       # instead of rule_priority
+# target_groups = { blue = "poc-poc-web-blue-tg", green = "poc-poc-web-green-tg" }
+# auto_scaling_groups = { blue = "poc-poc-web-blue-asg", green = "poc-poc-web-green-asg" }
+
+[deploy]
+strategy = "gradual"         # gradual | immediate | canary
+steps = [10, 25, 50, 75, 100]
+bake = "3m"                  # after each step
+canary_percent = 10
+# approval_timeout = "1h"    # canary: how long to wait for `bluegreen promote`
+on_timeout = "rollback"      # rollback | promote
+on_cancel = "rollback"       # Ctrl-C or `bluegreen abort`: rollback | leave
+type = "full"                # full (bring the new color to capacity, scale the old one down) | traffic-only
+ready_timeout = "10m"
+scale_down_delay = "5m"      # after promotion (old color), or after a rollback (new color back to its capacity)
+keep_failed = false          # after a rollback, keep the new color at full capacity (to debug it)
+# ami = "ami-0123456789abcdef0"  # a new golden image: the new color's launch template gets a version with it
+
+[gates]                      # CloudWatch publishes load balancer metrics by the minute, 1-3 minutes late:
+                             # each complete minute after a shift is judged once it is published
+mode = "enforce"             # enforce | observe (record verdicts, never roll back)
+no_data = "inconclusive"     # a minute with too few requests: fail | inconclusive | extend-bake | pass
+interval = "10s"             # target health and alarms every poll; new minutes as they appear
+window = "60s"               # minutes behind each verdict (e.g. "5m" for low traffic)
+min_requests = 50            # requests to the new color in the window before rates are judged
+min_minutes = 1              # passing minutes each bake needs before it can end
+publication_timeout = "5m"   # a minute still missing this long after it closed is no data
+max_extension = "5m"         # how long a bake may wait past its end for CloudWatch
+max_5xx_rate = 0.05
+relative_5xx_factor = 2.0    # new 5xx rate <= factor x stable's + epsilon
+relative_5xx_epsilon = 0.01
+min_errors = 5
+max_latency_avg = "1s"
+max_latency_p99 = "5s"
+min_healthy_hosts = 1
+min_healthy_targets = 1      # before every weight increase
+# alarms = ["poc-poc-web-high-latency"]
+failures = 1
+consecutive_failures = 1
+inconclusive = 3             # inconclusive minutes in one bake that roll back
+
+[hooks]                      # shell commands; a non-zero exit or a timeout rolls back (--skip-tests skips them)
+# pre_traffic = ["./smoke-test.sh"]      # before any traffic moves
+# after_step = ["./check.sh"]            # after each weight step (BLUEGREEN_WEIGHT_GREEN etc. are set)
+# after_switch = ["./e2e.sh"]            # after the last step, before promotion
+timeout = "5m"
+# webhook = "https://hooks.example.com/bluegreen"   # receives every event as JSON, one POST each
+
+[state]                      # where records, locks and control requests live
+backend = "file"             # file (the state directory: one machine) | dynamodb (one table for every machine)
+# table = "bluegreen-state"  # dynamodb: the table (see docs/teams.md to create it)
+# prefix = "prod/"           # dynamodb: a prefix of every key (several teams or environments in one table)
+lease = "1m"                 # how soon after its process dies another machine may take a deployment's lock over
+
+[sim]                        # the simulated provider
+scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic
+time_scale = 60.0            # simulated seconds per real second
+seed = 1
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Keys per section (`top` for keys before any section) in `init`'s template, commented or not.
+    fn template_keys() -> BTreeMap<String, BTreeSet<String>> {
+        let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut section = "top".to_string();
+        for line in TEMPLATE.lines() {
+            let line = line.trim_start_matches('#').trim();
+            if let Some(rest) = line.strip_prefix('[') {
+                section = format!("[{}]", rest.split(']').next().unwrap_or_default());
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            if key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                keys.entry(section.clone()).or_default().insert(key.into());
+            }
+        }
+        keys
+    }
+
+    /// Keys per section in docs/cli.md's configuration table.
+    fn documented_keys() -> BTreeMap<String, BTreeSet<String>> {
+        let doc = include_str!("../../docs/cli.md");
+        let mut keys = BTreeMap::new();
+        for row in doc
+            .lines()
+            .filter(|l| l.starts_with("| `[") || l.starts_with("| top |"))
+        {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let section = cells[1].trim_matches('`').to_string();
+            let set: BTreeSet<String> = cells[2]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|k| {
+                    let k = k.split([' ', '=']).next().unwrap_or_default();
+                    let is_key = !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                        && !matches!(k, "aws" | "sim");
+                    is_key.then(|| k.to_string())
+                })
+                .collect();
+            keys.insert(section, set);
+        }
+        keys
+    }
+
+    #[test]
+    fn the_template_and_the_docs_list_the_same_keys() {
+        assert_eq!(template_keys(), documented_keys());
+    }
+
+    #[test]
+    fn every_key_of_the_template_is_accepted() {
+        // Uncomment every key (one of each alternative) and parse: unknown keys are errors.
+        let text: String = TEMPLATE
+            .lines()
+            .map(|l| {
+                let t = l.trim_start_matches("# ");
+                if t.split_once(" = ").is_some()
+                    && !t.starts_with("listener_arn")
+                    && !t.starts_with("rule_arn")
+                {
+                    t.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = Settings::from_toml(&text).expect("every key parses");
+        file.gates
+            .policy(true)
+            .expect("the template's gates are valid");
+    }
+
+    #[test]
+    fn the_gates_follow_the_p99_setting() {
+        let names = |p99| -> Vec<String> {
+            GatesSection::default()
+                .policy(p99)
+                .unwrap()
+                .bake
+                .into_iter()
+                .map(|g| g.name)
+                .collect()
+        };
+        assert!(names(true).contains(&"latency-p99".to_string()));
+        assert!(!names(false).contains(&"latency-p99".to_string()));
+        // `no_data` then applies to gates that can have data: the init file's "inconclusive" no longer
+        // makes every poll inconclusive when p99 is not fetched.
+        let section = GatesSection {
+            no_data: Some(NoDataPolicy::Inconclusive),
+            ..GatesSection::default()
+        };
+        let policy = section.policy(false).unwrap();
+        assert!(policy.bake.iter().all(|g| g.name != "latency-p99"));
+    }
+}

@@ -1,0 +1,314 @@
+//! The front door: settings to outcome on the simulated world kept in a state directory, every piece
+//! replaceable, bad settings refused before anything is opened, and control requests through the store
+//! reaching a deployment the library runs (as `bluegreen abort` and `promote` do).
+//!
+//! The simulated world runs on its own clock, `time_scale` times faster than real time (600 here: a
+//! simulated minute is 0.1 s), so each deployment below takes a second or two of real time.
+
+use async_trait::async_trait;
+use bluegreen::{Deployer, Error, Settings};
+use bluegreen_core::{
+    Approval, ApprovalDecision, ApprovalRequest, Color, DeploymentId, Event, Observer, Outcome,
+    ProviderError, RecordEntry, RollbackReason, StateStore, TrafficSplit,
+};
+use bluegreen_store::Control;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A state directory of its own per test.
+fn state_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "bluegreen-front-door-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Simulated-world settings in `dir` with `[deploy]`/`[hooks]` lines added.
+fn settings(dir: &Path, extra: &str) -> Settings {
+    let mut s = Settings::from_toml(&format!(
+        r#"
+        environment = "poc"
+        application = "poc-web"
+        provider = "sim"
+        [sim]
+        time_scale = 600.0
+        {extra}
+        "#
+    ))
+    .expect("valid settings");
+    s.state_dir = Some(dir.to_path_buf());
+    s
+}
+
+const GRADUAL: &str = r#"
+    [deploy]
+    steps = [50, 100]
+    bake = "1m"
+    scale_down_delay = "1m"
+"#;
+
+/// Collects the recorded events.
+#[derive(Default)]
+struct Events(Mutex<Vec<Event>>);
+
+impl Observer for Events {
+    fn on_event(&self, entry: &RecordEntry) {
+        self.0.lock().unwrap().push(entry.event.clone());
+    }
+}
+
+impl Events {
+    fn kinds(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().iter().map(Event::kind).collect()
+    }
+}
+
+#[tokio::test]
+async fn settings_to_outcome_on_the_simulated_world_promotes_and_records() {
+    let dir = state_dir("promote");
+    let events = Arc::new(Events::default());
+    let deployer = Deployer::builder(settings(&dir, GRADUAL))
+        .observer(events.clone())
+        .build()
+        .await
+        .expect("wires");
+    let outcome = deployer.deploy().await.expect("runs");
+    assert!(
+        matches!(outcome, Outcome::Promoted { split, scaled_down: Some(Color::Blue) } if split == TrafficSplit::all_to(Color::Green)),
+        "{outcome:?}"
+    );
+    // The world moved: a second deployer (another process, the `bluegreen` command) sees it, and the
+    // record in the state directory.
+    let again = Deployer::builder(settings(&dir, ""))
+        .read_only()
+        .build()
+        .await
+        .expect("wires");
+    let split = again.providers().router.read_split().await.expect("reads");
+    assert_eq!(split, TrafficSplit::all_to(Color::Green));
+    let ids = again.store().list("poc/poc-web").await.expect("lists");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let record = again.store().load(&ids[0]).await.expect("loads");
+    assert_eq!(record.len(), events.0.lock().unwrap().len());
+    assert!(events.kinds().contains(&"promoted"), "{:?}", events.kinds());
+    // The lock was released: the next deployment (back to blue) runs.
+    let back = again_mutating(&dir).await.deploy().await.expect("runs");
+    assert!(matches!(back, Outcome::Promoted { split, .. } if split == TrafficSplit::all_to(Color::Blue)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn again_mutating(dir: &Path) -> Deployer {
+    Deployer::from_settings(settings(dir, GRADUAL))
+        .await
+        .expect("wires")
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_anything_is_opened() {
+    let cases: [(&str, Box<dyn Fn(&mut Settings)>); 5] = [
+        ("no environment", Box::new(|s| s.environment = None)),
+        ("time scale 0", Box::new(|s| s.sim.time_scale = Some(0.0))),
+        (
+            "state.lease \"1s\"",
+            Box::new(|s| s.state.lease = Some("1s".into())),
+        ),
+        (
+            "hooks.timeout",
+            Box::new(|s| {
+                s.hooks.pre_traffic = Some(vec!["true".into()]);
+                s.hooks.timeout = Some("soon".into());
+            }),
+        ),
+        (
+            "needs a table",
+            Box::new(|s| s.state.backend = Some(bluegreen::StateBackend::Dynamodb)),
+        ),
+    ];
+    for (expected, change) in cases {
+        let dir = state_dir("refused");
+        let mut s = settings(&dir, "");
+        change(&mut s);
+        let err = match Deployer::from_settings(s).await {
+            Err(e) => e,
+            Ok(_) => panic!("{expected}: accepted"),
+        };
+        assert!(matches!(err, Error::Settings(_)), "{expected}: {err:?}");
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+        assert!(!dir.exists(), "{expected}: the state directory was created");
+    }
+    // A plan that cannot be: the deployer is wired, the deployment refused before the lock.
+    let dir = state_dir("bad-plan");
+    let deployer = Deployer::from_settings(settings(&dir, "[deploy]\nsteps = [50, 40]"))
+        .await
+        .expect("wires");
+    let err = deployer.deploy().await.expect_err("refused");
+    assert!(matches!(err, Error::Settings(_)), "{err:?}");
+    let ids = deployer.store().list("poc/poc-web").await.expect("lists");
+    assert!(ids.is_empty(), "nothing recorded: {ids:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_settings_file_names_the_line_and_places_the_state_directory_beside_it() {
+    let dir = state_dir("file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bluegreen.toml");
+    std::fs::write(&path, "environment = \"poc\"\n[deploy]\nstrategy = \"fast\"\n").unwrap();
+    let err = Settings::load(&path).expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("bluegreen.toml:3"), "{text}");
+    assert!(text.contains("gradual"), "names the allowed values: {text}");
+    std::fs::write(&path, "environment = \"poc\"\nstate_dir = \"state\"\n").unwrap();
+    assert_eq!(
+        Settings::load(&path).unwrap().state_dir(),
+        dir.join("state")
+    );
+    std::fs::write(&path, "environment = \"poc\"\n").unwrap();
+    assert_eq!(
+        Settings::load(&path).unwrap().state_dir(),
+        dir.join(".bluegreen")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An approval channel of the program's own: approves at once, and remembers being asked.
+#[derive(Default)]
+struct Chat(Mutex<Vec<u32>>);
+
+#[async_trait]
+impl Approval for Chat {
+    async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
+        self.0.lock().unwrap().push(request.percent);
+        Ok(ApprovalDecision::Approved { by: "chat".into() })
+    }
+}
+
+const CANARY: &str = r#"
+    [deploy]
+    strategy = "canary"
+    canary_percent = 10
+    bake = "1m"
+    scale_down_delay = "1m"
+"#;
+
+#[tokio::test]
+async fn the_approval_channel_and_the_hooks_are_replaceable() {
+    let dir = state_dir("replace");
+    // The settings' hooks run: a smoke test that fails rolls back before traffic moves.
+    let failing = format!("{CANARY}\n[hooks]\npre_traffic = [\"exit 3\"]");
+    let outcome = Deployer::from_settings(settings(&dir, &failing))
+        .await
+        .expect("wires")
+        .deploy()
+        .await
+        .expect("runs");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::RolledBack {
+                reason: RollbackReason::Hook { .. },
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // Without them, and with the program's own approval channel, the canary is promoted.
+    let chat = Arc::new(Chat::default());
+    let outcome = Deployer::builder(settings(&dir, &failing))
+        .without_hooks()
+        .approval(chat.clone())
+        .build()
+        .await
+        .expect("wires")
+        .deploy()
+        .await
+        .expect("runs");
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    assert_eq!(*chat.0.lock().unwrap(), vec![10], "asked once, at the canary");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn control_requests_through_the_store_reach_a_library_deployment() {
+    // The default approval channel is the store's control queue: what `bluegreen promote` and `abort`
+    // write, from any process.
+    let dir = state_dir("control");
+    let deployer = Arc::new(
+        Deployer::from_settings(settings(&dir, CANARY))
+            .await
+            .expect("wires"),
+    );
+    let id = DeploymentId::new("release-1").unwrap();
+    let plan = deployer
+        .plan(Default::default(), None)
+        .expect("a valid plan");
+    let run = tokio::spawn({
+        let (deployer, id) = (deployer.clone(), id.clone());
+        async move { deployer.deploy_plan(id, plan).await }
+    });
+    // Another process (a separate store on the same directory) approves once the canary waits.
+    let other = Deployer::builder(settings(&dir, ""))
+        .read_only()
+        .build()
+        .await
+        .expect("wires");
+    wait_for(&other, &id, "approval-requested").await;
+    other
+        .store()
+        .send(
+            &id,
+            &Control::Approve {
+                by: "alice".into(),
+                pre_approved: false,
+            },
+        )
+        .await
+        .expect("sent");
+    let outcome = run.await.expect("joins").expect("runs");
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    let record = other.store().load(&id).await.expect("loads");
+    assert!(
+        record
+            .iter()
+            .any(|e| matches!(&e.event, Event::ApprovalDecided { decision: Some(ApprovalDecision::Approved { by }), .. } if by == "alice")),
+        "the approval is recorded with its author"
+    );
+
+    // An abort from another process stops the next one and rolls it back.
+    let id = DeploymentId::new("release-2").unwrap();
+    let plan = deployer.plan(Default::default(), None).expect("valid");
+    let run = tokio::spawn({
+        let (deployer, id) = (deployer.clone(), id.clone());
+        async move { deployer.deploy_plan(id, plan).await }
+    });
+    wait_for(&other, &id, "approval-requested").await;
+    other
+        .store()
+        .send(&id, &Control::Abort { by: "bob".into() })
+        .await
+        .expect("sent");
+    let outcome = run.await.expect("joins").expect("runs");
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    assert_eq!(
+        other.store().received(&id).await,
+        None,
+        "the request was consumed or cleared"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits (real time, bounded) until deployment `id` has recorded an event of `kind`.
+async fn wait_for(d: &Deployer, id: &DeploymentId, kind: &str) {
+    for _ in 0..600 {
+        if let Ok(record) = d.store().load(id).await
+            && record.iter().any(|e| e.event.kind() == kind)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{id} never recorded {kind}");
+}
