@@ -6,8 +6,8 @@ use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::store::{Store, StoreApproval};
 use bluegreen_aws::{AwsError, CallCounter, Connection, Naming};
 use bluegreen_core::{
-    Approval, DeploymentId, ExecError, Executor, Hooks, Observer, Outcome, Plan,
-    ProviderError, Providers, StrategySettings,
+    Approval, DeploymentId, ExecError, Executor, Hooks, Observer, Outcome, Plan, ProviderError,
+    Providers, StrategySettings,
 };
 use bluegreen_store::FileStore;
 use bluegreen_testkit::Scenario;
@@ -137,7 +137,7 @@ impl DeployerBuilder {
         };
         let provider = s.provider();
         let world = match provider {
-            ProviderKind::Aws => World::Aws(s.target_spec()?),
+            ProviderKind::Aws => World::Aws(Box::new(s.target_spec()?)),
             ProviderKind::Sim => World::Sim {
                 scale: s.time_scale()?,
                 scenario: self.scenario.unwrap_or(s.scenario()?),
@@ -179,7 +179,11 @@ impl DeployerBuilder {
                     cache.store(&resolved);
                     (conn.providers_for(Arc::new(resolved)), None)
                 };
-                (p.into_providers(Arc::new(store.clone()), approval), None, cached)
+                (
+                    p.into_providers(Arc::new(store.clone()), approval),
+                    None,
+                    cached,
+                )
             }
             World::Sim {
                 scale,
@@ -219,7 +223,7 @@ impl DeployerBuilder {
 
 /// Which world the providers act on, checked.
 enum World {
-    Aws(bluegreen_aws::TargetSpec),
+    Aws(Box<bluegreen_aws::TargetSpec>),
     Sim {
         scale: f64,
         scenario: Scenario,
@@ -341,7 +345,8 @@ impl Deployer {
     /// A new deployment id: `{environment}-{application}-{UTC time to the millisecond}-{process id}`, so
     /// that two processes in the same second get different ones.
     pub fn new_id(&self) -> DeploymentId {
-        let t = std::time::UNIX_EPOCH + Duration::from_millis(self.providers.clock.now().as_millis());
+        let t =
+            std::time::UNIX_EPOCH + Duration::from_millis(self.providers.clock.now().as_millis());
         let stamp: String = humantime::format_rfc3339_millis(t)
             .to_string()
             .chars()

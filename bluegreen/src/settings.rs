@@ -302,12 +302,14 @@ impl Settings {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        settings.state_dir = Some(base.join(
-            settings
-                .state_dir
-                .take()
-                .unwrap_or_else(|| PathBuf::from(".bluegreen")),
-        ));
+        settings.state_dir = Some(
+            base.join(
+                settings
+                    .state_dir
+                    .take()
+                    .unwrap_or_else(|| PathBuf::from(".bluegreen")),
+            ),
+        );
         Ok(settings)
     }
 

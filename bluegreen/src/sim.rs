@@ -2,12 +2,12 @@
 //! (`deploy` in one terminal, `status`, `promote`, `rollback` in another) sees and changes the same ALB, ASGs
 //! and traffic, on a clock that runs `time_scale` times faster than real time.
 
-use bluegreen_store::atomic_write;
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
     ProviderError, Routing, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
+use bluegreen_store::atomic_write;
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

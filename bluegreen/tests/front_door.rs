@@ -95,7 +95,9 @@ async fn settings_to_outcome_on_the_simulated_world_promotes_and_records() {
     assert!(events.kinds().contains(&"promoted"), "{:?}", events.kinds());
     // The lock was released: the next deployment (back to blue) runs.
     let back = again_mutating(&dir).await.deploy().await.expect("runs");
-    assert!(matches!(back, Outcome::Promoted { split, .. } if split == TrafficSplit::all_to(Color::Blue)));
+    assert!(
+        matches!(back, Outcome::Promoted { split, .. } if split == TrafficSplit::all_to(Color::Blue))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -107,7 +109,8 @@ async fn again_mutating(dir: &Path) -> Deployer {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_anything_is_opened() {
-    let cases: [(&str, Box<dyn Fn(&mut Settings)>); 5] = [
+    type Change = Box<dyn Fn(&mut Settings)>;
+    let cases: [(&str, Change); 5] = [
         ("no environment", Box::new(|s| s.environment = None)),
         ("time scale 0", Box::new(|s| s.sim.time_scale = Some(0.0))),
         (
@@ -156,7 +159,11 @@ fn a_settings_file_names_the_line_and_places_the_state_directory_beside_it() {
     let dir = state_dir("file");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bluegreen.toml");
-    std::fs::write(&path, "environment = \"poc\"\n[deploy]\nstrategy = \"fast\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "environment = \"poc\"\n[deploy]\nstrategy = \"fast\"\n",
+    )
+    .unwrap();
     let err = Settings::load(&path).expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("bluegreen.toml:3"), "{text}");
@@ -227,7 +234,11 @@ async fn the_approval_channel_and_the_hooks_are_replaceable() {
         .await
         .expect("runs");
     assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
-    assert_eq!(*chat.0.lock().unwrap(), vec![10], "asked once, at the canary");
+    assert_eq!(
+        *chat.0.lock().unwrap(),
+        vec![10],
+        "asked once, at the canary"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

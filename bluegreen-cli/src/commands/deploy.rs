@@ -7,8 +7,8 @@ use crate::render::Renderer;
 use crate::{Ended, Failure, Signal};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::{
-    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError,
-    Replay, ResumeAction, Schedule, StateStore, StrategySettings, parse_steps,
+    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError, Replay, ResumeAction,
+    Schedule, StateStore, StrategySettings, parse_steps,
 };
 use clap::Args;
 use std::sync::Arc;
@@ -332,11 +332,10 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
         w.preflight(&plan).await?;
         return show_plan(ctx, &w, &plan, true).await;
     }
-    let id = a
-        .id
-        .as_ref()
-        .map(|id| DeploymentId::new(id.clone()).map_err(Failure::bad_input))
-        .transpose()?;
+    let id =
+        a.id.as_ref()
+            .map(|id| DeploymentId::new(id.clone()).map_err(Failure::bad_input))
+            .transpose()?;
     let w = ctx
         .wire_with(true, a.scenario.as_deref(), !a.skip_tests)
         .await?;

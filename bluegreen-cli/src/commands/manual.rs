@@ -3,9 +3,9 @@
 use super::actor;
 use crate::context::Context;
 use crate::render::Renderer;
-use bluegreen_store::Control;
 use crate::{Ended, Failure};
 use bluegreen_core::{Color, EmergencyError, EmergencyRequest, Executor};
+use bluegreen_store::Control;
 use clap::Args;
 use std::sync::Arc;
 
