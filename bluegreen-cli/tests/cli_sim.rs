@@ -1406,3 +1406,66 @@ fn a_stopped_process_holding_a_file_lock_does_not_hang_the_others() {
     drop(guard);
     assert_eq!(green(&env.status()), 0, "usable again once released");
 }
+
+/// The command is built on the library's front door: a program that deploys with
+/// `bluegreen::Deployer::from_settings` and the command, given the same `bluegreen.toml`, act on the same
+/// world, records and lock, and one sees what the other did.
+#[test]
+fn a_program_using_the_library_and_the_command_share_one_deployment_world() {
+    let env = Env::new("front-door");
+    let config = env.dir.join("bluegreen.toml");
+    std::fs::write(
+        &config,
+        "environment = \"poc\"\napplication = \"poc-web\"\nprovider = \"sim\"\n\
+         [deploy]\nsteps = [50, 100]\nbake = \"1m\"\nscale_down_delay = \"1m\"\n\
+         [sim]\ntime_scale = 600.0\n",
+    )
+    .unwrap();
+    // The library deploys green...
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (id, outcome) = runtime.block_on(async {
+        let settings = bluegreen::Settings::load(&config).expect("valid settings");
+        let deployer = bluegreen::Deployer::from_settings(settings)
+            .await
+            .expect("wires");
+        let id = deployer.new_id();
+        let plan = deployer
+            .plan(Default::default(), None)
+            .expect("a valid plan");
+        (id.clone(), deployer.deploy_plan(id, plan).await.expect("runs"))
+    });
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    // ...the command, with only the file (no BLUEGREEN_* variables), sees it: the split, the history, the
+    // report of that id.
+    let cmd = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+            .current_dir(&env.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("USER", "tester")
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let status: Value = serde_json::from_str(&cmd(&["--output", "json", "status"])).unwrap();
+    assert_eq!(green(&status["data"]), 100, "{status}");
+    assert!(cmd(&["history"]).contains(id.as_str()), "history lists it");
+    assert!(cmd(&["report", id.as_str()]).contains("promoted"));
+    // ...and deploys back to blue; the library sees that in turn.
+    let out = cmd(&["deploy"]);
+    assert!(out.contains("promoted"), "{out}");
+    runtime.block_on(async {
+        let settings = bluegreen::Settings::load(&config).unwrap();
+        let d = bluegreen::Deployer::builder(settings)
+            .read_only()
+            .build()
+            .await
+            .expect("wires");
+        let split = d.providers().router.read_split().await.expect("reads");
+        assert_eq!(split.weight(bluegreen_core::Color::Green), 0, "{split:?}");
+        use bluegreen_core::StateStore;
+        assert_eq!(d.store().list("poc/poc-web").await.unwrap().len(), 2);
+    });
+}
