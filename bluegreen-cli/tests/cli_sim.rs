@@ -1432,7 +1432,10 @@ fn a_program_using_the_library_and_the_command_share_one_deployment_world() {
         let plan = deployer
             .plan(Default::default(), None)
             .expect("a valid plan");
-        (id.clone(), deployer.deploy_plan(id, plan).await.expect("runs"))
+        (
+            id.clone(),
+            deployer.deploy_plan(id, plan).await.expect("runs"),
+        )
     });
     assert_eq!(outcome.kind(), "promoted", "{outcome}");
     // ...the command, with only the file (no BLUEGREEN_* variables), sees it: the split, the history, the
@@ -1446,7 +1449,12 @@ fn a_program_using_the_library_and_the_command_share_one_deployment_world() {
             .args(args)
             .output()
             .expect("runs");
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     };
     let status: Value = serde_json::from_str(&cmd(&["--output", "json", "status"])).unwrap();

@@ -54,14 +54,17 @@ fn simulated(dir: &std::path::Path) -> Result<Settings, bluegreen::SettingsError
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let settings = match std::env::args().nth(1) {
-        Some(path) => Settings::load(path.as_ref())?,
+    let (settings, scratch) = match std::env::args().nth(1) {
+        Some(path) => (Settings::load(path.as_ref())?, None),
         None => {
             let dir = std::env::temp_dir().join(format!("bluegreen-embed-{}", std::process::id()));
-            simulated(&dir)?
+            (simulated(&dir)?, Some(dir))
         }
     };
-    let outcome = deploy(settings).await?;
-    println!("{outcome}");
+    let outcome = deploy(settings).await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!("{}", outcome?);
     Ok(())
 }
