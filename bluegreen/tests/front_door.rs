@@ -323,3 +323,47 @@ async fn wait_for(d: &Deployer, id: &DeploymentId, kind: &str) {
     }
     panic!("{id} never recorded {kind}");
 }
+
+#[tokio::test]
+async fn a_deployment_is_stopped_by_its_executor_s_cancel_token_and_rolled_back() {
+    // What the command does on SIGTERM, and a service on its own stop request: the executor's token,
+    // cancelled while the first bake runs, stops at the next safe point and rolls back.
+    let dir = state_dir("cancel");
+    let deployer = Deployer::from_settings(settings(&dir, GRADUAL))
+        .await
+        .expect("wires");
+    let id = DeploymentId::new("release-stop").unwrap();
+    let plan = deployer.plan(Default::default(), None).expect("valid");
+    let exec = deployer.executor();
+    let token = exec.cancel_token();
+    let watcher = Deployer::builder(settings(&dir, ""))
+        .read_only()
+        .build()
+        .await
+        .expect("wires");
+    let (outcome, ()) = tokio::join!(
+        deployer.supervise(&exec, &id, exec.run(id.clone(), plan)),
+        async {
+            wait_for(&watcher, &id, "split-verified").await;
+            token.cancel();
+        }
+    );
+    let outcome = outcome.expect("runs");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::RolledBack {
+                reason: RollbackReason::Cancelled,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let split = watcher.providers().router.read_split().await.unwrap();
+    assert_eq!(split, TrafficSplit::all_to(Color::Blue));
+    assert!(
+        watcher.store().holder("poc/poc-web").await.unwrap().is_none(),
+        "the lock was released"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
