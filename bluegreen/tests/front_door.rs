@@ -362,7 +362,12 @@ async fn a_deployment_is_stopped_by_its_executor_s_cancel_token_and_rolled_back(
     let split = watcher.providers().router.read_split().await.unwrap();
     assert_eq!(split, TrafficSplit::all_to(Color::Blue));
     assert!(
-        watcher.store().holder("poc/poc-web").await.unwrap().is_none(),
+        watcher
+            .store()
+            .holder("poc/poc-web")
+            .await
+            .unwrap()
+            .is_none(),
         "the lock was released"
     );
     let _ = std::fs::remove_dir_all(&dir);
