@@ -68,3 +68,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", outcome?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_example_promotes_on_the_simulated_world() {
+        let dir = std::env::temp_dir().join(format!("bluegreen-embed-test-{}", std::process::id()));
+        let outcome = deploy(simulated(&dir).unwrap()).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let outcome = outcome.expect("runs");
+        assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    }
+}

@@ -140,7 +140,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let deployer = Arc::new(Deployer::from_settings(settings).await?);
-    let app = Router::new()
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(deployer)).await?;
+    Ok(())
+}
+
+/// The service's routes.
+fn app(deployer: Arc<Deployer>) -> Router {
+    Router::new()
         .route("/deployments/{id}", post(start).get(status))
         .route(
             "/deployments/{id}/approve",
@@ -175,9 +183,101 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
         )
         .route("/health", get(|| async { "ok" }))
-        .with_state(deployer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
-    Ok(())
+        .with_state(deployer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// One request to the service: its status and body.
+    async fn send(app: &Router, method: &str, uri: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Polls the deployment (real time, bounded) until its state is `state`.
+    async fn until(app: &Router, id: &str, state: &str) -> String {
+        for _ in 0..400 {
+            let (code, body) = send(app, "GET", &format!("/deployments/{id}")).await;
+            if code == StatusCode::OK && body.contains(&format!("\"state\":\"{state}\"")) {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{id} never reached {state}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_service_starts_reports_approves_and_aborts_deployments() {
+        let dir = std::env::temp_dir().join(format!("bluegreen-http-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut settings = Settings::from_toml(
+            "environment = \"poc\"\napplication = \"poc-web\"\nprovider = \"sim\"\n\
+             [deploy]\nbake = \"1m\"\nscale_down_delay = \"1m\"\n[sim]\ntime_scale = 600.0\n",
+        )
+        .unwrap();
+        settings.state_dir = Some(dir.clone());
+        let app = app(Arc::new(Deployer::from_settings(settings).await.unwrap()));
+
+        let (code, body) = send(&app, "POST", "/deployments/r1?strategy=canary").await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+        // Refused while it runs (the lock is taken at once; the record exists once it started).
+        until(&app, "r1", "waiting-for-approval").await;
+        assert_eq!(
+            send(&app, "POST", "/deployments/r2").await.0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            send(&app, "POST", "/deployments/r1").await.0,
+            StatusCode::CONFLICT
+        );
+        let bad = send(&app, "POST", "/deployments/r3?strategy=fast").await;
+        assert_eq!(bad.0, StatusCode::BAD_REQUEST, "{}", bad.1);
+        assert!(bad.1.contains("fast"), "{}", bad.1);
+        assert_eq!(
+            send(&app, "GET", "/deployments/none").await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (code, body) = send(&app, "POST", "/deployments/r1/approve").await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+        let done = until(&app, "r1", "promoted").await;
+        assert!(done.contains("\"green\":100"), "{done}");
+        // Ended: no more control requests.
+        assert_eq!(
+            send(&app, "POST", "/deployments/r1/abort").await.0,
+            StatusCode::CONFLICT
+        );
+
+        // The next one (back to blue) is aborted while it waits: rolled back.
+        assert_eq!(
+            send(&app, "POST", "/deployments/r4?strategy=canary")
+                .await
+                .0,
+            StatusCode::ACCEPTED
+        );
+        until(&app, "r4", "waiting-for-approval").await;
+        assert_eq!(
+            send(&app, "POST", "/deployments/r4/abort").await.0,
+            StatusCode::ACCEPTED
+        );
+        let done = until(&app, "r4", "rolled-back").await;
+        assert!(
+            done.contains("\"green\":100"),
+            "traffic stayed on green: {done}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
