@@ -61,3 +61,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(outcome.kind(), "promoted");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_runs_to_a_promotion() {
+        super::main().expect("promoted");
+    }
+}

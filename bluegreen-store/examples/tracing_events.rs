@@ -30,11 +30,13 @@ impl Observer for Traced {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    );
+    // Under `cargo test`, the lines go to the test's captured output.
+    #[cfg(test)]
+    let subscriber = subscriber.with_test_writer();
+    subscriber.init();
     let harness = Harness::new(WorldConfig::default());
     let exec = harness.executor().with_observer(Arc::new(Traced));
     let plan = Plan::new("poc/poc-web", Strategy::gradual().compile()?);
@@ -42,5 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outcome = bluegreen_testkit::run_virtual(harness.world.clock(), exec.run(id, plan))
         .map_err(|_| "the run stalled")??;
     tracing::info!(target: "bluegreen", outcome = %outcome, "done");
+    assert_eq!(outcome.kind(), "promoted");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_runs_to_a_promotion() {
+        super::main().expect("promoted");
+    }
 }
