@@ -65,3 +65,93 @@ impl Hooks for ShellHooks {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluegreen_core::TrafficSplit;
+
+    fn hooks(dir: &std::path::Path, after_step: Vec<String>, timeout: Duration) -> ShellHooks {
+        ShellHooks {
+            pre_traffic: vec![format!("echo pre >> {}/log", dir.display())],
+            after_step,
+            after_switch: vec![],
+            timeout,
+            environment: "poc".into(),
+            application: "poc-web".into(),
+        }
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("bluegreen-hooks-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn each_hook_sees_its_point_the_application_and_the_split_in_order() {
+        let dir = scratch("env");
+        let log = dir.join("log");
+        let h = hooks(
+            &dir,
+            vec![
+                format!(
+                    "echo \"$BLUEGREEN_HOOK_POINT $BLUEGREEN_ENVIRONMENT/$BLUEGREEN_APPLICATION $BLUEGREEN_WEIGHT_BLUE/$BLUEGREEN_WEIGHT_GREEN\" >> {}",
+                    log.display()
+                ),
+                format!("echo second >> {}", log.display()),
+            ],
+            Duration::from_secs(30),
+        );
+        h.run(&HookPoint::PreTraffic).await.expect("passes");
+        let split = TrafficSplit::new(75, 25).unwrap();
+        let point = HookPoint::AfterStep { index: 2, split };
+        h.run(&point).await.expect("passes");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text,
+            format!("pre\n{point} poc/poc-web 75/25\nsecond\n"),
+            "in order, with the variables"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_stops_the_rest_and_says_how_it_failed() {
+        let dir = scratch("fail");
+        let log = dir.join("log");
+        let h = hooks(
+            &dir,
+            vec!["exit 3".into(), format!("echo never >> {}", log.display())],
+            Duration::from_secs(30),
+        );
+        let split = TrafficSplit::new(50, 50).unwrap();
+        let err = h
+            .run(&HookPoint::AfterStep { index: 0, split })
+            .await
+            .expect_err("fails");
+        assert_eq!(err.hook, "exit 3");
+        assert!(err.detail.contains('3'), "{}", err.detail);
+        assert!(!log.exists(), "the next hook did not run");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_outlives_its_timeout_is_killed_and_fails() {
+        let dir = scratch("timeout");
+        let h = hooks(&dir, vec!["sleep 30".into()], Duration::from_millis(200));
+        let split = TrafficSplit::new(50, 50).unwrap();
+        let err = h
+            .run(&HookPoint::AfterStep { index: 0, split })
+            .await
+            .expect_err("times out");
+        assert!(
+            err.detail.contains("timed out after 200ms"),
+            "{}",
+            err.detail
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
