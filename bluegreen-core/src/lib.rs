@@ -1,7 +1,8 @@
 //! # bluegreen-core
 //!
 //! The pure engine of bluegreen: blue-green and canary deployments on a load balancer with two weighted
-//! target groups.
+//! target groups. To deploy from settings (`bluegreen.toml`) on AWS or the simulated world, start with the
+//! `bluegreen` crate's `Deployer`, the front door built on this engine.
 //!
 //! - [`model`]: colors, [`TrafficSplit`]s, time.
 //! - [`strategy`]: [`Strategy`] → [`Schedule`], a plain list of [`Step`]s.

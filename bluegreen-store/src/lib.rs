@@ -1,5 +1,6 @@
 //! Durable pieces for [bluegreen](bluegreen_core) deployments, outside any binary: what an embedding program
-//! needs to get what the `bluegreen` command has.
+//! needs to get what the `bluegreen` command has. The `bluegreen` crate's `Deployer` (the front door) wires
+//! them from settings; use them directly to wire by hand.
 //!
 //! - [`FileStore`]: the core's [`StateStore`](bluegreen_core::StateStore) in a directory — records, the
 //!   per-application lock with its lease and fence — and a [`ControlQueue`] for control requests. It passes

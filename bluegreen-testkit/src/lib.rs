@@ -1,7 +1,7 @@
 //! # bluegreen-testkit
 //!
 //! Real in-memory implementations of bluegreen's provider traits, at least as strict as AWS, for tests,
-//! simulations and the CLI's `sim` provider:
+//! simulations and the `sim` provider (which the `bluegreen` crate keeps in a state directory):
 //!
 //! - [`SimWorld`]: an ALB listener (weights 0..=999, unknown target groups rejected, rules and the default
 //!   action), target groups with AWS's target states (`initial` → `healthy`, `unhealthy`, `draining`), Auto
