@@ -6,7 +6,6 @@ pub use bluegreen::ProviderKind;
 use bluegreen::{Deployer, Store};
 use bluegreen_aws::{AwsError, AwsSettings, Connection, Naming, TargetSpec};
 use bluegreen_core::ProviderError;
-use bluegreen_store::FileStore;
 use bluegreen_testkit::Scenario;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -188,37 +187,18 @@ impl Context {
     }
 
     /// Where records, locks and control requests live: the shared DynamoDB table when `[state] backend`
-    /// (or `--state-backend`) says `dynamodb`, else the state directory.
+    /// (or `--state-backend`) says `dynamodb`, else the state directory (the library's `Store::open`).
     pub async fn store(&self) -> Result<Store, Failure> {
-        match self.shared_state()? {
-            None => self.file_store().map(Store::File),
-            Some((table, prefix)) => Ok(Store::Shared(
-                self.connection().await.store(&table, &prefix),
-            )),
-        }
+        let connection = match self.shared_state()? {
+            Some(_) => Some(self.connection().await),
+            None => None,
+        };
+        Ok(Store::open(&self.settings, connection.as_ref())?)
     }
 
     /// The shared backend's table and prefix, when the state lives in DynamoDB.
     pub fn shared_state(&self) -> Result<Option<(String, String)>, Failure> {
         self.settings.shared_state().map_err(Failure::bad_input)
-    }
-
-    /// The state directory's store, created owner-only if missing; a path that cannot be one is bad input.
-    pub fn file_store(&self) -> Result<FileStore, Failure> {
-        let dir = self.state_dir();
-        if dir.exists() && !dir.is_dir() {
-            return Err(Failure::bad_input(format!(
-                "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
-                dir.display()
-            )));
-        }
-        FileStore::open(&dir).map_err(|source| {
-            bluegreen::Error::StateDir {
-                path: dir.clone(),
-                source,
-            }
-            .into()
-        })
     }
 
     /// How to reach AWS: the flags over `[aws]`.

@@ -9,7 +9,6 @@ use bluegreen_core::{
     Approval, DeploymentId, ExecError, Executor, Hooks, Observer, Outcome, Plan, ProviderError,
     Providers, StrategySettings,
 };
-use bluegreen_store::FileStore;
 use bluegreen_testkit::Scenario;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,15 +147,11 @@ impl DeployerBuilder {
         // The state directory holds the simulated world and the resolved names whichever store holds the
         // records.
         let dir = s.state_dir();
-        let file = open_state_dir(&dir)?;
         let mut connection = self.connection;
         if connection.is_none() && (provider == ProviderKind::Aws || shared.is_some()) {
             connection = Some(Connection::connect(&s.aws_settings()).await);
         }
-        let store = match (&shared, &connection) {
-            (Some((table, prefix)), Some(conn)) => Store::Shared(conn.store(table, prefix)),
-            _ => Store::File(file),
-        };
+        let store = Store::open(&s, connection.as_ref())?;
         let approval = self
             .approval
             .unwrap_or_else(|| Arc::new(StoreApproval::new(store.clone())));
@@ -230,22 +225,6 @@ enum World {
         explicit: bool,
         seed: u64,
     },
-}
-
-/// The state directory's file store, created owner-only if missing.
-fn open_state_dir(dir: &std::path::Path) -> Result<FileStore, Error> {
-    // A path that is not a directory is a wrong setting, not a failure of the machine.
-    if dir.exists() && !dir.is_dir() {
-        return Err(SettingsError::new(format!(
-            "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
-            dir.display()
-        ))
-        .into());
-    }
-    FileStore::open(dir).map_err(|source| Error::StateDir {
-        path: dir.to_path_buf(),
-        source,
-    })
 }
 
 impl Deployer {

@@ -33,7 +33,7 @@ pub use cache::ResolvedCache;
 pub use deployer::{Deployer, DeployerBuilder, Error};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};
-pub use store::{Store, StoreApproval};
+pub use store::{Store, StoreApproval, open_state_dir};
 
 pub use bluegreen_aws;
 pub use bluegreen_core;

@@ -23,7 +23,42 @@ pub enum Store {
     Shared(bluegreen_aws::DynamoStore),
 }
 
+/// The state directory's file store, created owner-only if missing; a path that is not a directory is a
+/// wrong setting.
+pub fn open_state_dir(dir: &std::path::Path) -> Result<FileStore, crate::Error> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(crate::SettingsError::new(format!(
+            "state directory {}: exists and is not a directory (--state-dir, BLUEGREEN_STATE_DIR or state_dir)",
+            dir.display()
+        ))
+        .into());
+    }
+    FileStore::open(dir).map_err(|source| crate::Error::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 impl Store {
+    /// The store `[state]` names: the team's DynamoDB table through `connection` (required for it), else the
+    /// state directory. The state directory is opened (created owner-only) either way: it also holds the
+    /// simulated world and the cache of resolved names.
+    pub fn open(
+        settings: &crate::Settings,
+        connection: Option<&bluegreen_aws::Connection>,
+    ) -> Result<Store, crate::Error> {
+        let shared = settings.shared_state()?;
+        let file = open_state_dir(&settings.state_dir())?;
+        match (shared, connection) {
+            (None, _) => Ok(Store::File(file)),
+            (Some((table, prefix)), Some(conn)) => Ok(Store::Shared(conn.store(&table, &prefix))),
+            (Some((table, _)), None) => Err(crate::SettingsError::new(format!(
+                "the dynamodb state backend (table {table}) needs an AWS connection"
+            ))
+            .into()),
+        }
+    }
+
     /// The backend as the core's store.
     fn inner(&self) -> &dyn StateStore {
         match self {
