@@ -597,3 +597,139 @@ fn a_run_keeps_its_lock_through_an_action_longer_than_its_lease() {
     assert!(matches!(taken, Err(ExecError::Locked { .. })), "{taken:?}");
     assert_eq!(outcome.unwrap().kind(), "promoted");
 }
+
+// A shared store is a network service: every call of it can be throttled, fail, or land with its answer
+// lost. Found by the front door's test of a whole deployment on a faulty DynamoDB table. ---------------------
+
+/// A harness whose executor's store is the memory store behind the fault decorator, with `script`.
+fn faulty_store(h: &mut Harness, script: Vec<(&str, FaultKind, u32)>) -> FaultHandle {
+    let handle = FaultHandle::new(3);
+    handle.update(|f| {
+        f.script = script
+            .into_iter()
+            .map(|(operation, kind, count)| ScriptedFault {
+                operation: operation.into(),
+                kind,
+                count,
+            })
+            .collect()
+    });
+    h.custom.store = Some(Arc::new(Faulty::new(
+        h.store.clone(),
+        h.clock(),
+        handle.clone(),
+    )));
+    handle
+}
+
+#[test]
+fn c16_store_calls_before_the_first_entry_are_retried_like_every_other_call() {
+    // A throttled or failing read of the records, or a throttled lock, before anything is written: retried
+    // on the executor's clock, as provider calls are (decision 007), not a failed deployment.
+    for (op, kind) in [
+        ("load", FaultKind::Throttle),
+        ("load", FaultKind::Error),
+        ("list", FaultKind::Throttle),
+        ("lock", FaultKind::Throttle),
+        ("lock", FaultKind::Error),
+    ] {
+        let mut h = Harness::new(WorldConfig::default());
+        let faults = faulty_store(&mut h, vec![(op, kind, 2)]);
+        let outcome = h.run("d1", plan(Strategy::immediate()));
+        assert_eq!(faults.injected(), 2, "{op} {kind:?}");
+        let outcome = outcome.unwrap_or_else(|e| panic!("{op} {kind:?}: {e}"));
+        assert_eq!(outcome.kind(), "promoted", "{op} {kind:?}: {outcome}");
+    }
+}
+
+#[test]
+fn c17_a_lock_that_landed_but_answered_an_error_is_recognised_as_this_run_s() {
+    // The lock was taken, the answer lost: the retry finds the lock held — by this very run. It is ours:
+    // the deployment runs (on main it was refused as locked by itself, and the lock stayed until its lease
+    // lapsed), and releases it at the end.
+    let mut h = Harness::new(WorldConfig::default());
+    faulty_store(&mut h, vec![("lock", FaultKind::Ambiguous, 1)]);
+    let outcome = h
+        .run("d1", plan(Strategy::immediate()))
+        .expect("runs, not refused as locked by itself");
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let held = run_virtual(h.world.clock(), h.store.holder("poc/poc-web"))
+        .unwrap()
+        .unwrap();
+    assert!(held.is_none(), "released: {held:?}");
+}
+
+#[test]
+fn c18_an_unreadable_history_never_lets_a_deployment_pass_an_unfinished_one() {
+    // The application's last deployment is unfinished (its run died). A new one must refuse; a store that
+    // cannot list or load the history at that moment must not be taken as "no unfinished deployment".
+    // Crashed after its first entry: the split is still at rest, so nothing but the history tells.
+    let mut h = crash_at(WorldConfig::default(), plan(Strategy::gradual()), false, 1);
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    for op in ["list", "load"] {
+        // Fails beyond the retries: the start is refused as a provider error, never run.
+        faulty_store(&mut h, vec![(op, FaultKind::Error, 100)]);
+        let err = h
+            .run("d2", plan(Strategy::gradual()))
+            .expect_err("not started");
+        assert!(
+            matches!(err, ExecError::Provider { .. } | ExecError::Unfinished(_)),
+            "{op}: {err:?}"
+        );
+        assert!(
+            h.store.record(&id("d2")).is_empty(),
+            "{op}: nothing recorded"
+        );
+    }
+    // Transient: retried, and the unfinished deployment is found.
+    faulty_store(&mut h, vec![("list", FaultKind::Throttle, 2)]);
+    let err = h.run("d2", plan(Strategy::gradual())).expect_err("refused");
+    assert!(matches!(err, ExecError::Unfinished(_)), "{err:?}");
+}
+
+/// Once `kind` is recorded, scripts the next append to land with its answer lost and the read that would
+/// tell to be throttled.
+struct AmbiguousAfter(&'static str, FaultHandle);
+
+impl Observer for AmbiguousAfter {
+    fn on_event(&self, entry: &RecordEntry) {
+        if entry.event.kind() == self.0 && self.1.injected() == 0 {
+            self.1.update(|f| {
+                f.script = vec![
+                    ScriptedFault {
+                        operation: "append".into(),
+                        kind: FaultKind::Ambiguous,
+                        count: 1,
+                    },
+                    ScriptedFault {
+                        operation: "load".into(),
+                        kind: FaultKind::Throttle,
+                        count: 1,
+                    },
+                ]
+            });
+        }
+    }
+}
+
+#[test]
+fn c19_an_ambiguous_append_is_recognised_even_when_the_read_back_is_throttled() {
+    // The entry landed, the answer was lost (its retry is refused: the entry exists), and the read that
+    // would tell is throttled once: read again rather than stop the deployment as if it had lost its lock.
+    let mut h = Harness::new(WorldConfig::default());
+    let faults = faulty_store(&mut h, vec![]);
+    let exec = Executor::new(h.providers())
+        .with_observer(Arc::new(AmbiguousAfter("split-verified", faults.clone())));
+    let outcome = run_virtual(
+        h.world.clock(),
+        exec.run(id("d1"), plan(Strategy::gradual())),
+    )
+    .unwrap()
+    .expect("runs");
+    assert_eq!(faults.injected(), 2, "the append, the read back");
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let record = h.store.record(&id("d1"));
+    let replay = Replay::new(&record).expect("one entry per sequence number, in order");
+    assert_eq!(replay.outcome, Some(outcome));
+}

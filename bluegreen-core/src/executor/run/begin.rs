@@ -9,11 +9,11 @@ pub(in crate::executor) async fn start(
     plan: Plan,
 ) -> Result<Outcome, ExecError> {
     validate(&plan)?;
-    if has_record(exec, &id).await? {
+    if has_record(exec, &id, &plan.retry).await? {
         return Err(ExecError::DuplicateId(id));
     }
-    let application = plan.application.clone();
-    locked(exec, &application, &id.clone(), |lease| {
+    let (application, retry) = (plan.application.clone(), plan.retry);
+    locked(exec, &application, &id.clone(), &retry, |lease| {
         start_locked(exec, id, plan, lease)
     })
     .await
@@ -31,13 +31,14 @@ async fn locked<F, Fut>(
     exec: &Executor,
     application: &str,
     id: &DeploymentId,
+    retry: &RetryPolicy,
     body: F,
 ) -> Result<Outcome, ExecError>
 where
     F: FnOnce(Lease) -> Fut,
     Fut: Future<Output = (Result<Outcome, ExecError>, Held)>,
 {
-    let lease = lock(exec, application, id).await?;
+    let lease = lock(exec, application, id, retry).await?;
     let (result, held) = body(lease).await;
     if let Held::Kept(lease) = held {
         // A release that fails is not retried: the lease lapses on its own after its TTL, and the
@@ -54,14 +55,18 @@ async fn start_locked(
     lease: Lease,
 ) -> (Result<Outcome, ExecError>, Held) {
     // Another run may have started the same deployment between the check before the lock and the lock.
-    match has_record(exec, &id).await {
+    match has_record(exec, &id, &plan.retry).await {
         Ok(false) => {}
         Ok(true) => return (Err(ExecError::DuplicateId(id)), Held::Kept(lease)),
         Err(e) => return (Err(e), Held::Kept(lease)),
     }
     // One deployment per application: one whose run died (its lease lapsed) is still unfinished.
-    if let Some(unfinished) = unfinished(exec, &plan.application).await {
-        return (Err(ExecError::Unfinished(unfinished)), Held::Kept(lease));
+    match unfinished(exec, &plan.application, &plan.retry).await {
+        Ok(None) => {}
+        Ok(Some(unfinished)) => {
+            return (Err(ExecError::Unfinished(unfinished)), Held::Kept(lease));
+        }
+        Err(e) => return (Err(e), Held::Kept(lease)),
     }
     let (split, stable) = match preflight(exec, &plan).await {
         Ok(v) => v,
@@ -134,9 +139,26 @@ async fn preflight(exec: &Executor, plan: &Plan) -> Result<(TrafficSplit, Color)
     Ok((split, stable))
 }
 
+/// Reads `id`'s record, retrying transient errors (a shared store is a network service).
+async fn load_record(
+    exec: &Executor,
+    id: &DeploymentId,
+    retry: &RetryPolicy,
+) -> Result<Vec<RecordEntry>, ProviderError> {
+    let p = &exec.providers;
+    with_retry(&*p.clock, &*exec.observer, retry, "load", || {
+        p.store.load(id)
+    })
+    .await
+}
+
 /// Whether `id` already has a record.
-async fn has_record(exec: &Executor, id: &DeploymentId) -> Result<bool, ExecError> {
-    match exec.providers.store.load(id).await {
+async fn has_record(
+    exec: &Executor,
+    id: &DeploymentId,
+    retry: &RetryPolicy,
+) -> Result<bool, ExecError> {
+    match load_record(exec, id, retry).await {
         Ok(entries) => Ok(!entries.is_empty()),
         Err(ProviderError::NotFound { .. }) => Ok(false),
         Err(source) => Err(ExecError::Provider {
@@ -148,7 +170,8 @@ async fn has_record(exec: &Executor, id: &DeploymentId) -> Result<bool, ExecErro
 
 /// The replayed record of `id`.
 async fn replay_of(exec: &Executor, id: &DeploymentId) -> Result<Replay, ExecError> {
-    let entries = match exec.providers.store.load(id).await {
+    // The record's own retry policy is not known before it is read: the default one.
+    let entries = match load_record(exec, id, &RetryPolicy::default()).await {
         Ok(e) => e,
         Err(ProviderError::NotFound { .. }) => return Err(ExecError::NoRecord(id.clone())),
         Err(source) => {
@@ -176,9 +199,13 @@ pub(in crate::executor) async fn resume(
     if first.promoted && action == ResumeAction::Rollback {
         return Err(ExecError::AlreadyPromoted(id.clone()));
     }
-    locked(exec, &first.plan.application, id, |lease| {
-        resume_locked(exec, id, action, lease)
-    })
+    locked(
+        exec,
+        &first.plan.application,
+        id,
+        &first.plan.retry,
+        |lease| resume_locked(exec, id, action, lease),
+    )
     .await
 }
 
@@ -234,34 +261,70 @@ async fn resume_locked(
     (Ok(outcome), run.held())
 }
 
-/// The application's latest deployment, if its record has no outcome.
-async fn unfinished(exec: &Executor, application: &str) -> Option<DeploymentId> {
-    let store = &exec.providers.store;
-    // A store that cannot list or load here (it just granted the lock) is taken as no unfinished
-    // deployment: the run then starts from a split at rest, which preflight checks on its own.
-    let last = store.list(application).await.ok()?.pop()?;
-    let record = store.load(&last).await.ok()?;
+/// The application's latest deployment, if its record has no outcome. A history that cannot be read (after
+/// the retries) is an error, never "no unfinished deployment": a split at rest does not tell that a
+/// deployment died before it moved traffic (or after it scaled the old color down).
+async fn unfinished(
+    exec: &Executor,
+    application: &str,
+    retry: &RetryPolicy,
+) -> Result<Option<DeploymentId>, ExecError> {
+    let p = &exec.providers;
+    let history = |source| ExecError::Provider {
+        operation: "read the application's history",
+        source,
+    };
+    let ids = with_retry(&*p.clock, &*exec.observer, retry, "list", || {
+        p.store.list(application)
+    })
+    .await
+    .map_err(history)?;
+    let Some(last) = ids.last() else {
+        return Ok(None);
+    };
+    let record = match load_record(exec, last, retry).await {
+        Ok(r) => r,
+        // Listed but gone (removed by hand): nothing to finish.
+        Err(ProviderError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(history(e)),
+    };
     let finished = record
         .iter()
         .any(|e| matches!(e.event, Event::Finished { .. }));
-    (!finished).then_some(last)
+    Ok((!finished).then(|| last.clone()))
 }
 
 fn validate(plan: &Plan) -> Result<(), ExecError> {
     plan.validate().map_err(ExecError::InvalidPlan)
 }
 
-async fn lock(exec: &Executor, application: &str, id: &DeploymentId) -> Result<Lease, ExecError> {
+/// Takes the application's lock, retrying transient errors. A lock that was taken but whose answer was lost
+/// is found held by this very run on the retry: it is ours.
+async fn lock(
+    exec: &Executor,
+    application: &str,
+    id: &DeploymentId,
+    retry: &RetryPolicy,
+) -> Result<Lease, ExecError> {
+    let p = &exec.providers;
     let owner = exec.owner(id);
-    let now = exec.providers.clock.now();
-    match exec
-        .providers
-        .store
-        .lock(application, &owner, now, exec.lease_ttl)
-        .await
-    {
+    let taken = with_retry(&*p.clock, &*exec.observer, retry, "lock", || {
+        p.store
+            .lock(application, &owner, p.clock.now(), exec.lease_ttl)
+    })
+    .await;
+    match taken {
         Ok(lease) => Ok(lease),
-        Err(ProviderError::Conflict { message }) => Err(ExecError::Locked { message }),
+        Err(ProviderError::Conflict { message }) => {
+            let held = with_retry(&*p.clock, &*exec.observer, retry, "holder", || {
+                p.store.holder(application)
+            })
+            .await;
+            match held {
+                Ok(Some(lease)) if lease.owner == owner => Ok(lease),
+                _ => Err(ExecError::Locked { message }),
+            }
+        }
         Err(source) => Err(ExecError::Provider {
             operation: "take the deployment lock",
             source,

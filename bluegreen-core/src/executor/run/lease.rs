@@ -27,8 +27,17 @@ impl Run<'_> {
         .await;
         let stored = match stored {
             Ok(()) => Ok(()),
-            // The outcome may have been ambiguous (the entry landed, the answer did not): read it back.
-            Err(e) => match p.store.load(&self.id).await {
+            // The outcome may have been ambiguous (the entry landed, the answer did not): read it back,
+            // retrying that read too (a throttled read must not pass for a refusal).
+            Err(e) => match with_retry(
+                &*p.clock,
+                &*self.exec.observer,
+                &self.plan.retry,
+                "load",
+                || p.store.load(&self.id),
+            )
+            .await
+            {
                 Ok(record) if record.get(entry.seq as usize) == Some(&entry) => Ok(()),
                 _ => Err(e),
             },
