@@ -733,3 +733,40 @@ fn c19_an_ambiguous_append_is_recognised_even_when_the_read_back_is_throttled() 
     let replay = Replay::new(&record).expect("one entry per sequence number, in order");
     assert_eq!(replay.outcome, Some(outcome));
 }
+
+#[test]
+fn c20_an_emergency_rollback_reads_a_throttled_record_again_rather_than_calling_it_damaged() {
+    // A deployment died with green at 10 %. The record says blue is stable; a throttled read of it must not
+    // make the emergency rollback decide without it (with both colors healthy and no history, it could not
+    // tell, and would refuse).
+    let seq = seq_of(
+        WorldConfig::default(),
+        plan(Strategy::gradual()),
+        false,
+        |e| matches!(e, Event::SplitVerified { .. }),
+    );
+    let mut h = crash_at(
+        WorldConfig::default(),
+        plan(Strategy::gradual()),
+        false,
+        seq + 1,
+    );
+    assert_eq!(h.world.split().weight(Color::Green), 10);
+    let faults = faulty_store(&mut h, vec![("load", FaultKind::Throttle, 2)]);
+    let exec = h.executor();
+    let decision = run_virtual(
+        h.world.clock(),
+        exec.decide_rollback(
+            APP,
+            EmergencyRequest {
+                to: None,
+                force: false,
+            },
+        ),
+    )
+    .unwrap()
+    .expect("decided from the record");
+    assert_eq!(faults.injected(), 2);
+    assert_eq!(decision.to.color, Color::Blue, "{}", decision.to.basis);
+    assert_eq!(decision.running, Some(id("d1")));
+}

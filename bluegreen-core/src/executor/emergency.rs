@@ -6,6 +6,7 @@
 
 use super::retry::with_retry;
 use super::{DeploymentId, ExecError, Executor, Replay};
+use crate::RetryPolicy;
 use crate::{CapacityStatus, Color, PerColor, ProviderError, TargetHealth, TrafficSplit};
 use serde::Serialize;
 
@@ -249,7 +250,10 @@ impl Executor {
             .map_err(provider("target_health"))?;
         }
         // The application's records, listed once for both the subject and the split before it.
-        let ids = p.store.list(application).await;
+        let ids = with_retry(clock, observer, &retry, "list", || {
+            p.store.list(application)
+        })
+        .await;
         let (subject, running) = self.subject(application, &ids).await?;
         let to = match request.to {
             Some(color) => StableChoice {
@@ -347,7 +351,17 @@ impl Executor {
     }
 
     async fn record_state(&self, application: &str, id: &DeploymentId) -> RecordState {
-        match self.providers.store.load(id).await {
+        // A throttled read must not pass for a damaged record: retried like every store read.
+        let p = &self.providers;
+        let read = with_retry(
+            &*p.clock,
+            &*self.observer,
+            &RetryPolicy::default(),
+            "load",
+            || p.store.load(id),
+        )
+        .await;
+        match read {
             Err(e) => RecordState::Damaged {
                 reason: e.to_string(),
             },
