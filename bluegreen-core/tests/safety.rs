@@ -770,3 +770,74 @@ fn c20_an_emergency_rollback_reads_a_throttled_record_again_rather_than_calling_
     assert_eq!(decision.to.color, Color::Blue, "{}", decision.to.basis);
     assert_eq!(decision.running, Some(id("d1")));
 }
+
+#[test]
+fn c21_a_long_wait_for_capacity_keeps_the_lease() {
+    // Instances that take five minutes to warm up: the run waits for them, polling every 15 s (less than a
+    // third of the lease, so each sleep ends at its poll). It must keep renewing its one-minute lease: on
+    // the old main it did not, the lease lapsed after a minute, a second deployment took the lock over,
+    // and the first one stopped as having lost it.
+    let config = WorldConfig {
+        warmup: secs(300),
+        ..capacity_world()
+    };
+    let h = Harness::new(config).with_capacity();
+    let first = h.executor();
+    let second = h.executor();
+    let clock = h.world.clock().clone();
+    let mut with_capacity = plan(Strategy::immediate());
+    with_capacity.capacity = Some(CapacityPolicy::default());
+    let (outcome, refused) = run_virtual(h.world.clock(), async {
+        let later = async {
+            clock.sleep(secs(180)).await;
+            second.run(id("d2"), with_capacity.clone()).await
+        };
+        futures::join!(first.run(id("d1"), with_capacity.clone()), later)
+    })
+    .unwrap();
+    let outcome = outcome.expect("runs");
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    assert!(
+        matches!(refused, Err(ExecError::Locked { .. })),
+        "the second deployment finds the lock held: {refused:?}"
+    );
+    let record = h.store.record(&id("d1"));
+    let ready = record
+        .iter()
+        .find(|e| matches!(e.event, Event::CapacityReady { .. }))
+        .expect("capacity became ready");
+    assert!(
+        ready.at.since(h.world.start()) >= secs(240),
+        "the wait was long"
+    );
+}
+
+#[test]
+fn c22_a_renewal_that_fails_while_the_lease_still_holds_is_tried_again_not_given_up() {
+    // One round of renewal fails (five attempts, the shared store unreachable for ~8 s): the lease still
+    // has half its time, so the run goes on and renews at its next chance. On the old main it stopped as
+    // having lost the lock, leaving the deployment half-done for a person.
+    let mut h = Harness::new(WorldConfig::default());
+    let faults = faulty_store(&mut h, vec![("renew", FaultKind::Error, 5)]);
+    let outcome = h.run("d1", plan(Strategy::gradual())).expect("runs");
+    assert_eq!(faults.injected(), 5);
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let told = h
+        .events
+        .notices()
+        .iter()
+        .filter(|(_, n)| {
+            matches!(
+                n,
+                Notice::Retrying {
+                    operation: "renew the lock",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        told, 5,
+        "every failed attempt is told, the last one as well"
+    );
+}

@@ -62,8 +62,9 @@ pub struct Scope {
 impl Default for Scope {
     /// Schedules of up to 3 steps (100; 50, 100; 10, 50, 100) with 1-minute bakes; a healthy and a failing
     /// green; no fault, or one of: an error that exhausts a call's retries, an ambiguous success, a burst
-    /// of throttling, on each of write_split, read_split, target_health, metrics, set_desired and append,
-    /// or two stale reads after each write; every outside change.
+    /// of throttling, on each of write_split, read_split, target_health, metrics, set_desired, and of the
+    /// state store's append, load, list, lock and renew; or two stale reads after each write; every outside
+    /// change.
     fn default() -> Self {
         let ops = [
             "write_split",
@@ -72,6 +73,10 @@ impl Default for Scope {
             "metrics",
             "set_desired",
             "append",
+            "load",
+            "list",
+            "lock",
+            "renew",
         ];
         let mut faults = vec![None, Some(SingleFault::StaleReads(2))];
         for op in ops {
@@ -141,12 +146,15 @@ fn world(failing: bool) -> WorldConfig {
     config
 }
 
+/// The state store's operations: a fault on one of them puts the store behind the fault decorator.
+const STORE_OPERATIONS: [&str; 5] = ["append", "load", "list", "lock", "renew"];
+
 fn harness(failing: bool, fault: &Option<SingleFault>) -> Harness {
     let h = Harness::new(world(failing)).with_capacity();
     match fault {
         None => {}
         Some(SingleFault::StaleReads(n)) => h.faults.update(|f| f.stale_reads = *n),
-        Some(SingleFault::Scripted(s)) if s.operation == "append" => {
+        Some(SingleFault::Scripted(s)) if STORE_OPERATIONS.contains(&s.operation.as_str()) => {
             // The store is behind the same faults, for this exploration.
             let store: std::sync::Arc<dyn bluegreen_core::StateStore> = std::sync::Arc::new(
                 crate::Faulty::new(h.store.clone(), h.clock(), h.faults.clone()),

@@ -96,8 +96,26 @@ impl Run<'_> {
                 self.lease = lease;
                 Ok(())
             }
+            // Unreachable, not refused: the lease is still this run's until it expires. While a quarter of
+            // it is left, keep working and try again at the next chance (a poll, a step, a third of the
+            // lease into a long action): a blip of the shared store must not leave a deployment half-done.
+            Err(e)
+                if !matches!(e, ProviderError::Conflict { .. })
+                    && self.now() + ttl / 4 < self.lease.expires =>
+            {
+                let now = self.now();
+                self.exec.observer.on_notice(
+                    now,
+                    &Notice::Retrying {
+                        operation: "renew the lock",
+                        attempt: self.plan.retry.attempts,
+                        error: e,
+                    },
+                );
+                Ok(())
+            }
             Err(e) => {
-                // Whether taken over or unreachable, the lease can no longer be trusted past its expiry.
+                // Taken over, or unreachable until the lease nearly ran out: it can no longer be trusted.
                 self.lost = true;
                 Err(Stop::Lost(format!(
                     "the deployment lock could not be renewed: {e}"
@@ -182,9 +200,9 @@ impl Run<'_> {
                 return Err(self.cancel_stop());
             }
             slept += chunk;
-            if self.now() < until {
-                self.keep_lease().await?;
-            }
+            // After every chunk, the last one too: a loop of short sleeps (a capacity wait polling every
+            // 15 s) is made only of last chunks, and must renew the lease all the same.
+            self.keep_lease().await?;
         }
     }
 }
