@@ -177,8 +177,8 @@ impl Context {
     }
 
     /// `aws` or `sim`: the flag, else the file, else `aws`.
-    pub fn provider(&self) -> Result<ProviderKind, Failure> {
-        Ok(self.settings.provider())
+    pub fn provider(&self) -> ProviderKind {
+        self.settings.provider()
     }
 
     /// The state directory: the flag, else the file's `state_dir`, else `.bluegreen/` beside the file.
@@ -209,14 +209,6 @@ impl Context {
     /// What to manage: the naming convention with `[resources]` overrides, checked.
     pub fn target_spec(&self) -> Result<TargetSpec, Failure> {
         self.settings.target_spec().map_err(Failure::bad_input)
-    }
-
-    /// The simulated scenario: the flag, else `[sim] scenario`, else `healthy`.
-    pub fn scenario(&self, flag: Option<&str>) -> Result<Scenario, Failure> {
-        match flag {
-            Some(f) => f.parse().map_err(Failure::bad_input),
-            None => self.settings.scenario().map_err(Failure::bad_input),
-        }
     }
 
     /// The webhook URL (`BLUEGREEN_WEBHOOK` or `[hooks] webhook`), checked.
@@ -257,12 +249,13 @@ impl Context {
             builder = builder.read_only();
         }
         if let Some(s) = scenario {
-            builder = builder.scenario(self.scenario(Some(s))?);
+            // `--scenario`: green behaves so from now on (`[sim] scenario` only shapes a new world).
+            builder = builder.scenario(s.parse::<Scenario>().map_err(Failure::bad_input)?);
         }
         if !hooks || !mutating {
             builder = builder.without_hooks();
         }
-        if self.provider()? == ProviderKind::Aws || self.shared_state()?.is_some() {
+        if self.provider() == ProviderKind::Aws || self.shared_state()?.is_some() {
             builder = builder.connection(self.connection().await);
         }
         Ok(builder.build().await?)

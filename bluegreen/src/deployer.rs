@@ -58,6 +58,8 @@ pub struct Deployer {
     sim: Option<Arc<SimFile>>,
     cached: Option<ResolvedCache>,
     observer: Option<Arc<dyn Observer>>,
+    /// `[state] lease`, checked when built.
+    lease: Duration,
 }
 
 /// Builds a [`Deployer`]; see [`Deployer::builder`].
@@ -129,7 +131,7 @@ impl DeployerBuilder {
         // Every setting first: nothing is opened or called with a bad one.
         let naming = s.naming()?;
         let shared = s.shared_state()?;
-        s.state.lease()?;
+        let lease = s.state.lease()?;
         let hooks: Option<Arc<dyn Hooks>> = match self.hooks {
             Some(h) => h,
             None => s.hooks()?.map(|h| Arc::new(h) as Arc<dyn Hooks>),
@@ -212,6 +214,7 @@ impl DeployerBuilder {
             sim,
             cached,
             observer: self.observer,
+            lease,
         })
     }
 }
@@ -309,12 +312,8 @@ impl Deployer {
     /// An executor on these providers, named after this process (`host:pid`, shown to other processes as
     /// the lock's holder), with `[state] lease` and the observer.
     pub fn executor(&self) -> Executor {
-        let lease = self
-            .settings
-            .state
-            .lease()
-            .unwrap_or(bluegreen_core::DEFAULT_LEASE_TTL);
-        let exec = bluegreen_store::named_executor(self.providers.clone()).with_lease_ttl(lease);
+        let exec =
+            bluegreen_store::named_executor(self.providers.clone()).with_lease_ttl(self.lease);
         match &self.observer {
             Some(o) => exec.with_observer(o.clone()),
             None => exec,

@@ -301,7 +301,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     // The executor points the new color at the new version after it took the lock, and records it: a second
     // deployment can never change this one's image.
     if let Some(lt) = launch_template {
-        if ctx.provider()? != crate::context::ProviderKind::Aws {
+        if ctx.provider() != crate::context::ProviderKind::Aws {
             return Err(Failure::bad_input(
                 "--launch-template-version needs the aws provider",
             ));

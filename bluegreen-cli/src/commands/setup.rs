@@ -60,7 +60,7 @@ pub struct AdoptArgs {
 pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let naming = ctx.naming()?;
-    match ctx.provider()? {
+    match ctx.provider() {
         ProviderKind::Aws => {
             let spec = ctx.target_spec()?;
             let conn = ctx.connection().await;
