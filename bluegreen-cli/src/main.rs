@@ -28,10 +28,13 @@ mod exit {
     pub const HUNG_UP: u8 = 129;
     /// A local file (a report, `init`'s template, the state directory) could not be written.
     pub const LOCAL_IO: u8 = 5;
+    /// The listener (or the stable color's capacity) was changed outside the deployment while it ran: the
+    /// run stopped without writing again, traffic is left as found, a person decides.
+    pub const CHANGED_OUTSIDE: u8 = 6;
 
     /// Every exit code, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [u8; 9] = [
+    pub const ALL: [u8; 10] = [
         OK,
         ROLLED_BACK,
         BAD_INPUT,
@@ -41,6 +44,7 @@ mod exit {
         TERMINATED,
         HUNG_UP,
         LOCAL_IO,
+        CHANGED_OUTSIDE,
     ];
 }
 
@@ -86,6 +90,7 @@ fn exit_code(result: &Result<Ended, Failure>) -> u8 {
             Outcome::Promoted { .. } => exit::OK,
             Outcome::RolledBack { .. } => exit::ROLLED_BACK,
             Outcome::Aborted { .. } => exit::PROVIDER,
+            Outcome::Interrupted { .. } => exit::CHANGED_OUTSIDE,
         },
         Ok(Ended::Stopped { signal, .. }) => match signal {
             Signal::Interrupt => exit::INTERRUPTED,

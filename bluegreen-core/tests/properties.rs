@@ -220,6 +220,7 @@ proptest! {
                 prop_assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
             }
             Outcome::Aborted { reason, .. } => prop_assert!(false, "aborted: {}", reason),
+            Outcome::Interrupted { reason, .. } => prop_assert!(false, "interrupted: {}", reason),
         }
 
         // 4. The old color is scaled down only after the promotion was recorded, and never while it holds

@@ -841,3 +841,108 @@ fn c22_a_renewal_that_fails_while_the_lease_still_holds_is_tried_again_not_given
         "every failed attempt is told, the last one as well"
     );
 }
+
+// Issue 20: the third round. Two crashes, a hand on the listener while the run lives, a store that stays
+// down, a record that changed no weight. ------------------------------------------------------------------
+
+/// The green weight of every write to the listener, in order.
+fn green_writes(h: &Harness) -> Vec<u32> {
+    let tg = h.world.target_group_arn(Color::Green);
+    h.world
+        .writes()
+        .iter()
+        .map(|w| {
+            w.weights
+                .iter()
+                .find(|(arn, _)| *arn == tg)
+                .map_or(0, |(_, x)| *x)
+        })
+        .collect()
+}
+
+#[test]
+fn c23_two_crashes_never_move_the_listener_back_to_an_older_split() {
+    // Crash 1 while recording `split-verified` of 25 % (the write landed); the resume finds 25 % on the
+    // listener and completes the step; crash 2 during the bake after it. On the old main the first resume
+    // recorded no `split-verified`, so the second restored the stale 10 % and moved traffic back.
+    let verified_25 = seq_of(
+        WorldConfig::default(),
+        plan(Strategy::gradual()),
+        false,
+        |e| matches!(e, Event::SplitVerified { split } if split.weight(Color::Green) == 25),
+    );
+    let h = crash_at(
+        WorldConfig::default(),
+        plan(Strategy::gradual()),
+        false,
+        verified_25,
+    );
+    assert_eq!(h.world.split().weight(Color::Green), 25);
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    // The first resume dies a few entries into the bake after the 25 % step.
+    h.store.hang_after(Some(h.store.appends() + 6));
+    let exec = h.executor();
+    let died = run_virtual_until(
+        h.world.clock(),
+        exec.resume(&id("d1"), ResumeAction::Continue),
+        || false,
+    );
+    assert!(matches!(died, Some(Err(_))), "the first resume stalls");
+    h.store.hang_after(None);
+    let record = h.store.record(&id("d1"));
+    assert!(
+        record
+            .iter()
+            .any(|e| matches!(e.event, Event::Polled { index: 3, .. })),
+        "the first resume reached the bake after 25 %"
+    );
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let writes = green_writes(&h);
+    assert!(
+        writes.windows(2).all(|w| w[0] <= w[1]),
+        "traffic never moved back: {writes:?}"
+    );
+}
+
+#[test]
+fn c24_a_shift_that_changed_nothing_does_not_decide_the_emergency_rollback() {
+    // Blue holds all traffic with 2 instances, green has none. `shift --target blue --percentage 10` would
+    // give green 90 %: its pre-step gate refuses and nothing is written. Green is then scaled to 2. On the
+    // old main the emergency rollback trusted the shift's record ("moved traffic away from green") and sent
+    // all traffic to green.
+    let h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 2, green: 0 },
+        ..WorldConfig::default()
+    });
+    let mut p = Plan::new(APP, Schedule::shift(10, None).unwrap());
+    p.expected_stable = Some(Color::Green);
+    let shifted = h.run("s1", p).unwrap();
+    assert_ne!(shifted.kind(), "promoted", "{shifted}");
+    assert!(h.world.writes().is_empty(), "the shift wrote nothing");
+    run_virtual(
+        h.world.clock(),
+        h.world.capacity().set_desired(Color::Green, 2),
+    )
+    .unwrap()
+    .unwrap();
+    h.world.clock().advance(secs(600));
+    assert!(h.world.target_health(Color::Green).healthy > 0);
+    let exec = h.executor();
+    let decision = run_virtual(
+        h.world.clock(),
+        exec.decide_rollback(
+            APP,
+            EmergencyRequest {
+                to: None,
+                force: false,
+            },
+        ),
+    )
+    .unwrap();
+    match decision {
+        Ok(d) => assert_eq!(d.to.color, Color::Blue, "{}", d.to.basis),
+        Err(e) => panic!("refused: {e}"),
+    }
+}

@@ -274,6 +274,8 @@ fn check(
                 broke("a failing release was promoted".into());
             }
         }
+        // No one outside the runs touches the listener while a run lives here.
+        Outcome::Interrupted { reason, .. } => broke(format!("interrupted: {reason}")),
     }
     // Invariant 4: the old color is scaled down only after the final split was verified, and never
     // while it holds traffic.

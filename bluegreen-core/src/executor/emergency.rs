@@ -70,17 +70,27 @@ pub struct StableChoice {
 /// 1. A readable record of the application decides: a deployment in progress falls back to the color it
 ///    started from (or its new color once it was promoted); a finished one stands on its last verified split
 ///    when that split put all traffic on one color; a finished shift that left traffic split falls back to
-///    the color it moved traffic away from.
+///    the color it moved traffic away from. A finished record that never wrote a split (a refused shift)
+///    does not decide: it is taken as no record.
 /// 2. Otherwise (no record, a damaged or foreign one, or a finished deployment that left traffic split) the world
 ///    decides: the color that held all traffic before the subject, if it still has healthy targets and still
 ///    receives traffic; else the only color with healthy targets and instances in service, if the other has
 ///    neither.
-///    With no record at all, a split that puts all traffic on a color with healthy targets decides.
+///    With no record at all (or none that changed a weight), a split that puts all traffic on a color with
+///    healthy targets decides.
 /// 3. Otherwise it refuses. It never picks the color a deployment in progress may be moving traffic to.
 pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, String> {
     let mut why_not = String::from("no deployment record");
+    // No record, or none that changed a weight: the split as it is may speak.
+    let mut unrecorded = e.subject.is_none();
     if let Some((id, state)) = &e.subject {
         match state {
+            // A finished deployment that never wrote a split (a refused shift, a pre-step gate that
+            // failed first) says nothing about where traffic stood: the world decides, as with no record.
+            RecordState::Readable(r) if !e.subject_running && !r.wrote => {
+                why_not = format!("the last deployment, {id}, changed no weight");
+                unrecorded = true;
+            }
             RecordState::Readable(r) => {
                 if e.subject_running {
                     let color = if r.promoted && !r.schedule_is_shift() {
@@ -130,12 +140,12 @@ pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, String> {
             .as_ref()
             .is_none_or(|cap| cap.get(c).in_service > 0)
     };
-    if let (None, Some(color)) = (&e.subject, e.split.sole_color())
+    if let (true, Some(color)) = (unrecorded, e.split.sole_color())
         && healthy(color)
     {
         return Ok(StableChoice {
             color,
-            basis: format!("no deployment record, and all traffic is on {color}"),
+            basis: format!("{why_not}, and all traffic is on {color}"),
         });
     }
     if let Some(before) = e.before.and_then(TrafficSplit::sole_color)

@@ -165,6 +165,14 @@ pub enum Event {
         /// The old color.
         color: Color,
     },
+    /// The listener (or the stable color's capacity) was found changed by someone else: the run stops
+    /// without writing, and leaves traffic as found.
+    ChangedOutside {
+        /// What this run last verified (or set), in words.
+        expected: String,
+        /// What it found, in words (every route).
+        found: String,
+    },
     /// The deployment ended.
     Finished {
         /// How it ended: promoted, rolled back (why, where) or aborted.
@@ -217,6 +225,7 @@ impl Event {
         "scale-down-scheduled",
         "scaled-down",
         "capacity-restored",
+        "changed-outside",
         "finished",
     ];
 
@@ -244,6 +253,7 @@ impl Event {
             Event::Promoted { .. } => "promoted",
             Event::ScaleDownScheduled { .. } => "scale-down-scheduled",
             Event::ScaledDown { .. } => "scaled-down",
+            Event::ChangedOutside { .. } => "changed-outside",
             Event::Finished { .. } => "finished",
         }
     }

@@ -32,15 +32,25 @@ pub enum Outcome {
         /// The last split known, if any.
         split: Option<TrafficSplit>,
     },
+    /// Stopped because the listener (or the stable color's capacity) was changed outside this deployment —
+    /// by a person in an incident, another process, another machine. The run wrote nothing after it saw the
+    /// change: traffic is left as found, and a person decides what comes next.
+    Interrupted {
+        /// What was found changed, in words.
+        reason: String,
+        /// The split found, when every route agrees on one.
+        split: Option<TrafficSplit>,
+    },
 }
 
 impl Outcome {
-    /// `promoted`, `rolled-back` or `aborted`.
+    /// `promoted`, `rolled-back`, `aborted` or `interrupted`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Promoted { .. } => "promoted",
             Outcome::RolledBack { .. } => "rolled-back",
             Outcome::Aborted { .. } => "aborted",
+            Outcome::Interrupted { .. } => "interrupted",
         }
     }
 
@@ -81,6 +91,13 @@ impl fmt::Display for Outcome {
                 write!(f, "aborted: {reason}")?;
                 if let Some(s) = split {
                     write!(f, "; {s}")?;
+                }
+                Ok(())
+            }
+            Outcome::Interrupted { reason, split } => {
+                write!(f, "interrupted: {reason}")?;
+                if let Some(s) = split {
+                    write!(f, "; {s} left as found")?;
                 }
                 Ok(())
             }

@@ -18,8 +18,11 @@ pub struct Replay {
     pub completed: BTreeSet<usize>,
     /// The step in progress: started and not completed.
     pub in_progress: Option<usize>,
-    /// The last split read back and verified.
+    /// The last split read back and verified (a completed weight step verified its split).
     pub last_verified: Option<TrafficSplit>,
+    /// Whether the deployment ever wrote a split to the listener (a record that changed no weight says
+    /// nothing about which color is stable).
+    pub wrote: bool,
     /// Approvals granted (step indexes), including timeouts that promote.
     pub approved: BTreeSet<usize>,
     /// Whether the new color's capacity was confirmed ready.
@@ -101,6 +104,7 @@ impl Replay {
             completed: BTreeSet::new(),
             in_progress: None,
             last_verified: None,
+            wrote: false,
             approved: BTreeSet::new(),
             capacity_ready: false,
             launch_template_set: false,
@@ -149,7 +153,16 @@ impl Replay {
                 if self.in_progress == Some(*index) {
                     self.in_progress = None;
                 }
+                // A weight step completes only once its split is verified: a record that lacks the
+                // `split-verified` (written by an older version) still knows where traffic stands.
+                if let Some(crate::Step::SetWeight { percent }) =
+                    self.plan.schedule.steps().get(*index)
+                    && let Ok(split) = TrafficSplit::shifted(self.stable.other(), *percent)
+                {
+                    self.last_verified = Some(split);
+                }
             }
+            Event::SplitWritten { .. } => self.wrote = true,
             Event::SplitVerified { split } => self.last_verified = Some(*split),
             Event::ApprovalDecided { index, decision } => {
                 let approved = matches!(

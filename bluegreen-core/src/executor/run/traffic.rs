@@ -37,7 +37,10 @@ impl Run<'_> {
             })
         })?;
         if self.last_split == Some(target) {
-            // Already there (a resumed step whose write had landed): nothing to write.
+            // Already there (a resumed step whose write had landed, read just now): nothing to write, but
+            // the split is verified, and recorded so — a later resume must restore this split, not the one
+            // verified before it.
+            self.record(Event::SplitVerified { split: target }).await?;
             return Ok(());
         }
         // Whichever color's share rises must be able to take it: the new one on the way up, the stable one
