@@ -607,10 +607,12 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
     eprintln!("API calls for {writes} steps and {polls} polls: {calls:?}");
     assert_eq!(writes, 5);
     assert_eq!(calls["ModifyListener"], writes, "one write per step");
+    // The listener is also read before each poll, each write and `promoted`: a change made outside the run
+    // (by hand, by another machine) is seen within one poll.
     assert_eq!(
         calls["DescribeListeners"],
-        writes + 1,
-        "one read-back per step, one pre-flight read"
+        writes + 1 + polls + writes + 1,
+        "one read-back per step, one pre-flight read, one per poll, one before each write and promoting"
     );
     assert_eq!(
         calls["GetMetricData"], asked,

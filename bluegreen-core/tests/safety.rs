@@ -946,3 +946,159 @@ fn c24_a_shift_that_changed_nothing_does_not_decide_the_emergency_rollback() {
         Err(e) => panic!("refused: {e}"),
     }
 }
+
+/// The run's own writes to the listener, in order: green's weight of each.
+fn green_weights(h: &Harness) -> Vec<u32> {
+    let green = h.world.target_group_arn(Color::Green);
+    h.world
+        .writes()
+        .iter()
+        .map(|w| {
+            w.weights
+                .iter()
+                .find(|(arn, _)| *arn == green)
+                .map_or(0, |(_, w)| *w)
+        })
+        .collect()
+}
+
+#[test]
+fn c25_an_emergency_rollback_by_another_process_stops_the_run_and_is_never_undone() {
+    // A gradual deployment bakes at 25 % green; at 390 s a person runs the emergency rollback from another
+    // process (its own executor, the same world): all traffic to blue, verified. On the old main the run
+    // kept polling, then wrote green 50 %, 75 %, 100 % and promoted.
+    let h = Harness::new(WorldConfig::default());
+    let run = h.executor();
+    let person = h.executor();
+    let clock = h.world.clock().clone();
+    let (outcome, rolled_back) = run_virtual(h.world.clock(), async {
+        let hand = async {
+            clock.sleep(secs(390)).await;
+            let decision = person
+                .decide_rollback(APP, EmergencyRequest::default())
+                .await
+                .expect("decides");
+            assert_eq!(decision.to.color, Color::Blue);
+            person.emergency_rollback(&decision).await
+        };
+        futures::join!(run.run(id("d1"), plan(Strategy::gradual())), hand)
+    })
+    .unwrap();
+    assert_eq!(
+        rolled_back.expect("verified"),
+        TrafficSplit::all_to(Color::Blue)
+    );
+    let outcome = outcome.expect("runs");
+    assert_eq!(outcome.kind(), "interrupted", "{outcome}");
+    assert_eq!(
+        h.world.split(),
+        TrafficSplit::all_to(Color::Blue),
+        "left as found"
+    );
+    // The run's writes (10 %, 25 %) and the person's (0 %): nothing after.
+    assert_eq!(green_weights(&h), [10, 25, 0]);
+    let record = h.store.record(&id("d1"));
+    let seen = record
+        .iter()
+        .find(|e| matches!(e.event, Event::ChangedOutside { .. }))
+        .expect("the change is recorded");
+    // Within one poll interval, and the re-reads that tell a change from a stale read.
+    let p = plan(Strategy::gradual());
+    let bound = secs(390) + p.gates.interval + p.verify.interval * (p.verify.attempts - 1);
+    assert!(
+        seen.at.since(h.world.start()) <= bound,
+        "seen within {bound:?}: at {}",
+        seen.at
+    );
+    assert!(
+        !record
+            .iter()
+            .any(|e| matches!(e.event, Event::Promoted { .. }))
+    );
+    assert!(matches!(
+        record.last().map(|e| &e.event),
+        Some(Event::Finished { .. })
+    ));
+    assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
+}
+
+#[test]
+fn c26_a_route_moved_by_hand_during_the_last_bake_is_not_promoted_over() {
+    // Two routes (the default action and rule 10). During the last bake (100 % green), a person moves the
+    // rule back to blue. On the old main the run recorded `promoted: green 100 %` without reading the routes.
+    let mut h = Harness::new(WorldConfig {
+        rule_priorities: vec![10],
+        ..WorldConfig::default()
+    });
+    let set = RouteSet::new(vec![
+        (
+            "HTTP:80".into(),
+            Arc::new(h.world.router()) as Arc<dyn TrafficRouter>,
+        ),
+        (
+            "HTTP:80 rule 10".into(),
+            Arc::new(h.world.router_for(
+                &h.world.listener_arn(),
+                ActionRef::Rule(10),
+                PerColor::from_fn(|c| h.world.target_group_arn(c)),
+            )) as Arc<dyn TrafficRouter>,
+        ),
+    ])
+    .unwrap();
+    h.custom.router = Some(Arc::new(set));
+    let rule = h.world.router_for(
+        &h.world.listener_arn(),
+        ActionRef::Rule(10),
+        PerColor::from_fn(|c| h.world.target_group_arn(c)),
+    );
+    let exec = h.executor();
+    let clock = h.world.clock().clone();
+    let mut p = plan(Strategy::immediate());
+    p.schedule = Schedule::new(vec![
+        Step::SetWeight { percent: 100 },
+        Step::Bake {
+            duration: secs(180),
+        },
+    ])
+    .unwrap();
+    let outcome = run_virtual(h.world.clock(), async {
+        let hand = async {
+            clock.sleep(secs(100)).await;
+            rule.write_split(TrafficSplit::all_to(Color::Blue))
+                .await
+                .unwrap();
+        };
+        futures::join!(exec.run(id("d1"), p), hand).0
+    })
+    .unwrap()
+    .expect("runs");
+    assert_eq!(outcome.kind(), "interrupted", "{outcome}");
+    let Outcome::Interrupted { reason, split } = &outcome else {
+        unreachable!()
+    };
+    assert!(reason.contains("rule 10"), "names the route: {reason}");
+    assert_eq!(*split, None, "the routes disagree");
+    let record = h.store.record(&id("d1"));
+    assert!(
+        !record
+            .iter()
+            .any(|e| matches!(e.event, Event::Promoted { .. }))
+    );
+    // The rule stays where the person put it.
+    let f = h
+        .world
+        .describe_forward(&h.world.listener_arn(), ActionRef::Rule(10))
+        .unwrap();
+    let blue = f
+        .target_groups
+        .iter()
+        .find(|(arn, _)| *arn == h.world.target_group_arn(Color::Blue))
+        .unwrap()
+        .1;
+    assert!(
+        blue > 0
+            && f.target_groups
+                .iter()
+                .all(|(arn, w)| arn == &h.world.target_group_arn(Color::Blue) || *w == 0)
+    );
+}

@@ -187,10 +187,12 @@ fn gradual_happy_path_moves_at_each_bake_boundary() {
     }
     assert_judged_minutes_are_complete_and_post_shift(&h);
     assert_eq!(calls.count("ModifyListener"), 5);
+    // The listener is read before each poll, before each write (it must still be where the run left it), and
+    // before `promoted`: a change made outside the run is seen within one poll interval.
     assert_eq!(
         calls.count("DescribeListeners"),
-        6,
-        "1 pre-flight read + 5 read-backs"
+        6 + polls.len() + 5 + 1,
+        "1 pre-flight read + 5 read-backs + 1 per poll + 5 pre-write reads + 1 before promoting"
     );
     assert_eq!(
         calls.count("DescribeTargetHealth"),
@@ -756,9 +758,9 @@ fn persistent_provider_errors_roll_back() {
     .unwrap()
     .unwrap();
     let (reason, _) = rolled_back(&outcome);
-    // The poll at 0:30 checks green's target health first.
+    // The poll at 0:30 reads the listener first (it must still be where the run left it).
     assert!(
-        matches!(reason, RollbackReason::Provider { operation, .. } if operation == "target_health"),
+        matches!(reason, RollbackReason::Provider { operation, .. } if operation == "read_split"),
         "{reason}"
     );
 }

@@ -440,6 +440,7 @@ mod tests {
         r.promoted = promoted;
         if let Some(split) = finished_on {
             r.last_verified = Some(split);
+            r.wrote = true;
             r.outcome = Some(crate::Outcome::Aborted {
                 reason: "test".into(),
                 split: Some(split),

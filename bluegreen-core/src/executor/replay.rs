@@ -20,8 +20,9 @@ pub struct Replay {
     pub in_progress: Option<usize>,
     /// The last split read back and verified (a completed weight step verified its split).
     pub last_verified: Option<TrafficSplit>,
-    /// Whether the deployment ever wrote a split to the listener (a record that changed no weight says
-    /// nothing about which color is stable).
+    /// Whether the deployment ever wrote or verified a split of its own (a record that changed no weight says
+    /// nothing about which color is stable). A split found already in place on resume counts: the write of a
+    /// run that died before recording it had landed.
     pub wrote: bool,
     /// Approvals granted (step indexes), including timeouts that promote.
     pub approved: BTreeSet<usize>,
@@ -160,10 +161,14 @@ impl Replay {
                     && let Ok(split) = TrafficSplit::shifted(self.stable.other(), *percent)
                 {
                     self.last_verified = Some(split);
+                    self.wrote = true;
                 }
             }
             Event::SplitWritten { .. } => self.wrote = true,
-            Event::SplitVerified { split } => self.last_verified = Some(*split),
+            Event::SplitVerified { split } => {
+                self.last_verified = Some(*split);
+                self.wrote = true;
+            }
             Event::ApprovalDecided { index, decision } => {
                 let approved = matches!(
                     decision,

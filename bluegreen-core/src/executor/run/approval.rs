@@ -87,6 +87,8 @@ impl Run<'_> {
                         continue;
                     }
                     next_poll = self.now() + interval;
+                    // An approval can wait for hours: the listener is watched as the gates are.
+                    self.ensure_untouched().await?;
                     if !self.plan.gates.bake.is_empty()
                         && let PollDecision::Rollback { limit, report } =
                             self.poll(index, &mut tally, &limits, false).await?

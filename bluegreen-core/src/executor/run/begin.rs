@@ -88,10 +88,7 @@ async fn start_locked(
         let error = ExecError::Provider {
             operation: "append to the deployment record",
             source: ProviderError::Unavailable {
-                message: match stop {
-                    Stop::Rollback(r) => r.to_string(),
-                    Stop::Leave(m) | Stop::Lost(m) => m,
-                },
+                message: stop.message(),
             },
         };
         return (Err(error), run.held());

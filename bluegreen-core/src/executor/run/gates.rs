@@ -126,6 +126,7 @@ impl Run<'_> {
                 next
             };
             self.sleep_until(at).await?;
+            self.ensure_untouched().await?;
             let can_extend = extended + MINUTE <= gates.max_extension;
             match self.poll(index, &mut tally, &limits, can_extend).await? {
                 PollDecision::Continue => {}

@@ -64,10 +64,7 @@ impl Run<'_> {
     pub(super) async fn record_or_tell(&mut self, event: Event) {
         let kind = event.kind().to_string();
         if let Err(stop) = self.record(event).await {
-            let error = match stop {
-                Stop::Rollback(r) => r.to_string(),
-                Stop::Leave(m) | Stop::Lost(m) => m,
-            };
+            let error = stop.message();
             self.exec
                 .observer
                 .on_notice(self.now(), &Notice::NotRecorded { event: kind, error });

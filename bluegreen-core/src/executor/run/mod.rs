@@ -34,6 +34,33 @@ enum Stop {
     Leave(String),
     /// The run lost its lock to another run: it must not touch traffic or the record again.
     Lost(String),
+    /// Someone else changed the listener while the run lived (a person in an incident, an emergency
+    /// rollback from another process or machine, the console): the run writes no split again.
+    Outside {
+        /// What the run had left, in words.
+        expected: String,
+        /// What it found instead, in words.
+        found: String,
+        /// The split found, when every route agrees on one.
+        split: Option<TrafficSplit>,
+    },
+}
+
+impl Stop {
+    /// Why the run stopped, in words: for a notice or an error.
+    fn message(self) -> String {
+        match self {
+            Stop::Rollback(r) => r.to_string(),
+            Stop::Leave(m) | Stop::Lost(m) => m,
+            Stop::Outside {
+                expected, found, ..
+            } => outside_reason(&expected, &found),
+        }
+    }
+}
+
+fn outside_reason(expected: &str, found: &str) -> String {
+    format!("the listener was changed outside this deployment: found {found}, expected {expected}")
 }
 
 fn provider_stop(operation: &str, error: ProviderError) -> Stop {
@@ -153,6 +180,17 @@ impl<'a> Run<'a> {
                 reason,
                 split: self.last_split,
             },
+            Err(Stop::Outside {
+                expected,
+                found,
+                split,
+            }) => {
+                // Traffic stays as found; the new color keeps its capacity: a person decides what is next.
+                let reason = outside_reason(&expected, &found);
+                self.record_or_tell(Event::ChangedOutside { expected, found })
+                    .await;
+                Outcome::Interrupted { reason, split }
+            }
             Err(Stop::Lost(reason)) => {
                 return Outcome::Aborted {
                     reason: format!(
@@ -284,6 +322,8 @@ impl<'a> Run<'a> {
             if self.exec.cancel.is_cancelled() {
                 return Err(self.cancel_stop());
             }
+            // Promoted means the listener is there now, not that it was at the last step.
+            self.ensure_untouched().await?;
             self.record(Event::Promoted { split }).await?;
         }
         if self.plan.schedule.is_shift() {

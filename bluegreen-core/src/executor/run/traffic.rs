@@ -28,7 +28,38 @@ impl Run<'_> {
         self.write_and_verify(expected).await
     }
 
+    /// Makes sure the listener is still where this run left it. A person in an incident, an emergency
+    /// rollback from another process or machine, or the console may have moved it: a change stops the run
+    /// before it writes again (`Stop::Outside`). A read that differs is read again, `verify.interval` apart,
+    /// up to `verify.attempts` times, since a read just after a write may still be stale.
+    pub(super) async fn ensure_untouched(&mut self) -> Result<(), Stop> {
+        let Some(expected) = self.last_split else {
+            // Routes that disagreed on resume: each step checks every color it gives traffic.
+            return Ok(());
+        };
+        let attempts = self.plan.verify.attempts.max(1);
+        let interval = self.plan.verify.interval;
+        let mut attempt = 1;
+        loop {
+            let router = &self.p().router;
+            let read = self.call("read_split", || router.read_routes()).await?;
+            if read.is(expected) {
+                return Ok(());
+            }
+            if attempt >= attempts {
+                return Err(Stop::Outside {
+                    expected: expected.to_string(),
+                    found: read.to_string(),
+                    split: read.uniform(),
+                });
+            }
+            attempt += 1;
+            self.sleep_until(self.now() + interval).await?;
+        }
+    }
+
     pub(super) async fn set_weight(&mut self, index: usize, percent: u32) -> Result<(), Stop> {
+        self.ensure_untouched().await?;
         let new = self.new_color();
         let target = TrafficSplit::shifted(new, percent).map_err(|e| {
             Stop::Rollback(RollbackReason::Provider {
