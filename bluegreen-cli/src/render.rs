@@ -324,6 +324,16 @@ fn describe_notice(notice: &Notice) -> String {
         Notice::NotRecorded { event, error } => {
             format!("RECORD BEHIND: `{event}` happened but could not be recorded ({error})")
         }
+        Notice::RecordPending {
+            events,
+            round,
+            error,
+            next_in,
+        } => format!(
+            "RECORD BEHIND (round {round}: {error}): {} kept, appended again in {}",
+            events.join(", "),
+            humantime::format_duration(*next_in)
+        ),
         Notice::ScaleDownSkipped { color, split } => {
             format!("{color} not scaled down: it holds traffic again ({split})")
         }

@@ -1102,3 +1102,97 @@ fn c26_a_route_moved_by_hand_during_the_last_bake_is_not_promoted_over() {
                 .all(|(arn, w)| arn == &h.world.target_group_arn(Color::Blue) || *w == 0)
     );
 }
+
+#[test]
+fn c27_a_store_down_for_ten_minutes_during_a_rollback_still_gets_the_whole_end_of_it() {
+    // At 100 s the shared store starts throttling every call, for ten minutes; at 101 s the run is
+    // cancelled and rolls back. Traffic converges to 100 % blue while the store is down. On the old main the
+    // rollback's entries got one round of retries and were dropped, a renewal failing with under a quarter
+    // of the lease left marked it lost, and `finished` was never attempted: the record stayed unfinished.
+    let mut h = Harness::new(WorldConfig::default());
+    let faults = faulty_store(&mut h, vec![]);
+    let exec = h.executor();
+    let token = exec.cancel_token();
+    let clock = h.world.clock().clone();
+    let outcome = run_virtual(h.world.clock(), async {
+        let chaos = async {
+            clock.sleep(secs(100)).await;
+            faults.update(|f| f.throttle_next = u32::MAX);
+            clock.sleep(secs(1)).await;
+            token.cancel();
+            clock.sleep(secs(600)).await;
+            faults.update(|f| f.throttle_next = 0);
+        };
+        futures::join!(exec.run(id("d1"), plan(Strategy::gradual())), chaos).0
+    })
+    .unwrap()
+    .expect("runs");
+    assert_eq!(outcome.kind(), "rolled-back", "{outcome}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    let record = h.store.record(&id("d1"));
+    let kinds: Vec<&str> = record.iter().map(|e| e.event.kind()).collect();
+    let end = kinds
+        .iter()
+        .rposition(|k| *k == "rollback-started")
+        .expect("the rollback is recorded");
+    assert_eq!(
+        kinds[end..],
+        ["rollback-started", "split-written", "split-verified", "rolled-back", "finished"],
+        "the end of the rollback, each entry once, in order"
+    );
+    // The entries carry when they happened (during the outage), in order.
+    let times: Vec<_> = record.iter().map(|e| e.at).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in order");
+    assert!(
+        record[end + 3].at.since(h.world.start()) < secs(200),
+        "rolled back during the outage: at {}",
+        record[end + 3].at
+    );
+    assert!(h.elapsed() >= secs(700), "finished only once the store took it");
+    assert!(
+        h.events
+            .notices()
+            .iter()
+            .any(|(_, n)| matches!(n, Notice::RecordPending { .. })),
+        "a person is told the record is behind"
+    );
+    assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
+}
+
+#[test]
+fn c28_the_stable_color_scaled_to_zero_by_hand_stops_the_run_before_it_moves_more_traffic() {
+    // Capacity managed: green is raised, then the gradual release bakes at 10 %. At 900 s (in a bake) a
+    // person scales blue, the stable color, to zero. On the old main the run never looked: it moved on to
+    // 100 % green with nothing left to roll back to.
+    let h = Harness::new(capacity_world()).with_capacity();
+    let exec = h.executor();
+    let cap = h.world.capacity();
+    let clock = h.world.clock().clone();
+    let mut p = plan(Strategy::gradual());
+    p.capacity = Some(CapacityPolicy::default());
+    let outcome = run_virtual(h.world.clock(), async {
+        let hand = async {
+            clock.sleep(secs(900)).await;
+            cap.set_desired(Color::Blue, 0).await.unwrap();
+        };
+        futures::join!(exec.run(id("d1"), p), hand).0
+    })
+    .unwrap()
+    .expect("runs");
+    assert_eq!(outcome.kind(), "interrupted", "{outcome}");
+    assert!(outcome.to_string().contains("capacity"), "{outcome}");
+    let record = h.store.record(&id("d1"));
+    let seen = record
+        .iter()
+        .position(|e| matches!(e.event, Event::ChangedOutside { .. }))
+        .expect("recorded");
+    assert!(
+        !record[seen..]
+            .iter()
+            .any(|e| matches!(e.event, Event::SplitWritten { .. } | Event::Promoted { .. })),
+        "nothing written after it"
+    );
+    let before = green_weights(&h);
+    assert!(!before.contains(&100), "never all traffic to green: {before:?}");
+    assert!(h.world.asg_capacity(Color::Green).0 > 0, "green keeps its capacity");
+}

@@ -103,15 +103,7 @@ impl<Q: ControlQueue> Approval for QueueApproval<Q> {
         loop {
             match self.store.received(&request.deployment).await {
                 Some(Control::Approve { by, pre_approved }) => {
-                    self.store
-                        .consume(
-                            &request.deployment,
-                            &Control::Approve {
-                                by: by.clone(),
-                                pre_approved,
-                            },
-                        )
-                        .await;
+                    // Consumed once recorded (`recorded`), not here: this run may have lost its lock.
                     let by = if pre_approved {
                         format!("{by} (pre-approved)")
                     } else {
@@ -124,6 +116,17 @@ impl<Q: ControlQueue> Approval for QueueApproval<Q> {
                 }
                 _ => tokio::time::sleep(self.poll).await,
             }
+        }
+    }
+
+    /// Consumes the approval just recorded, if it is still the request left (conditional: a newer
+    /// request is never removed). A rejection is left: it is also the run's abort, cleared at its end.
+    async fn recorded(&self, request: &ApprovalRequest, decision: &ApprovalDecision) {
+        if let ApprovalDecision::Approved { .. } = decision
+            && let Some(control @ Control::Approve { .. }) =
+                self.store.received(&request.deployment).await
+        {
+            self.store.consume(&request.deployment, &control).await;
         }
     }
 }

@@ -113,13 +113,21 @@ async fn approvals_and_aborts_arrive_through_the_queue() {
             },
         )
         .unwrap();
+    let decision = approval.wait(&request).await.unwrap();
     assert_eq!(
-        approval.wait(&request).await.unwrap(),
+        decision,
         ApprovalDecision::Approved {
             by: "alice (pre-approved)".into()
         }
     );
-    assert_eq!(store.received(&id), None, "an approval is consumed");
+    // Reading it consumes nothing (the run may have lost its lock: the request is then its successor's);
+    // once the decision is recorded under the lock, it is consumed.
+    assert!(
+        matches!(store.received(&id), Some(Control::Approve { .. })),
+        "read, not consumed"
+    );
+    approval.recorded(&request, &decision).await;
+    assert_eq!(store.received(&id), None, "consumed once recorded");
     store
         .send(
             &id,

@@ -374,11 +374,21 @@ impl Deployer {
         ));
         let result = run.await;
         abort.abort();
-        // A request left for this run has been acted on, or is moot now.
-        if result.is_ok() {
+        // A request left for this deployment has been acted on, or is moot now — once its end is in the
+        // record. A run fenced out by another (its lease lapsed, another machine resumed the deployment)
+        // also returns an outcome, but the requests are the successor's: it deletes nothing.
+        if result.is_ok() && self.finished(id).await {
             self.store.clear_control(id).await;
         }
         result
+    }
+
+    /// Whether deployment `id`'s record ends with its outcome (`finished`).
+    async fn finished(&self, id: &DeploymentId) -> bool {
+        matches!(
+            StateStore::load(&self.store, id).await.as_deref(),
+            Ok([.., last]) if matches!(last.event, bluegreen_core::Event::Finished { .. })
+        )
     }
 
     /// Deploys `[deploy]`'s strategy with a new id: pre-flight, then the executor under the lock, with

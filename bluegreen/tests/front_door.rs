@@ -372,3 +372,55 @@ async fn a_deployment_is_stopped_by_its_executor_s_cancel_token_and_rolled_back(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_fenced_out_run_leaves_its_successor_s_control_requests() {
+    // Issue 20: run A of a deployment was frozen past its lease, run B resumed it and waits at the canary's
+    // approval, C sends `abort`. A wakes, is fenced out, and returns an outcome ("another run may be driving
+    // the deployment"). On the old main its supervisor then deleted the deployment's control request — B's
+    // abort — and B promoted. A's run is modelled by what it returns: the interleaving is the point.
+    let dir = state_dir("fenced");
+    let deployer = Arc::new(
+        Deployer::from_settings(settings(&dir, CANARY))
+            .await
+            .expect("wires"),
+    );
+    let id = DeploymentId::new("release-1").unwrap();
+    let plan = deployer.plan(Default::default(), None).expect("valid");
+    let b = tokio::spawn({
+        let (deployer, id) = (deployer.clone(), id.clone());
+        async move { deployer.deploy_plan(id, plan).await }
+    });
+    let other = Deployer::builder(settings(&dir, ""))
+        .read_only()
+        .build()
+        .await
+        .expect("wires");
+    wait_for(&other, &id, "approval-requested").await;
+    other
+        .store()
+        .send(&id, &Control::Abort { by: "carol".into() })
+        .await
+        .expect("sent");
+    let a = deployer.executor();
+    let fenced = deployer
+        .supervise(&a, &id, async {
+            Ok(Outcome::Aborted {
+                reason: "the deployment lock could not be renewed; another run may be driving the deployment: this one stopped without touching traffic".into(),
+                split: None,
+            })
+        })
+        .await
+        .expect("returns");
+    assert_eq!(fenced.kind(), "aborted");
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), b)
+        .await
+        .expect("B saw the abort (it would wait for its approval forever)")
+        .expect("joins")
+        .expect("runs");
+    assert!(
+        matches!(outcome, Outcome::RolledBack { .. }),
+        "B acted on carol's abort: {outcome:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -297,6 +297,19 @@ pub enum Notice {
         /// Why.
         error: String,
     },
+    /// The end of a run (a rollback's entries, `finished`) is not in the record yet: the store keeps failing.
+    /// The entries are kept, in order, and appended again every round until the store takes them or shows
+    /// that another run holds the lock. Traffic is already where the run left it.
+    RecordPending {
+        /// The event types waiting, oldest first.
+        events: Vec<String>,
+        /// The round that failed (1-based).
+        round: u32,
+        /// Why.
+        error: String,
+        /// When the next round starts.
+        next_in: std::time::Duration,
+    },
     /// A read-back did not match the write yet.
     StaleRead {
         /// What was written.
@@ -317,6 +330,7 @@ impl Notice {
             Notice::RollbackRetrying { .. }
                 | Notice::ScaleDownSkipped { .. }
                 | Notice::NotRecorded { .. }
+                | Notice::RecordPending { .. }
         )
     }
 }

@@ -35,8 +35,17 @@ pub enum ApprovalDecision {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Approval: Send + Sync {
-    /// Waits until the request is approved or rejected.
+    /// Waits until the request is approved or rejected. It must not consume what it read (a request in a
+    /// shared queue): a run that lost its lock may still be waiting, and the request belongs to the run
+    /// that holds it. Consume in [`Approval::recorded`].
     async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError>;
+
+    /// Called once `decision`, which [`Approval::wait`] returned for `request`, is in the record, under
+    /// the run's lock (fenced: a run that lost the lock never gets here). The place to consume the request
+    /// that carried it. By default nothing.
+    async fn recorded(&self, request: &ApprovalRequest, decision: &ApprovalDecision) {
+        let _ = (request, decision);
+    }
 }
 
 /// The approval channel of a program that has none: any approval step is rejected at once, so a strategy

@@ -20,7 +20,9 @@ impl Run<'_> {
             percent: self.last_split.map_or(0, |s| s.weight(self.new_color())),
         };
         let approval = self.p().approval.clone();
-        let mut wait = Box::pin(async move { approval.wait(&request).await });
+        let waiting = approval.clone();
+        let asked = request.clone();
+        let mut wait = Box::pin(async move { waiting.wait(&asked).await });
         let interval = self.plan.gates.interval;
         let limits = Limits {
             inconclusive: u32::MAX,
@@ -53,6 +55,8 @@ impl Run<'_> {
                         decision: Some(decision.clone()),
                     })
                     .await?;
+                    // Recorded under the lock: only now may the request that carried it be consumed.
+                    approval.recorded(&request, &decision).await;
                     return match decision {
                         ApprovalDecision::Approved { .. } => Ok(()),
                         ApprovalDecision::Rejected { by, reason } => {

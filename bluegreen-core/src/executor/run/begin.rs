@@ -41,9 +41,13 @@ where
     let lease = lock(exec, application, id, retry).await?;
     let (result, held) = body(lease).await;
     if let Held::Kept(lease) = held {
-        // A release that fails is not retried: the lease lapses on its own after its TTL, and the
-        // outcome is already recorded.
-        let _ = exec.providers.store.unlock(&lease).await;
+        // Retried like every store call (a throttled release would hold the application for a whole
+        // lease); one that still fails lapses on its own after its TTL, and the outcome is recorded.
+        let p = &exec.providers;
+        let _ = with_retry(&*p.clock, &*exec.observer, retry, "unlock", || {
+            p.store.unlock(&lease)
+        })
+        .await;
     }
     result
 }

@@ -4,15 +4,74 @@
 use super::*;
 
 impl Run<'_> {
-    /// Appends `event` to the record, then tells the observer.
+    /// Appends `event` to the record, then tells the observer. Entries of the run's end that the store
+    /// did not take yet go first: the record keeps the order things happened in.
     pub(super) async fn record(&mut self, event: Event) -> Result<(), Stop> {
+        self.flush().await?;
+        let at = self.now();
+        self.append(at, event).await
+    }
+
+    /// Appends the pending entries, oldest first; stops at the first the store does not take.
+    async fn flush(&mut self) -> Result<(), Stop> {
+        while let Some((at, event)) = self.pending.first().cloned() {
+            self.append(at, event).await?;
+            self.pending.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Appends the pending entries until the store takes them all, trying again every round (with a backoff
+    /// that grows to one minute, and a notice per round), however long the store is down — or until it
+    /// refuses them (another run holds the lock: this one writes nothing more).
+    pub(super) async fn flush_until_stored(&mut self) {
+        let mut round: u32 = 0;
+        loop {
+            let error = match self.flush().await {
+                Ok(()) => return,
+                Err(stop @ Stop::Lost(_)) => {
+                    let error = stop.message();
+                    for (_, event) in std::mem::take(&mut self.pending) {
+                        self.exec.observer.on_notice(
+                            self.now(),
+                            &Notice::NotRecorded {
+                                event: event.kind().to_string(),
+                                error: error.clone(),
+                            },
+                        );
+                    }
+                    return;
+                }
+                Err(stop) => stop.message(),
+            };
+            round += 1;
+            let next_in = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::RecordPending {
+                    events: self
+                        .pending
+                        .iter()
+                        .map(|(_, e)| e.kind().to_string())
+                        .collect(),
+                    round,
+                    error,
+                    next_in,
+                },
+            );
+            self.p().clock.sleep(next_in).await;
+        }
+    }
+
+    /// Appends one entry that happened at `at`, under the lease.
+    async fn append(&mut self, at: Timestamp, event: Event) -> Result<(), Stop> {
         if self.lost {
             return Err(Stop::Lost("the lock was lost".into()));
         }
         self.keep_lease().await?;
         let entry = RecordEntry {
             seq: self.seq,
-            at: self.now(),
+            at,
             event,
         };
         let p = self.p();
@@ -61,8 +120,33 @@ impl Run<'_> {
 
     /// Records `event` where the run must go on whether or not the record takes it (a rollback, the end of
     /// a run, a capacity change already made): a failure is not dropped but told, as an alarming notice.
+    ///
+    /// While the run is ending, an entry the store did not take is kept and appended again before the next
+    /// one (and, at the end, until the store takes it: [`Run::flush_until_stored`]).
     pub(super) async fn record_or_tell(&mut self, event: Event) {
         let kind = event.kind().to_string();
+        if self.ending && !self.lost {
+            self.pending.push((self.now(), event));
+            if let Err(stop) = self.flush().await
+                && !matches!(stop, Stop::Lost(_))
+            {
+                // Kept: told by `flush_until_stored` if it is still pending at the end.
+                return;
+            }
+            if self.lost {
+                let error = "the lock was lost".to_string();
+                for (_, event) in std::mem::take(&mut self.pending) {
+                    self.exec.observer.on_notice(
+                        self.now(),
+                        &Notice::NotRecorded {
+                            event: event.kind().to_string(),
+                            error: error.clone(),
+                        },
+                    );
+                }
+            }
+            return;
+        }
         if let Err(stop) = self.record(event).await {
             let error = stop.message();
             self.exec
@@ -96,9 +180,12 @@ impl Run<'_> {
             // Unreachable, not refused: the lease is still this run's until it expires. While a quarter of
             // it is left, keep working and try again at the next chance (a poll, a step, a third of the
             // lease into a long action): a blip of the shared store must not leave a deployment half-done.
+            // While the run is ending (its rollback, its outcome), an unreachable store never costs the lease:
+            // the store's fence refuses this run's appends and renewals if another run took the lock over,
+            // and a run that took it over would see the rollback's write as a change made outside it.
             Err(e)
                 if !matches!(e, ProviderError::Conflict { .. })
-                    && self.now() + ttl / 4 < self.lease.expires =>
+                    && (self.ending || self.now() + ttl / 4 < self.lease.expires) =>
             {
                 let now = self.now();
                 self.exec.observer.on_notice(

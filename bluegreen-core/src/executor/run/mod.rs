@@ -37,6 +37,8 @@ enum Stop {
     /// Someone else changed the listener while the run lived (a person in an incident, an emergency
     /// rollback from another process or machine, the console): the run writes no split again.
     Outside {
+        /// What changed: the listener, or the stable color's capacity.
+        what: &'static str,
         /// What the run had left, in words.
         expected: String,
         /// What it found instead, in words.
@@ -53,14 +55,17 @@ impl Stop {
             Stop::Rollback(r) => r.to_string(),
             Stop::Leave(m) | Stop::Lost(m) => m,
             Stop::Outside {
-                expected, found, ..
-            } => outside_reason(&expected, &found),
+                what,
+                expected,
+                found,
+                ..
+            } => outside_reason(what, &expected, &found),
         }
     }
 }
 
-fn outside_reason(expected: &str, found: &str) -> String {
-    format!("the listener was changed outside this deployment: found {found}, expected {expected}")
+fn outside_reason(what: &str, expected: &str, found: &str) -> String {
+    format!("{what} was changed outside this deployment: found {found}, expected {expected}")
 }
 
 fn provider_stop(operation: &str, error: ProviderError) -> Stop {
@@ -96,6 +101,15 @@ struct Run<'a> {
     gates: std::sync::Arc<crate::GatePolicy>,
     /// Whether this run picked up a record an earlier run left: the world may have changed since.
     resumed: bool,
+    /// Set once the run is ending (rolling back, recording its outcome): a store that is unreachable no
+    /// longer costs the lease (only a refusal, proof of another holder, does), and entries the store did not
+    /// take are kept in `pending` and appended again.
+    ending: bool,
+    /// Entries of the run's end that the store did not take yet, oldest first, with when they happened.
+    pending: Vec<(Timestamp, Event)>,
+    /// The stable color's desired capacity when the run first looked (capacity managed only): scaled to
+    /// zero by someone else, there is nothing left to roll back to.
+    stable_desired: Option<u32>,
 }
 
 impl<'a> Run<'a> {
@@ -127,6 +141,9 @@ impl<'a> Run<'a> {
             raised: None,
             gates,
             resumed: false,
+            ending: false,
+            pending: Vec::new(),
+            stable_desired: None,
         }
     }
 
@@ -166,6 +183,7 @@ impl<'a> Run<'a> {
     }
 
     async fn finish(&mut self, result: Result<Outcome, Stop>) -> Outcome {
+        self.ending = true;
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(Stop::Rollback(reason)) => {
@@ -181,12 +199,13 @@ impl<'a> Run<'a> {
                 split: self.last_split,
             },
             Err(Stop::Outside {
+                what,
                 expected,
                 found,
                 split,
             }) => {
                 // Traffic stays as found; the new color keeps its capacity: a person decides what is next.
-                let reason = outside_reason(&expected, &found);
+                let reason = outside_reason(what, &expected, &found);
                 self.record_or_tell(Event::ChangedOutside { expected, found })
                     .await;
                 Outcome::Interrupted { reason, split }
@@ -204,6 +223,9 @@ impl<'a> Run<'a> {
             outcome: outcome.clone(),
         })
         .await;
+        // The end of the run is recorded, however long the store is down: until then the record says the
+        // deployment is still running, and its lock stays held.
+        self.flush_until_stored().await;
         outcome
     }
 

@@ -44,10 +44,11 @@ impl Run<'_> {
             let router = &self.p().router;
             let read = self.call("read_split", || router.read_routes()).await?;
             if read.is(expected) {
-                return Ok(());
+                return self.ensure_stable_capacity().await;
             }
             if attempt >= attempts {
                 return Err(Stop::Outside {
+                    what: "the listener",
                     expected: expected.to_string(),
                     found: read.to_string(),
                     split: read.uniform(),
@@ -56,6 +57,33 @@ impl Run<'_> {
             attempt += 1;
             self.sleep_until(self.now() + interval).await?;
         }
+    }
+
+    /// With capacity managed: the stable color must still have instances desired, if it had any when the
+    /// run first looked. A person (or a script) that scales it to zero took away what a rollback goes
+    /// back to: the run stops before it moves more traffic or promotes (`Stop::Outside`).
+    async fn ensure_stable_capacity(&mut self) -> Result<(), Stop> {
+        let Some(cap) = self.p().capacity.clone().filter(|_| self.plan.capacity.is_some()) else {
+            return Ok(());
+        };
+        let stable = self.stable;
+        let now = self
+            .call("capacity", || cap.capacity(stable))
+            .await?
+            .desired;
+        match self.stable_desired {
+            None => self.stable_desired = Some(now),
+            Some(before) if before > 0 && now == 0 => {
+                return Err(Stop::Outside {
+                    what: "the stable color's capacity",
+                    expected: format!("{stable} with {before} instances desired"),
+                    found: format!("{stable} scaled to 0 instances"),
+                    split: self.last_split,
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     pub(super) async fn set_weight(&mut self, index: usize, percent: u32) -> Result<(), Stop> {
