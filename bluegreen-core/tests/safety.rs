@@ -1137,7 +1137,13 @@ fn c27_a_store_down_for_ten_minutes_during_a_rollback_still_gets_the_whole_end_o
         .expect("the rollback is recorded");
     assert_eq!(
         kinds[end..],
-        ["rollback-started", "split-written", "split-verified", "rolled-back", "finished"],
+        [
+            "rollback-started",
+            "split-written",
+            "split-verified",
+            "rolled-back",
+            "finished"
+        ],
         "the end of the rollback, each entry once, in order"
     );
     // The entries carry when they happened (during the outage), in order.
@@ -1148,7 +1154,10 @@ fn c27_a_store_down_for_ten_minutes_during_a_rollback_still_gets_the_whole_end_o
         "rolled back during the outage: at {}",
         record[end + 3].at
     );
-    assert!(h.elapsed() >= secs(700), "finished only once the store took it");
+    assert!(
+        h.elapsed() >= secs(700),
+        "finished only once the store took it"
+    );
     assert!(
         h.events
             .notices()
@@ -1193,6 +1202,12 @@ fn c28_the_stable_color_scaled_to_zero_by_hand_stops_the_run_before_it_moves_mor
         "nothing written after it"
     );
     let before = green_weights(&h);
-    assert!(!before.contains(&100), "never all traffic to green: {before:?}");
-    assert!(h.world.asg_capacity(Color::Green).0 > 0, "green keeps its capacity");
+    assert!(
+        !before.contains(&100),
+        "never all traffic to green: {before:?}"
+    );
+    assert!(
+        h.world.asg_capacity(Color::Green).0 > 0,
+        "green keeps its capacity"
+    );
 }

@@ -7,8 +7,8 @@ use crate::{
     Change, FaultKind, Harness, ScriptedFault, WorldConfig, run_virtual, run_virtual_until,
 };
 use bluegreen_core::{
-    CapacityPolicy, Color, DEFAULT_LEASE_TTL, DeploymentId, Event, GatePolicy, Outcome, PerColor,
-    Plan, Replay, ResumeAction, Schedule, Step, TrafficSplit,
+    CapacityPolicy, Clock, Color, DEFAULT_LEASE_TTL, DeploymentId, Event, GatePolicy, Outcome,
+    PerColor, Plan, Replay, ResumeAction, Schedule, Step, TrafficSplit,
 };
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,34 @@ pub struct Scope {
     pub faults: Vec<Option<SingleFault>>,
     /// The changes between a crash and the resume.
     pub changes: Vec<OutsideChange>,
+    /// Whether the resumed run is crashed again, at every append of its own, then resumed once more (with
+    /// no fault, after no change or an operator's rollback between the crashes).
+    pub second_crash: bool,
+    /// The changes made while a run lives, each at every poll of the reference run (with no fault).
+    pub live_changes: Vec<LiveChange>,
+    /// How long the state store throttles every call, from every entry of a rollback on (failing world,
+    /// no other fault).
+    pub store_outages: Vec<Duration>,
+}
+
+/// What someone else changes while a run lives: at a poll of it, not between processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveChange {
+    /// An emergency rollback from another process: all traffic to blue.
+    OperatorRollback,
+    /// A person sets the split to 50/50 by hand.
+    ManualShift,
+    /// A person scales blue, the stable color, to zero.
+    StableScaledToZero,
+}
+
+impl LiveChange {
+    /// Every live change explored.
+    pub const ALL: [LiveChange; 3] = [
+        LiveChange::OperatorRollback,
+        LiveChange::ManualShift,
+        LiveChange::StableScaledToZero,
+    ];
 }
 
 impl Default for Scope {
@@ -64,7 +92,8 @@ impl Default for Scope {
     /// green; no fault, or one of: an error that exhausts a call's retries, an ambiguous success, a burst
     /// of throttling, on each of write_split, read_split, target_health, metrics, set_desired, and of the
     /// state store's append, load, list, lock and renew; or two stale reads after each write; every outside
-    /// change.
+    /// change; a second crash at every append of every resume; every live change at every poll; a store
+    /// outage of 10 s, 2 min and 10 min from every entry of a rollback.
     fn default() -> Self {
         let ops = [
             "write_split",
@@ -98,6 +127,13 @@ impl Default for Scope {
             worlds: vec![false, true],
             faults,
             changes: OutsideChange::ALL.to_vec(),
+            second_crash: true,
+            live_changes: LiveChange::ALL.to_vec(),
+            store_outages: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(120),
+                Duration::from_secs(600),
+            ],
         }
     }
 }
@@ -115,6 +151,21 @@ pub struct Report {
     pub violations: Vec<String>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Per dimension (crash and change between processes, second crash, live change, store outage in a
+    /// rollback): its name, the runs it made and the violations they found.
+    pub dimensions: Vec<(&'static str, usize, usize)>,
+}
+
+impl Report {
+    fn dimension(&mut self, name: &'static str, runs: usize, violations: usize) {
+        match self.dimensions.iter_mut().find(|d| d.0 == name) {
+            Some(d) => {
+                d.1 += runs;
+                d.2 += violations;
+            }
+            None => self.dimensions.push((name, runs, violations)),
+        }
+    }
 }
 
 fn plan(percents: &[u32], bake: Duration) -> Plan {
@@ -179,6 +230,7 @@ fn check(
     failing: bool,
     operator_writes: &[usize],
     blue_up_at_crash: bool,
+    live_change: bool,
     report: &mut Report,
     what: &str,
 ) {
@@ -239,6 +291,35 @@ fn check(
             ));
         }
     }
+    // Invariant 8: traffic only moves forward until a rollback starts: no write of the executor gives
+    // green less weight than its previous one unless a rollback was recorded by then (a resume that
+    // restores the split it verified after a change by hand starts afresh).
+    let rollback_at = record
+        .iter()
+        .find(|e| matches!(e.event, Event::RollbackStarted { .. }))
+        .map(|e| e.at);
+    let green = h.world.target_group_arn(Color::Green);
+    let mut previous: Option<u32> = None;
+    for (i, w) in h.world.writes().iter().enumerate() {
+        if operator_writes.contains(&i) {
+            previous = None;
+            continue;
+        }
+        let g = w
+            .weights
+            .iter()
+            .find(|(a, _)| *a == green)
+            .map_or(0, |(_, x)| *x);
+        if let Some(p) = previous
+            && g < p
+            && rollback_at.is_none_or(|r| r > w.at)
+        {
+            broke(format!(
+                "write {i} moved green back from weight {p} to {g} with no rollback"
+            ));
+        }
+        previous = Some(g);
+    }
     // Invariant 3: a failed deployment ends at 100 % stable (or, if that color cannot serve, says so).
     match outcome {
         Outcome::RolledBack { split, .. } => {
@@ -268,14 +349,31 @@ fn check(
                 broke(format!("aborted: {reason}"));
             }
         }
-        Outcome::Promoted { .. } => {
+        Outcome::Promoted { split, .. } => {
             // Invariant 7: no false promotion (the ground truth: green fails from the start).
             if failing {
                 broke("a failing release was promoted".into());
             }
+            // A promotion is where the listener is (unless a person moved it after the last write).
+            let last_executor_write = (0..h.world.writes().len())
+                .rev()
+                .find(|i| !operator_writes.contains(i));
+            let later_operator = operator_writes
+                .iter()
+                .any(|o| last_executor_write.is_none_or(|l| *o > l));
+            if !later_operator && h.world.split() != *split {
+                broke(format!(
+                    "promoted at {split}, but the listener says {}",
+                    h.world.split()
+                ));
+            }
         }
-        // No one outside the runs touches the listener while a run lives here.
-        Outcome::Interrupted { reason, .. } => broke(format!("interrupted: {reason}")),
+        // Only a change made while the run lived may interrupt it.
+        Outcome::Interrupted { reason, .. } => {
+            if !live_change {
+                broke(format!("interrupted: {reason}"));
+            }
+        }
     }
     // Invariant 4: the old color is scaled down only after the final split was verified, and never
     // while it holds traffic.
@@ -341,8 +439,31 @@ pub fn explore(scope: &Scope) -> Report {
                     }
                 };
                 report.runs += 1;
-                check(&h, &id, &outcome, failing, &[], true, &mut report, &label);
+                check(
+                    &h,
+                    &id,
+                    &outcome,
+                    failing,
+                    &[],
+                    true,
+                    false,
+                    &mut report,
+                    &label,
+                );
                 let total = h.store.appends();
+                let reference = h.store.record(&id);
+                if fault.is_none() {
+                    live_changes(scope, &p, failing, &reference, &id, &mut report, &label);
+                    if failing {
+                        store_outages(scope, &p, &reference, &id, &mut report, &label);
+                    }
+                }
+                let (runs, found) = (report.runs, report.violations.len());
+                let second = report
+                    .dimensions
+                    .iter()
+                    .find(|d| d.0 == "two crashes")
+                    .map_or((0, 0), |d| (d.1, d.2));
                 // Every crash point × every outside change.
                 for n in 0..total {
                     for &change in &scope.changes {
@@ -359,37 +480,22 @@ pub fn explore(scope: &Scope) -> Report {
                         report.runs += 1;
                         if let Some(Ok(Ok(outcome))) = ended {
                             // The run got past its crash point (the fault changed its path): check it.
-                            check(&h, &id, &outcome, failing, &[], true, &mut report, &what);
+                            check(
+                                &h,
+                                &id,
+                                &outcome,
+                                failing,
+                                &[],
+                                true,
+                                false,
+                                &mut report,
+                                &what,
+                            );
                             continue;
                         }
                         let before = h.world.writes().len();
                         let blue_up = h.world.asg_capacity(Color::Blue).0 > 0;
-                        match change {
-                            OutsideChange::None => {}
-                            OutsideChange::OperatorRollback => {
-                                let _ = run_virtual(
-                                    h.world.clock(),
-                                    bluegreen_core::TrafficRouter::write_split(
-                                        &h.world.router(),
-                                        TrafficSplit::all_to(Color::Blue),
-                                    ),
-                                );
-                            }
-                            OutsideChange::ManualShift => {
-                                let _ = run_virtual(
-                                    h.world.clock(),
-                                    bluegreen_core::TrafficRouter::write_split(
-                                        &h.world.router(),
-                                        TrafficSplit::new(50, 50).expect("valid"),
-                                    ),
-                                );
-                            }
-                            OutsideChange::TargetHealthLoss => h.world.set_script(
-                                Color::Green,
-                                crate::Script::default()
-                                    .at(Duration::ZERO, Change::UnhealthyTargets(2)),
-                            ),
-                        }
+                        apply(&h, change);
                         let operator: Vec<usize> = (before..h.world.writes().len()).collect();
                         h.world.clock().advance(DEFAULT_LEASE_TTL);
                         match h.resume("x1", ResumeAction::Continue) {
@@ -401,9 +507,36 @@ pub fn explore(scope: &Scope) -> Report {
                                     failing,
                                     &operator,
                                     blue_up,
+                                    false,
                                     &mut report,
                                     &what,
                                 );
+                                if scope.second_crash
+                                    && fault.is_none()
+                                    && matches!(
+                                        change,
+                                        OutsideChange::None | OutsideChange::OperatorRollback
+                                    )
+                                {
+                                    let resumed = h.store.appends() - n;
+                                    let runs = report.runs;
+                                    let found = report.violations.len();
+                                    for m in 0..resumed {
+                                        second_crash(
+                                            &p,
+                                            failing,
+                                            n,
+                                            change,
+                                            m,
+                                            &id,
+                                            &mut report,
+                                            &what,
+                                        );
+                                    }
+                                    let (r, v) =
+                                        (report.runs - runs, report.violations.len() - found);
+                                    report.dimension("two crashes", r, v);
+                                }
                             }
                             // A crash before the first entry leaves nothing to resume.
                             Err(bluegreen_core::ExecError::NoRecord(_)) if n == 0 => {
@@ -417,9 +550,281 @@ pub fn explore(scope: &Scope) -> Report {
                         }
                     }
                 }
+                let (r, v) = (report.runs - runs, report.violations.len() - found);
+                let (r2, v2) = report
+                    .dimensions
+                    .iter()
+                    .find(|d| d.0 == "two crashes")
+                    .map_or((0, 0), |d| (d.1, d.2));
+                let (r2, v2) = (r2 - second.0, v2 - second.1);
+                report.dimension("crash, change between processes, resume", r - r2, v - v2);
             }
         }
     }
     report.elapsed = started.elapsed();
     report
+}
+
+/// Makes `change` to the world while no process runs.
+fn apply(h: &Harness, change: OutsideChange) {
+    let write = |split| {
+        let _ = run_virtual(
+            h.world.clock(),
+            bluegreen_core::TrafficRouter::write_split(&h.world.router(), split),
+        );
+    };
+    match change {
+        OutsideChange::None => {}
+        OutsideChange::OperatorRollback => write(TrafficSplit::all_to(Color::Blue)),
+        OutsideChange::ManualShift => write(TrafficSplit::new(50, 50).expect("valid")),
+        OutsideChange::TargetHealthLoss => h.world.set_script(
+            Color::Green,
+            crate::Script::default().at(Duration::ZERO, Change::UnhealthyTargets(2)),
+        ),
+    }
+}
+
+/// A crash at append `n`, `change`, a resume crashed at its own `m`-th append, and a second resume.
+#[allow(clippy::too_many_arguments)]
+fn second_crash(
+    p: &Plan,
+    failing: bool,
+    n: u64,
+    change: OutsideChange,
+    m: u64,
+    id: &DeploymentId,
+    report: &mut Report,
+    label: &str,
+) {
+    let what =
+        format!("{label}, crash at append {n}, then {change:?}, crash at append {m} of the resume");
+    let h = harness(failing, &None);
+    h.store.hang_after(Some(n));
+    let exec = h.executor();
+    let first = run_virtual_until(h.world.clock(), exec.run(id.clone(), p.clone()), || false);
+    report.runs += 1;
+    if let Some(Ok(Ok(_))) = first {
+        return; // not crashed there: the single-crash dimension checks this path
+    }
+    h.store.hang_after(None);
+    let before = h.world.writes().len();
+    let blue_up = h.world.asg_capacity(Color::Blue).0 > 0;
+    apply(&h, change);
+    let operator: Vec<usize> = (before..h.world.writes().len()).collect();
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    h.store.hang_after(Some(h.store.appends() + m));
+    let exec = h.executor();
+    let resumed = run_virtual_until(
+        h.world.clock(),
+        exec.resume(id, ResumeAction::Continue),
+        || false,
+    );
+    h.store.hang_after(None);
+    report.runs += 1;
+    let blue_up = blue_up && h.world.asg_capacity(Color::Blue).0 > 0;
+    let outcome = match resumed {
+        Some(Ok(Ok(outcome))) => outcome,
+        Some(Ok(Err(bluegreen_core::ExecError::NoRecord(_)))) if n == 0 => return,
+        Some(Ok(Err(e))) => {
+            report
+                .violations
+                .push(format!("{what}: resume failed: {e}"));
+            return;
+        }
+        // Crashed again: let its lease lapse, resume once more.
+        _ => {
+            h.world.clock().advance(DEFAULT_LEASE_TTL);
+            report.runs += 1;
+            match h.resume("x1", ResumeAction::Continue) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    report
+                        .violations
+                        .push(format!("{what}: second resume failed: {e}"));
+                    return;
+                }
+            }
+        }
+    };
+    check(
+        &h, id, &outcome, failing, &operator, blue_up, false, report, &what,
+    );
+}
+
+/// Each of the scope's live changes at every poll of the reference run: the run must see it, write
+/// nothing after it but a rollback to blue, and never record `promoted` over it.
+fn live_changes(
+    scope: &Scope,
+    p: &Plan,
+    failing: bool,
+    reference: &[bluegreen_core::RecordEntry],
+    id: &DeploymentId,
+    report: &mut Report,
+    label: &str,
+) {
+    let (runs, found) = (report.runs, report.violations.len());
+    let start = reference.first().map(|e| e.at);
+    let polls: Vec<Duration> = reference
+        .iter()
+        .filter(|e| matches!(e.event, Event::Polled { .. }))
+        .filter_map(|e| start.map(|s| e.at.since(s)))
+        .collect();
+    for at in polls {
+        for &change in &scope.live_changes {
+            let what = format!("{label}, {change:?} live, just before the poll at {at:?}");
+            let h = harness(failing, &None);
+            let exec = h.executor();
+            let clock = h.world.clock().clone();
+            let changed = std::sync::Mutex::new(None);
+            let outcome = run_virtual(h.world.clock(), async {
+                let hand = async {
+                    clock.sleep(at.saturating_sub(Duration::from_secs(1))).await;
+                    let before = h.world.writes().len();
+                    match change {
+                        LiveChange::OperatorRollback | LiveChange::ManualShift => {
+                            let split = if change == LiveChange::ManualShift {
+                                TrafficSplit::new(50, 50).expect("valid")
+                            } else {
+                                TrafficSplit::all_to(Color::Blue)
+                            };
+                            if h.world.split() == split {
+                                // The split the run has: writing it again changes nothing.
+                                return;
+                            }
+                            let _ = bluegreen_core::TrafficRouter::write_split(
+                                &h.world.router(),
+                                split,
+                            )
+                            .await;
+                        }
+                        LiveChange::StableScaledToZero => {
+                            let _ = bluegreen_core::Capacity::set_desired(
+                                &h.world.capacity(),
+                                Color::Blue,
+                                0,
+                            )
+                            .await;
+                        }
+                    }
+                    *changed.lock().expect("not poisoned") =
+                        Some((clock.now(), before, h.world.writes().len()));
+                };
+                futures::join!(exec.run(id.clone(), p.clone()), hand).0
+            });
+            report.runs += 1;
+            let outcome = match outcome {
+                Ok(Ok(o)) => o,
+                other => {
+                    report
+                        .violations
+                        .push(format!("{what}: did not end: {other:?}"));
+                    continue;
+                }
+            };
+            let Some((when, before, after)) = *changed.lock().expect("not poisoned") else {
+                continue;
+            };
+            let operator: Vec<usize> = (before..after).collect();
+            let record = h.store.record(id);
+            let promoted_before = record
+                .iter()
+                .any(|e| matches!(e.event, Event::Promoted { .. }) && e.at < when);
+            if !promoted_before {
+                // The run was live: after the change, only a rollback to blue may be written, and it
+                // must not promote over the change.
+                for (i, w) in h.world.writes().iter().enumerate().skip(after) {
+                    let green = h.world.target_group_arn(Color::Green);
+                    if w.weights.iter().any(|(a, x)| *a == green && *x > 0) {
+                        report.violations.push(format!(
+                            "{what}: write {i} gave green weight after the change"
+                        ));
+                    }
+                }
+                if matches!(outcome, Outcome::Promoted { .. }) {
+                    report
+                        .violations
+                        .push(format!("{what}: promoted over the change"));
+                }
+            }
+            let blue_up = change != LiveChange::StableScaledToZero;
+            check(
+                &h, id, &outcome, failing, &operator, blue_up, true, report, &what,
+            );
+        }
+    }
+    let (r, v) = (report.runs - runs, report.violations.len() - found);
+    report.dimension("live change at every poll", r, v);
+}
+
+/// The state store throttling every call for each of the scope's outage lengths, from each entry of the
+/// reference run's rollback on: the end of the rollback must still be recorded, once, and the lock
+/// released.
+fn store_outages(
+    scope: &Scope,
+    p: &Plan,
+    reference: &[bluegreen_core::RecordEntry],
+    id: &DeploymentId,
+    report: &mut Report,
+    label: &str,
+) {
+    let (runs, found) = (report.runs, report.violations.len());
+    let start = reference.first().map(|e| e.at);
+    let Some(from) = reference
+        .iter()
+        .position(|e| matches!(e.event, Event::RollbackStarted { .. }))
+    else {
+        return;
+    };
+    let points: Vec<Duration> = reference[from..]
+        .iter()
+        .filter_map(|e| start.map(|s| e.at.since(s)))
+        .collect();
+    for at in points {
+        for &length in &scope.store_outages {
+            let what = format!("{label}, store down for {length:?} from {at:?}");
+            let mut h = harness(true, &None);
+            let handle = crate::FaultHandle::new(1);
+            h.custom.store = Some(std::sync::Arc::new(crate::Faulty::new(
+                h.store.clone(),
+                h.clock(),
+                handle.clone(),
+            )));
+            let exec = h.executor();
+            let clock = h.world.clock().clone();
+            let outcome = run_virtual(h.world.clock(), async {
+                let outage = async {
+                    clock
+                        .sleep(at.saturating_sub(Duration::from_millis(1)))
+                        .await;
+                    handle.update(|f| f.throttle_next = u32::MAX);
+                    clock.sleep(length).await;
+                    handle.update(|f| f.throttle_next = 0);
+                };
+                futures::join!(exec.run(id.clone(), p.clone()), outage).0
+            });
+            report.runs += 1;
+            let outcome = match outcome {
+                Ok(Ok(o)) => o,
+                other => {
+                    report
+                        .violations
+                        .push(format!("{what}: did not end: {other:?}"));
+                    continue;
+                }
+            };
+            let record = h.store.record(id);
+            let rolled_back = record
+                .iter()
+                .filter(|e| matches!(e.event, Event::RolledBack { .. }))
+                .count();
+            if rolled_back != 1 {
+                report
+                    .violations
+                    .push(format!("{what}: rolled-back recorded {rolled_back} times"));
+            }
+            check(&h, id, &outcome, true, &[], true, false, report, &what);
+        }
+    }
+    let (r, v) = (report.runs - runs, report.violations.len() - found);
+    report.dimension("store outage in a rollback", r, v);
 }

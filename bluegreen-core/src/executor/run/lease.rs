@@ -198,8 +198,15 @@ impl Run<'_> {
                 );
                 Ok(())
             }
+            // Unreachable until the lease nearly ran out, on the way forward: no proof that another run
+            // holds it, but no more traffic may move forward on it. Roll back (the safe direction): the
+            // store's fence still refuses this run's entries if another run took the lock over, and that
+            // run would see the rollback's write as a change made outside it and stop.
+            Err(e) if !matches!(e, ProviderError::Conflict { .. }) => {
+                Err(provider_stop("renew the lock", e))
+            }
             Err(e) => {
-                // Taken over, or unreachable until the lease nearly ran out: it can no longer be trusted.
+                // Taken over: refused by the store's fence. This run writes nothing more.
                 self.lost = true;
                 Err(Stop::Lost(format!(
                     "the deployment lock could not be renewed: {e}"

@@ -63,7 +63,12 @@ impl Run<'_> {
     /// run first looked. A person (or a script) that scales it to zero took away what a rollback goes
     /// back to: the run stops before it moves more traffic or promotes (`Stop::Outside`).
     async fn ensure_stable_capacity(&mut self) -> Result<(), Stop> {
-        let Some(cap) = self.p().capacity.clone().filter(|_| self.plan.capacity.is_some()) else {
+        let Some(cap) = self
+            .p()
+            .capacity
+            .clone()
+            .filter(|_| self.plan.capacity.is_some())
+        else {
             return Ok(());
         };
         let stable = self.stable;
