@@ -1477,3 +1477,26 @@ fn a_program_using_the_library_and_the_command_share_one_deployment_world() {
         assert_eq!(d.store().list("poc/poc-web").await.unwrap().len(), 2);
     });
 }
+
+#[test]
+fn unlock_force_does_not_remove_a_live_run_s_damaged_lock() {
+    // Issue 20: the lock file of a running deployment is damaged; `unlock --force` removed it, and a
+    // `resume` then drove the running deployment at the same time as its live run.
+    let env = Env::new("force-live");
+    let mut deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the first step", |s| green(s) >= 10);
+    let lock = env.dir.join(".bluegreen/locks/poc--poc-web.lock");
+    assert!(lock.exists(), "the lock file is where the store keeps it");
+    std::fs::write(&lock, "{ damaged").unwrap();
+    let out = env.run(&["unlock", "--force"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("its run may be alive"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+    assert!(lock.exists(), "the lock is still there");
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+}

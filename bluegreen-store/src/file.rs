@@ -58,7 +58,7 @@ impl FileStore {
     fn lock_path(&self, application: &str) -> PathBuf {
         self.root
             .join("locks")
-            .join(format!("{}.lock", application.replace('/', "--")))
+            .join(format!("{}.lock", file_key(application)))
     }
 
     fn control_path(&self, id: &DeploymentId) -> PathBuf {
@@ -68,7 +68,7 @@ impl FileStore {
     fn guard_path(&self, application: &str) -> PathBuf {
         self.root
             .join("locks")
-            .join(format!("{}.guard", application.replace('/', "--")))
+            .join(format!("{}.guard", file_key(application)))
     }
 
     /// The deployment holding `application`'s lock (lapsed or not), if any.
@@ -342,5 +342,47 @@ impl ControlQueue for FileStore {
     /// A file read every 250 ms.
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(250)
+    }
+}
+
+/// The file name of `application` (`{environment}/{application}`), one per application: `poc/poc-web` is
+/// `poc--poc-web`, as earlier versions named it (their locks are still seen), whenever that form decodes
+/// one way only — neither part contains `--` or `%`, the environment does not end and the application does
+/// not start with `-`. Any other key is percent-encoded (`%2F` for the `/`, `%25` for `%`), a form the
+/// first never takes: `poc--a/b` and `poc/a--b` no longer share one lock.
+fn file_key(application: &str) -> String {
+    let (env, app) = application.split_once('/').unwrap_or((application, ""));
+    let plain = |part: &str| !part.contains("--") && !part.contains('%') && !part.contains('/');
+    if plain(env)
+        && plain(app)
+        && !env.ends_with('-')
+        && !app.starts_with('-')
+        && !application.is_empty()
+    {
+        format!("{env}--{app}")
+    } else {
+        application.replace('%', "%25").replace('/', "%2F")
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::file_key;
+
+    #[test]
+    fn every_application_has_a_file_of_its_own() {
+        assert_eq!(
+            file_key("poc/poc-web"),
+            "poc--poc-web",
+            "the earlier name is kept"
+        );
+        assert_ne!(file_key("poc--a/b"), file_key("poc/a--b"));
+        assert_ne!(file_key("poc-/a"), file_key("poc/-a"));
+        assert_ne!(file_key("a%2Fb/c"), file_key("a/b/c"));
+        let keys = [
+            "poc--a/b", "poc/a--b", "poc-/a", "poc/-a", "a/b", "a--b/c", "a/b--c", "a%/b",
+        ];
+        let files: std::collections::BTreeSet<String> = keys.iter().map(|k| file_key(k)).collect();
+        assert_eq!(files.len(), keys.len(), "{files:?}");
     }
 }

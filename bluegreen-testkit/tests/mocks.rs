@@ -10,13 +10,18 @@ fn an_executor_runs_on_mocks() {
     let mut router = MockTrafficRouter::new();
     let mut reads = vec![
         TrafficSplit::all_to(Color::Green),
+        TrafficSplit::all_to(Color::Green),
+        TrafficSplit::all_to(Color::Blue),
         TrafficSplit::all_to(Color::Blue),
     ];
-    // The executor reads every route (one here) through `read_routes`.
-    router
-        .expect_read_routes()
-        .times(2)
-        .returning(move || Ok(Routing::single("listener", reads.pop().expect("two reads"))));
+    // The executor reads every route (one here) through `read_routes`: before it starts, before it writes
+    // (nobody moved it since), to verify the write, and before it records `promoted`.
+    router.expect_read_routes().times(4).returning(move || {
+        Ok(Routing::single(
+            "listener",
+            reads.pop().expect("four reads"),
+        ))
+    });
     router
         .expect_write_split()
         .withf(|s| *s == TrafficSplit::all_to(Color::Green))

@@ -386,7 +386,9 @@ impl Deployer {
     /// Whether deployment `id`'s record ends with its outcome (`finished`).
     async fn finished(&self, id: &DeploymentId) -> bool {
         matches!(
-            StateStore::load(&self.store, id).await.as_deref(),
+            bluegreen_core::StateStore::load(&self.store, id)
+                .await
+                .as_deref(),
             Ok([.., last]) if matches!(last.event, bluegreen_core::Event::Finished { .. })
         )
     }

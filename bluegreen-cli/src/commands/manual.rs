@@ -8,6 +8,7 @@ use bluegreen_core::{Color, EmergencyError, EmergencyRequest, Executor};
 use bluegreen_store::Control;
 use clap::Args;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `rollback`.
 #[derive(Args, Debug)]
@@ -23,6 +24,10 @@ pub struct RollbackArgs {
 /// 100 % to the stable color now, verified. The core decides the color (from a readable record, else from
 /// the world) and refuses rather than guess; this tells a running deployment to stop and renders.
 pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> {
+    // A signal must not stop the emergency rollback half-way (a write that reached some routes and not
+    // others, no result line): SIGINT, SIGTERM and SIGHUP are noted, and the rollback finishes (kill -9
+    // still stops it). Installed before anything is read or written.
+    let _signals = FinishFirst::install();
     let w = ctx.wire(true, None).await?;
     let renderer = Renderer::new(ctx.output(), w.providers().clock.now()).quiet(ctx.global.quiet);
     let exec = Executor::new(w.providers().clone()).with_observer(Arc::new(renderer.clone()));
@@ -90,6 +95,15 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
             return Ok(Ended::Done);
         }
         Err(e) if a.force => {
+            // Unreadable, so its holder is unknown: a deployment whose record is still being written is
+            // alive, and removing its lock would let a `resume` drive it at the same time.
+            if let Some((id, age)) = recent_activity(&store, &application, now).await {
+                return Err(Failure::refused(format!(
+                    "the lock of {application} is unreadable ({e}), but deployment {id} recorded an entry {} ago and has not finished: its run may be alive. Stop it (bluegreen abort), or wait until its record has been quiet for {}, then unlock --force",
+                    humantime::format_duration(Duration::from_secs(age.as_secs())),
+                    humantime::format_duration(bluegreen_core::DEFAULT_LEASE_TTL)
+                )));
+            }
             store.remove_lock(&application).await.map_err(|io| {
                 Failure::local_io(format!(
                     "cannot remove the lock of {application}: {io} ({e})"
@@ -149,4 +163,63 @@ pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
         serde_json::json!({"application": application, "released": lease}),
     );
     Ok(Ended::Done)
+}
+
+/// The unfinished deployment of `application` whose record has an entry younger than a lease, and how old
+/// that entry is: a run that may still be alive (a live run records a poll every few seconds).
+async fn recent_activity(
+    store: &bluegreen::Store,
+    application: &str,
+    now: bluegreen_core::Timestamp,
+) -> Option<(bluegreen_core::DeploymentId, Duration)> {
+    use bluegreen_core::StateStore;
+    let ids = store.list(application).await.ok()?;
+    for id in ids.iter().rev().take(3) {
+        let Ok(record) = store.load(id).await else {
+            continue;
+        };
+        let Some(last) = record.last() else { continue };
+        let finished = matches!(last.event, bluegreen_core::Event::Finished { .. });
+        let age = now.since(last.at);
+        if !finished && age < bluegreen_core::DEFAULT_LEASE_TTL {
+            return Some((id.clone(), age));
+        }
+    }
+    None
+}
+
+/// Signal handlers that let the emergency rollback finish: each signal is told on stderr, none stops it.
+struct FinishFirst(Option<tokio::task::JoinHandle<()>>);
+
+impl FinishFirst {
+    fn install() -> FinishFirst {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return FinishFirst(None);
+        };
+        FinishFirst(Some(tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = int.recv() => "interrupted",
+                    _ = term.recv() => "terminated (SIGTERM)",
+                    _ = hup.recv() => "hung up (SIGHUP)",
+                };
+                eprintln!(
+                    "{name}: the emergency rollback finishes first (stopping half-way could leave routes apart)"
+                );
+            }
+        })))
+    }
+}
+
+impl Drop for FinishFirst {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }

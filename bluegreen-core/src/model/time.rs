@@ -65,10 +65,41 @@ impl Sub<Duration> for Timestamp {
     }
 }
 
+/// 10000-01-01T00:00:00Z, in milliseconds: RFC 3339 has four digits for the year.
+const YEAR_10000: u64 = 253_402_300_800_000;
+
 impl fmt::Display for Timestamp {
+    /// RFC 3339 with milliseconds; an instant from the year 10000 on (a damaged or hand-edited file, a
+    /// clock far off) is written as its milliseconds, never a panic.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= YEAR_10000 {
+            return write!(f, "{} ms after the epoch (after the year 9999)", self.0);
+        }
         let t = std::time::UNIX_EPOCH + Duration::from_millis(self.0);
         write!(f, "{}", humantime::format_rfc3339_millis(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_after_the_year_9999_is_written_not_a_panic() {
+        assert_eq!(
+            Timestamp(YEAR_10000 - 1).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert!(
+            Timestamp(YEAR_10000)
+                .to_string()
+                .contains("after the year 9999")
+        );
+        assert!(
+            Timestamp(u64::MAX)
+                .to_string()
+                .contains(&u64::MAX.to_string())
+        );
     }
 }
 
