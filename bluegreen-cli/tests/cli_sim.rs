@@ -1500,3 +1500,37 @@ fn unlock_force_does_not_remove_a_live_run_s_damaged_lock() {
     deploy.kill().unwrap();
     deploy.wait().unwrap();
 }
+
+#[test]
+fn a_lock_or_record_from_the_year_10000_is_shown_not_a_panic() {
+    // Issue 20 (hidden fuzz): a lock or record timestamp at or after the year 10000 (a hand-edited or
+    // damaged file, a clock far off) panicked `status`, `deploy`, `unlock` and `history` (exit 101).
+    let env = Env::new("year-10000");
+    env.status();
+    let far = 253_402_300_800_000u64 + 1_000;
+    let locks = env.dir.join(".bluegreen/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(
+        locks.join("poc--poc-web.lock"),
+        format!(
+            r#"{{"application":"poc/poc-web","owner":{{"deployment":"far-1","run":"r","host":"elsewhere:1"}},"since":{far},"expires":{far},"fence":1}}"#
+        ),
+    )
+    .unwrap();
+    for verb in [&["status"][..], &["unlock"], &["deploy"], &["history"]] {
+        let out = env.run(verb);
+        assert_ne!(
+            out.status.code(),
+            Some(101),
+            "{verb:?} panicked: {}",
+            text(&out.stderr)
+        );
+        assert!(out.status.code().is_some(), "{verb:?} ended by a signal");
+    }
+    let out = env.run(&["status"]);
+    assert!(
+        text(&out.stdout).contains("after the year 9999"),
+        "the far time is shown: {}",
+        text(&out.stdout)
+    );
+}

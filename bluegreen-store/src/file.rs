@@ -349,19 +349,23 @@ impl ControlQueue for FileStore {
 /// `poc--poc-web`, as earlier versions named it (their locks are still seen), whenever that form decodes
 /// one way only — neither part contains `--` or `%`, the environment does not end and the application does
 /// not start with `-`. Any other key is percent-encoded (`%2F` for the `/`, `%25` for `%`), a form the
-/// first never takes: `poc--a/b` and `poc/a--b` no longer share one lock.
+/// first never takes: `poc--a/b` and `poc/a--b` no longer share one lock. A key without `/` is its own name
+/// unless it contains `--` or `%` (then `%25` and `%2D` for each `%` and `-`).
 fn file_key(application: &str) -> String {
-    let (env, app) = application.split_once('/').unwrap_or((application, ""));
-    let plain = |part: &str| !part.contains("--") && !part.contains('%') && !part.contains('/');
-    if plain(env)
-        && plain(app)
-        && !env.ends_with('-')
-        && !app.starts_with('-')
-        && !application.is_empty()
-    {
-        format!("{env}--{app}")
-    } else {
-        application.replace('%', "%25").replace('/', "%2F")
+    let plain = |part: &str| !part.contains("--") && !part.contains('%');
+    match application.split_once('/') {
+        None if plain(application) => application.to_string(),
+        None => application.replace('%', "%25").replace('-', "%2D"),
+        Some((env, app))
+            if plain(env)
+                && plain(app)
+                && !app.contains('/')
+                && !env.ends_with('-')
+                && !app.starts_with('-') =>
+        {
+            format!("{env}--{app}")
+        }
+        Some(_) => application.replace('%', "%25").replace('/', "%2F"),
     }
 }
 

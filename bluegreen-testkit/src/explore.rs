@@ -76,14 +76,18 @@ pub enum LiveChange {
     ManualShift,
     /// A person scales blue, the stable color, to zero.
     StableScaledToZero,
+    /// With two routes (the listener's default action and rule 10), a person moves the rule alone to
+    /// all blue.
+    OneRoute,
 }
 
 impl LiveChange {
     /// Every live change explored.
-    pub const ALL: [LiveChange; 3] = [
+    pub const ALL: [LiveChange; 4] = [
         LiveChange::OperatorRollback,
         LiveChange::ManualShift,
         LiveChange::StableScaledToZero,
+        LiveChange::OneRoute,
     ];
 }
 
@@ -672,7 +676,11 @@ fn live_changes(
     for at in polls {
         for &change in &scope.live_changes {
             let what = format!("{label}, {change:?} live, just before the poll at {at:?}");
-            let h = harness(failing, &None);
+            let (h, rule) = if change == LiveChange::OneRoute {
+                two_routes(failing)
+            } else {
+                (harness(failing, &None), None)
+            };
             let exec = h.executor();
             let clock = h.world.clock().clone();
             let changed = std::sync::Mutex::new(None);
@@ -694,6 +702,14 @@ fn live_changes(
                             let _ = bluegreen_core::TrafficRouter::write_split(
                                 &h.world.router(),
                                 split,
+                            )
+                            .await;
+                        }
+                        LiveChange::OneRoute => {
+                            let Some(rule) = &rule else { return };
+                            let _ = bluegreen_core::TrafficRouter::write_split(
+                                rule,
+                                TrafficSplit::all_to(Color::Blue),
                             )
                             .await;
                         }
@@ -827,4 +843,31 @@ fn store_outages(
     }
     let (r, v) = (report.runs - runs, report.violations.len() - found);
     report.dimension("store outage in a rollback", r, v);
+}
+
+/// A harness whose listener has a rule (priority 10) forwarding to both colors too, moved with the default
+/// action as one route set; and the rule's own router, for a person's hand.
+fn two_routes(failing: bool) -> (Harness, Option<crate::SimRouter>) {
+    let mut config = world(failing);
+    config.rule_priorities = vec![10];
+    let mut h = Harness::new(config).with_capacity();
+    let rule = || {
+        h.world.router_for(
+            &h.world.listener_arn(),
+            crate::ActionRef::Rule(10),
+            PerColor::from_fn(|c| h.world.target_group_arn(c)),
+        )
+    };
+    let set = bluegreen_core::RouteSet::new(vec![
+        (
+            "HTTP:80".into(),
+            std::sync::Arc::new(h.world.router())
+                as std::sync::Arc<dyn bluegreen_core::TrafficRouter>,
+        ),
+        ("HTTP:80 rule 10".into(), std::sync::Arc::new(rule())),
+    ])
+    .expect("two routes");
+    let hand = rule();
+    h.custom.router = Some(std::sync::Arc::new(set));
+    (h, Some(hand))
 }
