@@ -884,3 +884,32 @@ fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
         serde_json::json!({"blue": 0, "green": 100})
     );
 }
+
+/// Issue 21: a state store that cannot be read is never "no deployment". With the shared table misnamed,
+/// `promote` and `abort` said "no deployment is in progress" (exit 2), `resume` "nothing to resume", `status`
+/// exit 0 "no deployment in progress" — while a canary could be waiting on the real table.
+#[test]
+fn a_state_store_that_cannot_be_read_is_an_error_not_an_empty_answer() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "nostore");
+    let state = "[state]\nbackend = \"dynamodb\"\ntable = \"no-such-table\"\n";
+    let env = Env::on_machine(&endpoint, "nostore", "", "agent", state);
+    let adopted = env.run(&["adopt"]);
+    assert_eq!(adopted.status.code(), Some(0), "{}", text(&adopted.stderr));
+    for verb in [&["status"][..], &["promote"], &["abort"], &["resume"]] {
+        let out = env.run(verb);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{verb:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("state store cannot be read"),
+            "{verb:?}: {err}"
+        );
+        assert!(!err.contains("no deployment"), "{verb:?}: {err}");
+    }
+}

@@ -209,6 +209,16 @@ fn a_canary_is_promoted_from_another_process() {
     assert_eq!(step["index"], 2, "{step}");
     let human = text(&env.run(&["status"]).stdout);
     assert!(human.contains("; step 1/2: approval"), "{human}");
+    // Issue 21: a canary no longer waits for ever by default; status says until when, and what then.
+    assert!(
+        human.contains("waiting for approval until ") && human.contains("(then rolls back)"),
+        "{human}"
+    );
+    let s = env.status();
+    let requested = s["deployment"]["approval_deadline"]
+        .as_u64()
+        .expect("a deadline");
+    assert!(requested > 0, "{s}");
     let out = env.run(&["promote"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = finish(deploy);
@@ -352,7 +362,8 @@ fn a_canary_is_aborted_from_another_process() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("rolled back at step 1/2 (approval): cancelled"),
+        text(&out.stdout)
+            .contains("rolled back at step 1/2 (approval (timeout 1h, then roll back)): cancelled"),
         "{}",
         text(&out.stdout)
     );

@@ -232,7 +232,8 @@ fn canary_happy_path_waits_for_approval() {
         asked,
         Event::ApprovalRequested {
             index: 2,
-            deadline: None
+            // The default canary waits an hour, then rolls back (issue 21: never for ever).
+            deadline: Some(h.world.start() + secs(asked) + secs(3600))
         }
     )));
     assert!(ev.iter().any(|(t, e)| *t == asked + 300

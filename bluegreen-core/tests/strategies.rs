@@ -83,7 +83,7 @@ fn each_strategy_compiles_to_its_schedule() {
         ),
         (
             Strategy::canary(),
-            "set 10% → bake 3m → approval → set 100% → bake 3m",
+            "set 10% → bake 3m → approval (timeout 1h, then roll back) → set 100% → bake 3m",
         ),
         (
             Strategy::Canary {

@@ -149,7 +149,7 @@ pub struct DeploySection {
     pub bake: Option<String>,
     /// Canary: the canary step's share, 1 to 99.
     pub canary_percent: Option<u32>,
-    /// Canary: how long to wait for `bluegreen promote` (default: for ever).
+    /// Canary: how long to wait for `bluegreen promote` (default 1 hour, then `on_timeout`).
     pub approval_timeout: Option<String>,
     /// Canary: what an approval timeout does, `rollback` or `promote`.
     pub on_timeout: Option<TimeoutAction>,
@@ -685,7 +685,7 @@ strategy = "gradual"         # gradual | immediate | canary
 steps = [10, 25, 50, 75, 100]
 bake = "3m"                  # after each step
 canary_percent = 10
-# approval_timeout = "1h"    # canary: how long to wait for `bluegreen promote`
+approval_timeout = "1h"      # canary: how long to wait for `bluegreen promote`, then on_timeout
 on_timeout = "rollback"      # rollback | promote
 on_cancel = "rollback"       # Ctrl-C or `bluegreen abort`: rollback | leave
 type = "full"                # full (bring the new color to capacity, scale the old one down) | traffic-only

@@ -118,13 +118,17 @@ impl StateStore for Store {
 }
 
 impl Store {
-    /// The deployment holding `application`'s lock (lapsed or not), if any.
-    pub async fn lock_holder(&self, application: &str) -> Option<DeploymentId> {
-        self.read_lease(application)
-            .await
-            .ok()
-            .flatten()
-            .map(|l| l.owner.deployment)
+    /// The deployment holding `application`'s lock (lapsed or not), if any. A store that cannot be read is
+    /// an error, never "nobody": an operator's `abort` must not be told there is nothing to abort while a
+    /// deployment runs on a table that is throttled or misnamed.
+    pub async fn lock_holder(
+        &self,
+        application: &str,
+    ) -> Result<Option<DeploymentId>, ProviderError> {
+        Ok(self
+            .read_lease(application)
+            .await?
+            .map(|l| l.owner.deployment))
     }
 
     /// `application`'s current lease; an unreadable one is an error saying how to clear it.

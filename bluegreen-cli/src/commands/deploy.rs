@@ -370,7 +370,7 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
     let w = ctx.wire_with(true, None, !a.skip_tests).await?;
     let id = match a.id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
-        None => current_deployment(&w).await.ok_or_else(|| {
+        None => current_deployment(&w).await?.ok_or_else(|| {
             Failure::bad_input(format!("no deployment of {} to resume", w.application()))
         })?,
     };
@@ -546,9 +546,17 @@ pub async fn control(
     let application = ctx.naming()?.application_key();
     let id = match id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
-        None => store.lock_holder(&application).await.ok_or_else(|| {
-            Failure::bad_input(format!("no deployment of {application} is in progress"))
-        })?,
+        None => store
+            .lock_holder(&application)
+            .await
+            .map_err(|e| {
+                Failure::provider(format!(
+                    "the state store cannot be read ({e}): nothing was sent; whether a deployment of {application} is in progress is unknown"
+                ))
+            })?
+            .ok_or_else(|| {
+                Failure::bad_input(format!("no deployment of {application} is in progress"))
+            })?,
     };
     // A request must be meant for what the deployment is doing now: nothing is left behind for later.
     let record = match StateStore::load(&store, &id).await {

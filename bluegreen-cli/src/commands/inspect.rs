@@ -132,12 +132,12 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         };
         human.push_str(&format!("alarm {}: {state}\n", a.name));
     }
-    let deployment = match current_deployment(w).await {
+    let deployment = match current_deployment(w).await? {
         Some(id) => match replay(w, &id).await {
             Ok(r) => {
                 human.push_str(&in_progress(&id, &r));
                 json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
-                       "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(),
+                       "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
                        "last_gates": last_gates(w, &id).await})
             }
             // The lock is taken just before the first entry is written.
@@ -184,16 +184,30 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
         (Some(i), None) => format!("{}: {}", r.plan.schedule.position(i), steps[i]),
         (None, None) => "cleanup".into(),
     };
-    let waiting = r.waiting_for_approval().is_some();
+    let waiting = match r.waiting_for_approval() {
+        None => String::new(),
+        Some(i) => {
+            let until = match (r.approval_deadline, steps.get(i)) {
+                (Some(deadline), Some(bluegreen_core::Step::Approval { on_timeout, .. })) => {
+                    format!(
+                        " until {deadline} (then {})",
+                        match on_timeout {
+                            bluegreen_core::TimeoutAction::Rollback => "rolls back",
+                            bluegreen_core::TimeoutAction::Promote => "promotes",
+                        }
+                    )
+                }
+                _ => String::new(),
+            };
+            format!(
+                " — waiting for approval{until}: `bluegreen promote` to approve, `bluegreen abort` to roll back"
+            )
+        }
+    };
     format!(
-        "deployment {id}: {} → {}; {next}{}\n",
+        "deployment {id}: {} → {}; {next}{waiting}\n",
         r.stable,
         r.target(),
-        if waiting {
-            " (run `bluegreen promote` to approve, `bluegreen abort` to roll back)"
-        } else {
-            ""
-        }
     )
 }
 

@@ -26,6 +26,8 @@ pub struct Replay {
     pub wrote: bool,
     /// Approvals granted (step indexes), including timeouts that promote.
     pub approved: BTreeSet<usize>,
+    /// When the last approval asked for runs out (`None`: no approval asked, or one without a timeout).
+    pub approval_deadline: Option<Timestamp>,
     /// Whether the new color's capacity was confirmed ready.
     pub capacity_ready: bool,
     /// Whether the new color's launch template was set.
@@ -107,6 +109,7 @@ impl Replay {
             last_verified: None,
             wrote: false,
             approved: BTreeSet::new(),
+            approval_deadline: None,
             capacity_ready: false,
             launch_template_set: false,
             raised: None,
@@ -169,6 +172,7 @@ impl Replay {
                 self.last_verified = Some(*split);
                 self.wrote = true;
             }
+            Event::ApprovalRequested { deadline, .. } => self.approval_deadline = *deadline,
             Event::ApprovalDecided { index, decision } => {
                 let approved = matches!(
                     decision,

@@ -23,6 +23,9 @@ pub const DEFAULT_BAKE: Duration = Duration::from_secs(180);
 pub const DEFAULT_GRADUAL_STEPS: [u32; 5] = [10, 25, 50, 75, 100];
 /// The default canary share (R4).
 pub const DEFAULT_CANARY_PERCENT: u32 = 10;
+/// How long a canary waits for its approval by default: one hour, then `on_timeout` (roll back by
+/// default). A canary that waits for ever holds the application's lock for ever.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A deployment strategy, as a person chooses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,12 +80,13 @@ impl Strategy {
         Strategy::Immediate { bake: DEFAULT_BAKE }
     }
 
-    /// Canary with the default share and bake, waiting for approval for ever.
+    /// Canary with the default share and bake, waiting for approval for [`DEFAULT_APPROVAL_TIMEOUT`]
+    /// and then rolling back.
     pub fn canary() -> Self {
         Strategy::Canary {
             percent: DEFAULT_CANARY_PERCENT,
             bake: DEFAULT_BAKE,
-            approval_timeout: None,
+            approval_timeout: Some(DEFAULT_APPROVAL_TIMEOUT),
             on_timeout: TimeoutAction::Rollback,
         }
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// let file = StrategySettings { strategy: Some(StrategyKind::Canary), ..Default::default() };
 /// let flags = StrategySettings { bake: Some(Duration::from_secs(60)), ..Default::default() };
 /// let schedule = file.overlaid(flags).strategy()?.compile()?;
-/// assert_eq!(schedule.to_string(), "set 10% → bake 1m → approval → set 100% → bake 1m");
+/// assert_eq!(schedule.to_string(), "set 10% → bake 1m → approval (timeout 1h, then roll back) → set 100% → bake 1m");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct StrategySettings {
     pub bake: Option<Duration>,
     /// Canary: the share of the canary step (default 10 %).
     pub canary_percent: Option<u32>,
-    /// Canary: how long to wait for an approval (default: for ever).
+    /// Canary: how long to wait for an approval (default 1 hour, [`super::DEFAULT_APPROVAL_TIMEOUT`]).
     #[serde(default, with = "humantime_serde")]
     pub approval_timeout: Option<Duration>,
     /// Canary: what an approval timeout does (default roll back).
@@ -75,7 +75,10 @@ impl StrategySettings {
             StrategyKind::Canary => Strategy::Canary {
                 percent: self.canary_percent.unwrap_or(DEFAULT_CANARY_PERCENT),
                 bake,
-                approval_timeout: self.approval_timeout,
+                approval_timeout: Some(
+                    self.approval_timeout
+                        .unwrap_or(super::DEFAULT_APPROVAL_TIMEOUT),
+                ),
                 on_timeout: self.on_timeout.unwrap_or_default(),
             },
             StrategyKind::Custom => return Err(CustomNeedsSteps),
