@@ -1545,3 +1545,42 @@ fn a_lock_or_record_from_the_year_10000_is_shown_not_a_panic() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_damaged_record_is_listed_as_damaged_not_dropped() {
+    // Issue 21: a record damaged after its first entry vanished from `history` (and, after `unlock`, from
+    // `status`) while `deploy` refused because of it.
+    let env = Env::new("damaged-history");
+    let out = env.run(&[
+        "deploy",
+        "--strategy",
+        "immediate",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dir = env.dir.join(".bluegreen/deployments");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a record");
+    let mut text_of = std::fs::read_to_string(&file).unwrap();
+    text_of.push_str("{ not json\n");
+    std::fs::write(&file, text_of).unwrap();
+    let out = env.run(&["history"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("DAMAGED"), "{shown}");
+    let id = file.file_stem().unwrap().to_string_lossy().to_string();
+    assert!(shown.contains(&id), "{shown}");
+    let out = env.run(&["--output", "json", "history"]);
+    assert!(
+        text(&out.stdout).contains("\"damaged\""),
+        "{}",
+        text(&out.stdout)
+    );
+}

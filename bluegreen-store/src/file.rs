@@ -179,6 +179,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The first entry of the record at `path`, if it can be read (whatever follows it).
+fn first_entry(path: &Path) -> Option<RecordEntry> {
+    let text = fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| !l.trim().is_empty())?;
+    serde_json::from_str(line).ok()
+}
+
 fn read_record(path: &Path) -> io::Result<Vec<RecordEntry>> {
     let text = fs::read_to_string(path)?;
     text.lines()
@@ -232,15 +239,33 @@ impl StateStore for FileStore {
         })
     }
 
+    /// Every record whose first entry (`started`) names `application`, oldest first — a record damaged
+    /// further on included: it must not vanish from `history` and `status` while `deploy` refuses because
+    /// of it.
     async fn list(&self, application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
-        Ok(self
-            .all()
-            .into_iter()
-            .filter(|(_, r)| {
-                matches!(r.first().map(|e| &e.event), Some(Event::Started { plan, .. }) if plan.application == application)
+        let Ok(dir) = fs::read_dir(self.root.join("deployments")) else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<(Timestamp, DeploymentId)> = dir
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_suffix(".jsonl")?
+                    .to_string();
+                let id = DeploymentId::new(name).ok()?;
+                let first = first_entry(&e.path())?;
+                match &first.event {
+                    Event::Started { plan, .. } if plan.application == application => {
+                        Some((first.at, id))
+                    }
+                    _ => None,
+                }
             })
-            .map(|(id, _)| id)
-            .collect())
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn lock(

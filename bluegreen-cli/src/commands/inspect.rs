@@ -270,12 +270,28 @@ pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
     let mut rows = Vec::new();
     let mut human = String::new();
     for id in ids {
-        let Ok(record) = store.load(&id).await else {
-            continue;
+        let damaged = |why: String| {
+            format!(
+                "{id}  DAMAGED: {why} — if traffic is split, `bluegreen rollback` decides from the world; then move the record aside (it blocks new deployments)\n"
+            )
         };
-        let Ok(r) = Replay::new(&record) else {
-            human.push_str(&format!("{id}  (damaged record)\n"));
-            continue;
+        let record = match store.load(&id).await {
+            Ok(record) => record,
+            Err(bluegreen_core::ProviderError::Invalid { message }) => {
+                human.push_str(&damaged(message.clone()));
+                rows.push(json!({"id": id, "damaged": message}));
+                continue;
+            }
+            // A store that cannot be read is an error, not a shorter history.
+            Err(e) => return Err(crate::context::provider_failure(e)),
+        };
+        let r = match Replay::new(&record) {
+            Ok(r) => r,
+            Err(e) => {
+                human.push_str(&damaged(e.to_string()));
+                rows.push(json!({"id": id, "damaged": e.to_string()}));
+                continue;
+            }
         };
         let outcome = r
             .outcome
