@@ -947,21 +947,6 @@ fn c24_a_shift_that_changed_nothing_does_not_decide_the_emergency_rollback() {
     }
 }
 
-/// The run's own writes to the listener, in order: green's weight of each.
-fn green_weights(h: &Harness) -> Vec<u32> {
-    let green = h.world.target_group_arn(Color::Green);
-    h.world
-        .writes()
-        .iter()
-        .map(|w| {
-            w.weights
-                .iter()
-                .find(|(arn, _)| *arn == green)
-                .map_or(0, |(_, w)| *w)
-        })
-        .collect()
-}
-
 #[test]
 fn c25_an_emergency_rollback_by_another_process_stops_the_run_and_is_never_undone() {
     // A gradual deployment bakes at 25 % green; at 390 s a person runs the emergency rollback from another
@@ -996,7 +981,7 @@ fn c25_an_emergency_rollback_by_another_process_stops_the_run_and_is_never_undon
         "left as found"
     );
     // The run's writes (10 %, 25 %) and the person's (0 %): nothing after.
-    assert_eq!(green_weights(&h), [10, 25, 0]);
+    assert_eq!(green_writes(&h), [10, 25, 0]);
     let record = h.store.record(&id("d1"));
     let seen = record
         .iter()
@@ -1201,7 +1186,7 @@ fn c28_the_stable_color_scaled_to_zero_by_hand_stops_the_run_before_it_moves_mor
             .any(|e| matches!(e.event, Event::SplitWritten { .. } | Event::Promoted { .. })),
         "nothing written after it"
     );
-    let before = green_weights(&h);
+    let before = green_writes(&h);
     assert!(
         !before.contains(&100),
         "never all traffic to green: {before:?}"

@@ -132,12 +132,12 @@ impl FileStore {
         serde_json::from_str(&text).ok()
     }
 
-    /// Every deployment with a record, with its application, oldest first (by start time).
-    pub fn all(&self) -> Vec<(DeploymentId, Vec<RecordEntry>)> {
-        let Ok(dir) = fs::read_dir(self.root.join("deployments")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(DeploymentId, Vec<RecordEntry>)> = dir
+    /// Every record file of the state directory, with its deployment id (files whose name is no id are
+    /// skipped).
+    fn record_files(&self) -> impl Iterator<Item = (DeploymentId, PathBuf)> {
+        fs::read_dir(self.root.join("deployments"))
+            .into_iter()
+            .flatten()
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let name = e
@@ -145,10 +145,15 @@ impl FileStore {
                     .to_string_lossy()
                     .strip_suffix(".jsonl")?
                     .to_string();
-                let id = DeploymentId::new(name).ok()?;
-                let record = read_record(&e.path()).ok()?;
-                Some((id, record))
+                Some((DeploymentId::new(name).ok()?, e.path()))
             })
+    }
+
+    /// Every deployment with a record, with its application, oldest first (by start time).
+    pub fn all(&self) -> Vec<(DeploymentId, Vec<RecordEntry>)> {
+        let mut out: Vec<(DeploymentId, Vec<RecordEntry>)> = self
+            .record_files()
+            .filter_map(|(id, path)| Some((id, read_record(&path).ok()?)))
             .collect();
         out.sort_by_key(|(id, r)| (r.first().map(|e| e.at), id.clone()));
         out
@@ -243,19 +248,10 @@ impl StateStore for FileStore {
     /// further on included: it must not vanish from `history` and `status` while `deploy` refuses because
     /// of it.
     async fn list(&self, application: &str) -> Result<Vec<DeploymentId>, ProviderError> {
-        let Ok(dir) = fs::read_dir(self.root.join("deployments")) else {
-            return Ok(Vec::new());
-        };
-        let mut found: Vec<(Timestamp, DeploymentId)> = dir
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e
-                    .file_name()
-                    .to_string_lossy()
-                    .strip_suffix(".jsonl")?
-                    .to_string();
-                let id = DeploymentId::new(name).ok()?;
-                let first = first_entry(&e.path())?;
+        let mut found: Vec<(Timestamp, DeploymentId)> = self
+            .record_files()
+            .filter_map(|(id, path)| {
+                let first = first_entry(&path)?;
                 match &first.event {
                     Event::Started { plan, .. } if plan.application == application => {
                         Some((first.at, id))

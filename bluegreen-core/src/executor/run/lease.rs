@@ -30,22 +30,13 @@ impl Run<'_> {
             let error = match self.flush().await {
                 Ok(()) => return,
                 Err(stop @ Stop::Lost(_)) => {
-                    let error = stop.message();
-                    for (_, event) in std::mem::take(&mut self.pending) {
-                        self.exec.observer.on_notice(
-                            self.now(),
-                            &Notice::NotRecorded {
-                                event: event.kind().to_string(),
-                                error: error.clone(),
-                            },
-                        );
-                    }
+                    self.drop_pending(&stop.message());
                     return;
                 }
                 Err(stop) => stop.message(),
             };
             round += 1;
-            let next_in = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+            let next_in = backoff(round);
             self.exec.observer.on_notice(
                 self.now(),
                 &Notice::RecordPending {
@@ -60,6 +51,19 @@ impl Run<'_> {
                 },
             );
             self.p().clock.sleep(next_in).await;
+        }
+    }
+
+    /// Gives up the pending entries (the run lost its lock: it writes nothing more), telling each one.
+    fn drop_pending(&mut self, error: &str) {
+        for (_, event) in std::mem::take(&mut self.pending) {
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::NotRecorded {
+                    event: event.kind().to_string(),
+                    error: error.to_string(),
+                },
+            );
         }
     }
 
@@ -134,16 +138,7 @@ impl Run<'_> {
                 return;
             }
             if self.lost {
-                let error = "the lock was lost".to_string();
-                for (_, event) in std::mem::take(&mut self.pending) {
-                    self.exec.observer.on_notice(
-                        self.now(),
-                        &Notice::NotRecorded {
-                            event: event.kind().to_string(),
-                            error: error.clone(),
-                        },
-                    );
-                }
+                self.drop_pending("the lock was lost");
             }
             return;
         }
@@ -296,4 +291,10 @@ impl Run<'_> {
             self.keep_lease().await?;
         }
     }
+}
+
+/// The wait before round `round + 1` of something that must eventually succeed (a rollback, the end of the
+/// record): 2 s, 4 s, ... up to one minute.
+pub(super) fn backoff(round: u32) -> Duration {
+    Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60))
 }

@@ -83,7 +83,7 @@ impl Run<'_> {
                     }
                 }
             };
-            let backoff = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+            let backoff = super::lease::backoff(round);
             self.exec.observer.on_notice(
                 self.now(),
                 &Notice::RollbackRetrying {
