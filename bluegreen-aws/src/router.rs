@@ -110,7 +110,7 @@ impl TrafficRouter for ElbRouter {
             .map(|c| {
                 TargetGroupTuple::builder()
                     .target_group_arn(self.target_groups.get(*c))
-                    .weight(split.weight(*c) as i32)
+                    .weight(split.alb_weight(*c) as i32)
                     .build()
             })
             .collect();

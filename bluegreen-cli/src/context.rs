@@ -8,7 +8,7 @@ use bluegreen_aws::{AwsError, AwsSettings, Connection, Naming, TargetSpec};
 use bluegreen_core::ProviderError;
 use bluegreen_testkit::Scenario;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Flags every command takes. Each also comes from a `BLUEGREEN_*` variable.
 #[derive(Args, Debug, Clone)]
@@ -19,7 +19,7 @@ pub struct Global {
     /// Application, `{application}` in resource names.
     #[arg(short = 'a', long, global = true, env = "BLUEGREEN_APPLICATION")]
     pub application: Option<String>,
-    /// Configuration file (default: ./bluegreen.toml when it exists).
+    /// Configuration file (default: the nearest bluegreen.toml in this directory or one above it).
     #[arg(long, global = true, env = "BLUEGREEN_CONFIG")]
     pub config: Option<PathBuf>,
     /// AWS region.
@@ -34,7 +34,8 @@ pub struct Global {
     /// aws or sim.
     #[arg(long, global = true, value_enum, env = "BLUEGREEN_PROVIDER")]
     pub provider: Option<ProviderKind>,
-    /// State directory: deployment records and locks (default: .bluegreen beside the configuration).
+    /// State directory: deployment records and locks (default: .bluegreen beside the configuration; without
+    /// one, the nearest .bluegreen in this directory or one above it).
     #[arg(long, global = true, env = "BLUEGREEN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Where records, locks and control requests live: file (the state directory, one machine) or dynamodb
@@ -124,15 +125,18 @@ impl From<bluegreen::Error> for Failure {
 }
 
 impl Context {
-    /// Reads the configuration file named by `--config`, or `./bluegreen.toml` if it exists, and applies the
+    /// Reads the configuration file named by `--config`, or the nearest `bluegreen.toml` upward (else the nearest
+    /// `.bluegreen` state directory upward: `Settings::discover`), and applies the
     /// global flags over it.
     pub fn load(global: Global) -> Result<Self, Failure> {
         let mut settings = match &global.config {
             Some(path) => config::load(path)?,
-            None if Path::new("bluegreen.toml").exists() => {
-                config::load(Path::new("bluegreen.toml"))?
+            None => {
+                let here = std::env::current_dir().map_err(|e| {
+                    Failure::local_io(format!("the current directory cannot be read: {e}"))
+                })?;
+                Settings::discover(&here).map_err(Failure::bad_input)?.0
             }
-            None => Settings::default(),
         };
         let g = &global;
         let over = |flag: &Option<String>, file: &mut Option<String>| {

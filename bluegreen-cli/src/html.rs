@@ -125,7 +125,7 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
             Event::SplitVerified { split: s } => {
                 let last = split.last().map(|p| p.1).unwrap_or(0.0);
                 split.push((t(e), last));
-                split.push((t(e), f64::from(s.weight(new))));
+                split.push((t(e), s.share(new) * 100.0));
             }
             Event::Polled { reports, .. } => {
                 for r in reports {

@@ -396,6 +396,31 @@ mod docs_agree {
         assert_eq!(said, program, "README.md's exit-code summary: {summary}");
     }
 
+    /// The CI examples handle every exit code by name: a Groovy `case N:` in the Jenkinsfile, a shell
+    /// `N)` (or `N|`) branch in the GitHub workflow.
+    #[test]
+    fn the_ci_examples_handle_every_exit_code() {
+        let jenkins = include_str!("../../examples/Jenkinsfile");
+        let actions = include_str!("../../examples/github/deploy.yml");
+        for code in exit::ALL {
+            assert!(
+                jenkins.contains(&format!("case {code}:")),
+                "the Jenkinsfile does not handle exit code {code}"
+            );
+            let branch = actions.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("{code})"))
+                    || l.split(')').next().is_some_and(|alts| {
+                        alts.split('|').any(|a| a == code.to_string()) && !alts.contains(' ')
+                    })
+            });
+            assert!(
+                branch,
+                "the GitHub workflow does not handle exit code {code}"
+            );
+        }
+    }
+
     /// The `type` column of docs/cli.md's JSON Lines table, cell by cell.
     #[test]
     fn every_json_line_type_is_documented() {

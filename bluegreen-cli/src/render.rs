@@ -395,11 +395,19 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
             None => "waiting for approval".into(),
         },
         Event::ApprovalDecided { decision, .. } => match decision {
-            Some(d) => format!("approval: {}", serde_json::to_string(d).unwrap_or_default()),
+            Some(bluegreen_core::ApprovalDecision::Approved { by }) => format!("approved by {by}"),
+            Some(bluegreen_core::ApprovalDecision::Rejected { by, reason }) => match reason {
+                Some(why) => format!("rejected by {by}: {why}"),
+                None => format!("rejected by {by}"),
+            },
             None => "approval timed out: promoting".into(),
         },
         Event::RollbackStarted { reason, .. } => format!("ROLLING BACK: {reason}"),
         Event::RolledBack { split } => format!("rolled back: {split}"),
+        // A manual shift ends where the person asked, not at a promotion.
+        Event::Promoted { split } if schedule.is_some_and(Schedule::is_shift) => {
+            format!("shifted: {split}")
+        }
         Event::Promoted { split } => format!("promoted: {split}"),
         Event::CapacityRequested { color, desired, .. } => format!("scaling {color} to {desired}"),
         Event::CapacityRestored { color, desired } => {

@@ -24,15 +24,38 @@ fn the_ci_examples_use_flags_that_exist_for_every_parameter_combination() {
             "--type",
             "--skip-tests",
             "--dry-run",
-            "bluegreen rollback",
+            // A killed run's recovery rolls back this build's own deployment, not whatever runs now.
+            "bluegreen resume --id \"$DEPLOYMENT_ID\" --rollback",
+            // Agents share one lock and one history (issue 21 item 10).
+            "BLUEGREEN_STATE_BACKEND",
+            "dynamodb",
+            // The whole record as JSON, beside the human console.
+            "bluegreen report \"$DEPLOYMENT_ID\" --format json > deploy.json",
         ] {
             assert!(file.contains(needle), "{needle}");
         }
+        // The console shows the deployment as a person reads it: no JSON output for the deploy itself.
+        assert!(
+            !file.contains("BLUEGREEN_OUTPUT"),
+            "human output in the console"
+        );
+        assert!(
+            !file
+                .lines()
+                .any(|l| l.trim_start().starts_with("sh 'bluegreen rollback")
+                    || l.trim_start().starts_with("run: bluegreen rollback")),
+            "no bare rollback of whatever deployment runs now"
+        );
         for name in ["gradual", "immediate", "canary", "full", "traffic-only"] {
             assert!(file.contains(name), "{name}");
         }
     }
     assert!(jenkins.contains("--launch-template-version") && jenkins.contains("--format html"));
+    // One build or run at a time per job/environment: a cancel's recovery cannot stop another's deploy.
+    assert!(jenkins.contains("disableConcurrentBuilds()"));
+    assert!(actions.contains(
+        "concurrency: { group: \"bluegreen-${{ inputs.environment }}\", cancel-in-progress: false }"
+    ));
     assert!(jenkins.contains("--ami ${ami}") && actions.contains("--ami $AMI"));
     // The AMI comes from the image build: each file's awk program finds it in Packer's machine-readable
     // output (the Jenkinsfile's is escaped for Groovy).

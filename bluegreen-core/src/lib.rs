@@ -29,7 +29,9 @@ pub use executor::{
     RetryPolicy, RollbackReason, StableChoice, StableEvidence, VerifyPolicy, choose_stable,
 };
 pub use gate::GatePolicy;
-pub use model::{Color, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window};
+pub use model::{
+    Color, MAX_ALB_WEIGHT, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window,
+};
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
     Clock, HealthSource, HookFailure, HookPoint, Hooks, Lease, LockOwner, MINUTE, Metrics,

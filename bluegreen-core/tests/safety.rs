@@ -1196,3 +1196,35 @@ fn c28_the_stable_color_scaled_to_zero_by_hand_stops_the_run_before_it_moves_mor
         "green keeps its capacity"
     );
 }
+
+#[test]
+fn c29_a_listener_set_by_hand_to_one_in_a_thousand_is_not_taken_for_one_at_rest() {
+    // Issue 21 item 7: ALB weights are 0–999. A listener left by hand at blue 1 / green 999 (0.1 % still to
+    // blue) was read, rounded to whole percents, as "all on green": at rest, so a deployment started with
+    // blue as the idle color while blue still served traffic.
+    for (blue, green) in [(1, 999), (999, 1)] {
+        let by_hand = TrafficSplit::from_weights(blue, green).unwrap();
+        let h = Harness::new(WorldConfig {
+            initial_split: by_hand,
+            ..WorldConfig::default()
+        });
+        assert_eq!(
+            h.world.split().alb_weight(Color::Blue),
+            blue,
+            "kept exactly"
+        );
+        let err = h.run("d1", plan(Strategy::gradual())).unwrap_err();
+        match &err {
+            ExecError::NotAtRest { split } => assert_eq!(*split, by_hand),
+            other => panic!("expected not-at-rest for {blue}/{green}, got {other}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("0.1%") && text.contains("99.9%"), "{text}");
+        assert_eq!(
+            h.world.calls().count("ModifyListener"),
+            0,
+            "nothing written"
+        );
+        assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
+    }
+}

@@ -219,7 +219,14 @@ fn splits_are_validated() {
         Some(Color::Blue)
     );
     assert_eq!(TrafficSplit::new(50, 50).unwrap().sole_color(), None);
-    assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":60,"green":60}"#).is_err());
+    // A record keeps load balancer weights (0–999 each, not both 0) as read: 60/60 is the ALB's 50/50, and
+    // what cannot be on a listener is refused (issue 21 item 7; this asserted percentages before).
+    assert_eq!(
+        serde_json::from_str::<TrafficSplit>(r#"{"blue":60,"green":60}"#).unwrap(),
+        TrafficSplit::new(50, 50).unwrap()
+    );
+    assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":0,"green":0}"#).is_err());
+    assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":1000,"green":1}"#).is_err());
     assert_eq!("GREEN".parse::<Color>().unwrap(), Color::Green);
     assert!("red".parse::<Color>().is_err());
     assert!(DeploymentId::new("../etc").is_err());

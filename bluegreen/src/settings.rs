@@ -285,7 +285,88 @@ pub struct SimSection {
     pub seed: Option<u64>,
 }
 
+/// The largest settings file read: a `bluegreen.toml` is a few kilobytes; `/dev/zero` must not be read forever.
+pub const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
+
+/// The name of the settings file [`Settings::discover`] looks for.
+pub const SETTINGS_FILE: &str = "bluegreen.toml";
+
+/// The state directory's name when none is set: beside the settings file, or where a command runs.
+pub const STATE_DIR_NAME: &str = ".bluegreen";
+
+/// Where [`Settings::discover`] found the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Discovered {
+    /// The nearest `bluegreen.toml`, in the directory or one above it.
+    File(PathBuf),
+    /// No settings file, but a state directory (`.bluegreen`) in the directory or one above it.
+    StateDir(PathBuf),
+    /// Neither: the defaults, with the state directory in the directory itself.
+    Nothing,
+}
+
+fn read_bounded(path: &Path) -> Result<String, SettingsError> {
+    use std::io::Read;
+    let cannot = |e: &dyn std::fmt::Display| {
+        SettingsError::new(format!("cannot read {}: {e}", path.display()))
+    };
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let meta = file.metadata().map_err(|e| cannot(&e))?;
+    if !meta.is_file() {
+        return Err(cannot(&"not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_SETTINGS_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot(&e))?;
+    if text.len() as u64 > MAX_SETTINGS_BYTES {
+        return Err(cannot(&format_args!(
+            "larger than {} KiB: not a settings file",
+            MAX_SETTINGS_BYTES / 1024
+        )));
+    }
+    Ok(text)
+}
+
 impl Settings {
+    /// The settings for a command run in `dir`, found the way git and cargo find theirs: the nearest
+    /// `bluegreen.toml` in `dir` or a directory above it, loaded with [`Settings::load`]; without one, the
+    /// nearest `.bluegreen` state directory above (so `status` from a subdirectory sees the deployment a
+    /// parent directory runs); without either, the defaults (state in `dir/.bluegreen`). Says which it took.
+    ///
+    /// ```
+    /// use bluegreen::settings::{Discovered, Settings};
+    /// let root = std::env::temp_dir().join(format!("bluegreen-doc-discover-{}", std::process::id()));
+    /// std::fs::create_dir_all(root.join("a/b")).unwrap();
+    /// std::fs::write(root.join("bluegreen.toml"), "environment = \"poc\"\n").unwrap();
+    /// let (settings, found) = Settings::discover(&root.join("a/b")).unwrap();
+    /// assert_eq!(found, Discovered::File(root.join("bluegreen.toml")));
+    /// assert_eq!(settings.state_dir(), root.join(".bluegreen"));
+    /// # std::fs::remove_dir_all(&root).unwrap();
+    /// ```
+    pub fn discover(dir: &Path) -> Result<(Self, Discovered), SettingsError> {
+        for d in dir.ancestors() {
+            let file = d.join(SETTINGS_FILE);
+            if file.is_file() {
+                return Ok((Self::load(&file)?, Discovered::File(file)));
+            }
+            let state = d.join(STATE_DIR_NAME);
+            if state.is_dir() {
+                let settings = Settings {
+                    state_dir: Some(state.clone()),
+                    ..Settings::default()
+                };
+                return Ok((settings, Discovered::StateDir(state)));
+            }
+        }
+        let settings = Settings {
+            state_dir: Some(dir.join(STATE_DIR_NAME)),
+            ..Settings::default()
+        };
+        Ok((settings, Discovered::Nothing))
+    }
+
     /// Settings from TOML text (relative paths stay relative to the working directory).
     pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
         parse(text, "settings")
@@ -295,8 +376,7 @@ impl Settings {
     /// becomes relative to the file's directory, and without one the state directory is `.bluegreen/`
     /// beside the file.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SettingsError::new(format!("cannot read {}: {e}", path.display())))?;
+        let text = read_bounded(path)?;
         let mut settings = parse(&text, &path.display().to_string())?;
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -307,7 +387,7 @@ impl Settings {
                 settings
                     .state_dir
                     .take()
-                    .unwrap_or_else(|| PathBuf::from(".bluegreen")),
+                    .unwrap_or_else(|| PathBuf::from(STATE_DIR_NAME)),
             ),
         );
         Ok(settings)
@@ -335,7 +415,7 @@ impl Settings {
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir
             .clone()
-            .unwrap_or_else(|| Path::new(".").join(".bluegreen"))
+            .unwrap_or_else(|| Path::new(".").join(STATE_DIR_NAME))
     }
 
     /// The shared backend's table and prefix, when `[state] backend = "dynamodb"`.

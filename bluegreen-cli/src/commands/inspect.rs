@@ -93,8 +93,8 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         (Color::Green, green, green_cap),
     ] {
         human.push_str(&format!(
-            "{c:<5}  weight {:>3}%  targets: {}  capacity: {}\n",
-            split.weight(c),
+            "{c:<5}  weight {:>4}  targets: {}  capacity: {}\n",
+            split.percent_text(c),
             match &health {
                 Ok(h) => format!(
                     "{} healthy, {} unhealthy, {} other",
@@ -112,6 +112,8 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             c.to_string(),
             json!({
                 "weight": split.weight(c),
+                "share_percent": f64::from(split.per_mille(c)) / 10.0,
+                "alb_weight": split.alb_weight(c),
                 "targets": health.as_ref().ok(),
                 "capacity": capacity.and_then(|r| r.ok()),
             }),
@@ -151,6 +153,23 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Value::Null
         }
     };
+    let last = if deployment.is_null() {
+        last_deployment(w, &mut human).await?
+    } else {
+        Value::Null
+    };
+    // A split off rest with nothing recorded here: someone is moving it from elsewhere, or left it by hand.
+    let unrecorded =
+        deployment.is_null() && (routing.uniform().is_none() || split.sole_color().is_none());
+    if unrecorded {
+        human.push_str(&format!(
+            "the listener is not at rest ({}) and no deployment is recorded in {}: one may be running from \
+             another directory or machine — give every machine one shared state (docs/teams.md); to bring it \
+             to rest: bluegreen rollback, or bluegreen shift\n",
+            routing,
+            store_location(w)
+        ));
+    }
     let lock = match w.store().read_lease(&w.application()).await {
         Ok(Some(lease)) => {
             let state = bluegreen_store::liveness(&lease, w.providers().clock.now());
@@ -173,8 +192,43 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             json!({"state": "unreadable", "detail": e.to_string()})
         }
     };
-    let data = json!({"application": w.application(), "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "lock": lock});
+    let data = json!({"application": w.application(), "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "last_deployment": last, "unrecorded_split": unrecorded, "lock": lock});
     Ok((human.trim_end().to_string(), data))
+}
+
+/// The newest finished deployment, in a line for people (outcome, when, why, the report command) and as JSON.
+async fn last_deployment(w: &Wired, human: &mut String) -> Result<Value, Failure> {
+    let ids = w
+        .store()
+        .list(&w.application())
+        .await
+        .map_err(|e| Failure::provider(format!("the state store cannot be read ({e})")))?;
+    let Some(id) = ids.last() else {
+        return Ok(Value::Null);
+    };
+    let Ok(r) = replay(w, id).await else {
+        human.push_str(&format!(
+            "last deployment {id}: its record cannot be read (bluegreen history)\n"
+        ));
+        return Ok(json!({"id": id, "damaged": true}));
+    };
+    let Some(outcome) = &r.outcome else {
+        return Ok(Value::Null);
+    };
+    human.push_str(&format!(
+        "last deployment {id}: {} at {} — {outcome}\n  details: bluegreen report {id}\n",
+        outcome.kind(),
+        r.last_at
+    ));
+    Ok(json!({"id": id, "result": outcome.kind(), "at": r.last_at, "outcome": outcome}))
+}
+
+/// Where this command's records live, for a person: the state directory or the shared table.
+fn store_location(w: &Wired) -> String {
+    match w.settings().shared_state() {
+        Ok(Some((table, prefix))) => format!("the shared table {table} (prefix {prefix:?})"),
+        _ => w.settings().state_dir().display().to_string(),
+    }
 }
 
 fn in_progress(id: &DeploymentId, r: &Replay) -> String {

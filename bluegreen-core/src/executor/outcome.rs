@@ -55,7 +55,8 @@ impl Outcome {
     }
 
     /// The outcome in words, with the step of `schedule` it happened at as a person counts it
-    /// (`rolled back at step 2/5 (bake 3m): ...`). [`fmt::Display`] leaves the step out, having no schedule.
+    /// (`rolled back at step 2/5 (bake 3m): ...`), and a manual shift's end as `shifted`, not `promoted`.
+    /// [`fmt::Display`] leaves the step out, having no schedule.
     pub fn describe(&self, schedule: &crate::Schedule) -> String {
         match self {
             Outcome::RolledBack {
@@ -69,6 +70,7 @@ impl Outcome {
                     None => format!("rolled back at {position}: {reason}; {split}"),
                 }
             }
+            Outcome::Promoted { split, .. } if schedule.is_shift() => format!("shifted: {split}"),
             other => other.to_string(),
         }
     }

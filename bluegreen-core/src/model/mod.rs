@@ -5,5 +5,5 @@ mod split;
 mod time;
 
 pub use color::{Color, PerColor, UnknownColor};
-pub use split::{SplitError, TrafficSplit};
+pub use split::{MAX_ALB_WEIGHT, SplitError, TrafficSplit};
 pub use time::{Timestamp, Window};

@@ -1,25 +1,36 @@
 use super::Color;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
-/// A split of traffic between the two colors, in percent: each weight is in `0..=100` and they sum to 100.
+/// A split of traffic between the two colors, kept as the load balancer keeps it: one weight per color,
+/// each `0..=999`, not both 0. A color's share is its weight over the sum (`1` and `999` give 0.1 %), and only
+/// an exact 0 sends a color nothing.
 ///
-/// The fields are private so that every value is valid; build one with [`TrafficSplit::new`],
-/// [`TrafficSplit::all_to`] or [`TrafficSplit::shifted`].
+/// Splits the tool writes are whole percentages ([`TrafficSplit::new`], [`TrafficSplit::shifted`]); a split
+/// read from a listener keeps the weights found there ([`TrafficSplit::from_weights`]), so a listener set by
+/// hand to 1/999 is not mistaken for one at rest. Two splits are equal when they give the same shares (`1/1`
+/// equals `50/50`).
 ///
 /// ```
 /// use bluegreen_core::{Color, TrafficSplit};
 /// let split = TrafficSplit::new(90, 10)?;
 /// assert_eq!(split.weight(Color::Green), 10);
 /// assert!(TrafficSplit::new(90, 20).is_err());
+/// let by_hand = TrafficSplit::from_weights(1, 999).unwrap();
+/// assert_eq!(by_hand.sole_color(), None);
+/// assert_eq!(by_hand.to_string(), "blue 0.1% / green 99.9%");
 /// # Ok::<(), bluegreen_core::SplitError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(try_from = "RawSplit", into = "RawSplit")]
 pub struct TrafficSplit {
-    blue: u8,
-    green: u8,
+    blue: u16,
+    green: u16,
 }
+
+/// The largest weight a load balancer accepts for one target group.
+pub const MAX_ALB_WEIGHT: u32 = 999;
 
 #[derive(Serialize, Deserialize)]
 struct RawSplit {
@@ -30,7 +41,7 @@ struct RawSplit {
 impl TryFrom<RawSplit> for TrafficSplit {
     type Error = SplitError;
     fn try_from(raw: RawSplit) -> Result<Self, SplitError> {
-        TrafficSplit::new(raw.blue, raw.green)
+        TrafficSplit::checked_weights(raw.blue, raw.green)
     }
 }
 
@@ -47,15 +58,17 @@ impl From<TrafficSplit> for RawSplit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SplitError {
-    /// A weight above 100 %.
-    #[error("{color} weight {weight} is out of range: a weight is a percentage, 0 to 100")]
+    /// A percentage above 100, or a load balancer weight above 999.
+    #[error(
+        "{color} weight {weight} is out of range: a percentage is 0 to 100, a load balancer weight 0 to 999"
+    )]
     OutOfRange {
         /// The color whose weight is wrong.
         color: Color,
         /// The weight given.
         weight: u32,
     },
-    /// Weights that do not add up to 100 %.
+    /// Percentages that do not add up to 100, or two load balancer weights of 0.
     #[error("weights blue {blue} + green {green} = {} must sum to 100", blue + green)]
     BadSum {
         /// The blue weight given.
@@ -66,7 +79,7 @@ pub enum SplitError {
 }
 
 impl TrafficSplit {
-    /// A split with the given weights, or an error naming the weight that is wrong.
+    /// A split in whole percentages, or an error naming the weight that is wrong.
     pub fn new(blue: u32, green: u32) -> Result<Self, SplitError> {
         for (color, weight) in [(Color::Blue, blue), (Color::Green, green)] {
             if weight > 100 {
@@ -77,8 +90,8 @@ impl TrafficSplit {
             return Err(SplitError::BadSum { blue, green });
         }
         Ok(TrafficSplit {
-            blue: blue as u8,
-            green: green as u8,
+            blue: blue as u16,
+            green: green as u16,
         })
     }
 
@@ -101,36 +114,177 @@ impl TrafficSplit {
         }
     }
 
-    /// Load balancer weights (AWS allows 0..=999 per target group) as a percentage split, rounded to the
-    /// nearest percent; `None` when both are zero (the listener would answer 503).
+    /// Load balancer weights exactly as found (AWS allows 0..=999 per target group); `None` when both are zero
+    /// (the listener would answer 503) or one is above 999.
     ///
     /// ```
     /// use bluegreen_core::TrafficSplit;
     /// assert_eq!(TrafficSplit::from_weights(999, 333), Some(TrafficSplit::new(75, 25).unwrap()));
+    /// assert_ne!(TrafficSplit::from_weights(999, 1), Some(TrafficSplit::new(100, 0).unwrap()));
     /// assert_eq!(TrafficSplit::from_weights(0, 0), None);
     /// ```
     pub fn from_weights(blue: u32, green: u32) -> Option<Self> {
-        let (b, g) = (u64::from(blue), u64::from(green));
-        let pct = (b * 100 + (b + g) / 2).checked_div(b + g)? as u32;
-        Self::new(pct, 100 - pct).ok()
+        Self::checked_weights(blue, green).ok()
     }
 
-    /// The weight of `color`, 0 to 100.
+    fn checked_weights(blue: u32, green: u32) -> Result<Self, SplitError> {
+        for (color, weight) in [(Color::Blue, blue), (Color::Green, green)] {
+            if weight > MAX_ALB_WEIGHT {
+                return Err(SplitError::OutOfRange { color, weight });
+            }
+        }
+        if blue + green == 0 {
+            return Err(SplitError::BadSum { blue, green });
+        }
+        Ok(TrafficSplit {
+            blue: blue as u16,
+            green: green as u16,
+        })
+    }
+
+    /// `color`'s share in whole percent, rounded, except that 0 and 100 mean exactly nothing and exactly all:
+    /// weights 1/999 give 1 and 99, never 0 and 100.
     pub fn weight(self, color: Color) -> u32 {
+        self.share_in(color, 100)
+    }
+
+    /// `color`'s share in tenths of a percent (0..=1000), rounded, with 0 and 1000 only when exact: the
+    /// precision load balancer weights carry.
+    pub fn per_mille(self, color: Color) -> u32 {
+        self.share_in(color, 1000)
+    }
+
+    /// `color`'s share as a person reads it, to the precision the weights carry: `10%`, `0.1%`, `33.3%`.
+    pub fn percent_text(self, color: Color) -> String {
+        let m = self.per_mille(color);
+        if m % 10 == 0 {
+            format!("{}%", m / 10)
+        } else {
+            format!("{}.{}%", m / 10, m % 10)
+        }
+    }
+
+    /// `color`'s share as a fraction of 1, exact up to floating point.
+    pub fn share(self, color: Color) -> f64 {
+        f64::from(self.alb_weight(color)) / f64::from(self.total())
+    }
+
+    /// The weight this split gives `color` on the load balancer, 0..=999: what is written and what was read.
+    pub fn alb_weight(self, color: Color) -> u32 {
         match color {
             Color::Blue => self.blue.into(),
             Color::Green => self.green.into(),
         }
     }
 
-    /// The color that takes all traffic, if one does.
+    /// The color that takes all traffic, if one does: the other's weight is exactly 0.
     pub fn sole_color(self) -> Option<Color> {
-        Color::ALL.into_iter().find(|c| self.weight(*c) == 100)
+        Color::ALL
+            .into_iter()
+            .find(|c| self.alb_weight(c.other()) == 0)
+    }
+
+    fn total(self) -> u32 {
+        u32::from(self.blue) + u32::from(self.green)
+    }
+
+    fn share_in(self, color: Color, scale: u32) -> u32 {
+        let (w, total) = (u64::from(self.alb_weight(color)), u64::from(self.total()));
+        let rounded = ((w * u64::from(scale) + total / 2) / total) as u32;
+        if w == 0 {
+            0
+        } else if w == total {
+            scale
+        } else {
+            rounded.clamp(1, scale - 1)
+        }
+    }
+
+    fn reduced(self) -> (u32, u32) {
+        let (mut a, mut b) = (u32::from(self.blue), u32::from(self.green));
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        (u32::from(self.blue) / a, u32::from(self.green) / a)
+    }
+}
+
+impl PartialEq for TrafficSplit {
+    fn eq(&self, other: &Self) -> bool {
+        u32::from(self.blue) * u32::from(other.green)
+            == u32::from(other.blue) * u32::from(self.green)
+    }
+}
+
+impl Eq for TrafficSplit {}
+
+impl Hash for TrafficSplit {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.reduced().hash(state);
     }
 }
 
 impl fmt::Display for TrafficSplit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "blue {}% / green {}%", self.blue, self.green)
+        write!(
+            f,
+            "blue {} / green {}",
+            self.percent_text(Color::Blue),
+            self.percent_text(Color::Green)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_hand_set_one_in_a_thousand_is_not_at_rest() {
+        // Issue 21 item 7: 1/999 read as "all on green" (rounded to whole percents), i.e. at rest on the wrong
+        // color; 999/1 as at rest on blue while green still got traffic.
+        let s = TrafficSplit::from_weights(1, 999).unwrap();
+        assert_eq!(s.sole_color(), None);
+        assert_eq!((s.weight(Color::Blue), s.weight(Color::Green)), (1, 99));
+        assert_eq!(
+            (s.per_mille(Color::Blue), s.per_mille(Color::Green)),
+            (1, 999)
+        );
+        assert_eq!(s.alb_weight(Color::Green), 999);
+        assert_ne!(s, TrafficSplit::all_to(Color::Green));
+        let s = TrafficSplit::from_weights(999, 1).unwrap();
+        assert_eq!(s.sole_color(), None);
+        assert_eq!(s.to_string(), "blue 99.9% / green 0.1%");
+        assert_eq!(
+            TrafficSplit::from_weights(0, 7).unwrap().sole_color(),
+            Some(Color::Green)
+        );
+    }
+
+    #[test]
+    fn equal_shares_are_equal_splits_whatever_the_weights() {
+        let half = TrafficSplit::new(50, 50).unwrap();
+        let ones = TrafficSplit::from_weights(1, 1).unwrap();
+        assert_eq!(half, ones);
+        assert_eq!(ones.to_string(), "blue 50% / green 50%");
+        let set: HashSet<_> = [half, ones, TrafficSplit::from_weights(999, 999).unwrap()].into();
+        assert_eq!(set.len(), 1);
+        assert_ne!(half, TrafficSplit::from_weights(500, 499).unwrap());
+    }
+
+    #[test]
+    fn weights_are_kept_through_the_record() {
+        let s = TrafficSplit::from_weights(1, 2).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"blue":1,"green":2}"#);
+        let back: TrafficSplit = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.alb_weight(Color::Green), 2);
+        assert_eq!(back.to_string(), "blue 33.3% / green 66.7%");
+        assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":0,"green":0}"#).is_err());
+        assert!(serde_json::from_str::<TrafficSplit>(r#"{"blue":1000,"green":0}"#).is_err());
+        // Records written before weights were kept: whole percentages are weights too.
+        let old: TrafficSplit = serde_json::from_str(r#"{"blue":90,"green":10}"#).unwrap();
+        assert_eq!(old, TrafficSplit::new(90, 10).unwrap());
     }
 }

@@ -113,7 +113,7 @@ impl SimWorld {
         let forward = Forward {
             target_groups: tgs
                 .iter()
-                .map(|t| (t.arn.clone(), config.initial_split.weight(t.color)))
+                .map(|t| (t.arn.clone(), config.initial_split.alb_weight(t.color)))
                 .collect(),
             stickiness: None,
         };
@@ -162,7 +162,11 @@ impl SimWorld {
                 seed: config.seed,
                 rate_per_sec: config.request_rate,
                 scripts: config.scripts,
-                weights: vec![(now, split.weight(Color::Blue), split.weight(Color::Green))],
+                weights: vec![(
+                    now,
+                    split.alb_weight(Color::Blue),
+                    split.alb_weight(Color::Green),
+                )],
                 publication: config.publication,
                 p99: config.p99,
             },

@@ -55,21 +55,17 @@ impl TrafficRouter for SimRouter {
                 })
         };
         let (b, g) = (weight(Color::Blue)?, weight(Color::Green)?);
-        if b + g == 0 {
-            return Err(ProviderError::Invalid {
-                message: "both target groups have weight 0".into(),
-            });
-        }
-        let blue = (b * 100 + (b + g) / 2) / (b + g);
-        TrafficSplit::new(blue, 100 - blue).map_err(|e| ProviderError::Invalid {
-            message: e.to_string(),
+        TrafficSplit::from_weights(b, g).ok_or_else(|| ProviderError::Invalid {
+            message: format!(
+                "weights blue {b} / green {g}: not a split (both 0, or one above 999)"
+            ),
         })
     }
 
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
         let weights: Vec<(String, u32)> = Color::ALL
             .iter()
-            .map(|c| (self.target_groups.get(*c).clone(), split.weight(*c)))
+            .map(|c| (self.target_groups.get(*c).clone(), split.alb_weight(*c)))
             .collect();
         self.world
             .modify_forward(&self.listener, self.action, &weights)
