@@ -1,6 +1,6 @@
 //! Global flags, the configuration file, and wiring providers for a command.
 
-use crate::config::{self, Settings};
+use crate::config::{self, SETTINGS_FILE, Settings};
 use crate::{Failure, Output};
 pub use bluegreen::ProviderKind;
 use bluegreen::{Deployer, Store};
@@ -8,7 +8,7 @@ use bluegreen_aws::{AwsError, AwsSettings, Connection, Naming, TargetSpec};
 use bluegreen_core::ProviderError;
 use bluegreen_testkit::Scenario;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Flags every command takes. Each also comes from a `BLUEGREEN_*` variable.
 #[derive(Args, Debug, Clone)]
@@ -131,6 +131,8 @@ impl Context {
     pub fn load(global: Global) -> Result<Self, Failure> {
         let mut settings = match &global.config {
             Some(path) => config::load(path)?,
+            // Here: named as the person sees it (`bluegreen.toml:4: ...`); above: by its whole path.
+            None if Path::new(SETTINGS_FILE).is_file() => config::load(Path::new(SETTINGS_FILE))?,
             None => {
                 let here = std::env::current_dir().map_err(|e| {
                     Failure::local_io(format!("the current directory cannot be read: {e}"))

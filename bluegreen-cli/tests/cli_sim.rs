@@ -230,7 +230,7 @@ fn a_canary_is_promoted_from_another_process() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("approval: {\"decision\":\"approved\",\"by\":\"tester\"}"),
+        text(&out.stdout).contains("approved by tester"),
         "{}",
         text(&out.stdout)
     );
@@ -278,7 +278,7 @@ fn a_canary_can_be_pre_approved_and_says_so() {
     let out = finish(deploy);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("\"by\":\"alice (pre-approved)\""),
+        text(&out.stdout).contains("approved by alice (pre-approved)"),
         "{}",
         text(&out.stdout)
     );
@@ -1582,5 +1582,110 @@ fn a_damaged_record_is_listed_as_damaged_not_dropped() {
         text(&out.stdout).contains("\"damaged\""),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// Issue 21 items 2, 5, 6 and 7: one view from anywhere. From a subdirectory, `status` found nothing (the
+/// state directory followed the current directory: "no deployment in progress" on a fresh world) and
+/// `rollback` exited 2; a manual shift ended "promoted"; after the end `status` said nothing of the last
+/// deployment; a listener off rest with nothing recorded here read as an ordinary split.
+#[test]
+fn status_shift_and_rollback_see_one_world_from_a_subdirectory() {
+    let env = Env::new("upward");
+    let out = env.run(&["shift", "--target", "green", "--percentage", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("result: shifted: blue 90% / green 10%"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("promoted"),
+        "a shift is not a promotion: {stdout}"
+    );
+    let sub = env.dir.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let in_sub = |args: &[&str]| {
+        let out = env.cmd(args).current_dir(&sub).output().unwrap();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, status, err) = in_sub(&["status"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(status.contains("split: blue 90% / green 10%"), "{status}");
+    assert!(status.contains("no deployment in progress"), "{status}");
+    assert!(
+        status.contains("last deployment ")
+            && status.contains(" ended ")
+            && status.contains(": shifted: blue 90% / green 10%")
+            && status.contains("bluegreen report "),
+        "the last outcome, when, and the report command: {status}"
+    );
+    assert!(
+        !sub.join(".bluegreen").exists(),
+        "no second world in the subdirectory"
+    );
+    let (code, json, err) = in_sub(&["--output", "json", "status"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["data"]["last_deployment"]["result"], "promoted", "{v}");
+    assert_eq!(v["data"]["last_deployment"]["shift"], true, "{v}");
+    assert_eq!(v["data"]["unrecorded_split"], false, "{v}");
+    // The records go (another directory's deployment, as far as this one can tell): the split off rest is
+    // named as such, not passed over.
+    std::fs::remove_dir_all(env.dir.join(".bluegreen/deployments")).unwrap();
+    std::fs::create_dir(env.dir.join(".bluegreen/deployments")).unwrap();
+    let (code, status, err) = in_sub(&["status"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        status.contains(
+            "the listener is not at rest (blue 90% / green 10%) and no deployment is recorded in"
+        ) && status.contains("docs/teams.md"),
+        "{status}"
+    );
+    let (_, json, _) = in_sub(&["--output", "json", "status"]);
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["data"]["unrecorded_split"], true, "{v}");
+    // The emergency rollback from the subdirectory reaches the same listener.
+    let (code, out, err) = in_sub(&["rollback", "--to", "blue"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(green(&env.status()), 0);
+}
+
+/// Issue 21 item 2: `bluegreen.toml` is found upward, as cargo and git find theirs, and its state directory
+/// (beside it) is the one used; a settings file that is not a regular file is refused, not read forever.
+#[test]
+fn the_settings_file_is_found_upward_and_bounded() {
+    let env = Env::new("upward-toml");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "environment = \"poc\"\napplication = \"poc-web\"\nprovider = \"sim\"\n[deploy]\nbake = \"1m\"\n",
+    )
+    .unwrap();
+    let sub = env.dir.join("a/b");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = env
+        .cmd(&["deploy", "--strategy", "immediate"])
+        .current_dir(&sub)
+        .env_remove("BLUEGREEN_ENVIRONMENT")
+        .env_remove("BLUEGREEN_APPLICATION")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        env.dir.join(".bluegreen/sim-world.json").exists(),
+        "state beside the file"
+    );
+    assert!(!sub.join(".bluegreen").exists());
+    assert_eq!(green(&env.status()), 100);
+    let out = env
+        .cmd(&["status"])
+        .env("BLUEGREEN_CONFIG", "/dev/zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
     );
 }

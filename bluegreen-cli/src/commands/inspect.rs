@@ -153,14 +153,16 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             Value::Null
         }
     };
-    let last = if deployment.is_null() {
+    let (last, ended_at) = if deployment.is_null() {
         last_deployment(w, &mut human).await?
     } else {
-        Value::Null
+        (Value::Null, None)
     };
-    // A split off rest with nothing recorded here: someone is moving it from elsewhere, or left it by hand.
-    let unrecorded =
-        deployment.is_null() && (routing.uniform().is_none() || split.sole_color().is_none());
+    // A split off rest that no record here left there: someone is moving it from elsewhere, or moved it by
+    // hand. (A manual shift ends off rest, recorded.)
+    let unrecorded = deployment.is_null()
+        && (routing.uniform().is_none() || split.sole_color().is_none())
+        && routing.uniform() != ended_at;
     if unrecorded {
         human.push_str(&format!(
             "the listener is not at rest ({}) and no deployment is recorded in {}: one may be running from \
@@ -196,31 +198,36 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     Ok((human.trim_end().to_string(), data))
 }
 
-/// The newest finished deployment, in a line for people (outcome, when, why, the report command) and as JSON.
-async fn last_deployment(w: &Wired, human: &mut String) -> Result<Value, Failure> {
+/// The newest finished deployment, in a line for people (outcome, when, why, the report command) and as JSON,
+/// with the split its record last verified.
+async fn last_deployment(
+    w: &Wired,
+    human: &mut String,
+) -> Result<(Value, Option<bluegreen_core::TrafficSplit>), Failure> {
     let ids = w
         .store()
         .list(&w.application())
         .await
         .map_err(|e| Failure::provider(format!("the state store cannot be read ({e})")))?;
     let Some(id) = ids.last() else {
-        return Ok(Value::Null);
+        return Ok((Value::Null, None));
     };
     let Ok(r) = replay(w, id).await else {
         human.push_str(&format!(
             "last deployment {id}: its record cannot be read (bluegreen history)\n"
         ));
-        return Ok(json!({"id": id, "damaged": true}));
+        return Ok((json!({"id": id, "damaged": true}), None));
     };
     let Some(outcome) = &r.outcome else {
-        return Ok(Value::Null);
+        return Ok((Value::Null, r.last_verified));
     };
     human.push_str(&format!(
-        "last deployment {id}: {} at {} — {outcome}\n  details: bluegreen report {id}\n",
-        outcome.kind(),
-        r.last_at
+        "last deployment {id} ended {}: {}\n  details: bluegreen report {id}\n",
+        r.last_at,
+        outcome.describe(&r.plan.schedule)
     ));
-    Ok(json!({"id": id, "result": outcome.kind(), "at": r.last_at, "outcome": outcome}))
+    let data = json!({"id": id, "result": outcome.kind(), "shift": r.plan.schedule.is_shift(), "at": r.last_at, "outcome": outcome});
+    Ok((data, r.last_verified))
 }
 
 /// Where this command's records live, for a person: the state directory or the shared table.
