@@ -4,7 +4,7 @@ use crate::error::map_sdk;
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification, LifecycleState};
-use bluegreen_core::{Capacity, CapacityStatus, Color, PerColor, ProviderError};
+use bluegreen_core::{Capacity, CapacityStatus, Color, LaunchSource, PerColor, ProviderError};
 
 /// Each color's Auto Scaling group, by name.
 pub struct AsgCapacity {
@@ -136,6 +136,28 @@ impl Capacity for AsgCapacity {
         version: &str,
     ) -> Result<(), ProviderError> {
         self.update_launch_template(color, template, version).await
+    }
+
+    /// A group's own launch template, or its launch configuration; a mixed instances policy is `Unknown`
+    /// (a new image is made only from a group's own template).
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        let g = self.describe(color).await?;
+        if let Some(lt) = g.launch_template() {
+            return Ok(LaunchSource::Template {
+                template: lt
+                    .launch_template_id()
+                    .or(lt.launch_template_name())
+                    .unwrap_or_default()
+                    .to_string(),
+                version: lt.version().unwrap_or("$Default").to_string(),
+            });
+        }
+        Ok(match g.launch_configuration_name() {
+            Some(name) => LaunchSource::LaunchConfiguration {
+                name: name.to_string(),
+            },
+            None => LaunchSource::Unknown,
+        })
     }
 
     #[cfg(feature = "ami")]

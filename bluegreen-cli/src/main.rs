@@ -16,7 +16,8 @@ mod exit {
     pub const ROLLED_BACK: u8 = 1;
     /// Bad input or configuration; nothing was changed.
     pub const BAD_INPUT: u8 = 2;
-    /// A provider failed, or the deployment was aborted and needs a person.
+    /// A provider failed (before a change; or after one, rolled back to the stable color without a verdict on
+    /// the release), or the deployment was aborted and needs a person.
     pub const PROVIDER: u8 = 3;
     /// Refused: the lock is held, or the resource is not owned.
     pub const REFUSED: u8 = 4;
@@ -88,6 +89,8 @@ fn exit_code(result: &Result<Ended, Failure>) -> u8 {
         Ok(Ended::Done) => exit::OK,
         Ok(Ended::Deployment(outcome)) => match outcome {
             Outcome::Promoted { .. } => exit::OK,
+            // Rolled back because AWS failed, not because the release was judged: not a failed release.
+            Outcome::RolledBack { reason, .. } if !reason.is_verdict() => exit::PROVIDER,
             Outcome::RolledBack { .. } => exit::ROLLED_BACK,
             Outcome::Aborted { .. } => exit::PROVIDER,
             Outcome::Interrupted { .. } => exit::CHANGED_OUTSIDE,
@@ -394,6 +397,40 @@ mod docs_agree {
             .filter_map(|n| n.parse().ok())
             .collect();
         assert_eq!(said, program, "README.md's exit-code summary: {summary}");
+    }
+
+    /// Issue 21 item 3: after a change, a failure that is not a verdict on the release is never exit 1 (a
+    /// launch template that could not be made rolled back as "rolled back by a gate", exit 1).
+    #[test]
+    fn a_rollback_forced_by_aws_is_not_a_gate_s_verdict() {
+        use bluegreen_core::{Color, Outcome, RollbackReason, TrafficSplit};
+        let rolled_back = |reason| {
+            Ok(Ended::Deployment(Outcome::RolledBack {
+                reason,
+                step: Some(0),
+                split: TrafficSplit::all_to(Color::Blue),
+            }))
+        };
+        let provider = RollbackReason::Provider {
+            operation: "new_image_version".into(),
+            error: "auto scaling group poc-web-green-asg has no launch template".into(),
+        };
+        assert_eq!(exit_code(&rolled_back(provider)), exit::PROVIDER);
+        let unverified = RollbackReason::VerificationFailed {
+            expected: TrafficSplit::new(90, 10).unwrap(),
+            read: TrafficSplit::all_to(Color::Blue),
+        };
+        assert_eq!(exit_code(&rolled_back(unverified)), exit::PROVIDER);
+        for verdict in [
+            RollbackReason::Cancelled,
+            RollbackReason::Requested,
+            RollbackReason::ApprovalRejected {
+                by: "oncall".into(),
+                reason: None,
+            },
+        ] {
+            assert_eq!(exit_code(&rolled_back(verdict)), exit::ROLLED_BACK);
+        }
     }
 
     /// The CI examples handle every exit code by name: a Groovy `case N:` in the Jenkinsfile, a shell

@@ -24,6 +24,11 @@ fn seed(endpoint: &str, app: &str) -> Value {
 
 /// Runs `bluegreen-aws/tests/fixtures/{script}` for `cli-{app}` on the emulator; returns the names it prints.
 fn fixture(script: &str, endpoint: &str, app: &str) -> Value {
+    fixture_with(script, endpoint, app, &[])
+}
+
+/// [`fixture`] with more arguments for the script.
+fn fixture_with(script: &str, endpoint: &str, app: &str, extra: &[&str]) -> Value {
     let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = format!(
         "{}/../bluegreen-aws/tests/fixtures/{script}",
@@ -31,6 +36,7 @@ fn fixture(script: &str, endpoint: &str, app: &str) -> Value {
     );
     let out = Command::new(python)
         .args([script.as_str(), endpoint, "cli", app])
+        .args(extra)
         .output()
         .expect("python runs");
     assert!(
@@ -912,4 +918,63 @@ fn a_state_store_that_cannot_be_read_is_an_error_not_an_empty_answer() {
         );
         assert!(!err.contains("no deployment"), "{verb:?}: {err}");
     }
+}
+
+/// Issue 21 item 3: the operations guide's groups launch from a launch configuration. `deploy --ami …
+/// --dry-run` passed, and the real deploy raised the new color, then exited 1 ("rolled back by a gate") with
+/// `new_image_version failed: … has no launch template`: CI reported a failed release. Now the dry run and
+/// the deploy both refuse before any change: exit 2, one line, "nothing was changed", and how to fix it.
+#[test]
+fn a_new_image_for_a_group_on_a_launch_configuration_is_refused_before_any_change() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = fixture_with(
+        "seed_env.py",
+        &endpoint,
+        "lcfg",
+        &["--launch-configuration"],
+    );
+    let env = Env::new(&endpoint, "lcfg");
+    assert_eq!(env.run(&["adopt"]).status.code(), Some(0));
+    let image = fixture["images"][1].as_str().unwrap();
+    let template = fixture["launch_template"].as_str().unwrap();
+    let versions = || {
+        boto(
+            &endpoint,
+            &format!(
+                "len(ec2.describe_launch_template_versions(LaunchTemplateId='{template}')['LaunchTemplateVersions'])"
+            ),
+        )
+    };
+    let before = (env.status(), versions());
+    for args in [
+        vec!["deploy", "--ami", image, "--dry-run"],
+        vec!["deploy", "--ami", image],
+    ] {
+        let out = env.run(&args);
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}{err}",
+            text(&out.stdout)
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.contains(
+                "green's auto scaling group launches from launch configuration cli-lcfg-lc"
+            ) && err.contains("nothing was changed")
+                && err.contains("launch template"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            (env.status(), versions()),
+            before,
+            "{args:?}: nothing changed"
+        );
+    }
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(
+        !history.contains("lcfg-"),
+        "no deployment was recorded: {history}"
+    );
 }

@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, Lease,
-    LockOwner, MinuteMetrics, PerColor, ProviderError, RecordEntry, StateStore, TargetHealth,
-    Timestamp, TrafficRouter, TrafficSplit, Window,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, LaunchSource,
+    Lease, LockOwner, MinuteMetrics, PerColor, ProviderError, RecordEntry, StateStore,
+    TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -368,6 +368,14 @@ impl<T: Capacity> Capacity for Faulty<T> {
             "image_exists",
             ambiguous,
             self.inner.image_exists(image).await,
+        )
+    }
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        let ambiguous = self.gate("launch_source").await?;
+        answer(
+            "launch_source",
+            ambiguous,
+            self.inner.launch_source(color).await,
         )
     }
 }

@@ -478,3 +478,35 @@ fn the_memory_store_refuses_out_of_order_entries() {
         Err(ProviderError::Conflict { .. })
     ));
 }
+
+/// Issue 21 item 3: a group on a launch configuration (the operations guide's) says so, read only, so that a
+/// new image is refused before anything changes; the image call itself refuses as AWS's provider does.
+#[test]
+fn a_group_on_a_launch_configuration_says_so_and_cannot_take_a_new_image() {
+    let world = SimWorld::new(WorldConfig::default());
+    let cap = world.capacity();
+    assert!(matches!(
+        block(&world, cap.launch_source(Color::Green)).unwrap(),
+        LaunchSource::Template { .. }
+    ));
+    world.use_launch_configuration(Color::Green, "guide-lc");
+    assert_eq!(
+        block(&world, cap.launch_source(Color::Green)).unwrap(),
+        LaunchSource::LaunchConfiguration {
+            name: "guide-lc".into()
+        }
+    );
+    let err = block(&world, cap.new_image_version(Color::Green, IMAGES[1])).unwrap_err();
+    assert!(
+        err.to_string().contains("launch configuration guide-lc"),
+        "{err}"
+    );
+    block(&world, cap.set_launch_template(Color::Green, "lt-1", "3")).unwrap();
+    assert_eq!(
+        block(&world, cap.launch_source(Color::Green)).unwrap(),
+        LaunchSource::Template {
+            template: "lt-1".into(),
+            version: "3".into()
+        }
+    );
+}

@@ -6,8 +6,8 @@ use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::store::{Store, StoreApproval};
 use bluegreen_aws::{AwsError, CallCounter, Connection, Naming};
 use bluegreen_core::{
-    Approval, DeploymentId, ExecError, Executor, Hooks, Observer, Outcome, Plan, ProviderError,
-    Providers, StrategySettings,
+    Approval, Color, DeploymentId, ExecError, Executor, Hooks, LaunchSource, Observer, Outcome,
+    Plan, ProviderError, Providers, StrategySettings, TrafficSplit,
 };
 use bluegreen_testkit::Scenario;
 use std::path::PathBuf;
@@ -339,7 +339,8 @@ impl Deployer {
     }
 
     /// Checks what the executor would only find out under the lock, after the record began: that the
-    /// plan's new image exists. Reads only.
+    /// plan's new image exists, and that the new color's group launches from a launch template (a launch
+    /// configuration cannot take a new image). Reads only; a refusal says "nothing was changed".
     pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
         let (Some(image), Some(cap)) = (
             plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
@@ -348,16 +349,41 @@ impl Deployer {
             return Ok(());
         };
         match cap.image_exists(image).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SettingsError::new(format!(
-                "image {image} does not exist (or is not visible to this account): nothing was changed"
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(SettingsError::new(format!(
+                    "image {image} does not exist (or is not visible to this account): nothing was changed"
+                ))
+                .into());
+            }
+            Err(ProviderError::Invalid { message }) => {
+                return Err(SettingsError::new(format!(
+                    "image {image}: {message} (build with the `ami` feature)"
+                ))
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // The new image becomes a version of the new color's launch template: a group on a launch
+        // configuration cannot take it, and finding that out after raising the group is a failed release
+        // for CI. The new color is the one without traffic; a split off rest is refused by the run itself.
+        let routing = self.providers.router.read_routes().await?;
+        let Some(new) = routing
+            .uniform()
+            .and_then(TrafficSplit::sole_color)
+            .map(Color::other)
+        else {
+            return Ok(());
+        };
+        match cap.launch_source(new).await? {
+            LaunchSource::LaunchConfiguration { name } => Err(SettingsError::new(format!(
+                "image {image}: {new}'s auto scaling group launches from launch configuration {name}, which \
+                 cannot take a new image: nothing was changed. Move the group to a launch template (a launch \
+                 template version made from the configuration), then deploy again; or bring an image in with \
+                 --launch-template-version TEMPLATE:VERSION"
             ))
             .into()),
-            Err(ProviderError::Invalid { message }) => Err(SettingsError::new(format!(
-                "image {image}: {message} (build with the `ami` feature)"
-            ))
-            .into()),
-            Err(e) => Err(e.into()),
+            _ => Ok(()),
         }
     }
 

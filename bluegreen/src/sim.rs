@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
-    ProviderError, Routing, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, LaunchSource, MinuteMetrics,
+    PerColor, ProviderError, Routing, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use bluegreen_store::atomic_write;
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
@@ -234,6 +234,9 @@ impl Capacity for SimFileCapacity {
     }
     async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
         self.0.call(|w| now(w, w.capacity().image_exists(image)))
+    }
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        self.0.call(|w| now(w, w.capacity().launch_source(color)))
     }
 }
 

@@ -397,12 +397,17 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
 pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failure> {
     let plan = plan(ctx, &a)?;
     let mut w = ctx.wire(false, None).await?;
-    match (show_plan(ctx, &w, &plan, false).await, w.take_cache()) {
+    // What a deployment would refuse at its start (the image, the group's launch template), the plan refuses.
+    let checked = async |w: &Wired| {
+        w.preflight(&plan).await?;
+        show_plan(ctx, w, &plan, false).await
+    };
+    match (checked(&w).await, w.take_cache()) {
         // Cached names that no longer match the world: forget them, resolve afresh, ask again.
         (Err(_), Some(cache)) => {
             cache.invalidate();
             let w = ctx.wire(false, None).await?;
-            show_plan(ctx, &w, &plan, false).await
+            checked(&w).await
         }
         (result, _) => result,
     }

@@ -175,6 +175,26 @@ pub enum RollbackReason {
     Requested,
 }
 
+impl RollbackReason {
+    /// Whether the rollback is a verdict on the release (a gate, the pre-step gate, an approver, a hook, the
+    /// new color not becoming ready) or a person's request (`abort`, `resume --rollback`) — as opposed to the
+    /// tooling failing around it (a provider call failed for good, a written split did not read back), where
+    /// the release itself was never judged. A CI job must not report the second as a failed release.
+    ///
+    /// ```
+    /// use bluegreen_core::RollbackReason;
+    /// assert!(RollbackReason::Cancelled.is_verdict());
+    /// let failed = RollbackReason::Provider { operation: "new_image_version".into(), error: "no launch template".into() };
+    /// assert!(!failed.is_verdict());
+    /// ```
+    pub fn is_verdict(&self) -> bool {
+        !matches!(
+            self,
+            RollbackReason::Provider { .. } | RollbackReason::VerificationFailed { .. }
+        )
+    }
+}
+
 impl fmt::Display for RollbackReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -11,6 +11,28 @@ pub struct CapacityStatus {
     pub in_service: u32,
 }
 
+/// What an Auto Scaling group launches its instances from (read by [`Capacity::launch_source`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LaunchSource {
+    /// A launch template, directly or in a mixed instances policy: a new image is a new version of it.
+    Template {
+        /// The template's id or name.
+        template: String,
+        /// The version the group uses (`$Latest`, `$Default` or a number).
+        version: String,
+    },
+    /// A launch configuration (as the operations guide's groups have): it cannot take a new image, so
+    /// `deploy --ami` needs the group moved to a launch template first.
+    LaunchConfiguration {
+        /// The launch configuration's name.
+        name: String,
+    },
+    /// The provider cannot tell.
+    Unknown,
+}
+
 /// Each color's compute capacity (R8).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -42,6 +64,13 @@ pub trait Capacity: Send + Sync {
                 "this capacity provider cannot create a launch template version for image {image}"
             ),
         })
+    }
+    /// What `color`'s group launches from now. Read only: `plan`, `deploy --dry-run` and the start of a
+    /// deployment refuse a new image for a group that cannot take one before anything changes. The default
+    /// cannot tell ([`LaunchSource::Unknown`]), which refuses nothing.
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        let _ = color;
+        Ok(LaunchSource::Unknown)
     }
     /// Whether image `image` exists and can be launched (checked before anything changes). The default
     /// refuses, as [`Capacity::new_image_version`] does.

@@ -12,7 +12,7 @@ mod router;
 mod store;
 
 pub use approval::{Approval, ApprovalDecision, ApprovalRequest, NoApprovalChannel};
-pub use capacity::{Capacity, CapacityStatus};
+pub use capacity::{Capacity, CapacityStatus, LaunchSource};
 pub use clock::Clock;
 pub use error::ProviderError;
 pub use health::{

@@ -148,6 +148,7 @@ impl SimWorld {
                 desired: 0,
                 instances: Vec::new(),
                 launch_template: None,
+                launch_configuration: None,
             })
             .collect();
         let split = config.initial_split;
@@ -348,6 +349,17 @@ impl SimWorld {
             .template_images
             .get(&format!("{template}:{version}"))
             .cloned()
+    }
+
+    /// Makes `color`'s group launch from launch configuration `name` instead of a template, as the operations
+    /// guide's groups do (set up as a person would, not logged as a call): it cannot take a new image.
+    pub fn use_launch_configuration(&self, color: Color, name: &str) {
+        let group = self.asg_name(color);
+        let mut s = self.lock();
+        if let Ok(asg) = s.asg_mut(&group) {
+            asg.launch_template = None;
+            asg.launch_configuration = Some(name.to_string());
+        }
     }
 
     /// The launch template version `color`'s group launches, once set.

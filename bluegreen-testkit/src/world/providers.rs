@@ -3,8 +3,8 @@
 use super::{ActionRef, SimWorld};
 use async_trait::async_trait;
 use bluegreen_core::{
-    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, MinuteMetrics, PerColor,
-    ProviderError, Routing, TargetHealth, TrafficRouter, TrafficSplit, Window,
+    AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, LaunchSource, MinuteMetrics,
+    PerColor, ProviderError, Routing, TargetHealth, TrafficRouter, TrafficSplit, Window,
 };
 
 /// The images (AMIs) the simulated world knows: the golden image of version 1 and a newer one. Any other id
@@ -197,6 +197,7 @@ impl Capacity for SimCapacity {
         let mut s = self.world.lock();
         let asg = s.asg_mut(self.groups.get(color))?;
         asg.launch_template = Some((template.to_string(), version.to_string()));
+        asg.launch_configuration = None;
         Ok(())
     }
 
@@ -218,6 +219,14 @@ impl Capacity for SimCapacity {
             .record(now, "CreateLaunchTemplateVersion");
         let mut s = self.world.lock();
         let group = self.groups.get(color).clone();
+        let asg = s.asg_mut(&group)?;
+        if let (None, Some(lc)) = (&asg.launch_template, &asg.launch_configuration) {
+            return Err(ProviderError::Invalid {
+                message: format!(
+                    "auto scaling group {group} has no launch template (launch configuration {lc}): a new image needs one"
+                ),
+            });
+        }
         let template = s
             .asg_mut(&group)?
             .launch_template
@@ -239,5 +248,25 @@ impl Capacity for SimCapacity {
             .calls()
             .record(self.world.clock().now(), "DescribeImages");
         Ok(IMAGES.contains(&image))
+    }
+
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        let now = self.world.clock().now();
+        self.world.calls().record(now, "DescribeAutoScalingGroups");
+        let group = self.groups.get(color).clone();
+        let mut s = self.world.lock();
+        let asg = s.asg_mut(&group)?;
+        Ok(match (&asg.launch_template, &asg.launch_configuration) {
+            (Some((template, version)), _) => LaunchSource::Template {
+                template: template.clone(),
+                version: version.clone(),
+            },
+            (None, Some(name)) => LaunchSource::LaunchConfiguration { name: name.clone() },
+            // A fresh simulated group launches from its template `{group}-lt`, version 1.
+            (None, None) => LaunchSource::Template {
+                template: format!("{group}-lt"),
+                version: "1".into(),
+            },
+        })
     }
 }

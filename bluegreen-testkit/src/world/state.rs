@@ -107,6 +107,9 @@ pub struct Asg {
     /// The launch template version new instances use, `(template, version)`, once set.
     #[serde(default)]
     pub launch_template: Option<(String, String)>,
+    /// The launch configuration the group launches from instead of a template (the guide's groups), if so.
+    #[serde(default)]
+    pub launch_configuration: Option<String>,
 }
 
 /// Timings of the world.
