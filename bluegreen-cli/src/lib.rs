@@ -99,9 +99,42 @@ pub struct IdArgs {
     /// The deployment (default: the one in progress).
     #[arg(long)]
     id: Option<String>,
-    /// Who approves or aborts, recorded (default: BLUEGREEN_ACTOR, the CI's user, or the OS user).
+    /// Who approves or aborts, recorded (default: BLUEGREEN_ACTOR, the CI's user, or the OS user): one line
+    /// of at most 128 characters.
     #[arg(long)]
     by: Option<String>,
+}
+
+/// `--by`, checked ([`actor_name`]), else who runs the command. The bad value is shown escaped: a newline in
+/// it must not reach the log as a line of its own.
+fn by_or_actor(by: Option<String>) -> Result<String, Failure> {
+    match by {
+        None => Ok(commands::actor()),
+        Some(text) => actor_name(&text)
+            .map_err(|why| Failure::bad_input(format!("--by \"{}\": {why}", text.escape_debug()))),
+    }
+}
+
+/// The longest `--by` accepted: a name, not a message.
+pub const MAX_ACTOR_CHARS: usize = 128;
+
+/// A `--by` value: one line of printable text, at most [`MAX_ACTOR_CHARS`] characters. A newline would let a
+/// name forge lines in a CI log (`result: promoted`), so it is refused, not cleaned.
+pub fn actor_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err("empty: name who acts".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("holds a newline or another control character: one line only".into());
+    }
+    if name.chars().count() > MAX_ACTOR_CHARS {
+        return Err(format!(
+            "{} characters: at most {MAX_ACTOR_CHARS}",
+            name.chars().count()
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// `promote`: the deployment and who approves.
@@ -174,7 +207,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                     &ctx,
                     a.target.id,
                     bluegreen_store::Control::Approve {
-                        by: a.target.by.unwrap_or_else(commands::actor),
+                        by: by_or_actor(a.target.by)?,
                         pre_approved: a.pre_approve,
                     },
                 )
@@ -185,7 +218,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                     &ctx,
                     a.id,
                     bluegreen_store::Control::Abort {
-                        by: a.by.unwrap_or_else(commands::actor),
+                        by: by_or_actor(a.by)?,
                     },
                 )
                 .await

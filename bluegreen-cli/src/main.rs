@@ -422,7 +422,9 @@ mod docs_agree {
         };
         assert_eq!(exit_code(&rolled_back(unverified)), exit::PROVIDER);
         for verdict in [
-            RollbackReason::Cancelled,
+            RollbackReason::Cancelled {
+                by: Some("abort by oncall".into()),
+            },
             RollbackReason::Requested,
             RollbackReason::ApprovalRejected {
                 by: "oncall".into(),

@@ -352,7 +352,18 @@ fn a_canary_is_aborted_from_another_process() {
         "traffic-only",
     ]);
     env.wait_for("the canary to wait for approval", waiting_for_approval);
-    assert_eq!(env.run(&["abort"]).status.code(), Some(0));
+    // A name is one line: a newline could forge a result line in a CI log (issue 21).
+    let forged = env.run(&["abort", "--by", "x\nresult: promoted"]);
+    assert_eq!(forged.status.code(), Some(2), "{}", text(&forged.stderr));
+    assert!(
+        text(&forged.stderr).contains("one line only"),
+        "{}",
+        text(&forged.stderr)
+    );
+    let long = "a".repeat(129);
+    assert_eq!(env.run(&["promote", "--by", &long]).status.code(), Some(2));
+    assert!(waiting_for_approval(&env.status()), "nothing was sent");
+    assert_eq!(env.run(&["abort", "--by", "oncall"]).status.code(), Some(0));
     let out = finish(deploy);
     assert_eq!(
         out.status.code(),
@@ -361,12 +372,18 @@ fn a_canary_is_aborted_from_another_process() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // Who and why (issue 21 item 5): the abort names its sender in the result, history and status.
     assert!(
-        text(&out.stdout)
-            .contains("rolled back at step 1/2 (approval (timeout 1h, then roll back)): cancelled"),
+        text(&out.stdout).contains(
+            "rolled back at step 1/2 (approval (timeout 1h, then roll back)): cancelled: abort by oncall"
+        ),
         "{}",
         text(&out.stdout)
     );
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(history.contains("cancelled: abort by oncall"), "{history}");
+    let status = text(&env.run(&["status"]).stdout);
+    assert!(status.contains("cancelled: abort by oncall"), "{status}");
     assert_eq!(green(&env.status()), 0);
 }
 
@@ -936,6 +953,15 @@ fn stopped_by_signal(env: &Env, signal: &str, code: i32, said: &str) {
         "{}",
         text(&out.stdout)
     );
+    // Who stopped it is in the record (issue 21 item 5): the signal, this host and the process.
+    let who = format!("cancelled: SIG{} ", &signal[1..]);
+    assert!(
+        text(&out.stdout).contains(&who) && text(&out.stdout).contains(&format!("(pid {pid})")),
+        "{who}: {}",
+        text(&out.stdout)
+    );
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(history.contains(&who), "{history}");
     assert_eq!(green(&env.status()), 0);
 }
 

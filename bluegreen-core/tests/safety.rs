@@ -414,7 +414,7 @@ fn c13_an_abort_at_the_moment_of_the_last_approval_is_not_lost() {
     let Outcome::RolledBack { reason, .. } = &outcome else {
         panic!("expected a rollback, got {outcome}");
     };
-    assert_eq!(*reason, RollbackReason::Cancelled);
+    assert_eq!(*reason, RollbackReason::Cancelled { by: None });
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
 }
 

@@ -135,8 +135,8 @@ impl<Q: ControlQueue> Approval for QueueApproval<Q> {
 pub async fn watch_abort<Q: ControlQueue>(store: Q, id: DeploymentId, token: CancelToken) {
     let poll = store.poll_interval();
     loop {
-        if let Some(Control::Abort { .. }) = store.received(&id).await {
-            token.cancel();
+        if let Some(Control::Abort { by }) = store.received(&id).await {
+            token.cancel_because(format!("abort by {by}"));
             return;
         }
         tokio::time::sleep(poll).await;

@@ -345,7 +345,7 @@ async fn a_deployment_is_stopped_by_its_executor_s_cancel_token_and_rolled_back(
         deployer.supervise(&exec, &id, exec.run(id.clone(), plan)),
         async {
             wait_for(&watcher, &id, "split-verified").await;
-            token.cancel();
+            token.cancel_because("stopped by the embedding program");
         }
     );
     let outcome = outcome.expect("runs");
@@ -353,9 +353,9 @@ async fn a_deployment_is_stopped_by_its_executor_s_cancel_token_and_rolled_back(
         matches!(
             outcome,
             Outcome::RolledBack {
-                reason: RollbackReason::Cancelled,
+                reason: RollbackReason::Cancelled { by: Some(ref by) },
                 ..
-            }
+            } if by == "stopped by the embedding program"
         ),
         "{outcome:?}"
     );

@@ -354,10 +354,15 @@ pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
                 continue;
             }
         };
-        let outcome = r
-            .outcome
-            .as_ref()
-            .map_or("in progress".to_string(), |o| o.kind().to_string());
+        // How it ended, and for any end but a promotion, why and who stopped it.
+        let outcome = match &r.outcome {
+            None => "in progress".to_string(),
+            Some(bluegreen_core::Outcome::Promoted { .. }) if r.plan.schedule.is_shift() => {
+                "shifted".into()
+            }
+            Some(o @ bluegreen_core::Outcome::Promoted { .. }) => o.kind().to_string(),
+            Some(o) => format!("{}: {}", o.kind(), o.describe(&r.plan.schedule)),
+        };
         human.push_str(&format!(
             "{id}  {}  {} → {}  {}  {outcome}\n",
             r.started_at,

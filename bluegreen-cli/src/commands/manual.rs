@@ -1,6 +1,6 @@
 //! `rollback`: the emergency path.
 
-use super::actor;
+use super::actor_on_host;
 use crate::context::Context;
 use crate::render::Renderer;
 use crate::{Ended, Failure};
@@ -52,7 +52,8 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> 
     ));
     if let Some(id) = &decision.running {
         // Best effort: the rollback goes on; a deployment that does not hear it is overruled by the split.
-        let _ = w.store().send(id, &Control::Abort { by: actor() }).await;
+        let by = actor_on_host("emergency rollback");
+        let _ = w.store().send(id, &Control::Abort { by }).await;
         renderer.progress(&format!("asked deployment {id} to stop"));
     }
     let split = exec

@@ -58,11 +58,22 @@ pub fn actor() -> String {
     actor_from(|k| std::env::var(k).ok())
 }
 
+/// [`actor`] on the host it runs on, for a request that stops a deployment from afar: `alice (emergency
+/// rollback on host ops-1)`.
+pub fn actor_on_host(what: &str) -> String {
+    format!(
+        "{} ({what} on host {})",
+        actor(),
+        bluegreen_store::host_name()
+    )
+}
+
 /// Who is acting, from the environment: `BLUEGREEN_ACTOR`, then the CI's user (Jenkins `BUILD_USER_ID`,
 /// GitHub Actions `GITHUB_ACTOR`, GitLab `GITLAB_USER_LOGIN`), then the OS user (`USER`, `LOGNAME`), with
 /// the CI system named when it is known.
 pub fn actor_from(var: impl Fn(&str) -> Option<String>) -> String {
-    let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+    // Variables are taken only when they are a name (one line, not too long): never a forged log line.
+    let set = |k: &str| var(k).and_then(|v| crate::actor_name(&v).ok());
     if let Some(a) = set("BLUEGREEN_ACTOR") {
         return a;
     }

@@ -14,6 +14,7 @@ pub struct CancelToken {
 #[derive(Debug, Default)]
 struct CancelState {
     cancelled: bool,
+    reason: Option<String>,
     wakers: Vec<Waker>,
 }
 
@@ -25,9 +26,40 @@ impl CancelToken {
 
     /// Cancels, waking every waiter.
     pub fn cancel(&self) {
+        self.cancel_with(None);
+    }
+
+    /// Cancels, saying who or what stopped the deployment (`abort by oncall`, `SIGTERM on host ci-7`): the
+    /// rollback's reason records it, so `history`, `status` and the report can say who and why. The first
+    /// reason given is kept.
+    ///
+    /// ```
+    /// use bluegreen_core::CancelToken;
+    /// let token = CancelToken::new();
+    /// token.cancel_because("abort by oncall");
+    /// token.cancel_because("SIGTERM");
+    /// assert_eq!(token.reason().as_deref(), Some("abort by oncall"));
+    /// ```
+    pub fn cancel_because(&self, why: impl Into<String>) {
+        self.cancel_with(Some(why.into()));
+    }
+
+    /// Who or what cancelled, when it was said.
+    pub fn reason(&self) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reason
+            .clone()
+    }
+
+    fn cancel_with(&self, why: Option<String>) {
         let wakers = {
             let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             s.cancelled = true;
+            if s.reason.is_none() {
+                s.reason = why;
+            }
             std::mem::take(&mut s.wakers)
         };
         for w in wakers {

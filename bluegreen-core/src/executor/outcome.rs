@@ -137,8 +137,13 @@ pub enum RollbackReason {
         #[serde(with = "humantime_serde")]
         after: Duration,
     },
-    /// Cancelled (Ctrl-C, `abort`).
-    Cancelled,
+    /// Cancelled (Ctrl-C, a signal, `abort`, an emergency rollback).
+    Cancelled {
+        /// Who or what stopped it, in words (`abort by oncall`, `SIGTERM on host ci-7 (pid 4242)`), when
+        /// known. Records written before it existed have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     /// A written split did not read back.
     VerificationFailed {
         /// Written.
@@ -183,7 +188,7 @@ impl RollbackReason {
     ///
     /// ```
     /// use bluegreen_core::RollbackReason;
-    /// assert!(RollbackReason::Cancelled.is_verdict());
+    /// assert!(RollbackReason::Cancelled { by: None }.is_verdict());
     /// let failed = RollbackReason::Provider { operation: "new_image_version".into(), error: "no launch template".into() };
     /// assert!(!failed.is_verdict());
     /// ```
@@ -214,7 +219,8 @@ impl fmt::Display for RollbackReason {
                     humantime::format_duration(*after)
                 )
             }
-            RollbackReason::Cancelled => f.write_str("cancelled"),
+            RollbackReason::Cancelled { by: None } => f.write_str("cancelled"),
+            RollbackReason::Cancelled { by: Some(by) } => write!(f, "cancelled: {by}"),
             RollbackReason::VerificationFailed { expected, read } => {
                 write!(f, "wrote {expected} but read back {read}")
             }

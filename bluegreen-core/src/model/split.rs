@@ -157,7 +157,7 @@ impl TrafficSplit {
     /// `color`'s share as a person reads it, to the precision the weights carry: `10%`, `0.1%`, `33.3%`.
     pub fn percent_text(self, color: Color) -> String {
         let m = self.per_mille(color);
-        if m % 10 == 0 {
+        if m.is_multiple_of(10) {
             format!("{}%", m / 10)
         } else {
             format!("{}.{}%", m / 10, m % 10)

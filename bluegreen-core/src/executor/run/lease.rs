@@ -254,11 +254,19 @@ impl Run<'_> {
 
     pub(super) fn cancel_stop(&self) -> Stop {
         match self.plan.on_cancel {
-            CancelPolicy::Rollback => Stop::Rollback(RollbackReason::Cancelled),
-            CancelPolicy::Leave => Stop::Leave(match self.last_split {
-                Some(s) => format!("cancelled; the split is left at {s}"),
-                None => "cancelled; the split is left as it is".into(),
+            CancelPolicy::Rollback => Stop::Rollback(RollbackReason::Cancelled {
+                by: self.exec.cancel.reason(),
             }),
+            CancelPolicy::Leave => {
+                let cancelled = match self.exec.cancel.reason() {
+                    Some(by) => format!("cancelled: {by}"),
+                    None => "cancelled".into(),
+                };
+                Stop::Leave(match self.last_split {
+                    Some(s) => format!("{cancelled}; the split is left at {s}"),
+                    None => format!("{cancelled}; the split is left as it is"),
+                })
+            }
         }
     }
 

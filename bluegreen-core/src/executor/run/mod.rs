@@ -187,7 +187,7 @@ impl<'a> Run<'a> {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(Stop::Rollback(reason)) => {
-                let cancelled = matches!(reason, RollbackReason::Cancelled);
+                let cancelled = matches!(reason, RollbackReason::Cancelled { .. });
                 let outcome = self.rollback(reason).await;
                 if matches!(outcome, Outcome::RolledBack { .. }) && !cancelled {
                     self.restore_capacity().await;
