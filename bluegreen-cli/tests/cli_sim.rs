@@ -1715,3 +1715,61 @@ fn the_settings_file_is_found_upward_and_bounded() {
         "{err}"
     );
 }
+
+/// Issue 21 item 5: `status --wait` follows the deployment in progress from another terminal or CI step and
+/// exits with its outcome's code; `--timeout` gives up (exit 3) without touching the deployment.
+#[test]
+fn status_wait_exits_with_the_deployment_s_outcome() {
+    let env = Env::new("status-wait");
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    let out = env.run(&["status", "--wait", "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("still in progress after 1s"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        waiting_for_approval(&env.status()),
+        "the deployment goes on"
+    );
+    let waiter = env.spawn(&["status", "--wait"]);
+    assert_eq!(env.run(&["abort", "--by", "oncall"]).status.code(), Some(0));
+    let out = finish(waiter);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("cancelled: abort by oncall"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(finish(deploy).status.code(), Some(1));
+    // Ended already: the outcome at once, in JSON too.
+    let out = env.run(&["--output", "json", "status", "--wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"]["outcome"]["result"], "rolled-back", "{v}");
+    assert_eq!(
+        v["data"]["outcome"]["reason"]["by"], "abort by oncall",
+        "{v}"
+    );
+    // Bad input is refused before anything is read.
+    assert_eq!(
+        env.run(&["status", "--timeout", "5m"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        env.run(&["status", "--wait", "--timeout", "0s"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -14,8 +14,24 @@ use std::time::Duration;
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// Redraw every 2 seconds until interrupted.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wait")]
     pub watch: bool,
+    /// Wait until the deployment in progress ends, then show how it ended and exit with its outcome's code
+    /// (0 promoted, 1 rolled back, 3 aborted, 6 changed outside), as `kubectl argo rollouts status` does.
+    /// With none in progress, the last deployment's outcome at once.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 30m): exit 3, the deployment goes on.
+    #[arg(long, requires = "wait", value_parser = wait_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+fn wait_timeout(text: &str) -> Result<Duration, String> {
+    match crate::config::duration("--timeout", text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than 0s".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Report formats.
@@ -288,6 +304,9 @@ async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {
 
 /// `status`.
 pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
+    if a.wait {
+        return wait_for_end(ctx, a.timeout).await;
+    }
     let mut w = ctx.wire(false, None).await?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     loop {
@@ -311,6 +330,60 @@ pub async fn status(ctx: &Context, a: StatusArgs) -> Result<Ended, Failure> {
         renderer.result("status", &human, data);
         if !a.watch {
             return Ok(Ended::Done);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(Ended::Done),
+        }
+    }
+}
+
+/// `status --wait`: polls the store (every 2 s of real time) until the deployment in progress has ended;
+/// its outcome decides the exit code. Reads only.
+async fn wait_for_end(ctx: &Context, timeout: Option<Duration>) -> Result<Ended, Failure> {
+    let w = ctx.wire(false, None).await?;
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    let started = std::time::Instant::now();
+    let id = match current_deployment(&w).await? {
+        Some(id) => {
+            renderer.progress(&format!("waiting for deployment {id} to end"));
+            id
+        }
+        None => {
+            let ids = w
+                .store()
+                .list(&w.application())
+                .await
+                .map_err(crate::context::provider_failure)?;
+            match ids.last() {
+                Some(id) => id.clone(),
+                None => {
+                    renderer.result(
+                        "status",
+                        "no deployment yet",
+                        json!({"application": w.application(), "deployment": null}),
+                    );
+                    return Ok(Ended::Done);
+                }
+            }
+        }
+    };
+    loop {
+        let r = replay(&w, &id).await?;
+        if let Some(outcome) = r.outcome {
+            let text = outcome.describe(&r.plan.schedule);
+            renderer.result(
+                "status",
+                &format!("deployment {id} ended {}: {text}", r.last_at),
+                json!({"application": w.application(), "id": id, "at": r.last_at, "outcome": outcome}),
+            );
+            return Ok(Ended::Deployment(outcome));
+        }
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            return Err(Failure::provider(format!(
+                "deployment {id} is still in progress after {}: stopped waiting (the deployment goes on)",
+                humantime::format_duration(timeout.unwrap_or_default())
+            )));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
