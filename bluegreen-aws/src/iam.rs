@@ -12,6 +12,9 @@ pub struct Statement {
     pub actions: &'static [&'static str],
     /// Resource ARN patterns.
     pub resources: Vec<String>,
+    /// A condition block, where the ARN cannot name the application's resources (an EC2 launch template's
+    /// ARN holds only its id): its ownership tag then must.
+    pub condition: Option<Value>,
 }
 
 /// The statements for one application in one account and region. Describe and GetMetricData calls do not
@@ -34,6 +37,7 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
                 "elasticloadbalancing:DescribeTags",
             ],
             resources: vec!["*".into()],
+            condition: None,
         },
         Statement {
             sid: "ShiftTraffic",
@@ -45,6 +49,7 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
                 format!("{elb}:listener/app/{lb}/*"),
                 format!("{elb}:listener-rule/app/{lb}/*"),
             ],
+            condition: None,
         },
         Statement {
             sid: "AdoptListener",
@@ -53,11 +58,13 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
                 format!("{elb}:listener/app/{lb}/*"),
                 format!("{elb}:listener-rule/app/{lb}/*"),
             ],
+            condition: None,
         },
         Statement {
             sid: "ReadMetrics",
             actions: &["cloudwatch:GetMetricData"],
             resources: vec!["*".into()],
+            condition: None,
         },
         Statement {
             sid: "ReadAlarms",
@@ -65,11 +72,13 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
             resources: vec![format!(
                 "arn:{partition}:cloudwatch:{region}:{account}:alarm:*"
             )],
+            condition: None,
         },
         Statement {
             sid: "ReadCapacity",
             actions: &["autoscaling:DescribeAutoScalingGroups"],
             resources: vec!["*".into()],
+            condition: None,
         },
         Statement {
             sid: "ChangeCapacity",
@@ -80,6 +89,7 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
             resources: vec![format!(
                 "arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{prefix}*"
             )],
+            condition: None,
         },
     ];
     // `deploy --ami` (feature `ami`): look the image and the template version up (no resource-level
@@ -90,6 +100,7 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
             sid: "ReadImages",
             actions: &["ec2:DescribeImages", "ec2:DescribeLaunchTemplateVersions"],
             resources: vec!["*".into()],
+            condition: None,
         },
         Statement {
             sid: "NewImageVersion",
@@ -97,6 +108,10 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
             resources: vec![format!(
                 "arn:{partition}:ec2:{region}:{account}:launch-template/*"
             )],
+            // Only the application's own templates: those tagged with its ownership tag, as its listeners are.
+            condition: Some(json!({"StringEquals": {
+                format!("aws:ResourceTag/{}", crate::OWNER_TAG): naming.application_key()
+            }})),
         },
     ]);
     statements
@@ -112,7 +127,13 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
 pub fn policy(partition: &str, region: &str, account: &str, naming: &Naming) -> Value {
     let statements: Vec<Value> = statements(partition, region, account, naming)
         .into_iter()
-        .map(|s| json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": s.resources}))
+        .map(|s| {
+            let mut statement = json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": s.resources});
+            if let Some(condition) = s.condition {
+                statement["Condition"] = condition;
+            }
+            statement
+        })
         .collect();
     json!({"Version": "2012-10-17", "Statement": statements})
 }

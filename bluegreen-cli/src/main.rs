@@ -435,6 +435,34 @@ mod docs_agree {
         }
     }
 
+    /// docs/security.md names every action `iam-policy` grants (it once omitted the three EC2 ones), and the
+    /// one write on launch templates is limited to the application's own by its ownership tag.
+    #[test]
+    fn the_security_page_names_every_action_of_the_policy() {
+        let security = include_str!("../../docs/security.md");
+        let naming = bluegreen_aws::Naming::new("poc", "poc-web").unwrap();
+        let policy = bluegreen_aws::iam::policy("aws", "ap-northeast-1", "123456789012", &naming);
+        let statements = policy["Statement"].as_array().unwrap();
+        for action in statements
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap())
+        {
+            let op = action.as_str().unwrap().split(':').nth(1).unwrap();
+            assert!(
+                security.contains(&format!("`{op}`")),
+                "docs/security.md does not name {action}"
+            );
+        }
+        let create = statements
+            .iter()
+            .find(|s| s["Action"][0] == "ec2:CreateLaunchTemplateVersion")
+            .expect("the ami feature is on in the binary");
+        assert_eq!(
+            create["Condition"]["StringEquals"]["aws:ResourceTag/bluegreen:application"],
+            "poc/poc-web"
+        );
+    }
+
     /// The CI examples handle every exit code by name: a Groovy `case N:` in the Jenkinsfile, a shell
     /// `N)` (or `N|`) branch in the GitHub workflow.
     #[test]
