@@ -79,15 +79,59 @@ impl AwsProviders {
     }
 }
 
+impl AwsSettings {
+    /// Checks what can be checked without a call: a named profile must exist in the shared config or
+    /// credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/`), as the AWS CLI
+    /// requires. Without one, nothing to check.
+    pub async fn check(&self) -> Result<(), AwsError> {
+        let Some(name) = &self.profile else {
+            return Ok(());
+        };
+        let problem = |problem: String| AwsError::Profile {
+            name: name.clone(),
+            problem,
+        };
+        let set = aws_config::profile::load(
+            &aws_types::os_shim_internal::Fs::real(),
+            &aws_types::os_shim_internal::Env::real(),
+            &Default::default(),
+            None,
+        )
+        .await
+        .map_err(|e| problem(format!("the shared config files cannot be read: {e}")))?;
+        if set.get_profile(name).is_some() {
+            return Ok(());
+        }
+        let mut known: Vec<&str> = set.profiles().collect();
+        known.sort_unstable();
+        Err(problem(if known.is_empty() {
+            "not found: there are no profiles in the shared config and credentials files".into()
+        } else {
+            format!(
+                "not found in the shared config and credentials files (profiles: {})",
+                known.join(", ")
+            )
+        }))
+    }
+}
+
 impl Connection {
-    /// Loads the configuration (no call is made yet) and builds the clients.
+    /// Loads the configuration (no call is made yet) and builds the clients. A named profile wins over
+    /// credentials in the environment (`AWS_ACCESS_KEY_ID`, ...), as `aws --profile` does; check it first
+    /// with [`AwsSettings::check`].
     pub async fn connect(settings: &AwsSettings) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(r) = &settings.region {
             loader = loader.region(Region::new(r.clone()));
         }
         if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
+            // The default chain asks the environment first: an explicit profile must not lose to keys
+            // left in it.
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
         }
         if let Some(e) = &settings.endpoint_url {
             loader = loader.endpoint_url(e);

@@ -49,6 +49,14 @@ pub enum AwsError {
         /// What was found.
         found: String,
     },
+    /// The named AWS profile is not in the shared config or credentials files (the AWS CLI refuses it too).
+    #[error("AWS profile {name}: {problem}")]
+    Profile {
+        /// The profile asked for.
+        name: String,
+        /// What is wrong, with the profiles that exist.
+        problem: String,
+    },
     /// A provider call failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),

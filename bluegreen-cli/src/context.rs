@@ -87,7 +87,9 @@ pub type Wired = Deployer;
 fn aws_failure(e: AwsError) -> Failure {
     match e {
         AwsError::NotOwned { .. } => Failure::refused(e.to_string()),
-        AwsError::Naming(_) | AwsError::UnexpectedAction { .. } => Failure::bad_input(e),
+        AwsError::Naming(_) | AwsError::UnexpectedAction { .. } | AwsError::Profile { .. } => {
+            Failure::bad_input(e)
+        }
         AwsError::Provider(p) => provider_failure(p),
         other => Failure::provider(other.to_string()),
     }
@@ -196,7 +198,7 @@ impl Context {
     /// (or `--state-backend`) says `dynamodb`, else the state directory (the library's `Store::open`).
     pub async fn store(&self) -> Result<Store, Failure> {
         let connection = match self.shared_state()? {
-            Some(_) => Some(self.connection().await),
+            Some(_) => Some(self.connection().await?),
             None => None,
         };
         Ok(Store::open(&self.settings, connection.as_ref())?)
@@ -225,15 +227,16 @@ impl Context {
         url.map(|u| crate::webhook::parse(&u)).transpose()
     }
 
-    /// The command's AWS connection, made on first use (no call is made by connecting).
-    pub async fn connection(&self) -> Connection {
-        self.connection
-            .get_or_init(|| async {
-                let settings = self.aws_settings();
-                Connection::connect(&settings).await
-            })
+    /// The command's AWS connection, made on first use (no call is made by connecting). A named profile
+    /// that does not exist is bad input, found before anything is called.
+    pub async fn connection(&self) -> Result<Connection, Failure> {
+        let settings = self.aws_settings();
+        settings.check().await.map_err(aws_failure)?;
+        Ok(self
+            .connection
+            .get_or_init(|| async { Connection::connect(&settings).await })
             .await
-            .clone()
+            .clone())
     }
 
     /// Wires the providers through the library's [`Deployer`]. `mutating` commands need the listener or rule
@@ -262,7 +265,7 @@ impl Context {
             builder = builder.without_hooks();
         }
         if self.provider() == ProviderKind::Aws || self.shared_state()?.is_some() {
-            builder = builder.connection(self.connection().await);
+            builder = builder.connection(self.connection().await?);
         }
         Ok(builder.build().await?)
     }

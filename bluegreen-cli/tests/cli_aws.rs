@@ -978,3 +978,56 @@ fn a_new_image_for_a_group_on_a_launch_configuration_is_refused_before_any_chang
         "no deployment was recorded: {history}"
     );
 }
+
+/// Issue 21 item 8: `--profile` follows the AWS CLI. A profile that does not exist was silently ignored when
+/// key variables were set; now it is refused (exit 2, one line naming it and the profiles that exist) before
+/// any call. A profile that exists wins over the key variables: its `credential_process` is what signs.
+#[test]
+fn a_named_profile_wins_over_key_variables_and_a_missing_one_is_refused() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "prof");
+    let env = Env::new(&endpoint, "prof");
+    let marker = env.dir.join("profile-used");
+    let config = env.dir.join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile deploy]\nregion = us-east-1\ncredential_process = sh -c 'touch {} && echo \
+             {{\\\"Version\\\":1,\\\"AccessKeyId\\\":\\\"test\\\",\\\"SecretAccessKey\\\":\\\"test\\\"}}'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let credentials = env.dir.join("aws-credentials");
+    std::fs::write(&credentials, "").unwrap();
+    let run = |profile: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        c.current_dir(&env.dir)
+            .env_remove("BLUEGREEN_PROVIDER")
+            .env_remove("BLUEGREEN_ENVIRONMENT")
+            .env_remove("BLUEGREEN_APPLICATION")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            // Keys in the environment, as CI agents often have.
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .args(["--profile", profile, "status"]);
+        c.output().unwrap()
+    };
+    let out = run("nosuch");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("AWS profile nosuch: not found") && err.contains("(profiles: deploy)"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+    let out = run("deploy");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        marker.exists(),
+        "the profile's credentials signed, not the key variables"
+    );
+}

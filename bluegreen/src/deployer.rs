@@ -151,6 +151,8 @@ impl DeployerBuilder {
         let dir = s.state_dir();
         let mut connection = self.connection;
         if connection.is_none() && (provider == ProviderKind::Aws || shared.is_some()) {
+            // A profile that does not exist is a bad setting, found before anything is opened or called.
+            s.aws_settings().check().await?;
             connection = Some(Connection::connect(&s.aws_settings()).await);
         }
         let store = Store::open(&s, connection.as_ref())?;

@@ -63,7 +63,7 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
     match ctx.provider() {
         ProviderKind::Aws => {
             let spec = ctx.target_spec()?;
-            let conn = ctx.connection().await;
+            let conn = ctx.connection().await?;
             let adopted = if a.force {
                 conn.adopt_forced(&spec).await
             } else {
