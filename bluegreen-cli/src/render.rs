@@ -93,6 +93,15 @@ fn not_passing(reports: &[GateReport]) -> String {
     bad.join("; ")
 }
 
+/// The time of day of `t` (UTC), as a person reads a clock: `14:08:30`.
+fn clock_time(t: Timestamp) -> String {
+    let text = t.to_string();
+    // `2026-01-01T14:08:30.000Z`: the part between `T` and the fraction.
+    text.split_once('T')
+        .map(|(_, time)| time.split(['.', 'Z']).next().unwrap_or(time).to_string())
+        .unwrap_or(text)
+}
+
 fn offset(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:>3}:{:02}", s / 60, s % 60)
@@ -383,7 +392,11 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
         Event::PreStepChecked { reports: r, .. } => format!("pre-step gate: {}", reports(r)),
         Event::Polled { reports: r, .. } => format!("gates: {}", reports(r)),
         Event::BakeExtended { until, .. } => {
-            format!("bake extended to +{}", offset(until.since(start)).trim())
+            format!(
+                "bake extended until {} (+{}: waiting for CloudWatch's minutes)",
+                clock_time(*until),
+                offset(until.since(start)).trim()
+            )
         }
         Event::SplitWritten { split } => format!("split written: {split}"),
         Event::SplitVerified { split } => format!("split verified: {split}"),

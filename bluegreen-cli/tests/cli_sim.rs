@@ -899,7 +899,13 @@ fn hooks_gate_the_deployment_and_skip_tests_skips_them() {
         "traffic-only",
         "--skip-tests",
     ]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(!env.dir.join("hooks.log").exists(), "skipped");
     // Green is stable after that promotion: back to blue, on purpose.
     assert_eq!(

@@ -247,12 +247,12 @@ fn compare_max(
     let detail = if ok {
         String::new()
     } else if value > max {
-        format!("above the maximum {max}")
+        format!("above the maximum {}", unit.show(max))
     } else {
         format!(
             "above {} × stable + {}",
             relative.map_or(0.0, |r| r.factor),
-            relative.map_or(0.0, |r| r.epsilon)
+            unit.show(relative.map_or(0.0, |r| r.epsilon))
         )
     };
     Raw {

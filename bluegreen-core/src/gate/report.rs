@@ -39,6 +39,24 @@ pub enum Unit {
     Count,
 }
 
+impl Unit {
+    /// A value of this unit as a person reads it: a ratio as a percentage, seconds as milliseconds.
+    ///
+    /// ```
+    /// use bluegreen_core::gate::Unit;
+    /// assert_eq!(Unit::Ratio.show(0.0119), "1.19%");
+    /// assert_eq!(Unit::Seconds.show(0.081), "81 ms");
+    /// assert_eq!(Unit::Count.show(2.0), "2");
+    /// ```
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Unit::Ratio => format!("{:.2}%", v * 100.0),
+            Unit::Seconds => format!("{:.0} ms", v * 1000.0),
+            Unit::Count => format!("{v}"),
+        }
+    }
+}
+
 /// One gate's verdict with the values it measured: what reports and rollback reasons show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateReport {
@@ -73,11 +91,7 @@ impl GateReport {
 
 impl fmt::Display for GateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: f64| match self.unit {
-            Unit::Ratio => format!("{:.2}%", v * 100.0),
-            Unit::Seconds => format!("{:.3}s", v),
-            Unit::Count => format!("{v}"),
-        };
+        let show = |v: f64| self.unit.show(v);
         write!(f, "{} {}", self.gate, self.verdict)?;
         if let Some(m) = self.minute {
             write!(f, " minute={m}")?;
