@@ -1779,3 +1779,81 @@ fn status_wait_exits_with_the_deployment_s_outcome() {
         Some(2)
     );
 }
+
+/// Issue 21 item 11: the README's walkthrough runs in the order written and every line succeeds (followed in
+/// order it once ended in exit 3 and exit 4). The lines are read from README.md; `status`, `promote` and
+/// `status --wait` run from a subdirectory, as another terminal might. Before `promote` the test waits for
+/// the canary to ask, as a person reading `status` would.
+#[test]
+fn the_readme_walkthrough_runs_in_order() {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("```sh\nexport BLUEGREEN_ENVIRONMENT")
+        .nth(1)
+        .expect("the README's walkthrough")
+        .split("```")
+        .next()
+        .unwrap();
+    let env = Env::new("readme");
+    let sub = env.dir.join("web/src");
+    std::fs::create_dir_all(&sub).unwrap();
+    let mut exported: Vec<(String, String)> = Vec::new();
+    let mut background = Vec::new();
+    let mut ran = Vec::new();
+    for (n, line) in format!("export BLUEGREEN_ENVIRONMENT{block}")
+        .lines()
+        .enumerate()
+    {
+        let line = line.split('#').next().unwrap().trim();
+        if let Some(vars) = line.strip_prefix("export ") {
+            for kv in vars.split_whitespace() {
+                let (k, v) = kv.split_once('=').unwrap();
+                exported.push((k.into(), v.into()));
+            }
+            continue;
+        }
+        let Some(command) = line.strip_prefix("bluegreen ") else {
+            assert!(line.is_empty(), "line {n}: not a bluegreen command: {line}");
+            continue;
+        };
+        let (command, in_background) = match command.strip_suffix('&') {
+            Some(c) => (c.trim(), true),
+            None => (command, false),
+        };
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let mut cmd = env.cmd(&args);
+        cmd.envs(exported.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if matches!(args[0], "status" | "promote") {
+            cmd.current_dir(&sub);
+        }
+        if args[0] == "promote" {
+            env.wait_for("the canary to wait for approval", waiting_for_approval);
+        }
+        if in_background {
+            background.push(
+                cmd.stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            );
+            continue;
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "README line `bluegreen {command}`: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        ran.push(args[0].to_string());
+    }
+    for child in background {
+        let out = finish(child);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(ran, ["status", "promote", "status", "shift", "rollback"]);
+    assert!(!sub.join(".bluegreen").exists(), "one world, found upward");
+    let s = env.status();
+    assert_eq!(green(&s), 100, "{s}");
+}
