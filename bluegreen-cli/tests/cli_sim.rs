@@ -1857,3 +1857,31 @@ fn the_readme_walkthrough_runs_in_order() {
     let s = env.status();
     assert_eq!(green(&s), 100, "{s}");
 }
+
+/// Issue 21 item 3: an alarm named in `[gates] alarms` that does not exist was found only by the run, after
+/// the lock and the record began (and on AWS, after the new color was raised). Now `plan`, `--dry-run` and
+/// `deploy` refuse it read-only: exit 2, "nothing was changed", no record.
+#[test]
+fn an_alarm_that_does_not_exist_is_refused_before_any_change() {
+    let env = Env::new("no-alarm");
+    env.status(); // the world exists
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[gates]\nalarms = [\"poc-web-hihg-latency\"]\n",
+    )
+    .unwrap();
+    for args in [
+        &["plan"][..],
+        &["deploy", "--dry-run"][..],
+        &["deploy", "--type", "traffic-only"][..],
+    ] {
+        refused(
+            &env,
+            args,
+            2,
+            "alarm poc-web-hihg-latency does not exist ([gates] alarms names it): nothing was changed",
+        );
+    }
+    let history = text(&env.run(&["history"]).stdout);
+    assert!(history.contains("no deployments"), "{history}");
+}

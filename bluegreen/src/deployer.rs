@@ -340,10 +340,25 @@ impl Deployer {
         .expect("made of a valid application key, digits and dashes")
     }
 
-    /// Checks what the executor would only find out under the lock, after the record began: that the
-    /// plan's new image exists, and that the new color's group launches from a launch template (a launch
-    /// configuration cannot take a new image). Reads only; a refusal says "nothing was changed".
+    /// Checks what the executor would only find out under the lock, after the record began: that every
+    /// alarm the gates watch exists, that the plan's new image exists, and that the new color's group
+    /// launches from a launch template (a launch configuration cannot take a new image). Reads only; a
+    /// refusal says "nothing was changed".
     pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
+        let alarms = plan.gates.alarms();
+        if !alarms.is_empty() {
+            match self.providers.health.alarm_states(&alarms).await {
+                Ok(_) => {}
+                Err(ProviderError::NotFound { resource }) => {
+                    return Err(SettingsError::new(format!(
+                        "{resource} does not exist ([gates] alarms names it): nothing was changed; \
+                         create it, or correct the name"
+                    ))
+                    .into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let (Some(image), Some(cap)) = (
             plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
             &self.providers.capacity,

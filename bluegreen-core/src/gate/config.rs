@@ -271,6 +271,22 @@ impl Default for GatePolicy {
 }
 
 impl GatePolicy {
+    /// Every alarm the gates watch (the pre-step gate's and the bake's), each once, in order: what must
+    /// exist before a deployment starts.
+    pub fn alarms(&self) -> Vec<String> {
+        let bake = self.bake.iter().filter_map(|g| match &g.check {
+            Check::Alarms { names } => Some(names.iter()),
+            _ => None,
+        });
+        let mut all: Vec<String> = Vec::new();
+        for name in self.pre_step.alarms.iter().chain(bake.flatten()) {
+            if !all.contains(name) {
+                all.push(name.clone());
+            }
+        }
+        all
+    }
+
     /// Every alarm name the bake gates need, without duplicates, in first-seen order.
     pub fn bake_alarm_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
