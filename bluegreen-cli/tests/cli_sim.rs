@@ -68,6 +68,21 @@ impl Env {
             .expect("starts")
     }
 
+    /// Starts a traffic-only canary (bakes of 30 s) and waits until it asks for approval.
+    fn waiting_canary(&self) -> Child {
+        let deploy = self.spawn(&[
+            "deploy",
+            "--strategy",
+            "canary",
+            "--bake",
+            "30s",
+            "--type",
+            "traffic-only",
+        ]);
+        self.wait_for("the canary to wait for approval", waiting_for_approval);
+        deploy
+    }
+
     fn status(&self) -> Value {
         let out = self.run(&["--output", "json", "status"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -189,16 +204,7 @@ fn waiting_for_approval(s: &Value) -> bool {
 #[test]
 fn a_canary_is_promoted_from_another_process() {
     let env = Env::new("promote");
-    let deploy = env.spawn(&[
-        "deploy",
-        "--strategy",
-        "canary",
-        "--bake",
-        "30s",
-        "--type",
-        "traffic-only",
-    ]);
-    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    let deploy = env.waiting_canary();
     // Text and JSON number the step the same way: the approval belongs to step 1 of 2.
     let step = &env.status()["deployment"]["step"];
     assert_eq!(
@@ -342,16 +348,7 @@ fn control_requests_are_for_what_the_deployment_does_now() {
 #[test]
 fn a_canary_is_aborted_from_another_process() {
     let env = Env::new("abort");
-    let deploy = env.spawn(&[
-        "deploy",
-        "--strategy",
-        "canary",
-        "--bake",
-        "30s",
-        "--type",
-        "traffic-only",
-    ]);
-    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    let deploy = env.waiting_canary();
     // A name is one line: a newline could forge a result line in a CI log (issue 21).
     let forged = env.run(&["abort", "--by", "x\nresult: promoted"]);
     assert_eq!(forged.status.code(), Some(2), "{}", text(&forged.stderr));
@@ -1727,16 +1724,7 @@ fn the_settings_file_is_found_upward_and_bounded() {
 #[test]
 fn status_wait_exits_with_the_deployment_s_outcome() {
     let env = Env::new("status-wait");
-    let deploy = env.spawn(&[
-        "deploy",
-        "--strategy",
-        "canary",
-        "--bake",
-        "30s",
-        "--type",
-        "traffic-only",
-    ]);
-    env.wait_for("the canary to wait for approval", waiting_for_approval);
+    let deploy = env.waiting_canary();
     let out = env.run(&["status", "--wait", "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
@@ -1836,6 +1824,16 @@ fn the_readme_walkthrough_runs_in_order() {
                     .spawn()
                     .unwrap(),
             );
+            // The next line is typed in another terminal once this one shows it started: its world exists.
+            let started = Instant::now();
+            while env.world().is_none() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the deployment never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            env.wait_for("the deployment to start", |s| !s["deployment"].is_null());
             continue;
         }
         let out = cmd.output().unwrap();

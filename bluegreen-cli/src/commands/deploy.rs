@@ -683,14 +683,7 @@ mod tests {
 
     #[test]
     fn a_signal_names_the_host_the_process_and_the_ci_job() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
+        use crate::commands::fake_env as env;
         let jenkins =
             super::signal_origin("SIGTERM", env(&[("BUILD_TAG", "jenkins-poc-deploy-42")]));
         assert!(jenkins.starts_with("SIGTERM on host "), "{jenkins}");

@@ -91,20 +91,26 @@ pub fn actor_from(var: impl Fn(&str) -> Option<String>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// An environment of `pairs` only, for functions that read variables through a lookup (tests).
+#[cfg(test)]
+pub(crate) fn fake_env(
+    pairs: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<String> {
+    move |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::actor_from;
+    use super::fake_env as env;
 
     #[test]
     fn the_actor_comes_from_the_most_specific_variable() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
         assert_eq!(
             actor_from(env(&[("USER", "ci"), ("BLUEGREEN_ACTOR", "alice")])),
             "alice"
