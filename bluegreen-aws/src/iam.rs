@@ -52,8 +52,12 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
             condition: None,
         },
         Statement {
-            sid: "AdoptListener",
-            actions: &["elasticloadbalancing:AddTags"],
+            // `adopt`'s ownership tag, and a running deployment's mark (written, renewed, removed).
+            sid: "TagListener",
+            actions: &[
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+            ],
             resources: vec![
                 format!("{elb}:listener/app/{lb}/*"),
                 format!("{elb}:listener-rule/app/{lb}/*"),

@@ -5,9 +5,9 @@ use crate::error::map_sdk;
 use crate::resolved::{Resolved, Route};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
-use aws_sdk_elasticloadbalancingv2::types::{Action, ForwardActionConfig, TargetGroupTuple};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ForwardActionConfig, Tag, TargetGroupTuple};
 use bluegreen_core::{
-    Color, PerColor, ProviderError, RouteSet, Routing, TrafficRouter, TrafficSplit,
+    Color, PerColor, ProviderError, RouteMark, RouteSet, Routing, TrafficRouter, TrafficSplit,
 };
 use std::sync::{Arc, Mutex};
 
@@ -152,5 +152,56 @@ impl TrafficRouter for ElbRouter {
             self.route.name.clone(),
             self.read_split().await?,
         ))
+    }
+
+    /// The mark, from the listener's (or rule's) tags: one `DescribeTags`.
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        let resource = self.route.resource();
+        let out = self
+            .elb
+            .describe_tags()
+            .resource_arns(resource)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeTags", resource, e))?;
+        Ok(RouteMark::from_tags(
+            out.tag_descriptions()
+                .iter()
+                .flat_map(|d| d.tags())
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        ))
+    }
+
+    /// Tags the listener (or rule) with the mark: one `AddTags`, which replaces the values of its keys.
+    async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
+        let resource = self.route.resource();
+        let tags = mark
+            .tags()
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.elb
+            .add_tags()
+            .resource_arns(resource)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk("AddTags", resource, e))
+    }
+
+    /// Removes the mark's tags: one `RemoveTags`.
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        let resource = self.route.resource();
+        self.elb
+            .remove_tags()
+            .resource_arns(resource)
+            .set_tag_keys(Some(
+                RouteMark::TAG_KEYS.iter().map(|k| k.to_string()).collect(),
+            ))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk("RemoveTags", resource, e))
     }
 }

@@ -113,6 +113,7 @@ async fn the_aws_providers_pass_the_conformance_suite() {
 
     c::router_round_trip(&*p.router).await;
     c::router_idempotent_write(&*p.router).await;
+    c::router_mark_round_trip(&*p.router).await;
     c::health_target_counts(&p.health, Color::Blue, 2).await;
     c::health_target_counts(&p.health, Color::Green, 2).await;
     let now = SystemClock.now();
@@ -624,7 +625,18 @@ async fn a_gradual_deployment_runs_on_the_emulator_within_its_api_budget() {
         checks + polls,
         "one target-health call per pre-step check and per poll"
     );
-    assert_eq!(calls.len(), 4, "nothing else: {calls:?}");
+    // The listener's mark: read before the start and at the end, written at the start and with every
+    // renewal of the lease (once half of the 60 s lease has passed, at the next poll: at most one per 30 s,
+    // at least one per 60 s), removed at the end.
+    let elapsed = entries.last().unwrap().at.since(entries[0].at).as_secs();
+    assert_eq!(calls["DescribeTags"], 2, "{calls:?}");
+    assert_eq!(calls["RemoveTags"], 1, "{calls:?}");
+    let renewals = calls["AddTags"] as u64 - 1;
+    assert!(
+        elapsed / 60 <= renewals && renewals <= elapsed / 30 + 1,
+        "one renewal of the mark per 30 to 60 s of {elapsed} s: {calls:?}"
+    );
+    assert_eq!(calls.len(), 7, "nothing else: {calls:?}");
 }
 
 #[tokio::test]

@@ -305,7 +305,7 @@ impl Failure {
     pub fn from_exec(e: &bluegreen_core::ExecError) -> Self {
         use bluegreen_core::ExecError as E;
         match e {
-            E::Locked { .. } | E::Unfinished(_) => Failure::refused(e),
+            E::Locked { .. } | E::Unfinished(_) | E::Marked { .. } => Failure::refused(e),
             E::Provider { .. } => Failure::provider(e),
             _ => Failure::bad_input(e),
         }

@@ -346,6 +346,14 @@ fn describe_notice(notice: &Notice) -> String {
         Notice::ScaleDownSkipped { color, split } => {
             format!("{color} not scaled down: it holds traffic again ({split})")
         }
+        Notice::MarkFailed { operation, error } => format!(
+            "the listener's mark could not be {} ({error}); the deployment goes on, but other machines see it only through shared state",
+            match *operation {
+                "write" => "written",
+                "renew" => "renewed",
+                _ => "removed",
+            }
+        ),
         other => format!("{other:?}"),
     }
 }

@@ -1031,3 +1031,118 @@ fn a_named_profile_wins_over_key_variables_and_a_missing_one_is_refused() {
         "the profile's credentials signed, not the key variables"
     );
 }
+
+/// Issue 21 item 2: two machines with their own state (no shared table) on one load balancer. While A's
+/// canary waits, B's `status` names A's deployment from the listener's mark, and B's `deploy` (and its
+/// `--dry-run`) are refused before any change (exit 4); once A ends, the mark is gone. On the old main B saw
+/// "no deployment in progress" beside a 90/10 split, and nothing named what drove it.
+#[test]
+fn a_deployment_on_another_machine_is_named_by_the_listener_s_mark_and_refuses_a_second() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "marked");
+    let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
+    let a = Env::on_machine(&endpoint, "marked", gates, "marks-a", "");
+    let b = Env::on_machine(&endpoint, "marked", gates, "marks-b", "");
+    assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
+    let deploy = a.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    a.wait_for("the canary to wait for approval", |s| {
+        s["deployment"]["waiting_for_approval"] == 2 && s["split"]["green"] == 10
+    });
+    let id = a.status()["deployment"]["id"].as_str().unwrap().to_string();
+    let seen = b.status();
+    assert_eq!(seen["deployment"], Value::Null, "B records nothing: {seen}");
+    assert_eq!(seen["mark"]["deployment"], id.as_str(), "{seen}");
+    assert_eq!(seen["mark"]["live"], true, "{seen}");
+    let human = text(&b.run(&["status"]).stdout);
+    assert!(
+        human.contains(&format!("the listener is marked by deployment {id}"))
+            && human.contains("another directory or machine"),
+        "{human}"
+    );
+    for args in [
+        &["deploy", "--type", "traffic-only", "--dry-run"][..],
+        &["deploy", "--type", "traffic-only"][..],
+    ] {
+        let refused = b.run(args);
+        let stderr = text(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&id) && stderr.contains("nothing was changed"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(b.split()["green"], 10, "B changed nothing");
+    assert_eq!(a.run(&["promote"]).status.code(), Some(0));
+    let out = deploy.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = b.status();
+    assert_eq!(after["mark"], Value::Null, "removed at the end: {after}");
+    assert_eq!(after["split"]["green"], 100);
+}
+
+/// Issue 20: across machines on one DynamoDB table, run A is frozen (SIGSTOP) past its 3 s lease while its
+/// canary waits; B resumes the deployment and waits in turn; C sends `abort`; A wakes (SIGCONT) and is
+/// fenced out. On the old main A's ending deleted the control queue B was reading, so the abort was lost and
+/// B promoted. Now B rolls back, and A stops without touching traffic.
+#[cfg(unix)]
+#[test]
+fn a_fenced_out_run_on_another_machine_leaves_its_successor_s_abort() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "fenced");
+    let table = shared_table(&endpoint, "fenced");
+    let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
+    let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nlease = \"3s\"\n");
+    let machine = |name: &str| Env::on_machine(&endpoint, "fenced", gates, name, &state);
+    let (a, b, c) = (machine("frozen"), machine("resumes"), machine("aborts"));
+    assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
+    let waiting =
+        |s: &Value| s["deployment"]["waiting_for_approval"] == 2 && s["split"]["green"] == 10;
+    let deploy = a.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+    ]);
+    c.wait_for("the canary to wait for approval", waiting);
+    let first = c.status()["lock"]["holder"]["host"].clone();
+    let signal = |sig: &str| {
+        let sent = Command::new("kill")
+            .args([sig, &deploy.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    let resume = b.spawn(&["resume"]);
+    c.wait_for("the resumed canary to wait for approval", |s| {
+        waiting(s) && s["lock"]["holder"]["host"] != first
+    });
+    assert_eq!(c.run(&["abort", "--by", "carol"]).status.code(), Some(0));
+    signal("-CONT");
+    let a_out = deploy.wait_with_output().unwrap();
+    let b_out = resume.wait_with_output().unwrap();
+    let (a_text, b_text) = (
+        format!("{}{}", text(&a_out.stdout), text(&a_out.stderr)),
+        format!("{}{}", text(&b_out.stdout), text(&b_out.stderr)),
+    );
+    assert_eq!(b_out.status.code(), Some(1), "B rolls back: {b_text}");
+    assert!(b_text.contains("abort by carol"), "{b_text}");
+    assert_ne!(a_out.status.code(), Some(0), "A does not promote: {a_text}");
+    assert!(
+        a_text.contains("without touching traffic"),
+        "A is fenced out: {a_text}"
+    );
+    assert_eq!(c.status()["split"]["green"], 0);
+}

@@ -420,6 +420,38 @@ fn a_killed_deploy_is_resumed() {
     assert_eq!(green(&env.status()), 100);
 }
 
+/// Issue 21 item 11: `status` said "bluegreen unlock, then resume" for a dead holder while
+/// docs/troubleshooting.md said `resume` takes the lock over. `resume` does (the dead run's lease is
+/// taken over with a higher fence, its mark on the listener replaced): `status` now says so, and the advice
+/// works as given, without `unlock`.
+#[test]
+fn status_s_advice_for_a_dead_holder_is_the_one_that_works() {
+    let env = Env::new("deadadvice");
+    let mut deploy = env.spawn(&["deploy", "--bake", "900s", "--type", "traffic-only"]);
+    env.wait_for("the second step", |s| green(s) == 25);
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+    let status = text(&env.run(&["status"]).stdout);
+    assert!(
+        status.contains("its process is gone: `bluegreen resume` takes the lock over"),
+        "{status}"
+    );
+    assert!(!status.contains("unlock"), "{status}");
+    let s = env.status();
+    assert_eq!(s["mark"]["deployment"], s["deployment"]["id"], "{s}");
+    let out = env.run(&["resume"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let s = env.status();
+    assert_eq!(green(&s), 100);
+    assert!(s["lock"].is_null() && s["mark"].is_null(), "{s}");
+}
+
 #[test]
 fn a_second_deploy_is_refused_while_one_runs() {
     let env = Env::new("refuse");

@@ -1228,3 +1228,115 @@ fn c29_a_listener_set_by_hand_to_one_in_a_thousand_is_not_taken_for_one_at_rest(
         assert_eq!(h.store.lock_holder(APP), None, "the lock is released");
     }
 }
+
+/// The executor of a second machine: the same load balancer and groups, its own state store (one that
+/// does not share the first machine's state).
+fn other_machine(h: &Harness) -> (Executor, MemoryStore) {
+    let store = MemoryStore::new();
+    let mut providers = h.providers();
+    providers.store = Arc::new(store.clone());
+    let exec = Executor::new(providers).with_run("run-b", "machine-b:2");
+    (exec, store)
+}
+
+#[test]
+fn c30_a_deployment_from_a_machine_without_shared_state_refuses_while_the_listener_is_marked() {
+    // Issue 21 item 2: machine A deploys (capacity managed: green scales up first, with all traffic still
+    // on blue); at 30 s machine B, whose state store does not see A's lock, starts a deployment of the same
+    // application. On the old main the listener was at rest, so B took blue as stable too and both drove
+    // green. Now A's mark names it, B refuses before any change, and A ends normally and removes its mark.
+    let h = Harness::new(WorldConfig {
+        warmup: secs(120),
+        ..capacity_world()
+    })
+    .with_capacity();
+    let mut with_capacity = plan(Strategy::gradual());
+    with_capacity.capacity = Some(CapacityPolicy::default());
+    let a = h.executor().with_run("run-a", "machine-a:1");
+    let (b, b_store) = other_machine(&h);
+    let clock = h.world.clock().clone();
+    let router = h.world.router();
+    let (a_outcome, (mark, at_rest, b_result, renewed)) = run_virtual(h.world.clock(), async {
+        let other = async {
+            clock.sleep(secs(30)).await;
+            let mark = router.read_mark().await.expect("reads");
+            let at_rest = router.read_split().await.expect("reads").sole_color();
+            let b_result = b.run(id("d2"), with_capacity.clone()).await;
+            // Ten minutes in, the mark is renewed with A's lease.
+            clock.sleep(secs(570)).await;
+            let renewed = router.read_mark().await.expect("reads");
+            (mark, at_rest, b_result, renewed)
+        };
+        futures::join!(a.run(id("d1"), with_capacity.clone()), other)
+    })
+    .unwrap();
+    assert_eq!(
+        at_rest,
+        Some(Color::Blue),
+        "the listener is at rest at 30 s"
+    );
+    let mark = mark.expect("the listener is marked while A runs");
+    assert_eq!(mark.deployment, id("d1"));
+    assert_eq!(mark.host, "machine-a:1");
+    assert!(mark.expires > h.world.start() + secs(30), "{mark}");
+    let renewed = renewed.expect("still marked at 600 s");
+    assert!(
+        renewed.expires > h.world.start() + secs(600),
+        "renewed with the lease: {renewed}"
+    );
+    match b_result {
+        Err(ExecError::Marked { mark }) => assert_eq!(mark.deployment, id("d1")),
+        other => panic!("B must refuse while A's mark is live, got {other:?}"),
+    }
+    assert!(b_store.record(&id("d2")).is_empty(), "B recorded nothing");
+    assert_eq!(b_store.lock_holder(APP), None, "B released its lock");
+    assert_eq!(a_outcome.expect("runs").kind(), "promoted");
+    // Every write was A's: 10, 25, 50, 75, 100 % green.
+    assert_eq!(green_writes(&h), [10, 25, 50, 75, 100]);
+    assert_eq!(
+        run_virtual(h.world.clock(), h.world.router().read_mark())
+            .unwrap()
+            .unwrap(),
+        None,
+        "the mark is removed at the end"
+    );
+}
+
+#[test]
+fn c31_a_mark_left_by_a_run_that_died_lapses_with_its_lease() {
+    // A's run dies after it began (its mark stays on the listener). Machine B is refused while the mark's
+    // lease holds, and starts once it lapsed; A's own resume replaces its mark rather than refusing.
+    let h = crash_at(WorldConfig::default(), plan(Strategy::gradual()), false, 1);
+    let left = run_virtual(h.world.clock(), h.world.router().read_mark())
+        .unwrap()
+        .unwrap()
+        .expect("the dead run's mark stays");
+    assert_eq!(left.deployment, id("d1"));
+    let (b, _) = other_machine(&h);
+    let refused = run_virtual(h.world.clock(), b.run(id("d2"), plan(Strategy::gradual()))).unwrap();
+    assert!(
+        matches!(refused, Err(ExecError::Marked { .. })),
+        "{refused:?}"
+    );
+    h.world.clock().advance(DEFAULT_LEASE_TTL);
+    // A's own deployment resumes over its mark (on its own store).
+    let resumed = h.resume("d1", ResumeAction::Rollback).expect("resumes");
+    assert_eq!(resumed.kind(), "rolled-back", "{resumed}");
+    assert_eq!(
+        run_virtual(h.world.clock(), h.world.router().read_mark())
+            .unwrap()
+            .unwrap(),
+        None,
+        "removed at the end of the resumed run"
+    );
+    // A mark that lapsed stops nothing: B's deployment of its own starts.
+    let crashed = crash_at(WorldConfig::default(), plan(Strategy::gradual()), false, 1);
+    crashed.world.clock().advance(DEFAULT_LEASE_TTL);
+    let (b, _) = other_machine(&crashed);
+    let started = run_virtual(
+        crashed.world.clock(),
+        b.run(id("d2"), plan(Strategy::immediate())),
+    )
+    .unwrap();
+    assert_eq!(started.expect("starts").kind(), "promoted");
+}

@@ -68,6 +68,44 @@ pub async fn router_idempotent_write(router: &dyn TrafficRouter) {
     );
 }
 
+/// A router that carries marks ([`RouteMark`](bluegreen_core::RouteMark)) reads back the one written, a
+/// second write replaces it (a renewal), and a cleared mark reads as none; the split is untouched.
+pub async fn router_mark_round_trip(router: &dyn TrafficRouter) {
+    use bluegreen_core::{DeploymentId, RouteMark, Timestamp};
+    let split = router.read_split().await.expect("read_split works");
+    router.clear_mark().await.expect("clear_mark works");
+    assert_eq!(router.read_mark().await.expect("read_mark works"), None);
+    let mut mark = RouteMark {
+        deployment: DeploymentId::new("conformance-1").expect("valid id"),
+        host: "ci-7:4711".into(),
+        expires: Timestamp::from_millis(1_700_000_060_000),
+    };
+    router.write_mark(&mark).await.expect("write_mark works");
+    assert_eq!(
+        router.read_mark().await.expect("read_mark works"),
+        Some(mark.clone()),
+        "a written mark must read back"
+    );
+    mark.expires = Timestamp::from_millis(1_700_000_090_000);
+    router.write_mark(&mark).await.expect("write_mark works");
+    assert_eq!(
+        router.read_mark().await.expect("read_mark works"),
+        Some(mark),
+        "a renewed mark must replace the old one"
+    );
+    router.clear_mark().await.expect("clear_mark works");
+    assert_eq!(
+        router.read_mark().await.expect("read_mark works"),
+        None,
+        "a cleared mark is gone"
+    );
+    assert_eq!(
+        router.read_split().await.expect("read_split works"),
+        split,
+        "marks do not touch the split"
+    );
+}
+
 /// A router whose listener, rule or target group does not exist gives not-found errors naming it.
 pub async fn router_missing_resource(router: &dyn TrafficRouter) {
     assert_not_found(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, DeploymentId, HealthSource, LaunchSource,
-    Lease, LockOwner, MinuteMetrics, PerColor, ProviderError, RecordEntry, StateStore,
+    Lease, LockOwner, MinuteMetrics, PerColor, ProviderError, RecordEntry, RouteMark, StateStore,
     TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use rand::rngs::SmallRng;
@@ -294,6 +294,20 @@ impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
         };
         s.last_split = Some(split);
         Ok(())
+    }
+
+    // The mark only shows a run to other machines (a failure is a notice, never a stop): passed through,
+    // so that the faults injected stay those of the calls that read and move traffic.
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        self.inner.read_mark().await
+    }
+
+    async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
+        self.inner.write_mark(mark).await
+    }
+
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        self.inner.clear_mark().await
     }
 }
 

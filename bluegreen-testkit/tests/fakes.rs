@@ -33,6 +33,7 @@ fn the_fakes_pass_the_conformance_suite() {
         let router: Box<dyn TrafficRouter> = Box::new(world.router());
         c::router_round_trip(&*router).await;
         c::router_idempotent_write(&*router).await;
+        c::router_mark_round_trip(&*router).await;
         let health: Arc<dyn HealthSource> = Arc::new(world.health());
         c::health_target_counts(&*health, Color::Blue, 2).await;
         c::health_metrics_contract(&*health, busy).await;
@@ -52,6 +53,7 @@ fn the_fakes_pass_the_conformance_suite() {
         let router = Faulty::new(world.router(), clock.clone(), faults.clone());
         c::router_round_trip(&router).await;
         c::router_idempotent_write(&router).await;
+        c::router_mark_round_trip(&router).await;
         let health = Faulty::new(world.health(), clock.clone(), faults.clone());
         c::health_target_counts(&health, Color::Blue, 2).await;
         c::health_metrics_contract(&health, busy).await;

@@ -27,6 +27,29 @@ fn an_executor_runs_on_mocks() {
         .withf(|s| *s == TrafficSplit::all_to(Color::Green))
         .times(1)
         .returning(|_| Ok(()));
+    // The run's mark: none before it starts, written once before its first change, found and removed at its
+    // end (the lease is renewed within the mark's life: no renewal of it in a run this short).
+    let written: Arc<std::sync::Mutex<Option<RouteMark>>> = Arc::default();
+    let mut mark_reads = 0;
+    let seen = written.clone();
+    router.expect_read_mark().times(2).returning(move || {
+        mark_reads += 1;
+        Ok(if mark_reads == 1 {
+            None
+        } else {
+            seen.lock().unwrap().clone()
+        })
+    });
+    let into = written.clone();
+    router
+        .expect_write_mark()
+        .withf(|m| m.deployment.as_str() == "m1")
+        .times(1)
+        .returning(move |m| {
+            *into.lock().unwrap() = Some(m.clone());
+            Ok(())
+        });
+    router.expect_clear_mark().times(1).returning(|| Ok(()));
     let mut health = MockHealthSource::new();
     health.expect_target_health().returning(|_| {
         Ok(TargetHealth {

@@ -340,11 +340,27 @@ impl Deployer {
         .expect("made of a valid application key, digits and dashes")
     }
 
-    /// Checks what the executor would only find out under the lock, after the record began: that every
-    /// alarm the gates watch exists, that the plan's new image exists, and that the new color's group
-    /// launches from a launch template (a launch configuration cannot take a new image). Reads only; a
-    /// refusal says "nothing was changed".
+    /// Checks what the executor would only find out under the lock, after the record began: that no
+    /// deployment this store does not know drives the listener (its live mark), that every alarm the gates
+    /// watch exists, that the plan's new image exists, and that the new color's group launches from a
+    /// launch template (a launch configuration cannot take a new image). Reads only; a refusal says
+    /// "nothing was changed".
     pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
+        if let Some(mark) = self.providers.router.read_mark().await?
+            && mark.is_live(self.providers.clock.now())
+        {
+            // A deployment recorded here is the lock's to refuse (or this one's to resume): only one this
+            // store does not know runs from elsewhere.
+            let known = match bluegreen_core::StateStore::load(&self.store, &mark.deployment).await
+            {
+                Ok(record) => !record.is_empty(),
+                Err(ProviderError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !known {
+                return Err(Error::Exec(ExecError::Marked { mark }));
+            }
+        }
         let alarms = plan.gates.alarms();
         if !alarms.is_empty() {
             match self.providers.health.alarm_states(&alarms).await {

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, LaunchSource, MinuteMetrics,
-    PerColor, ProviderError, Routing, TargetHealth, Timestamp, TrafficRouter, TrafficSplit, Window,
+    PerColor, ProviderError, RouteMark, Routing, TargetHealth, Timestamp, TrafficRouter,
+    TrafficSplit, Window,
 };
 use bluegreen_store::atomic_write;
 use bluegreen_testkit::{ManualClock, Scenario, SimWorld, run_virtual};
@@ -187,6 +188,15 @@ impl TrafficRouter for SimFileRouter {
     async fn read_routes(&self) -> Result<Routing, ProviderError> {
         self.0.call(|w| now(w, w.router().read_routes()))
     }
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        self.0.call(|w| now(w, w.router().read_mark()))
+    }
+    async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
+        self.0.call(|w| now(w, w.router().write_mark(mark)))
+    }
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        self.0.call(|w| now(w, w.router().clear_mark()))
+    }
 }
 
 #[async_trait]
@@ -259,6 +269,7 @@ mod tests {
         let router = SimFileRouter(sim.clone());
         c::router_round_trip(&router).await;
         c::router_idempotent_write(&router).await;
+        c::router_mark_round_trip(&router).await;
         let health = SimFileHealth(sim.clone());
         c::health_target_counts(&health, Color::Blue, 1).await;
         // Ten simulated minutes of traffic (10 ms of real time at this scale).

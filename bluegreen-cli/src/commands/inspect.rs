@@ -78,8 +78,9 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             p.health.alarm_states(&w.alarms()).await
         }
     };
-    let (routing, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
+    let (routing, mark, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
         p.router.read_routes(),
+        p.router.read_mark(),
         p.health.target_health(Color::Blue),
         p.health.target_health(Color::Green),
         capacity(Color::Blue),
@@ -174,12 +175,45 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     } else {
         (Value::Null, None)
     };
+    // The mark a running deployment leaves on the listener: one that is not the deployment recorded here
+    // runs from another directory or machine.
+    let now = p.clock.now();
+    let mark = match mark {
+        Ok(mark) => mark,
+        Err(e) => {
+            human.push_str(&format!(
+                "listener mark: {}
+",
+                fmt_err(e)
+            ));
+            None
+        }
+    };
+    let here = deployment["id"].as_str();
+    let elsewhere = mark
+        .as_ref()
+        .filter(|m| m.is_live(now) && here != Some(m.deployment.as_str()));
+    match &mark {
+        Some(m) if elsewhere.is_some() => human.push_str(&format!(
+            "the listener is marked by {m}: it runs from another directory or machine whose state this one \
+             does not share (a deployment here is refused until it ends; docs/teams.md)\n"
+        )),
+        Some(m) if !m.is_live(now) => human.push_str(&format!(
+            "the listener carries the mark of deployment {}, lapsed at {} (its run stopped without removing \
+             it; it refuses nothing)\n",
+            m.deployment, m.expires
+        )),
+        _ => {}
+    }
+    let mark_json = mark.as_ref().map(|m| {
+        json!({"deployment": m.deployment, "host": m.host, "expires": m.expires, "live": m.is_live(now)})
+    });
     // A split off rest that no record here left there: someone is moving it from elsewhere, or moved it by
     // hand. (A manual shift ends off rest, recorded.)
     let unrecorded = deployment.is_null()
         && (routing.uniform().is_none() || split.sole_color().is_none())
         && routing.uniform() != ended_at;
-    if unrecorded {
+    if unrecorded && elsewhere.is_none() {
         human.push_str(&format!(
             "the listener is not at rest ({}) and no deployment is recorded in {}: one may be running from \
              another directory or machine — give every machine one shared state (docs/teams.md); to bring it \
@@ -197,9 +231,9 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
                 match state {
                     bluegreen_store::Liveness::Live => "alive",
                     bluegreen_store::Liveness::Dead =>
-                        "its process is gone (bluegreen unlock, then resume)",
+                        "its process is gone: `bluegreen resume` takes the lock over and finishes the deployment (`resume --rollback` rolls it back)",
                     bluegreen_store::Liveness::Lapsed =>
-                        "lease lapsed (bluegreen unlock, then resume)",
+                        "lease lapsed: `bluegreen resume` takes the lock over and finishes the deployment (`resume --rollback` rolls it back)",
                 }
             ));
             json!({"holder": lease.owner, "since": lease.since, "expires": lease.expires, "fence": lease.fence, "state": state})
@@ -210,7 +244,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             json!({"state": "unreadable", "detail": e.to_string()})
         }
     };
-    let data = json!({"application": w.application(), "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "last_deployment": last, "unrecorded_split": unrecorded, "lock": lock});
+    let data = json!({"application": w.application(), "split": split, "routes": routing, "routes_agree": routing.uniform().is_some(), "colors": colors, "alarms": alarms, "deployment": deployment, "last_deployment": last, "unrecorded_split": unrecorded, "mark": mark_json, "lock": lock});
     Ok((human.trim_end().to_string(), data))
 }
 

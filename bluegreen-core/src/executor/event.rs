@@ -310,6 +310,14 @@ pub enum Notice {
         /// When the next round starts.
         next_in: std::time::Duration,
     },
+    /// The run's mark on the routes ([`RouteMark`](crate::RouteMark)) could not be written, renewed or
+    /// removed. The mark only shows the run to other machines: the run goes on.
+    MarkFailed {
+        /// `write`, `renew` or `remove`.
+        operation: &'static str,
+        /// The error.
+        error: ProviderError,
+    },
     /// A read-back did not match the write yet.
     StaleRead {
         /// What was written.

@@ -109,6 +109,15 @@ pub enum ExecError {
         "deployment {0} was promoted: rolling it back could send all traffic to a scaled-down color; use an emergency rollback, which checks the target's health, or deploy again"
     )]
     AlreadyPromoted(DeploymentId),
+    /// Another deployment's live mark is on the routes ([`RouteMark`](crate::RouteMark)): it runs from a
+    /// machine or directory whose state store this one does not share.
+    #[error(
+        "the listener is marked by {mark}: it runs from a machine or directory whose state this one does not share; nothing was changed: wait for it to end, or share the state (docs/teams.md)"
+    )]
+    Marked {
+        /// The mark found.
+        mark: crate::RouteMark,
+    },
     /// A deployment with this id already has a record.
     #[error("deployment {0} already exists")]
     DuplicateId(DeploymentId),

@@ -19,7 +19,7 @@ pub use health::{
     AlarmState, AlarmStatus, HealthSource, MINUTE, Metrics, MinuteMetrics, TargetHealth,
 };
 pub use hooks::{HookFailure, HookPoint, Hooks};
-pub use router::{RouteSet, RouteSplit, Routing, TrafficRouter};
+pub use router::{RouteMark, RouteSet, RouteSplit, Routing, TrafficRouter};
 pub use store::{
     Lease, LockOwner, StateStore, ensure_current, is_current, lost_lease, release_lease,
     renew_lease, take_lease,

@@ -1,4 +1,4 @@
-use crate::{Color, ProviderError, TrafficSplit};
+use crate::{Color, DeploymentId, ProviderError, Timestamp, TrafficSplit};
 use async_trait::async_trait;
 use serde::Serialize;
 use std::fmt;
@@ -24,6 +24,116 @@ pub trait TrafficRouter: Send + Sync {
     /// [`read_split`](Self::read_split).
     async fn read_routes(&self) -> Result<Routing, ProviderError> {
         Ok(Routing::single("listener", self.read_split().await?))
+    }
+    /// The mark a running deployment left on the routes ([`RouteMark`]), if any. The default is `None`: a
+    /// router that cannot carry a mark (then only a shared state store shows a deployment to other
+    /// machines).
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        Ok(None)
+    }
+    /// Marks every route as driven by `mark`'s deployment, replacing any mark. The default does nothing.
+    async fn write_mark(&self, _mark: &RouteMark) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Removes the mark from every route. The default does nothing.
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+/// A running deployment's mark on the routes it drives: which deployment, from which host, and until when
+/// its lease holds unless renewed. Written with a run's first change, renewed with its lease and removed at
+/// its end, so that any machine and any directory can name the deployment driving a listener, even without
+/// a shared state store; a deployment elsewhere refuses to start while the mark is live.
+///
+/// On a load balancer it is three tags ([`RouteMark::tags`]), readable in the console:
+///
+/// ```
+/// use bluegreen_core::{DeploymentId, RouteMark, Timestamp};
+/// let mark = RouteMark {
+///     deployment: DeploymentId::new("poc-web-42").unwrap(),
+///     host: "ci-7:4711".into(),
+///     expires: Timestamp::from_millis(1_700_000_060_000),
+/// };
+/// let tags = mark.tags();
+/// assert_eq!(tags[0], ("bluegreen:deployment", "poc-web-42".to_string()));
+/// assert_eq!(tags[2].1, "2023-11-14T22:14:20.000Z");
+/// assert_eq!(RouteMark::from_tags(tags.iter().map(|(k, v)| (*k, v.as_str()))), Some(mark));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteMark {
+    /// The deployment driving the routes.
+    pub deployment: DeploymentId,
+    /// Where its run is (`host:pid`).
+    pub host: String,
+    /// When the mark lapses unless the run renews it (its lease's expiry).
+    pub expires: Timestamp,
+}
+
+impl RouteMark {
+    /// The tag keys of a mark: deployment, host, lease expiry.
+    pub const TAG_KEYS: [&'static str; 3] = [
+        "bluegreen:deployment",
+        "bluegreen:host",
+        "bluegreen:lease-until",
+    ];
+
+    /// Whether the mark still holds at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires
+    }
+
+    /// The mark as tags (key, value). A host is kept to the characters a load balancer's tag value allows
+    /// (others become `_`) and to 128 characters.
+    pub fn tags(&self) -> [(&'static str, String); 3] {
+        let host: String = self
+            .host
+            .chars()
+            .take(128)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-:/=+@ ".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        [
+            (Self::TAG_KEYS[0], self.deployment.to_string()),
+            (Self::TAG_KEYS[1], host),
+            (Self::TAG_KEYS[2], self.expires.to_string()),
+        ]
+    }
+
+    /// The mark in `tags`, if they hold one (all three keys, each readable); other tags are ignored. A mark
+    /// that cannot be read is `None`: it can stop nothing, and the run that wrote it replaces it.
+    pub fn from_tags<'t>(tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Option<RouteMark> {
+        let mut values: [Option<&str>; 3] = [None; 3];
+        for (k, v) in tags {
+            if let Some(i) = Self::TAG_KEYS.iter().position(|key| *key == k) {
+                values[i] = Some(v);
+            }
+        }
+        let [Some(deployment), Some(host), Some(expires)] = values else {
+            return None;
+        };
+        let expires = humantime::parse_rfc3339(expires).ok()?;
+        let expires = expires.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(RouteMark {
+            deployment: DeploymentId::new(deployment).ok()?,
+            host: host.to_string(),
+            expires: Timestamp::from_millis(u64::try_from(expires.as_millis()).ok()?),
+        })
+    }
+}
+
+impl fmt::Display for RouteMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deployment {} (run on {}, lease until {})",
+            self.deployment, self.host, self.expires
+        )
     }
 }
 
@@ -163,6 +273,30 @@ impl TrafficRouter for RouteSet {
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
         for (_, router) in &self.routes {
             router.write_split(split).await?;
+        }
+        Ok(())
+    }
+
+    /// The first route's mark that is found (every route carries the same one).
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        for (_, router) in &self.routes {
+            if let Some(mark) = router.read_mark().await? {
+                return Ok(Some(mark));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
+        for (_, router) in &self.routes {
+            router.write_mark(mark).await?;
+        }
+        Ok(())
+    }
+
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        for (_, router) in &self.routes {
+            router.clear_mark().await?;
         }
         Ok(())
     }

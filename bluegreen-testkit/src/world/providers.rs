@@ -4,7 +4,7 @@ use super::{ActionRef, SimWorld};
 use async_trait::async_trait;
 use bluegreen_core::{
     AlarmStatus, Capacity, CapacityStatus, Clock, Color, HealthSource, LaunchSource, MinuteMetrics,
-    PerColor, ProviderError, Routing, TargetHealth, TrafficRouter, TrafficSplit, Window,
+    PerColor, ProviderError, RouteMark, Routing, TargetHealth, TrafficRouter, TrafficSplit, Window,
 };
 
 /// The images (AMIs) the simulated world knows: the golden image of version 1 and a newer one. Any other id
@@ -80,6 +80,44 @@ impl TrafficRouter for SimRouter {
             ActionRef::Rule(p) => format!("HTTP:{port} rule {p}"),
         };
         Ok(Routing::single(name, split))
+    }
+
+    /// The mark, from the listener's tags (`DescribeTags`).
+    async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
+        self.world
+            .calls()
+            .record(self.world.clock().now(), "DescribeTags");
+        let s = self.world.lock();
+        let tags = &s.listener(&self.listener)?.tags;
+        Ok(RouteMark::from_tags(
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
+    }
+
+    /// Tags the listener with the mark (`AddTags`).
+    async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
+        self.world
+            .calls()
+            .record(self.world.clock().now(), "AddTags");
+        let mut s = self.world.lock();
+        let listener = s.listener_mut(&self.listener)?;
+        for (k, v) in mark.tags() {
+            listener.tags.insert(k.to_string(), v);
+        }
+        Ok(())
+    }
+
+    /// Removes the mark's tags (`RemoveTags`).
+    async fn clear_mark(&self) -> Result<(), ProviderError> {
+        self.world
+            .calls()
+            .record(self.world.clock().now(), "RemoveTags");
+        let mut s = self.world.lock();
+        let listener = s.listener_mut(&self.listener)?;
+        for k in RouteMark::TAG_KEYS {
+            listener.tags.remove(k);
+        }
+        Ok(())
     }
 }
 

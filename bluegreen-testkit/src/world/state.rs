@@ -156,6 +156,16 @@ pub struct WriteRecord {
 }
 
 impl State {
+    /// The listener `arn`, to change.
+    pub fn listener_mut(&mut self, arn: &str) -> Result<&mut Listener, ProviderError> {
+        self.listeners
+            .iter_mut()
+            .find(|l| l.arn == arn)
+            .ok_or_else(|| ProviderError::NotFound {
+                resource: format!("listener {arn}"),
+            })
+    }
+
     pub fn listener(&self, arn: &str) -> Result<&Listener, ProviderError> {
         self.listeners
             .iter()

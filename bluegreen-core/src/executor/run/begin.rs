@@ -72,7 +72,7 @@ async fn start_locked(
         }
         Err(e) => return (Err(e), Held::Kept(lease)),
     }
-    let (split, stable) = match preflight(exec, &plan).await {
+    let (split, stable) = match preflight(exec, &id, &plan).await {
         Ok(v) => v,
         Err(e) => return (Err(e), Held::Kept(lease)),
     };
@@ -97,14 +97,45 @@ async fn start_locked(
         };
         return (Err(error), run.held());
     }
+    run.put_mark().await;
     // A fresh run is the replay of its first entry: the forward path has no separate case for it.
     let replay = Replay::new(&[entry]).expect("a record of one `started` entry replays");
     let outcome = run.drive(&replay).await;
     (Ok(outcome), run.held())
 }
 
+/// Refuses while another deployment's live mark is on the routes: it runs from a machine or directory whose
+/// state store this one does not see (the lock did not stop it). A mark of `id` itself (a run of it that
+/// died) is this deployment's to replace.
+async fn check_mark(
+    exec: &Executor,
+    id: &DeploymentId,
+    retry: &RetryPolicy,
+) -> Result<(), ExecError> {
+    let p = &exec.providers;
+    let mark = with_retry(&*p.clock, &*exec.observer, retry, "read_mark", || {
+        p.router.read_mark()
+    })
+    .await
+    .map_err(|source| ExecError::Provider {
+        operation: "read the listener's mark",
+        source,
+    })?;
+    match mark {
+        Some(mark) if mark.deployment != *id && mark.is_live(p.clock.now()) => {
+            Err(ExecError::Marked { mark })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads the split and decides the stable color, before anything is written.
-async fn preflight(exec: &Executor, plan: &Plan) -> Result<(TrafficSplit, Color), ExecError> {
+async fn preflight(
+    exec: &Executor,
+    id: &DeploymentId,
+    plan: &Plan,
+) -> Result<(TrafficSplit, Color), ExecError> {
+    check_mark(exec, id, &plan.retry).await?;
     let p = &exec.providers;
     let routing = with_retry(
         &*p.clock,
@@ -224,6 +255,9 @@ async fn resume_locked(
     if let Some(outcome) = replay.outcome.clone() {
         return (Ok(outcome), Held::Kept(lease));
     }
+    if let Err(e) = check_mark(exec, id, &replay.plan.retry).await {
+        return (Err(e), Held::Kept(lease));
+    }
     let mut run = Run::new(
         exec,
         id.clone(),
@@ -239,7 +273,11 @@ async fn resume_locked(
     let step = replay
         .next_step()
         .unwrap_or(replay.plan.schedule.steps().len());
-    let outcome = match run.record(Event::Resumed { action, step }).await {
+    let resumed = run.record(Event::Resumed { action, step }).await;
+    if resumed.is_ok() {
+        run.put_mark().await;
+    }
+    let outcome = match resumed {
         Err(stop) => run.finish(Err(stop)).await,
         Ok(()) => match (&replay.rollback, action) {
             (Some((reason, step)), _) => {

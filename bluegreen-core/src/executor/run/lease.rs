@@ -170,6 +170,9 @@ impl Run<'_> {
         match renewed {
             Ok(lease) => {
                 self.lease = lease;
+                if self.marked {
+                    self.write_mark("renew").await;
+                }
                 Ok(())
             }
             // Unreachable, not refused: the lease is still this run's until it expires. While a quarter of
@@ -249,6 +252,70 @@ impl Run<'_> {
                 Some(v) => return Ok(v),
                 None => self.keep_lease().await?,
             }
+        }
+    }
+
+    /// Marks the routes as driven by this run, until its lease expires ([`RouteMark`]): before its first
+    /// change. A mark that cannot be written is told, not a stop: it only shows the run to other machines.
+    pub(super) async fn put_mark(&mut self) {
+        self.marked = true;
+        self.write_mark("write").await;
+    }
+
+    async fn write_mark(&mut self, operation: &'static str) {
+        let mark = RouteMark {
+            deployment: self.id.clone(),
+            host: self.lease.owner.host.clone(),
+            expires: self.lease.expires,
+        };
+        let p = self.p();
+        let written = with_retry(
+            &*p.clock,
+            &*self.exec.observer,
+            &self.plan.retry,
+            "write_mark",
+            || p.router.write_mark(&mark),
+        )
+        .await;
+        if let Err(error) = written {
+            self.exec
+                .observer
+                .on_notice(self.now(), &Notice::MarkFailed { operation, error });
+        }
+    }
+
+    /// Removes this run's mark at its end, if the routes still carry it (a run that lost its lock writes
+    /// nothing, the mark included: its successor's mark stays).
+    pub(super) async fn remove_mark(&mut self) {
+        if !self.marked || self.lost {
+            return;
+        }
+        let p = self.p();
+        let retry = self.plan.retry;
+        let observer = &*self.exec.observer;
+        let removed = async {
+            let mark = with_retry(&*p.clock, observer, &retry, "read_mark", || {
+                p.router.read_mark()
+            })
+            .await?;
+            if mark.is_some_and(|m| m.deployment == self.id) {
+                with_retry(&*p.clock, observer, &retry, "clear_mark", || {
+                    p.router.clear_mark()
+                })
+                .await?;
+            }
+            Ok::<(), ProviderError>(())
+        }
+        .await;
+        self.marked = false;
+        if let Err(error) = removed {
+            self.exec.observer.on_notice(
+                self.now(),
+                &Notice::MarkFailed {
+                    operation: "remove",
+                    error,
+                },
+            );
         }
     }
 

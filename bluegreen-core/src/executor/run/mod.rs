@@ -20,8 +20,8 @@ use crate::gate::{
     Verdict, judge_bake_gate, judge_pre_step,
 };
 use crate::{
-    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, Step, TimeoutAction,
-    Timestamp,
+    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, RouteMark, Step,
+    TimeoutAction, Timestamp,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -110,6 +110,8 @@ struct Run<'a> {
     /// The stable color's desired capacity when the run first looked (capacity managed only): scaled to
     /// zero by someone else, there is nothing left to roll back to.
     stable_desired: Option<u32>,
+    /// Whether this run wrote its mark on the routes: renewed with the lease, removed at the end.
+    marked: bool,
 }
 
 impl<'a> Run<'a> {
@@ -144,6 +146,7 @@ impl<'a> Run<'a> {
             ending: false,
             pending: Vec::new(),
             stable_desired: None,
+            marked: false,
         }
     }
 
@@ -226,6 +229,7 @@ impl<'a> Run<'a> {
         // The end of the run is recorded, however long the store is down: until then the record says the
         // deployment is still running, and its lock stays held.
         self.flush_until_stored().await;
+        self.remove_mark().await;
         outcome
     }
 
