@@ -154,6 +154,26 @@ impl TrafficRouter for ElbRouter {
         ))
     }
 
+    /// The forward action's group stickiness, when enabled: one `DescribeListeners` (or `DescribeRules`).
+    async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        let actions = self.fetch_actions().await?;
+        let (index, _) =
+            forward_weights(&actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
+                message: format!(
+                    "{}: expected a forward action to the blue and green target groups, found {}",
+                    self.route.resource(),
+                    e.found
+                ),
+            })?;
+        Ok(actions[index]
+            .forward_config()
+            .and_then(|f| f.target_group_stickiness_config())
+            .filter(|s| s.enabled() == Some(true))
+            .map(|s| {
+                std::time::Duration::from_secs(s.duration_seconds().unwrap_or(0).max(0) as u64)
+            }))
+    }
+
     /// The mark, from the listener's (or rule's) tags: one `DescribeTags`.
     async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
         let resource = self.route.resource();

@@ -121,6 +121,7 @@ impl From<bluegreen::Error> for Failure {
                 }
             }
             bluegreen::Error::Exec(e) => Failure::from_exec(&e),
+            bluegreen::Error::Refused(message) => Failure::refused(message),
             other => Failure::provider(other.to_string()),
         }
     }

@@ -20,6 +20,78 @@ pub struct Renderer {
     /// The deployment's schedule, to number steps as a person counts them: from its `started` event, or
     /// given (a resume).
     schedule: Arc<Mutex<Option<Schedule>>>,
+    /// The plan, from the `started` event (a resume does not show it again): a bake's expected end.
+    plan: Arc<Mutex<Option<bluegreen_core::Plan>>>,
+    /// The bake under way, for the spinner.
+    bake: Arc<Mutex<Option<LiveBake>>>,
+}
+
+/// What the spinner shows of the bake under way.
+#[derive(Debug, Clone)]
+pub struct LiveBake {
+    /// The step, as a person counts it, and what it is (`step 2/10: bake 3m`).
+    pub label: String,
+    /// When the bake began.
+    pub started: Timestamp,
+    /// Its planned length.
+    pub planned: Duration,
+    /// When it likely ends and when at the latest (from the plan and CloudWatch's typical delay; a bake
+    /// extension moves the latest), when known.
+    pub ends: Option<(Timestamp, Timestamp)>,
+    /// Polls passed so far.
+    pub polls: u32,
+    /// The CloudWatch minute the bake waits for (not yet published), if any.
+    pub awaiting: Option<Timestamp>,
+    /// The last metric values judged, against their limits.
+    pub last: Vec<String>,
+}
+
+impl LiveBake {
+    /// The spinner's line at `now`: elapsed of planned, the minute awaited, the expected end as clock
+    /// times, the last values against their limits.
+    pub fn line(&self, now: Timestamp) -> String {
+        let clock = |d: Duration| {
+            let s = d.as_secs();
+            format!("{}:{:02}", s / 60, s % 60)
+        };
+        let mut line = format!(
+            "{} — {} of {}, {} polls passed",
+            self.label,
+            clock(now.since(self.started)),
+            clock(self.planned),
+            self.polls
+        );
+        if let Some(minute) = self.awaiting {
+            line.push_str(&format!(
+                "; waiting for CloudWatch minute {}",
+                &clock_time(minute)[..5]
+            ));
+        }
+        if let Some((likely, at_most)) = self.ends {
+            if likely == at_most {
+                line.push_str(&format!("; ends {}", clock_time(likely)));
+            } else {
+                line.push_str(&format!(
+                    "; ends likely {}, at most {}",
+                    clock_time(likely),
+                    clock_time(at_most)
+                ));
+            }
+        }
+        if !self.last.is_empty() {
+            line.push_str(&format!("; last: {}", self.last.join(", ")));
+        }
+        line
+    }
+}
+
+/// A gate's value against its limit, short: `5xx-rate 0.00% (limit 5.00%)`.
+fn value_against_limit(r: &GateReport) -> Option<String> {
+    let value = r.unit.show(r.value?);
+    Some(match r.limit {
+        Some(limit) => format!("{} {value} (limit {})", r.gate, r.unit.show(limit)),
+        None => format!("{} {value}", r.gate),
+    })
 }
 
 /// Step `index` as a person counts it (`step 2/5`), or the entry's number when the schedule is unknown.
@@ -118,12 +190,16 @@ impl Renderer {
             spinner: None,
             polls: Arc::new(Mutex::new(BakeProgress::default())),
             schedule: Arc::new(Mutex::new(None)),
+            plan: Arc::new(Mutex::new(None)),
+            bake: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// Numbers steps by `schedule` (for a resumed deployment, whose `started` event is not shown again).
-    pub fn with_schedule(self, schedule: Schedule) -> Self {
-        *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = Some(schedule);
+    /// Numbers steps and expects bakes by `plan` (for a resumed deployment, whose `started` event is not
+    /// shown again).
+    pub fn with_plan(self, plan: bluegreen_core::Plan) -> Self {
+        *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.schedule.clone());
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan);
         self
     }
 
@@ -161,17 +237,15 @@ impl Renderer {
 
     fn update_spinner(&self, entry: &RecordEntry) {
         let Some(pb) = &self.spinner else { return };
+        if let Some(line) = self.track_bake(entry) {
+            pb.set_message(line);
+            return;
+        }
         match &entry.event {
             Event::StepStarted { index, step } => pb.set_message(format!(
                 "{}: {step}",
                 step_label(*index, self.schedule().as_ref())
             )),
-            Event::Polled { .. } => {
-                let polls = self.polls.lock().map(|p| p.polls).unwrap_or(0);
-                let msg = pb.message();
-                let base = msg.split(" — ").next().unwrap_or_default().to_string();
-                pb.set_message(format!("{base} — {polls} polls passed"));
-            }
             Event::ApprovalRequested { .. } => {
                 pb.set_message("waiting for approval (bluegreen promote / abort)")
             }
@@ -179,6 +253,67 @@ impl Renderer {
             Event::Finished { .. } => pb.finish_and_clear(),
             _ => {}
         }
+    }
+
+    /// Follows the bake under way through `entry`; the spinner's line while one runs.
+    pub fn track_bake(&self, entry: &RecordEntry) -> Option<String> {
+        let mut bake = self.bake.lock().unwrap_or_else(|e| e.into_inner());
+        match &entry.event {
+            Event::StepStarted {
+                index,
+                step: Step::Bake { duration },
+            } => {
+                let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+                let ends = plan
+                    .as_ref()
+                    .and_then(|p| {
+                        p.bake_expectation(*index, bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY)
+                    })
+                    .map(|e| (entry.at + e.likely, entry.at + e.at_most));
+                *bake = Some(LiveBake {
+                    label: format!(
+                        "{}: bake {}",
+                        step_label(*index, self.schedule().as_ref()),
+                        humantime::format_duration(*duration)
+                    ),
+                    started: entry.at,
+                    planned: *duration,
+                    ends,
+                    polls: 0,
+                    awaiting: None,
+                    last: Vec::new(),
+                });
+            }
+            Event::Polled {
+                reports, awaiting, ..
+            } => {
+                let b = bake.as_mut()?;
+                b.polls += 1;
+                b.awaiting = *awaiting;
+                let judged: Vec<String> = reports
+                    .iter()
+                    .filter(|r| r.minute.is_some())
+                    .filter_map(value_against_limit)
+                    .collect();
+                if !judged.is_empty() {
+                    b.last = judged;
+                }
+            }
+            Event::BakeExtended { until, .. } => {
+                let b = bake.as_mut()?;
+                let likely = b.ends.map_or(*until, |(likely, _)| likely.min(*until));
+                b.ends = Some((likely, (*until).max(likely)));
+            }
+            Event::StepStarted { .. }
+            | Event::StepCompleted { .. }
+            | Event::RollbackStarted { .. }
+            | Event::Finished { .. } => {
+                *bake = None;
+                return None;
+            }
+            _ => return None,
+        }
+        bake.as_ref().map(|b| b.line(entry.at))
     }
 
     /// Where offsets count from.
@@ -470,6 +605,7 @@ impl Observer for Renderer {
     fn on_event(&self, entry: &RecordEntry) {
         if let Event::Started { plan, .. } = &entry.event {
             *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.schedule.clone());
+            *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some((**plan).clone());
         }
         match self.output {
             Output::Human => {
@@ -502,5 +638,118 @@ impl Observer for Renderer {
                 serde_json::json!({"at": at, "alarming": notice.is_alarming(), "message": describe_notice(notice)}),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluegreen_core::gate::{GateMode, Unit};
+    use bluegreen_core::{DeploymentId, Plan, Strategy, Window};
+
+    fn entry(seq: u64, at: Timestamp, event: Event) -> RecordEntry {
+        RecordEntry { seq, at, event }
+    }
+
+    /// Issue 21 item 5: the spinner said `step 1/5: bake 3m — 14 polls passed`. While baking it now says
+    /// elapsed of planned, the CloudWatch minute awaited, the expected end as clock times (likely / at
+    /// most, a bake extension moving the latest) and the last values against their limits.
+    #[test]
+    fn the_live_bake_line_says_how_far_what_it_waits_for_and_when_it_ends() {
+        let t0 = Timestamp::from_millis(1_796_473_200_000); // 2026-12-05T12:20:00Z
+        let plan = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+        let r = Renderer::new(Output::Human, t0);
+        let started = Event::Started {
+            deployment: DeploymentId::new("d1").unwrap(),
+            stable: bluegreen_core::Color::Blue,
+            plan: Box::new(plan.clone()),
+        };
+        r.on_event(&entry(0, t0, started));
+        let bake = plan
+            .schedule
+            .steps()
+            .iter()
+            .position(|s| matches!(s, Step::Bake { .. }))
+            .unwrap();
+        let line = r
+            .track_bake(&entry(
+                1,
+                t0,
+                Event::StepStarted {
+                    index: bake,
+                    step: plan.schedule.steps()[bake].clone(),
+                },
+            ))
+            .unwrap();
+        let expected = plan
+            .bake_expectation(bake, bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY)
+            .unwrap();
+        assert!(expected.likely > expected.bake, "{expected:?}");
+        assert!(
+            line.starts_with("step 1/5: bake 3m — 0:00 of 3:00, 0 polls passed"),
+            "{line}"
+        );
+        let likely = clock_time(t0 + expected.likely);
+        let at_most = clock_time(t0 + expected.at_most);
+        assert!(
+            line.contains(&format!("ends likely {likely}, at most {at_most}")),
+            "{line}"
+        );
+        let report = GateReport {
+            gate: "5xx-rate".into(),
+            mode: GateMode::Enforce,
+            verdict: Verdict::Pass,
+            value: Some(0.0012),
+            stable: None,
+            limit: Some(0.05),
+            unit: Unit::Ratio,
+            detail: String::new(),
+            minute: Some(t0),
+        };
+        let polled = Event::Polled {
+            index: bake,
+            window: Some(Window {
+                from: t0,
+                to: t0 + Duration::from_secs(60),
+            }),
+            reports: vec![report],
+            awaiting: Some(t0 + Duration::from_secs(60)),
+        };
+        let line = r
+            .track_bake(&entry(2, t0 + Duration::from_secs(100), polled))
+            .unwrap();
+        assert!(line.contains("— 1:40 of 3:00, 1 polls passed"), "{line}");
+        assert!(
+            line.contains("waiting for CloudWatch minute 12:21"),
+            "{line}"
+        );
+        assert!(
+            line.contains("last: 5xx-rate 0.12% (limit 5.00%)"),
+            "{line}"
+        );
+        let until = t0 + Duration::from_secs(600);
+        let line = r
+            .track_bake(&entry(
+                3,
+                t0 + Duration::from_secs(180),
+                Event::BakeExtended { index: bake, until },
+            ))
+            .unwrap();
+        assert!(
+            line.contains(&format!(
+                "ends likely {likely}, at most {}",
+                clock_time(until)
+            )),
+            "{line}"
+        );
+        // Nothing after the step: no bake is under way.
+        assert_eq!(
+            r.track_bake(&entry(
+                4,
+                t0 + Duration::from_secs(300),
+                Event::StepCompleted { index: bake }
+            )),
+            None
+        );
     }
 }

@@ -1177,7 +1177,13 @@ fn a_webhook_receives_every_event_as_json() {
         .env("BLUEGREEN_WEBHOOK", &url)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let bodies = bodies.lock().unwrap().clone();
     let types: Vec<String> = bodies
         .iter()
@@ -1914,4 +1920,69 @@ fn an_alarm_that_does_not_exist_is_refused_before_any_change() {
     }
     let history = text(&env.run(&["history"]).stdout);
     assert!(history.contains("no deployments"), "{history}");
+}
+
+/// Issue 21 item 5, on a real terminal: the live screen of a bake, captured from tmux. It shows elapsed of
+/// planned, the CloudWatch minute awaited, the expected end as clock times, and the last values against
+/// their limits. (Skipped where tmux is not installed.)
+#[test]
+fn the_live_screen_of_a_bake_in_a_terminal() {
+    let Ok(found) = Command::new("tmux").arg("-V").output() else {
+        eprintln!("tmux is not installed: skipped");
+        return;
+    };
+    assert!(found.status.success());
+    let env = Env::new("tmux");
+    let socket = format!("bluegreen-test-{}", std::process::id());
+    let command = format!(
+        "cd {} && env BLUEGREEN_ENVIRONMENT=poc BLUEGREEN_APPLICATION=poc-web BLUEGREEN_PROVIDER=sim \
+         BLUEGREEN_TIME_SCALE=30 {} deploy --steps 10,100 --bake 3m --type traffic-only; sleep 60",
+        env.dir.display(),
+        env!("CARGO_BIN_EXE_bluegreen")
+    );
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bake",
+        "-x",
+        "250",
+        "-y",
+        "20",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut screen = String::new();
+    while std::time::Instant::now() < deadline {
+        screen = text(&tmux(&["capture-pane", "-p", "-t", "bake"]).stdout);
+        if screen.contains("waiting for CloudWatch minute") && screen.contains("last: ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tmux(&["kill-server"]);
+    eprintln!("{screen}");
+    let line = screen
+        .lines()
+        .find(|l| l.contains("step 1/2: bake 3m — "))
+        .unwrap_or_else(|| panic!("no bake line on the screen:\n{screen}"));
+    assert!(line.contains(" of 3:00, "), "{line}");
+    assert!(line.contains("polls passed"), "{line}");
+    assert!(line.contains("waiting for CloudWatch minute "), "{line}");
+    assert!(
+        line.contains("ends likely ") && line.contains(", at most "),
+        "{line}"
+    );
+    assert!(
+        line.contains("last: 5xx-rate ") && line.contains("(limit "),
+        "{line}"
+    );
 }

@@ -302,6 +302,11 @@ impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
         self.inner.read_mark().await
     }
 
+    async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        self.gate("stickiness").await?;
+        self.inner.stickiness().await
+    }
+
     async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
         self.inner.write_mark(mark).await
     }

@@ -37,6 +37,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The world as it is refuses the deployment before any change (e.g. the color to receive traffic has
+    /// no registered targets): the message says what to do.
+    #[error("{0}")]
+    Refused(String),
     /// The executor refused or could not run the deployment (another one holds the lock, a record that
     /// cannot be written, ...). A deployment that ran returns an [`Outcome`] instead, rolled back or not.
     #[error(transparent)]
@@ -342,9 +346,10 @@ impl Deployer {
 
     /// Checks what the executor would only find out under the lock, after the record began: that no
     /// deployment this store does not know drives the listener (its live mark), that every alarm the gates
-    /// watch exists, that the plan's new image exists, and that the new color's group launches from a
-    /// launch template (a launch configuration cannot take a new image). Reads only; a refusal says
-    /// "nothing was changed".
+    /// watch exists, that the new color has registered targets unless the deployment raises it, that the
+    /// old color outlives the listener's group stickiness before it is scaled down, that the plan's new
+    /// image exists, and that the new color's group launches from a launch template (a launch
+    /// configuration cannot take a new image). Reads only; a refusal says "nothing was changed".
     pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
         if let Some(mark) = self.providers.router.read_mark().await?
             && mark.is_live(self.providers.clock.now())
@@ -375,9 +380,48 @@ impl Deployer {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (Some(image), Some(cap)) = (
+        // The new color is the one without traffic; a split off rest is refused by the run itself.
+        let routing = self.providers.router.read_routes().await?;
+        let Some(new) = routing
+            .uniform()
+            .and_then(TrafficSplit::sole_color)
+            .map(Color::other)
+        else {
+            return Ok(());
+        };
+        let managed = self.providers.capacity.as_ref().zip(plan.capacity.as_ref());
+        // A color that gets weight without being raised first must have targets: a weighted group with
+        // none answers 503 (and the pre-step gate would only roll back after the record began).
+        if !managed.is_some_and(|(_, c)| c.scale_up) {
+            let targets = self.providers.health.target_health(new).await?;
+            if targets.healthy + targets.unhealthy + targets.other == 0 {
+                return Err(Error::Refused(format!(
+                    "{new}'s target group has no registered targets: a weight on it would answer 503. Nothing \
+                     was changed; start {new}'s instances (a full deployment, --type full, raises them first), \
+                     then deploy again"
+                )));
+            }
+        }
+        // Group stickiness pins clients to the color they were sent to for its duration: the old color
+        // must outlive it, or those clients are sent to a scaled-down group.
+        if let Some((_, policy)) = managed
+            && policy.scale_down
+            && let Some(sticky) = self.providers.router.stickiness().await?
+            && sticky > policy.scale_down_delay
+        {
+            return Err(SettingsError::new(format!(
+                "[deploy] scale_down_delay {} is shorter than the listener's target group stickiness ({}): \
+                 clients pinned to the old color would be sent to a scaled-down group. Nothing was changed; \
+                 set scale_down_delay to at least {}, or shorten the stickiness",
+                humantime::format_duration(policy.scale_down_delay),
+                humantime::format_duration(sticky),
+                humantime::format_duration(sticky),
+            ))
+            .into());
+        }
+        let (Some(image), Some((cap, _))) = (
             plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
-            &self.providers.capacity,
+            managed,
         ) else {
             return Ok(());
         };
@@ -399,15 +443,7 @@ impl Deployer {
         }
         // The new image becomes a version of the new color's launch template: a group on a launch
         // configuration cannot take it, and finding that out after raising the group is a failed release
-        // for CI. The new color is the one without traffic; a split off rest is refused by the run itself.
-        let routing = self.providers.router.read_routes().await?;
-        let Some(new) = routing
-            .uniform()
-            .and_then(TrafficSplit::sole_color)
-            .map(Color::other)
-        else {
-            return Ok(());
-        };
+        // for CI.
         match cap.launch_source(new).await? {
             LaunchSource::LaunchConfiguration { name } => Err(SettingsError::new(format!(
                 "image {image}: {new}'s auto scaling group launches from launch configuration {name}, which \

@@ -191,6 +191,9 @@ impl TrafficRouter for SimFileRouter {
     async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
         self.0.call(|w| now(w, w.router().read_mark()))
     }
+    async fn stickiness(&self) -> Result<Option<Duration>, ProviderError> {
+        self.0.call(|w| now(w, w.router().stickiness()))
+    }
     async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
         self.0.call(|w| now(w, w.router().write_mark(mark)))
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bluegreen::{Deployer, Error, Settings};
 use bluegreen_core::{
     Approval, ApprovalDecision, ApprovalRequest, Color, DeploymentId, Event, Observer, Outcome,
-    ProviderError, RecordEntry, RollbackReason, StateStore, TrafficSplit,
+    ProviderError, RecordEntry, RollbackReason, StateStore, StrategySettings, TrafficSplit,
 };
 use bluegreen_store::Control;
 use std::path::{Path, PathBuf};
@@ -422,5 +422,140 @@ async fn a_fenced_out_run_leaves_its_successor_s_control_requests() {
         matches!(outcome, Outcome::RolledBack { .. }),
         "B acted on carol's abort: {outcome:?}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 21 item 3: a traffic-only deployment to a color with no registered targets (its group scaled down
+/// after the last promotion) began its record and then rolled back at the pre-step gate (exit 1, a "failed
+/// release"). It is refused before any change, by `preflight` (`plan`, `--dry-run`) and by `deploy`.
+#[tokio::test]
+async fn a_color_without_registered_targets_is_refused_before_any_change() {
+    let dir = state_dir("no-targets");
+    let first = again_mutating(&dir).await.deploy().await.expect("runs");
+    assert!(
+        matches!(
+            first,
+            Outcome::Promoted {
+                scaled_down: Some(Color::Blue),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    let traffic_only = Deployer::from_settings(settings(&dir, "[deploy]\ntype = \"traffic-only\""))
+        .await
+        .expect("wires");
+    // Blue's instances go (their targets drain, then leave the group).
+    let start = std::time::Instant::now();
+    loop {
+        let t = traffic_only
+            .providers()
+            .health
+            .target_health(Color::Blue)
+            .await
+            .expect("reads");
+        if t.healthy + t.unhealthy + t.other == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{t:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let plan = traffic_only
+        .plan(StrategySettings::default(), None)
+        .expect("plans");
+    let refused = traffic_only.preflight(&plan).await.unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, bluegreen::Error::Refused(_)),
+        "{refused:?}"
+    );
+    assert!(
+        text.contains("blue's target group has no registered targets")
+            && text.contains("Nothing was changed"),
+        "{text}"
+    );
+    let refused = traffic_only.deploy().await.unwrap_err();
+    assert!(
+        matches!(refused, bluegreen::Error::Refused(_)),
+        "{refused:?}"
+    );
+    let ids = traffic_only
+        .store()
+        .list("poc/poc-web")
+        .await
+        .expect("lists");
+    assert_eq!(ids.len(), 1, "no second record: {ids:?}");
+    let split = traffic_only
+        .providers()
+        .router
+        .read_split()
+        .await
+        .expect("reads");
+    assert_eq!(split, TrafficSplit::all_to(Color::Green), "nothing written");
+    // A full deployment raises blue first: not refused.
+    let full = again_mutating(&dir).await;
+    full.preflight(&full.plan(StrategySettings::default(), None).unwrap())
+        .await
+        .expect("a full deployment raises blue first");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 21 item 3: with group stickiness of one hour on the listener and the old color scaled down one
+/// minute after promotion, clients pinned to the old color were sent to a scaled-down group. Refused before
+/// any change, naming both durations; a delay that outlives the stickiness passes.
+#[tokio::test]
+async fn a_scale_down_delay_shorter_than_the_listener_s_stickiness_is_refused() {
+    let dir = state_dir("sticky");
+    let deployer = again_mutating(&dir).await;
+    deployer
+        .sim()
+        .expect("the simulated world")
+        .with_world(|w| w.set_stickiness(Some(std::time::Duration::from_secs(3600))))
+        .expect("sets");
+    let refused = deployer.deploy().await.unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, bluegreen::Error::Settings(_)),
+        "{refused:?}"
+    );
+    assert!(
+        text.contains(
+            "scale_down_delay 1m is shorter than the listener's target group stickiness (1h)"
+        ) && text.contains("Nothing was changed"),
+        "{text}"
+    );
+    assert!(
+        deployer
+            .store()
+            .list("poc/poc-web")
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+    let patient = Deployer::from_settings(settings(
+        &dir,
+        "[deploy]\nsteps = [50, 100]\nbake = \"1m\"\nscale_down_delay = \"2h\"",
+    ))
+    .await
+    .expect("wires");
+    patient
+        .preflight(&patient.plan(StrategySettings::default(), None).unwrap())
+        .await
+        .expect("a delay that outlives the stickiness passes");
+    // Traffic-only deployments scale nothing down: stickiness is no reason to refuse them.
+    let traffic_only = Deployer::from_settings(settings(&dir, "[deploy]\ntype = \"traffic-only\""))
+        .await
+        .expect("wires");
+    traffic_only
+        .preflight(
+            &traffic_only
+                .plan(StrategySettings::default(), None)
+                .unwrap(),
+        )
+        .await
+        .expect("nothing is scaled down");
     let _ = std::fs::remove_dir_all(&dir);
 }

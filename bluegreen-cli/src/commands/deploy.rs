@@ -383,8 +383,7 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
         ResumeAction::Continue
     };
     let before = replay(&w, &id).await?;
-    let renderer =
-        live_renderer(ctx, before.started_at).with_schedule(before.plan.schedule.clone());
+    let renderer = live_renderer(ctx, before.started_at).with_plan(before.plan.clone());
     let run_id = id.clone();
     execute(
         ctx,

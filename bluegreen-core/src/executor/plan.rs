@@ -312,34 +312,53 @@ impl Plan {
     /// [`TYPICAL_PUBLICATION_DELAY`](crate::gate::TYPICAL_PUBLICATION_DELAY) before anything was
     /// observed), with how long it will likely run. Empty when the metric gates are off.
     pub fn timing_warnings(&self, delay: Duration) -> Vec<BakeWarning> {
-        if !self.gates.bake.iter().any(|g| g.check.is_minute_based()) {
-            return Vec::new();
-        }
-        let needed = self.gates.time_to_judge(delay);
-        let minute = crate::MINUTE;
         self.schedule
             .steps()
             .iter()
             .enumerate()
-            .filter_map(|(index, step)| match step {
-                crate::Step::Bake { duration } if *duration < needed => Some(BakeWarning {
-                    index,
-                    bake: *duration,
-                    // It also waits for its own last closed minute to be published.
-                    likely: needed.max(*duration + delay.min(minute * 2)),
-                    at_most: *duration + self.gates.max_extension,
-                }),
-                _ => None,
+            .filter_map(|(index, _)| {
+                let e = self.bake_expectation(index, delay)?;
+                (e.likely > e.bake).then_some(e)
             })
             .collect()
+    }
+
+    /// How long bake step `index` will run at a publication delay of `delay`: planned, likely (it runs until
+    /// its [`min_minutes`](GatePolicy::min_minutes) are judged, and waits for its own last closed minute
+    /// to be published), and at most (planned + `max_extension`, then it rolls back for want of data).
+    /// `None` for a step that is not a bake. Without metric gates a bake runs as planned.
+    pub fn bake_expectation(&self, index: usize, delay: Duration) -> Option<BakeWarning> {
+        let crate::Step::Bake { duration } = self.schedule.steps().get(index)? else {
+            return None;
+        };
+        let duration = *duration;
+        if !self.gates.bake.iter().any(|g| g.check.is_minute_based()) {
+            return Some(BakeWarning {
+                index,
+                bake: duration,
+                likely: duration,
+                at_most: duration,
+            });
+        }
+        let needed = self.gates.time_to_judge(delay);
+        Some(BakeWarning {
+            index,
+            bake: duration,
+            likely: if duration < needed {
+                needed.max(duration + delay.min(crate::MINUTE * 2))
+            } else {
+                duration
+            },
+            at_most: duration + self.gates.max_extension,
+        })
     }
 }
 
 /// The longest any single wait of a plan may be (a bake, a pause, an approval timeout, a delay): 30 days.
 pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// A bake that cannot judge its minimum of complete CloudWatch minutes within its planned length: it will
-/// run longer (see [`Plan::timing_warnings`]).
+/// How long a bake will run (see [`Plan::bake_expectation`]); in [`Plan::timing_warnings`], a bake that cannot
+/// judge its minimum of complete CloudWatch minutes within its planned length, so it will run longer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BakeWarning {
     /// The bake's step (0-based).

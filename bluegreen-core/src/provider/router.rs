@@ -25,6 +25,13 @@ pub trait TrafficRouter: Send + Sync {
     async fn read_routes(&self) -> Result<Routing, ProviderError> {
         Ok(Routing::single("listener", self.read_split().await?))
     }
+    /// How long the routes' group stickiness pins a client to the target group it was sent to (the
+    /// longest, over the routes), or `None` when it is off: a weight change then reaches sticky clients
+    /// only after that long, so the old color must keep serving them. The default is `None` (a router that
+    /// cannot tell).
+    async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        Ok(None)
+    }
     /// The mark a running deployment left on the routes ([`RouteMark`]), if any. The default is `None`: a
     /// router that cannot carry a mark (then only a shared state store shows a deployment to other
     /// machines).
@@ -275,6 +282,15 @@ impl TrafficRouter for RouteSet {
             router.write_split(split).await?;
         }
         Ok(())
+    }
+
+    /// The longest stickiness of any route.
+    async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        let mut longest = None;
+        for (_, router) in &self.routes {
+            longest = longest.max(router.stickiness().await?);
+        }
+        Ok(longest)
     }
 
     /// The first route's mark that is found (every route carries the same one).

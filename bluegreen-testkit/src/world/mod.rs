@@ -401,6 +401,11 @@ impl SimWorld {
             .push((offset, state));
     }
 
+    /// Turns the listener's group stickiness on for `duration` (or off with `None`), as the console would.
+    pub fn set_stickiness(&self, duration: Option<Duration>) {
+        self.lock().listeners[0].default_action.stickiness = duration;
+    }
+
     /// A listener tag's value, if set.
     pub fn listener_tag(&self, key: &str) -> Option<String> {
         self.lock().listeners[0].tags.get(key).cloned()

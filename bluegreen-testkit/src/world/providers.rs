@@ -82,6 +82,14 @@ impl TrafficRouter for SimRouter {
         Ok(Routing::single(name, split))
     }
 
+    /// The forward action's group stickiness (`DescribeListeners`).
+    async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
+        Ok(self
+            .world
+            .describe_forward(&self.listener, self.action)?
+            .stickiness)
+    }
+
     /// The mark, from the listener's tags (`DescribeTags`).
     async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
         self.world
