@@ -166,7 +166,7 @@ fn not_passing(reports: &[GateReport]) -> String {
 }
 
 /// The time of day of `t` (UTC), as a person reads a clock: `14:08:30`.
-fn clock_time(t: Timestamp) -> String {
+pub fn clock_time(t: Timestamp) -> String {
     let text = t.to_string();
     // `2026-01-01T14:08:30.000Z`: the part between `T` and the fraction.
     text.split_once('T')

@@ -89,6 +89,39 @@ fn the_html_report_draws_its_chart_in_a_browser() {
         html.contains(r#"<circle"#),
         "the failing gate verdict is marked"
     );
+    // Issue 21 item 9: the reason first, a legend, a clock-time axis, the limits drawn, and runs of passing
+    // polls collapsed (the old report had 170 rows of `healthy-hosts pass`).
+    let outcome = html.find(r#"id="outcome""#).expect("the outcome");
+    assert!(
+        outcome < html.find("poc/poc-web: blue → green").unwrap(),
+        "how it ended comes first"
+    );
+    assert!(html[outcome..].starts_with(r#"id="outcome">rolled back at step"#));
+    assert_eq!(html.matches(r#"<g class="legend">"#).count(), 1 + 3 + 3);
+    assert!(html.contains(">green (new)</text>") && html.contains(">blue (stable)</text>"));
+    assert!(
+        html.contains(r#"data-series="limit""#),
+        "the limits are drawn"
+    );
+    let clock_ticks = html.matches(r#"class="tick clock""#).count();
+    assert!(
+        clock_ticks >= 3 * 3,
+        "clock-time ticks on every panel: {clock_ticks}"
+    );
+    assert!(
+        html.contains(">00:0"),
+        "ticks read as clock times (the world starts at midnight)"
+    );
+    let polls = record
+        .iter()
+        .filter(|e| matches!(e.event, bluegreen_core::Event::Polled { .. }))
+        .count();
+    let rows = html.matches("<tr").count() - 1;
+    assert!(
+        html.contains(" polls passed; last: ") && rows + polls / 2 < record.len(),
+        "passing polls are collapsed: {rows} rows for {} entries ({polls} polls)",
+        record.len()
+    );
 
     let Ok(_) = std::env::var("BLUEGREEN_TEST_CHROMIUM") else {
         eprintln!(
