@@ -1,7 +1,6 @@
 //! Mapping SDK errors to the core's kinds, keeping the AWS error code, the operation and the resource.
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bluegreen_core::ProviderError;
 use std::fmt;
@@ -82,7 +81,7 @@ impl From<AwsError> for ProviderError {
 pub(crate) fn map_sdk<E, R>(operation: &str, resource: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug + HasStatus,
+    R: fmt::Debug + HasStatus + 'static,
 {
     match &err {
         SdkError::ServiceError(se) => {
@@ -105,9 +104,44 @@ where
     }
 }
 
-fn describe<E: std::error::Error + 'static, R: fmt::Debug>(err: &SdkError<E, R>) -> String {
-    // SdkError's Display is terse ("dispatch failure"); the context says why.
-    DisplayErrorContext(err).to_string()
+fn describe<E: std::error::Error + 'static, R: fmt::Debug + 'static>(
+    err: &SdkError<E, R>,
+) -> String {
+    // SdkError's Display is terse ("dispatch failure"); its sources say why. (`DisplayErrorContext` says it
+    // too, then appends kilobytes of `Debug`: one line for people is the chain of messages.)
+    let chain = error_chain(err);
+    if [
+        "loading credentials",
+        "provided credentials",
+        "no credentials",
+    ]
+    .iter()
+    .any(|m| chain.contains(m))
+    {
+        return format!(
+            "AWS credentials could not be loaded ({chain}); give a profile (--profile or AWS_PROFILE), the key \
+             variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or run with a role"
+        );
+    }
+    chain
+}
+
+/// The messages of `err` and its sources, on one line, each said once.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The HTTP status of a raw response.

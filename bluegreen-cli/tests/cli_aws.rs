@@ -1146,3 +1146,40 @@ fn a_fenced_out_run_on_another_machine_leaves_its_successor_s_abort() {
     );
     assert_eq!(c.status()["split"]["green"], 0);
 }
+
+/// Issue 21 item 8: a credential or endpoint failure printed kilobytes of the SDK's `Debug` after its
+/// message. Each is one line naming the cause (and, for credentials, what to give), exit 3. Needs no
+/// emulator: nothing listens on the endpoint.
+#[test]
+fn a_credential_or_endpoint_failure_is_one_line_naming_the_cause() {
+    let env = Env::on_machine("http://127.0.0.1:1", "nocreds", "", "nocreds", "");
+    let run = |keys: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        c.current_dir(&env.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &env.dir)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["status"]);
+        if keys {
+            c.env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "y");
+        }
+        c.output().expect("runs")
+    };
+    for (keys, cause) in [
+        (false, "AWS credentials could not be loaded"),
+        (true, "Connection refused"),
+    ] {
+        let out = run(keys);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(cause), "{err}");
+        assert!(
+            !err.contains("DispatchFailure(") && !err.contains(" { ") && err.len() < 600,
+            "no Debug output: {err}"
+        );
+    }
+    assert!(text(&run(false).stderr).contains("--profile"));
+}
