@@ -80,10 +80,25 @@ impl AwsProviders {
 }
 
 impl AwsSettings {
-    /// Checks what can be checked without a call: a named profile must exist in the shared config or
-    /// credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/`), as the AWS CLI
-    /// requires. Without one, nothing to check.
+    /// Checks what can be checked without a call: an endpoint URL must be an `http` or `https` URL with a
+    /// host; a named profile must exist in the shared config or credentials files (`AWS_CONFIG_FILE`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/`), as the AWS CLI requires.
     pub async fn check(&self) -> Result<(), AwsError> {
+        if let Some(url) = &self.endpoint_url {
+            let bad = |problem: &str| AwsError::Endpoint {
+                url: url.clone(),
+                problem: problem.into(),
+            };
+            let uri: http::Uri = url
+                .parse()
+                .map_err(|_| bad("not a URL (expected e.g. http://127.0.0.1:5000)"))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) {
+                return Err(bad("the scheme must be http or https"));
+            }
+            if uri.host().is_none_or(str::is_empty) {
+                return Err(bad("no host"));
+            }
+        }
         let Some(name) = &self.profile else {
             return Ok(());
         };

@@ -56,6 +56,14 @@ pub enum AwsError {
         /// What is wrong, with the profiles that exist.
         problem: String,
     },
+    /// The configured endpoint URL cannot be used (it is checked before any call).
+    #[error("endpoint URL {url:?}: {problem}")]
+    Endpoint {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A provider call failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),

@@ -87,9 +87,10 @@ pub type Wired = Deployer;
 fn aws_failure(e: AwsError) -> Failure {
     match e {
         AwsError::NotOwned { .. } => Failure::refused(e.to_string()),
-        AwsError::Naming(_) | AwsError::UnexpectedAction { .. } | AwsError::Profile { .. } => {
-            Failure::bad_input(e)
-        }
+        AwsError::Naming(_)
+        | AwsError::UnexpectedAction { .. }
+        | AwsError::Profile { .. }
+        | AwsError::Endpoint { .. } => Failure::bad_input(e),
         AwsError::Provider(p) => provider_failure(p),
         other => Failure::provider(other.to_string()),
     }

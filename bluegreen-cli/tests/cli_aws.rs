@@ -1182,4 +1182,19 @@ fn a_credential_or_endpoint_failure_is_one_line_naming_the_cause() {
         );
     }
     assert!(text(&run(false).stderr).contains("--profile"));
+    // A malformed endpoint is a setting's error, before any call: exit 2, naming it.
+    for (url, problem) in [
+        ("::not a url", "not a URL"),
+        ("ftp://host", "the scheme must be http or https"),
+    ] {
+        let bad = Env::on_machine(url, "badurl", "", "badurl", "");
+        let out = bad.run(&["status"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("endpoint URL {url:?}: {problem}")),
+            "{err}"
+        );
+    }
 }
