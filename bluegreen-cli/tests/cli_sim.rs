@@ -1986,3 +1986,54 @@ fn the_live_screen_of_a_bake_in_a_terminal() {
         "{line}"
     );
 }
+
+/// Issue 21 item 6: after a manual shift (the guide's `--action shift`), `deploy` refused ("finish or roll
+/// back first") and the rollout could not be continued by the tool. `deploy --from-current` continues it:
+/// the dry run shows the steps left, the deployment judges the split as it stands, then goes on.
+#[test]
+fn a_rollout_started_by_hand_is_continued_by_deploy_from_current() {
+    let env = Env::new("fromcurrent");
+    let out = env.run(&["shift", "--target", "green", "--percentage", "25"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let refused = env.run(&["deploy", "--type", "traffic-only"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("deploy --from-current"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let args = [
+        "deploy",
+        "--from-current",
+        "--steps",
+        "10,25,50,100",
+        "--bake",
+        "10s",
+        "--type",
+        "traffic-only",
+    ];
+    let dry = env.run(&[&args[..], &["--dry-run"]].concat());
+    let shown = text(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(0), "{shown}{}", text(&dry.stderr));
+    assert!(
+        shown.contains("bake 10s → set 50% → bake 10s → set 100% → bake 10s")
+            && !shown.contains("set 10%")
+            && !shown.contains("set 25%"),
+        "{shown}"
+    );
+    assert_eq!(green(&env.status()), 25, "the dry run changed nothing");
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("result: promoted: blue 0% / green 100%"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(green(&env.status()), 100);
+}

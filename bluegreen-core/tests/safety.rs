@@ -1340,3 +1340,65 @@ fn c31_a_mark_left_by_a_run_that_died_lapses_with_its_lease() {
     .unwrap();
     assert_eq!(started.expect("starts").kind(), "promoted");
 }
+
+/// A capacity provider whose `set_launch_template` answers success and changes nothing (an API that
+/// accepted the call but did not apply it, or a group another tool set back).
+struct TemplateNotApplied(SimCapacity);
+
+#[async_trait::async_trait]
+impl Capacity for TemplateNotApplied {
+    async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError> {
+        self.0.capacity(color).await
+    }
+    async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
+        self.0.set_desired(color, desired).await
+    }
+    async fn set_launch_template(&self, _: Color, _: &str, _: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
+        self.0.launch_source(color).await
+    }
+}
+
+#[test]
+fn c32_a_launch_template_is_recorded_as_set_only_once_the_group_reads_it_back() {
+    // Issue 21 item 7 ("say what was read back"): the run recorded `launch-template-set` ("green now
+    // launches version 7") on the call's success alone, then raised green from the old version and
+    // promoted it. Now the group is read back; one that still says otherwise stops the run before any
+    // traffic, and nothing claims version 7.
+    let mut h = Harness::new(WorldConfig {
+        instances: PerColor { blue: 2, green: 0 },
+        ..WorldConfig::default()
+    });
+    h.manage_capacity = true;
+    h.custom.capacity = Some(Arc::new(TemplateNotApplied(h.world.capacity())));
+    let mut p = plan(Strategy::Immediate { bake: secs(60) });
+    p.capacity = Some(CapacityPolicy {
+        launch_template: Some(("lt-0abc".into(), "7".into())),
+        ..CapacityPolicy::default()
+    });
+    let outcome = h.run("d1", p).unwrap();
+    match &outcome {
+        Outcome::RolledBack {
+            reason: RollbackReason::Provider { error, .. },
+            ..
+        } => assert!(
+            error.contains("pointed at launch template lt-0abc version 7 but reads back"),
+            "{error}"
+        ),
+        other => panic!("expected a rollback for the read-back, got {other}"),
+    }
+    let Outcome::RolledBack { reason, .. } = &outcome else {
+        unreachable!()
+    };
+    assert!(!reason.is_verdict(), "exit 3, not a gate's verdict");
+    let record = h.store.record(&id("d1"));
+    assert!(
+        !record
+            .iter()
+            .any(|e| matches!(e.event, Event::LaunchTemplateSet { .. })),
+        "nothing claims version 7"
+    );
+    assert_eq!(h.world.calls().count("ModifyListener"), 0, "no traffic moved");
+}

@@ -1462,3 +1462,103 @@ fn without_an_approval_channel_a_canary_rolls_back_saying_why() {
     );
     assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
 }
+
+/// A gradual rollout continued from the split a person left with a manual shift.
+fn from_current(stable: Color) -> Plan {
+    let mut p = plan(Strategy::gradual());
+    p.expected_stable = Some(stable);
+    p.from_current = true;
+    p
+}
+
+#[test]
+fn a_rollout_continues_from_a_split_moved_by_hand() {
+    // Issue 21 item 6: a person shifted green to 10 % by hand (the guide's `--action shift`); `deploy`
+    // refused ("finish or roll back first"), so the rollout could not be continued by the tool. Continued
+    // from the current split, it judges 10 % (that step's bake: it was never judged), then goes on from 25 %,
+    // each weight through the pre-step gate.
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::new(90, 10).unwrap(),
+        ..WorldConfig::default()
+    });
+    let outcome = h.run("c1", from_current(Color::Blue)).unwrap();
+    assert_eq!(outcome.kind(), "promoted", "{outcome}");
+    let green: Vec<u32> = h
+        .verified_splits()
+        .into_iter()
+        .map(|(_, s)| s.weight(Color::Green))
+        .collect();
+    assert_eq!(green, [10, 25, 50, 75, 100], "where it stood, then onward");
+    assert_eq!(
+        h.world.calls().count("ModifyListener"),
+        4,
+        "10 % was not written again"
+    );
+    let record = h.store.record(&DeploymentId::new("c1").unwrap());
+    let Event::Started { plan, stable, .. } = &record[0].event else {
+        panic!("started first")
+    };
+    assert_eq!(*stable, Color::Blue);
+    assert!(
+        plan.schedule.to_string().starts_with("bake 3m → set 25%"),
+        "the schedule as run: {}",
+        plan.schedule
+    );
+    assert_eq!(
+        record
+            .iter()
+            .filter(|e| matches!(e.event, Event::PreStepChecked { .. }))
+            .count(),
+        4,
+        "every weight step through the pre-step gate"
+    );
+    // From 30 %, past 25 %: the next step is 50 %.
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::new(70, 30).unwrap(),
+        ..WorldConfig::default()
+    });
+    h.run("c2", from_current(Color::Blue)).unwrap();
+    let first = h.world.writes()[0].clone();
+    let green_tg = h.world.target_group_arn(Color::Green);
+    assert_eq!(
+        first
+            .weights
+            .iter()
+            .find(|(a, _)| *a == green_tg)
+            .map(|(_, w)| *w),
+        Some(50),
+        "green 50 of 100: {first:?}"
+    );
+}
+
+#[test]
+fn a_continued_rollout_rolls_back_to_the_stable_color_and_refuses_what_it_cannot_continue() {
+    // Green fails health checks: the next weight step's pre-step gate stops it, and the rollback sends all
+    // traffic to blue (the 10 % set by hand included).
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::new(90, 10).unwrap(),
+        ..Scenario::GreenUnhealthy.world(1)
+    });
+    let outcome = h.run("c3", from_current(Color::Blue)).unwrap();
+    assert_eq!(outcome.kind(), "rolled-back", "{outcome}");
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    // Nothing to continue when the new color already has everything; a stable color is required.
+    let h = Harness::new(WorldConfig {
+        initial_split: TrafficSplit::all_to(Color::Green),
+        ..WorldConfig::default()
+    });
+    let err = h.run("c4", from_current(Color::Blue)).unwrap_err();
+    assert!(
+        matches!(&err, ExecError::InvalidPlan(m) if m.contains("already has all the traffic")),
+        "{err}"
+    );
+    let mut no_stable = from_current(Color::Blue);
+    no_stable.expected_stable = None;
+    let err = h.run("c5", no_stable).unwrap_err();
+    assert!(matches!(err, ExecError::InvalidPlan(_)), "{err}");
+    assert_eq!(
+        h.world.calls().count("ModifyListener"),
+        0,
+        "nothing written"
+    );
+}

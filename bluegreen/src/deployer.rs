@@ -382,10 +382,16 @@ impl Deployer {
         }
         // The new color is the one without traffic; a split off rest is refused by the run itself.
         let routing = self.providers.router.read_routes().await?;
-        let Some(new) = routing
+        // A rollout continued from a split moved by hand names its stable color.
+        let continued = plan
+            .from_current
+            .then_some(plan.expected_stable)
+            .flatten()
+            .map(Color::other);
+        let Some(new) = continued.or(routing
             .uniform()
             .and_then(TrafficSplit::sole_color)
-            .map(Color::other)
+            .map(Color::other))
         else {
             return Ok(());
         };

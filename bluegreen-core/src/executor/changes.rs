@@ -159,16 +159,22 @@ pub struct PlannedChanges {
 
 impl Plan {
     /// The changes this plan would make when started on `split`, refused as [`Executor::run`] would refuse
-    /// it: a split not at rest, or a stable color other than the expected one.
+    /// it: a split not at rest (unless the plan continues from it, [`Plan::from_current`]: then give the
+    /// schedule as it will run, [`Schedule::continuing_from`]), or a stable color other than the expected
+    /// one.
+    ///
+    /// [`Schedule::continuing_from`]: crate::Schedule::continuing_from
     ///
     /// [`Executor::run`]: super::Executor::run
     pub fn changes(&self, split: TrafficSplit) -> Result<PlannedChanges, ExecError> {
         self.validate().map_err(ExecError::InvalidPlan)?;
-        let stable = match (self.schedule.is_shift(), self.expected_stable) {
+        let continued = self.from_current && split.sole_color() != self.expected_stable;
+        let stable = match (self.schedule.is_shift() || continued, self.expected_stable) {
             (true, Some(stable)) => stable,
             (true, None) => {
                 return Err(ExecError::InvalidPlan(
-                    "a shift needs the stable color (the one to roll back to)".into(),
+                    "a shift, or a rollout continued from the current split, needs the stable color"
+                        .into(),
                 ));
             }
             (false, expected) => {

@@ -74,7 +74,7 @@ pub enum ExecError {
     },
     /// The split is not 100 % on one color.
     #[error(
-        "the split is {split}: a deployment starts with all traffic on one color; finish or roll back first"
+        "the split is {split}: a deployment starts with all traffic on one color; finish or roll back first, or continue from it (`deploy --from-current`)"
     )]
     NotAtRest {
         /// The split found.

@@ -179,6 +179,12 @@ pub struct Plan {
     /// The color expected to hold all traffic at the start; `None` takes whichever does.
     #[serde(default)]
     pub expected_stable: Option<Color>,
+    /// Continue a rollout from the split as it is (moved by hand with a shift) rather than from one at
+    /// rest: the stable color is [`expected_stable`](Self::expected_stable) (required), and the schedule
+    /// starts after the weight steps the split already passed ([`Schedule::continuing_from`]); the next
+    /// weight step goes through the pre-step gate as every one does. The record holds the schedule as run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_current: bool,
 }
 
 impl Plan {
@@ -193,6 +199,7 @@ impl Plan {
             verify: VerifyPolicy::default(),
             retry: RetryPolicy::default(),
             expected_stable: None,
+            from_current: false,
         }
     }
 

@@ -279,6 +279,48 @@ impl Schedule {
         Ok(Schedule { steps, shift: true })
     }
 
+    /// The rest of this schedule for a rollout whose new color already has `per_mille` (0–1000) of the
+    /// traffic (moved there by hand, with `shift`): the weight steps at or below it are done. When the split
+    /// is exactly at a step's weight, that step's own bake and approval stay (it was moved there, never
+    /// judged); a step passed by the split goes with its waits. `None` when the new color already has all
+    /// the traffic, or for a manual shift.
+    ///
+    /// ```
+    /// use bluegreen_core::Strategy;
+    /// let gradual = Strategy::gradual().compile().unwrap();
+    /// assert_eq!(gradual.continuing_from(100).unwrap().to_string(),
+    ///            "bake 3m → set 25% → bake 3m → set 50% → bake 3m → set 75% → bake 3m → set 100% → bake 3m");
+    /// assert_eq!(gradual.continuing_from(300).unwrap().to_string(),
+    ///            "set 50% → bake 3m → set 75% → bake 3m → set 100% → bake 3m");
+    /// assert!(gradual.continuing_from(1000).is_none());
+    /// ```
+    pub fn continuing_from(&self, per_mille: u32) -> Option<Schedule> {
+        if self.shift {
+            return None;
+        }
+        let mut keep_from = 0;
+        for (i, step) in self.steps.iter().enumerate() {
+            let Step::SetWeight { percent } = step else {
+                continue;
+            };
+            let at = percent * 10;
+            if at < per_mille {
+                // Passed: its waits go too, up to the next weight step.
+                keep_from = self.steps[i + 1..]
+                    .iter()
+                    .position(|s| matches!(s, Step::SetWeight { .. }))
+                    .map_or(self.steps.len(), |p| i + 1 + p);
+            } else if at == per_mille {
+                keep_from = i + 1;
+            }
+        }
+        // A schedule ends at 100 %: below it, its last weight step is always left.
+        (per_mille < 1000).then(|| Schedule {
+            steps: self.steps[keep_from..].to_vec(),
+            shift: false,
+        })
+    }
+
     /// Whether this is a manual shift, which may end anywhere and never scales anything down.
     pub fn is_shift(&self) -> bool {
         self.shift

@@ -72,7 +72,7 @@ async fn start_locked(
         }
         Err(e) => return (Err(e), Held::Kept(lease)),
     }
-    let (split, stable) = match preflight(exec, &id, &plan).await {
+    let (split, stable, plan) = match preflight(exec, &id, plan).await {
         Ok(v) => v,
         Err(e) => return (Err(e), Held::Kept(lease)),
     };
@@ -98,8 +98,24 @@ async fn start_locked(
         return (Err(error), run.held());
     }
     run.put_mark().await;
-    // A fresh run is the replay of its first entry: the forward path has no separate case for it.
-    let replay = Replay::new(&[entry]).expect("a record of one `started` entry replays");
+    let mut entries = vec![entry];
+    if run.plan.from_current && split.sole_color().is_none() {
+        // A rollout continued from a split moved by hand: where traffic stood, as read before anything was
+        // written, is the record's first verified split (a resume restores it, a rollback starts from it).
+        let verified = Event::SplitVerified { split };
+        let at = run.now();
+        if let Err(stop) = run.record(verified.clone()).await {
+            let outcome = run.finish(Err(stop)).await;
+            return (Ok(outcome), run.held());
+        }
+        entries.push(RecordEntry {
+            seq: 1,
+            at,
+            event: verified,
+        });
+    }
+    // A fresh run is the replay of its first entries: the forward path has no separate case for it.
+    let replay = Replay::new(&entries).expect("a record of a `started` entry replays");
     let outcome = run.drive(&replay).await;
     (Ok(outcome), run.held())
 }
@@ -129,12 +145,13 @@ async fn check_mark(
     }
 }
 
-/// Reads the split and decides the stable color, before anything is written.
+/// Reads the split and decides the stable color, before anything is written; the plan as it will run (a
+/// rollout continued from the current split starts after the steps it passed).
 async fn preflight(
     exec: &Executor,
     id: &DeploymentId,
-    plan: &Plan,
-) -> Result<(TrafficSplit, Color), ExecError> {
+    mut plan: Plan,
+) -> Result<(TrafficSplit, Color, Plan), ExecError> {
     check_mark(exec, id, &plan.retry).await?;
     let p = &exec.providers;
     let routing = with_retry(
@@ -160,7 +177,28 @@ async fn preflight(
                 "a shift needs the stable color (the one to roll back to)".into(),
             )
         })?;
-        return Ok((split, stable));
+        return Ok((split, stable, plan));
+    }
+    if plan.from_current {
+        let stable = plan.expected_stable.ok_or_else(|| {
+            ExecError::InvalidPlan(
+                "a rollout continued from the current split needs the stable color".into(),
+            )
+        })?;
+        if split.sole_color() == Some(stable) {
+            // At rest on the stable color: a rollout from the start.
+            return Ok((split, stable, plan));
+        }
+        let new = stable.other();
+        plan.schedule = plan
+            .schedule
+            .continuing_from(split.per_mille(new))
+            .ok_or_else(|| {
+                ExecError::InvalidPlan(format!(
+                    "the split is {split}: {new} already has all the traffic, nothing to continue"
+                ))
+            })?;
+        return Ok((split, stable, plan));
     }
     let stable = split.sole_color().ok_or(ExecError::NotAtRest { split })?;
     if let Some(expected) = plan.expected_stable
@@ -168,7 +206,7 @@ async fn preflight(
     {
         return Err(ExecError::UnexpectedStable { expected, split });
     }
-    Ok((split, stable))
+    Ok((split, stable, plan))
 }
 
 /// Reads `id`'s record, retrying transient errors (a shared store is a network service).

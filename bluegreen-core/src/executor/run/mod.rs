@@ -233,6 +233,60 @@ impl<'a> Run<'a> {
         outcome
     }
 
+    /// Reads `color`'s group back after pointing it at `template` `version`: the record (and the screen) say
+    /// "green now launches version 2" only once the group says so. Read again within the verify policy; a
+    /// group that still says otherwise stops the run (before any traffic). A provider that cannot tell
+    /// ([`LaunchSource::Unknown`](crate::LaunchSource)) is taken at its word. A template named on one side
+    /// and given by id on the other cannot be compared without another service: the version is.
+    async fn read_back_launch_template(
+        &mut self,
+        cap: &dyn crate::Capacity,
+        color: Color,
+        template: &str,
+        version: &str,
+    ) -> Result<(), Stop> {
+        let attempts = self.plan.verify.attempts.max(1);
+        let mut read = crate::LaunchSource::Unknown;
+        for attempt in 1..=attempts {
+            read = self
+                .call("launch_source", || cap.launch_source(color))
+                .await?;
+            let matches = match &read {
+                crate::LaunchSource::Template {
+                    template: t,
+                    version: v,
+                } => {
+                    v == version
+                        && (t == template || !(t.starts_with("lt-") && template.starts_with("lt-")))
+                }
+                crate::LaunchSource::Unknown => true,
+                _ => false,
+            };
+            if matches {
+                return Ok(());
+            }
+            if attempt < attempts {
+                self.sleep_until(self.now() + self.plan.verify.interval)
+                    .await?;
+            }
+        }
+        let found = match read {
+            crate::LaunchSource::Template { template, version } => {
+                format!("launch template {template} version {version}")
+            }
+            crate::LaunchSource::LaunchConfiguration { name } => {
+                format!("launch configuration {name}")
+            }
+            crate::LaunchSource::Unknown => "nothing it can tell".into(),
+        };
+        Err(Stop::Rollback(RollbackReason::Provider {
+            operation: "set_launch_template".into(),
+            error: format!(
+                "{color}'s group was pointed at launch template {template} version {version} but reads back {found}"
+            ),
+        }))
+    }
+
     async fn forward(&mut self, r: &Replay) -> Result<Outcome, Stop> {
         let capacity = self.p().capacity.clone().zip(self.plan.capacity.clone());
         if let Some((cap, policy)) = &capacity
@@ -248,6 +302,8 @@ impl<'a> Run<'a> {
                 cap.set_launch_template(new, &template, &version)
             })
             .await?;
+            self.read_back_launch_template(&**cap, new, &template, &version)
+                .await?;
             self.record(Event::LaunchTemplateSet {
                 color: new,
                 template,
@@ -266,6 +322,8 @@ impl<'a> Run<'a> {
                 cap.set_launch_template(new, template, version)
             })
             .await?;
+            self.read_back_launch_template(&**cap, new, template, version)
+                .await?;
             self.record(Event::LaunchTemplateSet {
                 color: new,
                 template: template.clone(),
