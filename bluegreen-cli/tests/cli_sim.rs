@@ -2037,3 +2037,57 @@ fn a_rollout_started_by_hand_is_continued_by_deploy_from_current() {
     );
     assert_eq!(green(&env.status()), 100);
 }
+
+/// Issue 20: `rollback` had no signal handling (a SIGTERM mid-write left no result line, and with several
+/// listeners the routes could disagree). With a slow AWS (`[sim] latency`, 400 ms a call), a SIGTERM sent
+/// once the rollback has begun is noted and the rollback finishes, verified, with its result line.
+#[cfg(unix)]
+#[test]
+fn an_emergency_rollback_finishes_through_a_signal() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new("rollbacksignal");
+    let out = env.run(&["shift", "--target", "green", "--percentage", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[sim]\nlatency = \"400ms\"\n",
+    )
+    .unwrap();
+    let mut rollback = env.spawn(&["rollback", "--to", "blue"]);
+    let mut stderr = BufReader::new(rollback.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the rollback ended before it began: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("rolling back to blue") {
+            break;
+        }
+    }
+    let pid = rollback.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = rollback.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{seen}{rest}");
+    assert!(
+        rest.contains("terminated (SIGTERM): the emergency rollback finishes first"),
+        "{seen}{rest}"
+    );
+    assert!(
+        stdout.contains("rolled back: blue 100% / green 0% (verified)"),
+        "{stdout}"
+    );
+    std::fs::remove_file(env.dir.join("bluegreen.toml")).unwrap();
+    assert_eq!(green(&env.status()), 0);
+}

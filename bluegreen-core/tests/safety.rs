@@ -1400,5 +1400,9 @@ fn c32_a_launch_template_is_recorded_as_set_only_once_the_group_reads_it_back() 
             .any(|e| matches!(e.event, Event::LaunchTemplateSet { .. })),
         "nothing claims version 7"
     );
-    assert_eq!(h.world.calls().count("ModifyListener"), 0, "no traffic moved");
+    assert_eq!(
+        h.world.calls().count("ModifyListener"),
+        0,
+        "no traffic moved"
+    );
 }

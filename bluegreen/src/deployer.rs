@@ -148,6 +148,7 @@ impl DeployerBuilder {
                 scenario: self.scenario.unwrap_or(s.scenario()?),
                 explicit: self.scenario.is_some(),
                 seed: s.sim.seed.unwrap_or(1),
+                latency: s.sim_latency()?,
             },
         };
         // The state directory holds the simulated world and the resolved names whichever store holds the
@@ -193,8 +194,10 @@ impl DeployerBuilder {
                 scenario,
                 explicit,
                 seed,
+                latency,
             } => {
                 let sim = SimFile::open(&dir, scenario, seed, scale)?;
+                sim.set_latency(latency);
                 if explicit {
                     sim.set_scenario(scenario)?;
                 }
@@ -233,6 +236,7 @@ enum World {
         scenario: Scenario,
         explicit: bool,
         seed: u64,
+        latency: Duration,
     },
 }
 

@@ -283,6 +283,8 @@ pub struct SimSection {
     pub time_scale: Option<f64>,
     /// The seed of the simulated traffic.
     pub seed: Option<u64>,
+    /// Real time every simulated AWS call takes (a slow AWS), e.g. `"300ms"`; default none, at most 10 s.
+    pub latency: Option<String>,
 }
 
 /// The largest settings file read: a `bluegreen.toml` is a few kilobytes; `/dev/zero` must not be read forever.
@@ -497,6 +499,24 @@ impl Settings {
             .unwrap_or("healthy")
             .parse()
             .map_err(SettingsError::new)
+    }
+
+    /// The real time every simulated AWS call takes (`[sim] latency`, default none), at most 10 s.
+    pub fn sim_latency(&self) -> Result<Duration, SettingsError> {
+        let Some(text) = &self.sim.latency else {
+            return Ok(Duration::ZERO);
+        };
+        let d = if text.trim() == "0" {
+            Duration::ZERO
+        } else {
+            duration("sim.latency", text)?
+        };
+        if d > Duration::from_secs(10) {
+            return Err(SettingsError::new(format!(
+                "sim.latency {text:?}: at most 10s"
+            )));
+        }
+        Ok(d)
     }
 
     /// The simulated world's time scale for a new world (`[sim] time_scale`, default 60), 0.01 to 100000:
@@ -814,12 +834,31 @@ lease = "1m"                 # how soon after its process dies another machine m
 scenario = "healthy"         # healthy | green-5xx | green-slow | green-unhealthy | no-traffic
 time_scale = 60.0            # simulated seconds per real second
 seed = 1
+# latency = "300ms"          # real time every simulated AWS call takes (a slow AWS)
 "#;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn the_simulated_latency_is_bounded_and_named_when_bad() {
+        let with = |v: &str| Settings::from_toml(&format!("[sim]\nlatency = {v:?}\n")).unwrap();
+        assert_eq!(Settings::default().sim_latency().unwrap(), Duration::ZERO);
+        assert_eq!(
+            with("300ms").sim_latency().unwrap(),
+            Duration::from_millis(300)
+        );
+        assert_eq!(with("0").sim_latency().unwrap(), Duration::ZERO);
+        let too_long = with("20s").sim_latency().unwrap_err().to_string();
+        assert!(
+            too_long.contains("sim.latency \"20s\": at most 10s"),
+            "{too_long}"
+        );
+        let bad = with("soon").sim_latency().unwrap_err().to_string();
+        assert!(bad.contains("sim.latency"), "{bad}");
+    }
 
     /// Keys per section (`top` for keys before any section) in `init`'s template, commented or not.
     fn template_keys() -> BTreeMap<String, BTreeSet<String>> {

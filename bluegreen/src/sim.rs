@@ -62,6 +62,8 @@ pub struct SimFile {
     path: PathBuf,
     lock: PathBuf,
     time: SimTime,
+    /// Real milliseconds every provider call waits first.
+    latency: std::sync::atomic::AtomicU64,
 }
 
 impl SimFile {
@@ -83,6 +85,7 @@ impl SimFile {
                 base_real: real_now(),
                 scale: time_scale,
             },
+            latency: std::sync::atomic::AtomicU64::new(0),
         };
         let existing = file.locked(|| match std::fs::read_to_string(&file.path) {
             Ok(text) => {
@@ -158,6 +161,26 @@ impl SimFile {
     ) -> Result<T, ProviderError> {
         self.with_world(f)?
     }
+
+    /// [`call`](Self::call) after the world's latency ([`SimFile::set_latency`]): a slow AWS.
+    async fn slow<T>(
+        &self,
+        f: impl FnOnce(&SimWorld) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let latency = self.latency.load(std::sync::atomic::Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        self.call(f)
+    }
+
+    /// Makes every provider call wait `latency` of real time first, as a slow AWS would (`[sim] latency`).
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 /// The simulated world's file could not be used.
@@ -180,49 +203,54 @@ pub struct SimFileCapacity(pub Arc<SimFile>);
 #[async_trait]
 impl TrafficRouter for SimFileRouter {
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
-        self.0.call(|w| now(w, w.router().read_split()))
+        self.0.slow(|w| now(w, w.router().read_split())).await
     }
     async fn write_split(&self, split: TrafficSplit) -> Result<(), ProviderError> {
-        self.0.call(|w| now(w, w.router().write_split(split)))
+        self.0.slow(|w| now(w, w.router().write_split(split))).await
     }
     async fn read_routes(&self) -> Result<Routing, ProviderError> {
-        self.0.call(|w| now(w, w.router().read_routes()))
+        self.0.slow(|w| now(w, w.router().read_routes())).await
     }
     async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
-        self.0.call(|w| now(w, w.router().read_mark()))
+        self.0.slow(|w| now(w, w.router().read_mark())).await
     }
     async fn stickiness(&self) -> Result<Option<Duration>, ProviderError> {
-        self.0.call(|w| now(w, w.router().stickiness()))
+        self.0.slow(|w| now(w, w.router().stickiness())).await
     }
     async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
-        self.0.call(|w| now(w, w.router().write_mark(mark)))
+        self.0.slow(|w| now(w, w.router().write_mark(mark))).await
     }
     async fn clear_mark(&self) -> Result<(), ProviderError> {
-        self.0.call(|w| now(w, w.router().clear_mark()))
+        self.0.slow(|w| now(w, w.router().clear_mark())).await
     }
 }
 
 #[async_trait]
 impl HealthSource for SimFileHealth {
     async fn target_health(&self, color: Color) -> Result<TargetHealth, ProviderError> {
-        self.0.call(|w| now(w, w.health().target_health(color)))
+        self.0
+            .slow(|w| now(w, w.health().target_health(color)))
+            .await
     }
     async fn metrics(&self, window: Window) -> Result<PerColor<Vec<MinuteMetrics>>, ProviderError> {
-        self.0.call(|w| now(w, w.health().metrics(window)))
+        self.0.slow(|w| now(w, w.health().metrics(window))).await
     }
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, ProviderError> {
-        self.0.call(|w| now(w, w.health().alarm_states(names)))
+        self.0
+            .slow(|w| now(w, w.health().alarm_states(names)))
+            .await
     }
 }
 
 #[async_trait]
 impl Capacity for SimFileCapacity {
     async fn capacity(&self, color: Color) -> Result<CapacityStatus, ProviderError> {
-        self.0.call(|w| now(w, w.capacity().capacity(color)))
+        self.0.slow(|w| now(w, w.capacity().capacity(color))).await
     }
     async fn set_desired(&self, color: Color, desired: u32) -> Result<(), ProviderError> {
         self.0
-            .call(|w| now(w, w.capacity().set_desired(color, desired)))
+            .slow(|w| now(w, w.capacity().set_desired(color, desired)))
+            .await
     }
     async fn set_launch_template(
         &self,
@@ -230,12 +258,14 @@ impl Capacity for SimFileCapacity {
         template: &str,
         version: &str,
     ) -> Result<(), ProviderError> {
-        self.0.call(|w| {
-            now(
-                w,
-                w.capacity().set_launch_template(color, template, version),
-            )
-        })
+        self.0
+            .slow(|w| {
+                now(
+                    w,
+                    w.capacity().set_launch_template(color, template, version),
+                )
+            })
+            .await
     }
     async fn new_image_version(
         &self,
@@ -243,13 +273,18 @@ impl Capacity for SimFileCapacity {
         image: &str,
     ) -> Result<(String, String), ProviderError> {
         self.0
-            .call(|w| now(w, w.capacity().new_image_version(color, image)))
+            .slow(|w| now(w, w.capacity().new_image_version(color, image)))
+            .await
     }
     async fn image_exists(&self, image: &str) -> Result<bool, ProviderError> {
-        self.0.call(|w| now(w, w.capacity().image_exists(image)))
+        self.0
+            .slow(|w| now(w, w.capacity().image_exists(image)))
+            .await
     }
     async fn launch_source(&self, color: Color) -> Result<LaunchSource, ProviderError> {
-        self.0.call(|w| now(w, w.capacity().launch_source(color)))
+        self.0
+            .slow(|w| now(w, w.capacity().launch_source(color)))
+            .await
     }
 }
 
