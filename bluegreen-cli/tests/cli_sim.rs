@@ -1650,6 +1650,19 @@ fn a_damaged_record_is_listed_as_damaged_not_dropped() {
         "{}",
         text(&out.stdout)
     );
+    // `status` said "deployment ID: starting (…)" of it: it is damaged, says why and how to recover.
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!("deployment {id}: its record is DAMAGED"))
+            && shown.contains("bluegreen rollback")
+            && !shown.contains("starting"),
+        "{shown}"
+    );
+    let v: Value =
+        serde_json::from_slice(&env.run(&["--output", "json", "status"]).stdout).unwrap();
+    assert!(v["data"]["deployment"]["damaged"].is_string(), "{v}");
 }
 
 /// Issue 21 items 2, 5, 6 and 7: one view from anywhere. From a subdirectory, `status` found nothing (the

@@ -159,11 +159,26 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
                        "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
                        "last_gates": last_gates(w, &id).await})
             }
-            // The lock is taken just before the first entry is written.
-            Err(e) => {
-                human.push_str(&format!("deployment {id}: starting ({e})\n"));
-                json!({"id": id, "step": null})
-            }
+            Err(e) => match w.store().load(&id).await {
+                // The lock is taken just before the first entry is written.
+                Ok(record) if record.is_empty() => {
+                    human.push_str(&format!("deployment {id}: starting\n"));
+                    json!({"id": id, "step": null})
+                }
+                Err(bluegreen_core::ProviderError::NotFound { .. }) => {
+                    human.push_str(&format!("deployment {id}: starting\n"));
+                    json!({"id": id, "step": null})
+                }
+                // Entries that do not read (or replay): damaged, as `history` lists it.
+                _ => {
+                    let why = e.to_string();
+                    human.push_str(&format!(
+                        "deployment {id}: its record is DAMAGED ({why}) — if traffic is split, `bluegreen rollback` \
+                         decides from the world; then move the record aside (it blocks new deployments)\n"
+                    ));
+                    json!({"id": id, "step": null, "damaged": why})
+                }
+            },
         },
         None => {
             human.push_str("no deployment in progress\n");
