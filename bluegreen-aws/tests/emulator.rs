@@ -364,6 +364,11 @@ async fn discovery_refuses_what_it_cannot_manage() {
         (sticky.enabled(), sticky.duration_seconds()),
         (Some(true), Some(300))
     );
+    // And the router reads it (pre-flight compares it with the scale-down delay).
+    assert_eq!(
+        p.router.stickiness().await.unwrap(),
+        Some(std::time::Duration::from_secs(300))
+    );
 }
 
 /// Simulated time on the real one, [`SPEED`] × faster: the emulator keeps whatever timestamps it is given, so a

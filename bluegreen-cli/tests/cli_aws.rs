@@ -18,8 +18,11 @@ fn endpoint() -> Option<String> {
     e
 }
 
+/// The seeded application, its group stickiness 1 s: the tests scale the old color down after 1 s, and
+/// a delay shorter than the stickiness is refused (clients pinned to the old color would hit a scaled-down
+/// group).
 fn seed(endpoint: &str, app: &str) -> Value {
-    fixture("seed_env.py", endpoint, app)
+    fixture_with("seed_env.py", endpoint, app, &["--stickiness", "1"])
 }
 
 /// Runs `bluegreen-aws/tests/fixtures/{script}` for `cli-{app}` on the emulator; returns the names it prints.

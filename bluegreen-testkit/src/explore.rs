@@ -871,3 +871,249 @@ fn two_routes(failing: bool) -> (Harness, Option<crate::SimRouter>) {
     h.custom.router = Some(std::sync::Arc::new(set));
     (h, Some(hand))
 }
+
+/// A control queue of one request in memory, as the state store's is (`bluegreen promote`/`abort` from any
+/// machine): `wait` sees the pending request, [`Approval::recorded`] consumes it once the run recorded the
+/// decision under its lock. `consume_in_wait` is the broken variant (the old front door's way): the request
+/// is taken as soon as any run sees it, so a run fenced out can swallow its successor's.
+struct Mailbox {
+    clock: std::sync::Arc<dyn Clock>,
+    pending: std::sync::Mutex<Option<bluegreen_core::ApprovalDecision>>,
+    consumed: std::sync::atomic::AtomicUsize,
+    consume_in_wait: bool,
+}
+
+#[async_trait::async_trait]
+impl bluegreen_core::Approval for Mailbox {
+    async fn wait(
+        &self,
+        _request: &bluegreen_core::ApprovalRequest,
+    ) -> Result<bluegreen_core::ApprovalDecision, bluegreen_core::ProviderError> {
+        loop {
+            {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                if self.consume_in_wait {
+                    if let Some(d) = pending.take() {
+                        self.consumed
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return Ok(d);
+                    }
+                } else if let Some(d) = pending.clone() {
+                    return Ok(d);
+                }
+            }
+            self.clock.sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn recorded(
+        &self,
+        _request: &bluegreen_core::ApprovalRequest,
+        _decision: &bluegreen_core::ApprovalDecision,
+    ) {
+        if !self.consume_in_wait
+            && self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .is_some()
+        {
+            self.consumed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// A future that stops being polled while `frozen` is set (a process stopped by SIGSTOP, a VM paused): its
+/// timers fire meanwhile, and it sees them all at once when it wakes.
+struct Freezable<F> {
+    inner: std::pin::Pin<Box<F>>,
+    frozen: std::sync::Arc<Freeze>,
+}
+
+/// Whether a [`Freezable`] is frozen, and its waker while it is.
+#[derive(Default)]
+struct Freeze {
+    frozen: std::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Freeze {
+    fn set(&self, frozen: bool) {
+        self.frozen
+            .store(frozen, std::sync::atomic::Ordering::SeqCst);
+        if !frozen && let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            w.wake();
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Freezable<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        if self.frozen.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            // Woken when thawed.
+            *self.frozen.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Two runs of one deployment with a lease lapse between them and a control request in flight (issue 20):
+/// run A of a canary (10 % → bake 1m → approval → 100 %) is frozen every 20 s from 5 s to 365 s (in its bake,
+/// and in its approval wait); once its lease
+/// lapsed, run B resumes the deployment; a person's decision (abort or approve) is sent before or after B
+/// resumed; A wakes before the decision, just after it, or after B ended. Checked: B acts on the decision
+/// (an abort rolls it back as the person's, an approval promotes), the request is consumed once, A ends
+/// fenced out (aborted, having written nothing more: B's end is where the listener is), the listener ends where B's outcome says, the lock is free. Returns the runs
+/// and the violations; `broken` uses a control queue consumed when seen (the old front door's bug).
+pub fn takeovers(broken: bool) -> (usize, Vec<String>) {
+    use bluegreen_core::{ApprovalDecision, Executor, Step, TimeoutAction};
+    let mut runs = 0;
+    let mut violations = Vec::new();
+    let id = DeploymentId::new("t1").expect("valid id");
+    let schedule = Schedule::new(vec![
+        Step::SetWeight { percent: 10 },
+        Step::Bake {
+            duration: Duration::from_secs(60),
+        },
+        Step::Approval {
+            timeout: Some(Duration::from_secs(3600)),
+            on_timeout: TimeoutAction::Rollback,
+        },
+        Step::SetWeight { percent: 100 },
+    ])
+    .expect("valid schedule");
+    let mut p = Plan::new("explore/app", schedule);
+    p.gates = GatePolicy {
+        min_minutes: 0,
+        ..GatePolicy::default()
+    };
+    let ttl = DEFAULT_LEASE_TTL;
+    for freeze in (5..=365).step_by(20) {
+        for abort in [true, false] {
+            for sent_before_b in [true, false] {
+                for wake in ["before", "after", "end"] {
+                    runs += 1;
+                    let what = format!(
+                        "freeze A at {freeze}s, {} sent {} B resumed, A wakes {wake} it",
+                        if abort { "abort" } else { "approval" },
+                        if sent_before_b { "before" } else { "after" },
+                    );
+                    let h = Harness::new(world(false));
+                    let mailbox = std::sync::Arc::new(Mailbox {
+                        clock: h.clock(),
+                        pending: std::sync::Mutex::new(None),
+                        consumed: std::sync::atomic::AtomicUsize::new(0),
+                        consume_in_wait: broken,
+                    });
+                    let mut providers = h.providers();
+                    providers.approval = mailbox.clone();
+                    let a = Executor::new(providers.clone()).with_run("run-a", "host-a:1");
+                    let b = Executor::new(providers).with_run("run-b", "host-b:2");
+                    let frozen = std::sync::Arc::new(Freeze::default());
+                    let a_run = Freezable {
+                        inner: Box::pin(a.run(id.clone(), p.clone())),
+                        frozen: frozen.clone(),
+                    };
+                    let clock = h.world.clock().clone();
+                    let decision = if abort {
+                        ApprovalDecision::Rejected {
+                            by: "carol".into(),
+                            reason: None,
+                        }
+                    } else {
+                        ApprovalDecision::Approved { by: "carol".into() }
+                    };
+                    let send = || {
+                        *mailbox.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(decision.clone())
+                    };
+                    let controller = async {
+                        clock.sleep(Duration::from_secs(freeze)).await;
+                        frozen.set(true);
+                        if sent_before_b {
+                            send();
+                        }
+                        clock.sleep(ttl + Duration::from_secs(1)).await;
+                        let resumed = b.resume(&id, ResumeAction::Continue);
+                        let rest = async {
+                            // Between B's once-a-second looks at the queue.
+                            clock.sleep(Duration::from_millis(5_500)).await;
+                            if !sent_before_b {
+                                send();
+                            }
+                            if wake == "before" {
+                                frozen.set(false);
+                            }
+                            clock.sleep(Duration::from_millis(200)).await;
+                            if wake == "after" {
+                                frozen.set(false);
+                            }
+                        };
+                        let (outcome, ()) = futures::join!(resumed, rest);
+                        frozen.set(false);
+                        outcome
+                    };
+                    let Ok((a_out, b_out)) =
+                        run_virtual(h.world.clock(), async { futures::join!(a_run, controller) })
+                    else {
+                        violations.push(format!("{what}: stalled"));
+                        continue;
+                    };
+                    let b_out = match b_out {
+                        Ok(o) => o,
+                        Err(e) => {
+                            // A ended before it was frozen long enough to lose the lease (it was done).
+                            if a_out.as_ref().is_ok_and(|o| o.kind() != "aborted") {
+                                continue;
+                            }
+                            violations.push(format!("{what}: B did not run: {e}"));
+                            continue;
+                        }
+                    };
+                    let expected = if abort { "rolled-back" } else { "promoted" };
+                    if b_out.kind() != expected {
+                        violations.push(format!("{what}: B ended {b_out}, expected {expected}"));
+                    }
+                    if abort && !b_out.to_string().contains("carol") {
+                        violations.push(format!("{what}: B's end does not name carol: {b_out}"));
+                    }
+                    if mailbox.consumed.load(std::sync::atomic::Ordering::SeqCst) != 1 {
+                        violations.push(format!(
+                            "{what}: the request was consumed {} times",
+                            mailbox.consumed.load(std::sync::atomic::Ordering::SeqCst)
+                        ));
+                    }
+                    match &a_out {
+                        Ok(o) if o.kind() == "aborted" => {}
+                        other => violations.push(format!("{what}: A, fenced out, ended {other:?}")),
+                    }
+                    let ended_at = match b_out {
+                        Outcome::Promoted { split, .. } | Outcome::RolledBack { split, .. } => {
+                            Some(split)
+                        }
+                        _ => None,
+                    };
+                    if let Some(s) = ended_at
+                        && h.world.split() != s
+                    {
+                        violations.push(format!(
+                            "{what}: the listener is {} but B ended at {s}",
+                            h.world.split()
+                        ));
+                    }
+                    if h.store.lock_holder("explore/app").is_some() {
+                        violations.push(format!("{what}: the lock is held at the end"));
+                    }
+                }
+            }
+        }
+    }
+    (runs, violations)
+}

@@ -412,28 +412,11 @@ impl Deployer {
                 )));
             }
         }
-        // Group stickiness pins clients to the color they were sent to for its duration: the old color
-        // must outlive it, or those clients are sent to a scaled-down group.
-        if let Some((_, policy)) = managed
-            && policy.scale_down
-            && let Some(sticky) = self.providers.router.stickiness().await?
-            && sticky > policy.scale_down_delay
-        {
-            return Err(SettingsError::new(format!(
-                "[deploy] scale_down_delay {} is shorter than the listener's target group stickiness ({}): \
-                 clients pinned to the old color would be sent to a scaled-down group. Nothing was changed; \
-                 set scale_down_delay to at least {}, or shorten the stickiness",
-                humantime::format_duration(policy.scale_down_delay),
-                humantime::format_duration(sticky),
-                humantime::format_duration(sticky),
-            ))
-            .into());
-        }
         let (Some(image), Some((cap, _))) = (
             plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
             managed,
         ) else {
-            return Ok(());
+            return self.check_stickiness(plan).await;
         };
         match cap.image_exists(image).await {
             Ok(true) => {}
@@ -462,8 +445,35 @@ impl Deployer {
                  --launch-template-version TEMPLATE:VERSION"
             ))
             .into()),
-            _ => Ok(()),
+            _ => self.check_stickiness(plan).await,
         }
+    }
+
+    /// Group stickiness pins clients to the color they were sent to for its duration: the old color must
+    /// outlive it before it is scaled down, or those clients are sent to a scaled-down group.
+    async fn check_stickiness(&self, plan: &Plan) -> Result<(), Error> {
+        let Some(policy) = plan
+            .capacity
+            .as_ref()
+            .filter(|_| self.providers.capacity.is_some())
+        else {
+            return Ok(());
+        };
+        if policy.scale_down
+            && let Some(sticky) = self.providers.router.stickiness().await?
+            && sticky > policy.scale_down_delay
+        {
+            return Err(SettingsError::new(format!(
+                "[deploy] scale_down_delay {} is shorter than the listener's target group stickiness ({}): \
+                 clients pinned to the old color would be sent to a scaled-down group. Nothing was changed; \
+                 set scale_down_delay to at least {}, or shorten the stickiness",
+                humantime::format_duration(policy.scale_down_delay),
+                humantime::format_duration(sticky),
+                humantime::format_duration(sticky),
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// Runs `run` (a deployment of `exec` with id `id`: `run`, `resume`, ...) while a control request
