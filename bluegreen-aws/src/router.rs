@@ -57,20 +57,24 @@ impl ElbRouter {
     async fn fetch_actions(&self) -> Result<Vec<Action>, ProviderError> {
         fetch_actions(&self.elb, &self.route).await
     }
+
+    /// The forward action to the two colors in `actions`: its index and weights.
+    fn forward(&self, actions: &[Action]) -> Result<(usize, PerColor<u32>), ProviderError> {
+        forward_weights(actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
+            message: format!(
+                "{}: expected a forward action to the blue and green target groups, found {}",
+                self.route.resource(),
+                e.found
+            ),
+        })
+    }
 }
 
 #[async_trait]
 impl TrafficRouter for ElbRouter {
     async fn read_split(&self) -> Result<TrafficSplit, ProviderError> {
         let actions = self.fetch_actions().await?;
-        let (_, w) =
-            forward_weights(&actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
-                message: format!(
-                    "{}: expected a forward action to the blue and green target groups, found {}",
-                    self.route.resource(),
-                    e.found
-                ),
-            })?;
+        let (_, w) = self.forward(&actions)?;
         let split =
             TrafficSplit::from_weights(w.blue, w.green).ok_or_else(|| ProviderError::Invalid {
                 message: format!(
@@ -157,14 +161,7 @@ impl TrafficRouter for ElbRouter {
     /// The forward action's group stickiness, when enabled: one `DescribeListeners` (or `DescribeRules`).
     async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
         let actions = self.fetch_actions().await?;
-        let (index, _) =
-            forward_weights(&actions, &self.target_groups).map_err(|e| ProviderError::Invalid {
-                message: format!(
-                    "{}: expected a forward action to the blue and green target groups, found {}",
-                    self.route.resource(),
-                    e.found
-                ),
-            })?;
+        let (index, _) = self.forward(&actions)?;
         Ok(actions[index]
             .forward_config()
             .and_then(|f| f.target_group_stickiness_config())

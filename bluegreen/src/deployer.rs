@@ -476,6 +476,74 @@ impl Deployer {
         Ok(())
     }
 
+    /// Makes `plan` continue a rollout from the split as it is (moved by hand with a shift,
+    /// [`Plan::from_current`]): its stable color is the one the last shift recorded here moved traffic away
+    /// from, else the one with the larger share (a tie is refused: shift first); its schedule is the rest
+    /// ([`Schedule::continuing_from`](bluegreen_core::Schedule::continuing_from)) as the executor will run
+    /// it (the executor trims again from what it reads under the lock: the same, unless the listener moved
+    /// meanwhile). Reads only.
+    pub async fn continue_from_current(&self, plan: &mut Plan) -> Result<(), Error> {
+        let routing = self.providers.router.read_routes().await?;
+        let split = routing.uniform().ok_or_else(|| {
+            SettingsError::new(format!(
+                "the routes disagree ({routing}): shift them to one split first; nothing was changed"
+            ))
+        })?;
+        let last_shift = self.last_shift_stable().await?;
+        let stable = match (split.sole_color(), last_shift) {
+            // At rest: on the stable color (a rollout from the start), or all on the other one already.
+            (Some(at_rest), shift) => shift.unwrap_or(at_rest),
+            (None, Some(shift)) => shift,
+            (None, None) => {
+                let (blue, green) = (split.per_mille(Color::Blue), split.per_mille(Color::Green));
+                match blue.cmp(&green) {
+                    std::cmp::Ordering::Greater => Color::Blue,
+                    std::cmp::Ordering::Less => Color::Green,
+                    std::cmp::Ordering::Equal => {
+                        return Err(SettingsError::new(format!(
+                            "the split is {split} and no shift recorded here names the stable color: \
+                             `bluegreen shift --target COLOR --percentage 50` first, then deploy \
+                             --from-current; nothing was changed"
+                        ))
+                        .into());
+                    }
+                }
+            }
+        };
+        plan.expected_stable = Some(stable);
+        plan.from_current = true;
+        if split.sole_color() != Some(stable) {
+            plan.schedule = plan
+                .schedule
+                .continuing_from(split.per_mille(stable.other()))
+                .ok_or_else(|| {
+                    SettingsError::new(format!(
+                        "the split is {split}: {} already has all the traffic, nothing to continue; \
+                         nothing was changed",
+                        stable.other()
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The stable color of the last deployment recorded here, when it was a manual shift that ended.
+    async fn last_shift_stable(&self) -> Result<Option<Color>, Error> {
+        let ids = bluegreen_core::StateStore::list(&self.store, &self.application()).await?;
+        let Some(last) = ids.last() else {
+            return Ok(None);
+        };
+        let record = match bluegreen_core::StateStore::load(&self.store, last).await {
+            Ok(record) => record,
+            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(bluegreen_core::Replay::new(&record)
+            .ok()
+            .filter(|r| r.plan.schedule.is_shift() && r.outcome.is_some())
+            .map(|r| r.stable))
+    }
+
     /// Runs `run` (a deployment of `exec` with id `id`: `run`, `resume`, ...) while a control request
     /// `abort` for `id` cancels it; a request left for it is cleared once it ended.
     pub async fn supervise<F>(&self, exec: &Executor, id: &DeploymentId, run: F) -> F::Output

@@ -74,79 +74,6 @@ pub struct DeployArgs {
     pub from_current: bool,
 }
 
-/// Makes `plan` continue from the split as it is (the executor trims its schedule under the lock; a dry run
-/// shows the trimmed one).
-async fn continue_from_current(w: &Wired, plan: &mut Plan) -> Result<(), Failure> {
-    let (stable, split) = continuing_stable(w).await?;
-    plan.expected_stable = Some(stable);
-    plan.from_current = true;
-    if split.sole_color() != Some(stable) {
-        // What the executor will run (it trims again from what it reads under the lock: the same, unless
-        // the listener moved meanwhile).
-        plan.schedule = plan
-            .schedule
-            .continuing_from(split.per_mille(stable.other()))
-            .ok_or_else(|| {
-                Failure::bad_input(format!(
-                    "the split is {split}: {} already has all the traffic, nothing to continue; nothing was changed",
-                    stable.other()
-                ))
-            })?;
-    }
-    Ok(())
-}
-
-/// For `deploy --from-current`: the stable color, from the last shift recorded here (the color it did not
-/// target), else the color with the larger share of the split as it is. At rest, the color at rest.
-async fn continuing_stable(w: &Wired) -> Result<(Color, bluegreen_core::TrafficSplit), Failure> {
-    let routing = w
-        .providers()
-        .router
-        .read_routes()
-        .await
-        .map_err(crate::context::provider_failure)?;
-    let split = routing.uniform().ok_or_else(|| {
-        Failure::bad_input(format!(
-            "the routes disagree ({routing}): shift them to one split first; nothing was changed"
-        ))
-    })?;
-    if let Some(c) = split.sole_color() {
-        // At rest: on the stable color (a rollout from the start), or all on the other one already (the
-        // last shift's record says which).
-        let last_shift = last_shift_stable(w).await?;
-        return Ok((last_shift.unwrap_or(c), split));
-    }
-    if let Some(stable) = last_shift_stable(w).await? {
-        return Ok((stable, split));
-    }
-    let (blue, green) = (split.per_mille(Color::Blue), split.per_mille(Color::Green));
-    match blue.cmp(&green) {
-        std::cmp::Ordering::Greater => Ok((Color::Blue, split)),
-        std::cmp::Ordering::Less => Ok((Color::Green, split)),
-        std::cmp::Ordering::Equal => Err(Failure::bad_input(format!(
-            "the split is {split} and no shift recorded here names the stable color: `bluegreen shift \
-             --target COLOR --percentage 50` first, then deploy --from-current; nothing was changed"
-        ))),
-    }
-}
-
-/// The stable color of the last deployment recorded here, when it was a manual shift that ended.
-async fn last_shift_stable(w: &Wired) -> Result<Option<Color>, Failure> {
-    let ids = w
-        .store()
-        .list(&w.application())
-        .await
-        .map_err(crate::context::provider_failure)?;
-    if let Some(last) = ids.last()
-        && let Ok(r) = super::replay(w, last).await
-        && r.plan.schedule.is_shift()
-        && r.outcome.is_some()
-    {
-        return Ok(Some(r.stable));
-    }
-    Ok(None)
-}
-
 /// `shift`.
 #[derive(Args, Debug)]
 pub struct ShiftArgs {
@@ -411,7 +338,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     if a.dry_run {
         let w = ctx.wire(false, None).await?;
         if a.from_current {
-            continue_from_current(&w, &mut plan).await?;
+            w.continue_from_current(&mut plan).await?;
         }
         w.preflight(&plan).await?;
         return show_plan(ctx, &w, &plan, true).await;
@@ -424,7 +351,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
         .wire_with(true, a.scenario.as_deref(), !a.skip_tests)
         .await?;
     if a.from_current {
-        continue_from_current(&w, &mut plan).await?;
+        w.continue_from_current(&mut plan).await?;
     }
     w.preflight(&plan).await?;
     let id = id.unwrap_or_else(|| w.new_id());
