@@ -5,7 +5,7 @@
 
 use bluegreen_core::gate::{Snapshot, judge_bake_gate};
 use bluegreen_core::{
-    Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay,
+    Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay, Share,
     StateStore, Step, Strategy, Timestamp, TrafficSplit,
 };
 use bluegreen_core::{Executor, Providers};
@@ -180,7 +180,9 @@ fn hot_paths(c: &mut Criterion) {
         let event = match i % 3 {
             0 => Event::StepStarted {
                 index: 0,
-                step: Step::SetWeight { percent: 10 },
+                step: Step::SetWeight {
+                    percent: Share::percent(10),
+                },
             },
             1 => Event::SplitVerified {
                 split: TrafficSplit::new(90, 10).expect("valid"),

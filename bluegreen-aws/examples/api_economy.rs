@@ -43,7 +43,7 @@ async fn main() {
         (
             "canary",
             Strategy::Canary {
-                percent: 10,
+                percent: bluegreen_core::Share::percent(10),
                 bake,
                 approval_timeout: None,
                 on_timeout: TimeoutAction::Rollback,

@@ -137,6 +137,7 @@ mod fuzz {
         "--steps",
         "--bake",
         "--canary-percent",
+        "--linear-step",
         "--approval-timeout",
         "--on-timeout",
         "--type",
@@ -161,11 +162,8 @@ mod fuzz {
         "--provider",
         "-5",
     ];
+    /// Values beside the strategy names, which come from the core's one list (`StrategyKind::ALL`).
     const VALUES: &[&str] = &[
-        "gradual",
-        "canary",
-        "immediate",
-        "custom",
         "10,5",
         "10,25,100",
         "3m",
@@ -180,6 +178,8 @@ mod fuzz {
         "\u{0}",
         "💥",
         "150",
+        "0.5",
+        "0.05",
         "-1",
         "0",
         "green",
@@ -200,6 +200,7 @@ mod fuzz {
             proptest::sample::select(VERBS).prop_map(String::from),
             proptest::sample::select(FLAGS).prop_map(String::from),
             proptest::sample::select(VALUES).prop_map(String::from),
+            proptest::sample::select(bluegreen_core::StrategyKind::ALL).prop_map(|k| k.to_string()),
             "\\PC{0,12}",
         ]
     }

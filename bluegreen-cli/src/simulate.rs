@@ -1,11 +1,9 @@
 //! `bluegreen simulate`: a deployment against a scripted world, on virtual time.
 
+use crate::commands::deploy::StrategyFlags;
 use crate::render::Renderer;
 use crate::{Ended, Failure, Output};
-use bluegreen_core::{
-    Plan, StrategyKind, StrategySettings, TimeoutAction, parse_duration, parse_steps,
-    strategy::DEFAULT_CANARY_PERCENT,
-};
+use bluegreen_core::{Plan, parse_duration};
 use bluegreen_testkit::{Harness, Scenario, ScriptedApproval};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,21 +11,12 @@ use std::time::Duration;
 /// Arguments of `simulate`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// gradual, immediate or canary.
-    #[arg(long, default_value = "gradual")]
-    strategy: String,
+    /// The strategy, exactly as `deploy` takes it (the same flags, the same checks).
+    #[command(flatten)]
+    strategy: StrategyFlags,
     /// The simulated world: healthy, green-5xx, green-slow, green-unhealthy or no-traffic.
     #[arg(long, default_value = "healthy")]
     scenario: String,
-    /// Gradual steps, percent to the new color, e.g. `10,25,50,75,100`.
-    #[arg(long, allow_hyphen_values = true)]
-    steps: Option<String>,
-    /// Bake after each step, e.g. `3m`, `90s`, `1h30m`.
-    #[arg(long, default_value = "3m", allow_hyphen_values = true)]
-    bake: String,
-    /// Canary share in percent.
-    #[arg(long, default_value_t = DEFAULT_CANARY_PERCENT, allow_hyphen_values = true)]
-    canary_percent: u32,
     /// Canary: the simulated approver approves this long after being asked.
     #[arg(long, default_value = "5m", allow_hyphen_values = true)]
     approve_after: String,
@@ -38,25 +27,15 @@ pub struct Args {
 
 /// Runs `simulate`: a whole deployment against a scripted world on the testkit's virtual clock.
 pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
-    let kind: StrategyKind = args.strategy.parse().map_err(Failure::bad_input)?;
+    let mut settings = args.strategy.settings()?;
     let scenario: Scenario = args.scenario.parse().map_err(Failure::bad_input)?;
-    let bake = parse_duration("--bake", &args.bake).map_err(Failure::bad_input)?;
     let approve_after =
         parse_duration("--approve-after", &args.approve_after).map_err(Failure::bad_input)?;
-    // The same settings `deploy` builds from its flags; the simulated approver answers well within the
-    // approval timeout.
-    let settings = StrategySettings {
-        strategy: Some(kind),
-        steps: args
-            .steps
-            .as_deref()
-            .map(|s| parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}"))))
-            .transpose()?,
-        bake: Some(bake),
-        canary_percent: Some(args.canary_percent),
-        approval_timeout: Some(approve_after + Duration::from_secs(3600)),
-        on_timeout: Some(TimeoutAction::Rollback),
-    };
+    // The settings `deploy` builds from the same flags; unless told otherwise, the simulated approver answers
+    // well within the approval timeout.
+    settings.approval_timeout = settings
+        .approval_timeout
+        .or(Some(approve_after + Duration::from_secs(3600)));
     let strategy = settings.strategy().map_err(Failure::bad_input)?;
     let schedule = strategy.compile().map_err(Failure::bad_input)?;
     let harness = Harness::new(scenario.world(args.seed));
@@ -69,6 +48,7 @@ pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
         .policy(false)
         .map_err(Failure::bad_input)?;
     let renderer = Renderer::new(output, bluegreen_core::Clock::now(world.clock()));
+    let kind = strategy.kind();
     renderer.intro(&format!(
         "simulating {kind} on {} ({}): {schedule}",
         world.load_balancer(),

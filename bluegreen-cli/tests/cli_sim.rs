@@ -243,6 +243,59 @@ fn a_canary_is_promoted_from_another_process() {
     assert_eq!(green(&env.status()), 100);
 }
 
+/// Issue 21: a canary below 1 % (a tenth of a percent is what load balancer weights carry): half a percent
+/// goes to green as weights 199/1, the plan and the approval say 0.5 %, and promotion takes it to 100 %.
+/// Before, `--canary-percent` took whole percentages only ("invalid value '0.5'").
+#[test]
+fn a_canary_below_one_percent_waits_at_half_a_percent() {
+    let env = Env::new("half-percent");
+    let plan = env.run(&["plan", "--strategy", "canary", "--canary-percent", "0.5"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stdout).contains("set 0.5%"),
+        "{}",
+        text(&plan.stdout)
+    );
+    let deploy = env.spawn(&[
+        "deploy",
+        "--strategy",
+        "canary",
+        "--canary-percent",
+        "0.5",
+        "--bake",
+        "30s",
+        "--type",
+        "traffic-only",
+    ]);
+    env.wait_for("the half-percent canary to wait for approval", |s| {
+        s["deployment"]["waiting_for_approval"] == 2
+    });
+    let s = env.status();
+    let colors = &s["colors"];
+    assert_eq!(colors["green"]["share_percent"], 0.5, "{s}");
+    assert_eq!(
+        (
+            colors["blue"]["alb_weight"].as_u64(),
+            colors["green"]["alb_weight"].as_u64()
+        ),
+        (Some(199), Some(1)),
+        "{s}"
+    );
+    let human = text(&env.run(&["status"]).stdout);
+    assert!(human.contains("green 0.5%"), "{human}");
+    let out = env.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = finish(deploy);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(green(&env.status()), 100);
+}
+
 /// `promote --pre-approve`: approves a canary's approval step before it is reached, recorded as such; a
 /// gradual deployment (no approval step) refuses it, leaving nothing behind.
 #[test]
@@ -757,6 +810,19 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
         &["deploy", "--canary-percent", "0", "--strategy", "canary"],
         2,
         "invalid value '0' for '--canary-percent",
+    );
+    // Tenths are the precision of a share; 100 % is no canary.
+    refused(
+        &env,
+        &["deploy", "--canary-percent", "0.05", "--strategy", "canary"],
+        2,
+        "invalid value '0.05' for '--canary-percent",
+    );
+    refused(
+        &env,
+        &["deploy", "--canary-percent", "100", "--strategy", "canary"],
+        2,
+        "invalid value '100' for '--canary-percent",
     );
     refused(
         &env,

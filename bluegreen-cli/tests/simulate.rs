@@ -55,7 +55,7 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (
             vec!["simulate", "--strategy", "bluegreen"],
-            "error: unknown strategy \"bluegreen\": expected gradual, immediate, canary or custom\n",
+            "error: unknown strategy \"bluegreen\": expected gradual, immediate, canary, linear or custom\n",
         ),
         (
             vec!["simulate", "--bake", "3"],

@@ -23,14 +23,16 @@ pub mod provider;
 pub mod strategy;
 
 pub use executor::{
-    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, DEFAULT_LEASE_TTL, DeploymentId,
-    EmergencyDecision, EmergencyError, EmergencyRequest, Event, ExecError, Executor, NoopObserver,
-    Notice, Observer, Outcome, Plan, Providers, RecordEntry, RecordState, Replay, ResumeAction,
-    RetryPolicy, RollbackReason, StableChoice, StableEvidence, VerifyPolicy, choose_stable,
+    BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, ControlAsk, ControlRefusal,
+    DEFAULT_LEASE_TTL, DeploymentId, EmergencyDecision, EmergencyError, EmergencyRequest, Event,
+    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry,
+    RecordState, Replay, ResumeAction, RetryPolicy, RollbackReason, StableChoice, StableEvidence,
+    VerifyPolicy, choose_stable,
 };
 pub use gate::GatePolicy;
 pub use model::{
-    Color, MAX_ALB_WEIGHT, PerColor, SplitError, Timestamp, TrafficSplit, UnknownColor, Window,
+    BadShare, Color, MAX_ALB_WEIGHT, PerColor, Share, SplitError, Timestamp, TrafficSplit,
+    UnknownColor, Window,
 };
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,

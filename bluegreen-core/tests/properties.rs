@@ -49,7 +49,8 @@ fn strategy() -> impl proptest::strategy::Strategy<Value = (Strategy, Option<u64
         bake.clone()
             .prop_map(|bake| (Strategy::Immediate { bake }, None)),
         (
-            1u32..100,
+            // Tenths of a percent: canaries below 1 % (issue 21) run through the same invariants.
+            1u32..1000,
             bake,
             proptest::option::of(1u64..900),
             proptest::option::of(60u64..1200),
@@ -57,7 +58,7 @@ fn strategy() -> impl proptest::strategy::Strategy<Value = (Strategy, Option<u64
         )
             .prop_map(|(percent, bake, approve, timeout, promote)| {
                 let strategy = Strategy::Canary {
-                    percent,
+                    percent: Share::from_per_mille(percent).expect("below 1000"),
                     bake,
                     approval_timeout: timeout.map(Duration::from_secs),
                     on_timeout: if promote {
@@ -158,7 +159,10 @@ proptest! {
     fn deployments_keep_their_invariants(case in case()) {
         let (h, plan, outcome) = run(&case);
         let entries = h.events.entries();
-        let allowed: BTreeSet<u32> = plan.schedule.weights().into_iter().chain([0]).collect();
+        // Shares in tenths of a percent, as the load balancer's weights carry them.
+        let allowed: BTreeSet<u32> =
+            plan.schedule.weights().into_iter().map(Share::per_mille).chain([0]).collect();
+        let blue_arn = h.world.target_group_arn(Color::Blue);
         let green_arn = h.world.target_group_arn(Color::Green);
 
         // 1. No weight goes to a color without healthy targets: every increase of green's weight follows a
@@ -197,12 +201,14 @@ proptest! {
         // 2. Splits only take the plan's values or the rollback's, in the record and in the world.
         for e in &entries {
             if let Event::SplitWritten { split } | Event::SplitVerified { split } = &e.event {
-                prop_assert!(allowed.contains(&split.weight(Color::Green)), "unplanned split {split}");
+                prop_assert!(allowed.contains(&split.per_mille(Color::Green)), "unplanned split {split}");
             }
         }
         for w in h.world.writes() {
-            let g = w.weights.iter().find(|(a, _)| *a == green_arn).map_or(0, |(_, w)| *w);
-            prop_assert!(allowed.contains(&g), "unplanned weight {g} written");
+            let weight = |arn: &str| w.weights.iter().find(|(a, _)| *a == arn).map_or(0, |(_, w)| *w);
+            let written = TrafficSplit::from_weights(weight(&blue_arn), weight(&green_arn));
+            let g = written.map_or(0, |s| s.per_mille(Color::Green));
+            prop_assert!(allowed.contains(&g), "unplanned weights {:?} written", w.weights);
         }
 
         // 3. A failed deployment ends at 100 % stable, verified; a promoted one at 100 % new.

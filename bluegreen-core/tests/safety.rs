@@ -1040,7 +1040,9 @@ fn c26_a_route_moved_by_hand_during_the_last_bake_is_not_promoted_over() {
     let clock = h.world.clock().clone();
     let mut p = plan(Strategy::immediate());
     p.schedule = Schedule::new(vec![
-        Step::SetWeight { percent: 100 },
+        Step::SetWeight {
+            percent: bluegreen_core::Share::percent(100),
+        },
         Step::Bake {
             duration: secs(180),
         },

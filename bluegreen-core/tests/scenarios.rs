@@ -258,9 +258,13 @@ fn canary_happy_path_waits_for_approval() {
 fn custom_schedule_with_a_pause_judges_nothing_while_paused() {
     let h = Harness::new(WorldConfig::default());
     let schedule = Schedule::new(vec![
-        Step::SetWeight { percent: 50 },
+        Step::SetWeight {
+            percent: bluegreen_core::Share::percent(50),
+        },
         Step::Pause { duration: secs(60) },
-        Step::SetWeight { percent: 100 },
+        Step::SetWeight {
+            percent: bluegreen_core::Share::percent(100),
+        },
     ])
     .unwrap();
     let outcome = h.run("d1", Plan::new(APP, schedule)).unwrap();
@@ -642,7 +646,7 @@ fn an_approval_timeout_does_what_it_says() {
     ] {
         let h = Harness::new(WorldConfig::default());
         let strategy = Strategy::Canary {
-            percent: 10,
+            percent: bluegreen_core::Share::percent(10),
             bake: secs(180),
             approval_timeout: Some(secs(600)),
             on_timeout: action,
@@ -1335,11 +1339,15 @@ fn the_testing_guides_example_holds() {
     // docs/testing.md, verbatim but for the names.
     let strategy = Strategy::Custom {
         steps: vec![
-            Step::SetWeight { percent: 5 },
+            Step::SetWeight {
+                percent: bluegreen_core::Share::percent(5),
+            },
             Step::Bake {
                 duration: Duration::from_secs(300),
             },
-            Step::SetWeight { percent: 100 },
+            Step::SetWeight {
+                percent: bluegreen_core::Share::percent(100),
+            },
             Step::Bake {
                 duration: Duration::from_secs(300),
             },

@@ -87,7 +87,7 @@ fn each_strategy_compiles_to_its_schedule() {
         ),
         (
             Strategy::Canary {
-                percent: 5,
+                percent: bluegreen_core::Share::percent(5),
                 bake,
                 approval_timeout: Some(Duration::from_secs(3600)),
                 on_timeout: TimeoutAction::Promote,
@@ -97,7 +97,9 @@ fn each_strategy_compiles_to_its_schedule() {
         (
             Strategy::Custom {
                 steps: vec![
-                    Step::SetWeight { percent: 1 },
+                    Step::SetWeight {
+                        percent: bluegreen_core::Share::percent(1),
+                    },
                     Step::Pause {
                         duration: Duration::from_secs(90),
                     },
@@ -105,7 +107,9 @@ fn each_strategy_compiles_to_its_schedule() {
                         timeout: None,
                         on_timeout: TimeoutAction::Rollback,
                     },
-                    Step::SetWeight { percent: 100 },
+                    Step::SetWeight {
+                        percent: bluegreen_core::Share::percent(100),
+                    },
                 ],
             },
             "set 1% → pause 1m 30s → approval → set 100%",
@@ -146,7 +150,7 @@ fn bad_strategies_are_refused() {
         ),
         (
             Strategy::Canary {
-                percent: 100,
+                percent: bluegreen_core::Share::percent(100),
                 bake,
                 approval_timeout: None,
                 on_timeout: TimeoutAction::Rollback,
@@ -156,7 +160,9 @@ fn bad_strategies_are_refused() {
         (
             Strategy::Custom {
                 steps: vec![
-                    Step::SetWeight { percent: 100 },
+                    Step::SetWeight {
+                        percent: bluegreen_core::Share::percent(100),
+                    },
                     Step::Bake {
                         duration: Duration::ZERO,
                     },
@@ -191,7 +197,7 @@ fn strategy_names_parse() {
             .parse::<StrategyKind>()
             .unwrap_err()
             .to_string(),
-        "unknown strategy \"blue-green\": expected gradual, immediate, canary or custom"
+        "unknown strategy \"blue-green\": expected gradual, immediate, canary, linear or custom"
     );
 }
 
@@ -262,4 +268,48 @@ fn steps_are_numbered_as_a_person_counts_them() {
         "{text}"
     );
     assert!(!outcome.to_string().contains("step"), "{outcome}");
+}
+
+/// Issue 22: `linear` — equal steps with a bake each, the last one ending at 100 %.
+#[test]
+fn linear_steps_are_equal_and_end_at_all_traffic() {
+    let bake = Duration::from_secs(60);
+    let weights = |step| {
+        Strategy::Linear { step, bake }
+            .compile()
+            .map(|s| s.weights())
+    };
+    assert_eq!(weights(20).unwrap(), vec![20, 40, 60, 80, 100]);
+    assert_eq!(weights(30).unwrap(), vec![30, 60, 90, 100]);
+    assert_eq!(weights(100).unwrap(), vec![100]);
+    assert_eq!(weights(1).unwrap().len(), 100);
+    let schedule = Strategy::Linear { step: 50, bake }.compile().unwrap();
+    assert_eq!(
+        schedule.to_string(),
+        "set 50% → bake 1m → set 100% → bake 1m"
+    );
+    for step in [0, 101] {
+        assert_eq!(
+            Strategy::Linear { step, bake }
+                .compile()
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "linear step {step}% is out of range: each step adds 1 to 100 % of the traffic"
+            )
+        );
+    }
+    // Chosen by name, with its default step, as every front end does.
+    let settings = StrategySettings {
+        strategy: Some("linear".parse().unwrap()),
+        ..Default::default()
+    };
+    let schedule = settings.strategy().unwrap().compile().unwrap();
+    assert_eq!(schedule.weights(), vec![20, 40, 60, 80, 100]);
+    assert_eq!(schedule.nominal_duration(), Duration::from_secs(5 * 180));
+    // Every named strategy parses back from its name and says what it does.
+    for kind in StrategyKind::ALL {
+        assert_eq!(kind.name().parse::<StrategyKind>().unwrap(), *kind);
+        assert!(!kind.summary().is_empty());
+    }
 }

@@ -101,7 +101,7 @@ async fn approvals_and_aborts_arrive_through_the_queue() {
     let request = ApprovalRequest {
         deployment: id.clone(),
         step: 2,
-        percent: 10,
+        percent: bluegreen_core::Share::percent(10),
     };
     let approval = QueueApproval::new(store.clone());
     store

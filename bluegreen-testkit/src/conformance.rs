@@ -6,7 +6,7 @@
 
 use bluegreen_core::{
     Capacity, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError,
-    RecordEntry, Schedule, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
+    RecordEntry, Schedule, Share, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use std::time::Duration;
 
@@ -39,6 +39,21 @@ pub async fn router_round_trip(router: &dyn TrafficRouter) {
         router.write_split(split).await.expect("write_split works");
         let read = router.read_split().await.expect("read_split works");
         assert_eq!(read, split, "a written split must read back");
+    }
+    // Tenths of a percent (a canary below 1 %): the weights themselves read back, not only the shares.
+    for tenths in ["0.5", "0.1", "99.9", "12.5"] {
+        let split = TrafficSplit::to_share(Color::Green, tenths.parse().expect("a share"));
+        router.write_split(split).await.expect("write_split works");
+        let read = router.read_split().await.expect("read_split works");
+        assert_eq!(read, split, "a written split of {tenths}% must read back");
+        assert_eq!(
+            (read.alb_weight(Color::Blue), read.alb_weight(Color::Green)),
+            (
+                split.alb_weight(Color::Blue),
+                split.alb_weight(Color::Green)
+            ),
+            "the weights of {tenths}% read back as written"
+        );
     }
     router
         .write_split(initial)
@@ -276,7 +291,10 @@ pub async fn capacity_missing_resource(capacity: &dyn Capacity) {
 }
 
 fn started(id: &DeploymentId, application: &str) -> RecordEntry {
-    let schedule = Schedule::new(vec![Step::SetWeight { percent: 100 }]).expect("valid schedule");
+    let schedule = Schedule::new(vec![Step::SetWeight {
+        percent: Share::ALL,
+    }])
+    .expect("valid schedule");
     RecordEntry {
         seq: 0,
         at: Timestamp::from_millis(1),
@@ -345,7 +363,9 @@ pub async fn store_contract(store: &dyn StateStore, unique: &str, now: Timestamp
         at: Timestamp::from_millis(2),
         event: Event::StepStarted {
             index: 0,
-            step: Step::SetWeight { percent: 100 },
+            step: Step::SetWeight {
+                percent: Share::ALL,
+            },
         },
     };
     store

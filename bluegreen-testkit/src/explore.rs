@@ -8,7 +8,7 @@ use crate::{
 };
 use bluegreen_core::{
     CapacityPolicy, Clock, Color, DEFAULT_LEASE_TTL, DeploymentId, Event, GatePolicy, Outcome,
-    PerColor, Plan, Replay, ResumeAction, Schedule, Step, TrafficSplit,
+    PerColor, Plan, Replay, ResumeAction, Schedule, Share, Step, TrafficSplit,
 };
 use std::time::{Duration, Instant};
 
@@ -175,7 +175,9 @@ impl Report {
 fn plan(percents: &[u32], bake: Duration) -> Plan {
     let mut steps = Vec::new();
     for p in percents {
-        steps.push(Step::SetWeight { percent: *p });
+        steps.push(Step::SetWeight {
+            percent: Share::percent(*p),
+        });
         steps.push(Step::Bake { duration: bake });
     }
     let mut plan = Plan::new(
@@ -265,7 +267,7 @@ fn check(
             .steps()
             .iter()
             .filter_map(|s| match s {
-                Step::SetWeight { percent } => TrafficSplit::shifted(Color::Green, *percent).ok(),
+                Step::SetWeight { percent } => Some(TrafficSplit::to_share(Color::Green, *percent)),
                 _ => None,
             })
             .chain([TrafficSplit::all_to(Color::Blue)])
@@ -978,7 +980,9 @@ pub fn takeovers(broken: bool) -> (usize, Vec<String>) {
     let mut violations = Vec::new();
     let id = DeploymentId::new("t1").expect("valid id");
     let schedule = Schedule::new(vec![
-        Step::SetWeight { percent: 10 },
+        Step::SetWeight {
+            percent: Share::percent(10),
+        },
         Step::Bake {
             duration: Duration::from_secs(60),
         },
@@ -986,7 +990,9 @@ pub fn takeovers(broken: bool) -> (usize, Vec<String>) {
             timeout: Some(Duration::from_secs(3600)),
             on_timeout: TimeoutAction::Rollback,
         },
-        Step::SetWeight { percent: 100 },
+        Step::SetWeight {
+            percent: Share::ALL,
+        },
     ])
     .expect("valid schedule");
     let mut p = Plan::new("explore/app", schedule);

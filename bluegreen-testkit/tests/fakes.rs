@@ -438,7 +438,7 @@ fn the_manual_clock_wakes_sleepers_in_deadline_order() {
     let request = ApprovalRequest {
         deployment: DeploymentId::new("d").unwrap(),
         step: 0,
-        percent: 10,
+        percent: bluegreen_core::Share::percent(10),
     };
     assert_eq!(
         run_virtual(&clock, approval.wait(&request)).map(|_| ()),

@@ -1,14 +1,16 @@
 //! [`Deployer`]: from [`Settings`] to a ready executor, on AWS or on the simulated world.
 
 use crate::cache::ResolvedCache;
+use crate::control::{ControlError, UnlockError, Unlocked, send_control};
 use crate::settings::{ProviderKind, Settings, SettingsError};
 use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::store::{Store, StoreApproval};
 use bluegreen_aws::{AwsError, CallCounter, Connection, Naming};
 use bluegreen_core::{
     Approval, Color, DeploymentId, ExecError, Executor, Hooks, LaunchSource, Observer, Outcome,
-    Plan, ProviderError, Providers, StrategySettings, TrafficSplit,
+    Plan, ProviderError, Providers, Replay, StrategySettings, TrafficSplit,
 };
+use bluegreen_store::Control;
 use bluegreen_testkit::Scenario;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +47,18 @@ pub enum Error {
     /// cannot be written, ...). A deployment that ran returns an [`Outcome`] instead, rolled back or not.
     #[error(transparent)]
     Exec(#[from] ExecError),
+}
+
+/// One deployment of [`Deployer::history`], as its record says.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Recorded {
+    /// Replayed: where it stands or how it ended.
+    Replayed(Box<Replay>),
+    /// The record could not be read.
+    Unreadable(ProviderError),
+    /// The record does not replay.
+    Damaged(bluegreen_core::executor::ReplayError),
 }
 
 /// A deployment's providers, store and settings, wired: `Deployer::from_settings(settings).await?.deploy()`
@@ -317,6 +331,72 @@ impl Deployer {
         kind: Option<crate::DeployType>,
     ) -> Result<Plan, SettingsError> {
         self.settings.plan(overlay, kind)
+    }
+
+    /// Approves deployment `id` (default: the one holding the application's lock) at the approval step it
+    /// waits at, or, with `pre_approve`, at its next approval step before it is reached. Refused, sending
+    /// nothing, when the deployment does not accept it now ([`bluegreen_core::Replay::accepts`]).
+    pub async fn promote(
+        &self,
+        id: Option<DeploymentId>,
+        by: &str,
+        pre_approve: bool,
+    ) -> Result<DeploymentId, ControlError> {
+        let request = Control::Approve {
+            by: by.to_string(),
+            pre_approved: pre_approve,
+        };
+        send_control(&self.store, &self.application(), id, &request).await
+    }
+
+    /// Rejects the approval step deployment `id` (default: the one in progress) waits at: it rolls back.
+    pub async fn reject(
+        &self,
+        id: Option<DeploymentId>,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<DeploymentId, ControlError> {
+        let request = Control::Reject {
+            by: by.to_string(),
+            reason,
+        };
+        send_control(&self.store, &self.application(), id, &request).await
+    }
+
+    /// Stops deployment `id` (default: the one in progress) wherever it runs: it rolls back, or leaves the
+    /// split, as its plan's `on_cancel` says.
+    pub async fn abort(
+        &self,
+        id: Option<DeploymentId>,
+        by: &str,
+    ) -> Result<DeploymentId, ControlError> {
+        let request = Control::Abort { by: by.to_string() };
+        send_control(&self.store, &self.application(), id, &request).await
+    }
+
+    /// Releases the application's lock when its holder is gone (see [`crate::unlock`]), with `[state]
+    /// lease` for the take-over.
+    pub async fn unlock(&self, force: bool) -> Result<Unlocked, UnlockError> {
+        let now = self.providers.clock.now();
+        crate::control::unlock(&self.store, &self.application(), now, force, self.lease).await
+    }
+
+    /// The application's deployments, oldest first, each replayed from its record; a record that cannot be
+    /// read or does not replay is returned as such, so one damaged record hides nothing else.
+    pub async fn history(&self) -> Result<Vec<(DeploymentId, Recorded)>, Error> {
+        use bluegreen_core::StateStore;
+        let mut out = Vec::new();
+        for id in self.store.list(&self.application()).await? {
+            let recorded = match self.store.load(&id).await {
+                Ok(record) => match Replay::new(&record) {
+                    Ok(replay) => Recorded::Replayed(Box::new(replay)),
+                    Err(e) => Recorded::Damaged(e),
+                },
+                Err(e) => Recorded::Unreadable(e),
+            };
+            out.push((id, recorded));
+        }
+        Ok(out)
     }
 
     /// An executor on these providers, named after this process (`host:pid`, shown to other processes as

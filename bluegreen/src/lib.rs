@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod control;
 mod deployer;
 mod hooks;
 pub mod settings;
@@ -30,7 +31,8 @@ pub mod sim;
 mod store;
 
 pub use cache::ResolvedCache;
-pub use deployer::{Deployer, DeployerBuilder, Error};
+pub use control::{ControlError, UnlockError, Unlocked, ask_of, send_control, unlock};
+pub use deployer::{Deployer, DeployerBuilder, Error, Recorded};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};
 pub use store::{Store, StoreApproval, open_state_dir};

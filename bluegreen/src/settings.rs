@@ -141,14 +141,16 @@ pub struct ResourcesSection {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploySection {
-    /// `gradual`, `immediate` or `canary` (default gradual).
+    /// `gradual`, `immediate`, `canary` or `linear` (default gradual).
     pub strategy: Option<bluegreen_core::StrategyKind>,
     /// Gradual: the new color's weights, increasing, ending at 100.
     pub steps: Option<Vec<u32>>,
     /// The bake after each weight change, e.g. `3m`.
     pub bake: Option<String>,
-    /// Canary: the canary step's share, 1 to 99.
-    pub canary_percent: Option<u32>,
+    /// Canary: the canary step's share, 0.1 to 99.9 (tenths allowed: `0.5`).
+    pub canary_percent: Option<bluegreen_core::Share>,
+    /// Linear: the share each step adds, whole percent (default 20: 20, 40, 60, 80, 100).
+    pub linear_step: Option<u32>,
     /// Canary: how long to wait for `bluegreen promote` (default 1 hour, then `on_timeout`).
     pub approval_timeout: Option<String>,
     /// Canary: what an approval timeout does, `rollback` or `promote`.
@@ -646,6 +648,7 @@ impl DeploySection {
                 .map(|b| duration("deploy.bake", b))
                 .transpose()?,
             canary_percent: self.canary_percent,
+            linear_step: self.linear_step,
             approval_timeout: self
                 .approval_timeout
                 .as_deref()
@@ -781,10 +784,11 @@ provider = "aws"             # aws | sim (simulated, no AWS account needed)
 # auto_scaling_groups = { blue = "poc-poc-web-blue-asg", green = "poc-poc-web-green-asg" }
 
 [deploy]
-strategy = "gradual"         # gradual | immediate | canary
+strategy = "gradual"         # gradual | immediate | canary | linear
 steps = [10, 25, 50, 75, 100]
 bake = "3m"                  # after each step
-canary_percent = 10
+canary_percent = 10          # 0.1 to 99.9; tenths allowed (0.5)
+linear_step = 20             # linear: each step adds this share (20: 20, 40, 60, 80, 100)
 approval_timeout = "1h"      # canary: how long to wait for `bluegreen promote`, then on_timeout
 on_timeout = "rollback"      # rollback | promote
 on_cancel = "rollback"       # Ctrl-C or `bluegreen abort`: rollback | leave

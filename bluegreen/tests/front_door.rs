@@ -181,9 +181,44 @@ fn a_settings_file_names_the_line_and_places_the_state_directory_beside_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Issue 21: `canary_percent` takes tenths of a percent in the file as on the command line; finer, or a
+/// canary of 0 or 100 %, is refused naming the value.
+#[test]
+fn a_canary_share_in_the_file_may_be_below_one_percent() {
+    let dir = state_dir("tenths");
+    let s = settings(
+        &dir,
+        "[deploy]\nstrategy = \"canary\"\ncanary_percent = 0.5",
+    );
+    let plan = s.plan(Default::default(), None).expect("plans");
+    assert!(
+        plan.schedule
+            .to_string()
+            .starts_with("set 0.5% → bake 3m → approval"),
+        "{}",
+        plan.schedule
+    );
+    let err = Settings::from_toml("environment = \"poc\"\n[deploy]\ncanary_percent = 0.05\n")
+        .expect_err("refused");
+    assert!(err.to_string().contains("0.05"), "{err}");
+    assert!(
+        err.to_string().starts_with("settings:3: "),
+        "names the line: {err}"
+    );
+    let s = settings(
+        &dir,
+        "[deploy]\nstrategy = \"canary\"\ncanary_percent = 100",
+    );
+    let err = s.plan(Default::default(), None).expect_err("refused");
+    assert!(
+        err.to_string().contains("a canary takes 0.1% to 99.9%"),
+        "{err}"
+    );
+}
+
 /// An approval channel of the program's own: approves at once, and remembers being asked.
 #[derive(Default)]
-struct Chat(Mutex<Vec<u32>>);
+struct Chat(Mutex<Vec<bluegreen_core::Share>>);
 
 #[async_trait]
 impl Approval for Chat {
@@ -557,5 +592,86 @@ async fn a_scale_down_delay_shorter_than_the_listener_s_stickiness_is_refused() 
         )
         .await
         .expect("nothing is scaled down");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 22: the front door has the command's verbs, with its rules (decided by the core on the record):
+/// `promote` is refused before the approval step and sends nothing, accepted while it waits; `abort` of
+/// nothing in progress and `unlock` of a free lock say so; `history` replays every deployment.
+#[tokio::test]
+async fn a_library_program_promotes_aborts_unlocks_and_reads_history_with_the_command_s_rules() {
+    let dir = state_dir("verbs");
+    let deployer = Arc::new(
+        Deployer::from_settings(settings(&dir, CANARY))
+            .await
+            .expect("wires"),
+    );
+    let err = deployer
+        .abort(None, "carol")
+        .await
+        .expect_err("nothing runs");
+    assert!(
+        matches!(err, bluegreen::ControlError::NoneInProgress { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        deployer.unlock(false).await.expect("reads the lock"),
+        bluegreen::Unlocked::NotLocked
+    );
+    let id = DeploymentId::new("release-1").unwrap();
+    let plan = deployer.plan(Default::default(), None).expect("valid");
+    let run = tokio::spawn({
+        let (deployer, id) = (deployer.clone(), id.clone());
+        async move { deployer.deploy_plan(id, plan).await }
+    });
+    let other = Deployer::builder(settings(&dir, ""))
+        .read_only()
+        .build()
+        .await
+        .expect("wires");
+    wait_for(&other, &id, "split-verified").await;
+    // Before the approval step (the canary's bake, a simulated minute at least, is ahead): refused, and
+    // nothing is left behind for later.
+    let e = other
+        .promote(Some(id.clone()), "alice", false)
+        .await
+        .expect_err("not waiting yet");
+    assert!(
+        matches!(
+            e,
+            bluegreen::ControlError::Refused(
+                bluegreen_core::ControlRefusal::NotWaitingForApproval { .. }
+            )
+        ),
+        "{e}"
+    );
+    assert_eq!(other.store().received(&id).await, None, "nothing was sent");
+    wait_for(&other, &id, "approval-requested").await;
+    let sent_to = other
+        .promote(None, "alice", false)
+        .await
+        .expect("accepted while it waits");
+    assert_eq!(sent_to, id, "the deployment holding the lock");
+    let outcome = run.await.expect("joins").expect("runs");
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome:?}");
+    // Finished: every request is refused with the outcome.
+    let err = other
+        .abort(Some(id.clone()), "bob")
+        .await
+        .expect_err("finished");
+    assert!(err.to_string().contains("already finished"), "{err}");
+    let history = other.history().await.expect("lists");
+    assert_eq!(history.len(), 1);
+    match &history[0] {
+        (hid, bluegreen::Recorded::Replayed(r)) => {
+            assert_eq!(hid, &id);
+            assert!(
+                matches!(r.outcome, Some(Outcome::Promoted { .. })),
+                "{:?}",
+                r.outcome
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,8 +7,8 @@ use crate::render::Renderer;
 use crate::{Ended, Failure, Signal};
 use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::{
-    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ProviderError, Replay, ResumeAction,
-    Schedule, StateStore, StrategySettings, parse_steps,
+    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction, Schedule, Share,
+    StrategySettings, parse_steps,
 };
 use clap::Args;
 use std::sync::Arc;
@@ -17,10 +17,11 @@ use std::time::Duration;
 
 pub use bluegreen::DeployType;
 
-/// Flags shared by `deploy` and `plan`.
+/// The strategy flags, shared by `deploy`, `plan` and `simulate`: each is a key of the core's
+/// [`StrategySettings`], which also reads `[deploy]` of `bluegreen.toml`.
 #[derive(Args, Debug, Clone)]
-pub struct StrategyArgs {
-    /// gradual, immediate or canary (default: the file's, or gradual).
+pub struct StrategyFlags {
+    /// gradual, immediate, canary or linear (default: the file's, or gradual).
     #[arg(long)]
     pub strategy: Option<String>,
     /// Gradual steps, percent to the new color, e.g. 10,25,50,75,100.
@@ -29,15 +30,26 @@ pub struct StrategyArgs {
     /// Bake after each step, e.g. 3m, 90s, 1h30m.
     #[arg(long, allow_hyphen_values = true)]
     pub bake: Option<String>,
-    /// Canary share, percent.
-    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..100))]
-    pub canary_percent: Option<u32>,
+    /// Canary share, percent: 0.1 to 99.9, tenths allowed (0.5).
+    #[arg(long, allow_hyphen_values = true, value_parser = canary_share)]
+    pub canary_percent: Option<Share>,
     /// Canary: how long to wait for `bluegreen promote`.
     #[arg(long, allow_hyphen_values = true)]
     pub approval_timeout: Option<String>,
     /// What an approval timeout does: rollback or promote.
     #[arg(long)]
     pub on_timeout: Option<String>,
+    /// Linear: the share each step adds, whole percent (20: 20, 40, 60, 80, 100).
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub linear_step: Option<u32>,
+}
+
+/// Flags shared by `deploy` and `plan`: the strategy and the deployment type.
+#[derive(Args, Debug, Clone)]
+pub struct StrategyArgs {
+    #[command(flatten)]
+    /// The strategy flags.
+    pub flags: StrategyFlags,
     /// full or traffic-only.
     #[arg(long = "type", value_enum)]
     pub kind: Option<DeployType>,
@@ -89,6 +101,17 @@ pub struct ShiftArgs {
     pub validation_minutes: Option<Duration>,
 }
 
+/// `--canary-percent`: a share strictly between 0 and 100 %, to the tenth.
+pub(crate) fn canary_share(text: &str) -> Result<Share, Failure> {
+    match text.parse::<Share>() {
+        Ok(share) if !share.is_none() && !share.is_all() => Ok(share),
+        Ok(share) => Err(Failure::bad_input(format!(
+            "a canary of {share}: a canary takes a share strictly between 0 and 100% (0.1 to 99.9)"
+        ))),
+        Err(e) => Err(Failure::bad_input(e)),
+    }
+}
+
 /// `--validation-minutes`: a number of minutes, as the guide's Jenkins parameter has it, or a duration.
 fn validation_duration(text: &str) -> Result<Duration, Failure> {
     match text.trim().parse::<u64>() {
@@ -124,6 +147,13 @@ impl DeployArgs {
 impl StrategyArgs {
     /// The flags as strategy settings; a value that does not parse is named with its flag.
     pub fn settings(&self) -> Result<StrategySettings, Failure> {
+        self.flags.settings()
+    }
+}
+
+impl StrategyFlags {
+    /// The flags as strategy settings; a value that does not parse is named with its flag.
+    pub fn settings(&self) -> Result<StrategySettings, Failure> {
         Ok(StrategySettings {
             strategy: self
                 .strategy
@@ -142,6 +172,7 @@ impl StrategyArgs {
                 .map(|b| duration("--bake", b))
                 .transpose()?,
             canary_percent: self.canary_percent,
+            linear_step: self.linear_step,
             approval_timeout: self
                 .approval_timeout
                 .as_deref()
@@ -562,79 +593,14 @@ pub async fn control(
 ) -> Result<Ended, Failure> {
     let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
-    let id = match id {
-        Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
-        None => store
-            .lock_holder(&application)
-            .await
-            .map_err(|e| {
-                Failure::provider(format!(
-                    "the state store cannot be read ({e}): nothing was sent; whether a deployment of {application} is in progress is unknown"
-                ))
-            })?
-            .ok_or_else(|| {
-                Failure::bad_input(format!("no deployment of {application} is in progress"))
-            })?,
-    };
-    // A request must be meant for what the deployment is doing now: nothing is left behind for later.
-    let record = match StateStore::load(&store, &id).await {
-        Ok(r) => r,
-        Err(ProviderError::NotFound { .. }) => {
-            return Err(Failure::bad_input(format!(
-                "no deployment {id} of {application}"
-            )));
-        }
-        Err(e) => return Err(provider_failure(e)),
-    };
-    let replay = Replay::new(&record).map_err(|e| {
-        Failure::bad_input(format!("the record of deployment {id} is damaged: {e}"))
-    })?;
-    if let Some(outcome) = &replay.outcome {
-        return Err(Failure::bad_input(format!(
-            "deployment {id} already finished: {outcome}"
-        )));
-    }
-    if !matches!(request, bluegreen_store::Control::Abort { .. }) {
-        if let Some(bluegreen_store::Control::Abort { by }) = store.received(&id).await {
-            return Err(Failure::refused(format!(
-                "deployment {id} is being aborted (by {by}): an approval cannot undo that"
-            )));
-        }
-        let pre_approve = matches!(
-            request,
-            bluegreen_store::Control::Approve {
-                pre_approved: true,
-                ..
-            }
-        );
-        if pre_approve {
-            // An approval step still ahead (or waiting now), not yet decided.
-            let ahead = replay
-                .plan
-                .schedule
-                .steps()
-                .iter()
-                .enumerate()
-                .any(|(i, step)| {
-                    matches!(step, bluegreen_core::Step::Approval { .. })
-                        && !replay.completed.contains(&i)
-                        && !replay.approved.contains(&i)
-                });
-            if !ahead || replay.rollback.is_some() {
-                return Err(Failure::bad_input(format!(
-                    "deployment {id} has no approval step ahead to pre-approve; nothing was sent"
-                )));
-            }
-        } else if replay.waiting_for_approval().is_none() {
-            return Err(Failure::bad_input(format!(
-                "deployment {id} is not waiting for an approval now (a canary waits after its first bake; --pre-approve approves it ahead of time); nothing was sent"
-            )));
-        }
-    }
-    store
-        .send(&id, &request)
+    let id = id
+        .map(|id| DeploymentId::new(id).map_err(Failure::bad_input))
+        .transpose()?;
+    // The rules are the library's (`Replay::accepts`, through `bluegreen::send_control`); the words to type
+    // next are the command's.
+    let id = bluegreen::send_control(&store, &application, id, &request)
         .await
-        .map_err(|e| Failure::provider(format!("cannot reach deployment {id}: {e}")))?;
+        .map_err(control_failure)?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let what = match &request {
         bluegreen_store::Control::Approve {
@@ -650,6 +616,24 @@ pub async fn control(
         serde_json::json!({"deployment": id, "request": request}),
     );
     Ok(Ended::Done)
+}
+
+/// A request that was not sent, as the command says it: the exit code of its kind, and what to type next.
+fn control_failure(e: bluegreen::ControlError) -> Failure {
+    use bluegreen::ControlError as E;
+    use bluegreen_core::ControlRefusal as R;
+    match e {
+        E::Refused(R::BeingAborted { .. }) => Failure::refused(e),
+        E::Refused(R::NoApprovalAhead { .. }) => {
+            Failure::bad_input(format!("{e}; nothing was sent"))
+        }
+        E::Refused(R::NotWaitingForApproval { .. }) => Failure::bad_input(format!(
+            "{e}; --pre-approve approves it ahead of time; nothing was sent"
+        )),
+        E::StoreUnreadable { .. } | E::Unreachable { .. } => Failure::provider(e),
+        E::Unreadable { source, .. } => provider_failure(source),
+        _ => Failure::bad_input(e),
+    }
 }
 
 /// Who stopped a deployment with a signal, in words for the record: the signal, the host and process, and

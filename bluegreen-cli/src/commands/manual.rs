@@ -8,7 +8,6 @@ use bluegreen_core::{Color, EmergencyError, EmergencyRequest, Executor};
 use bluegreen_store::Control;
 use clap::Args;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// `rollback`.
 #[derive(Args, Debug)]
@@ -80,113 +79,63 @@ pub struct UnlockArgs {
 /// Releases the application's lock when its holder is gone: refused (exit 4) while the holder lives.
 /// Traffic is not touched; an unfinished deployment stays unfinished (resume it, or resume --rollback).
 pub async fn unlock(ctx: &Context, a: UnlockArgs) -> Result<Ended, Failure> {
-    let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
     let w = ctx.wire(false, None).await?;
-    let now = w.providers().clock.now();
-    let renderer = Renderer::new(ctx.output(), now);
-    let lease = match store.read_lease(&application).await {
-        Ok(Some(lease)) => lease,
-        Ok(None) => {
-            renderer.result(
-                "unlocked",
-                &format!("{application} is not locked"),
-                serde_json::json!({"application": application, "released": null}),
-            );
-            return Ok(Ended::Done);
+    let renderer = Renderer::new(ctx.output(), w.providers().clock.now());
+    // The rules are the library's (`bluegreen::unlock`); the words to type next are the command's.
+    use bluegreen::{UnlockError, Unlocked};
+    match w.unlock(a.force).await {
+        Ok(Unlocked::NotLocked) => renderer.result(
+            "unlocked",
+            &format!("{application} is not locked"),
+            serde_json::json!({"application": application, "released": null}),
+        ),
+        Ok(Unlocked::RemovedUnreadable) => renderer.result(
+            "unlocked",
+            &format!("removed the unreadable lock of {application}"),
+            serde_json::json!({"application": application, "released": "unreadable"}),
+        ),
+        Ok(Unlocked::Released { lease, liveness }) => renderer.result(
+            "unlocked",
+            &format!(
+                "released the lock of {application} held by {} ({}); if that deployment did not finish, resume it or resume --rollback",
+                lease.owner,
+                match liveness {
+                    bluegreen_store::Liveness::Dead => "its process is gone",
+                    _ => "its lease lapsed",
+                }
+            ),
+            serde_json::json!({"application": application, "released": lease}),
+        ),
+        Ok(other) => renderer.result(
+            "unlocked",
+            &format!("{other:?}"),
+            serde_json::json!({"application": application}),
+        ),
+        Err(e @ UnlockError::MayBeAlive { quiet, .. }) => {
+            return Err(Failure::refused(format!(
+                "{e}. Stop it (bluegreen abort), or wait until its record has been quiet for {}, then unlock --force",
+                humantime::format_duration(quiet)
+            )));
         }
-        Err(e) if a.force => {
-            // Unreadable, so its holder is unknown: a deployment whose record is still being written is
-            // alive, and removing its lock would let a `resume` drive it at the same time.
-            if let Some((id, age)) = recent_activity(&store, &application, now).await {
-                return Err(Failure::refused(format!(
-                    "the lock of {application} is unreadable ({e}), but deployment {id} recorded an entry {} ago and has not finished: its run may be alive. Stop it (bluegreen abort), or wait until its record has been quiet for {}, then unlock --force",
-                    humantime::format_duration(Duration::from_secs(age.as_secs())),
-                    humantime::format_duration(bluegreen_core::DEFAULT_LEASE_TTL)
-                )));
-            }
-            store.remove_lock(&application).await.map_err(|io| {
-                Failure::local_io(format!(
-                    "cannot remove the lock of {application}: {io} ({e})"
-                ))
-            })?;
-            renderer.result(
-                "unlocked",
-                &format!("removed the unreadable lock of {application}"),
-                serde_json::json!({"application": application, "released": "unreadable"}),
-            );
-            return Ok(Ended::Done);
+        Err(e @ UnlockError::Live { .. }) => {
+            return Err(Failure::refused(format!(
+                "{e}; stop it (bluegreen abort) or wait for its lease to lapse"
+            )));
         }
-        Err(e) => {
+        Err(e @ UnlockError::Unreadable { .. }) => {
             return Err(Failure::refused(format!(
                 "{e}; or `bluegreen unlock --force`"
             )));
         }
-    };
-    let state = bluegreen_store::liveness(&lease, now);
-    if state == bluegreen_store::Liveness::Live {
-        return Err(Failure::refused(format!(
-            "{lease}: its holder is alive; stop it (bluegreen abort) or wait for its lease to lapse"
-        )));
-    }
-    // Take the lapsed lease over, then release it: atomic with respect to a holder renewing at this moment.
-    let owner = bluegreen_core::LockOwner {
-        deployment: lease.owner.deployment.clone(),
-        run: format!(
-            "unlock:{}:{}",
-            bluegreen_store::host_name(),
-            std::process::id()
-        ),
-        host: format!("{}:{}", bluegreen_store::host_name(), std::process::id()),
-    };
-    let taken = bluegreen_core::StateStore::lock(
-        &store,
-        &application,
-        &owner,
-        now,
-        std::time::Duration::from_secs(60),
-    )
-    .await
-    .map_err(|e| Failure::refused(e.to_string()))?;
-    bluegreen_core::StateStore::unlock(&store, &taken)
-        .await
-        .map_err(crate::context::provider_failure)?;
-    renderer.result(
-        "unlocked",
-        &format!(
-            "released the lock of {application} held by {} ({}); if that deployment did not finish, resume it or resume --rollback",
-            lease.owner,
-            match state {
-                bluegreen_store::Liveness::Dead => "its process is gone",
-                _ => "its lease lapsed",
-            }
-        ),
-        serde_json::json!({"application": application, "released": lease}),
-    );
-    Ok(Ended::Done)
-}
-
-/// The unfinished deployment of `application` whose record has an entry younger than a lease, and how old
-/// that entry is: a run that may still be alive (a live run records a poll every few seconds).
-async fn recent_activity(
-    store: &bluegreen::Store,
-    application: &str,
-    now: bluegreen_core::Timestamp,
-) -> Option<(bluegreen_core::DeploymentId, Duration)> {
-    use bluegreen_core::StateStore;
-    let ids = store.list(application).await.ok()?;
-    for id in ids.iter().rev().take(3) {
-        let Ok(record) = store.load(id).await else {
-            continue;
-        };
-        let Some(last) = record.last() else { continue };
-        let finished = matches!(last.event, bluegreen_core::Event::Finished { .. });
-        let age = now.since(last.at);
-        if !finished && age < bluegreen_core::DEFAULT_LEASE_TTL {
-            return Some((id.clone(), age));
+        Err(e @ UnlockError::TakeOver(_)) => return Err(Failure::refused(e)),
+        Err(e @ UnlockError::Remove { .. }) => return Err(Failure::local_io(e)),
+        Err(UnlockError::Release(source)) => {
+            return Err(crate::context::provider_failure(source));
         }
+        Err(e) => return Err(Failure::refused(e)),
     }
-    None
+    Ok(Ended::Done)
 }
 
 /// Signal handlers that let the emergency rollback finish: each signal is told on stderr, none stops it.

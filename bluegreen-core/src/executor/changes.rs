@@ -215,9 +215,8 @@ impl Plan {
         for (index, step) in self.schedule.steps().iter().enumerate() {
             changes.push(match step {
                 Step::SetWeight { percent } => {
-                    let to = TrafficSplit::shifted(new, *percent)
-                        .map_err(|e| ExecError::InvalidPlan(e.to_string()))?;
-                    let checked = if to.weight(new) >= current.weight(new) {
+                    let to = TrafficSplit::to_share(new, *percent);
+                    let checked = if to.per_mille(new) >= current.per_mille(new) {
                         new
                     } else {
                         stable

@@ -14,6 +14,7 @@
 
 mod cancel;
 mod changes;
+mod control;
 mod emergency;
 mod event;
 mod outcome;
@@ -24,6 +25,7 @@ mod run;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use changes::{PlannedChange, PlannedChanges};
+pub use control::{ControlAsk, ControlRefusal};
 pub use emergency::{
     EmergencyDecision, EmergencyError, EmergencyRequest, RecordState, StableChoice, StableEvidence,
     choose_stable,

@@ -161,9 +161,9 @@ impl Replay {
                 // `split-verified` (written by an older version) still knows where traffic stands.
                 if let Some(crate::Step::SetWeight { percent }) =
                     self.plan.schedule.steps().get(*index)
-                    && let Ok(split) = TrafficSplit::shifted(self.stable.other(), *percent)
                 {
-                    self.last_verified = Some(split);
+                    self.last_verified =
+                        Some(TrafficSplit::to_share(self.stable.other(), *percent));
                     self.wrote = true;
                 }
             }

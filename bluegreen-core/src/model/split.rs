@@ -1,4 +1,4 @@
-use super::Color;
+use super::{Color, Share};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -111,6 +111,40 @@ impl TrafficSplit {
         match target {
             Color::Blue => Self::new(percent, 100 - percent),
             Color::Green => Self::new(100 - percent, percent),
+        }
+    }
+
+    /// `share` to `target`, the rest to the other color, in the smallest load balancer weights that carry it
+    /// exactly: whole percentages as [`TrafficSplit::shifted`] writes them, tenths reduced (0.5 % is 199/1).
+    ///
+    /// ```
+    /// use bluegreen_core::{Color, Share, TrafficSplit};
+    /// let canary = TrafficSplit::to_share(Color::Green, "0.5".parse()?);
+    /// assert_eq!((canary.alb_weight(Color::Blue), canary.alb_weight(Color::Green)), (199, 1));
+    /// assert_eq!(canary.to_string(), "blue 99.5% / green 0.5%");
+    /// assert_eq!(TrafficSplit::to_share(Color::Blue, Share::percent(25)), TrafficSplit::new(25, 75)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_share(target: Color, share: Share) -> Self {
+        let m = share.per_mille();
+        let (on, off) = match share.whole_percent() {
+            Some(p) => (p, 100 - p),
+            None => {
+                // Not a multiple of 10, so the gcd with 1000 is at most 125 and neither weight reaches 1000.
+                let (mut a, mut b) = (m, 1000 - m);
+                while b != 0 {
+                    (a, b) = (b, a % b);
+                }
+                (m / a, (1000 - m) / a)
+            }
+        };
+        let (blue, green) = match target {
+            Color::Blue => (on, off),
+            Color::Green => (off, on),
+        };
+        TrafficSplit {
+            blue: blue as u16,
+            green: green as u16,
         }
     }
 

@@ -1,4 +1,4 @@
-use crate::{DeploymentId, ProviderError};
+use crate::{DeploymentId, ProviderError, Share};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ pub struct ApprovalRequest {
     /// The schedule step waiting (0-based).
     pub step: usize,
     /// The new color's share while waiting.
-    pub percent: u32,
+    pub percent: Share,
 }
 
 /// A person's decision.

@@ -12,6 +12,7 @@ pub use parse::{check_weights, parse_duration, parse_steps};
 pub use schedule::{Schedule, ScheduleError, Step, StepPosition, TimeoutAction};
 pub use settings::{CustomNeedsSteps, StrategySettings};
 
+use crate::model::Share;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -21,8 +22,10 @@ use std::time::Duration;
 pub const DEFAULT_BAKE: Duration = Duration::from_secs(180);
 /// The default gradual steps (R2).
 pub const DEFAULT_GRADUAL_STEPS: [u32; 5] = [10, 25, 50, 75, 100];
+/// The default step of `linear`: 20 % (20, 40, 60, 80, 100).
+pub const DEFAULT_LINEAR_STEP: u32 = 20;
 /// The default canary share (R4).
-pub const DEFAULT_CANARY_PERCENT: u32 = 10;
+pub const DEFAULT_CANARY_PERCENT: Share = Share::percent(10);
 /// How long a canary waits for its approval by default: one hour, then `on_timeout` (roll back by
 /// default). A canary that waits for ever holds the application's lock for ever.
 pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -47,8 +50,8 @@ pub enum Strategy {
     },
     /// A small share, a bake, a manual approval, then 100 % and a post-switch bake (R4).
     Canary {
-        /// The canary share, 1 to 99.
-        percent: u32,
+        /// The canary share, 0.1 % to 99.9 %.
+        percent: Share,
         /// Bake after the canary step and after the switch.
         #[serde(with = "humantime_serde")]
         bake: Duration,
@@ -58,6 +61,15 @@ pub enum Strategy {
         /// What an approval timeout means.
         #[serde(default)]
         on_timeout: TimeoutAction,
+    },
+    /// Equal steps of `step` % of the traffic (the last one ends at 100 %), a bake after each: `20` is
+    /// 20, 40, 60, 80, 100 %; `30` is 30, 60, 90, 100 %.
+    Linear {
+        /// The share each step adds, in whole percent, 1 to 100 (100 is an immediate switch with a bake).
+        step: u32,
+        /// Bake after each step.
+        #[serde(with = "humantime_serde")]
+        bake: Duration,
     },
     /// Any steps.
     Custom {
@@ -97,6 +109,7 @@ impl Strategy {
             Strategy::Gradual { .. } => StrategyKind::Gradual,
             Strategy::Immediate { .. } => StrategyKind::Immediate,
             Strategy::Canary { .. } => StrategyKind::Canary,
+            Strategy::Linear { .. } => StrategyKind::Linear,
             Strategy::Custom { .. } => StrategyKind::Custom,
         }
     }
@@ -117,24 +130,34 @@ impl Strategy {
                 check_weights(steps)?;
                 steps
                     .iter()
-                    .flat_map(|&percent| [Some(Step::SetWeight { percent }), bake_step(*bake)])
+                    .flat_map(|&percent| {
+                        [
+                            Some(Step::SetWeight {
+                                percent: Share::percent(percent),
+                            }),
+                            bake_step(*bake),
+                        ]
+                    })
                     .flatten()
                     .collect()
             }
-            Strategy::Immediate { bake } => {
-                [Some(Step::SetWeight { percent: 100 }), bake_step(*bake)]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }
+            Strategy::Immediate { bake } => [
+                Some(Step::SetWeight {
+                    percent: Share::ALL,
+                }),
+                bake_step(*bake),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             Strategy::Canary {
                 percent,
                 bake,
                 approval_timeout,
                 on_timeout,
             } => {
-                if *percent == 0 || *percent >= 100 {
-                    return Err(ScheduleError::OutOfRange {
+                if percent.is_none() || percent.is_all() {
+                    return Err(ScheduleError::CanaryOutOfRange {
                         step: 1,
                         percent: *percent,
                     });
@@ -146,12 +169,30 @@ impl Strategy {
                         timeout: *approval_timeout,
                         on_timeout: *on_timeout,
                     }),
-                    Some(Step::SetWeight { percent: 100 }),
+                    Some(Step::SetWeight {
+                        percent: Share::ALL,
+                    }),
                     bake_step(*bake),
                 ]
                 .into_iter()
                 .flatten()
                 .collect()
+            }
+            Strategy::Linear { step, bake } => {
+                if *step == 0 || *step > 100 {
+                    return Err(ScheduleError::LinearStepOutOfRange { step: *step });
+                }
+                (1..=100_u32.div_ceil(*step))
+                    .flat_map(|n| {
+                        [
+                            Some(Step::SetWeight {
+                                percent: Share::percent(n * step),
+                            }),
+                            bake_step(*bake),
+                        ]
+                    })
+                    .flatten()
+                    .collect()
             }
             Strategy::Custom { steps } => steps.clone(),
         };
@@ -159,45 +200,97 @@ impl Strategy {
     }
 }
 
-/// The name of a strategy, as typed on a command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
+/// Declares [`StrategyKind`] from one list: each strategy's variant, its name as typed, and its summary. Its
+/// name, parsing, the list in errors and in help all follow from this one line per strategy.
+macro_rules! strategy_kinds {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $summary:literal;)+) => {
+        /// The name of a strategy, as typed on a command line.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum StrategyKind {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl StrategyKind {
+            /// Every strategy, in the order help and errors list them.
+            pub const ALL: &'static [StrategyKind] = &[$(StrategyKind::$variant),+];
+
+            /// The name as typed: `gradual`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(StrategyKind::$variant => $name,)+
+                }
+            }
+
+            /// One line for a person: what the strategy does.
+            pub const fn summary(self) -> &'static str {
+                match self {
+                    $(StrategyKind::$variant => $summary,)+
+                }
+            }
+        }
+    };
+}
+
+strategy_kinds! {
     /// See [`Strategy::Gradual`].
-    Gradual,
+    Gradual => "gradual", "steps of increasing weight (10, 25, 50, 75, 100 %), a bake after each";
     /// See [`Strategy::Immediate`].
-    Immediate,
+    Immediate => "immediate", "all traffic at once, then a post-switch bake";
     /// See [`Strategy::Canary`].
-    Canary,
+    Canary => "canary", "a small share (down to 0.1 %), a bake, a manual approval, then all traffic";
+    /// See [`Strategy::Linear`].
+    Linear => "linear", "equal steps of `linear_step` % (20: 20, 40, 60, 80, 100 %), a bake after each";
     /// See [`Strategy::Custom`].
-    Custom,
+    Custom => "custom", "any steps, built in code";
+}
+
+impl StrategyKind {
+    /// The strategies a person can choose by name (all but `custom`, which is built from steps in code).
+    pub fn selectable() -> impl Iterator<Item = StrategyKind> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|k| *k != StrategyKind::Custom)
+    }
 }
 
 impl fmt::Display for StrategyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StrategyKind::Gradual => "gradual",
-            StrategyKind::Immediate => "immediate",
-            StrategyKind::Canary => "canary",
-            StrategyKind::Custom => "custom",
-        })
+        f.pad(self.name())
     }
 }
 
 /// A strategy name that is not known.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy {0:?}: expected gradual, immediate, canary or custom")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownStrategy(pub String);
+
+impl fmt::Display for UnknownStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown strategy {:?}: expected ", self.0)?;
+        let names = StrategyKind::ALL;
+        for (i, kind) in names.iter().enumerate() {
+            let sep = match i {
+                0 => "",
+                i if i + 1 == names.len() => " or ",
+                _ => ", ",
+            };
+            write!(f, "{sep}{kind}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownStrategy {}
 
 impl FromStr for StrategyKind {
     type Err = UnknownStrategy;
     fn from_str(s: &str) -> Result<Self, UnknownStrategy> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "gradual" => Ok(StrategyKind::Gradual),
-            "immediate" => Ok(StrategyKind::Immediate),
-            "canary" => Ok(StrategyKind::Canary),
-            "custom" => Ok(StrategyKind::Custom),
-            _ => Err(UnknownStrategy(s.to_string())),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        StrategyKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownStrategy(s.to_string()))
     }
 }

@@ -1,5 +1,6 @@
 use super::ScheduleError;
 use super::schedule::check_weight_sequence;
+use crate::model::Share;
 use std::time::Duration;
 
 /// Parses a comma-separated list of percentages as people type them: `10,25,50,75,100` (spaces allowed,
@@ -37,7 +38,18 @@ pub fn check_weights(steps: &[u32]) -> Result<(), ScheduleError> {
     if steps.is_empty() {
         return Err(ScheduleError::Empty);
     }
-    check_weight_sequence(steps.iter().enumerate().map(|(i, p)| (i + 1, *p)))
+    if let Some((i, &percent)) = steps.iter().enumerate().find(|(_, p)| **p > 100) {
+        return Err(ScheduleError::AboveAll {
+            step: i + 1,
+            percent,
+        });
+    }
+    check_weight_sequence(
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i + 1, Share::percent(*p))),
+    )
 }
 
 /// Parses a duration as people type it: `90s`, `3m`, `1h30m`, `1h 30m`, `500ms`. A bare number is refused,

@@ -1,3 +1,4 @@
+use crate::model::Share;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -39,8 +40,8 @@ pub enum Step {
     /// Send `percent` of traffic to the new color (the rest to the stable color), verified by reading it back.
     /// The pre-step gate runs first.
     SetWeight {
-        /// Percentage for the new color, 1 to 100.
-        percent: u32,
+        /// The new color's share, 0.1 to 100 % (a number in percent: `10`, `0.5`).
+        percent: Share,
     },
     /// Hold the split for `duration` while the bake gates are polled.
     Bake {
@@ -68,7 +69,7 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::SetWeight { percent } => write!(f, "set {percent}%"),
+            Step::SetWeight { percent } => write!(f, "set {percent}"),
             Step::Bake { duration } => write!(f, "bake {}", humantime::format_duration(*duration)),
             Step::Approval { timeout: None, .. } => write!(f, "approval"),
             Step::Approval {
@@ -106,30 +107,52 @@ pub enum ScheduleError {
         text: String,
     },
     /// A weight outside 1..=100.
-    #[error("step {step} ({percent}%) is out of range: each step is a percentage from 1 to 100")]
+    #[error("step {step} ({percent}) is out of range: each step is a percentage from 1 to 100")]
     OutOfRange {
+        /// 1-based position.
+        step: usize,
+        /// The share given.
+        percent: Share,
+    },
+    /// A whole percentage above 100.
+    #[error("step {step} ({percent}%) is out of range: each step is a percentage from 1 to 100")]
+    AboveAll {
         /// 1-based position.
         step: usize,
         /// The percentage given.
         percent: u32,
     },
+    /// A linear step of 0 or above 100 %.
+    #[error("linear step {step}% is out of range: each step adds 1 to 100 % of the traffic")]
+    LinearStepOutOfRange {
+        /// The step given.
+        step: u32,
+    },
+    /// A canary share of 0 or 100 %.
+    #[error("step {step} ({percent}) is out of range: a canary takes 0.1% to 99.9% of the traffic")]
+    CanaryOutOfRange {
+        /// 1-based position.
+        step: usize,
+        /// The share given.
+        percent: Share,
+    },
     /// A weight that does not increase.
     #[error(
-        "step {step} ({percent}%) is not increasing: it must be above the step before it ({previous}%)"
+        "step {step} ({percent}) is not increasing: it must be above the step before it ({previous})"
     )]
     NotIncreasing {
         /// 1-based position.
         step: usize,
-        /// The percentage given.
-        percent: u32,
-        /// The percentage of the weight step before it.
-        previous: u32,
+        /// The share given.
+        percent: Share,
+        /// The share of the weight step before it.
+        previous: Share,
     },
     /// A schedule whose last weight is not 100.
-    #[error("the last weight step is {last}%: a schedule must end at 100%")]
+    #[error("the last weight step is {last}: a schedule must end at 100%")]
     DoesNotEndAt100 {
-        /// The last percentage (0 when there is no weight step).
-        last: u32,
+        /// The last share (0 when there is no weight step).
+        last: Share,
     },
     /// A bake or pause of zero length.
     #[error("step {step} ({kind}) has a zero duration")]
@@ -156,12 +179,12 @@ pub enum ScheduleError {
 /// Schedules are plain data: printable (`Display`), serializable and comparable.
 ///
 /// ```
-/// use bluegreen_core::{Schedule, Step};
+/// use bluegreen_core::{Schedule, Share, Step};
 /// use std::time::Duration;
 /// let s = Schedule::new(vec![
-///     Step::SetWeight { percent: 50 },
+///     Step::SetWeight { percent: Share::percent(50) },
 ///     Step::Bake { duration: Duration::from_secs(60) },
-///     Step::SetWeight { percent: 100 },
+///     Step::SetWeight { percent: Share::ALL },
 /// ])?;
 /// assert_eq!(s.to_string(), "set 50% → bake 1m → set 100%");
 /// # Ok::<(), bluegreen_core::ScheduleError>(())
@@ -246,6 +269,9 @@ impl Schedule {
     /// # Ok::<(), bluegreen_core::ScheduleError>(())
     /// ```
     pub fn shift(percent: u32, validation: Option<Duration>) -> Result<Self, ScheduleError> {
+        let Some(percent) = Share::checked_percent(percent) else {
+            return Err(ScheduleError::AboveAll { step: 1, percent });
+        };
         let mut steps = vec![Step::SetWeight { percent }];
         if let Some(duration) = validation {
             steps.push(Step::Bake { duration });
@@ -256,13 +282,7 @@ impl Schedule {
     fn validate_shift(steps: Vec<Step>) -> Result<Self, ScheduleError> {
         for (i, step) in steps.iter().enumerate() {
             match (i, step) {
-                (0, Step::SetWeight { percent }) if *percent <= 100 => {}
-                (0, Step::SetWeight { percent }) => {
-                    return Err(ScheduleError::OutOfRange {
-                        step: 1,
-                        percent: *percent,
-                    });
-                }
+                (0, Step::SetWeight { .. }) => {}
                 (_, Step::Bake { duration }) if !duration.is_zero() => {}
                 (_, Step::Bake { .. }) => {
                     return Err(ScheduleError::ZeroDuration {
@@ -303,7 +323,7 @@ impl Schedule {
             let Step::SetWeight { percent } = step else {
                 continue;
             };
-            let at = percent * 10;
+            let at = percent.per_mille();
             if at < per_mille {
                 // Passed: its waits go too, up to the next weight step.
                 keep_from = self.steps[i + 1..]
@@ -349,8 +369,8 @@ impl Schedule {
         }
     }
 
-    /// The weights the new color takes, in order.
-    pub fn weights(&self) -> Vec<u32> {
+    /// The shares the new color takes, in order.
+    pub fn weights(&self) -> Vec<Share> {
         self.steps
             .iter()
             .filter_map(|s| match s {
@@ -385,13 +405,13 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Checks `(step number, percent)` pairs: each percent in 1..=100, strictly increasing, the last one 100.
+/// Checks `(step number, share)` pairs: each share above 0, strictly increasing, the last one 100 %.
 pub(crate) fn check_weight_sequence(
-    weights: impl IntoIterator<Item = (usize, u32)>,
+    weights: impl IntoIterator<Item = (usize, Share)>,
 ) -> Result<(), ScheduleError> {
-    let mut previous: Option<u32> = None;
+    let mut previous: Option<Share> = None;
     for (step, percent) in weights {
-        if percent == 0 || percent > 100 {
+        if percent.is_none() {
             return Err(ScheduleError::OutOfRange { step, percent });
         }
         if let Some(prev) = previous
@@ -406,9 +426,9 @@ pub(crate) fn check_weight_sequence(
         previous = Some(percent);
     }
     match previous {
-        Some(100) => Ok(()),
+        Some(last) if last.is_all() => Ok(()),
         other => Err(ScheduleError::DoesNotEndAt100 {
-            last: other.unwrap_or(0),
+            last: other.unwrap_or(Share::NONE),
         }),
     }
 }

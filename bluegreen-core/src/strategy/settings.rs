@@ -5,6 +5,7 @@ use super::{
     DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS, Strategy, StrategyKind,
     TimeoutAction,
 };
+use crate::model::Share;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -31,8 +32,10 @@ pub struct StrategySettings {
     /// The bake after each weight change (default 3 minutes).
     #[serde(default, with = "humantime_serde")]
     pub bake: Option<Duration>,
-    /// Canary: the share of the canary step (default 10 %).
-    pub canary_percent: Option<u32>,
+    /// Canary: the share of the canary step, 0.1 to 99.9 % (default 10 %).
+    pub canary_percent: Option<Share>,
+    /// Linear: the share each step adds, in whole percent (default 20: 20, 40, 60, 80, 100).
+    pub linear_step: Option<u32>,
     /// Canary: how long to wait for an approval (default 1 hour, [`super::DEFAULT_APPROVAL_TIMEOUT`]).
     #[serde(default, with = "humantime_serde")]
     pub approval_timeout: Option<Duration>,
@@ -43,7 +46,7 @@ pub struct StrategySettings {
 /// Settings that name no strategy a front end can build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the custom strategy is built from steps in code (Strategy::Custom); use gradual, immediate or canary"
+    "the custom strategy is built from steps in code (Strategy::Custom); use gradual, immediate, canary or linear"
 )]
 pub struct CustomNeedsSteps;
 
@@ -55,6 +58,7 @@ impl StrategySettings {
             steps: over.steps.or(self.steps),
             bake: over.bake.or(self.bake),
             canary_percent: over.canary_percent.or(self.canary_percent),
+            linear_step: over.linear_step.or(self.linear_step),
             approval_timeout: over.approval_timeout.or(self.approval_timeout),
             on_timeout: over.on_timeout.or(self.on_timeout),
         }
@@ -80,6 +84,10 @@ impl StrategySettings {
                         .unwrap_or(super::DEFAULT_APPROVAL_TIMEOUT),
                 ),
                 on_timeout: self.on_timeout.unwrap_or_default(),
+            },
+            StrategyKind::Linear => Strategy::Linear {
+                step: self.linear_step.unwrap_or(super::DEFAULT_LINEAR_STEP),
+                bake,
             },
             StrategyKind::Custom => return Err(CustomNeedsSteps),
         })

@@ -17,7 +17,10 @@ impl Run<'_> {
         let request = ApprovalRequest {
             deployment: self.id.clone(),
             step: index,
-            percent: self.last_split.map_or(0, |s| s.weight(self.new_color())),
+            percent: self
+                .last_split
+                .and_then(|s| Share::from_per_mille(s.per_mille(self.new_color())))
+                .unwrap_or(Share::NONE),
         };
         let approval = self.p().approval.clone();
         let waiting = approval.clone();

@@ -20,7 +20,7 @@ use crate::gate::{
     Verdict, judge_bake_gate, judge_pre_step,
 };
 use crate::{
-    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, RouteMark, Step,
+    ApprovalDecision, ApprovalRequest, HookPoint, Lease, MINUTE, PerColor, RouteMark, Share, Step,
     TimeoutAction, Timestamp,
 };
 use std::future::Future;

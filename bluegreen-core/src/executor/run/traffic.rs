@@ -91,15 +91,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    pub(super) async fn set_weight(&mut self, index: usize, percent: u32) -> Result<(), Stop> {
+    pub(super) async fn set_weight(&mut self, index: usize, share: Share) -> Result<(), Stop> {
         self.ensure_untouched().await?;
         let new = self.new_color();
-        let target = TrafficSplit::shifted(new, percent).map_err(|e| {
-            Stop::Rollback(RollbackReason::Provider {
-                operation: "compute split".into(),
-                error: e.to_string(),
-            })
-        })?;
+        let target = TrafficSplit::to_share(new, share);
         if self.last_split == Some(target) {
             // Already there (a resumed step whose write had landed, read just now): nothing to write, but
             // the split is verified, and recorded so — a later resume must restore this split, not the one
@@ -111,8 +106,8 @@ impl Run<'_> {
         // when a shift moves traffic back (after a promotion it may have no instances at all). Routes that
         // disagree (no single last split) may rise anywhere: every color that gets traffic is checked.
         for color in [new, new.other()] {
-            let now = self.last_split.map_or(0, |s| s.weight(color));
-            if target.weight(color) > now {
+            let now = self.last_split.map_or(0, |s| s.per_mille(color));
+            if target.per_mille(color) > now {
                 self.pre_step(index, color).await?;
             }
         }
