@@ -149,6 +149,7 @@ fn hot_paths(c: &mut Criterion) {
         latency_p99: Some(Duration::from_millis(250)),
         healthy_hosts: Some(2),
         unhealthy_hosts: Some(0),
+        connection_errors: None,
     };
     let snapshot = Snapshot {
         metrics: PerColor {

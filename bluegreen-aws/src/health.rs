@@ -8,87 +8,29 @@ use aws_sdk_cloudwatch::types::{
 };
 use aws_smithy_types::DateTime;
 use bluegreen_core::{
-    AlarmState, AlarmStatus, Color, HealthSource, Metrics, MinuteMetrics, PerColor, ProviderError,
-    TargetHealth, Timestamp, Window,
+    AlarmState, AlarmStatus, Color, HealthSource, MetricSeries, Metrics, MinuteMetrics, PerColor,
+    ProviderError, TargetHealth, Timestamp, Window,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
 
-/// What one metrics query asks for, and how its datapoints combine.
-#[derive(Clone, Copy)]
-enum Series {
-    Requests,
-    Errors,
-    LatencyAvg,
-    LatencyP99,
-    Healthy,
-    Unhealthy,
+/// A query id for a series of a color (`green_requests`), and back: the series themselves, their metric
+/// names and statistics are the core's one list ([`MetricSeries::ALL`]).
+fn query_id(series: MetricSeries, color: Color) -> String {
+    format!("{}_{}", color.as_str(), series.name())
 }
 
-impl Series {
-    const ALL: [Series; 6] = [
-        Series::Requests,
-        Series::Errors,
-        Series::LatencyAvg,
-        Series::LatencyP99,
-        Series::Healthy,
-        Series::Unhealthy,
-    ];
-
-    fn metric_and_stat(self) -> (&'static str, &'static str) {
-        match self {
-            Series::Requests => ("RequestCount", "Sum"),
-            Series::Errors => ("HTTPCode_Target_5XX_Count", "Sum"),
-            Series::LatencyAvg => ("TargetResponseTime", "Average"),
-            Series::LatencyP99 => ("TargetResponseTime", "p99"),
-            Series::Healthy => ("HealthyHostCount", "Minimum"),
-            Series::Unhealthy => ("UnHealthyHostCount", "Maximum"),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Series::Requests => "requests",
-            Series::Errors => "errors",
-            Series::LatencyAvg => "latency_avg",
-            Series::LatencyP99 => "latency_p99",
-            Series::Healthy => "healthy",
-            Series::Unhealthy => "unhealthy",
-        }
-    }
-
-    /// The series and color of a query id made by [`Series::id`].
-    fn parse(id: &str) -> Option<(Series, Color)> {
-        let (color, name) = id.split_once('_')?;
-        let color = Color::ALL.into_iter().find(|c| c.as_str() == color)?;
-        let series = Series::ALL.into_iter().find(|s| s.name() == name)?;
-        Some((series, color))
-    }
-
-    /// Puts one datapoint into its minute. Zero counts are no datapoint (AWS omits them; an emulator or a
-    /// custom publisher may not).
-    fn apply(self, m: &mut Metrics, v: f64) {
-        if !v.is_finite() || v < 0.0 {
-            return;
-        }
-        let count = (v.round() as u64 > 0).then_some(v.round() as u64);
-        let secs = Some(Duration::from_secs_f64(v));
-        match self {
-            Series::Requests => m.requests = count,
-            Series::Errors => m.errors_5xx = count,
-            Series::LatencyAvg => m.latency_avg = secs,
-            Series::LatencyP99 => m.latency_p99 = secs,
-            Series::Healthy => m.healthy_hosts = Some(v as u32),
-            Series::Unhealthy => m.unhealthy_hosts = Some(v as u32),
-        }
-    }
-
-    fn id(self, color: Color) -> String {
-        format!("{}_{}", color.as_str(), self.name())
-    }
+/// The series and color of a query id made by [`query_id`].
+fn parse_query_id(id: &str) -> Option<(MetricSeries, Color)> {
+    let (color, name) = id.split_once('_')?;
+    let color = Color::ALL.into_iter().find(|c| c.as_str() == color)?;
+    let series = MetricSeries::ALL
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)?;
+    Some((series, color))
 }
 
 /// Target health from ELBv2, metrics from one `GetMetricData` call per poll for both colors (whole minutes,
@@ -132,11 +74,11 @@ impl CloudWatchHealth {
                 .name("TargetGroup")
                 .value(self.resolved.target_group_dimension(color))
                 .build();
-            for series in Series::ALL {
-                if matches!(series, Series::LatencyP99) && !p99 {
+            for &series in MetricSeries::ALL {
+                if series == MetricSeries::LatencyP99 && !p99 {
                     continue;
                 }
-                let (name, stat) = series.metric_and_stat();
+                let (name, stat) = (series.metric(), series.statistic());
                 let metric = Metric::builder()
                     .namespace(NAMESPACE)
                     .metric_name(name)
@@ -150,7 +92,7 @@ impl CloudWatchHealth {
                     .build();
                 queries.push(
                     MetricDataQuery::builder()
-                        .id(series.id(color))
+                        .id(query_id(series, color))
                         .metric_stat(stat)
                         .return_data(true)
                         .build(),
@@ -261,7 +203,7 @@ impl HealthSource for CloudWatchHealth {
                 }
             };
             for r in page.metric_data_results() {
-                let Some((series, color)) = r.id().and_then(Series::parse) else {
+                let Some((series, color)) = r.id().and_then(parse_query_id) else {
                     continue;
                 };
                 for (t, v) in r.timestamps().iter().zip(r.values()) {

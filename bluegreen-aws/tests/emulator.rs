@@ -142,6 +142,15 @@ async fn the_aws_providers_pass_the_conformance_suite() {
         0.08,
     )
     .await;
+    // The `elb-5xx-rate` gate's series: requests the load balancer answered itself (issue 22).
+    put_metric(
+        writer.cloudwatch(),
+        &p.resolved,
+        Color::Blue,
+        "TargetConnectionErrorCount",
+        2.0,
+    )
+    .await;
     let busy = Window {
         from: now - Duration::from_secs(5),
         to: SystemClock.now() + Duration::from_secs(1),
@@ -153,6 +162,7 @@ async fn the_aws_providers_pass_the_conformance_suite() {
     assert_eq!(m.blue[0].start, now.floor_minute());
     let blue = m.blue[0].metrics;
     assert_eq!((blue.requests, blue.errors_5xx), (Some(120), Some(3)));
+    assert_eq!(blue.connection_errors, Some(2), "{blue:?}");
     assert_eq!(blue.latency_avg, Some(Duration::from_millis(80)));
     assert!(
         m.green.iter().all(|x| x.metrics.requests.is_none()),

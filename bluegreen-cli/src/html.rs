@@ -221,6 +221,7 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
     let t_max = record.last().map(t).unwrap_or(0.0).max(1.0);
     let mut split = vec![(0.0, 0.0)];
     let (mut errors, mut latency) = (Metric::new(0.5), Metric::new(50.0));
+    let mut elb_errors = Metric::new(0.5);
     let mut vlines = Vec::new();
     for e in record {
         match &e.event {
@@ -234,6 +235,7 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
                     match r.gate.as_str() {
                         "5xx-rate" => errors.add(t(e), r, 100.0),
                         "latency-avg" => latency.add(t(e), r, 1000.0),
+                        "elb-5xx-rate" => elb_errors.add(t(e), r, 100.0),
                         _ => {}
                     }
                 }
@@ -268,7 +270,8 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
         ],
         marks: m.marks,
     };
-    let panels = [
+    let elb_judged = !elb_errors.new.is_empty() || !elb_errors.limit.is_empty();
+    let mut panels = vec![
         Panel {
             title: "traffic to the new color",
             unit: "%",
@@ -280,6 +283,17 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
         metric("5xx rate", "%", errors),
         metric("average latency", "ms", latency),
     ];
+    // Only where the deployment judged it (`[gates] max_elb_5xx_rate`).
+    if elb_judged {
+        panels.insert(
+            2,
+            metric(
+                "load balancer 5xx (connections to the targets failed)",
+                "%",
+                elb_errors,
+            ),
+        );
+    }
     let outcome = replay
         .outcome
         .as_ref()

@@ -37,8 +37,8 @@ pub use model::{
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
     Clock, HealthSource, HookFailure, HookPoint, Hooks, LaunchSource, Lease, LockOwner, MINUTE,
-    Metrics, MinuteMetrics, NoApprovalChannel, ProviderError, RouteMark, RouteSet, RouteSplit,
-    Routing, StateStore, TargetHealth, TrafficRouter,
+    MetricSeries, Metrics, MinuteMetrics, NoApprovalChannel, ProviderError, RouteMark, RouteSet,
+    RouteSplit, Routing, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     CustomNeedsSteps, Schedule, ScheduleError, Step, StepPosition, Strategy, StrategyKind,

@@ -12,6 +12,7 @@ fn metrics(requests: u64, errors: u64, avg_ms: u64) -> Metrics {
         latency_p99: (requests > 0).then(|| Duration::from_millis(avg_ms * 3)),
         healthy_hosts: Some(2),
         unhealthy_hosts: Some(0),
+        connection_errors: None,
     }
 }
 
@@ -385,4 +386,66 @@ fn tally_applies_the_limits() {
         PollDecision::Continue
     );
     assert_eq!(t.inconclusive, 1);
+}
+
+/// Issue 22: `elb-5xx-rate` judges the share of the new color's requests that the load balancer answered
+/// itself (its connections to the targets failed), a breach only with `min_errors` of them; no requests is
+/// no data. The stable color's value plays no part (the load balancer's own errors have no baseline there).
+#[test]
+fn load_balancer_errors_for_the_new_color() {
+    let refused = |requests: u64, errors: u64| Metrics {
+        connection_errors: (errors > 0).then_some(errors),
+        ..metrics(requests, 0, 80)
+    };
+    let g = gate(
+        Check::ElbErrorRate {
+            max: 0.01,
+            min_errors: 5,
+        },
+        NoDataPolicy::Inconclusive,
+    );
+    let bad_blue = refused(1000, 500);
+    check(
+        &g,
+        &snapshot(bad_blue, refused(1000, 5)),
+        Verdict::Pass,
+        Some(0.005),
+        Some(0.01),
+    );
+    check(
+        &g,
+        &snapshot(bad_blue, refused(1000, 30)),
+        Verdict::Fail,
+        Some(0.03),
+        Some(0.01),
+    );
+    // Above the rate with too few errors to be more than chance.
+    check(
+        &g,
+        &snapshot(bad_blue, refused(100, 4)),
+        Verdict::Pass,
+        Some(0.04),
+        Some(0.01),
+    );
+    // None reported with requests is 0; too few requests is no data.
+    check(
+        &g,
+        &snapshot(bad_blue, refused(1000, 0)),
+        Verdict::Pass,
+        Some(0.0),
+        Some(0.01),
+    );
+    check(
+        &g,
+        &snapshot(bad_blue, refused(10, 5)),
+        Verdict::Inconclusive,
+        None,
+        Some(0.01),
+    );
+    let r = judge_bake_gate(&g, &snapshot(bad_blue, refused(1000, 30)), Color::Green, 50);
+    assert!(
+        r.detail
+            .contains("30 requests to green answered by the load balancer"),
+        "{r}"
+    );
 }

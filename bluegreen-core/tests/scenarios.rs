@@ -1,6 +1,6 @@
 //! Scenarios: a strategy, a scripted world, and the expected timeline of events.
 
-use bluegreen_core::gate::{GateMode, NoDataPolicy, Verdict};
+use bluegreen_core::gate::{BakeGate, Check, GateMode, NoDataPolicy, Verdict};
 use bluegreen_core::*;
 use bluegreen_testkit::*;
 use std::sync::Arc;
@@ -1569,4 +1569,36 @@ fn a_continued_rollout_rolls_back_to_the_stable_color_and_refuses_what_it_cannot
         0,
         "nothing written"
     );
+}
+
+/// Issue 22: a new color whose targets refuse connections (the load balancer answers 3 % of its requests
+/// with a 502 itself, and the targets' own 5xx stay normal) passes the default gates, and is rolled back by
+/// `elb-5xx-rate` when it is on.
+#[test]
+fn refused_connections_roll_back_only_with_the_load_balancer_gate() {
+    let world = || green_script(Script::default().at(secs(0), Change::RefusedRate(0.03)));
+    let h = Harness::new(world());
+    let outcome = h.run("d1", plan(Strategy::immediate())).unwrap();
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome}");
+
+    let h = Harness::new(world());
+    let mut p = plan(Strategy::immediate());
+    p.gates.bake.push(BakeGate {
+        name: "elb-5xx-rate".into(),
+        mode: GateMode::Enforce,
+        no_data: NoDataPolicy::Inconclusive,
+        check: Check::ElbErrorRate {
+            max: 0.01,
+            min_errors: 5,
+        },
+    });
+    let outcome = h.run("d2", p).unwrap();
+    let (reason, _) = rolled_back(&outcome);
+    match reason {
+        RollbackReason::Gate { report, .. } => {
+            assert_eq!(report.gate, "elb-5xx-rate", "{report}");
+            assert!(report.value.is_some_and(|v| v > 0.01), "{report}");
+        }
+        other => panic!("{other}"),
+    }
 }

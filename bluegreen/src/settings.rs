@@ -3,7 +3,7 @@
 //! every value that does not parse is named with its key.
 
 use bluegreen_aws::{ActionSpec, AwsSettings, ListenerSpec, Naming, TargetSpec};
-use bluegreen_core::gate::{Check, GateMode, NoDataPolicy, Relative};
+use bluegreen_core::gate::{BakeGate, Check, DEFAULT_MIN_ERRORS, GateMode, NoDataPolicy, Relative};
 use bluegreen_core::{
     CancelPolicy, CapacityPolicy, GatePolicy, PerColor, Plan, StrategySettings, TimeoutAction,
     parse_duration,
@@ -190,8 +190,12 @@ pub struct GatesSection {
     pub relative_5xx_factor: Option<f64>,
     /// The allowance added to the relative 5xx limit.
     pub relative_5xx_epsilon: Option<f64>,
-    /// 5xx responses a minute needs before its 5xx share can fail.
+    /// 5xx responses a minute needs before its 5xx share can fail (the load balancer's too, with
+    /// `max_elb_5xx_rate`).
     pub min_errors: Option<u64>,
+    /// Turns on the `elb-5xx-rate` gate: the highest share of the new color's requests the load balancer may
+    /// answer with a 5xx itself because it could not connect to a target, 0.0 to 1.0 (off by default).
+    pub max_elb_5xx_rate: Option<f64>,
     /// The highest average response time, e.g. `500ms`.
     pub max_latency_avg: Option<String>,
     /// The highest p99 response time (needs `[aws] p99 = true`).
@@ -701,6 +705,29 @@ impl GatesSection {
         if let Some(v) = &self.max_extension {
             p.max_extension = duration("gates.max_extension", v)?;
         }
+        if let Some(v) = self.max_elb_5xx_rate {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(SettingsError::new(format!(
+                    "gates.max_elb_5xx_rate {v}: a rate is between 0.0 and 1.0"
+                )));
+            }
+            let at = p
+                .bake
+                .iter()
+                .position(|g| matches!(g.check, Check::ErrorRate { .. }));
+            p.bake.insert(
+                at.map_or(0, |i| i + 1),
+                BakeGate {
+                    name: "elb-5xx-rate".into(),
+                    mode: GateMode::Enforce,
+                    no_data: NoDataPolicy::Inconclusive,
+                    check: Check::ElbErrorRate {
+                        max: v,
+                        min_errors: DEFAULT_MIN_ERRORS,
+                    },
+                },
+            );
+        }
         for g in &mut p.bake {
             match &mut g.check {
                 Check::ErrorRate {
@@ -724,6 +751,11 @@ impl GatesSection {
                         r.factor = self.relative_5xx_factor.unwrap_or(r.factor);
                         r.epsilon = self.relative_5xx_epsilon.unwrap_or(r.epsilon);
                     }
+                    if let Some(v) = self.min_errors {
+                        *min_errors = v;
+                    }
+                }
+                Check::ElbErrorRate { min_errors, .. } => {
                     if let Some(v) = self.min_errors {
                         *min_errors = v;
                     }
@@ -812,6 +844,7 @@ max_5xx_rate = 0.05
 relative_5xx_factor = 2.0    # new 5xx rate <= factor x stable's + epsilon
 relative_5xx_epsilon = 0.01
 min_errors = 5
+# max_elb_5xx_rate = 0.01    # off by default: requests the load balancer answers itself (502/504) for the new color
 max_latency_avg = "1s"
 max_latency_p99 = "5s"
 min_healthy_hosts = 1
@@ -942,6 +975,43 @@ mod tests {
         file.gates
             .policy(true)
             .expect("the template's gates are valid");
+    }
+
+    /// Issue 22: `max_elb_5xx_rate` turns on the `elb-5xx-rate` gate after `5xx-rate`, with `min_errors`;
+    /// without it the gates are the defaults; a rate outside 0–1 is refused naming the key.
+    #[test]
+    fn the_load_balancer_gate_is_on_only_when_asked_for() {
+        let names = |g: &GatesSection| -> Vec<String> {
+            g.policy(false)
+                .unwrap()
+                .bake
+                .into_iter()
+                .map(|g| g.name)
+                .collect()
+        };
+        assert!(!names(&GatesSection::default()).contains(&"elb-5xx-rate".to_string()));
+        let on = GatesSection {
+            max_elb_5xx_rate: Some(0.02),
+            min_errors: Some(3),
+            ..GatesSection::default()
+        };
+        assert_eq!(names(&on)[..2], ["5xx-rate", "elb-5xx-rate"]);
+        let gate = on.policy(false).unwrap().bake.remove(1);
+        assert_eq!(
+            gate.check,
+            Check::ElbErrorRate {
+                max: 0.02,
+                min_errors: 3
+            }
+        );
+        let bad = GatesSection {
+            max_elb_5xx_rate: Some(1.5),
+            ..GatesSection::default()
+        };
+        assert_eq!(
+            bad.policy(false).unwrap_err().to_string(),
+            "gates.max_elb_5xx_rate 1.5: a rate is between 0.0 and 1.0"
+        );
     }
 
     #[test]

@@ -563,6 +563,9 @@ fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
             "max_5xx_rate {max}{} (relative_5xx_factor, relative_5xx_epsilon); a breach needs min_errors {min_errors}",
             relative(r, "")
         ),
+        Check::ElbErrorRate { max, min_errors } => format!(
+            "max_elb_5xx_rate {max} (requests the load balancer answered itself: connections to the targets failed); a breach needs min_errors {min_errors}"
+        ),
         Check::LatencyAvg { max, relative: r } => {
             format!("max_latency_avg {}{}", d(max), relative(r, "s"))
         }

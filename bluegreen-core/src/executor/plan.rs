@@ -249,10 +249,11 @@ impl Plan {
         for gate in &g.bake {
             let (max, relative) = match &gate.check {
                 Check::ErrorRate { max, relative, .. } => (Some(*max), *relative),
+                Check::ElbErrorRate { max, .. } => (Some(*max), None),
                 Check::LatencyAvg { relative, max } | Check::LatencyP99 { relative, max } => {
                     (Some(max.as_secs_f64()), *relative)
                 }
-                _ => (None, None),
+                Check::HealthyHosts { .. } | Check::Alarms { .. } => (None, None),
             };
             if let Some(m) = max
                 && !(m.is_finite() && m >= 0.0)

@@ -54,6 +54,18 @@ pub enum Check {
         #[serde(default)]
         min_errors: u64,
     },
+    /// The share of the new color's requests that the load balancer itself answered with a 5xx because it
+    /// could not connect to a target (`TargetConnectionErrorCount` ÷ `RequestCount`, per target group) at
+    /// most `max`. `HTTPCode_ELB_5XX_Count` has no target group dimension, so it cannot name a color; a
+    /// failed connection to the new color's targets can. A rate above the limit counts as a breach only with
+    /// at least `min_errors` such errors in the window.
+    ElbErrorRate {
+        /// Highest rate allowed, e.g. 0.01 for 1 %.
+        max: f64,
+        /// Fewest errors that make a breach (0: any).
+        #[serde(default)]
+        min_errors: u64,
+    },
     /// The new color's average response time at most `max`, and relative to stable if set.
     LatencyAvg {
         /// Highest average allowed.
@@ -179,6 +191,10 @@ pub struct GatePolicy {
 /// [`Plan::timing_warnings`](crate::Plan::timing_warnings) assumes before anything was observed.
 pub const TYPICAL_PUBLICATION_DELAY: Duration = Duration::from_secs(90);
 
+/// The default fewest errors in a window that make an error-rate breach (`5xx-rate`, `elb-5xx-rate`): two
+/// or three chance errors in a small window do not roll a healthy release back.
+pub const DEFAULT_MIN_ERRORS: u64 = 5;
+
 /// The default [`GatePolicy::min_minutes`]: one complete post-change minute per bake.
 pub const DEFAULT_MIN_MINUTES: u32 = 1;
 
@@ -228,7 +244,7 @@ impl Default for GatePolicy {
                             factor: 2.0,
                             epsilon: 0.01,
                         }),
-                        min_errors: 5,
+                        min_errors: DEFAULT_MIN_ERRORS,
                     },
                 },
                 BakeGate {

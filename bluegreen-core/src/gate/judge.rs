@@ -68,6 +68,27 @@ pub fn judge_bake_gate(
             }
             raw
         }
+        Check::ElbErrorRate { max, min_errors } => {
+            let rate = if enough(new_m) {
+                new_m.connection_error_rate()
+            } else {
+                None
+            };
+            let mut raw = compare_max(rate, None, *max, None, Unit::Ratio, || too_few(new_m));
+            let errors = new_m.connection_errors.unwrap_or(0);
+            if raw.ok == Some(false) && errors < *min_errors {
+                raw.ok = Some(true);
+                raw.detail = format!(
+                    "above the limit with only {errors} load balancer errors, fewer than the {min_errors} that make a breach"
+                );
+            } else if raw.ok == Some(false) {
+                raw.detail = format!(
+                    "{errors} requests to {new} answered by the load balancer (its connections to the targets failed): {}",
+                    raw.detail
+                );
+            }
+            raw
+        }
         Check::LatencyAvg { max, relative } => {
             let pick = |m: &Metrics| {
                 if enough(m) {

@@ -19,13 +19,17 @@ use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, judge_bake_gate};
 use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
 
 impl Check {
-    /// Whether this check reads CloudWatch's minute buckets (5xx rate, latency). The others — healthy
-    /// hosts (from the load balancer's current target health) and alarms — are judged on every poll.
+    /// Whether this check reads CloudWatch's minute buckets (5xx rates, latency). The others — healthy
+    /// hosts (from the load balancer's current target health) and alarms — are judged on every poll. Every
+    /// check says which it is (no catch-all: a new check must choose).
     pub fn is_minute_based(&self) -> bool {
-        matches!(
-            self,
-            Check::ErrorRate { .. } | Check::LatencyAvg { .. } | Check::LatencyP99 { .. }
-        )
+        match self {
+            Check::ErrorRate { .. }
+            | Check::ElbErrorRate { .. }
+            | Check::LatencyAvg { .. }
+            | Check::LatencyP99 { .. } => true,
+            Check::HealthyHosts { .. } | Check::Alarms { .. } => false,
+        }
     }
 }
 

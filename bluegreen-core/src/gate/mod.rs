@@ -10,9 +10,9 @@ mod report;
 mod tally;
 
 pub use config::{
-    BakeGate, Check, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL, DEFAULT_PUBLICATION_TIMEOUT,
-    DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy, PreStepGate, Relative,
-    TYPICAL_PUBLICATION_DELAY,
+    BakeGate, Check, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,
+    DEFAULT_PUBLICATION_TIMEOUT, DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy,
+    PreStepGate, Relative, TYPICAL_PUBLICATION_DELAY,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub requests: Option<u64>,
     /// Responses with a 5xx status from targets (`HTTPCode_Target_5XX_Count`, sum).
     pub errors_5xx: Option<u64>,
+    /// Connections the load balancer could not establish to the targets (`TargetConnectionErrorCount`,
+    /// sum): requests the load balancer itself answered with a 502 or 504 on this color's behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_errors: Option<u64>,
     /// Average response time (`TargetResponseTime`, average).
     #[serde(with = "humantime_serde", default)]
     pub latency_avg: Option<Duration>,
@@ -55,6 +59,7 @@ impl Metrics {
         for m in parts {
             out.requests = add(out.requests, m.requests);
             out.errors_5xx = add(out.errors_5xx, m.errors_5xx);
+            out.connection_errors = add(out.connection_errors, m.connection_errors);
             if let Some(avg) = m.latency_avg {
                 match m.requests {
                     Some(r) if r > 0 => {
@@ -83,6 +88,15 @@ impl Metrics {
         out
     }
 
+    /// The share of requests the load balancer answered with a 5xx itself because it could not connect to a
+    /// target (connection errors ÷ requests), if there were requests. None reported counts as 0.
+    pub fn connection_error_rate(&self) -> Option<f64> {
+        match self.requests {
+            Some(r) if r > 0 => Some(self.connection_errors.unwrap_or(0) as f64 / r as f64),
+            _ => None,
+        }
+    }
+
     /// Whether any value is present: a minute with none was not published (or had nothing to publish).
     pub fn is_empty(&self) -> bool {
         *self == Metrics::default()
@@ -101,6 +115,87 @@ fn max_of<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
     }
+}
+
+/// Declares [`MetricSeries`] from one list: each CloudWatch series the gates read, its metric and statistic in
+/// `AWS/ApplicationELB` (per target group), its short name, and the [`Metrics`] field it fills. A provider
+/// asks for every series of this list, a simulated world produces them; a new gate's data is one line here.
+macro_rules! metric_series {
+    ($($(#[doc = $doc:literal])* $variant:ident => $metric:literal, $stat:literal, $name:literal, $field:ident: $kind:ident;)+) => {
+        /// One CloudWatch series a gate reads, per target group.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum MetricSeries {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl MetricSeries {
+            /// Every series, in the order a provider asks for them.
+            pub const ALL: &'static [MetricSeries] = &[$(MetricSeries::$variant),+];
+
+            /// The CloudWatch metric name, e.g. `RequestCount`.
+            pub const fn metric(self) -> &'static str {
+                match self {
+                    $(MetricSeries::$variant => $metric,)+
+                }
+            }
+
+            /// The statistic asked for, e.g. `Sum` or `p99`.
+            pub const fn statistic(self) -> &'static str {
+                match self {
+                    $(MetricSeries::$variant => $stat,)+
+                }
+            }
+
+            /// A short name (letters, digits and `_`), usable in a query id.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(MetricSeries::$variant => $name,)+
+                }
+            }
+
+            /// Puts one datapoint of this series into a minute's metrics. Zero counts are no datapoint (AWS
+            /// omits them; an emulator or a custom publisher may not); a negative or non-finite value is
+            /// ignored.
+            pub fn apply(self, m: &mut Metrics, v: f64) {
+                if !v.is_finite() || v < 0.0 {
+                    return;
+                }
+                match self {
+                    $(MetricSeries::$variant => m.$field = series_value!($kind, v),)+
+                }
+            }
+        }
+    };
+}
+
+macro_rules! series_value {
+    (count, $v:expr) => {
+        (($v).round() as u64 > 0).then_some(($v).round() as u64)
+    };
+    (seconds, $v:expr) => {
+        Some(Duration::from_secs_f64($v))
+    };
+    (hosts, $v:expr) => {
+        Some($v as u32)
+    };
+}
+
+metric_series! {
+    /// Requests to the target group (`RequestCount`, sum).
+    Requests => "RequestCount", "Sum", "requests", requests: count;
+    /// 5xx responses from its targets (`HTTPCode_Target_5XX_Count`, sum).
+    Errors5xx => "HTTPCode_Target_5XX_Count", "Sum", "errors", errors_5xx: count;
+    /// Connections the load balancer could not establish to its targets (`TargetConnectionErrorCount`, sum):
+    /// each such request is answered by the load balancer itself with a 502 or 504.
+    ConnectionErrors => "TargetConnectionErrorCount", "Sum", "connection_errors", connection_errors: count;
+    /// Average response time (`TargetResponseTime`, average).
+    LatencyAvg => "TargetResponseTime", "Average", "latency_avg", latency_avg: seconds;
+    /// 99th percentile response time (`TargetResponseTime`, p99): asked for only where percentiles are.
+    LatencyP99 => "TargetResponseTime", "p99", "latency_p99", latency_p99: seconds;
+    /// Fewest healthy hosts (`HealthyHostCount`, minimum).
+    Healthy => "HealthyHostCount", "Minimum", "healthy", healthy_hosts: hosts;
+    /// Most unhealthy hosts (`UnHealthyHostCount`, maximum).
+    Unhealthy => "UnHealthyHostCount", "Maximum", "unhealthy", unhealthy_hosts: hosts;
 }
 
 /// One color's CloudWatch datapoints of one minute (a `Period = 60` bucket, stamped at the minute's start).

@@ -16,7 +16,8 @@ pub use capacity::{Capacity, CapacityStatus, LaunchSource};
 pub use clock::Clock;
 pub use error::ProviderError;
 pub use health::{
-    AlarmState, AlarmStatus, HealthSource, MINUTE, Metrics, MinuteMetrics, TargetHealth,
+    AlarmState, AlarmStatus, HealthSource, MINUTE, MetricSeries, Metrics, MinuteMetrics,
+    TargetHealth,
 };
 pub use hooks::{HookFailure, HookPoint, Hooks};
 pub use router::{RouteMark, RouteSet, RouteSplit, Routing, TrafficRouter};

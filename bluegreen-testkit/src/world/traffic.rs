@@ -18,6 +18,10 @@ pub struct Behavior {
     pub latency_p99: Duration,
     /// How many of the color's otherwise healthy targets fail their health checks.
     pub unhealthy_targets: u32,
+    /// Share of requests whose connection to a target fails (the load balancer answers them with a 502 or
+    /// 504 itself: `TargetConnectionErrorCount`), 0.0–1.0.
+    #[serde(default)]
+    pub refused_rate: f64,
 }
 
 impl Default for Behavior {
@@ -28,6 +32,7 @@ impl Default for Behavior {
             latency_avg: Duration::from_millis(80),
             latency_p99: Duration::from_millis(250),
             unhealthy_targets: 0,
+            refused_rate: 0.0,
         }
     }
 }
@@ -44,6 +49,8 @@ pub enum Change {
     LatencyP99(Duration),
     /// Make this many targets fail health checks.
     UnhealthyTargets(u32),
+    /// Set the share of requests whose connection to a target fails.
+    RefusedRate(f64),
 }
 
 /// A color's behavior over time: a baseline and changes at offsets from the world's start.
@@ -83,6 +90,7 @@ impl Script {
                 Change::LatencyAvg(d) => b.latency_avg = d,
                 Change::LatencyP99(d) => b.latency_p99 = d,
                 Change::UnhealthyTargets(n) => b.unhealthy_targets = n,
+                Change::RefusedRate(r) => b.refused_rate = r,
             }
         }
         b
@@ -238,6 +246,7 @@ impl Traffic {
                     };
                     m.requests = part(m.requests);
                     m.errors_5xx = part(m.errors_5xx);
+                    m.connection_errors = part(m.connection_errors);
                     if m.requests.is_none() {
                         m.latency_avg = None;
                         m.latency_p99 = None;
@@ -266,7 +275,7 @@ impl Traffic {
     ) -> PerColor<Metrics> {
         PerColor::from_fn(|color| {
             let script = self.scripts.get(color);
-            let (mut requests, mut errors) = (0u64, 0u64);
+            let (mut requests, mut errors, mut refused) = (0u64, 0u64, 0u64);
             let (mut lat_sum, mut p99_sum) = (0.0f64, 0.0f64);
             let mut sec = window.from.as_millis() / 1000;
             let end = window.to.as_millis().div_ceil(1000);
@@ -278,6 +287,13 @@ impl Traffic {
                     let n = (self.rate_per_sec * share + rng.random::<f64>()).floor() as u64;
                     let b = script.behavior_at(t.since(start));
                     let e = ((n as f64) * b.error_rate + rng.random::<f64>()).floor() as u64;
+                    // Drawn only when the color refuses connections, so that every other world's traffic
+                    // (and every recorded timeline) stays the same for its seed.
+                    if b.refused_rate > 0.0 {
+                        refused += (((n as f64) * b.refused_rate + rng.random::<f64>()).floor()
+                            as u64)
+                            .min(n);
+                    }
                     let jitter = 0.9 + 0.2 * rng.random::<f64>();
                     requests += n;
                     errors += e.min(n);
@@ -298,6 +314,7 @@ impl Traffic {
             Metrics {
                 requests: (requests > 0).then_some(requests),
                 errors_5xx: (errors > 0).then_some(errors),
+                connection_errors: (refused > 0).then_some(refused),
                 latency_avg: (requests > 0)
                     .then(|| Duration::from_secs_f64(lat_sum / requests as f64)),
                 latency_p99: (requests > 0)
