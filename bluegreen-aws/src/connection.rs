@@ -74,7 +74,10 @@ impl AwsProviders {
     /// The core's providers with a team's shared table (see [`Connection::store`]) as the store and as the
     /// approval channel: `bluegreen promote` or `abort` on any machine reaches the deployment.
     pub fn with_shared_state(self, store: crate::DynamoStore) -> bluegreen_core::Providers {
-        let approval = Arc::new(bluegreen_store::QueueApproval::new(store.clone()));
+        let approval = Arc::new(bluegreen_store::QueueApproval::new(
+            store.clone(),
+            Arc::new(crate::SystemClock),
+        ));
         self.into_providers(Arc::new(store), approval)
     }
 }

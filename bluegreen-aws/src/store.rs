@@ -29,6 +29,9 @@ use bluegreen_core::{
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// How long [`DynamoStore::create_table`] waits for a new table to become active.
+const TABLE_ACTIVE_WITHIN: Duration = Duration::from_secs(300);
+
 /// Records and locks in a DynamoDB table (see the module's documentation for its layout).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -97,24 +100,22 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| map_sdk("CreateTable", &self.resource(), e))?;
-        for _ in 0..600 {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| map_sdk("DescribeTable", &self.resource(), e))?;
-            if out.table.and_then(|t| t.table_status)
-                == Some(aws_sdk_dynamodb::types::TableStatus::Active)
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(ProviderError::Unavailable {
-            message: format!("{} did not become active within a minute", self.resource()),
-        })
+        // The SDK's own waiter (DynamoDB's `TableExists`: until the table is ACTIVE), not a loop of ours.
+        use aws_sdk_dynamodb::client::Waiters;
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(TABLE_ACTIVE_WITHIN)
+            .await
+            .map(|_| ())
+            .map_err(|e| ProviderError::Unavailable {
+                message: format!(
+                    "{} did not become active within {} minutes: {}",
+                    self.resource(),
+                    TABLE_ACTIVE_WITHIN.as_secs() / 60,
+                    crate::error::error_chain(&e)
+                ),
+            })
     }
 
     fn lock_key(&self, application: &str) -> Item {

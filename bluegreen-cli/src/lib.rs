@@ -280,6 +280,19 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Every kind, as [`Failure::kind`] names it in JSON errors.
+    pub const KINDS: &[&str] = &["bad-input", "provider", "refused", "local-io"];
+
+    /// The kind, as JSON errors name it: `bad-input`, `provider`, `refused` or `local-io`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::BadInput(_) => "bad-input",
+            Failure::Provider(_) => "provider",
+            Failure::Refused(_) => "refused",
+            Failure::LocalIo(_) => "local-io",
+        }
+    }
+
     /// Bad input.
     pub fn bad_input(message: impl std::fmt::Display) -> Self {
         Failure::BadInput(message.to_string())

@@ -70,16 +70,17 @@ fn main() -> ExitCode {
                 || (std::env::var("BLUEGREEN_OUTPUT").as_deref() == Ok("json")
                     && !args.iter().any(|a| a.starts_with("--output")));
             let output = if json { Output::Json } else { Output::Human };
-            render::error(output, &line);
+            render::error(output, "bad-input", exit::BAD_INPUT, &line);
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
     let output = cli.output();
     let result = run(cli);
+    let code = exit_code(&result);
     if let Err(failure) = &result {
-        render::error(output, &failure.to_string());
+        render::error(output, failure.kind(), code, &failure.to_string());
     }
-    ExitCode::from(exit_code(&result))
+    ExitCode::from(code)
 }
 
 /// The exit code of a command's result: decided here and nowhere else.
@@ -268,7 +269,7 @@ mod fuzz {
                     );
                     plan.gates = gates;
                     if let Err(e) = plan.validate() {
-                        prop_assert!(!e.contains('\n'), "{e}");
+                        prop_assert!(!e.to_string().contains('\n'), "{e}");
                     }
                 }
             }
@@ -381,6 +382,26 @@ mod docs_agree {
             .filter_map(|l| l.strip_prefix("| "))
             .filter_map(|l| l.split(' ').next()?.parse().ok())
             .collect()
+    }
+
+    /// Issue 22: a JSON error names its kind; docs/cli.md says which exit code each kind ends with, and it
+    /// is the one the program gives.
+    #[test]
+    fn each_failure_kind_is_documented_with_its_exit_code() {
+        for failure in [
+            Failure::bad_input("x"),
+            Failure::provider("x"),
+            Failure::refused("x"),
+            Failure::local_io("x"),
+        ] {
+            let kind = failure.kind();
+            assert!(Failure::KINDS.contains(&kind), "{kind}");
+            let code = exit_code(&Err(failure));
+            assert!(
+                CLI_MD.contains(&format!("`{kind}` ({code})")),
+                "docs/cli.md names `{kind}` ({code})"
+            );
+        }
     }
 
     #[test]

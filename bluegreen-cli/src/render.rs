@@ -147,11 +147,16 @@ pub fn json_line(kind: &str, data: serde_json::Value) {
     out(&serde_json::json!({"type": kind, "data": data}).to_string());
 }
 
-/// Prints an error: one line on stderr, or a JSON object on stdout.
-pub fn error(output: Output, message: &str) {
+/// Prints an error: one line on stderr, or a JSON object on stdout with its kind (`bad-input`, `provider`,
+/// `refused`, `local-io`: [`crate::Failure::kind`]) and the exit code the process ends with, so a program
+/// needs neither the text nor the process status to act on it.
+pub fn error(output: Output, kind: &str, exit_code: u8, message: &str) {
     match output {
         Output::Human => eprintln!("error: {message}"),
-        Output::Json => json_line("error", serde_json::json!({"message": message})),
+        Output::Json => json_line(
+            "error",
+            serde_json::json!({"message": message, "kind": kind, "exit_code": exit_code}),
+        ),
     }
 }
 

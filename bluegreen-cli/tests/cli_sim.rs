@@ -890,6 +890,31 @@ fn bad_input_is_one_line_exit_2_and_changes_nothing() {
         (v["type"].as_str(), out.status.code()),
         (Some("error"), Some(2))
     );
+    // Issue 22: a JSON error carries its kind and the exit code the process ends with, for a flag that
+    // does not parse as for a refusal found later.
+    assert_eq!(
+        (v["data"]["kind"].as_str(), v["data"]["exit_code"].as_u64()),
+        (Some("bad-input"), Some(2)),
+        "{v}"
+    );
+    for (args, kind, code) in [
+        (
+            vec!["--output", "json", "deploy", "--canary-percent", "0.05"],
+            "bad-input",
+            2,
+        ),
+        (vec!["--output", "json", "promote"], "bad-input", 2),
+    ] {
+        let out = env.run(&args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert_eq!(v["type"], "error", "{args:?}: {v}");
+        assert_eq!(
+            (v["data"]["kind"].as_str(), v["data"]["exit_code"].as_u64()),
+            (Some(kind), Some(u64::from(code as u8))),
+            "{args:?}: {v}"
+        );
+    }
 }
 
 #[test]

@@ -25,9 +25,9 @@ pub mod strategy;
 pub use executor::{
     BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, ControlAsk, ControlRefusal,
     DEFAULT_LEASE_TTL, DeploymentId, EmergencyDecision, EmergencyError, EmergencyRequest, Event,
-    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, Providers, RecordEntry,
-    RecordState, Replay, ResumeAction, RetryPolicy, RollbackReason, StableChoice, StableEvidence,
-    VerifyPolicy, choose_stable,
+    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, PlanError, Providers,
+    RecordEntry, RecordState, Replay, ResumeAction, RetryPolicy, RollbackReason, StableChoice,
+    StableEvidence, VerifyPolicy, choose_stable,
 };
 pub use gate::GatePolicy;
 pub use model::{

@@ -1454,7 +1454,12 @@ fn a_new_image_becomes_the_new_color_s_launch_template_before_it_is_raised() {
         Event::LaunchTemplateSet { image: Some(i), .. } if i == IMAGES[1]
     )));
     p.capacity.as_mut().unwrap().image = Some("golden".into());
-    assert!(p.validate().unwrap_err().contains("an AMI id looks like"));
+    assert!(
+        p.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("an AMI id looks like")
+    );
 }
 
 /// A program without an approval channel: a canary's approval step is rejected at once, saying why, and the

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use bluegreen_core::{
-    Approval, ApprovalDecision, ApprovalRequest, CancelToken, DeploymentId, ProviderError,
+    Approval, ApprovalDecision, ApprovalRequest, CancelToken, Clock, DeploymentId, ProviderError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -82,18 +82,26 @@ impl<Q: ControlQueue + ?Sized> ControlQueue for Arc<Q> {
 }
 
 /// The approval channel of control requests: `bluegreen promote` (or any [`ControlQueue::send`] of
-/// [`Control::Approve`]) approves, [`Control::Reject`] rejects. Polls the queue at its own interval, in
-/// real time.
+/// [`Control::Approve`]) approves, [`Control::Reject`] rejects. Polls the queue on the deployment's
+/// [`Clock`] (the executor's time, so a test on virtual time waits for nothing).
 pub struct QueueApproval<Q> {
     store: Q,
+    clock: Arc<dyn Clock>,
     poll: Duration,
 }
 
 impl<Q: ControlQueue> QueueApproval<Q> {
-    /// Waits for requests on `store`, polled at its [`ControlQueue::poll_interval`].
-    pub fn new(store: Q) -> Self {
+    /// Waits for requests on `store`, polled every [`ControlQueue::poll_interval`] of `clock`'s time.
+    pub fn new(store: Q, clock: Arc<dyn Clock>) -> Self {
         let poll = store.poll_interval();
-        QueueApproval { store, poll }
+        QueueApproval { store, clock, poll }
+    }
+
+    /// Polls every `poll` of the clock's time instead: on a clock that runs faster than real time (the
+    /// simulated world's), the queue's interval times the clock's rate polls as often in real time.
+    pub fn poll_every(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
     }
 }
 
@@ -114,7 +122,7 @@ impl<Q: ControlQueue> Approval for QueueApproval<Q> {
                 Some(Control::Reject { by, reason }) => {
                     return Ok(ApprovalDecision::Rejected { by, reason });
                 }
-                _ => tokio::time::sleep(self.poll).await,
+                _ => self.clock.sleep(self.poll).await,
             }
         }
     }
@@ -131,14 +139,20 @@ impl<Q: ControlQueue> Approval for QueueApproval<Q> {
     }
 }
 
-/// Cancels `token` when an abort request for `id` arrives.
-pub async fn watch_abort<Q: ControlQueue>(store: Q, id: DeploymentId, token: CancelToken) {
-    let poll = store.poll_interval();
+/// Cancels `token` when an abort request for `id` arrives, looking every `poll` of `clock`'s time (the
+/// queue's [`ControlQueue::poll_interval`] on a real-time clock).
+pub async fn watch_abort<Q: ControlQueue>(
+    store: Q,
+    id: DeploymentId,
+    token: CancelToken,
+    clock: Arc<dyn Clock>,
+    poll: Duration,
+) {
     loop {
         if let Some(Control::Abort { by }) = store.received(&id).await {
             token.cancel_because(format!("abort by {by}"));
             return;
         }
-        tokio::time::sleep(poll).await;
+        clock.sleep(poll).await;
     }
 }

@@ -15,11 +15,12 @@
 //! ```no_run
 //! use bluegreen_store::{FileStore, QueueApproval};
 //! use std::sync::Arc;
-//! # fn wire() -> std::io::Result<()> {
+//! # fn wire(clock: Arc<dyn bluegreen_core::Clock>) -> std::io::Result<()> {
 //! let store = FileStore::open(std::path::Path::new(".bluegreen"))?;
-//! // The core's store and approval channel, for `bluegreen_core::Providers`.
+//! // The core's store and approval channel, for `bluegreen_core::Providers`; the approval waits on the
+//! // deployment's clock (`bluegreen_aws::SystemClock` for real time).
 //! let state: Arc<dyn bluegreen_core::StateStore> = Arc::new(store.clone());
-//! let approval: Arc<dyn bluegreen_core::Approval> = Arc::new(QueueApproval::new(store));
+//! let approval: Arc<dyn bluegreen_core::Approval> = Arc::new(QueueApproval::new(store, clock));
 //! # let _ = (state, approval); Ok(()) }
 //! ```
 

@@ -94,6 +94,94 @@ async fn a_lock_held_by_a_dead_local_process_is_taken_over() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Real time, for the tests that wait on a real process's queue.
+struct TokioClock;
+
+#[async_trait::async_trait]
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        Timestamp::from_millis(ms as u64)
+    }
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// Issue 22: the approval channel and the abort watch wait on the deployment's clock, not on tokio's: on
+/// virtual time, a request sent 45 minutes into a wait is answered at the first poll after it, and the
+/// hour of waiting takes no real time.
+#[test]
+fn the_queue_is_polled_on_the_deployment_s_clock() {
+    let (store, dir) = temp_store("virtual");
+    let id = DeploymentId::new("d1").unwrap();
+    let clock = bluegreen_testkit::ManualClock::new(Timestamp::from_millis(0));
+    let poll = Duration::from_secs(10);
+    let approval = QueueApproval::new(store.clone(), Arc::new(clock.clone())).poll_every(poll);
+    let request = ApprovalRequest {
+        deployment: id.clone(),
+        step: 2,
+        percent: Share::percent(10),
+    };
+    let sent_at = Duration::from_secs(45 * 60 + 3);
+    let run = async {
+        let send = async {
+            clock.sleep(sent_at).await;
+            store
+                .send(
+                    &id,
+                    &Control::Approve {
+                        by: "alice".into(),
+                        pre_approved: false,
+                    },
+                )
+                .unwrap();
+        };
+        let (decision, ()) = tokio::join!(approval.wait(&request), send);
+        (decision.unwrap(), clock.now())
+    };
+    let (decision, at) = bluegreen_testkit::run_virtual(&clock, run).expect("no stall");
+    assert_eq!(decision, ApprovalDecision::Approved { by: "alice".into() });
+    assert_eq!(
+        at.as_millis(),
+        45 * 60_000 + 10_000,
+        "the first poll after the request"
+    );
+    // The abort watch, too.
+    let token = CancelToken::new();
+    let watch = async {
+        let send = async {
+            clock.sleep(Duration::from_secs(95)).await;
+            store
+                .send(&id, &Control::Abort { by: "carol".into() })
+                .unwrap();
+        };
+        tokio::join!(
+            watch_abort(
+                store.clone(),
+                id.clone(),
+                token.clone(),
+                Arc::new(clock.clone()),
+                poll
+            ),
+            send
+        );
+        clock.now()
+    };
+    let start = clock.now();
+    let seen = bluegreen_testkit::run_virtual(&clock, watch).expect("no stall");
+    assert!(token.is_cancelled());
+    assert_eq!(
+        seen.since(start),
+        Duration::from_secs(100),
+        "the first look after the abort"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn approvals_and_aborts_arrive_through_the_queue() {
     let (store, dir) = temp_store("approval");
@@ -103,7 +191,7 @@ async fn approvals_and_aborts_arrive_through_the_queue() {
         step: 2,
         percent: bluegreen_core::Share::percent(10),
     };
-    let approval = QueueApproval::new(store.clone());
+    let approval = QueueApproval::new(store.clone(), Arc::new(TokioClock));
     store
         .send(
             &id,
@@ -146,7 +234,13 @@ async fn approvals_and_aborts_arrive_through_the_queue() {
     );
     // An abort cancels the run that watches for it.
     let token = CancelToken::new();
-    let watcher = tokio::spawn(watch_abort(store.clone(), id.clone(), token.clone()));
+    let watcher = tokio::spawn(watch_abort(
+        store.clone(),
+        id.clone(),
+        token.clone(),
+        Arc::new(TokioClock),
+        store.poll_interval(),
+    ));
     store
         .send(&id, &Control::Abort { by: "carol".into() })
         .unwrap();

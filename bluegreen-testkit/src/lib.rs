@@ -35,7 +35,7 @@ pub use harness::{CustomProviders, EventLog, Harness};
 pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
 pub use store::{CountingStore, MemoryStore};
 pub use world::{
-    ActionRef, Asg, Behavior, Change, Forward, IMAGES, Listener, Publication, PublicationDelay,
-    Rule, Script, SimCapacity, SimHealth, SimRouter, SimWorld, Target, TargetGroup, TargetState,
-    WorldConfig, WriteRecord,
+    ActionRef, Asg, Behavior, Change, DamagedWorld, Forward, IMAGES, Listener, Publication,
+    PublicationDelay, Rule, Script, SimCapacity, SimHealth, SimRouter, SimWorld, Target,
+    TargetGroup, TargetState, WorldConfig, WriteRecord,
 };

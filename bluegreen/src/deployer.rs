@@ -175,9 +175,9 @@ impl DeployerBuilder {
             connection = Some(Connection::connect(&s.aws_settings()).await);
         }
         let store = Store::open(&s, connection.as_ref())?;
-        let approval = self
-            .approval
-            .unwrap_or_else(|| Arc::new(StoreApproval::new(store.clone())));
+        // The store's approval channel waits on the deployment's clock: set once that clock exists, below.
+        let custom_approval = self.approval;
+        let approval: Arc<dyn Approval> = Arc::new(bluegreen_core::NoApprovalChannel);
         let (mut providers, sim, cached) = match world {
             World::Aws(spec) => {
                 let conn = match &connection {
@@ -228,6 +228,14 @@ impl DeployerBuilder {
             }
         };
         providers.hooks = hooks;
+        let clock_rate = sim.as_ref().map_or(1.0, |s| s.time_scale());
+        providers.approval = match custom_approval {
+            Some(a) => a,
+            None => Arc::new(
+                StoreApproval::new(store.clone(), providers.clock.clone())
+                    .poll_every(store.control_poll().mul_f64(clock_rate)),
+            ),
+        };
         Ok(Deployer {
             settings: s,
             naming,
@@ -634,6 +642,8 @@ impl Deployer {
             self.store.clone(),
             id.clone(),
             exec.cancel_token(),
+            self.providers.clock.clone(),
+            self.control_poll(),
         ));
         let result = run.await;
         abort.abort();
@@ -644,6 +654,13 @@ impl Deployer {
             self.store.clear_control(id).await;
         }
         result
+    }
+
+    /// How long the deployment's clock waits between two looks at the control queue: the store's real-time
+    /// interval, times the simulated world's rate (its clock runs `time_scale` times faster).
+    fn control_poll(&self) -> Duration {
+        let rate = self.sim.as_ref().map_or(1.0, |s| s.time_scale());
+        self.store.control_poll().mul_f64(rate)
     }
 
     /// Whether deployment `id`'s record ends with its outcome (`finished`).

@@ -135,11 +135,17 @@ impl SimFile {
             let content: SimFileContent = serde_json::from_str(&text)
                 .map_err(|e| unavailable(format!("{} is damaged: {e}", self.path.display())))?;
             let world = SimWorld::restore(&content.world, ManualClock::new(self.time.now()))
-                .map_err(unavailable)?;
+                .map_err(|e| unavailable(e.to_string()))?;
             let out = f(&world);
             self.save(&world)?;
             Ok(out)
         })
+    }
+
+    /// How many times faster than real time the world's clock runs (the world's own, kept from when it was
+    /// made).
+    pub fn time_scale(&self) -> f64 {
+        self.time.scale
     }
 
     /// Makes green behave as `scenario` from now on.

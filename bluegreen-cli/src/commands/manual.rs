@@ -38,8 +38,12 @@ pub async fn rollback(ctx: &Context, a: RollbackArgs) -> Result<Ended, Failure> 
         .decide_rollback(&w.application(), request)
         .await
         .map_err(|e| match e {
-            EmergencyError::Undecided(message) => Failure::bad_input(message),
-            EmergencyError::Unhealthy { .. } => Failure::refused(e.to_string()),
+            EmergencyError::Undecided(why) => {
+                Failure::bad_input(format!("{why}; pass --to blue|green"))
+            }
+            EmergencyError::Unhealthy { .. } => {
+                Failure::refused(format!("{e}; pass --force to do it anyway"))
+            }
             EmergencyError::Exec(e) => {
                 Failure::provider(format!("rollback failed before writing: {e}"))
             }

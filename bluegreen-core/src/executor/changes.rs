@@ -167,7 +167,8 @@ impl Plan {
     ///
     /// [`Executor::run`]: super::Executor::run
     pub fn changes(&self, split: TrafficSplit) -> Result<PlannedChanges, ExecError> {
-        self.validate().map_err(ExecError::InvalidPlan)?;
+        self.validate()
+            .map_err(|e| ExecError::InvalidPlan(e.to_string()))?;
         let continued = self.from_current && split.sole_color() != self.expected_stable;
         let stable = match (self.schedule.is_shift() || continued, self.expected_stable) {
             (true, Some(stable)) => stable,

@@ -79,7 +79,7 @@ pub struct StableChoice {
 ///    With no record at all (or none that changed a weight), a split that puts all traffic on a color with
 ///    healthy targets decides.
 /// 3. Otherwise it refuses. It never picks the color a deployment in progress may be moving traffic to.
-pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, String> {
+pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, Undecided> {
     let mut why_not = String::from("no deployment record");
     // No record, or none that changed a weight: the split as it is may speak.
     let mut unrecorded = e.subject.is_none();
@@ -178,17 +178,49 @@ pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, String> {
             });
         }
     }
-    Err(format!(
-        "cannot tell which color is stable: {why_not}, the split is {}, and {}; pass --to blue|green",
-        e.split,
-        if able.len() == 2 {
-            "both colors have healthy targets".to_string()
-        } else if able.is_empty() {
-            "neither color has healthy targets in service".to_string()
-        } else {
-            "no earlier record says where traffic stood".to_string()
-        }
-    ))
+    Err(Undecided {
+        why_not,
+        split: e.split,
+        colors: match able.len() {
+            2 => ServingColors::Both,
+            0 => ServingColors::Neither,
+            _ => ServingColors::OneWithoutRecord,
+        },
+    })
+}
+
+/// Why [`choose_stable`] cannot tell the stable color: what the records said, the split, and which colors
+/// could serve. A person names the color instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot tell which color is stable: {why_not}, the split is {split}, and {colors}")]
+pub struct Undecided {
+    /// Why the records did not decide, in words.
+    pub why_not: String,
+    /// The split as read.
+    pub split: TrafficSplit,
+    /// Which colors have healthy targets in service.
+    pub colors: ServingColors,
+}
+
+/// Which colors could take all traffic, when the records do not say which is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServingColors {
+    /// Both have healthy targets in service.
+    Both,
+    /// Neither has.
+    Neither,
+    /// One has, but the other is not idle and no earlier record says where traffic stood.
+    OneWithoutRecord,
+}
+
+impl std::fmt::Display for ServingColors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServingColors::Both => "both colors have healthy targets",
+            ServingColors::Neither => "neither color has healthy targets in service",
+            ServingColors::OneWithoutRecord => "no earlier record says where traffic stood",
+        })
+    }
 }
 
 /// Why an emergency rollback did not write.
@@ -196,11 +228,11 @@ pub fn choose_stable(e: &StableEvidence) -> Result<StableChoice, String> {
 #[non_exhaustive]
 pub enum EmergencyError {
     /// The stable color cannot be told from the records or the world.
-    #[error("{0}")]
-    Undecided(String),
+    #[error(transparent)]
+    Undecided(#[from] Undecided),
     /// The chosen color has no healthy targets and the request was not forced.
     #[error(
-        "{color} has no healthy targets ({} unhealthy, {} other): sending all traffic there would be an outage; pass --force to do it anyway",
+        "{color} has no healthy targets ({} unhealthy, {} other): sending all traffic there would be an outage",
         health.unhealthy, health.other
     )]
     Unhealthy {
@@ -546,9 +578,13 @@ mod tests {
         ] {
             let e = evidence(Some(state), true);
             let why = choose_stable(&e).expect_err("refuses");
-            assert!(why.contains("both colors have healthy targets"), "{why}");
-            assert!(why.contains("--to"), "{why}");
-            assert_eq!(why.lines().count(), 1);
+            assert_eq!(why.colors, ServingColors::Both);
+            let text = why.to_string();
+            assert!(text.contains("both colors have healthy targets"), "{text}");
+            // The core says what it cannot tell; the command says which flag decides (issue 22), as
+            // tests/cli_sim.rs checks: "pass --to blue|green".
+            assert!(!text.contains("--"), "{text}");
+            assert_eq!(text.lines().count(), 1);
         }
     }
 

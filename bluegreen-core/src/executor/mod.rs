@@ -27,14 +27,14 @@ pub use cancel::{CancelToken, Cancelled};
 pub use changes::{PlannedChange, PlannedChanges};
 pub use control::{ControlAsk, ControlRefusal};
 pub use emergency::{
-    EmergencyDecision, EmergencyError, EmergencyRequest, RecordState, StableChoice, StableEvidence,
-    choose_stable,
+    EmergencyDecision, EmergencyError, EmergencyRequest, RecordState, ServingColors, StableChoice,
+    StableEvidence, Undecided, choose_stable,
 };
 pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
 pub use outcome::{Outcome, RollbackReason};
 pub use plan::{
     BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, MAX_WAIT, Plan,
-    RetryPolicy, VerifyPolicy,
+    PlanError, RetryPolicy, VerifyPolicy,
 };
 pub use replay::{Replay, ReplayError};
 

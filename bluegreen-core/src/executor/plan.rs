@@ -187,6 +187,71 @@ pub struct Plan {
     pub from_current: bool,
 }
 
+/// What makes a plan impossible to run safely or sensibly ([`Plan::validate`]), naming the bad value. The
+/// names are the settings' own (`gates.failures`, `ready_timeout`): the plan's fields carry the same names.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The application key is empty.
+    #[error("the application name is empty")]
+    EmptyApplication,
+    /// The gates would be polled continuously.
+    #[error("the gate poll interval must be above zero")]
+    ZeroPollInterval,
+    /// Both a new image and a launch template version.
+    #[error("a new image and a launch template version: give one (the image creates the version)")]
+    ImageAndTemplate,
+    /// An image id that is not an AMI id.
+    #[error("image {image:?}: an AMI id looks like ami-0123456789abcdef0")]
+    BadImage {
+        /// The id given.
+        image: String,
+    },
+    /// A pre-step gate that accepts a color with no healthy target.
+    #[error(
+        "the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)"
+    )]
+    NoHealthyTargetRequired,
+    /// A limit of zero verdicts.
+    #[error("gates.{limit} 0: a limit counts at least one verdict")]
+    ZeroLimit {
+        /// `failures`, `consecutive_failures` or `inconclusive`.
+        limit: &'static str,
+    },
+    /// A gate's maximum that is negative or not a number.
+    #[error("gate {gate}: the maximum {max} is not a number ≥ 0")]
+    BadMaximum {
+        /// The gate.
+        gate: String,
+        /// Its maximum.
+        max: f64,
+    },
+    /// A relative limit with a negative or non-finite factor or epsilon.
+    #[error("gate {gate}: relative factor {factor} and epsilon {epsilon} must be numbers ≥ 0")]
+    BadRelative {
+        /// The gate.
+        gate: String,
+        /// Its factor.
+        factor: f64,
+        /// Its epsilon.
+        epsilon: f64,
+    },
+    /// No read-back of a written split.
+    #[error("verification needs at least one read")]
+    NoVerifyRead,
+    /// The capacity would be polled continuously.
+    #[error("the capacity poll interval must be above zero")]
+    ZeroCapacityPoll,
+    /// A wait longer than [`MAX_WAIT`].
+    #[error("{what}: {} is longer than the {} a deployment may wait", humantime::format_duration(*wait), humantime::format_duration(MAX_WAIT))]
+    TooLong {
+        /// Which wait (`gates.max_extension`, `step 3`, ...).
+        what: String,
+        /// How long.
+        wait: Duration,
+    },
+}
+
 impl Plan {
     /// A plan with default gates and policies, no capacity management.
     pub fn new(application: impl Into<String>, schedule: Schedule) -> Self {
@@ -208,32 +273,32 @@ impl Plan {
     /// back on nothing, or never count); negative or non-finite thresholds; waits longer than
     /// [`MAX_WAIT`] (a typo's `99999999h` would hold the lock for years). [`Executor::run`](crate::Executor)
     /// refuses an invalid plan before it takes the lock; callers can check earlier, before any change.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PlanError> {
         use crate::gate::Check;
         let g = &self.gates;
-        let fail = |m: String| Err(m);
+        let fail = Err;
         if self.application.trim().is_empty() {
-            return fail("the application name is empty".into());
+            return fail(PlanError::EmptyApplication);
         }
         if g.interval.is_zero() {
-            return fail("the gate poll interval must be above zero".into());
+            return fail(PlanError::ZeroPollInterval);
         }
         if let Some(c) = &self.capacity {
             if c.image.is_some() && c.launch_template.is_some() {
-                return fail("a new image and a launch template version: give one (the image creates the version)".into());
+                return fail(PlanError::ImageAndTemplate);
             }
             if let Some(image) = &c.image
                 && !(image.starts_with("ami-")
                     && image.len() > 4
                     && image[4..].chars().all(|ch| ch.is_ascii_hexdigit()))
             {
-                return fail(format!(
-                    "image {image:?}: an AMI id looks like ami-0123456789abcdef0"
-                ));
+                return fail(PlanError::BadImage {
+                    image: image.clone(),
+                });
             }
         }
         if g.pre_step.min_healthy == 0 {
-            return fail("the pre-step gate must require at least one healthy target (min_healthy 0 would send traffic to a color with none)".into());
+            return fail(PlanError::NoHealthyTargetRequired);
         }
         for (name, v) in [
             ("failures", g.limits.failures),
@@ -241,9 +306,7 @@ impl Plan {
             ("inconclusive", g.limits.inconclusive),
         ] {
             if v == 0 {
-                return fail(format!(
-                    "gates.{name} 0: a limit counts at least one verdict"
-                ));
+                return fail(PlanError::ZeroLimit { limit: name });
             }
         }
         for gate in &g.bake {
@@ -258,10 +321,10 @@ impl Plan {
             if let Some(m) = max
                 && !(m.is_finite() && m >= 0.0)
             {
-                return fail(format!(
-                    "gate {}: the maximum {m} is not a number ≥ 0",
-                    gate.name
-                ));
+                return fail(PlanError::BadMaximum {
+                    gate: gate.name.clone(),
+                    max: m,
+                });
             }
             if let Some(r) = relative
                 && !(r.factor.is_finite()
@@ -269,19 +332,20 @@ impl Plan {
                     && r.epsilon.is_finite()
                     && r.epsilon >= 0.0)
             {
-                return fail(format!(
-                    "gate {}: relative factor {} and epsilon {} must be numbers ≥ 0",
-                    gate.name, r.factor, r.epsilon
-                ));
+                return fail(PlanError::BadRelative {
+                    gate: gate.name.clone(),
+                    factor: r.factor,
+                    epsilon: r.epsilon,
+                });
             }
         }
         if self.verify.attempts == 0 {
-            return fail("verification needs at least one read".into());
+            return fail(PlanError::NoVerifyRead);
         }
         if let Some(c) = &self.capacity
             && c.poll.is_zero()
         {
-            return fail("the capacity poll interval must be above zero".into());
+            return fail(PlanError::ZeroCapacityPoll);
         }
         let mut waits: Vec<(String, Duration)> = vec![
             ("gates.max_extension".into(), g.max_extension),
@@ -305,11 +369,7 @@ impl Plan {
         }
         for (what, d) in waits {
             if d > MAX_WAIT {
-                return fail(format!(
-                    "{what}: {} is longer than the {} a deployment may wait",
-                    humantime::format_duration(d),
-                    humantime::format_duration(MAX_WAIT)
-                ));
+                return fail(PlanError::TooLong { what, wait: d });
             }
         }
         Ok(())

@@ -89,6 +89,11 @@ pub struct SimWorld {
     log: CallLog,
 }
 
+/// A [`SimWorld::snapshot`] that does not read back.
+#[derive(Debug, thiserror::Error)]
+#[error("the simulated world is damaged: {0}")]
+pub struct DamagedWorld(#[source] pub serde_json::Error);
+
 impl SimWorld {
     /// A world built from `config` on a fresh [`ManualClock`].
     pub fn new(config: WorldConfig) -> Self {
@@ -209,9 +214,8 @@ impl SimWorld {
     }
 
     /// A world from a [`snapshot`](Self::snapshot), on `clock`.
-    pub fn restore(snapshot: &str, clock: ManualClock) -> Result<Self, String> {
-        let state: State = serde_json::from_str(snapshot)
-            .map_err(|e| format!("the simulated world is damaged: {e}"))?;
+    pub fn restore(snapshot: &str, clock: ManualClock) -> Result<Self, DamagedWorld> {
+        let state: State = serde_json::from_str(snapshot).map_err(DamagedWorld)?;
         Ok(SimWorld {
             state: Arc::new(Mutex::new(state)),
             clock,

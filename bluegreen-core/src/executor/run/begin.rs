@@ -372,7 +372,8 @@ async fn unfinished(
 }
 
 fn validate(plan: &Plan) -> Result<(), ExecError> {
-    plan.validate().map_err(ExecError::InvalidPlan)
+    plan.validate()
+        .map_err(|e| ExecError::InvalidPlan(e.to_string()))
 }
 
 /// Takes the application's lock, retrying transient errors. A lock that was taken but whose answer was lost
