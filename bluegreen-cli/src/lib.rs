@@ -16,7 +16,7 @@ pub mod webhook;
 pub use bluegreen_store::flock;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use commands::{deploy, inspect, manual, setup};
+use commands::{control, deploy, inspect, manual, setup};
 use context::{Context, Global};
 
 /// Blue-green and canary deployments on AWS Application Load Balancers.
@@ -203,7 +203,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
             Command::Rollback(a) => manual::rollback(&ctx, a).await,
             Command::Unlock(a) => manual::unlock(&ctx, a).await,
             Command::Promote(a) => {
-                deploy::control(
+                control::control(
                     &ctx,
                     a.target.id,
                     bluegreen_store::Control::Approve {
@@ -214,7 +214,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                 .await
             }
             Command::Abort(a) => {
-                deploy::control(
+                control::control(
                     &ctx,
                     a.id,
                     bluegreen_store::Control::Abort {

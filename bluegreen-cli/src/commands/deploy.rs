@@ -1,11 +1,12 @@
 //! `deploy`, `shift`, `resume`, `plan`: everything that runs the executor.
 
+use super::plan_view::show_plan;
+use super::signals::signal_origin;
 use super::{current_deployment, replay};
 use crate::config::{self, duration};
-use crate::context::{Context, Wired, provider_failure};
+use crate::context::{Context, Wired};
 use crate::render::Renderer;
 use crate::{Ended, Failure, Signal};
-use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
 use bluegreen_core::{
     Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction, Schedule, Share,
     StrategySettings, parse_steps,
@@ -457,208 +458,6 @@ pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failu
     }
 }
 
-async fn show_plan(ctx: &Context, w: &Wired, plan: &Plan, dry_run: bool) -> Result<Ended, Failure> {
-    let routing = w
-        .providers()
-        .router
-        .read_routes()
-        .await
-        .map_err(provider_failure)?;
-    // A run refuses routes that disagree; so does its plan.
-    let split = routing.uniform().ok_or_else(|| {
-        Failure::from_exec(&bluegreen_core::ExecError::RoutesDisagree {
-            routing: routing.to_string(),
-        })
-    })?;
-    let routes: Vec<&str> = routing.routes().iter().map(|r| r.route.as_str()).collect();
-    let renderer = Renderer::new(ctx.output(), w.providers().clock.now());
-    // The core decides what would change (and refuses what a run would refuse); this renders it.
-    let planned = plan.changes(split).map_err(|e| Failure::from_exec(&e))?;
-    let (stable, new) = (planned.stable, planned.new);
-    let gates: Vec<String> = plan.gates.bake.iter().map(describe_gate).collect();
-    let title = if dry_run {
-        "dry run: nothing was changed"
-    } else {
-        "plan"
-    };
-    let mut human = format!(
-        "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\n{}schedule: {}\nchanges:\n",
-        plan.application,
-        if routes.len() > 1 {
-            format!("routes (moved together): {}\n", routes.join(", "))
-        } else {
-            String::new()
-        },
-        plan.schedule
-    );
-    for (i, c) in planned.changes.iter().enumerate() {
-        human.push_str(&format!("  {}. {c}\n", i + 1));
-    }
-    human.push_str(&format!(
-        "pre-step gate: at least {} healthy targets, none unhealthy",
-        plan.gates.pre_step.min_healthy
-    ));
-    if !plan.gates.pre_step.alarms.is_empty() {
-        human.push_str(&format!(
-            ", alarms {} not in ALARM",
-            plan.gates.pre_step.alarms.join(", ")
-        ));
-    }
-    human.push_str("\nbake gates:\n");
-    for g in &gates {
-        human.push_str(&format!("  {g}\n"));
-    }
-    let g = &plan.gates;
-    let d = |d: Duration| humantime::format_duration(d).to_string();
-    human.push_str(&format!(
-        "limits: failures {}, consecutive_failures {}, inconclusive {}; interval {}, window {}, min_requests {}, min_minutes {}, publication_timeout {}, max_extension {}",
-        g.limits.failures,
-        g.limits.consecutive_failures,
-        g.limits.inconclusive,
-        d(g.interval),
-        d(g.window_length()),
-        g.min_requests,
-        g.min_minutes,
-        d(g.publication_timeout),
-        d(g.max_extension)
-    ));
-    let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
-    if let Some(first) = warnings.first() {
-        let steps: Vec<String> = warnings.iter().map(|w| (w.index + 1).to_string()).collect();
-        let same = warnings
-            .iter()
-            .all(|w| (w.bake, w.likely, w.at_most) == (first.bake, first.likely, first.at_most));
-        if same && warnings.len() > 1 {
-            let text = first.to_string();
-            let rest = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
-            human.push_str(&format!("\nwarning: steps {}: {rest}", steps.join(", ")));
-        } else {
-            for warning in &warnings {
-                human.push_str(&format!("\nwarning: {warning}"));
-            }
-        }
-    }
-    renderer.result(
-        "plan",
-        &human,
-        serde_json::json!({"dry_run": dry_run, "split": split, "routes": routing, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
-    );
-    Ok(Ended::Done)
-}
-
-/// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.
-fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
-    use bluegreen_core::gate::{Check, GateMode, NoDataPolicy};
-    let d = |d: &Duration| humantime::format_duration(*d).to_string();
-    let relative = |r: &Option<bluegreen_core::gate::Relative>, unit: &str| match r {
-        Some(r) => format!(", and at most {} × stable + {}{unit}", r.factor, r.epsilon),
-        None => String::new(),
-    };
-    let what = match &g.check {
-        Check::ErrorRate {
-            max,
-            relative: r,
-            min_errors,
-        } => format!(
-            "max_5xx_rate {max}{} (relative_5xx_factor, relative_5xx_epsilon); a breach needs min_errors {min_errors}",
-            relative(r, "")
-        ),
-        Check::ElbErrorRate { max, min_errors } => format!(
-            "max_elb_5xx_rate {max} (requests the load balancer answered itself: connections to the targets failed); a breach needs min_errors {min_errors}"
-        ),
-        Check::LatencyAvg { max, relative: r } => {
-            format!("max_latency_avg {}{}", d(max), relative(r, "s"))
-        }
-        Check::LatencyP99 { max, relative: r } => {
-            format!("max_latency_p99 {}{}", d(max), relative(r, "s"))
-        }
-        Check::HealthyHosts { min } => format!("min_healthy_hosts {min}"),
-        Check::Alarms { names } => format!("alarms {}", names.join(", ")),
-    };
-    let mode = match g.mode {
-        GateMode::Enforce => "enforce",
-        GateMode::Observe => "observe",
-    };
-    let no_data = match g.no_data {
-        NoDataPolicy::Fail => "fail",
-        NoDataPolicy::Inconclusive => "inconclusive",
-        NoDataPolicy::ExtendBake => "extend-bake",
-        NoDataPolicy::Pass => "pass",
-    };
-    format!("{}: {what} (mode {mode}, no_data {no_data})", g.name)
-}
-
-/// Sends a control request to the deployment in progress.
-pub async fn control(
-    ctx: &Context,
-    id: Option<String>,
-    request: bluegreen_store::Control,
-) -> Result<Ended, Failure> {
-    let store = ctx.store().await?;
-    let application = ctx.naming()?.application_key();
-    let id = id
-        .map(|id| DeploymentId::new(id).map_err(Failure::bad_input))
-        .transpose()?;
-    // The rules are the library's (`Replay::accepts`, through `bluegreen::send_control`); the words to type
-    // next are the command's.
-    let id = bluegreen::send_control(&store, &application, id, &request)
-        .await
-        .map_err(control_failure)?;
-    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
-    let what = match &request {
-        bluegreen_store::Control::Approve {
-            pre_approved: true, ..
-        } => "pre-approval",
-        bluegreen_store::Control::Approve { .. } => "approval",
-        bluegreen_store::Control::Reject { .. } => "rejection",
-        bluegreen_store::Control::Abort { .. } => "abort request",
-    };
-    renderer.result(
-        "sent",
-        &format!("{what} sent to deployment {id} by {}", request.by()),
-        serde_json::json!({"deployment": id, "request": request}),
-    );
-    Ok(Ended::Done)
-}
-
-/// A request that was not sent, as the command says it: the exit code of its kind, and what to type next.
-fn control_failure(e: bluegreen::ControlError) -> Failure {
-    use bluegreen::ControlError as E;
-    use bluegreen_core::ControlRefusal as R;
-    match e {
-        E::Refused(R::BeingAborted { .. }) => Failure::refused(e),
-        E::Refused(R::NoApprovalAhead { .. }) => {
-            Failure::bad_input(format!("{e}; nothing was sent"))
-        }
-        E::Refused(R::NotWaitingForApproval { .. }) => Failure::bad_input(format!(
-            "{e}; --pre-approve approves it ahead of time; nothing was sent"
-        )),
-        E::StoreUnreadable { .. } | E::Unreachable { .. } => Failure::provider(e),
-        E::Unreadable { source, .. } => provider_failure(source),
-        _ => Failure::bad_input(e),
-    }
-}
-
-/// Who stopped a deployment with a signal, in words for the record: the signal, the host and process, and
-/// the CI job that owns the process when the environment names one (`SIGTERM on host ci-7 (pid 4242),
-/// Jenkins poc-deploy-42`).
-pub fn signal_origin(signal: &str, var: impl Fn(&str) -> Option<String>) -> String {
-    let mut text = format!(
-        "{signal} on host {} (pid {})",
-        bluegreen_store::host_name(),
-        std::process::id()
-    );
-    let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-    if let Some(tag) = set("BUILD_TAG") {
-        text.push_str(&format!(", Jenkins {tag}"));
-    } else if let (Some(repo), Some(run)) = (set("GITHUB_REPOSITORY"), set("GITHUB_RUN_ID")) {
-        text.push_str(&format!(", GitHub Actions {repo} run {run}"));
-    } else if let Some(job) = set("CI_JOB_URL") {
-        text.push_str(&format!(", GitLab {job}"));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::validation_duration;
@@ -676,31 +475,5 @@ mod tests {
                 .to_string()
                 .contains("30 days")
         );
-    }
-
-    #[test]
-    fn a_signal_names_the_host_the_process_and_the_ci_job() {
-        use crate::commands::fake_env as env;
-        let jenkins =
-            super::signal_origin("SIGTERM", env(&[("BUILD_TAG", "jenkins-poc-deploy-42")]));
-        assert!(jenkins.starts_with("SIGTERM on host "), "{jenkins}");
-        assert!(
-            jenkins.contains(&format!("(pid {})", std::process::id())),
-            "{jenkins}"
-        );
-        assert!(
-            jenkins.ends_with(", Jenkins jenkins-poc-deploy-42"),
-            "{jenkins}"
-        );
-        let github = super::signal_origin(
-            "SIGTERM",
-            env(&[("GITHUB_REPOSITORY", "acme/web"), ("GITHUB_RUN_ID", "77")]),
-        );
-        assert!(
-            github.ends_with(", GitHub Actions acme/web run 77"),
-            "{github}"
-        );
-        let person = super::signal_origin("SIGINT (Ctrl-C)", env(&[]));
-        assert!(person.ends_with(')'), "no CI named: {person}");
     }
 }

@@ -1,9 +1,12 @@
 //! The verbs. Each parses its flags, wires providers, calls the core, and renders.
 
+pub mod control;
 pub mod deploy;
 pub mod inspect;
 pub mod manual;
+mod plan_view;
 pub mod setup;
+mod signals;
 
 use crate::Failure;
 use crate::context::Wired;

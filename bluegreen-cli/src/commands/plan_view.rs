@@ -1,0 +1,146 @@
+//! What `plan` and `deploy --dry-run` show: the steps, the changes each would make, and the gates in the
+//! configuration's own words. Rendering only: the plan and its changes are the core's.
+
+use crate::context::{Context, Wired, provider_failure};
+use crate::render::Renderer;
+use crate::{Ended, Failure};
+use bluegreen_core::Plan;
+use bluegreen_core::gate::TYPICAL_PUBLICATION_DELAY;
+use std::time::Duration;
+
+/// Shows `plan` (`dry_run`: as `deploy --dry-run`, which says nothing was changed).
+pub(crate) async fn show_plan(
+    ctx: &Context,
+    w: &Wired,
+    plan: &Plan,
+    dry_run: bool,
+) -> Result<Ended, Failure> {
+    let routing = w
+        .providers()
+        .router
+        .read_routes()
+        .await
+        .map_err(provider_failure)?;
+    // A run refuses routes that disagree; so does its plan.
+    let split = routing.uniform().ok_or_else(|| {
+        Failure::from_exec(&bluegreen_core::ExecError::RoutesDisagree {
+            routing: routing.to_string(),
+        })
+    })?;
+    let routes: Vec<&str> = routing.routes().iter().map(|r| r.route.as_str()).collect();
+    let renderer = Renderer::new(ctx.output(), w.providers().clock.now());
+    // The core decides what would change (and refuses what a run would refuse); this renders it.
+    let planned = plan.changes(split).map_err(|e| Failure::from_exec(&e))?;
+    let (stable, new) = (planned.stable, planned.new);
+    let gates: Vec<String> = plan.gates.bake.iter().map(describe_gate).collect();
+    let title = if dry_run {
+        "dry run: nothing was changed"
+    } else {
+        "plan"
+    };
+    let mut human = format!(
+        "{title}\napplication: {}\nnow: {split} ({stable} is stable, {new} is new)\n{}schedule: {}\nchanges:\n",
+        plan.application,
+        if routes.len() > 1 {
+            format!("routes (moved together): {}\n", routes.join(", "))
+        } else {
+            String::new()
+        },
+        plan.schedule
+    );
+    for (i, c) in planned.changes.iter().enumerate() {
+        human.push_str(&format!("  {}. {c}\n", i + 1));
+    }
+    human.push_str(&format!(
+        "pre-step gate: at least {} healthy targets, none unhealthy",
+        plan.gates.pre_step.min_healthy
+    ));
+    if !plan.gates.pre_step.alarms.is_empty() {
+        human.push_str(&format!(
+            ", alarms {} not in ALARM",
+            plan.gates.pre_step.alarms.join(", ")
+        ));
+    }
+    human.push_str("\nbake gates:\n");
+    for g in &gates {
+        human.push_str(&format!("  {g}\n"));
+    }
+    let g = &plan.gates;
+    let d = |d: Duration| humantime::format_duration(d).to_string();
+    human.push_str(&format!(
+        "limits: failures {}, consecutive_failures {}, inconclusive {}; interval {}, window {}, min_requests {}, min_minutes {}, publication_timeout {}, max_extension {}",
+        g.limits.failures,
+        g.limits.consecutive_failures,
+        g.limits.inconclusive,
+        d(g.interval),
+        d(g.window_length()),
+        g.min_requests,
+        g.min_minutes,
+        d(g.publication_timeout),
+        d(g.max_extension)
+    ));
+    let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
+    if let Some(first) = warnings.first() {
+        let steps: Vec<String> = warnings.iter().map(|w| (w.index + 1).to_string()).collect();
+        let same = warnings
+            .iter()
+            .all(|w| (w.bake, w.likely, w.at_most) == (first.bake, first.likely, first.at_most));
+        if same && warnings.len() > 1 {
+            let text = first.to_string();
+            let rest = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
+            human.push_str(&format!("\nwarning: steps {}: {rest}", steps.join(", ")));
+        } else {
+            for warning in &warnings {
+                human.push_str(&format!("\nwarning: {warning}"));
+            }
+        }
+    }
+    renderer.result(
+        "plan",
+        &human,
+        serde_json::json!({"dry_run": dry_run, "split": split, "routes": routing, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
+    );
+    Ok(Ended::Done)
+}
+
+/// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.
+fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
+    use bluegreen_core::gate::{Check, GateMode, NoDataPolicy};
+    let d = |d: &Duration| humantime::format_duration(*d).to_string();
+    let relative = |r: &Option<bluegreen_core::gate::Relative>, unit: &str| match r {
+        Some(r) => format!(", and at most {} × stable + {}{unit}", r.factor, r.epsilon),
+        None => String::new(),
+    };
+    let what = match &g.check {
+        Check::ErrorRate {
+            max,
+            relative: r,
+            min_errors,
+        } => format!(
+            "max_5xx_rate {max}{} (relative_5xx_factor, relative_5xx_epsilon); a breach needs min_errors {min_errors}",
+            relative(r, "")
+        ),
+        Check::ElbErrorRate { max, min_errors } => format!(
+            "max_elb_5xx_rate {max} (requests the load balancer answered itself: connections to the targets failed); a breach needs min_errors {min_errors}"
+        ),
+        Check::LatencyAvg { max, relative: r } => {
+            format!("max_latency_avg {}{}", d(max), relative(r, "s"))
+        }
+        Check::LatencyP99 { max, relative: r } => {
+            format!("max_latency_p99 {}{}", d(max), relative(r, "s"))
+        }
+        Check::HealthyHosts { min } => format!("min_healthy_hosts {min}"),
+        Check::Alarms { names } => format!("alarms {}", names.join(", ")),
+    };
+    let mode = match g.mode {
+        GateMode::Enforce => "enforce",
+        GateMode::Observe => "observe",
+    };
+    let no_data = match g.no_data {
+        NoDataPolicy::Fail => "fail",
+        NoDataPolicy::Inconclusive => "inconclusive",
+        NoDataPolicy::ExtendBake => "extend-bake",
+        NoDataPolicy::Pass => "pass",
+    };
+    format!("{}: {what} (mode {mode}, no_data {no_data})", g.name)
+}
