@@ -21,3 +21,15 @@ impl Clock for SystemClock {
         tokio::time::sleep(duration).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SystemClock;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_system_clock_keeps_the_clock_contract() {
+        bluegreen_testkit::conformance::clock_contract(&SystemClock, Duration::from_millis(20))
+            .await;
+    }
+}

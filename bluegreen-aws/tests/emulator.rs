@@ -736,6 +736,12 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
     // The table is the control queue of the shared backend, with the file store's contract.
     bluegreen_store::conformance::control_queue_contract(&store, "dynamodb").await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    bluegreen_store::conformance::queue_approval_contract(
+        Arc::new(store.clone()),
+        clock.clone(),
+        "dynamodb",
+    )
+    .await;
     let faulty = bluegreen_testkit::Faulty::new(
         conn.store(&table, "team-b/"),
         clock,

@@ -33,6 +33,8 @@ async fn the_file_store_keeps_the_store_contract() {
 async fn the_file_store_keeps_the_control_queue_contract() {
     let (store, dir) = temp_store("queue");
     conformance::control_queue_contract(&store, "file").await;
+    conformance::queue_approval_contract(Arc::new(store.clone()), Arc::new(TokioClock), "file")
+        .await;
     let _ = std::fs::remove_dir_all(dir);
 }
 

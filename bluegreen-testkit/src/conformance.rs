@@ -5,7 +5,7 @@
 //! provider runs the same functions against a local AWS emulator. Checks that change state restore it.
 
 use bluegreen_core::{
-    Capacity, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError,
+    Capacity, Clock, Color, DeploymentId, Event, HealthSource, LockOwner, Plan, ProviderError,
     RecordEntry, Schedule, Share, StateStore, Step, Timestamp, TrafficRouter, TrafficSplit, Window,
 };
 use std::time::Duration;
@@ -449,4 +449,29 @@ pub async fn store_contract(store: &dyn StateStore, unique: &str, now: Timestamp
         .await
         .expect("a released lock can be taken");
     store.unlock(&again).await.expect("the holder unlocks");
+}
+
+/// A [`Clock`]: `now` never goes back; `sleep(step)` returns with `now` at least `step` later (a clock that
+/// runs faster than real time included: the step is in its own time); a zero sleep returns. `step` should be
+/// small on a real-time clock.
+pub async fn clock_contract(clock: &dyn Clock, step: Duration) {
+    let mut last = clock.now();
+    for _ in 0..3 {
+        let now = clock.now();
+        assert!(now >= last, "clock: now went back from {last:?} to {now:?}");
+        last = now;
+    }
+    let before = clock.now();
+    clock.sleep(step).await;
+    let after = clock.now();
+    assert!(
+        after.since(before) >= step,
+        "clock: a sleep of {step:?} returned after {:?}",
+        after.since(before)
+    );
+    clock.sleep(Duration::ZERO).await;
+    assert!(
+        clock.now() >= after,
+        "clock: now went back after a zero sleep"
+    );
 }

@@ -30,6 +30,7 @@ fn the_fakes_pass_the_conformance_suite() {
             to: world.clock().now(),
         };
 
+        c::clock_contract(world.clock(), Duration::from_secs(90)).await;
         let router: Box<dyn TrafficRouter> = Box::new(world.router());
         c::router_round_trip(&*router).await;
         c::router_idempotent_write(&*router).await;

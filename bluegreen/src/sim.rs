@@ -309,6 +309,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let sim = SimFile::open(&dir, Scenario::Healthy, 1, 60_000.0).expect("opens");
         let clock = sim.clock();
+        // A minute of its time is a millisecond of real time.
+        c::clock_contract(&clock, Duration::from_secs(60)).await;
         let start = clock.now();
         let router = SimFileRouter(sim.clone());
         c::router_round_trip(&router).await;

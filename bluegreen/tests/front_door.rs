@@ -675,3 +675,22 @@ async fn a_library_program_promotes_aborts_unlocks_and_reads_history_with_the_co
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 22: the front door's `Store` (what the command and an embedding program use) keeps the control
+/// queue's contract and the approval channel's over it, as the file store and the DynamoDB store do; and its
+/// clock, the simulated world's, keeps the clock's.
+#[tokio::test]
+async fn the_front_door_s_store_keeps_the_queue_and_approval_contracts() {
+    let dir = state_dir("contracts");
+    let deployer = Deployer::from_settings(settings(&dir, ""))
+        .await
+        .expect("wires");
+    let store = deployer.store().clone();
+    bluegreen_store::conformance::control_queue_contract(&store, "front-door").await;
+    let clock = deployer.providers().clock.clone();
+    bluegreen_testkit::conformance::clock_contract(&*clock, std::time::Duration::from_secs(60))
+        .await;
+    bluegreen_store::conformance::queue_approval_contract(Arc::new(store), clock, "front-door")
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
