@@ -2,8 +2,8 @@
 //! testkit in your code.
 //!
 //! ```sh
-//! cargo run -p bluegreen --example embed                       # the simulated world, in a temporary directory
-//! cargo run -p bluegreen --example embed -- bluegreen.toml     # your settings: AWS (provider = "aws"), with
+//! cargo run -p bluegreen --features sim --example embed        # the simulated world, in a temporary directory
+//! cargo run -p bluegreen --features sim --example embed -- bluegreen.toml # your settings: AWS (provider = "aws"), with
 //!                                                              # `[state] backend = "dynamodb"` for a team
 //! ```
 

@@ -3,7 +3,9 @@
 use crate::cache::ResolvedCache;
 use crate::control::{ControlError, UnlockError, Unlocked, send_control};
 use crate::settings::{ProviderKind, Settings, SettingsError};
-use crate::sim::{SimFile, SimFileCapacity, SimFileHealth, SimFileRouter};
+use crate::sim::SimFile;
+#[cfg(feature = "sim")]
+use crate::sim::{SimFileCapacity, SimFileHealth, SimFileRouter};
 use crate::store::{Store, StoreApproval};
 use bluegreen_aws::{AwsError, CallCounter, Connection, Naming};
 use bluegreen_core::{
@@ -11,6 +13,7 @@ use bluegreen_core::{
     Plan, ProviderError, Providers, Replay, StrategySettings, TrafficSplit,
 };
 use bluegreen_store::Control;
+#[cfg(feature = "sim")]
 use bluegreen_testkit::Scenario;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +88,7 @@ pub struct Deployer {
 pub struct DeployerBuilder {
     settings: Settings,
     read_only: bool,
+    #[cfg(feature = "sim")]
     scenario: Option<Scenario>,
     connection: Option<Connection>,
     approval: Option<Arc<dyn Approval>>,
@@ -103,6 +107,7 @@ impl DeployerBuilder {
 
     /// The simulated world: make green behave as `scenario` from now on (default: `[sim] scenario` for a new
     /// world; an existing one keeps its behavior).
+    #[cfg(feature = "sim")]
     pub fn scenario(mut self, scenario: Scenario) -> Self {
         self.scenario = Some(scenario);
         self
@@ -157,6 +162,7 @@ impl DeployerBuilder {
         let provider = s.provider();
         let world = match provider {
             ProviderKind::Aws => World::Aws(Box::new(s.target_spec()?)),
+            #[cfg(feature = "sim")]
             ProviderKind::Sim => World::Sim {
                 scale: s.time_scale()?,
                 scenario: self.scenario.unwrap_or(s.scenario()?),
@@ -164,6 +170,12 @@ impl DeployerBuilder {
                 seed: s.sim.seed.unwrap_or(1),
                 latency: s.sim_latency()?,
             },
+            #[cfg(not(feature = "sim"))]
+            ProviderKind::Sim => {
+                return Err(Error::Settings(SettingsError::new(
+                    "provider = \"sim\": this build has no simulated world (the bluegreen crate's `sim` feature)",
+                )));
+            }
         };
         // The state directory holds the simulated world and the resolved names whichever store holds the
         // records.
@@ -178,7 +190,8 @@ impl DeployerBuilder {
         // The store's approval channel waits on the deployment's clock: set once that clock exists, below.
         let custom_approval = self.approval;
         let approval: Arc<dyn Approval> = Arc::new(bluegreen_core::NoApprovalChannel);
-        let (mut providers, sim, cached) = match world {
+        type Wired = (Providers, Option<Arc<SimFile>>, Option<ResolvedCache>);
+        let (mut providers, sim, cached): Wired = match world {
             World::Aws(spec) => {
                 let conn = match &connection {
                     Some(c) => c.clone(),
@@ -203,6 +216,7 @@ impl DeployerBuilder {
                     cached,
                 )
             }
+            #[cfg(feature = "sim")]
             World::Sim {
                 scale,
                 scenario,
@@ -253,6 +267,7 @@ impl DeployerBuilder {
 /// Which world the providers act on, checked.
 enum World {
     Aws(Box<bluegreen_aws::TargetSpec>),
+    #[cfg(feature = "sim")]
     Sim {
         scale: f64,
         scenario: Scenario,
@@ -273,6 +288,7 @@ impl Deployer {
         DeployerBuilder {
             settings,
             read_only: false,
+            #[cfg(feature = "sim")]
             scenario: None,
             connection: None,
             approval: None,

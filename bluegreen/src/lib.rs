@@ -27,7 +27,21 @@ mod control;
 mod deployer;
 mod hooks;
 pub mod settings;
+#[cfg(feature = "sim")]
 pub mod sim;
+/// Without the `sim` feature there is no simulated world: a stand-in that cannot be made.
+#[cfg(not(feature = "sim"))]
+mod sim {
+    /// The simulated world's file (never made without the `sim` feature).
+    pub enum SimFile {}
+
+    impl SimFile {
+        /// Never called: there is no value of this type.
+        pub fn time_scale(&self) -> f64 {
+            match *self {}
+        }
+    }
+}
 mod store;
 
 pub use cache::ResolvedCache;
@@ -40,4 +54,5 @@ pub use store::{Store, StoreApproval, open_state_dir};
 pub use bluegreen_aws;
 pub use bluegreen_core;
 pub use bluegreen_store;
+#[cfg(feature = "sim")]
 pub use bluegreen_testkit;

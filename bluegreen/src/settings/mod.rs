@@ -6,6 +6,7 @@ use bluegreen_aws::{ActionSpec, AwsSettings, ListenerSpec, Naming, TargetSpec};
 use bluegreen_core::{
     CancelPolicy, CapacityPolicy, PerColor, Plan, StrategySettings, TimeoutAction, parse_duration,
 };
+#[cfg(feature = "sim")]
 use bluegreen_testkit::Scenario;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -446,6 +447,7 @@ impl Settings {
     }
 
     /// The simulated world's scenario: `[sim] scenario`, else `healthy`.
+    #[cfg(feature = "sim")]
     pub fn scenario(&self) -> Result<Scenario, SettingsError> {
         self.sim
             .scenario
