@@ -384,6 +384,24 @@ mod docs_agree {
             .collect()
     }
 
+    /// Issue 22: docs/cli.md offers every strategy a person can choose (the core's one list), and
+    /// `init`'s template names them in its comment.
+    #[test]
+    fn the_docs_and_the_template_name_every_strategy() {
+        let names: Vec<&str> = bluegreen_core::StrategyKind::selectable()
+            .map(|k| k.name())
+            .collect();
+        let flag = format!("`--strategy {}`", names.join("\\|"));
+        assert!(CLI_MD.contains(&flag), "docs/cli.md has {flag}");
+        let comment = format!("# {}", names.join(" | "));
+        assert!(
+            bluegreen::settings::TEMPLATE
+                .lines()
+                .any(|l| l.starts_with("strategy = ") && l.ends_with(&comment)),
+            "the template's strategy line ends with {comment}"
+        );
+    }
+
     /// Issue 22: a JSON error names its kind; docs/cli.md says which exit code each kind ends with, and it
     /// is the one the program gives.
     #[test]

@@ -449,3 +449,31 @@ fn load_balancer_errors_for_the_new_color() {
         "{r}"
     );
 }
+
+/// docs/gates.md names every series the providers ask CloudWatch for, with its statistic (issue 22: one
+/// list, `MetricSeries::ALL`, and the docs agree with it by test).
+#[test]
+fn the_docs_name_every_series_asked_for() {
+    let docs = include_str!("../../docs/gates.md");
+    let sentence = docs
+        .split("**What each poll asks CloudWatch.**")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("docs/gates.md says what each poll asks");
+    let sentence = sentence.replace('\n', " ");
+    for series in MetricSeries::ALL {
+        let named = match series.statistic() {
+            "p99" => sentence.contains(&format!("{} (Average, and p99", series.metric())),
+            stat => {
+                sentence.contains(&format!("{} ({stat})", series.metric()))
+                    || sentence.contains(&format!("{} ({stat},", series.metric()))
+            }
+        };
+        assert!(
+            named,
+            "docs/gates.md names {} ({})",
+            series.metric(),
+            series.statistic()
+        );
+    }
+}
