@@ -81,17 +81,38 @@ pub(crate) async fn show_plan(
     ));
     let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
     if let Some(first) = warnings.first() {
-        let steps: Vec<String> = warnings.iter().map(|w| (w.index + 1).to_string()).collect();
+        // Steps as a person counts them everywhere else (`step 2/5`: the weight step a bake belongs to),
+        // not the schedule's entries.
+        let step = |w: &bluegreen_core::BakeWarning| plan.schedule.position(w.index).to_string();
+        let rest = |w: &bluegreen_core::BakeWarning| {
+            let text = w.to_string();
+            text.split_once(": ")
+                .map_or(text.clone(), |(_, r)| r.to_string())
+        };
         let same = warnings
             .iter()
             .all(|w| (w.bake, w.likely, w.at_most) == (first.bake, first.likely, first.at_most));
+        let bakes = plan
+            .schedule
+            .steps()
+            .iter()
+            .filter(|s| matches!(s, bluegreen_core::Step::Bake { .. }))
+            .count();
         if same && warnings.len() > 1 {
-            let text = first.to_string();
-            let rest = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
-            human.push_str(&format!("\nwarning: steps {}: {rest}", steps.join(", ")));
+            let which = if warnings.len() == bakes {
+                "every bake".to_string()
+            } else {
+                let steps: Vec<String> = warnings.iter().map(step).collect();
+                format!("the bakes of {}", steps.join(", "))
+            };
+            human.push_str(&format!("\nwarning: {which}: {}", rest(first)));
         } else {
             for warning in &warnings {
-                human.push_str(&format!("\nwarning: {warning}"));
+                human.push_str(&format!(
+                    "\nwarning: the bake of {}: {}",
+                    step(warning),
+                    rest(warning)
+                ));
             }
         }
     }
