@@ -52,16 +52,42 @@ pub enum Error {
     Exec(#[from] ExecError),
 }
 
-/// One deployment of [`Deployer::history`], as its record says.
+/// One deployment of [`history`], as its record says.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Recorded {
     /// Replayed: where it stands or how it ended.
     Replayed(Box<Replay>),
-    /// The record could not be read.
-    Unreadable(ProviderError),
-    /// The record does not replay.
+    /// The record's entries do not parse.
+    Unparsable {
+        /// What the store said.
+        message: String,
+    },
+    /// The record parses but does not replay.
     Damaged(bluegreen_core::executor::ReplayError),
+}
+
+/// Every deployment of `application` in `store`, oldest first, each replayed from its record. A record that
+/// does not parse or replay is listed as such, so one damaged record hides nothing else; a store that cannot
+/// be read is an error, never a shorter history.
+pub async fn history(
+    store: &Store,
+    application: &str,
+) -> Result<Vec<(DeploymentId, Recorded)>, ProviderError> {
+    use bluegreen_core::StateStore;
+    let mut out = Vec::new();
+    for id in store.list(application).await? {
+        let recorded = match store.load(&id).await {
+            Ok(record) => match Replay::new(&record) {
+                Ok(replay) => Recorded::Replayed(Box::new(replay)),
+                Err(e) => Recorded::Damaged(e),
+            },
+            Err(ProviderError::Invalid { message }) => Recorded::Unparsable { message },
+            Err(e) => return Err(e),
+        };
+        out.push((id, recorded));
+    }
+    Ok(out)
 }
 
 /// A deployment's providers, store and settings, wired: `Deployer::from_settings(settings).await?.deploy()`
@@ -405,22 +431,9 @@ impl Deployer {
         crate::control::unlock(&self.store, &self.application(), now, force, self.lease).await
     }
 
-    /// The application's deployments, oldest first, each replayed from its record; a record that cannot be
-    /// read or does not replay is returned as such, so one damaged record hides nothing else.
-    pub async fn history(&self) -> Result<Vec<(DeploymentId, Recorded)>, Error> {
-        use bluegreen_core::StateStore;
-        let mut out = Vec::new();
-        for id in self.store.list(&self.application()).await? {
-            let recorded = match self.store.load(&id).await {
-                Ok(record) => match Replay::new(&record) {
-                    Ok(replay) => Recorded::Replayed(Box::new(replay)),
-                    Err(e) => Recorded::Damaged(e),
-                },
-                Err(e) => Recorded::Unreadable(e),
-            };
-            out.push((id, recorded));
-        }
-        Ok(out)
+    /// The application's deployments, oldest first (see [`history`]).
+    pub async fn history(&self) -> Result<Vec<(DeploymentId, Recorded)>, ProviderError> {
+        history(&self.store, &self.application()).await
     }
 
     /// An executor on these providers, named after this process (`host:pid`, shown to other processes as

@@ -46,7 +46,7 @@ mod store;
 
 pub use cache::ResolvedCache;
 pub use control::{ControlError, UnlockError, Unlocked, ask_of, send_control, unlock};
-pub use deployer::{Deployer, DeployerBuilder, Error, Recorded};
+pub use deployer::{Deployer, DeployerBuilder, Error, Recorded, history};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};
 pub use store::{Store, StoreApproval, open_state_dir};

@@ -445,34 +445,35 @@ async fn wait_for_end(ctx: &Context, timeout: Option<Duration>) -> Result<Ended,
 pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
     let store = ctx.store().await?;
     let application = ctx.naming()?.application_key();
-    let ids = store
-        .list(&application)
+    // The listing is the library's (a store that cannot be read is an error, not a shorter history).
+    let recorded = bluegreen::history(&store, &application)
         .await
         .map_err(crate::context::provider_failure)?;
     let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
     let mut rows = Vec::new();
     let mut human = String::new();
-    for id in ids {
+    for (id, recorded) in recorded {
         let damaged = |why: String| {
             format!(
                 "{id}  DAMAGED: {why} — if traffic is split, `bluegreen rollback` decides from the world; then move the record aside (it blocks new deployments)\n"
             )
         };
-        let record = match store.load(&id).await {
-            Ok(record) => record,
-            Err(bluegreen_core::ProviderError::Invalid { message }) => {
+        let r = match recorded {
+            bluegreen::Recorded::Replayed(r) => r,
+            bluegreen::Recorded::Unparsable { message } => {
                 human.push_str(&damaged(message.clone()));
                 rows.push(json!({"id": id, "damaged": message}));
                 continue;
             }
-            // A store that cannot be read is an error, not a shorter history.
-            Err(e) => return Err(crate::context::provider_failure(e)),
-        };
-        let r = match Replay::new(&record) {
-            Ok(r) => r,
-            Err(e) => {
+            bluegreen::Recorded::Damaged(e) => {
                 human.push_str(&damaged(e.to_string()));
                 rows.push(json!({"id": id, "damaged": e.to_string()}));
+                continue;
+            }
+            other => {
+                let why = format!("{other:?}");
+                human.push_str(&damaged(why.clone()));
+                rows.push(json!({"id": id, "damaged": why}));
                 continue;
             }
         };
