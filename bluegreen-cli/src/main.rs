@@ -384,6 +384,28 @@ mod docs_agree {
             .collect()
     }
 
+    /// Issue 22: the strategy settings are declared once, in the core: each is a flag of `deploy`, `plan`
+    /// and `simulate`, and docs/cli.md names it.
+    #[test]
+    fn every_strategy_setting_is_a_flag_of_each_verb_that_plans() {
+        let cli = Cli::command();
+        for verb in ["deploy", "plan", "simulate"] {
+            let sub = cli.find_subcommand(verb).expect("the verb exists");
+            for s in bluegreen_core::StrategySettings::SETTINGS {
+                let flag = s.flag();
+                assert!(
+                    sub.get_arguments()
+                        .any(|a| a.get_long() == Some(flag.as_str())),
+                    "{verb} --{flag}"
+                );
+                assert!(
+                    CLI_MD.contains(&format!("--{flag}")),
+                    "docs/cli.md: --{flag}"
+                );
+            }
+        }
+    }
+
     /// Issue 22: docs/cli.md offers every strategy a person can choose (the core's one list), and
     /// `init`'s template names them in its comment.
     #[test]

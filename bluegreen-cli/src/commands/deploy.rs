@@ -3,13 +3,13 @@
 use super::plan_view::show_plan;
 use super::signals::signal_origin;
 use super::{current_deployment, replay};
-use crate::config::{self, duration};
+use crate::config::duration;
 use crate::context::{Context, Wired};
 use crate::render::Renderer;
 use crate::{Ended, Failure, Signal};
 use bluegreen_core::{
-    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction, Schedule, Share,
-    StrategySettings, parse_steps,
+    Color, DeploymentId, ExecError, Executor, Outcome, Plan, ResumeAction, Schedule,
+    StrategySettings,
 };
 use clap::Args;
 use std::sync::Arc;
@@ -18,31 +18,57 @@ use std::time::Duration;
 
 pub use bluegreen::DeployType;
 
-/// The strategy flags, shared by `deploy`, `plan` and `simulate`: each is a key of the core's
-/// [`StrategySettings`], which also reads `[deploy]` of `bluegreen.toml`.
-#[derive(Args, Debug, Clone)]
+/// The strategy flags, shared by `deploy`, `plan` and `simulate`: one per setting of the core's
+/// [`StrategySettings::SETTINGS`] (the key with dashes: `canary_percent` is `--canary-percent`), which also
+/// names `[deploy]`'s keys in `bluegreen.toml`. A new setting there is a new flag here, with nothing to add.
+#[derive(Debug, Clone, Default)]
 pub struct StrategyFlags {
-    /// gradual, immediate, canary or linear (default: the file's, or gradual).
-    #[arg(long)]
-    pub strategy: Option<String>,
-    /// Gradual steps, percent to the new color, e.g. 10,25,50,75,100.
-    #[arg(long, allow_hyphen_values = true)]
-    pub steps: Option<String>,
-    /// Bake after each step, e.g. 3m, 90s, 1h30m.
-    #[arg(long, allow_hyphen_values = true)]
-    pub bake: Option<String>,
-    /// Canary share, percent: 0.1 to 99.9, tenths allowed (0.5).
-    #[arg(long, allow_hyphen_values = true, value_parser = canary_share)]
-    pub canary_percent: Option<Share>,
-    /// Canary: how long to wait for `bluegreen promote`.
-    #[arg(long, allow_hyphen_values = true)]
-    pub approval_timeout: Option<String>,
-    /// What an approval timeout does: rollback or promote.
-    #[arg(long)]
-    pub on_timeout: Option<String>,
-    /// Linear: the share each step adds, whole percent (20: 20, 40, 60, 80, 100).
-    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub linear_step: Option<u32>,
+    /// The values given, by key, as typed.
+    values: Vec<(&'static str, String)>,
+}
+
+impl clap::FromArgMatches for StrategyFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let values = StrategySettings::SETTINGS
+            .iter()
+            .filter_map(|s| m.get_one::<String>(s.key).map(|v| (s.key, v.clone())))
+            .collect();
+        Ok(StrategyFlags { values })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for StrategyFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        StrategySettings::SETTINGS.iter().fold(cmd, |cmd, s| {
+            let flag = s.flag();
+            let arg = clap::Arg::new(s.key)
+                .long(flag)
+                .value_name(s.value)
+                .help(s.describe())
+                .allow_hyphen_values(true);
+            // A setting checked as the command line is parsed is refused as the flag's bad value.
+            let arg = if s.eager {
+                let key = s.key;
+                arg.value_parser(move |text: &str| {
+                    StrategySettings::default()
+                        .set_text(key, text, &format!("--{}", key.replace('_', "-")))
+                        .map(|()| text.to_string())
+                })
+            } else {
+                arg
+            };
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// Flags shared by `deploy` and `plan`: the strategy and the deployment type.
@@ -102,17 +128,6 @@ pub struct ShiftArgs {
     pub validation_minutes: Option<Duration>,
 }
 
-/// `--canary-percent`: a share strictly between 0 and 100 %, to the tenth.
-pub(crate) fn canary_share(text: &str) -> Result<Share, Failure> {
-    match text.parse::<Share>() {
-        Ok(share) if !share.is_none() && !share.is_all() => Ok(share),
-        Ok(share) => Err(Failure::bad_input(format!(
-            "a canary of {share}: a canary takes a share strictly between 0 and 100% (0.1 to 99.9)"
-        ))),
-        Err(e) => Err(Failure::bad_input(e)),
-    }
-}
-
 /// `--validation-minutes`: a number of minutes, as the guide's Jenkins parameter has it, or a duration.
 fn validation_duration(text: &str) -> Result<Duration, Failure> {
     match text.trim().parse::<u64>() {
@@ -155,37 +170,14 @@ impl StrategyArgs {
 impl StrategyFlags {
     /// The flags as strategy settings; a value that does not parse is named with its flag.
     pub fn settings(&self) -> Result<StrategySettings, Failure> {
-        Ok(StrategySettings {
-            strategy: self
-                .strategy
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(Failure::bad_input)?,
-            steps: self
-                .steps
-                .as_deref()
-                .map(|s| parse_steps(s).map_err(|e| Failure::bad_input(format!("--steps: {e}"))))
-                .transpose()?,
-            bake: self
-                .bake
-                .as_deref()
-                .map(|b| duration("--bake", b))
-                .transpose()?,
-            canary_percent: self.canary_percent,
-            linear_step: self.linear_step,
-            approval_timeout: self
-                .approval_timeout
-                .as_deref()
-                .map(|t| duration("--approval-timeout", t))
-                .transpose()?,
-            on_timeout: self
-                .on_timeout
-                .as_deref()
-                .map(config::on_timeout)
-                .transpose()
-                .map_err(Failure::bad_input)?,
-        })
+        let mut settings = StrategySettings::default();
+        for (key, text) in &self.values {
+            let named = format!("--{}", key.replace('_', "-"));
+            settings
+                .set_text(key, text, &named)
+                .map_err(Failure::bad_input)?;
+        }
+        Ok(settings)
     }
 }
 

@@ -93,3 +93,185 @@ impl StrategySettings {
         })
     }
 }
+
+/// One strategy setting as every front end names it: the key of `bluegreen.toml`'s `[deploy]`
+/// (`canary_percent`), whose flag is the key with dashes (`--canary-percent`). [`StrategySettings::SETTINGS`]
+/// lists them all: the file's keys, the command's flags and their help follow from that one list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingSpec {
+    /// The key (`canary_percent`).
+    pub key: &'static str,
+    /// What its value looks like, for help (`PERCENT`).
+    pub value: &'static str,
+    /// What it sets, for help.
+    pub help: &'static str,
+    /// Whether a command line checks it as it is parsed (a bad value is the flag's error), rather than when
+    /// the plan is made.
+    pub eager: bool,
+}
+
+impl SettingSpec {
+    /// The flag, without its dashes: `canary-percent`.
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// Its help for a person; the strategy's names the strategies there are (from [`StrategyKind::ALL`]).
+    pub fn describe(&self) -> String {
+        if self.key != "strategy" {
+            return self.help.to_string();
+        }
+        let names: Vec<&str> = StrategyKind::selectable().map(|k| k.name()).collect();
+        format!("{}: {}", self.help, names.join(", "))
+    }
+}
+
+/// A strategy setting's value that cannot be used, naming the setting as its front end calls it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingError {
+    /// A key no strategy setting has.
+    #[error("unknown strategy setting {0:?}")]
+    Unknown(String),
+    /// A strategy name that is not known.
+    #[error(transparent)]
+    Strategy(#[from] super::UnknownStrategy),
+    /// A value that does not parse: the message names the setting and the value.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl StrategySettings {
+    /// Every strategy setting, in the order help lists them.
+    pub const SETTINGS: &'static [SettingSpec] = &[
+        SettingSpec {
+            key: "strategy",
+            value: "STRATEGY",
+            help: "Which strategy (default: the file's, or gradual)",
+            eager: false,
+        },
+        SettingSpec {
+            key: "steps",
+            value: "STEPS",
+            help: "Gradual steps, percent to the new color, e.g. 10,25,50,75,100",
+            eager: false,
+        },
+        SettingSpec {
+            key: "bake",
+            value: "BAKE",
+            help: "Bake after each step, e.g. 3m, 90s, 1h30m",
+            eager: false,
+        },
+        SettingSpec {
+            key: "canary_percent",
+            value: "CANARY_PERCENT",
+            help: "Canary share, percent: 0.1 to 99.9, tenths allowed (0.5)",
+            eager: true,
+        },
+        SettingSpec {
+            key: "linear_step",
+            value: "LINEAR_STEP",
+            help: "Linear: the share each step adds, whole percent (20: 20, 40, 60, 80, 100)",
+            eager: true,
+        },
+        SettingSpec {
+            key: "approval_timeout",
+            value: "APPROVAL_TIMEOUT",
+            help: "Canary: how long to wait for `bluegreen promote`",
+            eager: false,
+        },
+        SettingSpec {
+            key: "on_timeout",
+            value: "ON_TIMEOUT",
+            help: "What an approval timeout does: rollback or promote",
+            eager: false,
+        },
+    ];
+
+    /// Sets `key` from its value as typed on a command line; `named` is how the setting is named in an
+    /// error (`--bake`).
+    ///
+    /// ```
+    /// use bluegreen_core::StrategySettings;
+    /// let mut s = StrategySettings::default();
+    /// s.set_text("canary_percent", "0.5", "--canary-percent")?;
+    /// assert_eq!(s.canary_percent.map(|p| p.per_mille()), Some(5));
+    /// assert_eq!(
+    ///     s.set_text("bake", "3", "--bake").unwrap_err().to_string(),
+    ///     "--bake \"3\" is not a duration (examples: 90s, 3m, 1h30m): time unit needed, for example 3sec or 3ms"
+    /// );
+    /// # Ok::<(), bluegreen_core::strategy::SettingError>(())
+    /// ```
+    pub fn set_text(&mut self, key: &str, text: &str, named: &str) -> Result<(), SettingError> {
+        let value = |e: &dyn std::fmt::Display| SettingError::Value(e.to_string());
+        match key {
+            "strategy" => self.strategy = Some(text.parse()?),
+            "steps" => {
+                let steps = super::parse_steps(text)
+                    .map_err(|e| SettingError::Value(format!("{named}: {e}")))?;
+                self.steps = Some(steps);
+            }
+            "bake" => self.bake = Some(super::parse_duration(named, text).map_err(|e| value(&e))?),
+            "approval_timeout" => {
+                self.approval_timeout =
+                    Some(super::parse_duration(named, text).map_err(|e| value(&e))?)
+            }
+            "canary_percent" => {
+                let share: Share = text.parse().map_err(|e| value(&e))?;
+                if share.is_none() || share.is_all() {
+                    return Err(SettingError::Value(format!(
+                        "a canary of {share}: a canary takes a share strictly between 0 and 100% (0.1 to 99.9)"
+                    )));
+                }
+                self.canary_percent = Some(share);
+            }
+            "linear_step" => match text.trim().parse::<u32>() {
+                Ok(step @ 1..=100) => self.linear_step = Some(step),
+                _ => {
+                    return Err(SettingError::Value(format!(
+                        "{named} {text:?}: a step is a whole percentage from 1 to 100"
+                    )));
+                }
+            },
+            "on_timeout" => {
+                self.on_timeout = Some(match text.trim() {
+                    "rollback" => TimeoutAction::Rollback,
+                    "promote" => TimeoutAction::Promote,
+                    _ => {
+                        return Err(SettingError::Value(format!(
+                            "on-timeout {text:?}: expected rollback or promote"
+                        )));
+                    }
+                })
+            }
+            other => return Err(SettingError::Unknown(other.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Sets `key` from a configuration file's value (`bluegreen.toml`'s `[deploy]`): typed values as TOML
+    /// has them (`steps = [10, 50, 100]`, `canary_percent = 0.5`), durations as text (`bake = "3m"`).
+    /// `named` is how the setting is named in an error (`deploy.bake`). An unknown key is an error.
+    pub fn set_value<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        key: &str,
+        value: D,
+        named: &str,
+    ) -> Result<(), D::Error> {
+        use serde::de::Error;
+        let text = |v: D| String::deserialize(v);
+        match key {
+            "steps" => self.steps = Some(Vec::<u32>::deserialize(value)?),
+            "canary_percent" => self.canary_percent = Some(Share::deserialize(value)?),
+            "linear_step" => self.linear_step = Some(u32::deserialize(value)?),
+            "on_timeout" => self.on_timeout = Some(TimeoutAction::deserialize(value)?),
+            "strategy" => self.strategy = Some(StrategyKind::deserialize(value)?),
+            "bake" | "approval_timeout" => {
+                let t = text(value)?;
+                self.set_text(key, &t, named).map_err(D::Error::custom)?;
+            }
+            other => return Err(D::Error::custom(SettingError::Unknown(other.to_string()))),
+        }
+        Ok(())
+    }
+}

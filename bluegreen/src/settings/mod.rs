@@ -4,7 +4,7 @@
 
 use bluegreen_aws::{ActionSpec, AwsSettings, ListenerSpec, Naming, TargetSpec};
 use bluegreen_core::{
-    CancelPolicy, CapacityPolicy, PerColor, Plan, StrategySettings, TimeoutAction, parse_duration,
+    CancelPolicy, CapacityPolicy, PerColor, Plan, StrategySettings, parse_duration,
 };
 #[cfg(feature = "sim")]
 use bluegreen_testkit::Scenario;
@@ -136,28 +136,16 @@ pub struct ResourcesSection {
     pub auto_scaling_groups: Option<ColorNames>,
 }
 
-/// `[deploy]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[deploy]`: the strategy's keys, which are the core's ([`StrategySettings::SETTINGS`]: `strategy`, `steps`,
+/// `bake`, `canary_percent`, `linear_step`, `approval_timeout`, `on_timeout`), and what a deployment does around
+/// the strategy. An unknown key is an error naming its line.
+#[derive(Debug, Default, Clone)]
 pub struct DeploySection {
-    /// `gradual`, `immediate`, `canary` or `linear` (default gradual).
-    pub strategy: Option<bluegreen_core::StrategyKind>,
-    /// Gradual: the new color's weights, increasing, ending at 100.
-    pub steps: Option<Vec<u32>>,
-    /// The bake after each weight change, e.g. `3m`.
-    pub bake: Option<String>,
-    /// Canary: the canary step's share, 0.1 to 99.9 (tenths allowed: `0.5`).
-    pub canary_percent: Option<bluegreen_core::Share>,
-    /// Linear: the share each step adds, whole percent (default 20: 20, 40, 60, 80, 100).
-    pub linear_step: Option<u32>,
-    /// Canary: how long to wait for `bluegreen promote` (default 1 hour, then `on_timeout`).
-    pub approval_timeout: Option<String>,
-    /// Canary: what an approval timeout does, `rollback` or `promote`.
-    pub on_timeout: Option<TimeoutAction>,
+    /// The strategy keys, read by the core ([`StrategySettings::set_value`]).
+    pub strategy: StrategySettings,
     /// What a cancellation (Ctrl-C, SIGTERM, `abort`) does: `rollback` or `leave` the split.
     pub on_cancel: Option<CancelPolicy>,
     /// `full` (capacity up first, old color down after) or `traffic-only`; the key is `type`.
-    #[serde(rename = "type")]
     pub kind: Option<DeployType>,
     /// How long the new color may take to have healthy targets at capacity.
     pub ready_timeout: Option<String>,
@@ -167,6 +155,91 @@ pub struct DeploySection {
     pub ami: Option<String>,
     /// Keep the new color at capacity after a rollback, to debug it.
     pub keep_failed: Option<bool>,
+}
+
+/// `[deploy]`'s own keys, beside the strategy's.
+const DEPLOY_KEYS: &[&str] = &[
+    "on_cancel",
+    "type",
+    "ready_timeout",
+    "scale_down_delay",
+    "ami",
+    "keep_failed",
+];
+
+impl<'de> Deserialize<'de> for DeploySection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
+        use std::fmt;
+
+        /// A key of `[deploy]`, refused as it is read (so that the error names the key's line).
+        struct Key;
+        impl<'de> DeserializeSeed<'de> for Key {
+            type Value = String;
+            fn deserialize<K: serde::Deserializer<'de>>(self, k: K) -> Result<String, K::Error> {
+                k.deserialize_str(Key)
+            }
+        }
+        impl Visitor<'_> for Key {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key of [deploy]")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
+                let strategy = StrategySettings::SETTINGS.iter().map(|s| s.key);
+                let keys: Vec<&str> = strategy.chain(DEPLOY_KEYS.iter().copied()).collect();
+                if keys.contains(&v) {
+                    return Ok(v.to_string());
+                }
+                let expected: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                Err(E::custom(format!(
+                    "unknown field `{v}`, expected one of {}",
+                    expected.join(", ")
+                )))
+            }
+        }
+
+        struct Section;
+        impl<'de> Visitor<'de> for Section {
+            type Value = DeploySection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the [deploy] table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<DeploySection, A::Error> {
+                let mut out = DeploySection::default();
+                while let Some(key) = m.next_key_seed(Key)? {
+                    match key.as_str() {
+                        "on_cancel" => out.on_cancel = Some(m.next_value()?),
+                        "type" => out.kind = Some(m.next_value()?),
+                        "ready_timeout" => out.ready_timeout = Some(m.next_value()?),
+                        "scale_down_delay" => out.scale_down_delay = Some(m.next_value()?),
+                        "ami" => out.ami = Some(m.next_value()?),
+                        "keep_failed" => out.keep_failed = Some(m.next_value()?),
+                        strategy => m.next_value_seed(StrategyValue {
+                            settings: &mut out.strategy,
+                            key: strategy,
+                        })?,
+                    }
+                }
+                Ok(out)
+            }
+        }
+
+        /// A strategy key's value, read by the core.
+        struct StrategyValue<'a> {
+            settings: &'a mut StrategySettings,
+            key: &'a str,
+        }
+        impl<'de> DeserializeSeed<'de> for StrategyValue<'_> {
+            type Value = ();
+            fn deserialize<V: serde::Deserializer<'de>>(self, v: V) -> Result<(), V::Error> {
+                let named = format!("deploy.{}", self.key);
+                self.settings.set_value(self.key, v, &named)
+            }
+        }
+
+        d.deserialize_map(Section)
+    }
 }
 
 /// `[hooks]`.
@@ -579,37 +652,10 @@ pub fn duration(what: &str, text: &str) -> Result<Duration, SettingsError> {
     parse_duration(what, text).map_err(SettingsError::new)
 }
 
-/// `rollback` or `promote`, or an error naming the value.
-pub fn on_timeout(text: &str) -> Result<TimeoutAction, SettingsError> {
-    match text {
-        "rollback" => Ok(TimeoutAction::Rollback),
-        "promote" => Ok(TimeoutAction::Promote),
-        _ => Err(SettingsError::new(format!(
-            "on-timeout {text:?}: expected rollback or promote"
-        ))),
-    }
-}
-
 impl DeploySection {
-    /// The strategy keys of `[deploy]` as settings; a value that does not parse is named with its key.
+    /// The strategy keys of `[deploy]` as settings (checked when the file was read).
     pub fn strategy_settings(&self) -> Result<StrategySettings, SettingsError> {
-        Ok(StrategySettings {
-            strategy: self.strategy,
-            steps: self.steps.clone(),
-            bake: self
-                .bake
-                .as_deref()
-                .map(|b| duration("deploy.bake", b))
-                .transpose()?,
-            canary_percent: self.canary_percent,
-            linear_step: self.linear_step,
-            approval_timeout: self
-                .approval_timeout
-                .as_deref()
-                .map(|t| duration("deploy.approval_timeout", t))
-                .transpose()?,
-            on_timeout: self.on_timeout,
-        })
+        Ok(self.strategy.clone())
     }
 }
 
@@ -758,6 +804,20 @@ mod tests {
             bad.policy(false).unwrap_err().to_string(),
             "gates.max_elb_5xx_rate 1.5: a rate is between 0.0 and 1.0"
         );
+    }
+
+    /// Issue 22: every strategy setting of the core is a key of `[deploy]` in the template `init` writes.
+    #[test]
+    fn every_strategy_setting_is_a_key_of_the_template() {
+        for s in StrategySettings::SETTINGS {
+            assert!(
+                TEMPLATE.lines().any(|l| l
+                    .trim_start_matches("# ")
+                    .starts_with(&format!("{} = ", s.key))),
+                "template: {}",
+                s.key
+            );
+        }
     }
 
     #[test]
