@@ -268,15 +268,7 @@ impl DeployerBuilder {
             }
         };
         providers.hooks = hooks;
-        let clock_rate = sim.as_ref().map_or(1.0, |s| s.time_scale());
-        providers.approval = match custom_approval {
-            Some(a) => a,
-            None => Arc::new(
-                StoreApproval::new(store.clone(), providers.clock.clone())
-                    .poll_every(store.control_poll().mul_f64(clock_rate)),
-            ),
-        };
-        Ok(Deployer {
+        let mut deployer = Deployer {
             settings: s,
             naming,
             providers,
@@ -286,7 +278,15 @@ impl DeployerBuilder {
             cached,
             observer: self.observer,
             lease,
-        })
+        };
+        if let Some(a) = custom_approval {
+            deployer.providers.approval = a;
+        } else {
+            let queue =
+                StoreApproval::new(deployer.store.clone(), deployer.providers.clock.clone());
+            deployer.providers.approval = Arc::new(queue.poll_every(deployer.control_poll()));
+        }
+        Ok(deployer)
     }
 }
 

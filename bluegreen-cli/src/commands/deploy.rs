@@ -23,15 +23,15 @@ pub use bluegreen::DeployType;
 /// names `[deploy]`'s keys in `bluegreen.toml`. A new setting there is a new flag here, with nothing to add.
 #[derive(Debug, Clone, Default)]
 pub struct StrategyFlags {
-    /// The values given, by key, as typed.
-    values: Vec<(&'static str, String)>,
+    /// The values given, with their setting, as typed.
+    values: Vec<(&'static bluegreen_core::strategy::SettingSpec, String)>,
 }
 
 impl clap::FromArgMatches for StrategyFlags {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let values = StrategySettings::SETTINGS
             .iter()
-            .filter_map(|s| m.get_one::<String>(s.key).map(|v| (s.key, v.clone())))
+            .filter_map(|s| m.get_one::<String>(s.key).map(|v| (s, v.clone())))
             .collect();
         Ok(StrategyFlags { values })
     }
@@ -53,10 +53,9 @@ impl Args for StrategyFlags {
                 .allow_hyphen_values(true);
             // A setting checked as the command line is parsed is refused as the flag's bad value.
             let arg = if s.eager {
-                let key = s.key;
                 arg.value_parser(move |text: &str| {
                     StrategySettings::default()
-                        .set_text(key, text, &format!("--{}", key.replace('_', "-")))
+                        .set_text(s.key, text, &format!("--{}", s.flag()))
                         .map(|()| text.to_string())
                 })
             } else {
@@ -171,10 +170,9 @@ impl StrategyFlags {
     /// The flags as strategy settings; a value that does not parse is named with its flag.
     pub fn settings(&self) -> Result<StrategySettings, Failure> {
         let mut settings = StrategySettings::default();
-        for (key, text) in &self.values {
-            let named = format!("--{}", key.replace('_', "-"));
+        for (spec, text) in &self.values {
             settings
-                .set_text(key, text, &named)
+                .set_text(spec.key, text, &format!("--{}", spec.flag()))
                 .map_err(Failure::bad_input)?;
         }
         Ok(settings)
