@@ -4,7 +4,7 @@
 //! network.
 
 use crate::render::{clock_time, describe};
-use bluegreen_core::gate::{GateReport, Verdict};
+use bluegreen_core::gate::{Check, CheckKind, GateReport, Panel as PanelSpec, Verdict};
 use bluegreen_core::{Color, Event, RecordEntry, Replay, Timestamp};
 use std::fmt::Write;
 
@@ -220,8 +220,11 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
     let t = |e: &RecordEntry| e.at.since(start).as_secs_f64();
     let t_max = record.last().map(t).unwrap_or(0.0).max(1.0);
     let mut split = vec![(0.0, 0.0)];
-    let (mut errors, mut latency) = (Metric::new(0.5), Metric::new(50.0));
-    let mut elb_errors = Metric::new(0.5);
+    // One panel per check that draws one (the core's registry), in its order.
+    let mut metrics: Vec<(&CheckKind, &PanelSpec, Metric)> = Check::KINDS
+        .iter()
+        .filter_map(|k| k.panel.as_ref().map(|p| (k, p, Metric::new(p.floor))))
+        .collect();
     let mut vlines = Vec::new();
     for e in record {
         match &e.event {
@@ -232,11 +235,8 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
             }
             Event::Polled { reports, .. } => {
                 for r in reports {
-                    match r.gate.as_str() {
-                        "5xx-rate" => errors.add(t(e), r, 100.0),
-                        "latency-avg" => latency.add(t(e), r, 1000.0),
-                        "elb-5xx-rate" => elb_errors.add(t(e), r, 100.0),
-                        _ => {}
+                    if let Some((k, _, m)) = metrics.iter_mut().find(|(k, _, _)| k.name == r.gate) {
+                        m.add(t(e), r, k.unit.scale().1);
                     }
                 }
             }
@@ -270,29 +270,20 @@ pub fn report(id: &str, replay: &Replay, record: &[RecordEntry]) -> String {
         ],
         marks: m.marks,
     };
-    let elb_judged = !elb_errors.new.is_empty() || !elb_errors.limit.is_empty();
-    let mut panels = vec![
-        Panel {
-            title: "traffic to the new color",
-            unit: "%",
-            height: 180.0,
-            max: 100.0,
-            series: vec![("split", format!("{new} (new)"), new_class(new), split)],
-            marks: vec![],
-        },
-        metric("5xx rate", "%", errors),
-        metric("average latency", "ms", latency),
-    ];
-    // Only where the deployment judged it (`[gates] max_elb_5xx_rate`).
-    if elb_judged {
-        panels.insert(
-            2,
-            metric(
-                "load balancer 5xx (connections to the targets failed)",
-                "%",
-                elb_errors,
-            ),
-        );
+    let mut panels = vec![Panel {
+        title: "traffic to the new color",
+        unit: "%",
+        height: 180.0,
+        max: 100.0,
+        series: vec![("split", format!("{new} (new)"), new_class(new), split)],
+        marks: vec![],
+    }];
+    for (k, p, m) in metrics {
+        // A panel that is not always drawn only where the deployment judged its check.
+        let judged = !m.new.is_empty() || !m.limit.is_empty();
+        if p.always || judged {
+            panels.push(metric(p.title, k.unit.scale().0, m));
+        }
     }
     let outcome = replay
         .outcome

@@ -45,11 +45,11 @@ fn check(g: &BakeGate, snap: &Snapshot, verdict: Verdict, value: Option<f64>, li
 #[test]
 fn error_rate_absolute_and_relative() {
     let abs = gate(
-        Check::ErrorRate {
+        Check::ErrorRate(ErrorRate {
             max: 0.05,
             relative: None,
             min_errors: 0,
-        },
+        }),
         NoDataPolicy::Fail,
     );
     check(
@@ -67,14 +67,14 @@ fn error_rate_absolute_and_relative() {
         Some(0.05),
     );
     let rel = gate(
-        Check::ErrorRate {
+        Check::ErrorRate(ErrorRate {
             max: 0.05,
             relative: Some(Relative {
                 factor: 2.0,
                 epsilon: 0.01,
             }),
             min_errors: 0,
-        },
+        }),
         NoDataPolicy::Fail,
     );
     // stable 1 % → limit 2 × 1 % + 1 % = 3 %
@@ -113,11 +113,11 @@ fn error_rate_absolute_and_relative() {
 #[test]
 fn a_breach_needs_enough_errors() {
     let g = gate(
-        Check::ErrorRate {
+        Check::ErrorRate(ErrorRate {
             max: 0.01,
             relative: None,
             min_errors: 5,
-        },
+        }),
         NoDataPolicy::Fail,
     );
     // 3 errors in 200 requests is 1.5 %, above 1 %, but three errors do not make a breach.
@@ -144,13 +144,13 @@ fn a_breach_needs_enough_errors() {
 #[test]
 fn latency_gates_compare_seconds() {
     let avg = gate(
-        Check::LatencyAvg {
+        Check::LatencyAvg(LatencyAvg {
             max: Duration::from_secs(1),
             relative: Some(Relative {
                 factor: 2.0,
                 epsilon: 0.1,
             }),
-        },
+        }),
         NoDataPolicy::Fail,
     );
     check(
@@ -168,10 +168,10 @@ fn latency_gates_compare_seconds() {
         Some(0.30000000000000004),
     );
     let p99 = gate(
-        Check::LatencyP99 {
+        Check::LatencyP99(LatencyP99 {
             max: Duration::from_secs(5),
             relative: None,
-        },
+        }),
         NoDataPolicy::Fail,
     );
     check(
@@ -193,11 +193,11 @@ fn too_few_requests_is_no_data_and_the_policy_decides() {
         (NoDataPolicy::Pass, Verdict::Pass),
     ] {
         let g = gate(
-            Check::ErrorRate {
+            Check::ErrorRate(ErrorRate {
                 max: 0.05,
                 relative: None,
                 min_errors: 0,
-            },
+            }),
             policy,
         );
         let r = judge_bake_gate(&g, &few, Color::Green, 50);
@@ -209,7 +209,10 @@ fn too_few_requests_is_no_data_and_the_policy_decides() {
 
 #[test]
 fn host_floor_and_alarms() {
-    let hosts = gate(Check::HealthyHosts { min: 2 }, NoDataPolicy::Fail);
+    let hosts = gate(
+        Check::HealthyHosts(HealthyHosts { min: 2 }),
+        NoDataPolicy::Fail,
+    );
     let mut green = metrics(100, 0, 80);
     green.healthy_hosts = Some(1);
     check(
@@ -229,9 +232,9 @@ fn host_floor_and_alarms() {
     );
 
     let alarms = gate(
-        Check::Alarms {
+        Check::Alarms(Alarms {
             names: vec!["a".into(), "b".into()],
-        },
+        }),
         NoDataPolicy::Pass,
     );
     let mut snap = snapshot(metrics(100, 0, 80), metrics(100, 0, 80));
@@ -398,10 +401,10 @@ fn load_balancer_errors_for_the_new_color() {
         ..metrics(requests, 0, 80)
     };
     let g = gate(
-        Check::ElbErrorRate {
+        Check::ElbErrorRate(ElbErrorRate {
             max: 0.01,
             min_errors: 5,
-        },
+        }),
         NoDataPolicy::Inconclusive,
     );
     let bad_blue = refused(1000, 500);
@@ -476,4 +479,134 @@ fn the_docs_name_every_series_asked_for() {
             series.statistic()
         );
     }
+}
+
+/// Issue 22: docs/gates.md's table has one row per check of the registry (`Check::KINDS`), named as the
+/// settings name its gate, and no row for a check that does not exist.
+#[test]
+fn the_docs_table_has_a_row_per_check() {
+    let docs = include_str!("../../docs/gates.md");
+    let rows: Vec<&str> = docs
+        .lines()
+        .take_while(|l| !l.starts_with("##"))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let kinds: Vec<&str> = Check::KINDS.iter().map(|k| k.name).collect();
+    assert_eq!(rows, kinds);
+}
+
+/// Issue 22: a `[gates]` key belongs to one check only, and every check's default gate judges and
+/// describes itself with the keys it declares.
+#[test]
+fn every_check_key_is_declared_once_and_named_by_its_check() {
+    let keys: Vec<&str> = CheckSettings::keys().map(|k| k.key).collect();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(keys.len(), unique.len(), "{keys:?}");
+    let policy = GatePolicy::default().with_alarms(&["a".to_string()]);
+    for gate in &policy.bake {
+        let kind = gate.check.kind();
+        assert_eq!(gate.name, kind.name);
+        let text = gate.check.describe();
+        for key in kind.keys {
+            assert!(text.contains(key.key), "{}: {text}", kind.name);
+        }
+    }
+}
+
+/// Issue 22: a check's keys are applied by the core: set through `CheckSettings`, a key turns an optional
+/// check on after the checks listed before it, and a rate outside 0–1 is refused naming the key.
+#[test]
+fn check_keys_apply_to_the_policy_in_the_registry_order() {
+    let mut keys = CheckSettings::default();
+    keys.set("max_elb_5xx_rate", KeyValue::Number(0.02))
+        .unwrap();
+    keys.set("min_errors", KeyValue::Count(3)).unwrap();
+    keys.set("max_latency_avg", KeyValue::Duration("250ms".into()))
+        .unwrap();
+    let mut bake = GatePolicy::default().bake;
+    keys.apply(&mut bake).unwrap();
+    let names: Vec<&str> = bake.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "5xx-rate",
+            "elb-5xx-rate",
+            "latency-avg",
+            "latency-p99",
+            "healthy-hosts"
+        ]
+    );
+    assert_eq!(
+        bake[1].check,
+        Check::ElbErrorRate(ElbErrorRate {
+            max: 0.02,
+            min_errors: 3
+        })
+    );
+    assert!(matches!(
+        bake[0].check,
+        Check::ErrorRate(ErrorRate { min_errors: 3, .. })
+    ));
+    assert!(matches!(
+        bake[2].check,
+        Check::LatencyAvg(LatencyAvg { max, .. }) if max == Duration::from_millis(250)
+    ));
+    assert_eq!(
+        keys.set("max_5xx_rat", KeyValue::Number(0.1)).unwrap_err(),
+        UnknownGateKey("max_5xx_rat".into())
+    );
+    keys.set("max_5xx_rate", KeyValue::Number(1.5)).unwrap();
+    assert_eq!(
+        keys.apply(&mut GatePolicy::default().bake)
+            .unwrap_err()
+            .to_string(),
+        "max_5xx_rate 1.5: a rate is between 0.0 and 1.0"
+    );
+}
+
+/// Issue 22: records written before the checks were one file each read the same, and are written the same:
+/// a gate is flat, its check a kebab-case tag beside its parameters.
+#[test]
+fn gates_in_records_keep_their_shape() {
+    let old = r#"[
+        {"name":"5xx-rate","mode":"enforce","no_data":"inconclusive","check":"error-rate","max":0.05,"relative":{"factor":2.0,"epsilon":0.01},"min_errors":5},
+        {"name":"elb-5xx-rate","mode":"enforce","no_data":"inconclusive","check":"elb-error-rate","max":0.02,"min_errors":5},
+        {"name":"latency-avg","mode":"enforce","no_data":"inconclusive","check":"latency-avg","max":"1s","relative":{"factor":2.0,"epsilon":0.1}},
+        {"name":"latency-p99","mode":"observe","no_data":"pass","check":"latency-p99","max":"5s","relative":null},
+        {"name":"healthy-hosts","mode":"enforce","no_data":"inconclusive","check":"healthy-hosts","min":1},
+        {"name":"alarms","mode":"enforce","no_data":"pass","check":"alarms","names":["a","b"]}
+    ]"#;
+    let gates: Vec<BakeGate> = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        gates[1].check,
+        Check::ElbErrorRate(ElbErrorRate {
+            max: 0.02,
+            min_errors: 5
+        })
+    );
+    assert_eq!(
+        gates[2].check,
+        Check::LatencyAvg(LatencyAvg {
+            max: Duration::from_secs(1),
+            relative: Some(Relative {
+                factor: 2.0,
+                epsilon: 0.1
+            })
+        })
+    );
+    let again: serde_json::Value = serde_json::to_value(&gates).unwrap();
+    let before: serde_json::Value = serde_json::from_str(old).unwrap();
+    assert_eq!(again, before);
+    // A record from before `min_errors` existed still reads (0: any error makes a breach).
+    let older: BakeGate = serde_json::from_str(
+        r#"{"name":"5xx-rate","check":"error-rate","max":0.05,"relative":null}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        older.check,
+        Check::ErrorRate(ErrorRate { min_errors: 0, .. })
+    ));
 }

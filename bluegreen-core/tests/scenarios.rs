@@ -1,6 +1,6 @@
 //! Scenarios: a strategy, a scripted world, and the expected timeline of events.
 
-use bluegreen_core::gate::{BakeGate, Check, GateMode, NoDataPolicy, Verdict};
+use bluegreen_core::gate::{BakeGate, Check, ElbErrorRate, GateMode, NoDataPolicy, Verdict};
 use bluegreen_core::*;
 use bluegreen_testkit::*;
 use std::sync::Arc;
@@ -1592,10 +1592,10 @@ fn refused_connections_roll_back_only_with_the_load_balancer_gate() {
         name: "elb-5xx-rate".into(),
         mode: GateMode::Enforce,
         no_data: NoDataPolicy::Inconclusive,
-        check: Check::ElbErrorRate {
+        check: Check::ElbErrorRate(ElbErrorRate {
             max: 0.01,
             min_errors: 5,
-        },
+        }),
     });
     let outcome = h.run("d2", p).unwrap();
     let (reason, _) = rolled_back(&outcome);

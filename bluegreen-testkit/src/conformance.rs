@@ -475,3 +475,62 @@ pub async fn clock_contract(clock: &dyn Clock, step: Duration) {
         "clock: now went back after a zero sleep"
     );
 }
+
+/// [`Hooks`](bluegreen_core::Hooks): `make` builds the implementation under test with its hooks as scripted
+/// per kind of point (a [`ScriptedHooks`](crate::ScriptedHooks) in memory, commands that succeed or fail
+/// for shell hooks). Checked: a point with no hooks or only passing ones succeeds; a failing hook fails
+/// its point, naming the hook and saying what happened, and only its point; a failure is the same when run
+/// again (a hook is not remembered as done); and a failure survives the record (serde round trip).
+pub async fn hooks_contract<H: bluegreen_core::Hooks>(
+    make: impl Fn(crate::HookScript, crate::HookScript, crate::HookScript) -> H,
+) {
+    use crate::HookScript::{Fail, None, Pass};
+    use bluegreen_core::HookPoint;
+    let split = TrafficSplit::shifted(Color::Green, 25).expect("25 % is a split");
+    let points = [
+        HookPoint::PreTraffic,
+        HookPoint::AfterStep { index: 0, split },
+        HookPoint::AfterSwitch {
+            split: TrafficSplit::all_to(Color::Green),
+        },
+    ];
+    for script in [None, Pass] {
+        let hooks = make(script, script, script);
+        for p in &points {
+            assert_eq!(
+                hooks.run(p).await,
+                Ok(()),
+                "hooks: {p} with {script:?} hooks must pass"
+            );
+        }
+    }
+    for failing in 0..points.len() {
+        let pick = |i: usize| if i == failing { Fail } else { Pass };
+        let hooks = make(pick(0), pick(1), pick(2));
+        for (i, p) in points.iter().enumerate() {
+            let got = hooks.run(p).await;
+            if i != failing {
+                assert_eq!(
+                    got,
+                    Ok(()),
+                    "hooks: {p} must pass when only another point fails"
+                );
+                continue;
+            }
+            let failure = got.expect_err("hooks: a failing hook must fail its point");
+            assert!(
+                !failure.hook.trim().is_empty() && !failure.detail.trim().is_empty(),
+                "hooks: a failure names the hook and what happened: {failure:?}"
+            );
+            assert_eq!(
+                hooks.run(p).await.as_ref().err(),
+                Some(&failure),
+                "hooks: {p} fails the same way when run again"
+            );
+            let json = serde_json::to_string(&failure).expect("a failure serializes");
+            let back: bluegreen_core::HookFailure =
+                serde_json::from_str(&json).expect("a failure reads back");
+            assert_eq!(back, failure, "hooks: a failure survives the record");
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub mod conformance;
 pub mod explore;
 mod fault;
 mod harness;
+mod hooks;
 mod scenario;
 mod store;
 mod world;
@@ -32,6 +33,7 @@ pub use calllog::{Call, CallLog};
 pub use clock::{EPOCH_2026, ManualClock, Stalled, SteppedClock, run_virtual, run_virtual_until};
 pub use fault::{FaultHandle, FaultKind, Faults, Faulty, ScriptedFault};
 pub use harness::{CustomProviders, EventLog, Harness};
+pub use hooks::{HookKind, HookScript, ScriptedHooks};
 pub use scenario::{Scenario, TROUBLE_AT, UnknownScenario};
 pub use store::{CountingStore, MemoryStore};
 pub use world::{

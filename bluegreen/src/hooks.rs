@@ -118,6 +118,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Issue 22: shell hooks keep the contract every `Hooks` implementation keeps.
+    #[cfg(feature = "sim")]
+    #[tokio::test]
+    async fn shell_hooks_pass_the_hooks_contract() {
+        use bluegreen_testkit::HookScript;
+        let commands = |s: HookScript| match s {
+            HookScript::None => vec![],
+            HookScript::Pass => vec!["true".to_string()],
+            HookScript::Fail => vec!["true".to_string(), "exit 3".to_string()],
+        };
+        bluegreen_testkit::conformance::hooks_contract(|pre, step, switch| ShellHooks {
+            pre_traffic: commands(pre),
+            after_step: commands(step),
+            after_switch: commands(switch),
+            timeout: Duration::from_secs(30),
+            environment: "poc".into(),
+            application: "poc-web".into(),
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn a_failing_hook_stops_the_rest_and_says_how_it_failed() {
         let dir = scratch("fail");

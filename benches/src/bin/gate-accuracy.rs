@@ -10,7 +10,7 @@
 //! 3. a low-traffic application (1 request/s, 10 % canary) with the defaults and with the configuration
 //!    `docs/gates.md` recommends.
 
-use bluegreen_core::gate::{Check, NoDataPolicy, Verdict};
+use bluegreen_core::gate::{Check, ErrorRate, NoDataPolicy, Verdict};
 use bluegreen_core::{
     AlarmState, Color, Event, GatePolicy, Outcome, Plan, RollbackReason, Strategy, TrafficSplit,
 };
@@ -263,7 +263,7 @@ fn low_traffic_gates() -> GatePolicy {
         ..GatePolicy::default()
     };
     for gate in &mut g.bake {
-        if let Check::ErrorRate { min_errors, .. } = &mut gate.check {
+        if let Check::ErrorRate(ErrorRate { min_errors, .. }) = &mut gate.check {
             *min_errors = 3;
         }
         if gate.no_data == NoDataPolicy::Inconclusive {

@@ -126,33 +126,9 @@ pub(crate) async fn show_plan(
 
 /// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.
 fn describe_gate(g: &bluegreen_core::gate::BakeGate) -> String {
-    use bluegreen_core::gate::{Check, GateMode, NoDataPolicy};
-    let d = |d: &Duration| humantime::format_duration(*d).to_string();
-    let relative = |r: &Option<bluegreen_core::gate::Relative>, unit: &str| match r {
-        Some(r) => format!(", and at most {} × stable + {}{unit}", r.factor, r.epsilon),
-        None => String::new(),
-    };
-    let what = match &g.check {
-        Check::ErrorRate {
-            max,
-            relative: r,
-            min_errors,
-        } => format!(
-            "max_5xx_rate {max}{} (relative_5xx_factor, relative_5xx_epsilon); a breach needs min_errors {min_errors}",
-            relative(r, "")
-        ),
-        Check::ElbErrorRate { max, min_errors } => format!(
-            "max_elb_5xx_rate {max} (requests the load balancer answered itself: connections to the targets failed); a breach needs min_errors {min_errors}"
-        ),
-        Check::LatencyAvg { max, relative: r } => {
-            format!("max_latency_avg {}{}", d(max), relative(r, "s"))
-        }
-        Check::LatencyP99 { max, relative: r } => {
-            format!("max_latency_p99 {}{}", d(max), relative(r, "s"))
-        }
-        Check::HealthyHosts { min } => format!("min_healthy_hosts {min}"),
-        Check::Alarms { names } => format!("alarms {}", names.join(", ")),
-    };
+    use bluegreen_core::gate::{GateMode, NoDataPolicy};
+    // Each check says itself which keys set it.
+    let what = g.check.describe();
     let mode = match g.mode {
         GateMode::Enforce => "enforce",
         GateMode::Observe => "observe",

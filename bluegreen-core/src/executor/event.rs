@@ -4,9 +4,14 @@ use crate::{ApprovalDecision, Color, ProviderError, Step, Timestamp, TrafficSpli
 use serde::{Deserialize, Serialize};
 
 /// One transition of a deployment. Each is appended to the deployment record before the next action and
-/// then sent to the [`Observer`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// then sent to the [`Observer`]. The variants are declared in the order they can occur: that order is
+/// [`Event::TYPES`], and each variant's name in kebab case is its `type` (serde and strum derive both from
+/// this one declaration).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(tag = "type", rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Event {
     /// The deployment took the lock and found `stable` holding all traffic.
@@ -47,13 +52,6 @@ pub enum Event {
         #[serde(default)]
         previous: u32,
     },
-    /// After a rollback, the new color's group went back to its capacity from before the deployment.
-    CapacityRestored {
-        /// The new color, returned to its capacity from before.
-        color: Color,
-        /// Its desired capacity now.
-        desired: u32,
-    },
     /// The new color's instances are in service and healthy.
     CapacityReady {
         /// The new color, now ready.
@@ -62,6 +60,13 @@ pub enum Event {
         in_service: u32,
         /// Healthy targets.
         healthy: u32,
+    },
+    /// User hooks ran at a point.
+    HooksRan {
+        /// Which point of the deployment (pre-traffic, after a step, after the switch).
+        point: crate::HookPoint,
+        /// The failure, if one failed.
+        failure: Option<crate::HookFailure>,
     },
     /// A schedule step began.
     StepStarted {
@@ -124,13 +129,6 @@ pub enum Event {
         /// The decision; `None` means it timed out and the timeout action is `promote`.
         decision: Option<ApprovalDecision>,
     },
-    /// User hooks ran at a point.
-    HooksRan {
-        /// Which point of the deployment (pre-traffic, after a step, after the switch).
-        point: crate::HookPoint,
-        /// The failure, if one failed.
-        failure: Option<crate::HookFailure>,
-    },
     /// A schedule step finished.
     StepCompleted {
         /// 0-based index.
@@ -164,6 +162,13 @@ pub enum Event {
     ScaledDown {
         /// The old color.
         color: Color,
+    },
+    /// After a rollback, the new color's group went back to its capacity from before the deployment.
+    CapacityRestored {
+        /// The new color, returned to its capacity from before.
+        color: Color,
+        /// Its desired capacity now.
+        desired: u32,
     },
     /// The listener (or the stable color's capacity) was found changed by someone else: the run stops
     /// without writing, and leaves traffic as found.
@@ -203,59 +208,11 @@ pub struct RecordEntry {
 
 impl Event {
     /// Every event type, as `type` names it in the record's JSON, in the order they can occur.
-    pub const TYPES: &[&str] = &[
-        "started",
-        "resumed",
-        "launch-template-set",
-        "capacity-requested",
-        "capacity-ready",
-        "hooks-ran",
-        "step-started",
-        "pre-step-checked",
-        "split-written",
-        "split-verified",
-        "polled",
-        "bake-extended",
-        "approval-requested",
-        "approval-decided",
-        "step-completed",
-        "rollback-started",
-        "rolled-back",
-        "promoted",
-        "scale-down-scheduled",
-        "scaled-down",
-        "capacity-restored",
-        "changed-outside",
-        "finished",
-    ];
+    pub const TYPES: &[&str] = <Event as strum::VariantNames>::VARIANTS;
 
     /// The event's type, as `type` names it in the record's JSON (e.g. `split-verified`).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Event::Started { .. } => "started",
-            Event::Resumed { .. } => "resumed",
-            Event::LaunchTemplateSet { .. } => "launch-template-set",
-            Event::CapacityRequested { .. } => "capacity-requested",
-            Event::CapacityRestored { .. } => "capacity-restored",
-            Event::CapacityReady { .. } => "capacity-ready",
-            Event::StepStarted { .. } => "step-started",
-            Event::PreStepChecked { .. } => "pre-step-checked",
-            Event::SplitWritten { .. } => "split-written",
-            Event::SplitVerified { .. } => "split-verified",
-            Event::Polled { .. } => "polled",
-            Event::BakeExtended { .. } => "bake-extended",
-            Event::ApprovalRequested { .. } => "approval-requested",
-            Event::ApprovalDecided { .. } => "approval-decided",
-            Event::HooksRan { .. } => "hooks-ran",
-            Event::StepCompleted { .. } => "step-completed",
-            Event::RollbackStarted { .. } => "rollback-started",
-            Event::RolledBack { .. } => "rolled-back",
-            Event::Promoted { .. } => "promoted",
-            Event::ScaleDownScheduled { .. } => "scale-down-scheduled",
-            Event::ScaledDown { .. } => "scaled-down",
-            Event::ChangedOutside { .. } => "changed-outside",
-            Event::Finished { .. } => "finished",
-        }
+        self.into()
     }
 }
 

@@ -274,7 +274,6 @@ impl Plan {
     /// [`MAX_WAIT`] (a typo's `99999999h` would hold the lock for years). [`Executor::run`](crate::Executor)
     /// refuses an invalid plan before it takes the lock; callers can check earlier, before any change.
     pub fn validate(&self) -> Result<(), PlanError> {
-        use crate::gate::Check;
         let g = &self.gates;
         let fail = Err;
         if self.application.trim().is_empty() {
@@ -310,14 +309,7 @@ impl Plan {
             }
         }
         for gate in &g.bake {
-            let (max, relative) = match &gate.check {
-                Check::ErrorRate { max, relative, .. } => (Some(*max), *relative),
-                Check::ElbErrorRate { max, .. } => (Some(*max), None),
-                Check::LatencyAvg { relative, max } | Check::LatencyP99 { relative, max } => {
-                    (Some(max.as_secs_f64()), *relative)
-                }
-                Check::HealthyHosts { .. } | Check::Alarms { .. } => (None, None),
-            };
+            let (max, relative) = gate.check.bounds();
             if let Some(m) = max
                 && !(m.is_finite() && m >= 0.0)
             {

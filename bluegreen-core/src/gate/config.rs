@@ -1,3 +1,4 @@
+use super::checks::{Alarms, Check, ErrorRate, HealthyHosts, LatencyAvg, LatencyP99};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -35,65 +36,6 @@ pub struct Relative {
     pub factor: f64,
     /// Allowance added on top.
     pub epsilon: f64,
-}
-
-/// What a bake gate checks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "check", rename_all = "kebab-case")]
-pub enum Check {
-    /// The new color's 5xx rate (0.0–1.0) at most `max`, and relative to stable if set. A rate above the limit
-    /// counts as a breach only with at least `min_errors` errors in the window, so that two or three chance
-    /// errors in a small window do not roll a healthy release back.
-    ErrorRate {
-        /// Highest rate allowed, e.g. 0.01 for 1 %.
-        max: f64,
-        /// Comparison with the stable color.
-        #[serde(default)]
-        relative: Option<Relative>,
-        /// Fewest errors that make a breach (0: any).
-        #[serde(default)]
-        min_errors: u64,
-    },
-    /// The share of the new color's requests that the load balancer itself answered with a 5xx because it
-    /// could not connect to a target (`TargetConnectionErrorCount` ÷ `RequestCount`, per target group) at
-    /// most `max`. `HTTPCode_ELB_5XX_Count` has no target group dimension, so it cannot name a color; a
-    /// failed connection to the new color's targets can. A rate above the limit counts as a breach only with
-    /// at least `min_errors` such errors in the window.
-    ElbErrorRate {
-        /// Highest rate allowed, e.g. 0.01 for 1 %.
-        max: f64,
-        /// Fewest errors that make a breach (0: any).
-        #[serde(default)]
-        min_errors: u64,
-    },
-    /// The new color's average response time at most `max`, and relative to stable if set.
-    LatencyAvg {
-        /// Highest average allowed.
-        #[serde(with = "humantime_serde")]
-        max: Duration,
-        /// Comparison with the stable color.
-        #[serde(default)]
-        relative: Option<Relative>,
-    },
-    /// The new color's p99 response time at most `max`, and relative to stable if set.
-    LatencyP99 {
-        /// Highest p99 allowed.
-        #[serde(with = "humantime_serde")]
-        max: Duration,
-        /// Comparison with the stable color.
-        #[serde(default)]
-        relative: Option<Relative>,
-    },
-    /// The new color keeps at least `min` healthy hosts throughout the window.
-    HealthyHosts {
-        /// Fewest healthy hosts allowed.
-        min: u32,
-    },
-    /// None of the named alarms is in `ALARM`. `INSUFFICIENT_DATA` is no data.
-    Alarms {
-        /// Alarm names.
-        names: Vec<String>,
-    },
 }
 
 /// A gate judged on every poll of a bake.
@@ -238,41 +180,41 @@ impl Default for GatePolicy {
                     name: "5xx-rate".into(),
                     mode: GateMode::Enforce,
                     no_data: NoDataPolicy::Inconclusive,
-                    check: Check::ErrorRate {
+                    check: Check::ErrorRate(ErrorRate {
                         max: 0.05,
                         relative: Some(Relative {
                             factor: 2.0,
                             epsilon: 0.01,
                         }),
                         min_errors: DEFAULT_MIN_ERRORS,
-                    },
+                    }),
                 },
                 BakeGate {
                     name: "latency-avg".into(),
                     mode: GateMode::Enforce,
                     no_data: NoDataPolicy::Inconclusive,
-                    check: Check::LatencyAvg {
+                    check: Check::LatencyAvg(LatencyAvg {
                         max: Duration::from_secs(1),
                         relative: Some(Relative {
                             factor: 2.0,
                             epsilon: 0.1,
                         }),
-                    },
+                    }),
                 },
                 BakeGate {
                     name: "latency-p99".into(),
                     mode: GateMode::Enforce,
                     no_data: NoDataPolicy::Pass,
-                    check: Check::LatencyP99 {
+                    check: Check::LatencyP99(LatencyP99 {
                         max: Duration::from_secs(5),
                         relative: None,
-                    },
+                    }),
                 },
                 BakeGate {
                     name: "healthy-hosts".into(),
                     mode: GateMode::Enforce,
                     no_data: NoDataPolicy::Inconclusive,
-                    check: Check::HealthyHosts { min: 1 },
+                    check: Check::HealthyHosts(HealthyHosts { min: 1 }),
                 },
             ],
             interval: DEFAULT_POLL_INTERVAL,
@@ -291,7 +233,7 @@ impl GatePolicy {
     /// exist before a deployment starts.
     pub fn alarms(&self) -> Vec<String> {
         let bake = self.bake.iter().filter_map(|g| match &g.check {
-            Check::Alarms { names } => Some(names.iter()),
+            Check::Alarms(a) => Some(a.names.iter()),
             _ => None,
         });
         let mut all: Vec<String> = Vec::new();
@@ -307,8 +249,8 @@ impl GatePolicy {
     pub fn bake_alarm_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for gate in &self.bake {
-            if let Check::Alarms { names: n } = &gate.check {
-                for name in n {
+            if let Check::Alarms(a) = &gate.check {
+                for name in &a.names {
                     if !names.contains(name) {
                         names.push(name.clone());
                     }
@@ -344,9 +286,9 @@ impl GatePolicy {
             name: "alarms".into(),
             mode: GateMode::Enforce,
             no_data: NoDataPolicy::Pass,
-            check: Check::Alarms {
+            check: Check::Alarms(Alarms {
                 names: names.to_vec(),
-            },
+            }),
         });
         self
     }

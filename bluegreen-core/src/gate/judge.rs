@@ -1,6 +1,5 @@
-use super::{
-    BakeGate, Check, GateMode, GateReport, NoDataPolicy, PreStepGate, Relative, Unit, Verdict,
-};
+use super::checks::Context;
+use super::{BakeGate, GateMode, GateReport, NoDataPolicy, PreStepGate, Relative, Unit, Verdict};
 use crate::{AlarmState, AlarmStatus, Color, Metrics, PerColor, TargetHealth};
 
 /// What one poll of a bake saw: both colors' metrics over the same window, and alarm states.
@@ -16,11 +15,11 @@ pub struct Snapshot {
 /// fewest requests to it before rates and latencies are judged.
 ///
 /// ```
-/// use bluegreen_core::gate::{judge_bake_gate, BakeGate, Check, GateMode, NoDataPolicy, Snapshot, Verdict};
+/// use bluegreen_core::gate::{judge_bake_gate, BakeGate, Check, ErrorRate, GateMode, NoDataPolicy, Snapshot, Verdict};
 /// use bluegreen_core::{Color, Metrics, PerColor};
 /// let gate = BakeGate {
 ///     name: "5xx".into(), mode: GateMode::Enforce, no_data: NoDataPolicy::Fail,
-///     check: Check::ErrorRate { max: 0.01, relative: None, min_errors: 0 },
+///     check: Check::ErrorRate(ErrorRate { max: 0.01, relative: None, min_errors: 0 }),
 /// };
 /// let green = Metrics { requests: Some(1000), errors_5xx: Some(50), ..Metrics::default() };
 /// let snap = Snapshot { metrics: PerColor { blue: Metrics::default(), green }, alarms: vec![] };
@@ -34,128 +33,14 @@ pub fn judge_bake_gate(
     new: Color,
     min_requests: u64,
 ) -> GateReport {
-    let new_m = snapshot.metrics.get(new);
-    let stable_m = snapshot.metrics.get(new.other());
-    let enough = |m: &Metrics| m.requests.is_some_and(|r| r >= min_requests.max(1));
-    let too_few = |m: &Metrics| match m.requests {
-        None => "no request data".to_string(),
-        Some(r) => format!(
-            "{r} requests, fewer than the {} needed",
-            min_requests.max(1)
-        ),
+    let cx = Context {
+        new,
+        new_m: snapshot.metrics.get(new),
+        stable_m: snapshot.metrics.get(new.other()),
+        alarms: &snapshot.alarms,
+        min_requests,
     };
-    let raw = match &gate.check {
-        Check::ErrorRate {
-            max,
-            relative,
-            min_errors,
-        } => {
-            let pick = |m: &Metrics| if enough(m) { m.error_rate() } else { None };
-            let mut raw = compare_max(
-                pick(new_m),
-                pick(stable_m),
-                *max,
-                *relative,
-                Unit::Ratio,
-                || too_few(new_m),
-            );
-            let errors = new_m.errors_5xx.unwrap_or(0);
-            if raw.ok == Some(false) && errors < *min_errors {
-                raw.ok = Some(true);
-                raw.detail = format!(
-                    "above the limit with only {errors} errors, fewer than the {min_errors} that make a breach"
-                );
-            }
-            raw
-        }
-        Check::ElbErrorRate { max, min_errors } => {
-            let rate = if enough(new_m) {
-                new_m.connection_error_rate()
-            } else {
-                None
-            };
-            let mut raw = compare_max(rate, None, *max, None, Unit::Ratio, || too_few(new_m));
-            let errors = new_m.connection_errors.unwrap_or(0);
-            if raw.ok == Some(false) && errors < *min_errors {
-                raw.ok = Some(true);
-                raw.detail = format!(
-                    "above the limit with only {errors} load balancer errors, fewer than the {min_errors} that make a breach"
-                );
-            } else if raw.ok == Some(false) {
-                raw.detail = format!(
-                    "{errors} requests to {new} answered by the load balancer (its connections to the targets failed): {}",
-                    raw.detail
-                );
-            }
-            raw
-        }
-        Check::LatencyAvg { max, relative } => {
-            let pick = |m: &Metrics| {
-                if enough(m) {
-                    m.latency_avg.map(|d| d.as_secs_f64())
-                } else {
-                    None
-                }
-            };
-            compare_max(
-                pick(new_m),
-                pick(stable_m),
-                max.as_secs_f64(),
-                *relative,
-                Unit::Seconds,
-                || {
-                    if enough(new_m) {
-                        "no latency data".into()
-                    } else {
-                        too_few(new_m)
-                    }
-                },
-            )
-        }
-        Check::LatencyP99 { max, relative } => {
-            let pick = |m: &Metrics| {
-                if enough(m) {
-                    m.latency_p99.map(|d| d.as_secs_f64())
-                } else {
-                    None
-                }
-            };
-            compare_max(
-                pick(new_m),
-                pick(stable_m),
-                max.as_secs_f64(),
-                *relative,
-                Unit::Seconds,
-                || {
-                    if enough(new_m) {
-                        "no p99 data".into()
-                    } else {
-                        too_few(new_m)
-                    }
-                },
-            )
-        }
-        Check::HealthyHosts { min } => match new_m.healthy_hosts {
-            None => Raw::no_data(
-                Unit::Count,
-                Some(f64::from(*min)),
-                "no healthy host data".into(),
-            ),
-            Some(h) => Raw {
-                ok: Some(h >= *min),
-                value: Some(f64::from(h)),
-                stable: None,
-                limit: Some(f64::from(*min)),
-                unit: Unit::Count,
-                detail: if h >= *min {
-                    String::new()
-                } else {
-                    format!("{h} healthy hosts on {new}, fewer than {min}")
-                },
-            },
-        },
-        Check::Alarms { names } => judge_alarms(names, &snapshot.alarms),
-    };
+    let raw = gate.check.judge(&cx);
     raw.into_report(gate.name.clone(), gate.mode, gate.no_data)
 }
 
@@ -208,7 +93,7 @@ pub fn judge_pre_step(
     reports
 }
 
-fn judge_alarms(names: &[String], states: &[AlarmStatus]) -> Raw {
+pub(crate) fn judge_alarms(names: &[String], states: &[AlarmStatus]) -> Raw {
     let state_of = |name: &String| states.iter().find(|a| &a.name == name).map(|a| a.state);
     let firing: Vec<&str> = names
         .iter()
@@ -248,7 +133,7 @@ fn judge_alarms(names: &[String], states: &[AlarmStatus]) -> Raw {
     }
 }
 
-fn compare_max(
+pub(crate) fn compare_max(
     new: Option<f64>,
     stable: Option<f64>,
     max: f64,
@@ -287,17 +172,17 @@ fn compare_max(
 }
 
 /// A verdict before the no-data policy: `ok` is `None` when there was no data.
-struct Raw {
-    ok: Option<bool>,
-    value: Option<f64>,
-    stable: Option<f64>,
-    limit: Option<f64>,
-    unit: Unit,
-    detail: String,
+pub(crate) struct Raw {
+    pub ok: Option<bool>,
+    pub value: Option<f64>,
+    pub stable: Option<f64>,
+    pub limit: Option<f64>,
+    pub unit: Unit,
+    pub detail: String,
 }
 
 impl Raw {
-    fn no_data(unit: Unit, limit: Option<f64>, detail: String) -> Raw {
+    pub(crate) fn no_data(unit: Unit, limit: Option<f64>, detail: String) -> Raw {
         Raw {
             ok: None,
             value: None,

@@ -14,24 +14,11 @@
 //! because CloudWatch may still revise the newest minute as late data lands.
 
 #[cfg(test)]
+use super::Check;
+#[cfg(test)]
 use super::Verdict;
-use super::{BakeGate, Check, GatePolicy, GateReport, Snapshot, judge_bake_gate};
+use super::{BakeGate, GatePolicy, GateReport, Snapshot, judge_bake_gate};
 use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
-
-impl Check {
-    /// Whether this check reads CloudWatch's minute buckets (5xx rates, latency). The others — healthy
-    /// hosts (from the load balancer's current target health) and alarms — are judged on every poll. Every
-    /// check says which it is (no catch-all: a new check must choose).
-    pub fn is_minute_based(&self) -> bool {
-        match self {
-            Check::ErrorRate { .. }
-            | Check::ElbErrorRate { .. }
-            | Check::LatencyAvg { .. }
-            | Check::LatencyP99 { .. } => true,
-            Check::HealthyHosts { .. } | Check::Alarms { .. } => false,
-        }
-    }
-}
 
 /// One minute judged: the gates' reports over the window that ends with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -260,11 +247,11 @@ mod tests {
                 name: "5xx".into(),
                 mode: GateMode::Enforce,
                 no_data: NoDataPolicy::Inconclusive,
-                check: Check::ErrorRate {
+                check: Check::ErrorRate(super::super::ErrorRate {
                     max: 0.05,
                     relative: None,
                     min_errors: 0,
-                },
+                }),
             }],
             min_requests: 10,
             ..GatePolicy::default()

@@ -3,14 +3,16 @@
 //! Gates are pure: [`judge_bake_gate`] and [`judge_pre_step`] turn data into [`GateReport`]s, and
 //! [`BakeTally`] turns a bake's reports into a decision. The executor fetches the data.
 
+mod checks;
 mod config;
 mod judge;
 mod minutes;
 mod report;
 mod tally;
 
+pub use checks::*;
 pub use config::{
-    BakeGate, Check, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,
+    BakeGate, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,
     DEFAULT_PUBLICATION_TIMEOUT, DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy,
     PreStepGate, Relative, TYPICAL_PUBLICATION_DELAY,
 };

@@ -55,6 +55,22 @@ impl Unit {
             Unit::Count => format!("{v}"),
         }
     }
+
+    /// The unit a person reads this one in, and the factor from it: a ratio in percent, seconds in
+    /// milliseconds.
+    ///
+    /// ```
+    /// use bluegreen_core::gate::Unit;
+    /// assert_eq!(Unit::Ratio.scale(), ("%", 100.0));
+    /// assert_eq!(Unit::Seconds.scale(), ("ms", 1000.0));
+    /// ```
+    pub fn scale(self) -> (&'static str, f64) {
+        match self {
+            Unit::Ratio => ("%", 100.0),
+            Unit::Seconds => ("ms", 1000.0),
+            Unit::Count => ("", 1.0),
+        }
+    }
 }
 
 /// One gate's verdict with the values it measured: what reports and rollback reasons show.

@@ -1,13 +1,14 @@
-//! `[gates]`: the keys that override the core's default gate policy, and the policy they make.
+//! `[gates]`: the keys that override the core's default gate policy, and the policy they make. The keys of
+//! the checks themselves (`max_5xx_rate`, `max_latency_avg`, …) are the core's: each check declares its
+//! own ([`CheckSettings::keys`]); the keys here are the policy's.
 
 use super::{SettingsError, duration};
 use bluegreen_core::GatePolicy;
-use bluegreen_core::gate::{BakeGate, Check, DEFAULT_MIN_ERRORS, GateMode, NoDataPolicy, Relative};
+use bluegreen_core::gate::{Check, CheckSettings, GateMode, NoDataPolicy};
 use serde::Deserialize;
 
-/// `[gates]`: each key overrides one default of the gate policy.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[gates]`: each key overrides one default of the gate policy. An unknown key is an error naming its line.
+#[derive(Debug, Default, Clone)]
 pub struct GatesSection {
     /// `enforce` (a failing gate rolls back) or `observe` (it is only reported).
     pub mode: Option<GateMode>,
@@ -19,24 +20,6 @@ pub struct GatesSection {
     pub window: Option<String>,
     /// Requests a minute needs before its rates are judged.
     pub min_requests: Option<u64>,
-    /// The highest share of 5xx responses the new color may have, 0.0 to 1.0.
-    pub max_5xx_rate: Option<f64>,
-    /// The new color's 5xx share may be at most this times the stable color's (plus the epsilon).
-    pub relative_5xx_factor: Option<f64>,
-    /// The allowance added to the relative 5xx limit.
-    pub relative_5xx_epsilon: Option<f64>,
-    /// 5xx responses a minute needs before its 5xx share can fail (the load balancer's too, with
-    /// `max_elb_5xx_rate`).
-    pub min_errors: Option<u64>,
-    /// Turns on the `elb-5xx-rate` gate: the highest share of the new color's requests the load balancer may
-    /// answer with a 5xx itself because it could not connect to a target, 0.0 to 1.0 (off by default).
-    pub max_elb_5xx_rate: Option<f64>,
-    /// The highest average response time, e.g. `500ms`.
-    pub max_latency_avg: Option<String>,
-    /// The highest p99 response time (needs `[aws] p99 = true`).
-    pub max_latency_p99: Option<String>,
-    /// Healthy targets the new color keeps during a bake.
-    pub min_healthy_hosts: Option<u32>,
     /// Healthy targets a color needs before its share rises (the pre-step gate).
     pub min_healthy_targets: Option<u32>,
     /// CloudWatch alarms that must not be in ALARM.
@@ -53,6 +36,116 @@ pub struct GatesSection {
     pub publication_timeout: Option<String>,
     /// How far past its planned length a bake may run while minutes are awaited.
     pub max_extension: Option<String>,
+    /// The checks' own keys, read by the core.
+    pub checks: CheckSettings,
+}
+
+/// `[gates]`' own keys, beside the checks'.
+pub const POLICY_KEYS: &[&str] = &[
+    "mode",
+    "no_data",
+    "interval",
+    "window",
+    "min_requests",
+    "min_healthy_targets",
+    "alarms",
+    "failures",
+    "consecutive_failures",
+    "inconclusive",
+    "min_minutes",
+    "publication_timeout",
+    "max_extension",
+];
+
+impl GatesSection {
+    /// Every key of `[gates]`: the policy's, then each check's.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        POLICY_KEYS
+            .iter()
+            .copied()
+            .chain(CheckSettings::keys().map(|k| k.key))
+    }
+}
+
+impl<'de> Deserialize<'de> for GatesSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
+        use std::fmt;
+
+        /// A key of `[gates]`, refused as it is read (so that the error names the key's line).
+        struct Key;
+        impl<'de> DeserializeSeed<'de> for Key {
+            type Value = String;
+            fn deserialize<K: serde::Deserializer<'de>>(self, k: K) -> Result<String, K::Error> {
+                k.deserialize_str(Key)
+            }
+        }
+        impl Visitor<'_> for Key {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key of [gates]")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
+                if GatesSection::keys().any(|k| k == v) {
+                    return Ok(v.to_string());
+                }
+                let expected: Vec<String> =
+                    GatesSection::keys().map(|k| format!("`{k}`")).collect();
+                Err(E::custom(format!(
+                    "unknown field `{v}`, expected one of {}",
+                    expected.join(", ")
+                )))
+            }
+        }
+
+        /// A check's key's value, read by the core.
+        struct CheckValue<'a> {
+            settings: &'a mut CheckSettings,
+            key: &'a str,
+        }
+        impl<'de> DeserializeSeed<'de> for CheckValue<'_> {
+            type Value = ();
+            fn deserialize<V: serde::Deserializer<'de>>(self, v: V) -> Result<(), V::Error> {
+                let named = format!("gates.{}", self.key);
+                self.settings.set_value(self.key, v, &named)
+            }
+        }
+
+        struct Section;
+        impl<'de> Visitor<'de> for Section {
+            type Value = GatesSection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the [gates] table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<GatesSection, A::Error> {
+                let mut out = GatesSection::default();
+                while let Some(key) = m.next_key_seed(Key)? {
+                    match key.as_str() {
+                        "mode" => out.mode = Some(m.next_value()?),
+                        "no_data" => out.no_data = Some(m.next_value()?),
+                        "interval" => out.interval = Some(m.next_value()?),
+                        "window" => out.window = Some(m.next_value()?),
+                        "min_requests" => out.min_requests = Some(m.next_value()?),
+                        "min_healthy_targets" => out.min_healthy_targets = Some(m.next_value()?),
+                        "alarms" => out.alarms = Some(m.next_value()?),
+                        "failures" => out.failures = Some(m.next_value()?),
+                        "consecutive_failures" => out.consecutive_failures = Some(m.next_value()?),
+                        "inconclusive" => out.inconclusive = Some(m.next_value()?),
+                        "min_minutes" => out.min_minutes = Some(m.next_value()?),
+                        "publication_timeout" => out.publication_timeout = Some(m.next_value()?),
+                        "max_extension" => out.max_extension = Some(m.next_value()?),
+                        check => m.next_value_seed(CheckValue {
+                            settings: &mut out.checks,
+                            key: check,
+                        })?,
+                    }
+                }
+                Ok(out)
+            }
+        }
+
+        d.deserialize_map(Section)
+    }
 }
 
 impl GatesSection {
@@ -61,8 +154,7 @@ impl GatesSection {
     pub fn policy(&self, p99: bool) -> Result<GatePolicy, SettingsError> {
         let mut p = GatePolicy::default();
         if !p99 {
-            p.bake
-                .retain(|g| !matches!(g.check, Check::LatencyP99 { .. }));
+            p.bake.retain(|g| !matches!(g.check, Check::LatencyP99(_)));
         }
         // Parsed by serde as the core's own enums: a bad value is refused when the file is read, with its line.
         let mode = self.mode.unwrap_or_default();
@@ -97,78 +189,11 @@ impl GatesSection {
         if let Some(v) = &self.max_extension {
             p.max_extension = duration("gates.max_extension", v)?;
         }
-        if let Some(v) = self.max_elb_5xx_rate {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(SettingsError::new(format!(
-                    "gates.max_elb_5xx_rate {v}: a rate is between 0.0 and 1.0"
-                )));
-            }
-            let at = p
-                .bake
-                .iter()
-                .position(|g| matches!(g.check, Check::ErrorRate { .. }));
-            p.bake.insert(
-                at.map_or(0, |i| i + 1),
-                BakeGate {
-                    name: "elb-5xx-rate".into(),
-                    mode: GateMode::Enforce,
-                    no_data: NoDataPolicy::Inconclusive,
-                    check: Check::ElbErrorRate {
-                        max: v,
-                        min_errors: DEFAULT_MIN_ERRORS,
-                    },
-                },
-            );
-        }
+        // The core names the key alone; this is its section.
+        self.checks
+            .apply(&mut p.bake)
+            .map_err(|e| SettingsError::new(format!("gates.{e}")))?;
         for g in &mut p.bake {
-            match &mut g.check {
-                Check::ErrorRate {
-                    max,
-                    relative,
-                    min_errors,
-                } => {
-                    if let Some(v) = self.max_5xx_rate {
-                        if !(0.0..=1.0).contains(&v) {
-                            return Err(SettingsError::new(format!(
-                                "gates.max_5xx_rate {v}: a rate is between 0.0 and 1.0"
-                            )));
-                        }
-                        *max = v;
-                    }
-                    if self.relative_5xx_factor.is_some() || self.relative_5xx_epsilon.is_some() {
-                        let r = relative.get_or_insert(Relative {
-                            factor: 2.0,
-                            epsilon: 0.01,
-                        });
-                        r.factor = self.relative_5xx_factor.unwrap_or(r.factor);
-                        r.epsilon = self.relative_5xx_epsilon.unwrap_or(r.epsilon);
-                    }
-                    if let Some(v) = self.min_errors {
-                        *min_errors = v;
-                    }
-                }
-                Check::ElbErrorRate { min_errors, .. } => {
-                    if let Some(v) = self.min_errors {
-                        *min_errors = v;
-                    }
-                }
-                Check::LatencyAvg { max, .. } => {
-                    if let Some(v) = &self.max_latency_avg {
-                        *max = duration("gates.max_latency_avg", v)?;
-                    }
-                }
-                Check::LatencyP99 { max, .. } => {
-                    if let Some(v) = &self.max_latency_p99 {
-                        *max = duration("gates.max_latency_p99", v)?;
-                    }
-                }
-                Check::HealthyHosts { min } => {
-                    if let Some(v) = self.min_healthy_hosts {
-                        *min = v;
-                    }
-                }
-                Check::Alarms { .. } => {}
-            }
             g.mode = mode;
             if let Some(n) = no_data {
                 g.no_data = n;

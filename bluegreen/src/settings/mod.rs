@@ -668,7 +668,7 @@ pub use gates::GatesSection;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bluegreen_core::gate::{Check, NoDataPolicy};
+    use bluegreen_core::gate::{Check, ElbErrorRate, NoDataPolicy};
     use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
@@ -740,6 +740,14 @@ mod tests {
         keys
     }
 
+    /// Issue 22: `[gates]` accepts exactly the template's keys — the policy's and each check's own (declared
+    /// by the check in the core) — so a new check's key cannot be missed by `init` or docs/cli.md.
+    #[test]
+    fn every_gate_key_is_in_the_template() {
+        let accepted: BTreeSet<String> = GatesSection::keys().map(String::from).collect();
+        assert_eq!(Some(&accepted), template_keys().get("[gates]"));
+    }
+
     #[test]
     fn the_template_and_the_docs_list_the_same_keys() {
         assert_eq!(template_keys(), documented_keys());
@@ -782,24 +790,22 @@ mod tests {
                 .collect()
         };
         assert!(!names(&GatesSection::default()).contains(&"elb-5xx-rate".to_string()));
-        let on = GatesSection {
-            max_elb_5xx_rate: Some(0.02),
-            min_errors: Some(3),
-            ..GatesSection::default()
+        let gates = |text: &str| {
+            Settings::from_toml(&format!("[gates]\n{text}"))
+                .unwrap()
+                .gates
         };
+        let on = gates("max_elb_5xx_rate = 0.02\nmin_errors = 3\n");
         assert_eq!(names(&on)[..2], ["5xx-rate", "elb-5xx-rate"]);
         let gate = on.policy(false).unwrap().bake.remove(1);
         assert_eq!(
             gate.check,
-            Check::ElbErrorRate {
+            Check::ElbErrorRate(ElbErrorRate {
                 max: 0.02,
                 min_errors: 3
-            }
+            })
         );
-        let bad = GatesSection {
-            max_elb_5xx_rate: Some(1.5),
-            ..GatesSection::default()
-        };
+        let bad = gates("max_elb_5xx_rate = 1.5\n");
         assert_eq!(
             bad.policy(false).unwrap_err().to_string(),
             "gates.max_elb_5xx_rate 1.5: a rate is between 0.0 and 1.0"

@@ -24,7 +24,7 @@ impl Run<'_> {
         let mut state = PerColor::<crate::Metrics>::default();
         if state_gates
             .iter()
-            .any(|g| matches!(g.check, Check::HealthyHosts { .. }))
+            .any(|g| matches!(g.check, Check::HealthyHosts(_)))
         {
             let th = self
                 .call("target_health", || health.target_health(new))
