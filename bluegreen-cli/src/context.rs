@@ -221,14 +221,6 @@ impl Context {
         self.settings.target_spec().map_err(Failure::bad_input)
     }
 
-    /// The webhook URL (`BLUEGREEN_WEBHOOK` or `[hooks] webhook`), checked.
-    pub fn webhook(&self) -> Result<Option<hyper::Uri>, Failure> {
-        let url = std::env::var("BLUEGREEN_WEBHOOK")
-            .ok()
-            .or(self.settings.hooks.webhook.clone());
-        url.map(|u| crate::webhook::parse(&u)).transpose()
-    }
-
     /// The command's AWS connection, made on first use (no call is made by connecting). A named profile
     /// that does not exist is bad input, found before anything is called.
     pub async fn connection(&self) -> Result<Connection, Failure> {

@@ -8,9 +8,9 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod html;
+pub mod notify;
 pub mod render;
 pub mod simulate;
-pub mod webhook;
 
 /// The advisory file locks of the state directory (from `bluegreen-store`).
 pub use bluegreen_store::flock;

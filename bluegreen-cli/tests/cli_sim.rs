@@ -2195,3 +2195,77 @@ fn an_emergency_rollback_finishes_through_a_signal() {
     std::fs::remove_file(env.dir.join("bluegreen.toml")).unwrap();
     assert_eq!(green(&env.status()), 0);
 }
+
+/// Issue 24: a Slack channel of `[notify]`, its URL from the environment, gets a Block Kit message for each
+/// class it asked for (started, promoted) and nothing else; a URL written in the file is refused before
+/// anything changes, and never shown.
+#[test]
+fn slack_is_told_of_the_classes_it_asked_for_and_its_url_stays_secret() {
+    let env = Env::new("notify-slack");
+    let (url, bodies) = webhook_server();
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[notify]\nslack = \"env:TEST_SLACK_URL\"\nslack_events = [\"started\", \"promoted\"]\nreport_url = \"https://ci.example.com/{id}.html\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&[
+            "deploy",
+            "--bake",
+            "10s",
+            "--type",
+            "traffic-only",
+            "--id",
+            "rel-7",
+        ])
+        .env("TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(&url) && !text(&out.stderr).contains(&url));
+    let bodies: Vec<Value> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let header = |b: &Value| b["blocks"][0]["text"]["text"].as_str().unwrap().to_string();
+    assert_eq!(header(&bodies[0]), "poc/poc-web: deployment started");
+    assert_eq!(header(&bodies[1]), "poc/poc-web: promoted");
+    assert!(
+        bodies[1]["blocks"][1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["text"] == "*Report*\nhttps://ci.example.com/rel-7.html"),
+        "{}",
+        bodies[1]
+    );
+    // The URL in the file itself: refused, named by its key, not shown; nothing changed.
+    let before = env.world();
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        format!("[notify]\nslack = \"{url}\"\n"),
+    )
+    .unwrap();
+    let out = env.cmd(&["deploy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: notify.slack: a webhook URL is a secret: give env:NAME or file:PATH, not the URL itself"
+    );
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[notify]\nslack = \"env:TEST_SLACK_URL_UNSET\"\nevents = [\"promoted\", \"exploded\"]\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["deploy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("notify.events: unknown event class \"exploded\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.world(), before);
+}

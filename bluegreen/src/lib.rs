@@ -26,6 +26,7 @@ mod cache;
 mod control;
 mod deployer;
 mod hooks;
+pub mod notify;
 pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -222,14 +222,17 @@ async fn execute(
     run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
     id: &DeploymentId,
 ) -> Result<Ended, Failure> {
-    let webhook = match ctx.webhook()? {
-        Some(uri) => Some(Arc::new(crate::webhook::Webhook::start(uri)?)),
-        None => None,
-    };
-    let observer: Arc<dyn bluegreen_core::Observer> = match &webhook {
-        Some(hook) => Arc::new(crate::webhook::Fanout(vec![
+    let notifier = crate::notify::start(
+        ctx,
+        crate::notify::channels(ctx)?,
+        id,
+        w.application(),
+        w.providers().clock.clone(),
+    )?;
+    let observer: Arc<dyn bluegreen_core::Observer> = match &notifier {
+        Some(n) => Arc::new(crate::notify::Fanout(vec![
             Arc::new(renderer.clone()),
-            hook.clone(),
+            n.observer(),
         ])),
         None => Arc::new(renderer.clone()),
     };
@@ -283,8 +286,8 @@ async fn execute(
     // `bluegreen abort` cancels it too; a request left for it is cleared once it ended.
     let result = w.supervise(&exec, id, run(&exec)).await;
     ctrl_c.abort();
-    if let Some(hook) = &webhook {
-        hook.finish(Duration::from_secs(10)).await;
+    if let Some(n) = notifier {
+        n.finish(Duration::from_secs(10)).await;
     }
     let outcome = result.map_err(|e| Failure::from_exec(&e))?;
     renderer.summary(
@@ -314,7 +317,7 @@ fn counts(w: &Wired) -> std::collections::BTreeMap<String, usize> {
 
 /// `deploy`.
 pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
-    ctx.webhook()?;
+    crate::notify::channels(ctx)?;
     let mut plan = plan(ctx, &a.strategy)?;
     let launch_template = match &a.launch_template_version {
         Some(v) => Some(
@@ -383,7 +386,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
 
 /// `shift`.
 pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<Ended, Failure> {
-    ctx.webhook()?;
+    crate::notify::channels(ctx)?;
     let validation = a.validation_minutes;
     let schedule = Schedule::shift(a.percentage, validation).map_err(Failure::bad_input)?;
     let mut plan = Plan::new(ctx.naming()?.application_key(), schedule);
@@ -402,7 +405,7 @@ pub async fn shift(ctx: &Context, a: ShiftArgs) -> Result<Ended, Failure> {
 
 /// `resume`.
 pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
-    ctx.webhook()?;
+    crate::notify::channels(ctx)?;
     let w = ctx.wire_with(true, None, !a.skip_tests).await?;
     let id = match a.id {
         Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,

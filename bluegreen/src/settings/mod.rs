@@ -82,6 +82,9 @@ pub struct Settings {
     /// `[hooks]`: commands run at points of a deployment, and a webhook for its events.
     #[serde(default)]
     pub hooks: HooksSection,
+    /// `[notify]`: Slack, Teams and webhook channels told of a deployment's transitions.
+    #[serde(default)]
+    pub notify: NotifySection,
     /// `[state]`: where records, locks and control requests live.
     #[serde(default)]
     pub state: StateSection,
@@ -256,6 +259,85 @@ pub struct HooksSection {
     pub timeout: Option<String>,
     /// An http(s) URL that receives every event as JSON.
     pub webhook: Option<String>,
+}
+
+/// `[notify]`: each channel's URL is a secret reference (`env:NAME` or `file:PATH`, never the URL itself);
+/// `events` are the classes every channel gets unless its own `{channel}_events` says otherwise.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// A Slack incoming webhook.
+    pub slack: Option<String>,
+    /// A Microsoft Teams workflow webhook.
+    pub teams: Option<String>,
+    /// Any URL that takes each event as JSON.
+    pub webhook: Option<String>,
+    /// The classes every channel gets (default: started, waiting-for-approval, rolled-back, promoted,
+    /// stopped).
+    pub events: Option<Vec<String>>,
+    /// Slack's own classes.
+    pub slack_events: Option<Vec<String>>,
+    /// Teams' own classes.
+    pub teams_events: Option<Vec<String>>,
+    /// The webhook's own classes.
+    pub webhook_events: Option<Vec<String>>,
+    /// A link to the deployment's report in messages; `{id}` is replaced by the deployment's id.
+    pub report_url: Option<String>,
+}
+
+impl NotifySection {
+    /// The channels configured, their secrets read through `env` (and from files), checked: an unknown
+    /// class, a missing variable, a file others can read or a URL that is not http(s) is an error naming
+    /// the key, before anything runs. The URL never appears in an error.
+    pub fn channels(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<crate::notify::Channel>, SettingsError> {
+        use crate::notify::{Channel, ChannelKind, EventClass, Secret};
+        let classes = |key: &str,
+                       list: &Option<Vec<String>>|
+         -> Result<Option<Vec<EventClass>>, SettingsError> {
+            list.as_ref()
+                .map(|l| {
+                    l.iter()
+                        .map(|c| c.parse::<EventClass>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| SettingsError::new(format!("notify.{key}: {e}")))
+                })
+                .transpose()
+        };
+        let default =
+            classes("events", &self.events)?.unwrap_or_else(|| EventClass::DEFAULT.to_vec());
+        let mut out = Vec::new();
+        for kind in ChannelKind::all() {
+            let (url, own) = match kind {
+                ChannelKind::Slack => (&self.slack, &self.slack_events),
+                ChannelKind::Teams => (&self.teams, &self.teams_events),
+                ChannelKind::Webhook => (&self.webhook, &self.webhook_events),
+            };
+            let events_key = format!("{}_events", kind.name());
+            let own = classes(&events_key, own)?;
+            let Some(reference) = url else {
+                if own.is_some() {
+                    return Err(SettingsError::new(format!(
+                        "notify.{events_key} is set but notify.{} is not",
+                        kind.name()
+                    )));
+                }
+                continue;
+            };
+            let what = format!("notify.{}", kind.name());
+            let url = Secret::resolve(&what, reference, &env)
+                .map_err(|e| SettingsError::new(e.to_string()))?;
+            crate::notify::check_url(&what, &url).map_err(|e| SettingsError::new(e.to_string()))?;
+            out.push(Channel {
+                kind: *kind,
+                url,
+                events: Some(own.unwrap_or_else(|| default.clone())),
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Where records, locks and control requests live.
