@@ -34,6 +34,7 @@ pub struct Connection {
     cloudwatch: aws_sdk_cloudwatch::Client,
     autoscaling: aws_sdk_autoscaling::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    sns: aws_sdk_sns::Client,
     #[cfg(feature = "ami")]
     ec2: aws_sdk_ec2::Client,
     counter: CallCounter,
@@ -182,6 +183,11 @@ impl Connection {
                 .interceptor(counter.clone())
                 .build(),
         );
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&config)
+                .interceptor(counter.clone())
+                .build(),
+        );
         #[cfg(feature = "ami")]
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&config)
@@ -193,6 +199,7 @@ impl Connection {
             cloudwatch,
             autoscaling,
             dynamodb,
+            sns,
             #[cfg(feature = "ami")]
             ec2,
             counter,
@@ -223,6 +230,11 @@ impl Connection {
     /// The shared state backend: records and locks in DynamoDB table `table`, keys prefixed with `prefix`.
     pub fn store(&self, table: &str, prefix: &str) -> crate::DynamoStore {
         crate::DynamoStore::new(self.dynamodb.clone(), table, prefix)
+    }
+
+    /// Publishes notifications to SNS topics (`[notify] sns`).
+    pub fn sns(&self) -> crate::SnsPublisher {
+        crate::SnsPublisher::new(self.sns.clone())
     }
 
     /// The Auto Scaling client.

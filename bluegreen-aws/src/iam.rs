@@ -187,6 +187,21 @@ pub fn policy_with_state(
     doc
 }
 
+/// The statement of notifications to SNS (`[notify] sns`): `sns:Publish` on that topic only.
+///
+/// ```
+/// let s = bluegreen_aws::iam::notify_statement("arn:aws:sns:ap-northeast-1:123456789012:deploys");
+/// assert_eq!(s["Action"][0], "sns:Publish");
+/// ```
+pub fn notify_statement(topic: &str) -> Value {
+    json!({
+        "Sid": "Notify",
+        "Effect": "Allow",
+        "Action": ["sns:Publish"],
+        "Resource": [topic],
+    })
+}
+
 /// Every action of the policy, without its service prefix (`ModifyListener`), as the SDK names operations.
 pub fn operations() -> Vec<&'static str> {
     let naming = Naming::new("x", "y").expect("valid");

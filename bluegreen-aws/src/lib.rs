@@ -41,6 +41,7 @@ pub mod iam;
 mod naming;
 mod resolved;
 mod router;
+mod sns;
 mod store;
 
 pub use capacity::AsgCapacity;
@@ -53,4 +54,5 @@ pub use health::CloudWatchHealth;
 pub use naming::{Naming, NamingError};
 pub use resolved::{Resolved, Route};
 pub use router::ElbRouter;
+pub use sns::SnsPublisher;
 pub use store::DynamoStore;

@@ -1033,3 +1033,104 @@ async fn several_listeners_are_found_owned_and_moved_together() {
         "{err}"
     );
 }
+
+/// A loopback HTTP server that keeps each request's body (one request per connection is enough here).
+fn http_sink() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sns", listener.local_addr().unwrap());
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            let mut length = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).to_string());
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
+}
+
+/// Issue 24: a notification to SNS is one `Publish` to the topic with its subject, as SNS delivers it to a
+/// subscriber (moto delivers to an HTTP subscription at once); a topic that does not exist is an error.
+#[tokio::test]
+async fn notifications_publish_to_an_sns_topic() {
+    let Some(endpoint) = endpoint() else { return };
+    let (sink, bodies) = http_sink();
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import boto3, sys\n\
+        sns = boto3.client('sns', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+        arn = sns.create_topic(Name='bluegreen-notify-test')['TopicArn']\n\
+        sns.subscribe(TopicArn=arn, Protocol='http', Endpoint=sys.argv[2])\n\
+        print(arn)\n";
+    let out = Command::new(python)
+        .args(["-c", script, &endpoint, &sink])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let topic = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let conn = connect(&endpoint).await;
+    let before = conn.counter().counts().get("Publish").copied().unwrap_or(0);
+    let id = conn
+        .sns()
+        .publish(
+            &topic,
+            "poc/poc-web: promoted\nat once",
+            "the new color holds all traffic",
+            "promoted",
+        )
+        .await
+        .expect("published");
+    assert!(!id.is_empty());
+    assert_eq!(
+        conn.counter().counts().get("Publish").copied(),
+        Some(before + 1)
+    );
+    let mut delivered = None;
+    for _ in 0..50 {
+        delivered = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .find(|v| v["Type"] == "Notification");
+        if delivered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let n = delivered.expect("moto delivered the notification to the subscription");
+    assert_eq!(n["TopicArn"], topic.as_str());
+    assert_eq!(n["Subject"], "poc/poc-web: promoted at once");
+    assert_eq!(n["Message"], "the new color holds all traffic");
+    let missing = topic.replace("bluegreen-notify-test", "no-such-topic");
+    assert!(
+        conn.sns()
+            .publish(&missing, "s", "m", "promoted")
+            .await
+            .is_err(),
+        "a missing topic is an error"
+    );
+}

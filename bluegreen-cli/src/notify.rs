@@ -43,8 +43,8 @@ pub struct Running {
 }
 
 /// Starts the notifier of `channels` for deployment `id`, or `None` when there is none. Needs a tokio
-/// runtime.
-pub fn start(
+/// runtime; an SNS channel uses the command's AWS connection (no call is made until a message is sent).
+pub async fn start(
     ctx: &Context,
     channels: Vec<Channel>,
     id: &DeploymentId,
@@ -54,8 +54,25 @@ pub fn start(
     if channels.is_empty() {
         return Ok(None);
     }
-    let transport =
-        HttpTransport::new().map_err(|e| Failure::bad_input(format!("notifications: {e}")))?;
+    let mut http: Option<Arc<dyn notify::Transport>> = None;
+    let mut paired = Vec::new();
+    for channel in channels {
+        let transport: Arc<dyn notify::Transport> = match channel.kind {
+            ChannelKind::Sns => Arc::new(notify::SnsTransport(ctx.connection().await?.sns())),
+            _ => match &http {
+                Some(t) => t.clone(),
+                None => {
+                    let t: Arc<dyn notify::Transport> = Arc::new(
+                        HttpTransport::new()
+                            .map_err(|e| Failure::bad_input(format!("notifications: {e}")))?,
+                    );
+                    http = Some(t.clone());
+                    t
+                }
+            },
+        };
+        paired.push((channel, transport));
+    }
     let context = notify::Context {
         application,
         deployment: id.clone(),
@@ -67,9 +84,8 @@ pub fn start(
             .map(|u| u.replace("{id}", id.as_str())),
     };
     let (notifier, sending) = Notifier::new(
-        channels,
+        paired,
         context,
-        Arc::new(transport),
         clock,
         Delivery::default(),
         Arc::new(|m| eprintln!("warning: {m}")),

@@ -2269,3 +2269,46 @@ fn slack_is_told_of_the_classes_it_asked_for_and_its_url_stays_secret() {
     );
     assert_eq!(env.world(), before);
 }
+
+/// Issue 24: with `[notify] sns`, `iam-policy` grants `sns:Publish` on that topic only; a value that is not
+/// a topic's ARN is refused naming the key.
+#[test]
+fn the_policy_grants_publishing_to_the_notification_topic_only() {
+    let env = Env::new("notify-sns-policy");
+    let topic = "arn:aws:sns:ap-northeast-1:123456789012:deployments";
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        format!("[notify]\nsns = \"{topic}\"\nsns_events = [\"rolled-back\"]\n"),
+    )
+    .unwrap();
+    let policy: Value =
+        serde_json::from_slice(&env.run(&["iam-policy", "--account", "123456789012"]).stdout)
+            .unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let publish: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with("sns:"))
+        })
+        .collect();
+    assert_eq!(publish.len(), 1, "{policy}");
+    assert_eq!(publish[0]["Action"], serde_json::json!(["sns:Publish"]));
+    assert_eq!(publish[0]["Resource"], serde_json::json!([topic]));
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[notify]\nsns = \"deployments\"\n",
+    )
+    .unwrap();
+    let before = env.world();
+    let out = env.cmd(&["deploy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: notify.sns \"deployments\": expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+    );
+    assert_eq!(env.world(), before);
+}

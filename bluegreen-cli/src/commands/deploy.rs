@@ -228,7 +228,8 @@ async fn execute(
         id,
         w.application(),
         w.providers().clock.clone(),
-    )?;
+    )
+    .await?;
     let observer: Arc<dyn bluegreen_core::Observer> = match &notifier {
         Some(n) => Arc::new(crate::notify::Fanout(vec![
             Arc::new(renderer.clone()),

@@ -134,7 +134,7 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
         )));
     }
     let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
-    let policy = match ctx.shared_state()? {
+    let mut policy = match ctx.shared_state()? {
         Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
             &a.partition,
             &region,
@@ -145,6 +145,11 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
         ),
         None => bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming),
     };
+    if let Some(topic) = &ctx.settings.notify.sns
+        && let Some(list) = policy["Statement"].as_array_mut()
+    {
+        list.push(bluegreen_aws::iam::notify_statement(topic));
+    }
     // The policy document itself on a terminal or in a file; one JSON Lines object under --output json.
     match ctx.output() {
         crate::Output::Json => crate::render::json_line("iam-policy", serde_json::json!(policy)),

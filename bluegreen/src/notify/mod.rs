@@ -14,6 +14,50 @@ mod http;
 mod payload;
 
 pub use http::{HttpTransport, check_url};
+
+/// Checks that `topic` is an SNS topic's ARN.
+pub fn check_topic(what: &str, topic: &str) -> Result<(), NotifyError> {
+    let parts: Vec<&str> = topic.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(NotifyError::Topic {
+            what: what.to_string(),
+            topic: topic.to_string(),
+        })
+    }
+}
+
+/// A [`Transport`] that publishes to an SNS topic (the channel's URL is the topic's ARN; the body is an
+/// SNS channel's [`payload`]).
+pub struct SnsTransport(pub bluegreen_aws::SnsPublisher);
+
+#[async_trait]
+impl Transport for SnsTransport {
+    async fn post(&self, url: &Secret, body: &str) -> Result<(), PostError> {
+        let v: serde_json::Value = serde_json::from_str(body)
+            .map_err(|e| PostError(format!("not an SNS payload: {e}")))?;
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        self.0
+            .publish(
+                url.expose(),
+                &text("subject"),
+                &text("message"),
+                &text("class"),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| PostError(e.to_string()))
+    }
+}
 pub use payload::payload;
 
 use async_trait::async_trait;
@@ -112,6 +156,9 @@ pub enum ChannelKind {
     Teams,
     /// Any URL: the event itself as JSON, `{"type": "event", "data": <record entry>}`.
     Webhook,
+    /// An Amazon SNS topic (its ARN): a subject and a plain-text message, with the event class as the
+    /// `bluegreen.event` message attribute (for subscription filter policies).
+    Sns,
 }
 
 impl ChannelKind {
@@ -248,6 +295,14 @@ pub enum NotifyError {
         /// The setting.
         what: String,
     },
+    /// A topic that is not an SNS topic's ARN.
+    #[error("{what} {topic:?}: expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")]
+    Topic {
+        /// The setting.
+        what: String,
+        /// The value.
+        topic: String,
+    },
 }
 
 fn class_names() -> String {
@@ -314,10 +369,13 @@ struct Counters {
 /// A callback told of a channel's trouble (once per channel and kind of trouble), in words without the URL.
 pub type Warn = Arc<dyn Fn(String) + Send + Sync>;
 
+/// One channel's queue: the channel, its sender (`None` once closed) and its counts.
+type Queue = (Channel, Option<mpsc::Sender<String>>, Arc<Counters>);
+
 /// The observer that queues notifications. See the module's documentation.
 pub struct Notifier {
     context: Context,
-    queues: Mutex<Vec<(Channel, Option<mpsc::Sender<String>>, Arc<Counters>)>>,
+    queues: Mutex<Vec<Queue>>,
     warn: Warn,
     warned_full: Mutex<Vec<ChannelKind>>,
 }
@@ -327,25 +385,25 @@ pub struct Notifier {
 pub type Sending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Notifier {
-    /// A notifier for `channels` and the future that sends for it. Nothing is sent until the future runs.
+    /// A notifier for `channels`, each with the transport that posts for it, and the future that sends for
+    /// it. Nothing is sent until the future runs.
     pub fn new(
-        channels: Vec<Channel>,
+        channels: Vec<(Channel, Arc<dyn Transport>)>,
         context: Context,
-        transport: Arc<dyn Transport>,
         clock: Arc<dyn Clock>,
         delivery: Delivery,
         warn: Warn,
     ) -> (Notifier, Sending) {
         let mut queues = Vec::new();
         let mut workers = Vec::new();
-        for channel in channels {
+        for (channel, transport) in channels {
             let (tx, rx) = mpsc::channel::<String>(delivery.queue.max(1));
             let counters = Arc::new(Counters::default());
             workers.push(worker(
                 channel.clone(),
                 rx,
                 counters.clone(),
-                transport.clone(),
+                transport,
                 clock.clone(),
                 delivery,
                 warn.clone(),

@@ -10,7 +10,26 @@ pub fn payload(kind: ChannelKind, context: &Context, entry: &RecordEntry) -> Val
         ChannelKind::Webhook => json!({"type": "event", "data": entry}),
         ChannelKind::Slack => slack(context, entry),
         ChannelKind::Teams => teams(context, entry),
+        ChannelKind::Sns => sns(context, entry),
     }
+}
+
+/// What [`super::SnsTransport`] publishes: a subject, a plain-text message, the event's class.
+fn sns(context: &Context, entry: &RecordEntry) -> Value {
+    let (title, detail) = words(context, &entry.event);
+    let mut message = title.clone();
+    if !detail.is_empty() {
+        message.push_str(&format!("\n{detail}"));
+    }
+    message.push('\n');
+    for (k, v) in facts(context, entry) {
+        message.push_str(&format!("\n{k}: {v}"));
+    }
+    json!({
+        "subject": clip(&title, 100),
+        "message": message,
+        "class": EventClass::of(&entry.event).map_or(entry.event.kind(), |c| c.name()),
+    })
 }
 
 /// The title and the line under it, in words.

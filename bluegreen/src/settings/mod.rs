@@ -272,6 +272,8 @@ pub struct NotifySection {
     pub teams: Option<String>,
     /// Any URL that takes each event as JSON.
     pub webhook: Option<String>,
+    /// An SNS topic's ARN (not a secret; the role needs `sns:Publish` on it, which `iam-policy` prints).
+    pub sns: Option<String>,
     /// The classes every channel gets (default: started, waiting-for-approval, rolled-back, promoted,
     /// stopped).
     pub events: Option<Vec<String>>,
@@ -281,6 +283,8 @@ pub struct NotifySection {
     pub teams_events: Option<Vec<String>>,
     /// The webhook's own classes.
     pub webhook_events: Option<Vec<String>>,
+    /// The SNS topic's own classes.
+    pub sns_events: Option<Vec<String>>,
     /// A link to the deployment's report in messages; `{id}` is replaced by the deployment's id.
     pub report_url: Option<String>,
 }
@@ -314,6 +318,7 @@ impl NotifySection {
                 ChannelKind::Slack => (&self.slack, &self.slack_events),
                 ChannelKind::Teams => (&self.teams, &self.teams_events),
                 ChannelKind::Webhook => (&self.webhook, &self.webhook_events),
+                ChannelKind::Sns => (&self.sns, &self.sns_events),
             };
             let events_key = format!("{}_events", kind.name());
             let own = classes(&events_key, own)?;
@@ -327,9 +332,18 @@ impl NotifySection {
                 continue;
             };
             let what = format!("notify.{}", kind.name());
-            let url = Secret::resolve(&what, reference, &env)
-                .map_err(|e| SettingsError::new(e.to_string()))?;
-            crate::notify::check_url(&what, &url).map_err(|e| SettingsError::new(e.to_string()))?;
+            let url = if *kind == ChannelKind::Sns {
+                // A topic's ARN is a name, not a secret.
+                crate::notify::check_topic(&what, reference)
+                    .map_err(|e| SettingsError::new(e.to_string()))?;
+                Secret::plain(reference.clone())
+            } else {
+                let url = Secret::resolve(&what, reference, &env)
+                    .map_err(|e| SettingsError::new(e.to_string()))?;
+                crate::notify::check_url(&what, &url)
+                    .map_err(|e| SettingsError::new(e.to_string()))?;
+                url
+            };
             out.push(Channel {
                 kind: *kind,
                 url,
