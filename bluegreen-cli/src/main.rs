@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Exit codes, decided here and only here.
 mod exit {
-    /// Done: promoted (or nothing to do).
+    /// Done: promoted (or nothing to do), or watching the new color with the rollback armed.
     pub const OK: u8 = 0;
     /// A gate (or approval, or a pre-traffic hook) stopped the deployment; traffic is on the stable color.
     pub const ROLLED_BACK: u8 = 1;
@@ -90,6 +90,8 @@ fn exit_code(result: &Result<Ended, Failure>) -> u8 {
         Ok(Ended::Done) => exit::OK,
         Ok(Ended::Deployment(outcome)) => match outcome {
             Outcome::Promoted { .. } => exit::OK,
+            // All traffic on the new color, judged so far and watched on: the release did its part.
+            Outcome::Watching { .. } => exit::OK,
             // Rolled back because AWS failed, not because the release was judged: not a failed release.
             Outcome::RolledBack { reason, .. } if !reason.is_verdict() => exit::PROVIDER,
             Outcome::RolledBack { .. } => exit::ROLLED_BACK,

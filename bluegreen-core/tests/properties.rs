@@ -227,6 +227,7 @@ proptest! {
             }
             Outcome::Aborted { reason, .. } => prop_assert!(false, "aborted: {}", reason),
             Outcome::Interrupted { reason, .. } => prop_assert!(false, "interrupted: {}", reason),
+            Outcome::Watching { .. } => prop_assert!(false, "watching, with no watch in the schedule"),
         }
 
         // 4. The old color is scaled down only after the promotion was recorded, and never while it holds

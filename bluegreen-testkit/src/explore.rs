@@ -374,6 +374,8 @@ fn check(
                 ));
             }
         }
+        // The explored schedules have no watch: a run that stops watching is a run that stopped early.
+        Outcome::Watching { .. } => broke("a schedule without a watch stopped watching".into()),
         // Only a change made while the run lived may interrupt it.
         Outcome::Interrupted { reason, .. } => {
             if !live_change {

@@ -76,6 +76,22 @@ pub enum PlannedChange {
         #[serde(with = "humantime_serde")]
         duration: Duration,
     },
+    /// Keep the old color able to take traffic back while the new one is judged ([`Step::Watch`]).
+    Watch {
+        /// The schedule entry.
+        index: usize,
+        /// How long.
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+        /// How long a breach rolls back.
+        #[serde(with = "humantime_serde")]
+        armed: Duration,
+        /// The old color, kept at its capacity.
+        kept: Color,
+        /// How often the gates are polled.
+        #[serde(with = "humantime_serde")]
+        interval: Duration,
+    },
     /// After promotion and a delay, scale the old color's group to 0.
     ScaleDown {
         /// The old color.
@@ -135,6 +151,19 @@ impl fmt::Display for PlannedChange {
                 None => write!(f, "wait for an approval"),
             },
             PlannedChange::Pause { duration, .. } => write!(f, "pause {}", d(duration)),
+            PlannedChange::Watch {
+                duration,
+                armed,
+                kept,
+                interval,
+                ..
+            } => write!(
+                f,
+                "watch for {} with {kept} kept at its capacity, polling the gates every {}; a breach in the first {} rolls back to {kept}, later ones are told, not acted on; `promote` ends the watch, `abort` rolls back",
+                d(duration),
+                d(interval),
+                d(armed)
+            ),
             PlannedChange::ScaleDown { color, after } => write!(
                 f,
                 "{} after promotion, scale {color}'s Auto Scaling group to 0",
@@ -245,6 +274,13 @@ impl Plan {
                 Step::Pause { duration } => PlannedChange::Pause {
                     index,
                     duration: *duration,
+                },
+                Step::Watch { duration, armed } => PlannedChange::Watch {
+                    index,
+                    duration: *duration,
+                    armed: *armed,
+                    kept: stable,
+                    interval: self.gates.interval,
                 },
             });
         }

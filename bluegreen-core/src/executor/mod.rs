@@ -155,6 +155,7 @@ pub struct Executor {
     run: String,
     host: String,
     lease_ttl: std::time::Duration,
+    watch_through: bool,
 }
 
 /// The default lease of the deployment lock: renewed every 30 s while a run lives, taken over 60 s after
@@ -174,6 +175,7 @@ impl Executor {
             run,
             host: "local".into(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            watch_through: false,
         }
     }
 
@@ -204,6 +206,15 @@ impl Executor {
     /// Sends progress to `observer`.
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
+        self
+    }
+
+    /// Watches a [`Step::Watch`](crate::Step::Watch) to its end in this run. By default a run that reaches
+    /// a watch judges once and stops there ([`Outcome::Watching`]): the deployment stays in progress (its
+    /// lock and record say so) and a later run — `bluegreen watch --once` from a schedule, any machine —
+    /// resumes it, judges what was published since, and stops again.
+    pub fn watching_through(mut self) -> Self {
+        self.watch_through = true;
         self
     }
 

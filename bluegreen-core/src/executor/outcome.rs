@@ -1,5 +1,5 @@
 use crate::gate::GateReport;
-use crate::{Color, TrafficSplit};
+use crate::{Color, Timestamp, TrafficSplit};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -41,12 +41,25 @@ pub enum Outcome {
         /// The split found, when every route agrees on one.
         split: Option<TrafficSplit>,
     },
+    /// Not an end: the deployment watches the new color ([`Step::Watch`](crate::Step::Watch)) with all traffic
+    /// on it and the old color kept; this run judged what was published and stopped. The deployment stays in
+    /// progress (its record says so and holds the application), and a later run resumes the watch. Never
+    /// recorded as a `finished` event.
+    Watching {
+        /// When the watch ends (and the deployment is promoted).
+        until: Timestamp,
+        /// Until when a breach rolls back.
+        armed_until: Timestamp,
+        /// The color a rollback goes back to, kept at its capacity.
+        kept: Color,
+    },
 }
 
 impl Outcome {
-    /// `promoted`, `rolled-back`, `aborted` or `interrupted`.
+    /// `promoted`, `rolled-back`, `aborted`, `interrupted` or `watching`.
     pub fn kind(&self) -> &'static str {
         match self {
+            Outcome::Watching { .. } => "watching",
             Outcome::Promoted { .. } => "promoted",
             Outcome::RolledBack { .. } => "rolled-back",
             Outcome::Aborted { .. } => "aborted",
@@ -103,6 +116,14 @@ impl fmt::Display for Outcome {
                 }
                 Ok(())
             }
+            Outcome::Watching {
+                until,
+                armed_until,
+                kept,
+            } => write!(
+                f,
+                "watching until {until}; rollback to {kept} armed until {armed_until}"
+            ),
         }
     }
 }

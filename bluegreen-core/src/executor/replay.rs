@@ -46,6 +46,10 @@ pub struct Replay {
     pub outcome: Option<Outcome>,
     /// Whether the pre-traffic hooks ran and passed (they are not run again on resume).
     pub pre_traffic_passed: bool,
+    /// Whether the after-switch hooks ran and passed (before a watch; not run again on resume).
+    pub after_switch_passed: bool,
+    /// The newest CloudWatch minute a poll judged: a resumed watch judges from the one after it.
+    pub last_judged_minute: Option<Timestamp>,
     /// A decision the record already implies but did not act on: a bake whose recorded verdicts reached a
     /// limit, or an approval that was rejected, before the rollback was recorded (a crash in between).
     pub pending_rollback: Option<(RollbackReason, usize)>,
@@ -119,6 +123,8 @@ impl Replay {
             scaled_down: false,
             outcome: None,
             pre_traffic_passed: false,
+            after_switch_passed: false,
+            last_judged_minute: None,
             pending_rollback: None,
             tally: None,
             len: 0,
@@ -194,7 +200,13 @@ impl Replay {
             Event::Polled { index, reports, .. } => {
                 let index = check(*index)?;
                 self.tally_poll(index, reports);
+                let newest = reports.iter().filter_map(|r| r.minute).max();
+                self.last_judged_minute = self.last_judged_minute.max(newest);
             }
+            Event::HooksRan {
+                point: crate::HookPoint::AfterSwitch { .. },
+                failure: None,
+            } => self.after_switch_passed = true,
             Event::HooksRan {
                 point: crate::HookPoint::PreTraffic,
                 failure: None,
@@ -226,7 +238,7 @@ impl Replay {
         use crate::gate::PollDecision;
         let approval = matches!(
             self.plan.schedule.steps().get(index),
-            Some(crate::Step::Approval { .. })
+            Some(crate::Step::Approval { .. } | crate::Step::Watch { .. })
         );
         let mut limits = self.plan.gates.limits;
         if approval {
@@ -268,9 +280,10 @@ impl Replay {
     /// under way or implied. A person's approval is meant for this step only.
     pub fn waiting_for_approval(&self) -> Option<usize> {
         let i = self.in_progress?;
+        // A watch waits for a decision too: `promote` ends it, `abort` rolls back.
         let is_approval = matches!(
             self.plan.schedule.steps().get(i),
-            Some(crate::Step::Approval { .. })
+            Some(crate::Step::Approval { .. } | crate::Step::Watch { .. })
         );
         (is_approval
             && !self.approved.contains(&i)

@@ -64,6 +64,19 @@ pub enum Step {
         #[serde(with = "humantime_serde")]
         duration: Duration,
     },
+    /// After the last weight step, with all traffic on the new color: keep the old color able to take it back
+    /// and judge the new one for `duration` (the guide's 24 hours). A breach in the first `armed` of it rolls
+    /// back; after that a breach is recorded (and told) but traffic stays. `promote` ends the watch early,
+    /// `abort` rolls back. Its end is fixed when it starts: a resumed watch (`bluegreen watch --once` from a
+    /// schedule) keeps it. Only the last step of a schedule.
+    Watch {
+        /// How long to watch.
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+        /// How long from its start a breach rolls back.
+        #[serde(with = "humantime_serde")]
+        armed: Duration,
+    },
 }
 
 impl fmt::Display for Step {
@@ -87,6 +100,12 @@ impl fmt::Display for Step {
             Step::Pause { duration } => {
                 write!(f, "pause {}", humantime::format_duration(*duration))
             }
+            Step::Watch { duration, armed } => write!(
+                f,
+                "watch {} (rollback armed {})",
+                humantime::format_duration(*duration),
+                humantime::format_duration(*armed)
+            ),
         }
     }
 }
@@ -161,6 +180,24 @@ pub enum ScheduleError {
         step: usize,
         /// `bake` or `pause`.
         kind: &'static str,
+    },
+    /// A watch that is not the last step, or that does not follow the last weight step's 100 %.
+    #[error("step {step} (watch) must be the last step, after all traffic is on the new color")]
+    WatchNotLast {
+        /// 1-based position.
+        step: usize,
+    },
+    /// A watch armed for longer than it lasts.
+    #[error(
+        "step {step} (watch {watch}) cannot keep the rollback armed for {armed}, longer than it watches"
+    )]
+    WatchArmedTooLong {
+        /// 1-based position.
+        step: usize,
+        /// The watch's length, as a person reads it.
+        watch: String,
+        /// The armed length, as a person reads it.
+        armed: String,
     },
     /// A duration that cannot be parsed.
     #[error("{what} {text:?} is not a duration (examples: 90s, 3m, 1h30m): {reason}")]
@@ -242,6 +279,22 @@ impl Schedule {
                     return Err(ScheduleError::ZeroDuration {
                         step: i + 1,
                         kind: "pause",
+                    });
+                }
+                Step::Watch { duration, .. } if duration.is_zero() => {
+                    return Err(ScheduleError::ZeroDuration {
+                        step: i + 1,
+                        kind: "watch",
+                    });
+                }
+                Step::Watch { .. } if i + 1 != steps.len() || i == 0 => {
+                    return Err(ScheduleError::WatchNotLast { step: i + 1 });
+                }
+                Step::Watch { duration, armed } if armed > duration => {
+                    return Err(ScheduleError::WatchArmedTooLong {
+                        step: i + 1,
+                        watch: humantime::format_duration(*duration).to_string(),
+                        armed: humantime::format_duration(*armed).to_string(),
                     });
                 }
                 _ => {}

@@ -12,6 +12,53 @@ impl Run<'_> {
         on_timeout: TimeoutAction,
     ) -> Result<(), Stop> {
         let deadline = timeout.map(|t| self.now() + t);
+        self.decide(index, deadline, timeout, on_timeout, None)
+            .await
+    }
+
+    /// A watch: a wait for a decision whose end is fixed when it starts (a resumed watch keeps it), that
+    /// completes when it ends, with the gates polled from its first moment, failures rolling back only
+    /// until `armed` has passed. Unless the executor watches through, it stops this run after its first
+    /// poll ([`Stop::Suspend`]): a later run resumes it.
+    pub(super) async fn watch(
+        &mut self,
+        index: usize,
+        duration: Duration,
+        armed: Duration,
+        r: &Replay,
+    ) -> Result<(), Stop> {
+        let resumed = r.in_progress == Some(index);
+        let deadline = match r.approval_deadline {
+            Some(d) if resumed => d,
+            _ => self.now() + duration,
+        };
+        let start = deadline - duration;
+        // The minutes since the watch began, or since the last one an earlier run judged: none is skipped
+        // between two runs, none judged twice.
+        let from = match r.last_judged_minute {
+            Some(m) if resumed => (m + MINUTE).max(start),
+            _ => start,
+        };
+        self.book = MinuteBook::new(from, self.plan.gates.window_length());
+        self.decide(
+            index,
+            Some(deadline),
+            Some(duration),
+            TimeoutAction::Promote,
+            Some(start + armed),
+        )
+        .await
+    }
+
+    /// Waits for a decision until `deadline` while polling the gates; `armed_until` makes it a watch.
+    async fn decide(
+        &mut self,
+        index: usize,
+        deadline: Option<Timestamp>,
+        timeout: Option<Duration>,
+        on_timeout: TimeoutAction,
+        armed_until: Option<Timestamp>,
+    ) -> Result<(), Stop> {
         self.record(Event::ApprovalRequested { index, deadline })
             .await?;
         let request = ApprovalRequest {
@@ -32,7 +79,13 @@ impl Run<'_> {
             ..self.plan.gates.limits
         };
         let mut tally = BakeTally::default();
-        let mut next_poll = self.now() + interval;
+        // A watch polls at once: a run that resumes it judges what was published since the last.
+        let mut next_poll = if armed_until.is_some() {
+            self.now()
+        } else {
+            self.now() + interval
+        };
+        let mut disarmed = false;
         loop {
             // Wake for the next poll, the deadline, or to renew the lease, whichever comes first.
             let renew = self.now() + self.exec.lease_ttl / 3;
@@ -96,11 +149,31 @@ impl Run<'_> {
                     next_poll = self.now() + interval;
                     // An approval can wait for hours: the listener is watched as the gates are.
                     self.ensure_untouched().await?;
-                    if !self.plan.gates.bake.is_empty()
+                    if let Some(armed) = armed_until
+                        && self.now() >= armed
+                        && !disarmed
+                    {
+                        // Past the armed window a breach is recorded and told, not acted on.
+                        disarmed = true;
+                        let mut observing = (*self.gates).clone();
+                        for g in &mut observing.bake {
+                            g.mode = crate::gate::GateMode::Observe;
+                        }
+                        self.gates = std::sync::Arc::new(observing);
+                    }
+                    if !self.gates.bake.is_empty()
                         && let PollDecision::Rollback { limit, report } =
                             self.poll(index, &mut tally, &limits, false).await?
                     {
                         return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
+                    }
+                    if let Some(armed) = armed_until
+                        && !self.exec.watch_through
+                    {
+                        return Err(Stop::Suspend {
+                            until: deadline.unwrap_or(armed),
+                            armed_until: armed,
+                        });
                     }
                 }
             }

@@ -31,6 +31,11 @@ use std::time::Duration;
 /// Why the forward path stopped.
 enum Stop {
     Rollback(RollbackReason),
+    /// A watch judged what was published and stops this run; the deployment stays in progress.
+    Suspend {
+        until: Timestamp,
+        armed_until: Timestamp,
+    },
     Leave(String),
     /// The run lost its lock to another run: it must not touch traffic or the record again.
     Lost(String),
@@ -54,6 +59,7 @@ impl Stop {
         match self {
             Stop::Rollback(r) => r.to_string(),
             Stop::Leave(m) | Stop::Lost(m) => m,
+            Stop::Suspend { until, .. } => format!("watching until {until}"),
             Stop::Outside {
                 what,
                 expected,
@@ -212,6 +218,15 @@ impl<'a> Run<'a> {
                 self.record_or_tell(Event::ChangedOutside { expected, found })
                     .await;
                 Outcome::Interrupted { reason, split }
+            }
+            Err(Stop::Suspend { until, armed_until }) => {
+                // Not finished: the record says the deployment is in progress (nothing more is written),
+                // the listener's mark stays, and the next run resumes the watch.
+                return Outcome::Watching {
+                    until,
+                    armed_until,
+                    kept: self.stable,
+                };
             }
             Err(Stop::Lost(reason)) => {
                 return Outcome::Aborted {
@@ -391,6 +406,14 @@ impl<'a> Run<'a> {
                 Step::Pause { duration } => {
                     self.sleep_until(self.now() + *duration).await?;
                 }
+                Step::Watch { duration, armed } => {
+                    if !r.after_switch_passed {
+                        // The switch is complete: its hooks (end-to-end tests) run before the watch.
+                        let split = TrafficSplit::all_to(self.new_color());
+                        self.hooks(HookPoint::AfterSwitch { split }).await?;
+                    }
+                    self.watch(index, *duration, *armed, r).await?;
+                }
             }
             self.record(Event::StepCompleted { index }).await?;
         }
@@ -401,7 +424,10 @@ impl<'a> Run<'a> {
             TrafficSplit::all_to(self.new_color())
         };
         if !r.promoted {
-            self.hooks(HookPoint::AfterSwitch { split }).await?;
+            let watched = matches!(steps.last(), Some(Step::Watch { .. }));
+            if !watched {
+                self.hooks(HookPoint::AfterSwitch { split }).await?;
+            }
             // The last chance for an abort: after `promoted`, a deployment is not rolled back.
             if self.exec.cancel.is_cancelled() {
                 return Err(self.cancel_stop());

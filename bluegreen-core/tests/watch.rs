@@ -1,0 +1,304 @@
+//! The watch after the switch (issue 24): all traffic on the new color, the old one kept, the gates polled
+//! for hours, a breach rolling back while the rollback is armed — driven by one long run, or by short runs
+//! every few minutes that each resume it. On virtual time: a 24-hour watch runs in milliseconds.
+
+use bluegreen_core::gate::Verdict;
+use bluegreen_core::*;
+use bluegreen_testkit::*;
+use std::time::Duration;
+
+const APP: &str = "poc/poc-web";
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The default gradual release, then a watch of `watch` armed for `armed`.
+fn watched(watch: Duration, armed: Duration) -> Plan {
+    let mut steps = Strategy::gradual().compile().unwrap().steps().to_vec();
+    steps.push(Step::Watch {
+        duration: watch,
+        armed,
+    });
+    let mut plan = Plan::new(APP, Schedule::new(steps).unwrap());
+    // A full deployment: green raised first, blue scaled down five minutes after the promotion.
+    plan.capacity = Some(CapacityPolicy::default());
+    plan
+}
+
+/// A world whose green starts answering 30 % of requests with 5xx `at` after the start.
+fn trouble_at(at: Duration) -> WorldConfig {
+    let mut c = WorldConfig::default();
+    c.scripts.green = Script::default().at(at, Change::ErrorRate(0.3));
+    c
+}
+
+fn offset_of(h: &Harness, f: impl Fn(&Event) -> bool) -> Option<Duration> {
+    h.events
+        .entries()
+        .iter()
+        .find(|e| f(&e.event))
+        .map(|e| h.offset(e.at))
+}
+
+/// When the world of `seed` publishes the minute that starts at `minute` (from the start).
+fn published_at(seed: u64, minute: Duration) -> Duration {
+    let (delay, _) = PublicationDelay::default().draw(seed, EPOCH_2026 + minute);
+    minute + secs(60) + Duration::from_secs(delay.as_secs_f64().ceil() as u64)
+}
+
+/// The issue's scenario in one long run: promoted to 100 % in the first half hour, the new color's 5xx rise
+/// three hours later, inside the armed window → rolled back to the kept old color within one CloudWatch
+/// publication of the first bad minute and one poll; the old color never lost its capacity.
+#[test]
+fn a_breach_hours_after_the_switch_rolls_back_to_the_kept_color() {
+    let at = secs(3 * 3600);
+    let h = Harness::new(trouble_at(at)).with_capacity();
+    let exec = h.executor().watching_through();
+    let outcome = run_virtual(
+        h.world.clock(),
+        exec.run(
+            DeploymentId::new("w1").unwrap(),
+            watched(24 * HOUR, 4 * HOUR),
+        ),
+    )
+    .unwrap()
+    .unwrap();
+    let Outcome::RolledBack { reason, split, .. } = &outcome else {
+        panic!("{outcome}")
+    };
+    assert_eq!(*split, TrafficSplit::all_to(Color::Blue));
+    assert!(
+        matches!(reason, RollbackReason::Gate { report, .. } if report.gate == "5xx-rate"),
+        "{reason}"
+    );
+    let watch_from = offset_of(&h, |e| {
+        matches!(
+            e,
+            Event::StepStarted {
+                step: Step::Watch { .. },
+                ..
+            }
+        )
+    })
+    .unwrap();
+    assert!(
+        watch_from < secs(40 * 60),
+        "the watch began at {watch_from:?}"
+    );
+    let started = offset_of(&h, |e| matches!(e, Event::RollbackStarted { .. })).unwrap();
+    let limit = published_at(WorldConfig::default().seed, at) + secs(10);
+    assert!(
+        started > at && started <= limit,
+        "the rollback started at {started:?}; the first bad minute was published by {:?}",
+        limit - secs(10)
+    );
+    // Blue kept its capacity through the watch: the rollback had somewhere to go at once.
+    assert!(
+        h.events
+            .entries()
+            .iter()
+            .all(|e| !matches!(e.event, Event::ScaledDown { .. }))
+    );
+    assert!(h.world.asg_capacity(Color::Blue).0 > 0);
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+}
+
+/// Past the armed window a breach is recorded, in observe mode, and traffic stays; the watch ends on time
+/// and the deployment is promoted, then the old color is scaled down.
+#[test]
+fn past_the_armed_window_a_breach_is_told_not_acted_on() {
+    let h = Harness::new(trouble_at(secs(3 * 3600))).with_capacity();
+    let exec = h.executor().watching_through();
+    let outcome = run_virtual(
+        h.world.clock(),
+        exec.run(DeploymentId::new("w2").unwrap(), watched(6 * HOUR, HOUR)),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Promoted {
+                scaled_down: Some(Color::Blue),
+                ..
+            }
+        ),
+        "{outcome}"
+    );
+    let observed_failures = h
+        .events
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Polled { reports, .. } => Some(reports.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .inspect(|r| assert_eq!(r.mode, gate::GateMode::Observe, "{r}"))
+        .count();
+    assert!(observed_failures > 0, "the breach was recorded");
+    let watch_from = offset_of(&h, |e| {
+        matches!(
+            e,
+            Event::StepStarted {
+                step: Step::Watch { .. },
+                ..
+            }
+        )
+    })
+    .unwrap();
+    let promoted = offset_of(&h, |e| matches!(e, Event::Promoted { .. })).unwrap();
+    assert!(
+        promoted >= watch_from + 6 * HOUR && promoted < watch_from + 6 * HOUR + secs(20),
+        "promoted at {promoted:?}, the watch began at {watch_from:?}"
+    );
+}
+
+/// Driven by short runs — `bluegreen watch --once` every 5 minutes — the same breach is caught by the
+/// first run after its minute is published: each run resumes the watch, judges every minute published
+/// since the last run judged (none skipped, none twice), and stops, leaving the deployment in progress.
+#[test]
+fn short_runs_every_five_minutes_catch_the_breach() {
+    let at = secs(3 * 3600);
+    let h = Harness::new(trouble_at(at)).with_capacity();
+    // The release itself stops at the watch after its first poll.
+    let first = h.run("w3", watched(24 * HOUR, 4 * HOUR)).unwrap();
+    let Outcome::Watching {
+        until,
+        armed_until,
+        kept,
+    } = first
+    else {
+        panic!("{first}")
+    };
+    assert_eq!(kept, Color::Blue);
+    assert_eq!(until.since(armed_until), 20 * HOUR);
+    // Another release is refused meanwhile: the deployment is in progress.
+    let refused = h.run("other", watched(HOUR, HOUR)).unwrap_err();
+    assert!(matches!(refused, ExecError::Unfinished(_)), "{refused}");
+    let mut runs = 0;
+    let outcome = loop {
+        h.world.clock().advance(secs(300));
+        runs += 1;
+        match h.resume("w3", ResumeAction::Continue).unwrap() {
+            Outcome::Watching { until: u, .. } => assert_eq!(u, until, "the end is kept"),
+            other => break other,
+        }
+        assert!(runs < 100, "no breach caught");
+    };
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome}");
+    let started = offset_of(&h, |e| matches!(e, Event::RollbackStarted { .. })).unwrap();
+    let published = published_at(WorldConfig::default().seed, at);
+    assert!(
+        started >= published && started <= published + secs(300),
+        "rolled back at {started:?}: the first run after the bad minute was published ({published:?})"
+    );
+    // Every minute of the watch judged once, in order, across all the runs.
+    let mut minutes: Vec<Timestamp> = h
+        .events
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Polled { reports, .. } => Some(
+                reports
+                    .iter()
+                    .filter(|r| r.gate == "5xx-rate")
+                    .filter_map(|r| r.minute)
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let judged = minutes.len();
+    minutes.dedup();
+    assert_eq!(minutes.len(), judged, "no minute judged twice");
+    assert!(minutes.windows(2).all(|w| w[1] > w[0]));
+    let watch_minutes: Vec<&Timestamp> = minutes
+        .iter()
+        .filter(|m| h.offset(**m) > secs(40 * 60))
+        .collect();
+    assert!(
+        watch_minutes
+            .windows(2)
+            .all(|w| w[1].since(*w[0]) == secs(60)),
+        "no minute skipped between runs"
+    );
+}
+
+/// `promote` ends a watch early (the deployment is promoted); `abort` rolls it back.
+#[test]
+fn a_person_ends_the_watch_or_rolls_it_back() {
+    for (decision, promoted) in [
+        (ApprovalDecision::Approved { by: "alice".into() }, true),
+        (
+            ApprovalDecision::Rejected {
+                by: "bob".into(),
+                reason: Some("support tickets".into()),
+            },
+            false,
+        ),
+    ] {
+        let h = Harness::new(WorldConfig::default()).with_capacity();
+        let approval = std::sync::Arc::new(ScriptedApproval::after(
+            std::sync::Arc::new(h.world.clock().clone()),
+            HOUR,
+            decision.clone(),
+        ));
+        let h = h.with_approval(approval);
+        let outcome = run_virtual(
+            h.world.clock(),
+            h.executor().watching_through().run(
+                DeploymentId::new("w4").unwrap(),
+                watched(24 * HOUR, 4 * HOUR),
+            ),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            matches!(outcome, Outcome::Promoted { .. }),
+            promoted,
+            "{decision:?}: {outcome}"
+        );
+        assert!(h.elapsed() < 2 * HOUR, "ended at once, not after 24 h");
+    }
+}
+
+/// A watch is the last step, after all traffic moved, armed for no longer than it lasts.
+#[test]
+fn a_watch_is_the_last_step() {
+    let bake = Step::Bake { duration: secs(60) };
+    let watch = Step::Watch {
+        duration: HOUR,
+        armed: HOUR,
+    };
+    let all = Step::SetWeight {
+        percent: Share::ALL,
+    };
+    assert_eq!(
+        Schedule::new(vec![all.clone(), watch.clone(), bake.clone()])
+            .unwrap_err()
+            .to_string(),
+        "step 2 (watch) must be the last step, after all traffic is on the new color"
+    );
+    assert_eq!(
+        Schedule::new(vec![
+            all.clone(),
+            Step::Watch {
+                duration: HOUR,
+                armed: 2 * HOUR
+            }
+        ])
+        .unwrap_err()
+        .to_string(),
+        "step 2 (watch 1h) cannot keep the rollback armed for 2h, longer than it watches"
+    );
+    let s = Schedule::new(vec![all, bake, watch]).unwrap();
+    assert_eq!(
+        s.to_string(),
+        "set 100% → bake 1m → watch 1h (rollback armed 1h)"
+    );
+}
