@@ -67,6 +67,9 @@ pub enum Command {
     Abort(IdArgs),
     /// Pick up a deployment whose process died.
     Resume(deploy::ResumeArgs),
+    /// Judge the new color after its switch (`[deploy] watch`), rolling back while armed: `--once` from a
+    /// schedule, or to the end.
+    Watch(deploy::WatchArgs),
     /// Release the application's lock when its holder is gone (refused while it lives).
     Unlock(manual::UnlockArgs),
     /// The schedule, the gates and the exact changes a deployment would make; changes nothing.
@@ -224,6 +227,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
                 .await
             }
             Command::Resume(a) => deploy::resume(&ctx, a).await,
+            Command::Watch(a) => deploy::watch(&ctx, a).await,
             Command::Plan(a) => deploy::plan_command(&ctx, a).await,
             Command::History => inspect::history(&ctx).await,
             Command::Report(a) => inspect::report(&ctx, a).await,

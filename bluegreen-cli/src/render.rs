@@ -358,6 +358,12 @@ impl Renderer {
                     offset(elapsed),
                     outcome_text(outcome, self.schedule().as_ref())
                 ));
+                if let Outcome::Watching { until, .. } = outcome {
+                    out(&format!(
+                        "the deployment stays in progress until {}: run `bluegreen watch --once` every few minutes (a schedule), or `bluegreen watch`; `bluegreen promote` ends the watch, `bluegreen abort` rolls back",
+                        clock_time(*until)
+                    ));
+                }
                 let calls: Vec<String> = calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 if calls.is_empty() {
                     out(&format!("took {}", humantime::format_duration(elapsed)));
@@ -383,7 +389,7 @@ impl Renderer {
             Event::StepStarted { step, .. } => {
                 *polls = BakeProgress::default();
                 match step {
-                    Step::SetWeight { .. } | Step::Approval { .. } => {
+                    Step::SetWeight { .. } | Step::Approval { .. } | Step::Watch { .. } => {
                         describe(&entry.event, self.start, self.schedule().as_ref())
                     }
                     _ => return None,
@@ -548,6 +554,20 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
         }
         Event::SplitWritten { split } => format!("split written: {split}"),
         Event::SplitVerified { split } => format!("split verified: {split}"),
+        Event::ApprovalRequested {
+            index,
+            deadline: Some(d),
+        } if matches!(
+            schedule.and_then(|s| s.steps().get(*index)),
+            Some(Step::Watch { .. })
+        ) =>
+        {
+            format!(
+                "watching until {} (+{}): `bluegreen promote` ends the watch, `bluegreen abort` rolls back",
+                clock_time(*d),
+                offset(d.since(start)).trim()
+            )
+        }
         Event::ApprovalRequested { deadline, .. } => match deadline {
             Some(d) => format!(
                 "waiting for approval until +{}",

@@ -37,7 +37,7 @@ pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
         .approval_timeout
         .or(Some(approve_after + Duration::from_secs(3600)));
     let strategy = settings.strategy().map_err(Failure::bad_input)?;
-    let schedule = strategy.compile().map_err(Failure::bad_input)?;
+    let schedule = settings.schedule().map_err(Failure::bad_input)?;
     let harness = Harness::new(scenario.world(args.seed));
     let approver = ScriptedApproval::approve_after(harness.clock(), approve_after);
     let harness = harness.with_approval(Arc::new(approver));
@@ -54,7 +54,11 @@ pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
         world.load_balancer(),
         scenario.description()
     ));
-    let exec = harness.executor().with_observer(Arc::new(renderer.clone()));
+    // Virtual time: a watch is watched to its end in the same run.
+    let exec = harness
+        .executor()
+        .with_observer(Arc::new(renderer.clone()))
+        .watching_through();
     let id = bluegreen_core::DeploymentId::new("simulated-1").map_err(Failure::bad_input)?;
     let outcome = bluegreen_testkit::run_virtual(world.clock(), exec.run(id, plan))
         .map_err(|_| Failure::bad_input("the simulation stalled"))?

@@ -2312,3 +2312,66 @@ fn the_policy_grants_publishing_to_the_notification_topic_only() {
     );
     assert_eq!(env.world(), before);
 }
+
+/// Issue 24: a release with `--watch` promotes to 100 %, judges, and exits 0 leaving the deployment in
+/// progress (another release is refused); `status` says until when it watches and that the rollback to
+/// blue is armed; `watch --once` resumes and exits again; `promote` ends the watch, taken by the next
+/// `watch --once`; then nothing is left to watch.
+#[test]
+fn a_release_watches_its_new_color_from_short_runs() {
+    let env = Env::new("watch-once");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "10s",
+        "--type",
+        "traffic-only",
+        "--watch",
+        "2h",
+        "--watch-armed",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("result: watching until"), "{stdout}");
+    assert!(stdout.contains("bluegreen watch --once"), "{stdout}");
+    let status = text(&env.run(&["status"]).stdout);
+    assert!(
+        status.contains("watch 2h (rollback armed 1h) — watching until"),
+        "{status}"
+    );
+    assert!(status.contains("rollback to blue armed until"), "{status}");
+    let again = env.run(&["deploy", "--bake", "10s", "--type", "traffic-only"]);
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again.stderr));
+    let once = env.run(&["watch", "--once"]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once.stderr));
+    assert!(
+        text(&once.stdout).contains("result: watching until"),
+        "{}",
+        text(&once.stdout)
+    );
+    let promote = env.run(&["promote"]);
+    assert_eq!(promote.status.code(), Some(0), "{}", text(&promote.stderr));
+    let once = env.run(&["watch", "--once"]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once.stderr));
+    assert!(
+        text(&once.stdout).contains("result: promoted"),
+        "{}",
+        text(&once.stdout)
+    );
+    let once = env.run(&["watch", "--once"]);
+    assert_eq!(once.status.code(), Some(0));
+    assert!(
+        text(&once.stdout).contains("nothing to watch"),
+        "{}",
+        text(&once.stdout)
+    );
+    // A watch armed for longer than it lasts is refused before anything runs.
+    let bad = env.run(&["deploy", "--watch", "1h", "--watch-armed", "2h"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("cannot keep the rollback armed for 2h, longer than it watches"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -41,6 +41,6 @@ pub use provider::{
     RouteSplit, Routing, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
-    CustomNeedsSteps, Schedule, ScheduleError, Step, StepPosition, Strategy, StrategyKind,
-    StrategySettings, TimeoutAction, parse_duration, parse_steps,
+    CustomNeedsSteps, Schedule, ScheduleError, ScheduleSettingsError, Step, StepPosition, Strategy,
+    StrategyKind, StrategySettings, TimeoutAction, parse_duration, parse_steps,
 };

@@ -88,11 +88,12 @@ fn a_breach_hours_after_the_switch_rolls_back_to_the_kept_color() {
         "the watch began at {watch_from:?}"
     );
     let started = offset_of(&h, |e| matches!(e, Event::RollbackStarted { .. })).unwrap();
-    let limit = published_at(WorldConfig::default().seed, at) + secs(10);
+    // A watch polls once a minute.
+    let limit = published_at(WorldConfig::default().seed, at) + secs(60);
     assert!(
         started > at && started <= limit,
         "the rollback started at {started:?}; the first bad minute was published by {:?}",
-        limit - secs(10)
+        limit - secs(60)
     );
     // Blue kept its capacity through the watch: the rollback had somewhere to go at once.
     assert!(
@@ -301,4 +302,71 @@ fn a_watch_is_the_last_step() {
         s.to_string(),
         "set 100% → bake 1m → watch 1h (rollback armed 1h)"
     );
+}
+
+/// What a watch costs (docs/after-the-switch.md): the provider calls of one hour of a long-running watch,
+/// and of one hour driven by `watch --once` every 5 minutes, counted on the simulated world. A budget, not
+/// a timing: a change that makes a watch chattier fails here.
+#[test]
+fn a_watch_hour_costs_a_bounded_number_of_calls() {
+    // One long run, watching through: count the calls of the watch's second hour.
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let exec = h.executor().watching_through();
+    let started = h.world.clock().now();
+    let _ = run_virtual(
+        h.world.clock(),
+        exec.run(DeploymentId::new("cost").unwrap(), watched(3 * HOUR, HOUR)),
+    )
+    .unwrap()
+    .unwrap();
+    let watch_from = started
+        + offset_of(&h, |e| {
+            matches!(
+                e,
+                Event::StepStarted {
+                    step: Step::Watch { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let hour: Vec<_> = h
+        .world
+        .calls()
+        .calls()
+        .into_iter()
+        .filter(|c| c.at >= watch_from + HOUR && c.at < watch_from + 2 * HOUR)
+        .collect();
+    let count = |op: &str| hour.iter().filter(|c| c.operation == op).count();
+    let mut per_op = std::collections::BTreeMap::new();
+    for c in &hour {
+        *per_op.entry(c.operation).or_insert(0) += 1;
+    }
+    eprintln!(
+        "long-running watch, one hour: {} calls: {per_op:?}",
+        hour.len()
+    );
+    // A poll a minute: the listener, target health, the stable color's group and one metrics query; and
+    // the lease (the listener's mark) renewed every 20 s.
+    for op in ["GetMetricData", "DescribeTargetHealth", "DescribeListeners"] {
+        assert!(count(op) <= 62, "{op}: {}", count(op));
+    }
+    assert!(count("AddTags") <= 182, "{}", count("AddTags"));
+    assert!(hour.len() <= 400, "{}", hour.len());
+
+    // Short runs every 5 minutes.
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let _ = h.run("cost", watched(3 * HOUR, HOUR)).unwrap();
+    h.world.calls().clear();
+    for _ in 0..12 {
+        h.world.clock().advance(secs(300));
+        let _ = h.resume("cost", ResumeAction::Continue).unwrap();
+    }
+    let total = h.world.calls().len();
+    eprintln!(
+        "watch --once every 5 minutes, one hour: {total} calls: {:?}",
+        h.world.calls().counts()
+    );
+    assert!(h.world.calls().count("GetMetricData") <= 24 + 2);
+    assert!(total <= 12 * 12, "{total}");
 }

@@ -79,7 +79,34 @@ pub fn ask_of(request: &Control) -> ControlAsk {
     }
 }
 
-/// Sends `request` to deployment `id` of `application` (default: the one holding the lock) once its record
+/// The deployment of `application` that holds its lock, or else the newest one that never finished (a run
+/// that died, or a watch between two runs): the one a person's request is meant for. A record that does not
+/// parse counts as unfinished.
+pub async fn current_deployment(
+    store: &Store,
+    application: &str,
+) -> Result<Option<DeploymentId>, ProviderError> {
+    if let Some(holder) = store.lock_holder(application).await? {
+        return Ok(Some(holder));
+    }
+    let ids = StateStore::list(store, application).await?;
+    for id in ids.into_iter().rev() {
+        let record = match StateStore::load(store, &id).await {
+            Ok(record) => record,
+            Err(ProviderError::Invalid { .. }) => return Ok(Some(id)),
+            Err(e) => return Err(e),
+        };
+        if !record
+            .iter()
+            .any(|e| matches!(e.event, bluegreen_core::Event::Finished { .. }))
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Sends `request` to deployment `id` of `application` (default: [`current_deployment`]) once its record
 /// says it accepts it now ([`Replay::accepts`]); returns the deployment it was sent to.
 pub async fn send_control(
     store: &Store,
@@ -89,8 +116,7 @@ pub async fn send_control(
 ) -> Result<DeploymentId, ControlError> {
     let id = match id {
         Some(id) => id,
-        None => store
-            .lock_holder(application)
+        None => current_deployment(store, application)
             .await
             .map_err(|source| ControlError::StoreUnreadable {
                 application: application.to_string(),

@@ -46,7 +46,9 @@ mod sim {
 mod store;
 
 pub use cache::ResolvedCache;
-pub use control::{ControlError, UnlockError, Unlocked, ask_of, send_control, unlock};
+pub use control::{
+    ControlError, UnlockError, Unlocked, ask_of, current_deployment, send_control, unlock,
+};
 pub use deployer::{Deployer, DeployerBuilder, Error, Recorded, history};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};

@@ -210,6 +210,8 @@ async fn run_plan(
         renderer,
         async move |exec: &Executor| exec.run(run_id, plan).await,
         &id,
+        // A release that reaches its watch judges once and exits: the watch is driven by `watch`.
+        false,
     )
     .await
 }
@@ -221,6 +223,7 @@ async fn execute(
     renderer: &Renderer,
     run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
     id: &DeploymentId,
+    watch_through: bool,
 ) -> Result<Ended, Failure> {
     let notifier = crate::notify::start(
         ctx,
@@ -237,7 +240,10 @@ async fn execute(
         ])),
         None => Arc::new(renderer.clone()),
     };
-    let exec = w.executor().with_observer(observer);
+    let mut exec = w.executor().with_observer(observer);
+    if watch_through {
+        exec = exec.watching_through();
+    }
     let token = exec.cancel_token();
     let interrupted = Arc::new(AtomicBool::new(false));
     let terminated = Arc::new(AtomicBool::new(false));
@@ -428,6 +434,67 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
         &renderer,
         async move |exec: &Executor| exec.resume(&run_id, action).await,
         &id,
+        false,
+    )
+    .await
+}
+
+/// `watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The deployment (default: the one in progress).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Judge what CloudWatch published since the last run, act on it, and exit: for a schedule (cron,
+    /// a CI schedule, EventBridge Scheduler) every few minutes. Without it, watch to the end.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// `watch`: resumes the deployment that watches the new color after its switch (`[deploy] watch`).
+pub async fn watch(ctx: &Context, a: WatchArgs) -> Result<Ended, Failure> {
+    crate::notify::channels(ctx)?;
+    let w = ctx.wire_with(true, None, true).await?;
+    let id = match a.id {
+        Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
+        None => match current_deployment(&w).await? {
+            Some(id) => id,
+            None => {
+                // A schedule that outlives the watch finds nothing: that is not an error.
+                crate::render::out(&format!(
+                    "nothing to watch: no deployment of {} is in progress",
+                    w.application()
+                ));
+                return Ok(Ended::Done);
+            }
+        },
+    };
+    let before = replay(&w, &id).await?;
+    let step = before
+        .in_progress
+        .and_then(|i| before.plan.schedule.steps().get(i).map(|s| (i, s)));
+    if before.outcome.is_some() {
+        crate::render::out(&format!("nothing to watch: deployment {id} has ended"));
+        return Ok(Ended::Done);
+    }
+    if !matches!(step, Some((_, bluegreen_core::Step::Watch { .. }))) {
+        let at = match step {
+            Some((i, s)) => format!("at {} ({s})", before.plan.schedule.position(i)),
+            None => "between steps".into(),
+        };
+        return Err(Failure::refused(format!(
+            "deployment {id} is not watching ({at}): `bluegreen resume` continues it; nothing was changed"
+        )));
+    }
+    let renderer = live_renderer(ctx, before.started_at).with_plan(before.plan.clone());
+    let run_id = id.clone();
+    execute(
+        ctx,
+        &w,
+        &renderer,
+        async move |exec: &Executor| exec.resume(&run_id, ResumeAction::Continue).await,
+        &id,
+        !a.once,
     )
     .await
 }

@@ -154,9 +154,10 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     let deployment = match current_deployment(w).await? {
         Some(id) => match replay(w, &id).await {
             Ok(r) => {
-                human.push_str(&in_progress(&id, &r));
+                human.push_str(&in_progress(&id, &r, w.providers().clock.now()));
                 json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
                        "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
+                       "watching": watching(&r).map(|(until, armed_until)| json!({"until": until, "armed_until": armed_until, "kept": r.stable})),
                        "last_gates": last_gates(w, &id).await})
             }
             Err(e) => match w.store().load(&id).await {
@@ -303,7 +304,7 @@ fn store_location(w: &Wired) -> String {
     }
 }
 
-fn in_progress(id: &DeploymentId, r: &Replay) -> String {
+fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) -> String {
     let steps = r.plan.schedule.steps();
     let next = match (r.next_step(), &r.rollback) {
         (_, Some((reason, _))) => format!("rolling back: {reason}"),
@@ -312,6 +313,22 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
     };
     let waiting = match r.waiting_for_approval() {
         None => String::new(),
+        Some(i) if watching(r).is_some() => {
+            let (until, armed_until) = watching(r).unwrap_or_default();
+            let _ = i;
+            let armed = if armed_until > now {
+                format!("rollback to {} armed until {armed_until}", r.stable)
+            } else {
+                format!(
+                    "rollback to {} no longer armed (since {armed_until}): a breach is told, not acted on",
+                    r.stable
+                )
+            };
+            format!(
+                " — watching until {until}; {armed} ({} kept at its capacity); `bluegreen watch --once` drives it, `bluegreen promote` ends it, `bluegreen abort` rolls back",
+                r.stable
+            )
+        }
         Some(i) => {
             let until = match (r.approval_deadline, steps.get(i)) {
                 (Some(deadline), Some(bluegreen_core::Step::Approval { on_timeout, .. })) => {
@@ -335,6 +352,18 @@ fn in_progress(id: &DeploymentId, r: &Replay) -> String {
         r.stable,
         r.target(),
     )
+}
+
+/// A watch in progress: when it ends and until when its rollback is armed.
+fn watching(r: &Replay) -> Option<(bluegreen_core::Timestamp, bluegreen_core::Timestamp)> {
+    let i = r.waiting_for_approval()?;
+    match r.plan.schedule.steps().get(i)? {
+        bluegreen_core::Step::Watch { duration, armed } => {
+            let until = r.approval_deadline?;
+            Some((until, until - *duration + *armed))
+        }
+        _ => None,
+    }
 }
 
 async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {

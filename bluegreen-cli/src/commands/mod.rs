@@ -10,39 +10,17 @@ mod signals;
 
 use crate::Failure;
 use crate::context::Wired;
-use bluegreen_core::{DeploymentId, Event, Replay, StateStore};
+use bluegreen_core::{DeploymentId, Replay, StateStore};
 
-/// The deployment of `application` that holds its lock, or the last unfinished one.
+/// The deployment of `application` that holds its lock, or the last unfinished one (the front door's rule).
 pub async fn current_deployment(w: &Wired) -> Result<Option<DeploymentId>, Failure> {
-    let unreadable = |e: bluegreen_core::ProviderError| {
-        Failure::provider(format!(
-            "the state store cannot be read ({e}): whether a deployment is in progress is unknown"
-        ))
-    };
-    if let Some(holder) = w
-        .store()
-        .lock_holder(&w.application())
+    bluegreen::current_deployment(w.store(), &w.application())
         .await
-        .map_err(unreadable)?
-    {
-        return Ok(Some(holder));
-    }
-    let ids = w.store().list(&w.application()).await.map_err(unreadable)?;
-    for id in ids.into_iter().rev() {
-        let record = match w.store().load(&id).await {
-            Ok(record) => record,
-            // A record that does not parse is not finished as far as anyone can tell: it is the one.
-            Err(bluegreen_core::ProviderError::Invalid { .. }) => return Ok(Some(id)),
-            Err(e) => return Err(unreadable(e)),
-        };
-        if !record
-            .iter()
-            .any(|e| matches!(e.event, Event::Finished { .. }))
-        {
-            return Ok(Some(id));
-        }
-    }
-    Ok(None)
+        .map_err(|e| {
+            Failure::provider(format!(
+                "the state store cannot be read ({e}): whether a deployment is in progress is unknown"
+            ))
+        })
 }
 
 /// The replayed record of `id`.

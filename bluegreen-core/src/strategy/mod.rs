@@ -10,7 +10,10 @@ mod settings;
 
 pub use parse::{check_weights, parse_duration, parse_steps};
 pub use schedule::{Schedule, ScheduleError, Step, StepPosition, TimeoutAction};
-pub use settings::{CustomNeedsSteps, SettingError, SettingSpec, StrategySettings};
+pub use settings::{
+    CustomNeedsSteps, DEFAULT_WATCH_ARMED, ScheduleSettingsError, SettingError, SettingSpec,
+    StrategySettings,
+};
 
 use crate::model::Share;
 use serde::{Deserialize, Serialize};

@@ -41,6 +41,31 @@ pub struct StrategySettings {
     pub approval_timeout: Option<Duration>,
     /// Canary: what an approval timeout does (default roll back).
     pub on_timeout: Option<TimeoutAction>,
+    /// After the switch: watch the new color this long with the old one kept (default: no watch).
+    #[serde(default, with = "humantime_serde")]
+    pub watch: Option<Duration>,
+    /// How long from the watch's start a breach rolls back (default [`DEFAULT_WATCH_ARMED`], at most the
+    /// watch).
+    #[serde(default, with = "humantime_serde")]
+    pub watch_armed: Option<Duration>,
+}
+
+/// How long a watch keeps the rollback armed unless told: its first hour (or all of a shorter watch).
+pub const DEFAULT_WATCH_ARMED: Duration = Duration::from_secs(3600);
+
+/// Settings that make no schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleSettingsError {
+    /// No strategy a front end can build.
+    #[error(transparent)]
+    Custom(#[from] CustomNeedsSteps),
+    /// A strategy's values that are wrong.
+    #[error(transparent)]
+    Schedule(#[from] super::ScheduleError),
+    /// An armed length with no watch to arm.
+    #[error("watch_armed {} is set, but no watch is: set watch (e.g. 24h) too", humantime::format_duration(*.0))]
+    ArmedWithoutWatch(Duration),
 }
 
 /// Settings that name no strategy a front end can build.
@@ -61,7 +86,38 @@ impl StrategySettings {
             linear_step: over.linear_step.or(self.linear_step),
             approval_timeout: over.approval_timeout.or(self.approval_timeout),
             on_timeout: over.on_timeout.or(self.on_timeout),
+            watch: over.watch.or(self.watch),
+            watch_armed: over.watch_armed.or(self.watch_armed),
         }
+    }
+
+    /// The schedule these settings describe: the strategy's, compiled, then the watch if one is set.
+    ///
+    /// ```
+    /// use bluegreen_core::{StrategyKind, StrategySettings};
+    /// use std::time::Duration;
+    /// let s = StrategySettings {
+    ///     strategy: Some(StrategyKind::Immediate),
+    ///     watch: Some(Duration::from_secs(24 * 3600)),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(s.schedule()?.to_string(), "set 100% → bake 3m → watch 1day (rollback armed 1h)");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn schedule(&self) -> Result<crate::Schedule, ScheduleSettingsError> {
+        let schedule = self.strategy()?.compile()?;
+        let Some(duration) = self.watch else {
+            if let Some(armed) = self.watch_armed {
+                return Err(ScheduleSettingsError::ArmedWithoutWatch(armed));
+            }
+            return Ok(schedule);
+        };
+        let armed = self
+            .watch_armed
+            .unwrap_or(DEFAULT_WATCH_ARMED.min(duration));
+        let mut steps = schedule.steps().to_vec();
+        steps.push(crate::Step::Watch { duration, armed });
+        Ok(crate::Schedule::new(steps)?)
     }
 
     /// The strategy these settings describe, defaults applied. Its values are checked when it is compiled.
@@ -186,6 +242,18 @@ impl StrategySettings {
             help: "What an approval timeout does: rollback or promote",
             eager: false,
         },
+        SettingSpec {
+            key: "watch",
+            value: "WATCH",
+            help: "After the switch, watch the new color this long with the old one kept (e.g. 24h); off by default",
+            eager: false,
+        },
+        SettingSpec {
+            key: "watch_armed",
+            value: "WATCH_ARMED",
+            help: "How long from the watch's start a breach rolls back (default 1h)",
+            eager: false,
+        },
     ];
 
     /// Sets `key` from its value as typed on a command line; `named` is how the setting is named in an
@@ -215,6 +283,12 @@ impl StrategySettings {
             "approval_timeout" => {
                 self.approval_timeout =
                     Some(super::parse_duration(named, text).map_err(|e| value(&e))?)
+            }
+            "watch" => {
+                self.watch = Some(super::parse_duration(named, text).map_err(|e| value(&e))?)
+            }
+            "watch_armed" => {
+                self.watch_armed = Some(super::parse_duration(named, text).map_err(|e| value(&e))?)
             }
             "canary_percent" => {
                 let share: Share = text.parse().map_err(|e| value(&e))?;
@@ -266,7 +340,7 @@ impl StrategySettings {
             "linear_step" => self.linear_step = Some(u32::deserialize(value)?),
             "on_timeout" => self.on_timeout = Some(TimeoutAction::deserialize(value)?),
             "strategy" => self.strategy = Some(StrategyKind::deserialize(value)?),
-            "bake" | "approval_timeout" => {
+            "bake" | "approval_timeout" | "watch" | "watch_armed" => {
                 let t = text(value)?;
                 self.set_text(key, &t, named).map_err(D::Error::custom)?;
             }

@@ -675,9 +675,7 @@ impl Settings {
         let schedule = f
             .strategy_settings()?
             .overlaid(overlay)
-            .strategy()
-            .map_err(SettingsError::new)?
-            .compile()
+            .schedule()
             .map_err(SettingsError::new)?;
         let mut plan = Plan::new(self.naming()?.application_key(), schedule);
         plan.gates = self.gates.policy(self.fetches_p99())?;

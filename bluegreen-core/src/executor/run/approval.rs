@@ -18,8 +18,8 @@ impl Run<'_> {
 
     /// A watch: a wait for a decision whose end is fixed when it starts (a resumed watch keeps it), that
     /// completes when it ends, with the gates polled from its first moment, failures rolling back only
-    /// until `armed` has passed. Unless the executor watches through, it stops this run after its first
-    /// poll ([`Stop::Suspend`]): a later run resumes it.
+    /// until `armed` has passed. Unless the executor watches through, it stops this run at its second poll
+    /// ([`Stop::Suspend`]), one poll interval after the first: a later run resumes it.
     pub(super) async fn watch(
         &mut self,
         index: usize,
@@ -73,7 +73,12 @@ impl Run<'_> {
         let waiting = approval.clone();
         let asked = request.clone();
         let mut wait = Box::pin(async move { waiting.wait(&asked).await });
-        let interval = self.plan.gates.interval;
+        // A watch of hours polls once a minute (CloudWatch's resolution), or at the bakes' interval if
+        // longer: a poll every 10 s for a day would fetch the same unpublished minute six times over.
+        let interval = match armed_until {
+            Some(_) => self.plan.gates.interval.max(MINUTE),
+            None => self.plan.gates.interval,
+        };
         let limits = Limits {
             inconclusive: u32::MAX,
             ..self.plan.gates.limits
@@ -86,6 +91,7 @@ impl Run<'_> {
             self.now() + interval
         };
         let mut disarmed = false;
+        let mut polls = 0u32;
         loop {
             // Wake for the next poll, the deadline, or to renew the lease, whichever comes first.
             let renew = self.now() + self.exec.lease_ttl / 3;
@@ -167,8 +173,12 @@ impl Run<'_> {
                     {
                         return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                     }
+                    polls += 1;
+                    // A run that does not watch through stops at its second poll: one poll interval after
+                    // the first, so that a `promote` or an `abort` queued while no run lived is seen.
                     if let Some(armed) = armed_until
                         && !self.exec.watch_through
+                        && polls >= 2
                     {
                         return Err(Stop::Suspend {
                             until: deadline.unwrap_or(armed),
