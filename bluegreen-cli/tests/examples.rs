@@ -239,3 +239,22 @@ fn the_cloudformation_template_follows_the_convention_and_lints() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 24: the scheduled watch runs a command that exists and handles what it can exit with: 0 (watching,
+/// promoted, nothing to watch), 1 (rolled back), 4 (another run holds it), the rest as failures.
+#[test]
+fn the_scheduled_watch_example_runs_the_watch_and_handles_its_exits() {
+    let file = read("examples/github/watch.yml");
+    assert!(file.contains("cron: \"*/5 * * * *\""));
+    assert!(file.contains("bluegreen watch --once"));
+    assert!(file.contains("BLUEGREEN_STATE_BACKEND: dynamodb"));
+    for code in ["0)", "1)", "4)", "*)"] {
+        assert!(file.contains(code), "exit {code}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
+        .args(["watch", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--once"));
+}

@@ -356,9 +356,34 @@ fn events_are_classed_for_people() {
         None
     );
     assert!(!EventClass::DEFAULT.contains(&EventClass::StepPassed));
+    // A failure that rolls nothing back is a breach to be told of; one that rolls back is told as such.
+    let polled = |mode| Event::Polled {
+        index: 5,
+        window: None,
+        reports: vec![bluegreen_core::gate::GateReport {
+            gate: "5xx-rate".into(),
+            mode,
+            verdict: bluegreen_core::gate::Verdict::Fail,
+            value: Some(0.3),
+            stable: None,
+            limit: Some(0.05),
+            unit: bluegreen_core::gate::Unit::Ratio,
+            detail: String::new(),
+            minute: None,
+        }],
+        awaiting: None,
+    };
+    assert_eq!(
+        EventClass::of(&polled(bluegreen_core::gate::GateMode::Observe)),
+        Some(EventClass::Breach)
+    );
+    assert_eq!(
+        EventClass::of(&polled(bluegreen_core::gate::GateMode::Enforce)),
+        None
+    );
     assert_eq!(
         "exploded".parse::<EventClass>().unwrap_err().to_string(),
-        "unknown event class \"exploded\": expected one of started, step-passed, waiting-for-approval, rolled-back, promoted, stopped"
+        "unknown event class \"exploded\": expected one of started, step-passed, waiting-for-approval, rolled-back, promoted, stopped, breach"
     );
 }
 

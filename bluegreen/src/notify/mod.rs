@@ -96,6 +96,8 @@ pub enum EventClass {
     Promoted,
     /// The deployment stopped short of either end: aborted, or the listener was changed by someone else.
     Stopped,
+    /// A gate failed and nothing was rolled back: a watch past its armed window, or a gate in observe mode.
+    Breach,
 }
 
 impl EventClass {
@@ -106,6 +108,7 @@ impl EventClass {
         EventClass::RolledBack,
         EventClass::Promoted,
         EventClass::Stopped,
+        EventClass::Breach,
     ];
 
     /// The class of `event`, if a person is told of it at all.
@@ -114,6 +117,14 @@ impl EventClass {
             Event::Started { .. } | Event::Resumed { .. } => EventClass::Started,
             Event::StepCompleted { .. } => EventClass::StepPassed,
             Event::ApprovalRequested { .. } => EventClass::WaitingForApproval,
+            Event::Polled { reports, .. }
+                if reports.iter().any(|r| {
+                    r.verdict == bluegreen_core::gate::Verdict::Fail
+                        && r.mode == bluegreen_core::gate::GateMode::Observe
+                }) =>
+            {
+                EventClass::Breach
+            }
             Event::Finished { outcome } => match outcome {
                 Outcome::Promoted { .. } => EventClass::Promoted,
                 Outcome::RolledBack { .. } => EventClass::RolledBack,

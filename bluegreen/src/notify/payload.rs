@@ -71,6 +71,20 @@ fn words(context: &Context, event: &Event) -> (String, String) {
             }
             other => (format!("{app}: stopped"), other.to_string()),
         },
+        Event::Polled { reports, .. } => {
+            let failed: Vec<String> = reports
+                .iter()
+                .filter(|r| r.verdict == bluegreen_core::gate::Verdict::Fail)
+                .map(|r| r.to_string())
+                .collect();
+            (
+                format!("{app}: a gate failed, nothing was rolled back"),
+                format!(
+                    "{} (past the watch's armed window, or a gate in observe mode: `bluegreen abort` rolls back)",
+                    failed.join("; ")
+                ),
+            )
+        }
         other => (format!("{app}: {}", other.kind()), String::new()),
     }
 }

@@ -275,7 +275,7 @@ pub struct NotifySection {
     /// An SNS topic's ARN (not a secret; the role needs `sns:Publish` on it, which `iam-policy` prints).
     pub sns: Option<String>,
     /// The classes every channel gets (default: started, waiting-for-approval, rolled-back, promoted,
-    /// stopped).
+    /// stopped, breach).
     pub events: Option<Vec<String>>,
     /// Slack's own classes.
     pub slack_events: Option<Vec<String>>,
