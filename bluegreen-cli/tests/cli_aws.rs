@@ -1201,3 +1201,74 @@ fn a_credential_or_endpoint_failure_is_one_line_naming_the_cause() {
         );
     }
 }
+
+/// Issue 24: a release with a watch on the emulator, the state shared in DynamoDB: the agent that deployed
+/// exits 0 once the watch has begun; another machine's `status` says it watches with the rollback to blue
+/// armed; a third machine drives it with `watch --once` (a schedule's command) — watching, exit 0 — until
+/// green's 5xx rise in published minutes, when the next run rolls back to the kept blue (exit 1).
+#[test]
+fn a_watch_driven_by_short_runs_on_other_machines_rolls_back_a_late_breach() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture = seed(&endpoint, "watched");
+    let table = shared_table(&endpoint, "watched");
+    let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
+    let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nlease = \"3s\"\n");
+    let machine = |name: &str| Env::on_machine(&endpoint, "watched", gates, name, &state);
+    let (a, b, c) = (machine("deploys"), machine("watches"), machine("looks"));
+    assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
+    let out = a.run(&[
+        "deploy",
+        "--strategy",
+        "immediate",
+        "--bake",
+        "1s",
+        "--type",
+        "traffic-only",
+        "--watch",
+        "1h",
+        "--watch-armed",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("result: watching until"),
+        "{}",
+        text(&out.stdout)
+    );
+    let status = c.status();
+    assert_eq!(status["split"]["green"], 100);
+    assert_eq!(status["deployment"]["watching"]["kept"], "blue", "{status}");
+    let once = b.run(&["watch", "--once"]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once.stderr));
+    assert!(
+        text(&once.stdout).contains("result: watching until"),
+        "{}",
+        text(&once.stdout)
+    );
+    // Green starts failing; minutes are published 5 s after they close, as CloudWatch does (later).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = rt.spawn(publish_minutes(
+        endpoint.clone(),
+        fixture,
+        Green::Failing(0.3),
+        Duration::from_secs(5),
+        stop.clone(),
+    ));
+    let start = std::time::Instant::now();
+    let outcome = loop {
+        std::thread::sleep(Duration::from_secs(10));
+        let once = b.run(&["watch", "--once"]);
+        match once.status.code() {
+            Some(0) if start.elapsed() < Duration::from_secs(240) => continue,
+            _ => break once,
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(writer).unwrap();
+    let said = format!("{}{}", text(&outcome.stdout), text(&outcome.stderr));
+    assert_eq!(outcome.status.code(), Some(1), "{said}");
+    assert!(said.contains("5xx-rate"), "{said}");
+    assert_eq!(c.status()["split"]["green"], 0);
+    eprintln!("breach rolled back after {:?}", start.elapsed());
+}

@@ -18,8 +18,8 @@ impl Run<'_> {
 
     /// A watch: a wait for a decision whose end is fixed when it starts (a resumed watch keeps it), that
     /// completes when it ends, with the gates polled from its first moment, failures rolling back only
-    /// until `armed` has passed. Unless the executor watches through, it stops this run at its second poll
-    /// ([`Stop::Suspend`]), one poll interval after the first: a later run resumes it.
+    /// until `armed` has passed. Unless the executor watches through, it stops this run ([`Stop::Suspend`])
+    /// one bake poll interval after its first poll: a later run resumes it.
     pub(super) async fn watch(
         &mut self,
         index: usize,
@@ -91,11 +91,15 @@ impl Run<'_> {
             self.now() + interval
         };
         let mut disarmed = false;
-        let mut polls = 0u32;
+        // When a run that does not watch through stops: one bake poll interval after its poll.
+        let mut suspend_at: Option<Timestamp> = None;
         loop {
             // Wake for the next poll, the deadline, or to renew the lease, whichever comes first.
             let renew = self.now() + self.exec.lease_ttl / 3;
-            let wake = deadline.map_or(next_poll, |d| d.min(next_poll)).min(renew);
+            let mut wake = deadline.map_or(next_poll, |d| d.min(next_poll)).min(renew);
+            if let Some(at) = suspend_at {
+                wake = wake.min(at);
+            }
             let clock = self.p().clock.clone();
             let mut sleep = pin!(clock.sleep(wake.since(self.now())));
             let mut cancelled = pin!(self.exec.cancel.cancelled());
@@ -149,6 +153,14 @@ impl Run<'_> {
                             }
                         };
                     }
+                    if let (Some(at), Some(armed)) = (suspend_at, armed_until)
+                        && self.now() >= at
+                    {
+                        return Err(Stop::Suspend {
+                            until: deadline.unwrap_or(armed),
+                            armed_until: armed,
+                        });
+                    }
                     if self.now() < next_poll {
                         continue;
                     }
@@ -173,17 +185,10 @@ impl Run<'_> {
                     {
                         return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                     }
-                    polls += 1;
-                    // A run that does not watch through stops at its second poll: one poll interval after
-                    // the first, so that a `promote` or an `abort` queued while no run lived is seen.
-                    if let Some(armed) = armed_until
-                        && !self.exec.watch_through
-                        && polls >= 2
-                    {
-                        return Err(Stop::Suspend {
-                            until: deadline.unwrap_or(armed),
-                            armed_until: armed,
-                        });
+                    // A run that does not watch through stops one bake poll interval after its poll, so that a
+                    // `promote` or an `abort` queued while no run lived is seen first.
+                    if armed_until.is_some() && !self.exec.watch_through && suspend_at.is_none() {
+                        suspend_at = Some(self.now() + self.plan.gates.interval);
                     }
                 }
             }
