@@ -710,6 +710,41 @@ impl Deployer {
         self.deploy_plan(self.new_id(), plan).await
     }
 
+    /// Drives the watch of the deployment in progress (or `id`): resumes it, judges every minute published
+    /// since the last run judged, and acts — to the end, or with `once` until one poll interval after its
+    /// poll ([`Outcome::Watching`]: the deployment stays in progress). `Ok(None)`: nothing is in progress.
+    /// A deployment that is not at its watch is refused (`resume` continues it).
+    pub async fn watch(
+        &self,
+        id: Option<DeploymentId>,
+        once: bool,
+    ) -> Result<Option<(DeploymentId, Outcome)>, Error> {
+        let Some(id) = (match id {
+            Some(id) => Some(id),
+            None => self.current().await?,
+        }) else {
+            return Ok(None);
+        };
+        let (_, replay) = self.record(&id).await?;
+        let replay = replay
+            .map_err(|e| Error::Refused(format!("the record of {id} cannot be read: {e}")))?;
+        if replay.outcome.is_some() {
+            return Ok(None);
+        }
+        if replay.watching().is_none() {
+            return Err(Error::Refused(format!(
+                "deployment {id} is not watching: `bluegreen resume` continues it; nothing was changed"
+            )));
+        }
+        let mut exec = self.executor();
+        if !once {
+            exec = exec.watching_through();
+        }
+        let run = exec.resume(&id, bluegreen_core::ResumeAction::Continue);
+        let outcome = self.supervise(&exec, &id, run).await?;
+        Ok(Some((id, outcome)))
+    }
+
     /// Deploys `plan` as deployment `id` (see [`Deployer::deploy`]).
     pub async fn deploy_plan(&self, id: DeploymentId, plan: Plan) -> Result<Outcome, Error> {
         self.preflight(&plan).await?;

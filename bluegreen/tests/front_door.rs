@@ -694,3 +694,51 @@ async fn the_front_door_s_store_keeps_the_queue_and_approval_contracts() {
         .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 24 (and 22's "the library has everything the command has"): a release with a watch returns
+/// `Watching` once its watch has begun; `status` shows the watch and the kept color; `watch(once)` resumes
+/// and stops again; `promote` ends it and the next `watch` promotes; then nothing is in progress.
+#[tokio::test]
+async fn the_library_drives_a_watch_as_the_command_does() {
+    let dir = state_dir("watch");
+    let d = Deployer::from_settings(settings(
+        &dir,
+        "[deploy]\nsteps = [100]\nbake = \"1m\"\ntype = \"traffic-only\"\nwatch = \"2h\"\nwatch_armed = \"1h\"\n",
+    ))
+    .await
+    .unwrap();
+    let outcome = d.deploy().await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Watching {
+                kept: Color::Blue,
+                ..
+            }
+        ),
+        "{outcome}"
+    );
+    let status = d.status().await.unwrap();
+    assert_eq!(status.routing.overall(), TrafficSplit::all_to(Color::Green));
+    let watching = status
+        .deployment
+        .as_ref()
+        .and_then(bluegreen::InProgress::watching)
+        .expect("watching");
+    assert_eq!(watching.kept, Color::Blue);
+    assert_eq!(
+        watching.until.since(watching.armed_until),
+        std::time::Duration::from_secs(3600)
+    );
+    // Another release is refused while it watches.
+    assert!(matches!(d.deploy().await, Err(Error::Exec(_))));
+    let (id, again) = d.watch(None, true).await.unwrap().expect("in progress");
+    assert!(matches!(again, Outcome::Watching { .. }), "{again}");
+    d.promote(None, "alice", false).await.unwrap();
+    let (same, ended) = d.watch(None, true).await.unwrap().expect("in progress");
+    assert_eq!(same, id);
+    assert!(matches!(ended, Outcome::Promoted { .. }), "{ended}");
+    assert!(d.watch(None, true).await.unwrap().is_none());
+    assert!(d.status().await.unwrap().deployment.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -477,7 +477,8 @@ pub async fn watch(ctx: &Context, a: WatchArgs) -> Result<Ended, Failure> {
         crate::render::out(&format!("nothing to watch: deployment {id} has ended"));
         return Ok(Ended::Done);
     }
-    if !matches!(step, Some((_, bluegreen_core::Step::Watch { .. }))) {
+    // The core's rule: only a deployment at its watch, not ended by a decision or a rollback.
+    if before.watching().is_none() {
         let at = match step {
             Some((i, s)) => format!("at {} ({s})", before.plan.schedule.position(i)),
             None => "between steps".into(),

@@ -4,6 +4,7 @@ use super::{current_deployment, replay};
 use crate::context::{Context, Wired};
 use crate::render::Renderer;
 use crate::{Ended, Failure};
+use bluegreen::{InProgress, RecordState};
 use bluegreen_core::gate::GateReport;
 use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore};
 use clap::{Args, ValueEnum};
@@ -64,30 +65,21 @@ fn fmt_err(e: impl std::fmt::Display) -> String {
 
 async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     let p = &w.providers();
-    // Every question at once: the wall time is about one round trip, not seven.
-    let capacity = |c: Color| async move {
-        match &p.capacity {
-            Some(cap) => Some(cap.capacity(c).await),
-            None => None,
-        }
-    };
-    let alarms = async {
-        if w.alarms().is_empty() {
-            Ok(Vec::new())
-        } else {
-            p.health.alarm_states(&w.alarms()).await
-        }
-    };
-    let (routing, mark, blue, green, blue_cap, green_cap, alarms) = tokio::join!(
-        p.router.read_routes(),
-        p.router.read_mark(),
-        p.health.target_health(Color::Blue),
-        p.health.target_health(Color::Green),
-        capacity(Color::Blue),
-        capacity(Color::Green),
-        alarms,
+    // Every question at once, by the library: the wall time is about one round trip, not seven.
+    let st = w.status().await.map_err(|e| match e {
+        bluegreen::StatusError::Routes(e) => crate::context::provider_failure(e),
+        other => Failure::provider(other),
+    })?;
+    let (routing, mark, alarms) = (st.routing.clone(), st.mark.clone(), st.alarms.clone());
+    let (blue, green) = (
+        st.colors.blue.targets.clone(),
+        st.colors.green.targets.clone(),
     );
-    let routing = routing.map_err(crate::context::provider_failure)?;
+    let (blue_cap, green_cap) = (
+        st.colors.blue.capacity.clone(),
+        st.colors.green.capacity.clone(),
+    );
+
     // Several routes (listeners or rules) move together: each is shown; the colors' weights are the mean
     // when they disagree (which a deployment refuses to start from).
     let split = routing.overall();
@@ -151,36 +143,36 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         };
         human.push_str(&format!("alarm {}: {state}\n", a.name));
     }
-    let deployment = match current_deployment(w).await? {
-        Some(id) => match replay(w, &id).await {
-            Ok(r) => {
-                human.push_str(&in_progress(&id, &r, w.providers().clock.now()));
-                json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
-                       "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
-                       "watching": watching(&r).map(|(until, armed_until)| json!({"until": until, "armed_until": armed_until, "kept": r.stable})),
-                       "last_gates": last_gates(w, &id).await})
-            }
-            Err(e) => match w.store().load(&id).await {
-                // The lock is taken just before the first entry is written.
-                Ok(record) if record.is_empty() => {
-                    human.push_str(&format!("deployment {id}: starting\n"));
-                    json!({"id": id, "step": null})
-                }
-                Err(bluegreen_core::ProviderError::NotFound { .. }) => {
-                    human.push_str(&format!("deployment {id}: starting\n"));
-                    json!({"id": id, "step": null})
-                }
-                // Entries that do not read (or replay): damaged, as `history` lists it.
-                _ => {
-                    let why = e.to_string();
-                    human.push_str(&format!(
-                        "deployment {id}: its record is DAMAGED ({why}) — if traffic is split, `bluegreen rollback` \
-                         decides from the world; then move the record aside (it blocks new deployments)\n"
-                    ));
-                    json!({"id": id, "step": null, "damaged": why})
-                }
-            },
-        },
+    let deployment = match &st.deployment {
+        Some(InProgress {
+            id,
+            record: RecordState::Replayed(r),
+        }) => {
+            human.push_str(&in_progress(id, r, st.at));
+            let watching = st.deployment.as_ref().and_then(InProgress::watching);
+            json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
+                   "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
+                   "watching": watching.map(|w| json!({"until": w.until, "armed_until": w.armed_until, "kept": w.kept})),
+                   "last_gates": last_gates(w, id).await})
+        }
+        Some(InProgress {
+            id,
+            record: RecordState::Starting,
+        }) => {
+            human.push_str(&format!("deployment {id}: starting\n"));
+            json!({"id": id, "step": null})
+        }
+        // Entries that do not read (or replay): damaged, as `history` lists it.
+        Some(InProgress {
+            id,
+            record: RecordState::Damaged(why),
+        }) => {
+            human.push_str(&format!(
+                "deployment {id}: its record is DAMAGED ({why}) — if traffic is split, `bluegreen rollback` \
+                 decides from the world; then move the record aside (it blocks new deployments)\n"
+            ));
+            json!({"id": id, "step": null, "damaged": why})
+        }
         None => {
             human.push_str("no deployment in progress\n");
             Value::Null
@@ -356,14 +348,12 @@ fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) ->
 
 /// A watch in progress: when it ends and until when its rollback is armed.
 fn watching(r: &Replay) -> Option<(bluegreen_core::Timestamp, bluegreen_core::Timestamp)> {
-    let i = r.waiting_for_approval()?;
-    match r.plan.schedule.steps().get(i)? {
-        bluegreen_core::Step::Watch { duration, armed } => {
-            let until = r.approval_deadline?;
-            Some((until, until - *duration + *armed))
-        }
-        _ => None,
+    let w = InProgress {
+        id: r.deployment.clone(),
+        record: RecordState::Replayed(Box::new(r.clone())),
     }
+    .watching()?;
+    Some((w.until, w.armed_until))
 }
 
 async fn last_gates(w: &Wired, id: &DeploymentId) -> Vec<GateReport> {

@@ -293,6 +293,18 @@ impl Replay {
         .then_some(i)
     }
 
+    /// The watch step the deployment is in now, if it is watching ([`crate::Step::Watch`]): in progress, not
+    /// ended by a decision, and no rollback under way or implied. Only such a deployment is driven by
+    /// `bluegreen watch`.
+    pub fn watching(&self) -> Option<usize> {
+        let i = self.waiting_for_approval()?;
+        matches!(
+            self.plan.schedule.steps().get(i),
+            Some(crate::Step::Watch { .. })
+        )
+        .then_some(i)
+    }
+
     /// Whether the deployment is a manual shift.
     pub fn schedule_is_shift(&self) -> bool {
         self.plan.schedule.is_shift()
