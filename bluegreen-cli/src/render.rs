@@ -425,9 +425,13 @@ impl Renderer {
                 }
                 format!("poll: {bad}")
             }
-            Event::StepCompleted { .. } if polls.polls > 0 => {
+            Event::StepCompleted { index } if polls.polls > 0 => {
+                let what = match self.schedule().and_then(|s| s.steps().get(*index).cloned()) {
+                    Some(Step::Watch { .. }) => "watch ended",
+                    _ => "bake passed",
+                };
                 let line = format!(
-                    "bake passed: {} polls, {} CloudWatch minutes judged; last: {}",
+                    "{what}: {} polls, {} CloudWatch minutes judged; last: {}",
                     polls.polls,
                     polls.minutes,
                     polls

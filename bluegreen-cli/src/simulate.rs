@@ -3,7 +3,7 @@
 use crate::commands::deploy::StrategyFlags;
 use crate::render::Renderer;
 use crate::{Ended, Failure, Output};
-use bluegreen_core::{Plan, parse_duration};
+use bluegreen_core::parse_duration;
 use bluegreen_testkit::{Harness, Scenario, ScriptedApproval};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +39,17 @@ pub fn run(args: Args, output: Output) -> Result<Ended, Failure> {
     let strategy = settings.strategy().map_err(Failure::bad_input)?;
     let schedule = settings.schedule().map_err(Failure::bad_input)?;
     let harness = Harness::new(scenario.world(args.seed));
-    let approver = ScriptedApproval::approve_after(harness.clock(), approve_after);
+    // The simulated approver approves approval steps; a watch runs its course on virtual time.
+    let approver = ScriptedApproval::approve_after(harness.clock(), approve_after).steps_only();
     let harness = harness.with_approval(Arc::new(approver));
     let world = &harness.world;
-    let mut plan = Plan::new(format!("poc/{}", "poc-web"), schedule.clone());
-    // The gates `deploy` would use with no configuration; the simulated CloudWatch has no p99.
-    plan.gates = crate::config::GatesSection::default()
-        .policy(false)
-        .map_err(Failure::bad_input)?;
+    // The plan `deploy` makes of the same flags with no configuration (the settings' one resolution): the
+    // simulated world's gates (no p99 in its CloudWatch), traffic only (the harness moves no capacity).
+    let plan = bluegreen::Settings::from_toml(
+        "environment = \"poc\"\napplication = \"poc-web\"\nprovider = \"sim\"\n",
+    )
+    .and_then(|s| s.plan(settings.clone(), Some(bluegreen::DeployType::TrafficOnly)))
+    .map_err(Failure::bad_input)?;
     let renderer = Renderer::new(output, bluegreen_core::Clock::now(world.clock()));
     let kind = strategy.kind();
     renderer.intro(&format!(

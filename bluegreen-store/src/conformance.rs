@@ -73,6 +73,7 @@ pub async fn queue_approval_contract(
         deployment: id.clone(),
         step: 2,
         percent: Share::percent(10),
+        watch: false,
     };
     let pre = Control::Approve {
         by: "alice".into(),

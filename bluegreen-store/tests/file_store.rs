@@ -127,6 +127,7 @@ fn the_queue_is_polled_on_the_deployment_s_clock() {
         deployment: id.clone(),
         step: 2,
         percent: Share::percent(10),
+        watch: false,
     };
     let sent_at = Duration::from_secs(45 * 60 + 3);
     let run = async {
@@ -192,6 +193,7 @@ async fn approvals_and_aborts_arrive_through_the_queue() {
         deployment: id.clone(),
         step: 2,
         percent: bluegreen_core::Share::percent(10),
+        watch: false,
     };
     let approval = QueueApproval::new(store.clone(), Arc::new(TokioClock));
     store

@@ -88,6 +88,7 @@ impl Approval for ManualApproval {
 pub struct ScriptedApproval {
     clock: Arc<dyn Clock>,
     plan: Option<(Duration, ApprovalDecision)>,
+    watches: bool,
 }
 
 impl ScriptedApproval {
@@ -96,6 +97,7 @@ impl ScriptedApproval {
         ScriptedApproval {
             clock,
             plan: Some((delay, decision)),
+            watches: true,
         }
     }
 
@@ -112,19 +114,29 @@ impl ScriptedApproval {
 
     /// Never decides.
     pub fn never(clock: Arc<dyn Clock>) -> Self {
-        ScriptedApproval { clock, plan: None }
+        ScriptedApproval {
+            clock,
+            plan: None,
+            watches: true,
+        }
+    }
+
+    /// Decides approval steps only: a watch ([`ApprovalRequest::watch`]) is left to run its course.
+    pub fn steps_only(mut self) -> Self {
+        self.watches = false;
+        self
     }
 }
 
 #[async_trait]
 impl Approval for ScriptedApproval {
-    async fn wait(&self, _request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
+    async fn wait(&self, request: &ApprovalRequest) -> Result<ApprovalDecision, ProviderError> {
         match &self.plan {
-            Some((delay, decision)) => {
+            Some((delay, decision)) if self.watches || !request.watch => {
                 self.clock.sleep(*delay).await;
                 Ok(decision.clone())
             }
-            None => futures::future::pending().await,
+            _ => futures::future::pending().await,
         }
     }
 }

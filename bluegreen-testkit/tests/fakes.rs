@@ -440,6 +440,7 @@ fn the_manual_clock_wakes_sleepers_in_deadline_order() {
         deployment: DeploymentId::new("d").unwrap(),
         step: 0,
         percent: bluegreen_core::Share::percent(10),
+        watch: false,
     };
     assert_eq!(
         run_virtual(&clock, approval.wait(&request)).map(|_| ()),

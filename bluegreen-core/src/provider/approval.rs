@@ -11,6 +11,9 @@ pub struct ApprovalRequest {
     pub step: usize,
     /// The new color's share while waiting.
     pub percent: Share,
+    /// Whether the step is a watch ([`crate::Step::Watch`]: an approval ends it early) rather than an
+    /// approval step.
+    pub watch: bool,
 }
 
 /// A person's decision.

@@ -68,6 +68,7 @@ impl Run<'_> {
                 .last_split
                 .and_then(|s| Share::from_per_mille(s.per_mille(self.new_color())))
                 .unwrap_or(Share::NONE),
+            watch: armed_until.is_some(),
         };
         let approval = self.p().approval.clone();
         let waiting = approval.clone();
