@@ -251,6 +251,14 @@ fn the_scheduled_watch_example_runs_the_watch_and_handles_its_exits() {
     for code in ["0)", "1)", "4)", "*)"] {
         assert!(file.contains(code), "exit {code}");
     }
+    let jenkins = read("examples/Jenkinsfile.watch");
+    assert!(jenkins.contains("cron('H/5 * * * *')"));
+    assert!(
+        jenkins.contains("bluegreen watch --once") && jenkins.contains("disableConcurrentBuilds()")
+    );
+    for code in ["case 0:", "case 1:", "case 4:", "default:"] {
+        assert!(jenkins.contains(code), "exit {code}");
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_bluegreen"))
         .args(["watch", "--help"])
         .output()
