@@ -8,6 +8,7 @@ mod config;
 mod judge;
 mod minutes;
 mod report;
+mod sequential;
 mod tally;
 
 pub use checks::*;
@@ -19,4 +20,5 @@ pub use config::{
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};
 pub use report::{GateReport, Unit, Verdict};
+pub use sequential::{MinuteCounts, SequentialPolicy, SequentialRate, SequentialVerdict};
 pub use tally::{BakeTally, PollDecision};
