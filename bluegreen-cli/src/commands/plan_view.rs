@@ -65,6 +65,12 @@ pub(crate) async fn show_plan(
     for g in &gates {
         human.push_str(&format!("  {g}\n"));
     }
+    if let Some(s) = &plan.gates.sequential {
+        human.push_str(&format!(
+            "  5xx-sequential: the new color's 5xx against stable's, minute by minute: allowed_increase {}, alpha {} (a conclusive regression rolls back; conclusive evidence of none ends a bake early)\n",
+            s.allowed_increase, s.alpha
+        ));
+    }
     let g = &plan.gates;
     let d = |d: Duration| humantime::format_duration(d).to_string();
     human.push_str(&format!(

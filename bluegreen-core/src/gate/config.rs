@@ -127,6 +127,12 @@ pub struct GatePolicy {
     /// as no data; until then it is awaited, never counted against the release.
     #[serde(with = "humantime_serde", default = "default_publication_timeout")]
     pub publication_timeout: Duration,
+    /// The sequential comparison of the new color's 5xx rate with the stable color's
+    /// ([`super::SequentialRate`]), judged on each bake's minutes: a conclusive regression rolls back (gate
+    /// `5xx-sequential`), and conclusive evidence of no material regression ends the bake early, once it has
+    /// judged its `min_minutes`. `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<super::SequentialPolicy>,
 }
 
 /// The delay with which CloudWatch usually publishes a load balancer's minute after it closes: what
@@ -224,6 +230,7 @@ impl Default for GatePolicy {
             max_extension: Duration::from_secs(300),
             min_minutes: DEFAULT_MIN_MINUTES,
             publication_timeout: DEFAULT_PUBLICATION_TIMEOUT,
+            sequential: None,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct JudgedMinute {
     pub minute: Timestamp,
     /// One report per minute-based gate, each tagged with the minute.
     pub reports: Vec<GateReport>,
+    /// Both colors' metrics of this minute alone (not its window): what a sequential judge adds up.
+    pub metrics: PerColor<Metrics>,
 }
 
 /// What a poll learned about the minutes.
@@ -221,7 +223,12 @@ impl MinuteBook {
                 progress.awaiting = Some(m);
                 break;
             }
-            progress.judged.push(JudgedMinute { minute: m, reports });
+            let alone = PerColor::from_fn(|c| at(c, m).unwrap_or_default());
+            progress.judged.push(JudgedMinute {
+                minute: m,
+                reports,
+                metrics: alone,
+            });
             self.next = m + MINUTE;
             self.skip_gaps();
         }

@@ -20,5 +20,7 @@ pub use config::{
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};
 pub use report::{GateReport, Unit, Verdict};
-pub use sequential::{MinuteCounts, SequentialPolicy, SequentialRate, SequentialVerdict};
+pub use sequential::{
+    MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate, SequentialVerdict,
+};
 pub use tally::{BakeTally, PollDecision};

@@ -18,7 +18,11 @@
 //! Minutes in which neither color had an error carry no information about the ratio and change neither.
 //! Decision record 020 says why a mixture likelihood ratio on the conditional binomial.
 
+use super::{GateMode, GateReport, Unit, Verdict};
 use serde::{Deserialize, Serialize};
+
+/// The gate name of the sequential comparison's reports.
+pub const SEQUENTIAL_GATE: &str = "5xx-sequential";
 
 /// The alternatives of the regression test, as multiples of `ρ₀`.
 const ABOVE: [f64; 6] = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
@@ -152,6 +156,39 @@ impl SequentialRate {
             SequentialVerdict::NoMaterialRegression
         } else {
             SequentialVerdict::Undecided
+        }
+    }
+
+    /// Its verdict as a gate report (`5xx-sequential`): a failure once a regression is conclusive (it then
+    /// rolls back like any failed gate), a pass otherwise; the value is the evidence of a regression, the
+    /// limit where it becomes conclusive, the detail both e-values in words.
+    pub fn report(&self) -> GateReport {
+        let verdict = self.verdict();
+        let (up, down) = (self.regression_evidence(), self.no_regression_evidence());
+        let (a, b) = (1.0 / self.policy.alpha, 1.0 / self.policy.beta);
+        let (minutes, informative) = (self.minutes, self.informative);
+        GateReport {
+            gate: SEQUENTIAL_GATE.into(),
+            mode: GateMode::Enforce,
+            verdict: match verdict {
+                SequentialVerdict::Regression => Verdict::Fail,
+                _ => Verdict::Pass,
+            },
+            value: Some(up),
+            stable: None,
+            limit: Some(a),
+            unit: Unit::Count,
+            detail: format!(
+                "{}: evidence of a 5xx regression beyond {:.0}% more than stable {up:.2} (conclusive at {a:.0}), of none {:.1}× that {down:.2} (conclusive at {b:.0}); {informative} of {minutes} minutes had errors",
+                match verdict {
+                    SequentialVerdict::Regression => "regression",
+                    SequentialVerdict::NoMaterialRegression => "no material regression",
+                    SequentialVerdict::Undecided => "undecided",
+                },
+                self.policy.allowed_increase * 100.0,
+                self.policy.material,
+            ),
+            minute: None,
         }
     }
 

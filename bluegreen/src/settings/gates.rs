@@ -36,6 +36,13 @@ pub struct GatesSection {
     pub publication_timeout: Option<String>,
     /// How far past its planned length a bake may run while minutes are awaited.
     pub max_extension: Option<String>,
+    /// Turns on the sequential 5xx comparison with the stable color (`5xx-sequential`): a conclusive
+    /// regression rolls back, conclusive evidence of none ends a bake early.
+    pub sequential: Option<bool>,
+    /// The sequential comparison's allowed increase of the 5xx rate over stable's, as a fraction (0.2).
+    pub allowed_increase: Option<f64>,
+    /// The sequential comparison's false-rollback rate under continuous monitoring (0.01).
+    pub alpha: Option<f64>,
     /// The checks' own keys, read by the core.
     pub checks: CheckSettings,
 }
@@ -55,6 +62,9 @@ pub const POLICY_KEYS: &[&str] = &[
     "min_minutes",
     "publication_timeout",
     "max_extension",
+    "sequential",
+    "allowed_increase",
+    "alpha",
 ];
 
 impl GatesSection {
@@ -134,6 +144,9 @@ impl<'de> Deserialize<'de> for GatesSection {
                         "min_minutes" => out.min_minutes = Some(m.next_value()?),
                         "publication_timeout" => out.publication_timeout = Some(m.next_value()?),
                         "max_extension" => out.max_extension = Some(m.next_value()?),
+                        "sequential" => out.sequential = Some(m.next_value()?),
+                        "allowed_increase" => out.allowed_increase = Some(m.next_value()?),
+                        "alpha" => out.alpha = Some(m.next_value()?),
                         check => m.next_value_seed(CheckValue {
                             settings: &mut out.checks,
                             key: check,
@@ -188,6 +201,34 @@ impl GatesSection {
         }
         if let Some(v) = &self.max_extension {
             p.max_extension = duration("gates.max_extension", v)?;
+        }
+        match self.sequential {
+            Some(true) => {
+                let mut s = bluegreen_core::gate::SequentialPolicy::default();
+                if let Some(v) = self.allowed_increase {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(SettingsError::new(format!(
+                            "gates.allowed_increase {v}: a fraction of 0 or more (0.2: up to 1.2 × stable)"
+                        )));
+                    }
+                    s.allowed_increase = v;
+                }
+                if let Some(v) = self.alpha {
+                    if !(v > 0.0 && v <= 0.5) {
+                        return Err(SettingsError::new(format!(
+                            "gates.alpha {v}: a probability above 0 and at most 0.5 (0.01: 1 %)"
+                        )));
+                    }
+                    s.alpha = v;
+                }
+                p.sequential = Some(s);
+            }
+            _ if self.allowed_increase.is_some() || self.alpha.is_some() => {
+                return Err(SettingsError::new(
+                    "gates.allowed_increase and gates.alpha set the sequential comparison: set gates.sequential = true too",
+                ));
+            }
+            _ => {}
         }
         // The core names the key alone; this is its section.
         self.checks

@@ -906,6 +906,38 @@ mod tests {
         );
     }
 
+    /// Issue 23: `sequential = true` turns the sequential comparison on with its keys; its keys without it,
+    /// or out of range, are refused naming the key.
+    #[test]
+    fn the_sequential_comparison_is_on_only_when_asked_for() {
+        let gates = |text: &str| {
+            Settings::from_toml(&format!("[gates]\n{text}"))
+                .unwrap()
+                .gates
+        };
+        assert_eq!(gates("").policy(false).unwrap().sequential, None);
+        let on = gates("sequential = true\nallowed_increase = 0.5\nalpha = 0.05\n")
+            .policy(false)
+            .unwrap()
+            .sequential
+            .unwrap();
+        assert_eq!((on.allowed_increase, on.alpha), (0.5, 0.05));
+        assert_eq!(
+            gates("alpha = 0.05\n")
+                .policy(false)
+                .unwrap_err()
+                .to_string(),
+            "gates.allowed_increase and gates.alpha set the sequential comparison: set gates.sequential = true too"
+        );
+        assert_eq!(
+            gates("sequential = true\nalpha = 0.9\n")
+                .policy(false)
+                .unwrap_err()
+                .to_string(),
+            "gates.alpha 0.9: a probability above 0 and at most 0.5 (0.01: 1 %)"
+        );
+    }
+
     /// Issue 22: every strategy setting of the core is a key of `[deploy]` in the template `init` writes.
     #[test]
     fn every_strategy_setting_is_a_key_of_the_template() {

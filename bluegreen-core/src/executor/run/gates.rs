@@ -67,6 +67,25 @@ impl Run<'_> {
             }
             reports.extend(judged.reports.iter().cloned());
         }
+        // The sequential comparison adds up this split's minutes; its verdict is a state of this poll.
+        let mut state_reports = state_reports;
+        if let Some(seq) = self.sequential.as_mut() {
+            let before = seq.minutes();
+            for judged in progress.judged.iter().filter(|j| j.minute >= current_from) {
+                let m = &judged.metrics;
+                seq.add(crate::gate::MinuteCounts {
+                    new_requests: m.get(new).requests.unwrap_or(0),
+                    new_errors: m.get(new).errors_5xx.unwrap_or(0),
+                    stable_requests: m.get(new.other()).requests.unwrap_or(0),
+                    stable_errors: m.get(new.other()).errors_5xx.unwrap_or(0),
+                });
+            }
+            if seq.minutes() != before {
+                let report = seq.report();
+                reports.push(report.clone());
+                state_reports.push(report);
+            }
+        }
         let mut decision = tally.record_state(&state_reports, limits);
         if decision == PollDecision::Continue {
             for judged in &progress.judged {
@@ -103,32 +122,50 @@ impl Run<'_> {
     /// moves more traffic, and no promotion happens, before every closed minute of this split is judged.
     pub(super) async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
         let gates = self.gates.clone();
-        let interval = gates.interval;
-        let limits = gates.limits;
-        let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
         self.last_unsure = None;
         if self.book.is_idle() {
             // No split change in this run yet (a schedule that starts with a bake): judge from now on.
             self.split_changed();
         }
+        let mut tally = BakeTally::default();
+        let mut next = self.now() + gates.interval;
+        // Each bake compares its own split's minutes.
+        self.sequential = gates.sequential.map(crate::gate::SequentialRate::new);
+        let ended = self.bake_loop(index, duration, &mut tally, &mut next).await;
+        self.sequential = None;
+        ended
+    }
+
+    async fn bake_loop(
+        &mut self,
+        index: usize,
+        duration: Duration,
+        tally: &mut BakeTally,
+        next: &mut Timestamp,
+    ) -> Result<(), Stop> {
+        let gates = self.gates.clone();
+        let interval = gates.interval;
+        let limits = gates.limits;
+        let needs_minutes = gates.bake.iter().any(|g| g.check.is_minute_based());
         let min_minutes = if needs_minutes { gates.min_minutes } else { 0 };
         let planned_end = self.now() + duration;
         let deadline = planned_end + gates.max_extension;
         let mut end = planned_end;
         let mut extended = Duration::ZERO;
         let mut announced = false;
-        let mut tally = BakeTally::default();
-        let mut next = self.now() + interval;
+        let more_weight_steps = self.plan.schedule.steps()[index + 1..]
+            .iter()
+            .any(|s| matches!(s, Step::SetWeight { .. }));
         loop {
             let at = if self.now() < end {
-                next.min(end)
+                (*next).min(end)
             } else {
-                next
+                *next
             };
             self.sleep_until(at).await?;
             self.ensure_untouched().await?;
             let can_extend = extended + MINUTE <= gates.max_extension;
-            match self.poll(index, &mut tally, &limits, can_extend).await? {
+            match self.poll(index, tally, &limits, can_extend).await? {
                 PollDecision::Continue => {}
                 PollDecision::Extend => {
                     end = end + MINUTE;
@@ -143,6 +180,19 @@ impl Run<'_> {
                 }
             }
             let now = self.now();
+            // Conclusive evidence of no material regression ends the bake once it has judged its minimum
+            // of passing minutes: before its planned end, or without waiting for the rest of its minutes —
+            // which the next bakes still judge (the minute book keeps every split's minutes). Before the
+            // promotion there is no next bake: every closed minute of the last split is judged first.
+            let caught_up_now =
+                !needs_minutes || self.book.next_minute() >= now.min(planned_end).floor_minute();
+            if tally.passed_minutes >= min_minutes
+                && (more_weight_steps || caught_up_now)
+                && self.sequential.as_ref().map(|s| s.verdict())
+                    == Some(crate::gate::SequentialVerdict::NoMaterialRegression)
+            {
+                return Ok(());
+            }
             if now >= end {
                 let caught_up =
                     !needs_minutes || self.book.next_minute() >= planned_end.floor_minute();
@@ -192,7 +242,7 @@ impl Run<'_> {
                     .await?;
                 }
             }
-            next = at + interval;
+            *next = at + interval;
         }
     }
 }

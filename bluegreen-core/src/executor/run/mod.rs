@@ -94,6 +94,8 @@ struct Run<'a> {
     book: MinuteBook,
     /// The last enforced minute verdict that had no data, for the reason of a bake that ran out of time.
     last_unsure: Option<GateReport>,
+    /// The sequential 5xx comparison of the bake under way, when the gates ask for one.
+    sequential: Option<crate::gate::SequentialRate>,
     /// The application's lock, renewed while the run lives; every append carries it.
     lease: Lease,
     /// Set once the lease was lost: nothing more is written.
@@ -143,6 +145,7 @@ impl<'a> Run<'a> {
             split_changed_at: now,
             book,
             last_unsure: None,
+            sequential: None,
             lease,
             lost: false,
             wrote: seq > 0,
