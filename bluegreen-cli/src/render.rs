@@ -251,6 +251,14 @@ impl Renderer {
                 "{}: {step}",
                 step_label(*index, self.schedule().as_ref())
             )),
+            Event::ApprovalRequested { index, .. }
+                if matches!(
+                    self.schedule().and_then(|s| s.steps().get(*index).cloned()),
+                    Some(Step::Watch { .. })
+                ) =>
+            {
+                pb.set_message("watching the new color (bluegreen promote ends the watch / abort)")
+            }
             Event::ApprovalRequested { .. } => {
                 pb.set_message("waiting for approval (bluegreen promote / abort)")
             }

@@ -370,3 +370,47 @@ fn a_watch_hour_costs_a_bounded_number_of_calls() {
     assert!(h.world.calls().count("GetMetricData") <= 24 + 2);
     assert!(total <= 12 * 12, "{total}");
 }
+
+/// A signal to the process running a watch (a CI job cancelled, a watcher service stopped) stops the run
+/// and leaves the deployment watching — the release is complete — while an `abort` rolls it back.
+#[test]
+fn a_signal_leaves_the_watch_an_abort_rolls_back() {
+    for (interrupt, watching) in [(true, true), (false, false)] {
+        let h = Harness::new(WorldConfig::default()).with_capacity();
+        let exec = h.executor().watching_through();
+        let token = exec.cancel_token();
+        let clock = h.world.clock().clone();
+        let run = exec.run(
+            DeploymentId::new("w5").unwrap(),
+            watched(24 * HOUR, 4 * HOUR),
+        );
+        let stop = async {
+            // Two hours into the release: well into its watch.
+            clock.sleep(2 * HOUR).await;
+            if interrupt {
+                token.interrupt("SIGTERM on host ci-7");
+            } else {
+                token.cancel_because("abort by oncall");
+            }
+        };
+        let (outcome, ()) = run_virtual(h.world.clock(), futures::future::join(run, stop)).unwrap();
+        let outcome = outcome.unwrap();
+        assert_eq!(
+            matches!(outcome, Outcome::Watching { .. }),
+            watching,
+            "{interrupt}: {outcome}"
+        );
+        if !watching {
+            assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome}");
+            assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+        } else {
+            assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Green));
+            let record = h.events.entries();
+            assert!(
+                record
+                    .iter()
+                    .all(|e| !matches!(e.event, Event::Finished { .. }))
+            );
+        }
+    }
+}

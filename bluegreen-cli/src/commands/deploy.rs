@@ -287,7 +287,7 @@ async fn execute(
                     "SIGHUP"
                 }
             };
-            token.cancel_because(signal_origin(signal, |k| std::env::var(k).ok()));
+            token.interrupt(signal_origin(signal, |k| std::env::var(k).ok()));
         })
     };
     // `bluegreen abort` cancels it too; a request left for it is cleared once it ended.

@@ -14,6 +14,8 @@ pub struct CancelToken {
 #[derive(Debug, Default)]
 struct CancelState {
     cancelled: bool,
+    /// The first cancellation was the process stopping (a signal), not a person's abort.
+    interrupt: bool,
     reason: Option<String>,
     wakers: Vec<Waker>,
 }
@@ -42,6 +44,35 @@ impl CancelToken {
     /// ```
     pub fn cancel_because(&self, why: impl Into<String>) {
         self.cancel_with(Some(why.into()));
+    }
+
+    /// Cancels because the process running the deployment is stopping (a signal: Ctrl-C, SIGTERM from a CI
+    /// cancel), not because someone asked to stop the deployment. Everywhere but in a watch it is a
+    /// cancellation like [`cancel_because`](Self::cancel_because); a watch ([`crate::Step::Watch`]) — the
+    /// release already complete — stops the run and leaves the deployment watching for the next run.
+    ///
+    /// ```
+    /// use bluegreen_core::CancelToken;
+    /// let token = CancelToken::new();
+    /// token.interrupt("SIGTERM on host ci-7");
+    /// assert!(token.is_cancelled() && token.is_interrupt());
+    /// ```
+    pub fn interrupt(&self, why: impl Into<String>) {
+        {
+            let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if !s.cancelled {
+                s.interrupt = true;
+            }
+        }
+        self.cancel_with(Some(why.into()));
+    }
+
+    /// Whether the first cancellation was an [`interrupt`](Self::interrupt).
+    pub fn is_interrupt(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .interrupt
     }
 
     /// Who or what cancelled, when it was said.

@@ -135,7 +135,19 @@ impl Run<'_> {
                     };
                 }
                 Wake::Decided(Err(e)) => return Err(provider_stop("approval", e)),
-                Wake::Cancelled => return Err(self.cancel_stop()),
+                Wake::Cancelled => {
+                    // The process running a watch is stopping (a signal), not someone stopping the
+                    // deployment: the release is complete; the next run carries the watch on.
+                    if let Some(armed) = armed_until
+                        && self.exec.cancel.is_interrupt()
+                    {
+                        return Err(Stop::Suspend {
+                            until: deadline.unwrap_or(armed),
+                            armed_until: armed,
+                        });
+                    }
+                    return Err(self.cancel_stop());
+                }
                 Wake::Timer => {
                     self.keep_lease().await?;
                     if deadline.is_some_and(|d| self.now() >= d) {
