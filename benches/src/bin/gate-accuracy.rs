@@ -1,14 +1,17 @@
 //! How right the default gates are on a world that publishes metrics as AWS does.
 //!
 //! Run: `cargo run --release -p bluegreen-benches --bin gate-accuracy` (add `-- --seeds N` for fewer or
-//! more seeds; the default is 1,000 healthy seeds and 50 seeds per breach case). Prints, for the numbers
+//! more seeds; the default is 1,000 healthy seeds and 50 seeds per breach case; `-- --only side-by-side`
+//! runs section 4 alone). Prints, for the numbers
 //! in `docs/performance.md` and `docs/gates.md`:
 //! 1. healthy gradual releases rolled back, per publication profile;
 //! 2. breaches (5xx, latency, healthy hosts, alarm) at each of the 5 steps, beginning 20–120 s into the
 //!    step's bake: how many were rolled back by a failing verdict, and the reaction time from the breach's start to the split verified at 100 % stable
 //!    (p50 / p95 / max), per trigger and publication profile;
 //! 3. a low-traffic application (1 request/s, 10 % canary) with the defaults and with the configuration
-//!    `docs/gates.md` recommends.
+//!    `docs/gates.md` recommends;
+//! 4. the threshold gates and the sequential 5xx comparison side by side at 1, 10, 100 and 1,000 requests/s:
+//!    healthy releases rolled back, their length, regressions of 1.5, 2 and 5 × the stable rate caught.
 
 use bluegreen_core::gate::{Check, ErrorRate, NoDataPolicy, Verdict};
 use bluegreen_core::{
@@ -275,6 +278,78 @@ fn low_traffic_gates() -> GatePolicy {
     g
 }
 
+/// One release of the default gradual strategy at `rate` requests a second, green answering `ratio` times
+/// blue's 0.1 % 5xx from the start; the thresholds alone, or with the sequential comparison.
+fn side_by_side_run(seed: u64, rate: f64, ratio: f64, sequential: bool) -> (bool, u64) {
+    let mut config = world(seed, Publication::default());
+    config.request_rate = rate;
+    config.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001));
+    config.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001 * ratio));
+    let h = Harness::new(config);
+    let mut p = plan(Strategy::gradual());
+    if sequential {
+        p.gates.sequential = Some(bluegreen_core::gate::SequentialPolicy::default());
+    }
+    let outcome = h.run("d1", p).expect("runs");
+    (outcome.kind() == "rolled-back", h.elapsed().as_secs())
+}
+
+/// Issue 23: the threshold gates and the sequential comparison side by side, per traffic level: healthy
+/// releases rolled back (with a 95 % upper bound) and their length; regressions of 1.5, 2 and 5 × the stable
+/// 5xx rate (all under the thresholds' 2 × stable + 1 %) caught, and when.
+fn side_by_side(seeds: u64) {
+    println!();
+    println!(
+        "## 4. Thresholds vs the sequential 5xx comparison (gradual, stable at 0.1 % 5xx, default publication)"
+    );
+    for rate in [1.0, 10.0, 100.0, 1000.0] {
+        for sequential in [false, true] {
+            let judge = if sequential { "sequential" } else { "thresholds" };
+            let t = Instant::now();
+            let mut false_rollbacks = 0;
+            let mut lengths = Vec::new();
+            for seed in 0..seeds {
+                let (rolled_back, secs) = side_by_side_run(seed, rate, 1.0, sequential);
+                false_rollbacks += u64::from(rolled_back);
+                lengths.push(secs);
+            }
+            lengths.sort_unstable();
+            // The rule of three (no event) or a normal bound: a 95 % upper bound on the rate.
+            let p = false_rollbacks as f64 / seeds as f64;
+            let upper = if false_rollbacks == 0 {
+                3.0 / seeds as f64
+            } else {
+                p + 1.96 * (p * (1.0 - p) / seeds as f64).sqrt()
+            };
+            let mut caught = Vec::new();
+            for ratio in [1.5, 2.0, 5.0] {
+                let mut n = 0;
+                let mut when = Vec::new();
+                for seed in 0..seeds.min(200) {
+                    let (rolled_back, secs) = side_by_side_run(seed, rate, ratio, sequential);
+                    if rolled_back {
+                        n += 1;
+                        when.push(secs);
+                    }
+                }
+                when.sort_unstable();
+                caught.push(format!(
+                    "{ratio}×: {n}/{} caught, p50 {} s",
+                    seeds.min(200),
+                    percentile(&when, 0.5)
+                ));
+            }
+            println!(
+                "- {rate} req/s, {judge}: healthy rolled back {false_rollbacks}/{seeds} (≤ {:.2} % at 95 %), length p50 {} s; {} ({:.1} s wall)",
+                upper * 100.0,
+                percentile(&lengths, 0.5),
+                caught.join("; "),
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seeds = args
@@ -283,9 +358,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok());
     let t = Instant::now();
-    healthy(seeds.unwrap_or(1000));
-    breaches(seeds.map_or(50, |s: u64| s.min(50)));
-    low_traffic();
+    // `--only side-by-side`: section 4 alone.
+    if !args.iter().any(|a| a == "side-by-side") {
+        healthy(seeds.unwrap_or(1000));
+        breaches(seeds.map_or(50, |s: u64| s.min(50)));
+        low_traffic();
+    }
+    side_by_side(seeds.unwrap_or(1000));
     println!();
     println!("({:.1} s wall in all)", t.elapsed().as_secs_f64());
 }
