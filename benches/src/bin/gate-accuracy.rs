@@ -304,7 +304,11 @@ fn side_by_side(seeds: u64) {
     );
     for rate in [1.0, 10.0, 100.0, 1000.0] {
         for sequential in [false, true] {
-            let judge = if sequential { "sequential" } else { "thresholds" };
+            let judge = if sequential {
+                "sequential"
+            } else {
+                "thresholds"
+            };
             let t = Instant::now();
             let mut false_rollbacks = 0;
             let mut lengths = Vec::new();
