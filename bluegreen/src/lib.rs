@@ -53,7 +53,7 @@ pub use control::{
 pub use deployer::{Deployer, DeployerBuilder, Error, Recorded, history};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};
-pub use status::{ColorStatus, InProgress, Recorded as RecordState, Status, StatusError, Watching};
+pub use status::{ColorStatus, InProgress, InProgressRecord, Status, StatusError, Watching};
 pub use store::{Store, StoreApproval, open_state_dir};
 
 pub use bluegreen_aws;

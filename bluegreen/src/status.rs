@@ -3,6 +3,7 @@
 //! deployment in progress, read from the state.
 
 use crate::{Deployer, current_deployment};
+use bluegreen_core::executor::ReplayError;
 use bluegreen_core::{
     AlarmStatus, CapacityStatus, Color, DeploymentId, PerColor, ProviderError, Replay, RouteMark,
     Routing, StateStore, TargetHealth, Timestamp,
@@ -24,12 +25,12 @@ pub struct InProgress {
     /// The deployment.
     pub id: DeploymentId,
     /// Its record.
-    pub record: Recorded,
+    pub record: InProgressRecord,
 }
 
 /// A record as `status` finds it.
 #[derive(Debug, Clone)]
-pub enum Recorded {
+pub enum InProgressRecord {
     /// Replayed.
     Replayed(Box<Replay>),
     /// Empty or not there yet: the lock is taken just before the first entry is written.
@@ -52,7 +53,7 @@ pub struct Watching {
 impl InProgress {
     /// The watch it is in, if it is watching.
     pub fn watching(&self) -> Option<Watching> {
-        let Recorded::Replayed(r) = &self.record else {
+        let InProgressRecord::Replayed(r) = &self.record else {
             return None;
         };
         match r.plan.schedule.steps().get(r.watching()?)? {
@@ -109,9 +110,15 @@ impl Deployer {
     pub async fn record(
         &self,
         id: &DeploymentId,
-    ) -> Result<(Vec<bluegreen_core::RecordEntry>, Result<Replay, String>), ProviderError> {
+    ) -> Result<
+        (
+            Vec<bluegreen_core::RecordEntry>,
+            Result<Replay, ReplayError>,
+        ),
+        ProviderError,
+    > {
         let record = StateStore::load(self.store(), id).await?;
-        let replay = Replay::new(&record).map_err(|e| e.to_string());
+        let replay = Replay::new(&record);
         Ok((record, replay))
     }
 
@@ -147,13 +154,13 @@ impl Deployer {
             None => None,
             Some(id) => {
                 let record = match StateStore::load(self.store(), &id).await {
-                    Ok(record) if record.is_empty() => Recorded::Starting,
-                    Err(ProviderError::NotFound { .. }) => Recorded::Starting,
+                    Ok(record) if record.is_empty() => InProgressRecord::Starting,
+                    Err(ProviderError::NotFound { .. }) => InProgressRecord::Starting,
                     Ok(record) => match Replay::new(&record) {
-                        Ok(r) => Recorded::Replayed(Box::new(r)),
-                        Err(e) => Recorded::Damaged(e.to_string()),
+                        Ok(r) => InProgressRecord::Replayed(Box::new(r)),
+                        Err(e) => InProgressRecord::Damaged(e.to_string()),
                     },
-                    Err(e) => Recorded::Damaged(e.to_string()),
+                    Err(e) => InProgressRecord::Damaged(e.to_string()),
                 };
                 Some(InProgress { id, record })
             }

@@ -4,7 +4,7 @@ use super::{current_deployment, replay};
 use crate::context::{Context, Wired};
 use crate::render::Renderer;
 use crate::{Ended, Failure};
-use bluegreen::{InProgress, RecordState};
+use bluegreen::{InProgress, InProgressRecord};
 use bluegreen_core::gate::GateReport;
 use bluegreen_core::{Color, DeploymentId, Event, Replay, StateStore};
 use clap::{Args, ValueEnum};
@@ -146,7 +146,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
     let deployment = match &st.deployment {
         Some(InProgress {
             id,
-            record: RecordState::Replayed(r),
+            record: InProgressRecord::Replayed(r),
         }) => {
             human.push_str(&in_progress(id, r, st.at));
             let watching = st.deployment.as_ref().and_then(InProgress::watching);
@@ -157,7 +157,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         }
         Some(InProgress {
             id,
-            record: RecordState::Starting,
+            record: InProgressRecord::Starting,
         }) => {
             human.push_str(&format!("deployment {id}: starting\n"));
             json!({"id": id, "step": null})
@@ -165,7 +165,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
         // Entries that do not read (or replay): damaged, as `history` lists it.
         Some(InProgress {
             id,
-            record: RecordState::Damaged(why),
+            record: InProgressRecord::Damaged(why),
         }) => {
             human.push_str(&format!(
                 "deployment {id}: its record is DAMAGED ({why}) — if traffic is split, `bluegreen rollback` \
@@ -350,7 +350,7 @@ fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) ->
 fn watching(r: &Replay) -> Option<(bluegreen_core::Timestamp, bluegreen_core::Timestamp)> {
     let w = InProgress {
         id: r.deployment.clone(),
-        record: RecordState::Replayed(Box::new(r.clone())),
+        record: InProgressRecord::Replayed(Box::new(r.clone())),
     }
     .watching()?;
     Some((w.until, w.armed_until))
