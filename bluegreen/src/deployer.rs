@@ -52,6 +52,15 @@ pub enum Error {
     Exec(#[from] ExecError),
 }
 
+/// What [`Deployer::watch_target`] found.
+#[derive(Debug)]
+pub enum WatchTarget {
+    /// Nothing to watch, and why (a schedule that outlives the watch finds nothing: not an error).
+    Nothing(String),
+    /// The deployment at its watch, and its record replayed.
+    Watching(DeploymentId, Box<bluegreen_core::Replay>),
+}
+
 /// One deployment of [`history`], as its record says.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -719,23 +728,10 @@ impl Deployer {
         id: Option<DeploymentId>,
         once: bool,
     ) -> Result<Option<(DeploymentId, Outcome)>, Error> {
-        let Some(id) = (match id {
-            Some(id) => Some(id),
-            None => self.current().await?,
-        }) else {
-            return Ok(None);
+        let (id, _) = match self.watch_target(id).await? {
+            WatchTarget::Watching(id, replay) => (id, replay),
+            WatchTarget::Nothing(_) => return Ok(None),
         };
-        let (_, replay) = self.record(&id).await?;
-        let replay = replay
-            .map_err(|e| Error::Refused(format!("the record of {id} cannot be read: {e}")))?;
-        if replay.outcome.is_some() {
-            return Ok(None);
-        }
-        if replay.watching().is_none() {
-            return Err(Error::Refused(format!(
-                "deployment {id} is not watching: `bluegreen resume` continues it; nothing was changed"
-            )));
-        }
         let mut exec = self.executor();
         if !once {
             exec = exec.watching_through();
@@ -743,6 +739,44 @@ impl Deployer {
         let run = exec.resume(&id, bluegreen_core::ResumeAction::Continue);
         let outcome = self.supervise(&exec, &id, run).await?;
         Ok(Some((id, outcome)))
+    }
+
+    /// What `watch` would drive: deployment `id` (default: [`Deployer::current`]) when it is at its watch
+    /// ([`Replay::watching`](bluegreen_core::Replay::watching)); nothing, and why, when none is in progress or
+    /// it has ended; refused (nothing changed) when it is elsewhere in its schedule.
+    pub async fn watch_target(&self, id: Option<DeploymentId>) -> Result<WatchTarget, Error> {
+        let id = match id {
+            Some(id) => id,
+            None => match self.current().await? {
+                Some(id) => id,
+                None => {
+                    return Ok(WatchTarget::Nothing(format!(
+                        "no deployment of {} is in progress",
+                        self.application()
+                    )));
+                }
+            },
+        };
+        let (_, replay) = self.record(&id).await?;
+        let replay = replay
+            .map_err(|e| Error::Refused(format!("the record of {id} cannot be read: {e}")))?;
+        if replay.outcome.is_some() {
+            return Ok(WatchTarget::Nothing(format!("deployment {id} has ended")));
+        }
+        if replay.watching().is_none() {
+            let steps = replay.plan.schedule.steps();
+            let at = match replay
+                .in_progress
+                .and_then(|i| steps.get(i).map(|s| (i, s)))
+            {
+                Some((i, s)) => format!("at {} ({s})", replay.plan.schedule.position(i)),
+                None => "between steps".into(),
+            };
+            return Err(Error::Refused(format!(
+                "deployment {id} is not watching ({at}): `bluegreen resume` continues it; nothing was changed"
+            )));
+        }
+        Ok(WatchTarget::Watching(id, Box::new(replay)))
     }
 
     /// Deploys `plan` as deployment `id` (see [`Deployer::deploy`]).

@@ -50,7 +50,7 @@ pub use cache::ResolvedCache;
 pub use control::{
     ControlError, UnlockError, Unlocked, ask_of, current_deployment, send_control, unlock,
 };
-pub use deployer::{Deployer, DeployerBuilder, Error, Recorded, history};
+pub use deployer::{Deployer, DeployerBuilder, Error, Recorded, WatchTarget, history};
 pub use hooks::ShellHooks;
 pub use settings::{DeployType, ProviderKind, Settings, SettingsError, StateBackend};
 pub use status::{ColorStatus, InProgress, InProgressRecord, Status, StatusError, Watching};

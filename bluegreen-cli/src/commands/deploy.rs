@@ -455,38 +455,17 @@ pub struct WatchArgs {
 pub async fn watch(ctx: &Context, a: WatchArgs) -> Result<Ended, Failure> {
     crate::notify::channels(ctx)?;
     let w = ctx.wire_with(true, None, true).await?;
-    let id = match a.id {
-        Some(id) => DeploymentId::new(id).map_err(Failure::bad_input)?,
-        None => match current_deployment(&w).await? {
-            Some(id) => id,
-            None => {
-                // A schedule that outlives the watch finds nothing: that is not an error.
-                crate::render::out(&format!(
-                    "nothing to watch: no deployment of {} is in progress",
-                    w.application()
-                ));
-                return Ok(Ended::Done);
-            }
-        },
+    let id =
+        a.id.map(|id| DeploymentId::new(id).map_err(Failure::bad_input))
+            .transpose()?;
+    // The library's rule: only a deployment at its watch; nothing in progress is not an error.
+    let (id, before) = match w.watch_target(id).await? {
+        bluegreen::WatchTarget::Watching(id, replay) => (id, replay),
+        bluegreen::WatchTarget::Nothing(why) => {
+            crate::render::out(&format!("nothing to watch: {why}"));
+            return Ok(Ended::Done);
+        }
     };
-    let before = replay(&w, &id).await?;
-    let step = before
-        .in_progress
-        .and_then(|i| before.plan.schedule.steps().get(i).map(|s| (i, s)));
-    if before.outcome.is_some() {
-        crate::render::out(&format!("nothing to watch: deployment {id} has ended"));
-        return Ok(Ended::Done);
-    }
-    // The core's rule: only a deployment at its watch, not ended by a decision or a rollback.
-    if before.watching().is_none() {
-        let at = match step {
-            Some((i, s)) => format!("at {} ({s})", before.plan.schedule.position(i)),
-            None => "between steps".into(),
-        };
-        return Err(Failure::refused(format!(
-            "deployment {id} is not watching ({at}): `bluegreen resume` continues it; nothing was changed"
-        )));
-    }
     let renderer = live_renderer(ctx, before.started_at).with_plan(before.plan.clone());
     let run_id = id.clone();
     execute(
