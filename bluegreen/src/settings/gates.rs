@@ -79,34 +79,8 @@ impl GatesSection {
 
 impl<'de> Deserialize<'de> for GatesSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
+        use serde::de::{DeserializeSeed, MapAccess, Visitor};
         use std::fmt;
-
-        /// A key of `[gates]`, refused as it is read (so that the error names the key's line).
-        struct Key;
-        impl<'de> DeserializeSeed<'de> for Key {
-            type Value = String;
-            fn deserialize<K: serde::Deserializer<'de>>(self, k: K) -> Result<String, K::Error> {
-                k.deserialize_str(Key)
-            }
-        }
-        impl Visitor<'_> for Key {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key of [gates]")
-            }
-            fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
-                if GatesSection::keys().any(|k| k == v) {
-                    return Ok(v.to_string());
-                }
-                let expected: Vec<String> =
-                    GatesSection::keys().map(|k| format!("`{k}`")).collect();
-                Err(E::custom(format!(
-                    "unknown field `{v}`, expected one of {}",
-                    expected.join(", ")
-                )))
-            }
-        }
 
         /// A check's key's value, read by the core.
         struct CheckValue<'a> {
@@ -129,7 +103,11 @@ impl<'de> Deserialize<'de> for GatesSection {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<GatesSection, A::Error> {
                 let mut out = GatesSection::default();
-                while let Some(key) = m.next_key_seed(Key)? {
+                let keys = super::KnownKey {
+                    table: "[gates]",
+                    keys: GatesSection::keys().collect(),
+                };
+                while let Some(key) = m.next_key_seed(keys.clone())? {
                     match key.as_str() {
                         "mode" => out.mode = Some(m.next_value()?),
                         "no_data" => out.no_data = Some(m.next_value()?),

@@ -170,37 +170,44 @@ const DEPLOY_KEYS: &[&str] = &[
     "keep_failed",
 ];
 
+/// A key of a table whose keys are known (`[deploy]`, `[gates]`), refused as it is read so that the error
+/// names the key's line, with the keys there are.
+#[derive(Clone)]
+pub(crate) struct KnownKey {
+    /// The table, for the error (`[deploy]`).
+    pub table: &'static str,
+    /// Its keys.
+    pub keys: Vec<&'static str>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KnownKey {
+    type Value = String;
+    fn deserialize<K: serde::Deserializer<'de>>(self, k: K) -> Result<String, K::Error> {
+        k.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KnownKey {
+    type Value = String;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a key of {}", self.table)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        if self.keys.contains(&v) {
+            return Ok(v.to_string());
+        }
+        let expected: Vec<String> = self.keys.iter().map(|k| format!("`{k}`")).collect();
+        Err(E::custom(format!(
+            "unknown field `{v}`, expected one of {}",
+            expected.join(", ")
+        )))
+    }
+}
+
 impl<'de> Deserialize<'de> for DeploySection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
+        use serde::de::{DeserializeSeed, MapAccess, Visitor};
         use std::fmt;
-
-        /// A key of `[deploy]`, refused as it is read (so that the error names the key's line).
-        struct Key;
-        impl<'de> DeserializeSeed<'de> for Key {
-            type Value = String;
-            fn deserialize<K: serde::Deserializer<'de>>(self, k: K) -> Result<String, K::Error> {
-                k.deserialize_str(Key)
-            }
-        }
-        impl Visitor<'_> for Key {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key of [deploy]")
-            }
-            fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
-                let strategy = StrategySettings::SETTINGS.iter().map(|s| s.key);
-                let keys: Vec<&str> = strategy.chain(DEPLOY_KEYS.iter().copied()).collect();
-                if keys.contains(&v) {
-                    return Ok(v.to_string());
-                }
-                let expected: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
-                Err(E::custom(format!(
-                    "unknown field `{v}`, expected one of {}",
-                    expected.join(", ")
-                )))
-            }
-        }
 
         struct Section;
         impl<'de> Visitor<'de> for Section {
@@ -210,7 +217,12 @@ impl<'de> Deserialize<'de> for DeploySection {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<DeploySection, A::Error> {
                 let mut out = DeploySection::default();
-                while let Some(key) = m.next_key_seed(Key)? {
+                let strategy = StrategySettings::SETTINGS.iter().map(|s| s.key);
+                let keys = KnownKey {
+                    table: "[deploy]",
+                    keys: strategy.chain(DEPLOY_KEYS.iter().copied()).collect(),
+                };
+                while let Some(key) = m.next_key_seed(keys.clone())? {
                     match key.as_str() {
                         "on_cancel" => out.on_cancel = Some(m.next_value()?),
                         "type" => out.kind = Some(m.next_value()?),
