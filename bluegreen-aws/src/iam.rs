@@ -33,6 +33,7 @@ pub fn statements(partition: &str, region: &str, account: &str, naming: &Naming)
                 "elasticloadbalancing:DescribeListeners",
                 "elasticloadbalancing:DescribeRules",
                 "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
                 "elasticloadbalancing:DescribeTargetHealth",
                 "elasticloadbalancing:DescribeTags",
             ],

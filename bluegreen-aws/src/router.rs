@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ForwardActionConfig, Tag, TargetGroupTuple};
 use bluegreen_core::{
-    Color, PerColor, ProviderError, RouteMark, RouteSet, Routing, TrafficRouter, TrafficSplit,
+    Color, GroupTimings, PerColor, ProviderError, RouteMark, RouteSet, Routing, TrafficRouter,
+    TrafficSplit,
 };
 use std::sync::{Arc, Mutex};
 
@@ -169,6 +170,32 @@ impl TrafficRouter for ElbRouter {
             .map(|s| {
                 std::time::Duration::from_secs(s.duration_seconds().unwrap_or(0).max(0) as u64)
             }))
+    }
+
+    /// `color`'s target group attributes: one `DescribeTargetGroupAttributes`. An attribute the answer
+    /// lacks is AWS's default (deregistration delay 300 s, slow start off).
+    async fn group_timings(&self, color: Color) -> Result<Option<GroupTimings>, ProviderError> {
+        let arn = self.target_groups.get(color);
+        let out = self
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeTargetGroupAttributes", arn, e))?;
+        let seconds = |key: &str| {
+            out.attributes()
+                .iter()
+                .find(|a| a.key() == Some(key))
+                .and_then(|a| a.value())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs)
+        };
+        Ok(Some(GroupTimings {
+            deregistration_delay: seconds("deregistration_delay.timeout_seconds")
+                .unwrap_or(std::time::Duration::from_secs(300)),
+            slow_start: seconds("slow_start.duration_seconds").filter(|d| !d.is_zero()),
+        }))
     }
 
     /// The mark, from the listener's (or rule's) tags: one `DescribeTags`.

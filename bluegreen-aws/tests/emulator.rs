@@ -114,6 +114,8 @@ async fn the_aws_providers_pass_the_conformance_suite() {
     c::router_round_trip(&*p.router).await;
     c::router_idempotent_write(&*p.router).await;
     c::router_mark_round_trip(&*p.router).await;
+    // AWS's default deregistration delay, as the fixture leaves it.
+    c::router_group_timings(&*p.router, Some(Duration::from_secs(300))).await;
     c::health_target_counts(&p.health, Color::Blue, 2).await;
     c::health_target_counts(&p.health, Color::Green, 2).await;
     let now = SystemClock.now();

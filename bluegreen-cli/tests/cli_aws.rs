@@ -18,11 +18,16 @@ fn endpoint() -> Option<String> {
     e
 }
 
-/// The seeded application, its group stickiness 1 s: the tests scale the old color down after 1 s, and
-/// a delay shorter than the stickiness is refused (clients pinned to the old color would hit a scaled-down
-/// group).
+/// The seeded application, its group stickiness and its groups' deregistration delay 1 s: the tests scale
+/// the old color down after 1 s, and the scale-down waits for both (clients pinned to the old color, and
+/// requests still running there, would hit a scaled-down group).
 fn seed(endpoint: &str, app: &str) -> Value {
-    fixture_with("seed_env.py", endpoint, app, &["--stickiness", "1"])
+    fixture_with(
+        "seed_env.py",
+        endpoint,
+        app,
+        &["--stickiness", "1", "--deregistration-delay", "1"],
+    )
 }
 
 /// Runs `bluegreen-aws/tests/fixtures/{script}` for `cli-{app}` on the emulator; returns the names it prints.
@@ -795,6 +800,13 @@ fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
         plan_text.contains(&format!(
             "1. create a version of green's launch template with image {image}"
         )),
+        "{plan_text}"
+    );
+    // The template's target groups drain for 30 s (issue 24 item 4): read, and the scale-down waits for it.
+    assert!(
+        plan_text.contains(
+            "1s after promotion and no sooner than 30s after the switch (deregistration delay of blue's target group"
+        ),
         "{plan_text}"
     );
 

@@ -24,10 +24,10 @@ pub mod strategy;
 
 pub use executor::{
     BakeWarning, CancelPolicy, CancelToken, CapacityPolicy, ControlAsk, ControlRefusal,
-    DEFAULT_LEASE_TTL, DeploymentId, EmergencyDecision, EmergencyError, EmergencyRequest, Event,
-    ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan, PlanError, Providers,
-    RecordEntry, RecordState, Replay, ResumeAction, RetryPolicy, RollbackReason, StableChoice,
-    StableEvidence, VerifyPolicy, choose_stable,
+    DEFAULT_LEASE_TTL, DeploymentId, Drain, DrainWait, EmergencyDecision, EmergencyError,
+    EmergencyRequest, Event, ExecError, Executor, NoopObserver, Notice, Observer, Outcome, Plan,
+    PlanError, Providers, RecordEntry, RecordState, Replay, ResumeAction, RetryPolicy,
+    RollbackReason, StableChoice, StableEvidence, VerifyPolicy, choose_stable,
 };
 pub use gate::GatePolicy;
 pub use model::{
@@ -36,9 +36,9 @@ pub use model::{
 };
 pub use provider::{
     AlarmState, AlarmStatus, Approval, ApprovalDecision, ApprovalRequest, Capacity, CapacityStatus,
-    Clock, HealthSource, HookFailure, HookPoint, Hooks, LaunchSource, Lease, LockOwner, MINUTE,
-    MetricSeries, Metrics, MinuteMetrics, NoApprovalChannel, ProviderError, RouteMark, RouteSet,
-    RouteSplit, Routing, StateStore, TargetHealth, TrafficRouter,
+    Clock, GroupTimings, HealthSource, HookFailure, HookPoint, Hooks, LaunchSource, Lease,
+    LockOwner, MINUTE, MetricSeries, Metrics, MinuteMetrics, NoApprovalChannel, ProviderError,
+    RouteMark, RouteSet, RouteSplit, Routing, StateStore, TargetHealth, TrafficRouter,
 };
 pub use strategy::{
     CustomNeedsSteps, Schedule, ScheduleError, ScheduleSettingsError, Step, StepPosition, Strategy,

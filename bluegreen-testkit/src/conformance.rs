@@ -121,6 +121,34 @@ pub async fn router_mark_round_trip(router: &dyn TrafficRouter) {
     );
 }
 
+/// Each color's target group attributes read within AWS's bounds (deregistration delay 0–3,600 s, slow
+/// start 30–900 s when on), or `None` from a router that cannot tell; `expected`, when given, is what the
+/// test set up (both groups' deregistration delay).
+pub async fn router_group_timings(router: &dyn TrafficRouter, expected: Option<Duration>) {
+    for color in Color::ALL {
+        let t = router
+            .group_timings(color)
+            .await
+            .expect("group_timings works");
+        let Some(t) = t else {
+            assert!(expected.is_none(), "{color}: group_timings told nothing");
+            continue;
+        };
+        assert!(
+            t.deregistration_delay <= Duration::from_secs(3600),
+            "{color}: deregistration delay {t:?} is out of AWS's bounds"
+        );
+        assert!(
+            t.slow_start
+                .is_none_or(|s| (30..=900).contains(&s.as_secs())),
+            "{color}: slow start {t:?} is out of AWS's bounds"
+        );
+        if let Some(d) = expected {
+            assert_eq!(t.deregistration_delay, d, "{color}: deregistration delay");
+        }
+    }
+}
+
 /// A router whose listener, rule or target group does not exist gives not-found errors naming it.
 pub async fn router_missing_resource(router: &dyn TrafficRouter) {
     assert_not_found(

@@ -307,6 +307,14 @@ impl<T: TrafficRouter> TrafficRouter for Faulty<T> {
         self.inner.stickiness().await
     }
 
+    async fn group_timings(
+        &self,
+        color: Color,
+    ) -> Result<Option<bluegreen_core::GroupTimings>, ProviderError> {
+        self.gate("group_timings").await?;
+        self.inner.group_timings(color).await
+    }
+
     async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
         self.inner.write_mark(mark).await
     }

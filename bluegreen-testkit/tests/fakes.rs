@@ -35,6 +35,7 @@ fn the_fakes_pass_the_conformance_suite() {
         c::router_round_trip(&*router).await;
         c::router_idempotent_write(&*router).await;
         c::router_mark_round_trip(&*router).await;
+        c::router_group_timings(&*router, Some(Duration::from_secs(300))).await;
         let health: Arc<dyn HealthSource> = Arc::new(world.health());
         c::health_target_counts(&*health, Color::Blue, 2).await;
         c::health_metrics_contract(&*health, busy).await;
@@ -55,6 +56,7 @@ fn the_fakes_pass_the_conformance_suite() {
         c::router_round_trip(&router).await;
         c::router_idempotent_write(&router).await;
         c::router_mark_round_trip(&router).await;
+        c::router_group_timings(&router, Some(Duration::from_secs(300))).await;
         let health = Faulty::new(world.health(), clock.clone(), faults.clone());
         c::health_target_counts(&health, Color::Blue, 2).await;
         c::health_metrics_contract(&health, busy).await;

@@ -477,10 +477,12 @@ impl Deployer {
     /// Checks what the executor would only find out under the lock, after the record began: that no
     /// deployment this store does not know drives the listener (its live mark), that every alarm the gates
     /// watch exists, that the new color has registered targets unless the deployment raises it, that the
-    /// old color outlives the listener's group stickiness before it is scaled down, that the plan's new
-    /// image exists, and that the new color's group launches from a launch template (a launch
-    /// configuration cannot take a new image). Reads only; a refusal says "nothing was changed".
-    pub async fn preflight(&self, plan: &Plan) -> Result<(), Error> {
+    /// plan's new image exists, and that the new color's group launches from a launch template (a launch
+    /// configuration cannot take a new image). It completes the plan with what the load balancer holds on
+    /// the old color after its weight is 0 ([`CapacityPolicy::drain`](bluegreen_core::CapacityPolicy)):
+    /// the scale-down waits for the listener's group stickiness and the old group's deregistration delay.
+    /// Reads only; a refusal says "nothing was changed".
+    pub async fn preflight(&self, plan: &mut Plan) -> Result<(), Error> {
         if let Some(mark) = self.providers.router.read_mark().await?
             && mark.is_live(self.providers.clock.now())
         {
@@ -542,7 +544,7 @@ impl Deployer {
             plan.capacity.as_ref().and_then(|c| c.image.as_ref()),
             managed,
         ) else {
-            return self.check_stickiness(plan).await;
+            return self.read_drain(plan, new.other()).await;
         };
         match cap.image_exists(image).await {
             Ok(true) => {}
@@ -571,34 +573,26 @@ impl Deployer {
                  --launch-template-version TEMPLATE:VERSION"
             ))
             .into()),
-            _ => self.check_stickiness(plan).await,
+            _ => self.read_drain(plan, new.other()).await,
         }
     }
 
-    /// Group stickiness pins clients to the color they were sent to for its duration: the old color must
-    /// outlive it before it is scaled down, or those clients are sent to a scaled-down group.
-    async fn check_stickiness(&self, plan: &Plan) -> Result<(), Error> {
+    /// Group stickiness pins clients to the color they were sent to for its duration, and a request may run
+    /// for the old group's deregistration delay: the old color is scaled down no sooner than the longer of
+    /// the two after the switch. Read into the plan (recorded with it, so a resumed run waits the same).
+    async fn read_drain(&self, plan: &mut Plan, old: Color) -> Result<(), Error> {
         let Some(policy) = plan
             .capacity
-            .as_ref()
-            .filter(|_| self.providers.capacity.is_some())
+            .as_mut()
+            .filter(|c| c.scale_down && self.providers.capacity.is_some())
         else {
             return Ok(());
         };
-        if policy.scale_down
-            && let Some(sticky) = self.providers.router.stickiness().await?
-            && sticky > policy.scale_down_delay
-        {
-            return Err(SettingsError::new(format!(
-                "[deploy] scale_down_delay {} is shorter than the listener's target group stickiness ({}): \
-                 clients pinned to the old color would be sent to a scaled-down group. Nothing was changed; \
-                 set scale_down_delay to at least {}, or shorten the stickiness",
-                humantime::format_duration(policy.scale_down_delay),
-                humantime::format_duration(sticky),
-                humantime::format_duration(sticky),
-            ))
-            .into());
-        }
+        let router = &self.providers.router;
+        policy.drain = Some(bluegreen_core::Drain {
+            stickiness: router.stickiness().await?,
+            old_group: router.group_timings(old).await?,
+        });
         Ok(())
     }
 
@@ -780,8 +774,8 @@ impl Deployer {
     }
 
     /// Deploys `plan` as deployment `id` (see [`Deployer::deploy`]).
-    pub async fn deploy_plan(&self, id: DeploymentId, plan: Plan) -> Result<Outcome, Error> {
-        self.preflight(&plan).await?;
+    pub async fn deploy_plan(&self, id: DeploymentId, mut plan: Plan) -> Result<Outcome, Error> {
+        self.preflight(&mut plan).await?;
         let exec = self.executor();
         let run = exec.run(id.clone(), plan);
         Ok(self.supervise(&exec, &id, run).await?)

@@ -223,6 +223,14 @@ impl TrafficRouter for SimFileRouter {
     async fn stickiness(&self) -> Result<Option<Duration>, ProviderError> {
         self.0.slow(|w| now(w, w.router().stickiness())).await
     }
+    async fn group_timings(
+        &self,
+        color: Color,
+    ) -> Result<Option<bluegreen_core::GroupTimings>, ProviderError> {
+        self.0
+            .slow(|w| now(w, w.router().group_timings(color)))
+            .await
+    }
     async fn write_mark(&self, mark: &RouteMark) -> Result<(), ProviderError> {
         self.0.slow(|w| now(w, w.router().write_mark(mark))).await
     }
@@ -316,6 +324,7 @@ mod tests {
         c::router_round_trip(&router).await;
         c::router_idempotent_write(&router).await;
         c::router_mark_round_trip(&router).await;
+        c::router_group_timings(&router, Some(Duration::from_secs(300))).await;
         let health = SimFileHealth(sim.clone());
         c::health_target_counts(&health, Color::Blue, 1).await;
         // Ten simulated minutes of traffic (10 ms of real time at this scale).

@@ -501,7 +501,7 @@ async fn a_color_without_registered_targets_is_refused_before_any_change() {
     let plan = traffic_only
         .plan(StrategySettings::default(), None)
         .expect("plans");
-    let refused = traffic_only.preflight(&plan).await.unwrap_err();
+    let refused = traffic_only.preflight(&mut plan.clone()).await.unwrap_err();
     let text = refused.to_string();
     assert!(
         matches!(refused, bluegreen::Error::Refused(_)),
@@ -532,66 +532,124 @@ async fn a_color_without_registered_targets_is_refused_before_any_change() {
     assert_eq!(split, TrafficSplit::all_to(Color::Green), "nothing written");
     // A full deployment raises blue first: not refused.
     let full = again_mutating(&dir).await;
-    full.preflight(&full.plan(StrategySettings::default(), None).unwrap())
+    full.preflight(&mut full.plan(StrategySettings::default(), None).unwrap())
         .await
         .expect("a full deployment raises blue first");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 21 item 3: with group stickiness of one hour on the listener and the old color scaled down one
-/// minute after promotion, clients pinned to the old color were sent to a scaled-down group. Refused before
-/// any change, naming both durations; a delay that outlives the stickiness passes.
+/// Issue 24 item 4 (issue 21 item 3 refused this plan; now it is kept safe instead): group stickiness of 20
+/// minutes on the listener, the old color scaled down one minute after promotion — clients pinned to the
+/// old color would have been sent to a scaled-down group. The plan reads the stickiness and the groups'
+/// deregistration delay before the start and says when; the scale-down waits for the longer of them from
+/// the switch; a deregistration delay longer than the stickiness sets the wait instead; traffic-only
+/// deployments read nothing.
 #[tokio::test]
-async fn a_scale_down_delay_shorter_than_the_listener_s_stickiness_is_refused() {
+async fn the_scale_down_waits_for_the_listener_s_stickiness_and_the_deregistration_delay() {
+    use std::time::Duration;
     let dir = state_dir("sticky");
-    let deployer = again_mutating(&dir).await;
-    deployer
-        .sim()
-        .expect("the simulated world")
-        .with_world(|w| w.set_stickiness(Some(std::time::Duration::from_secs(3600))))
-        .expect("sets");
-    let refused = deployer.deploy().await.unwrap_err();
-    let text = refused.to_string();
-    assert!(
-        matches!(refused, bluegreen::Error::Settings(_)),
-        "{refused:?}"
-    );
-    assert!(
-        text.contains(
-            "scale_down_delay 1m is shorter than the listener's target group stickiness (1h)"
-        ) && text.contains("Nothing was changed"),
-        "{text}"
-    );
-    assert!(
-        deployer
-            .store()
-            .list("poc/poc-web")
-            .await
-            .expect("lists")
-            .is_empty()
-    );
-    let patient = Deployer::from_settings(settings(
-        &dir,
-        "[deploy]\nsteps = [50, 100]\nbake = \"1m\"\nscale_down_delay = \"2h\"",
-    ))
-    .await
-    .expect("wires");
-    patient
-        .preflight(&patient.plan(StrategySettings::default(), None).unwrap())
+    let events = Arc::new(Events::default());
+    let deployer = Deployer::builder(settings(&dir, GRADUAL))
+        .observer(events.clone())
+        .build()
         .await
-        .expect("a delay that outlives the stickiness passes");
-    // Traffic-only deployments scale nothing down: stickiness is no reason to refuse them.
+        .expect("wires");
+    let world = deployer.sim().expect("the simulated world");
+    world
+        .with_world(|w| {
+            w.set_stickiness(Some(Duration::from_secs(1200)));
+            w.set_group_timings(Duration::from_secs(300), Some(Duration::from_secs(60)));
+        })
+        .expect("sets");
+    let mut plan = deployer.plan(StrategySettings::default(), None).unwrap();
+    deployer.preflight(&mut plan).await.expect("reads");
+    let wait = plan
+        .capacity
+        .as_ref()
+        .and_then(|c| c.drain_wait())
+        .expect("a wait");
+    assert_eq!(
+        (wait.after_switch, wait.cause),
+        (Duration::from_secs(1200), "group stickiness")
+    );
+    let changes = plan
+        .changes(TrafficSplit::all_to(Color::Blue))
+        .expect("changes")
+        .changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        changes.contains(
+            "1m after promotion and no sooner than 20m after the switch (group stickiness"
+        ),
+        "{changes}"
+    );
+    let outcome = deployer.deploy().await.expect("runs");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Promoted {
+                scaled_down: Some(Color::Blue),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // The switch: the last split written (all on green); the scale-down 20 minutes later, not 1.
+    let history = deployer.history().await.expect("history");
+    let (id, _) = history.last().expect("one deployment");
+    let (entries, _) = deployer.record(id).await.expect("record");
+    let switched = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::SplitWritten { split } if *split == TrafficSplit::all_to(Color::Green)))
+        .map(|e| e.at)
+        .next_back()
+        .expect("switched");
+    let scheduled = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ScaleDownScheduled { at, .. } => Some(*at),
+            _ => None,
+        })
+        .expect("scheduled");
+    let after = scheduled.since(switched);
+    assert!(
+        after >= Duration::from_secs(1200) && after < Duration::from_secs(1260),
+        "scaled down {after:?} after the switch"
+    );
+    let promoted = entries
+        .iter()
+        .find(|e| matches!(e.event, Event::Promoted { .. }))
+        .expect("promoted")
+        .at;
+    assert!(scheduled.since(promoted) > Duration::from_secs(60));
+
+    // A deregistration delay longer than the stickiness sets the wait.
+    world
+        .with_world(|w| w.set_group_timings(Duration::from_secs(3600), None))
+        .expect("sets");
+    let mut plan = deployer.plan(StrategySettings::default(), None).unwrap();
+    deployer.preflight(&mut plan).await.expect("reads");
+    let wait = plan
+        .capacity
+        .as_ref()
+        .and_then(|c| c.drain_wait())
+        .expect("a wait");
+    assert_eq!(
+        (wait.after_switch, wait.cause),
+        (Duration::from_secs(3600), "deregistration delay")
+    );
+    // Traffic-only deployments scale nothing down: nothing to wait for, nothing read.
     let traffic_only = Deployer::from_settings(settings(&dir, "[deploy]\ntype = \"traffic-only\""))
         .await
         .expect("wires");
-    traffic_only
-        .preflight(
-            &traffic_only
-                .plan(StrategySettings::default(), None)
-                .unwrap(),
-        )
-        .await
-        .expect("nothing is scaled down");
+    let mut plan = traffic_only
+        .plan(StrategySettings::default(), None)
+        .unwrap();
+    traffic_only.preflight(&mut plan).await.expect("passes");
+    assert!(plan.capacity.is_none_or(|c| c.drain.is_none()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

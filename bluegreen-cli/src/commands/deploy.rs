@@ -372,7 +372,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
         if a.from_current {
             w.continue_from_current(&mut plan).await?;
         }
-        w.preflight(&plan).await?;
+        w.preflight(&mut plan).await?;
         return show_plan(ctx, &w, &plan, true).await;
     }
     let id =
@@ -385,7 +385,7 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     if a.from_current {
         w.continue_from_current(&mut plan).await?;
     }
-    w.preflight(&plan).await?;
+    w.preflight(&mut plan).await?;
     let id = id.unwrap_or_else(|| w.new_id());
     let renderer = live_renderer(ctx, w.providers().clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
@@ -485,7 +485,8 @@ pub async fn plan_command(ctx: &Context, a: StrategyArgs) -> Result<Ended, Failu
     let mut w = ctx.wire(false, None).await?;
     // What a deployment would refuse at its start (the image, the group's launch template), the plan refuses.
     let checked = async |w: &Wired| {
-        w.preflight(&plan).await?;
+        let mut plan = plan.clone();
+        w.preflight(&mut plan).await?;
         show_plan(ctx, w, &plan, false).await
     };
     match (checked(&w).await, w.take_cache()) {

@@ -99,6 +99,12 @@ pub enum PlannedChange {
         /// The delay after promotion.
         #[serde(with = "humantime_serde")]
         after: Duration,
+        /// And no sooner than this after the switch, for what the load balancer still sends the old color.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        drain: Option<crate::DrainWait>,
+        /// The watch before the promotion, if any: a stickiness that outlives it keeps the old color longer.
+        #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        watch: Option<Duration>,
     },
 }
 
@@ -164,11 +170,47 @@ impl fmt::Display for PlannedChange {
                 d(interval),
                 d(armed)
             ),
-            PlannedChange::ScaleDown { color, after } => write!(
-                f,
-                "{} after promotion, scale {color}'s Auto Scaling group to 0",
-                d(after)
-            ),
+            PlannedChange::ScaleDown {
+                color,
+                after,
+                drain,
+                watch,
+            } => {
+                write!(f, "{} after promotion", d(after))?;
+                if let Some(w) = drain {
+                    write!(
+                        f,
+                        " and no sooner than {} after the switch ({} of {color}'s target group{})",
+                        d(&w.after_switch),
+                        w.cause,
+                        if w.cause == "group stickiness" {
+                            " pairs: clients holding the cookie still reach it"
+                        } else {
+                            ": requests still running there finish"
+                        }
+                    )?;
+                }
+                write!(f, ", scale {color}'s Auto Scaling group to 0")?;
+                if let Some(from) = drain.and_then(|w| w.capped_from) {
+                    write!(
+                        f,
+                        "; warning: the group stickiness {} is longer than the {} the scale-down waits for — clients pinned longer are sent to a scaled-down group",
+                        d(&from),
+                        d(&crate::CapacityPolicy::STICKINESS_CAP)
+                    )?;
+                }
+                if let (Some(w), Some(watch)) = (drain, watch)
+                    && w.after_switch > *watch
+                {
+                    write!(
+                        f,
+                        "; warning: the {} outlives the {} watch — {color} is kept until then",
+                        w.cause,
+                        d(watch)
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -288,9 +330,15 @@ impl Plan {
             && c.scale_down
             && !self.schedule.is_shift()
         {
+            let watch = self.schedule.steps().iter().find_map(|s| match s {
+                Step::Watch { duration, .. } => Some(*duration),
+                _ => None,
+            });
             changes.push(PlannedChange::ScaleDown {
                 color: stable,
                 after: c.scale_down_delay,
+                drain: c.drain_wait(),
+                watch,
             });
         }
         Ok(PlannedChanges {
@@ -337,6 +385,64 @@ mod tests {
         assert!(
             !words.iter().any(|w| w.contains('{')),
             "no debug text: {words:#?}"
+        );
+    }
+
+    /// Issue 24 item 4: the plan says when the old color goes, and warns of a stickiness past the cap or
+    /// past the watch.
+    #[test]
+    fn the_scale_down_line_says_what_the_load_balancer_holds_and_warns() {
+        let day = Duration::from_secs(24 * 3600);
+        let line = |stickiness: Duration, watch: Option<Duration>| {
+            let mut steps = Strategy::immediate()
+                .compile()
+                .expect("valid")
+                .steps()
+                .to_vec();
+            if let Some(duration) = watch {
+                steps.push(Step::Watch {
+                    duration,
+                    armed: duration.min(Duration::from_secs(3600)),
+                });
+            }
+            let mut plan = Plan::new("app", crate::Schedule::new(steps).expect("valid"));
+            plan.capacity = Some(CapacityPolicy {
+                drain: Some(crate::Drain {
+                    stickiness: Some(stickiness),
+                    old_group: Some(crate::GroupTimings {
+                        deregistration_delay: Duration::from_secs(300),
+                        slow_start: None,
+                    }),
+                }),
+                ..CapacityPolicy::default()
+            });
+            let c = plan
+                .changes(TrafficSplit::all_to(Color::Blue))
+                .expect("at rest");
+            c.changes.last().expect("a scale-down").to_string()
+        };
+        let short = line(Duration::from_secs(60), None);
+        assert_eq!(
+            short,
+            "5m after promotion and no sooner than 5m after the switch (deregistration delay of blue's target \
+             group: requests still running there finish), scale blue's Auto Scaling group to 0"
+        );
+        let week = line(7 * day, Some(day));
+        assert!(
+            week.contains("no sooner than 1day after the switch (group stickiness")
+                && week.contains("warning: the group stickiness 7days is longer than the 1day")
+                && !week.contains("outlives"),
+            "{week}"
+        );
+        let hours = line(
+            Duration::from_secs(2 * 3600),
+            Some(Duration::from_secs(3600)),
+        );
+        assert!(
+            hours.contains(
+                "warning: the group stickiness outlives the 1h watch — blue is kept until then"
+            ),
+            "{hours}"
         );
     }
 

@@ -33,8 +33,8 @@ pub use emergency::{
 pub use event::{Event, NoopObserver, Notice, Observer, RecordEntry, ResumeAction};
 pub use outcome::{Outcome, RollbackReason};
 pub use plan::{
-    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, InvalidDeploymentId, MAX_WAIT, Plan,
-    PlanError, RetryPolicy, VerifyPolicy,
+    BakeWarning, CancelPolicy, CapacityPolicy, DeploymentId, Drain, DrainWait, InvalidDeploymentId,
+    MAX_WAIT, Plan, PlanError, RetryPolicy, VerifyPolicy,
 };
 pub use replay::{Replay, ReplayError};
 

@@ -138,6 +138,81 @@ pub struct CapacityPolicy {
     /// Exclusive with [`launch_template`](Self::launch_template).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// What the load balancer holds on the old color after its weight is 0, read before the deployment
+    /// starts ([`Drain`]); the scale-down waits for it ([`drain_wait`](Self::drain_wait)). `None`: not read
+    /// (a provider that cannot tell, or a plan made without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+/// What keeps sending an old color traffic after its weight is 0, as the load balancer was configured when
+/// the deployment was planned: the listener's group stickiness (clients holding the `AWSALBTG` cookie keep
+/// reaching the color for its duration) and the old color's target group's deregistration delay (the
+/// longest a request may run there, as the team declared it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Drain {
+    /// The listener's group stickiness, when on.
+    #[serde(with = "humantime_serde", default)]
+    pub stickiness: Option<Duration>,
+    /// The old color's target group's attributes.
+    #[serde(default)]
+    pub old_group: Option<crate::GroupTimings>,
+}
+
+/// How long after the switch the old color is kept for what the load balancer still sends it, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DrainWait {
+    /// How long after the old color's weight reached 0.
+    #[serde(with = "humantime_serde")]
+    pub after_switch: Duration,
+    /// What sets it: `group stickiness` or `deregistration delay`.
+    pub cause: &'static str,
+    /// The stickiness as configured, when it is longer than [`CapacityPolicy::STICKINESS_CAP`] (the wait is
+    /// capped: clients pinned longer reach a scaled-down group).
+    #[serde(with = "humantime_serde")]
+    pub capped_from: Option<Duration>,
+}
+
+impl CapacityPolicy {
+    /// The longest group stickiness the scale-down waits for (ALB allows 7 days): a longer one is capped, and
+    /// `plan` warns.
+    pub const STICKINESS_CAP: Duration = Duration::from_secs(24 * 3600);
+
+    /// How long after the switch the old color must still serve: the longer of the listener's group
+    /// stickiness (capped at [`STICKINESS_CAP`](Self::STICKINESS_CAP)) and the old group's deregistration
+    /// delay; `None` when neither was read or both are zero. The scale-down happens no sooner than this
+    /// after the switch, and no sooner than [`scale_down_delay`](Self::scale_down_delay) after promotion.
+    ///
+    /// ```
+    /// use bluegreen_core::{CapacityPolicy, Drain, GroupTimings};
+    /// use std::time::Duration;
+    /// let mut c = CapacityPolicy::default();
+    /// c.drain = Some(Drain {
+    ///     stickiness: Some(Duration::from_secs(3600)),
+    ///     old_group: Some(GroupTimings { deregistration_delay: Duration::from_secs(300), slow_start: None }),
+    /// });
+    /// let w = c.drain_wait().unwrap();
+    /// assert_eq!((w.after_switch, w.cause), (Duration::from_secs(3600), "group stickiness"));
+    /// ```
+    pub fn drain_wait(&self) -> Option<DrainWait> {
+        let drain = self.drain?;
+        let sticky = drain.stickiness.unwrap_or_default();
+        let capped = sticky.min(Self::STICKINESS_CAP);
+        let delay = drain
+            .old_group
+            .map(|g| g.deregistration_delay)
+            .unwrap_or_default();
+        let (after_switch, cause) = if capped >= delay {
+            (capped, "group stickiness")
+        } else {
+            (delay, "deregistration delay")
+        };
+        (!after_switch.is_zero()).then_some(DrainWait {
+            after_switch,
+            cause,
+            capped_from: (sticky > Self::STICKINESS_CAP).then_some(sticky),
+        })
+    }
 }
 
 impl Default for CapacityPolicy {
@@ -151,6 +226,7 @@ impl Default for CapacityPolicy {
             keep_failed: false,
             launch_template: None,
             image: None,
+            drain: None,
         }
     }
 }

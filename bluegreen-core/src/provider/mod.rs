@@ -20,7 +20,7 @@ pub use health::{
     TargetHealth,
 };
 pub use hooks::{HookFailure, HookPoint, Hooks};
-pub use router::{RouteMark, RouteSet, RouteSplit, Routing, TrafficRouter};
+pub use router::{GroupTimings, RouteMark, RouteSet, RouteSplit, Routing, TrafficRouter};
 pub use store::{
     Lease, LockOwner, StateStore, ensure_current, is_current, lost_lease, release_lease,
     renew_lease, take_lease,

@@ -32,6 +32,12 @@ pub trait TrafficRouter: Send + Sync {
     async fn stickiness(&self) -> Result<Option<std::time::Duration>, ProviderError> {
         Ok(None)
     }
+    /// The attributes of `color`'s target group that decide how long it keeps serving after its weight is 0
+    /// ([`GroupTimings`]), or `None` from a router that cannot tell (the default).
+    async fn group_timings(&self, color: Color) -> Result<Option<GroupTimings>, ProviderError> {
+        let _ = color;
+        Ok(None)
+    }
     /// The mark a running deployment left on the routes ([`RouteMark`]), if any. The default is `None`: a
     /// router that cannot carry a mark (then only a shared state store shows a deployment to other
     /// machines).
@@ -46,6 +52,19 @@ pub trait TrafficRouter: Send + Sync {
     async fn clear_mark(&self) -> Result<(), ProviderError> {
         Ok(())
     }
+}
+
+/// A target group's attributes that outlive a weight change (`DescribeTargetGroupAttributes`): how long a
+/// deregistered target keeps its in-flight requests, and how long a target joining the group ramps up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct GroupTimings {
+    /// `deregistration_delay.timeout_seconds` (AWS's default 300 s, 0–3,600 s).
+    #[serde(with = "humantime_serde")]
+    pub deregistration_delay: std::time::Duration,
+    /// `slow_start.duration_seconds` when on (30–900 s): targets joining a group that already has a healthy
+    /// target get a share that grows over it — the instances a kept-at-minimum color launches on a rollback.
+    #[serde(with = "humantime_serde", default)]
+    pub slow_start: Option<std::time::Duration>,
 }
 
 /// A running deployment's mark on the routes it drives: which deployment, from which host, and until when
@@ -291,6 +310,19 @@ impl TrafficRouter for RouteSet {
             longest = longest.max(router.stickiness().await?);
         }
         Ok(longest)
+    }
+
+    /// The longest of each attribute over the routes (they forward to the same two groups).
+    async fn group_timings(&self, color: Color) -> Result<Option<GroupTimings>, ProviderError> {
+        let mut out: Option<GroupTimings> = None;
+        for (_, router) in &self.routes {
+            if let Some(t) = router.group_timings(color).await? {
+                let o = out.get_or_insert(t);
+                o.deregistration_delay = o.deregistration_delay.max(t.deregistration_delay);
+                o.slow_start = o.slow_start.max(t.slow_start);
+            }
+        }
+        Ok(out)
     }
 
     /// The first route's mark that is found (every route carries the same one).

@@ -180,6 +180,7 @@ impl SimWorld {
                 warmup: config.warmup,
                 health_check: config.health_check,
                 deregistration_delay: config.deregistration_delay,
+                slow_start: None,
             },
             traffic_action: (listener_arn, ActionRef::Default),
             next_instance: 1,
@@ -408,6 +409,26 @@ impl SimWorld {
     /// Turns the listener's group stickiness on for `duration` (or off with `None`), as the console would.
     pub fn set_stickiness(&self, duration: Option<Duration>) {
         self.lock().listeners[0].default_action.stickiness = duration;
+    }
+
+    /// Sets both target groups' deregistration delay and slow start, as `modify-target-group-attributes`
+    /// would. Targets already draining keep the delay they started with.
+    pub fn set_group_timings(&self, deregistration_delay: Duration, slow_start: Option<Duration>) {
+        let mut s = self.lock();
+        s.timings.deregistration_delay = deregistration_delay;
+        s.timings.slow_start = slow_start;
+    }
+
+    /// `color`'s target group attributes (`DescribeTargetGroupAttributes`): both groups have the world's.
+    pub fn group_timings(&self, color: Color) -> bluegreen_core::GroupTimings {
+        let _ = color;
+        self.log
+            .record(self.clock.now(), "DescribeTargetGroupAttributes");
+        let t = self.lock().timings;
+        bluegreen_core::GroupTimings {
+            deregistration_delay: t.deregistration_delay,
+            slow_start: t.slow_start,
+        }
     }
 
     /// A listener tag's value, if set.

@@ -90,6 +90,14 @@ impl TrafficRouter for SimRouter {
             .stickiness)
     }
 
+    /// Both groups have the world's attributes (`DescribeTargetGroupAttributes`).
+    async fn group_timings(
+        &self,
+        color: Color,
+    ) -> Result<Option<bluegreen_core::GroupTimings>, ProviderError> {
+        Ok(Some(self.world.group_timings(color)))
+    }
+
     /// The mark, from the listener's tags (`DescribeTags`).
     async fn read_mark(&self) -> Result<Option<RouteMark>, ProviderError> {
         self.world

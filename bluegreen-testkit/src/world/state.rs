@@ -118,6 +118,9 @@ pub(crate) struct Timings {
     pub warmup: Duration,
     pub health_check: Duration,
     pub deregistration_delay: Duration,
+    /// Both groups' slow start, if on.
+    #[serde(default)]
+    pub slow_start: Option<Duration>,
 }
 
 /// Everything in a world, behind one lock.

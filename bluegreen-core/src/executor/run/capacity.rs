@@ -104,7 +104,8 @@ impl Run<'_> {
         }
     }
 
-    /// After promotion: waits the delay, then scales the old color to 0. A cancellation during the delay, or
+    /// After promotion: waits the delay (and what the load balancer still sends the old color,
+    /// [`CapacityPolicy::drain_wait`]), then scales the old color to 0. A cancellation during the delay, or
     /// a failure, leaves the old color running; the deployment stays promoted.
     pub(super) async fn scale_down(
         &mut self,
@@ -116,7 +117,12 @@ impl Run<'_> {
         let at = match at {
             Some(at) => at,
             None => {
-                let at = self.now() + policy.scale_down_delay;
+                // No sooner than the delay after promotion, and no sooner than the load balancer stops
+                // sending the old color traffic: sticky clients, requests still running (from the switch).
+                let mut at = self.now() + policy.scale_down_delay;
+                if let Some(drain) = policy.drain_wait() {
+                    at = at.max(self.split_changed_at + drain.after_switch);
+                }
                 // Unrecorded, a scale-down would not be resumed after a crash: leave the old color running.
                 self.record(Event::ScaleDownScheduled { color: old, at })
                     .await
