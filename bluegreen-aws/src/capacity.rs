@@ -95,6 +95,7 @@ impl Capacity for AsgCapacity {
         Ok(CapacityStatus {
             desired: g.desired_capacity().unwrap_or(0).max(0) as u32,
             in_service,
+            minimum: g.min_size().unwrap_or(0).max(0) as u32,
         })
     }
 

@@ -805,7 +805,7 @@ fn the_guide_s_pipeline_from_a_new_image_to_a_cleaned_up_old_color() {
     // The template's target groups drain for 30 s (issue 24 item 4): read, and the scale-down waits for it.
     assert!(
         plan_text.contains(
-            "1s after promotion and no sooner than 30s after the switch (deregistration delay of blue's target group"
+            "1s after promotion and no sooner than 30s after the switch (the deregistration delay of blue's target group"
         ),
         "{plan_text}"
     );

@@ -2313,6 +2313,101 @@ fn the_policy_grants_publishing_to_the_notification_topic_only() {
     assert_eq!(env.world(), before);
 }
 
+/// Issue 24 item 1: `--watch-keep min` lowers the old color to its group's minimum for the watch — `plan`
+/// and `status` say so, and what a rollback raises it back to — and an `abort`, taken by the next
+/// `watch --once`, raises it back and sends it all traffic. A bad value, or a watch setting without a
+/// watch, is refused before anything runs.
+#[test]
+fn a_watch_that_keeps_the_old_color_at_its_minimum_raises_it_back_on_abort() {
+    let env = Env::new("watch-min");
+    let plan = env.run(&[
+        "plan",
+        "--watch",
+        "2h",
+        "--watch-keep",
+        "min",
+        "--watch-baseline",
+        "previous-day",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let shown = text(&plan.stdout);
+    assert!(
+        shown.contains("blue kept at its group's minimum (at least 1 instance")
+            && shown.contains("compared with the same minutes a day earlier"),
+        "{shown}"
+    );
+    let before = env.world();
+    for (args, said) in [
+        (
+            &["deploy", "--watch", "2h", "--watch-keep", "half"][..],
+            "--watch-keep \"half\": expected full or min",
+        ),
+        (
+            &["deploy", "--watch-baseline", "yesterday", "--watch", "1h"][..],
+            "--watch-baseline \"yesterday\": expected before, previous-day or none",
+        ),
+        (
+            &["deploy", "--watch-keep", "min"][..],
+            "watch_keep is set, but no watch is",
+        ),
+        (
+            &[
+                "deploy",
+                "--watch",
+                "1h",
+                "--watch-keep",
+                "min",
+                "--type",
+                "traffic-only",
+            ][..],
+            "watch_keep min lowers the old color's group during the watch, but this deployment does not manage capacity",
+        ),
+    ] {
+        let bad = env.run(args);
+        assert_eq!(bad.status.code(), Some(2), "{args:?}");
+        let err = text(&bad.stderr);
+        assert!(
+            err.contains(said) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(env.world(), before, "nothing changed");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "10s",
+        "--watch",
+        "2h",
+        "--watch-keep",
+        "min",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status = env.status();
+    assert_eq!(
+        status["colors"]["blue"]["capacity"]["desired"], 1,
+        "{status}"
+    );
+    assert_eq!(
+        status["deployment"]["watching"]["restores_to"], 2,
+        "{status}"
+    );
+    let human = text(&env.run(&["status"]).stdout);
+    assert!(
+        human.contains("blue kept at its group's minimum, raised back to 2 on a rollback"),
+        "{human}"
+    );
+    let abort = env.run(&["abort"]);
+    assert_eq!(abort.status.code(), Some(0), "{}", text(&abort.stderr));
+    let once = env.run(&["watch", "--once"]);
+    assert_eq!(once.status.code(), Some(1), "{}", text(&once.stdout));
+    let status = env.status();
+    assert_eq!(
+        status["colors"]["blue"]["capacity"]["desired"], 2,
+        "{status}"
+    );
+    assert_eq!(status["colors"]["blue"]["weight"], 100, "{status}");
+}
+
 /// Issue 24: a release with `--watch` promotes to 100 %, judges, and exits 0 leaving the deployment in
 /// progress (another release is refused); `status` says until when it watches and that the rollback to
 /// blue is armed; `watch --once` resumes and exits again; `promote` ends the watch, taken by the next

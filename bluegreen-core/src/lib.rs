@@ -42,5 +42,6 @@ pub use provider::{
 };
 pub use strategy::{
     CustomNeedsSteps, Schedule, ScheduleError, ScheduleSettingsError, Step, StepPosition, Strategy,
-    StrategyKind, StrategySettings, TimeoutAction, parse_duration, parse_steps,
+    StrategyKind, StrategySettings, TimeoutAction, WatchBaseline, WatchKeep, parse_duration,
+    parse_steps,
 };

@@ -16,10 +16,22 @@ fn secs(s: u64) -> Duration {
 
 /// The default gradual release, then a watch of `watch` armed for `armed`.
 fn watched(watch: Duration, armed: Duration) -> Plan {
+    watched_with(watch, armed, WatchKeep::Full, WatchBaseline::Before)
+}
+
+/// [`watched`], keeping the old color as `keep` says and comparing with `baseline`.
+fn watched_with(
+    watch: Duration,
+    armed: Duration,
+    keep: WatchKeep,
+    baseline: WatchBaseline,
+) -> Plan {
     let mut steps = Strategy::gradual().compile().unwrap().steps().to_vec();
     steps.push(Step::Watch {
         duration: watch,
         armed,
+        keep,
+        baseline,
     });
     let mut plan = Plan::new(APP, Schedule::new(steps).unwrap());
     // A full deployment: green raised first, blue scaled down five minutes after the promotion.
@@ -191,6 +203,14 @@ fn short_runs_every_five_minutes_catch_the_breach() {
         assert!(runs < 100, "no breach caught");
     };
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome}");
+    // The baseline was taken by the first run and read from the record by every later one.
+    let taken = h
+        .events
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.event, Event::BaselineTaken { .. }))
+        .count();
+    assert_eq!(taken, 1, "the baseline is taken once, over {runs} runs");
     let started = offset_of(&h, |e| matches!(e, Event::RollbackStarted { .. })).unwrap();
     let published = published_at(WorldConfig::default().seed, at);
     assert!(
@@ -275,6 +295,8 @@ fn a_watch_is_the_last_step() {
     let watch = Step::Watch {
         duration: HOUR,
         armed: HOUR,
+        keep: WatchKeep::Full,
+        baseline: WatchBaseline::Before,
     };
     let all = Step::SetWeight {
         percent: Share::ALL,
@@ -290,7 +312,9 @@ fn a_watch_is_the_last_step() {
             all.clone(),
             Step::Watch {
                 duration: HOUR,
-                armed: 2 * HOUR
+                armed: 2 * HOUR,
+                keep: WatchKeep::Min,
+                baseline: WatchBaseline::None,
             }
         ])
         .unwrap_err()
@@ -369,6 +393,49 @@ fn a_watch_hour_costs_a_bounded_number_of_calls() {
     );
     assert!(h.world.calls().count("GetMetricData") <= 24 + 2);
     assert!(total <= 12 * 12, "{total}");
+
+    // The previous day's baseline: one more metrics query per poll, nothing else.
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let started = h.world.clock().now();
+    h.world.clock().advance(25 * HOUR);
+    let plan = watched_with(3 * HOUR, HOUR, WatchKeep::Full, WatchBaseline::PreviousDay);
+    let outcome = run_virtual(
+        h.world.clock(),
+        h.executor()
+            .watching_through()
+            .run(DeploymentId::new("cost-day").unwrap(), plan),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome}");
+    let watch_from = started
+        + offset_of(&h, |e| {
+            matches!(
+                e,
+                Event::StepStarted {
+                    step: Step::Watch { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let hour: Vec<_> = h
+        .world
+        .calls()
+        .calls()
+        .into_iter()
+        .filter(|c| c.at >= watch_from + HOUR && c.at < watch_from + 2 * HOUR)
+        .collect();
+    let metrics = hour
+        .iter()
+        .filter(|c| c.operation == "GetMetricData")
+        .count();
+    eprintln!(
+        "long-running watch with the previous day's baseline, one hour: {} calls, {metrics} GetMetricData",
+        hour.len()
+    );
+    assert!(metrics <= 2 * 62, "{metrics}");
+    assert!(hour.len() <= 400 + 62, "{}", hour.len());
 }
 
 /// A signal to the process running a watch (a CI job cancelled, a watcher service stopped) stops the run
@@ -413,4 +480,192 @@ fn a_signal_leaves_the_watch_an_abort_rolls_back() {
             );
         }
     }
+}
+
+/// A world whose green answers `rate` of requests with 5xx from `at` after the start, whose clock has run
+/// `before` when the deployment starts (traffic all on blue meanwhile: the history a baseline reads).
+fn regression_after(before: Duration, at: Duration, rate: f64) -> Harness {
+    let mut c = WorldConfig::default();
+    c.scripts.green = Script::default().at(before + at, Change::ErrorRate(rate));
+    let h = Harness::new(c).with_capacity();
+    h.world.clock().advance(before);
+    h
+}
+
+fn watch_outcome(h: &Harness, id: &str, plan: Plan) -> Outcome {
+    run_virtual(
+        h.world.clock(),
+        h.executor()
+            .watching_through()
+            .run(DeploymentId::new(id).unwrap(), plan),
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// Issue 24 item 1, baselines after the switch: green's 5xx rise from blue's 0.1 % to 2 % two hours into
+/// the watch — under the absolute limit (5 %), so the watch on the absolute limits alone (the only judge
+/// before this) promoted it. Against the application's 30 minutes before the deployment (fetched once,
+/// recorded), the relative limit (2 × 0.1 % + 1 %) catches it and rolls back, saying what it compared with;
+/// against the same minutes a day earlier, too.
+#[test]
+fn a_regression_under_the_absolute_limits_is_caught_against_a_baseline() {
+    let (before, at) = (secs(40 * 60), 2 * HOUR);
+    // No baseline: promoted (the regression is under every absolute limit).
+    let h = regression_after(before, at, 0.02);
+    let plain = watch_outcome(
+        &h,
+        "b0",
+        watched_with(4 * HOUR, 4 * HOUR, WatchKeep::Full, WatchBaseline::None),
+    );
+    assert!(matches!(plain, Outcome::Promoted { .. }), "{plain}");
+
+    let cases = [
+        (
+            WatchBaseline::Before,
+            before,
+            "stable: the application before the deployment",
+        ),
+        (
+            WatchBaseline::PreviousDay,
+            25 * HOUR,
+            "stable: the same minutes 1day earlier",
+        ),
+    ];
+    for (baseline, before, said) in cases {
+        let h = regression_after(before, at, 0.02);
+        let start = h.world.clock().now();
+        let outcome = watch_outcome(
+            &h,
+            "b1",
+            watched_with(4 * HOUR, 4 * HOUR, WatchKeep::Full, baseline),
+        );
+        let Outcome::RolledBack { reason, .. } = &outcome else {
+            panic!("{baseline:?}: {outcome}")
+        };
+        let RollbackReason::Gate { report, .. } = reason else {
+            panic!("{reason}")
+        };
+        assert_eq!(report.gate, "5xx-rate");
+        assert!(report.detail.contains(said), "{baseline:?}: {report}");
+        let value = report.value.unwrap();
+        assert!(value < 0.05 && value > 0.012, "{report}");
+        let rolled = offset_of(&h, |e| matches!(e, Event::RollbackStarted { .. })).unwrap();
+        assert!(
+            rolled > before + at && rolled < before + at + secs(10 * 60),
+            "{baseline:?}: rolled back at {rolled:?}"
+        );
+        let taken: Vec<_> = h
+            .events
+            .entries()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::BaselineTaken { window, metrics } => Some((window, metrics)),
+                _ => None,
+            })
+            .collect();
+        if baseline == WatchBaseline::Before {
+            assert_eq!(taken.len(), 1, "taken once");
+            let (window, metrics) = taken[0];
+            assert_eq!(window.to, start.floor_minute());
+            assert_eq!(window.to.since(window.from), secs(30 * 60));
+            let rate = metrics.error_rate().unwrap();
+            assert!(rate < 0.003, "blue's rate before: {rate}");
+        } else {
+            assert!(taken.is_empty());
+        }
+    }
+}
+
+/// Issue 24 item 1, `keep = "min"`: when the watch begins the old color's group goes to its minimum (at
+/// least one instance), recorded first; a breach sends traffic back to those at once and raises the group
+/// to its capacity from before (recorded before the traffic moves); without a breach the watch ends, the
+/// deployment is promoted and the old color scaled down as usual.
+#[test]
+fn a_watch_that_keeps_the_old_color_at_its_minimum_raises_it_back_on_a_rollback() {
+    let at = 2 * HOUR;
+    let h = regression_after(Duration::ZERO, at, 0.3);
+    let blue_before = h.world.asg_capacity(Color::Blue).0;
+    assert!(blue_before > 1);
+    let outcome = watch_outcome(
+        &h,
+        "k1",
+        watched_with(4 * HOUR, 4 * HOUR, WatchKeep::Min, WatchBaseline::Before),
+    );
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome}");
+    let entries = h.events.entries();
+    let position = |f: &dyn Fn(&Event) -> bool| entries.iter().position(|e| f(&e.event)).unwrap();
+    let kept = position(
+        &|e| matches!(e, Event::CapacityKept { color: Color::Blue, desired: 1, previous } if *previous == blue_before),
+    );
+    let restored = position(
+        &|e| matches!(e, Event::CapacityRestored { color: Color::Blue, desired } if *desired == blue_before),
+    );
+    let rollback = position(&|e| matches!(e, Event::RollbackStarted { .. }));
+    let back = position(
+        &|e| matches!(e, Event::SplitWritten { split } if *split == TrafficSplit::all_to(Color::Blue)),
+    );
+    assert!(kept < rollback && rollback < restored && restored < back);
+    assert_eq!(h.world.asg_capacity(Color::Blue).0, blue_before);
+    assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+
+    // No breach: kept at one instance through the watch, then scaled down after the promotion.
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let outcome = watch_outcome(
+        &h,
+        "k2",
+        watched_with(2 * HOUR, HOUR, WatchKeep::Min, WatchBaseline::Before),
+    );
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Promoted {
+                scaled_down: Some(Color::Blue),
+                ..
+            }
+        ),
+        "{outcome}"
+    );
+    assert_eq!(h.world.asg_capacity(Color::Blue).0, 0);
+}
+
+/// An emergency rollback (`bluegreen rollback`, another process, no lock) of a watch that keeps the old
+/// color at its minimum raises that color back before sending it all traffic: otherwise its one instance
+/// would carry the application until someone noticed.
+#[test]
+fn an_emergency_rollback_during_a_kept_at_minimum_watch_raises_the_old_color() {
+    let h = Harness::new(WorldConfig::default()).with_capacity();
+    let blue_before = h.world.asg_capacity(Color::Blue).0;
+    let first = h
+        .run(
+            "k3",
+            watched_with(24 * HOUR, 4 * HOUR, WatchKeep::Min, WatchBaseline::Before),
+        )
+        .unwrap();
+    assert!(matches!(first, Outcome::Watching { .. }), "{first}");
+    assert_eq!(
+        h.world.asg_capacity(Color::Blue).0,
+        1,
+        "kept at one instance"
+    );
+    let exec = h.executor();
+    let decision = run_virtual(
+        h.world.clock(),
+        exec.decide_rollback(
+            APP,
+            EmergencyRequest {
+                to: None,
+                force: false,
+            },
+        ),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(decision.to.color, Color::Blue);
+    assert_eq!(decision.raise, Some(blue_before));
+    let split = run_virtual(h.world.clock(), exec.emergency_rollback(&decision))
+        .unwrap()
+        .unwrap();
+    assert_eq!(split, TrafficSplit::all_to(Color::Blue));
+    assert_eq!(h.world.asg_capacity(Color::Blue).0, blue_before);
 }

@@ -46,8 +46,11 @@ pub struct Watching {
     pub until: Timestamp,
     /// Until when a breach rolls back.
     pub armed_until: Timestamp,
-    /// The color a rollback goes back to, kept at its capacity.
+    /// The color a rollback goes back to.
     pub kept: Color,
+    /// When the watch keeps that color at its group's minimum ([`bluegreen_core::WatchKeep::Min`]): the
+    /// capacity a rollback raises it back to. `None`: kept at its capacity.
+    pub restores_to: Option<u32>,
 }
 
 impl InProgress {
@@ -57,12 +60,15 @@ impl InProgress {
             return None;
         };
         match r.plan.schedule.steps().get(r.watching()?)? {
-            bluegreen_core::Step::Watch { duration, armed } => {
+            bluegreen_core::Step::Watch {
+                duration, armed, ..
+            } => {
                 let until = r.approval_deadline?;
                 Some(Watching {
                     until,
                     armed_until: until - *duration + *armed,
                     kept: r.stable,
+                    restores_to: r.kept.map(|(_, previous)| previous),
                 })
             }
             _ => None,

@@ -582,7 +582,7 @@ async fn the_scale_down_waits_for_the_listener_s_stickiness_and_the_deregistrati
         .join("\n");
     assert!(
         changes.contains(
-            "1m after promotion and no sooner than 20m after the switch (group stickiness"
+            "1m after promotion and no sooner than 20m after the switch (the listener's group stickiness: clients holding its cookie still reach blue)"
         ),
         "{changes}"
     );

@@ -152,7 +152,7 @@ async fn snapshot(w: &Wired) -> Result<(String, Value), Failure> {
             let watching = st.deployment.as_ref().and_then(InProgress::watching);
             json!({"id": id, "step": r.next_step().map(|i| r.plan.schedule.position(i)), "stable": r.stable, "outcome": r.outcome,
                    "rolling_back": r.rollback.is_some(), "waiting_for_approval": r.waiting_for_approval(), "approval_deadline": r.waiting_for_approval().and(r.approval_deadline),
-                   "watching": watching.map(|w| json!({"until": w.until, "armed_until": w.armed_until, "kept": w.kept})),
+                   "watching": watching.map(|w| json!({"until": w.until, "armed_until": w.armed_until, "kept": w.kept, "restores_to": w.restores_to})),
                    "last_gates": last_gates(w, id).await})
         }
         Some(InProgress {
@@ -316,9 +316,15 @@ fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) ->
                     r.stable
                 )
             };
+            let kept = match r.kept {
+                Some((_, previous)) => format!(
+                    "{} kept at its group's minimum, raised back to {previous} on a rollback",
+                    r.stable
+                ),
+                None => format!("{} kept at its capacity", r.stable),
+            };
             format!(
-                " — watching until {until}; {armed} ({} kept at its capacity); `bluegreen watch --once` drives it, `bluegreen promote` ends it, `bluegreen abort` rolls back",
-                r.stable
+                " — watching until {until}; {armed} ({kept}); `bluegreen watch --once` drives it, `bluegreen promote` ends it, `bluegreen abort` rolls back"
             )
         }
         Some(i) => {

@@ -91,6 +91,10 @@ pub enum PlannedChange {
         /// How often the gates are polled.
         #[serde(with = "humantime_serde")]
         interval: Duration,
+        /// What the old color keeps.
+        keep: crate::WatchKeep,
+        /// What the new color is compared with.
+        baseline: crate::WatchBaseline,
     },
     /// After promotion and a delay, scale the old color's group to 0.
     ScaleDown {
@@ -162,13 +166,31 @@ impl fmt::Display for PlannedChange {
                 armed,
                 kept,
                 interval,
+                keep,
+                baseline,
                 ..
             } => write!(
                 f,
-                "watch for {} with {kept} kept at its capacity, polling the gates every {}; a breach in the first {} rolls back to {kept}, later ones are told, not acted on; `promote` ends the watch, `abort` rolls back",
+                "watch for {} with {kept} kept {}, polling the gates every {}, the new color's minutes compared with {}; a breach in the first {} rolls back to {kept}{}, later ones are told, not acted on; `promote` ends the watch, `abort` rolls back",
                 d(duration),
+                match keep {
+                    crate::WatchKeep::Full => "at its capacity",
+                    crate::WatchKeep::Min =>
+                        "at its group's minimum (at least 1 instance; its capacity restored on a rollback)",
+                },
                 d(interval),
-                d(armed)
+                match baseline {
+                    crate::WatchBaseline::Before =>
+                        "the application's 30 minutes before the deployment (and the absolute limits)",
+                    crate::WatchBaseline::PreviousDay =>
+                        "the same minutes a day earlier (and the absolute limits)",
+                    crate::WatchBaseline::None => "the absolute limits only",
+                },
+                d(armed),
+                match keep {
+                    crate::WatchKeep::Full => "",
+                    crate::WatchKeep::Min => " at once, its group raised back meanwhile",
+                }
             ),
             PlannedChange::ScaleDown {
                 color,
@@ -180,13 +202,16 @@ impl fmt::Display for PlannedChange {
                 if let Some(w) = drain {
                     write!(
                         f,
-                        " and no sooner than {} after the switch ({} of {color}'s target group{})",
+                        " and no sooner than {} after the switch ({})",
                         d(&w.after_switch),
-                        w.cause,
                         if w.cause == "group stickiness" {
-                            " pairs: clients holding the cookie still reach it"
+                            format!(
+                                "the listener's group stickiness: clients holding its cookie still reach {color}"
+                            )
                         } else {
-                            ": requests still running there finish"
+                            format!(
+                                "the deregistration delay of {color}'s target group: requests still running there finish"
+                            )
                         }
                     )?;
                 }
@@ -317,12 +342,19 @@ impl Plan {
                     index,
                     duration: *duration,
                 },
-                Step::Watch { duration, armed } => PlannedChange::Watch {
+                Step::Watch {
+                    duration,
+                    armed,
+                    keep,
+                    baseline,
+                } => PlannedChange::Watch {
                     index,
                     duration: *duration,
                     armed: *armed,
                     kept: stable,
                     interval: self.gates.interval,
+                    keep: *keep,
+                    baseline: *baseline,
                 },
             });
         }
@@ -403,6 +435,8 @@ mod tests {
                 steps.push(Step::Watch {
                     duration,
                     armed: duration.min(Duration::from_secs(3600)),
+                    keep: crate::WatchKeep::Full,
+                    baseline: crate::WatchBaseline::Before,
                 });
             }
             let mut plan = Plan::new("app", crate::Schedule::new(steps).expect("valid"));
@@ -424,12 +458,12 @@ mod tests {
         let short = line(Duration::from_secs(60), None);
         assert_eq!(
             short,
-            "5m after promotion and no sooner than 5m after the switch (deregistration delay of blue's target \
-             group: requests still running there finish), scale blue's Auto Scaling group to 0"
+            "5m after promotion and no sooner than 5m after the switch (the deregistration delay of blue's \
+             target group: requests still running there finish), scale blue's Auto Scaling group to 0"
         );
         let week = line(7 * day, Some(day));
         assert!(
-            week.contains("no sooner than 1day after the switch (group stickiness")
+            week.contains("no sooner than 1day after the switch (the listener's group stickiness")
                 && week.contains("warning: the group stickiness 7days is longer than the 1day")
                 && !week.contains("outlives"),
             "{week}"

@@ -255,6 +255,10 @@ pub struct EmergencyDecision {
     pub split: TrafficSplit,
     /// The deployment in progress, if any: stop it too, or it may move traffic again.
     pub running: Option<DeploymentId>,
+    /// A watch in progress keeps the chosen color at its group's minimum ([`crate::WatchKeep::Min`]): its
+    /// capacity from before, which the rollback restores first (`None`: nothing to raise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raise: Option<u32>,
 }
 
 /// How many of the newest records the decision reads.
@@ -337,10 +341,18 @@ impl Executor {
                 health: target_health,
             });
         }
+        let raise = match &subject {
+            Some((_, RecordState::Readable(r))) if r.outcome.is_none() && p.capacity.is_some() => r
+                .kept
+                .filter(|(color, _)| *color == to.color)
+                .map(|(_, previous)| previous),
+            _ => None,
+        };
         Ok(EmergencyDecision {
             to,
             split,
             running: subject.filter(|_| running).map(|(id, _)| id),
+            raise,
         })
     }
 
@@ -350,6 +362,20 @@ impl Executor {
         &self,
         decision: &EmergencyDecision,
     ) -> Result<TrafficSplit, ExecError> {
+        // A color a watch kept at its minimum is raised back first: its kept instances take the traffic at
+        // once, the rest as they launch. A failure to raise does not hold the rollback up.
+        if let (Some(desired), Some(cap)) = (decision.raise, &self.providers.capacity) {
+            let retry = super::RetryPolicy::default();
+            let color = decision.to.color;
+            let _ = with_retry(
+                &*self.providers.clock,
+                &*self.observer,
+                &retry,
+                "set_desired",
+                || cap.set_desired(color, desired),
+            )
+            .await;
+        }
         self.set_split(TrafficSplit::all_to(decision.to.color))
             .await
     }
@@ -505,10 +531,12 @@ mod tests {
                 blue: CapacityStatus {
                     desired: 2,
                     in_service: 2,
+                    minimum: 0,
                 },
                 green: CapacityStatus {
                     desired: 2,
                     in_service: 2,
+                    minimum: 0,
                 },
             }),
         }

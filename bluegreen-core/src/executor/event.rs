@@ -115,6 +115,24 @@ pub enum Event {
         /// The new end.
         until: Timestamp,
     },
+    /// A watch took its baseline ([`crate::WatchBaseline::Before`]): the application's minutes before the
+    /// deployment, both colors added up, fetched once and kept here so that every later run of the watch
+    /// compares with the same.
+    BaselineTaken {
+        /// The minutes fetched.
+        window: Window,
+        /// What they add up to (no requests: no baseline, only the absolute limits judge).
+        metrics: crate::Metrics,
+    },
+    /// A watch that keeps the old color at its minimum ([`crate::WatchKeep::Min`]) lowered its group.
+    CapacityKept {
+        /// The old color.
+        color: Color,
+        /// Its desired capacity during the watch.
+        desired: u32,
+        /// Its desired capacity before (restored on a rollback).
+        previous: u32,
+    },
     /// An approval was requested.
     ApprovalRequested {
         /// 0-based index.
@@ -163,9 +181,11 @@ pub enum Event {
         /// The old color.
         color: Color,
     },
-    /// After a rollback, the new color's group went back to its capacity from before the deployment.
+    /// After a rollback, the new color's group went back to its capacity from before the deployment; or, at
+    /// a rollback during a watch that kept the old color at its minimum, the old color's group went back to
+    /// its capacity.
     CapacityRestored {
-        /// The new color, returned to its capacity from before.
+        /// The color returned to its capacity from before.
         color: Color,
         /// Its desired capacity now.
         desired: u32,

@@ -271,6 +271,11 @@ pub enum PlanError {
     /// The application key is empty.
     #[error("the application name is empty")]
     EmptyApplication,
+    /// A watch that keeps the old color at its minimum in a deployment that does not manage capacity.
+    #[error(
+        "watch_keep min lowers the old color's group during the watch, but this deployment does not manage capacity (type traffic-only): deploy with type full, or keep full"
+    )]
+    KeepMinWithoutCapacity,
     /// The gates would be polled continuously.
     #[error("the gate poll interval must be above zero")]
     ZeroPollInterval,
@@ -414,6 +419,19 @@ impl Plan {
             && c.poll.is_zero()
         {
             return fail(PlanError::ZeroCapacityPoll);
+        }
+        if self.capacity.is_none()
+            && self.schedule.steps().iter().any(|s| {
+                matches!(
+                    s,
+                    crate::Step::Watch {
+                        keep: crate::WatchKeep::Min,
+                        ..
+                    }
+                )
+            })
+        {
+            return fail(PlanError::KeepMinWithoutCapacity);
         }
         let mut waits: Vec<(String, Duration)> = vec![
             ("gates.max_extension".into(), g.max_extension),

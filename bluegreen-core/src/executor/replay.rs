@@ -34,6 +34,10 @@ pub struct Replay {
     pub launch_template_set: bool,
     /// The new color's capacity was raised from `.1` (to restore after a rollback).
     pub raised: Option<(Color, u32)>,
+    /// A watch lowered the old color's group from `.1` ([`crate::WatchKeep::Min`]): restored on a rollback.
+    pub kept: Option<(Color, u32)>,
+    /// The watch's baseline, once taken ([`Event::BaselineTaken`]).
+    pub baseline: Option<crate::Metrics>,
     /// A rollback in progress or done: why, and at which step.
     pub rollback: Option<(RollbackReason, Option<usize>)>,
     /// Whether every step finished and the final split was verified.
@@ -117,6 +121,8 @@ impl Replay {
             capacity_ready: false,
             launch_template_set: false,
             raised: None,
+            kept: None,
+            baseline: None,
             rollback: None,
             promoted: false,
             scale_down_at: None,
@@ -218,7 +224,18 @@ impl Replay {
             } => {
                 self.raised.get_or_insert((*color, *previous));
             }
-            Event::CapacityRestored { .. } => self.raised = None,
+            Event::CapacityRestored { color, .. } => {
+                if self.raised.is_some_and(|(c, _)| c == *color) {
+                    self.raised = None;
+                }
+                if self.kept.is_some_and(|(c, _)| c == *color) {
+                    self.kept = None;
+                }
+            }
+            Event::CapacityKept {
+                color, previous, ..
+            } => self.kept = Some((*color, *previous)),
+            Event::BaselineTaken { metrics, .. } => self.baseline = Some(*metrics),
             Event::RollbackStarted { reason, step } => {
                 self.rollback = Some((reason.clone(), *step))
             }

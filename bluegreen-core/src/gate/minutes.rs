@@ -40,6 +40,18 @@ pub struct MinuteProgress {
     pub awaiting: Option<Timestamp>,
 }
 
+/// What a minute's stable color is judged as when it had too few requests to compare with (in a watch, all
+/// traffic is on the new color): the relative limits of the gates then compare with this, and a report
+/// that used it says so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Baseline {
+    /// The same metrics for every minute (the application before the deployment, both colors added up).
+    Fixed(Metrics),
+    /// The same window this long earlier, both colors added up: the poll fetches
+    /// [`MinuteBook::earlier_window`] and passes it to [`MinuteBook::advance_with`].
+    Earlier(std::time::Duration),
+}
+
 /// Follows a deployment's minutes across its splits. Pure: feed it what CloudWatch answered and the time.
 ///
 /// Every complete minute that lies wholly within one split is judged exactly once, in order, when
@@ -52,6 +64,7 @@ pub struct MinuteBook {
     segments: Vec<(Timestamp, Option<Timestamp>)>,
     next: Timestamp,
     window_minutes: u64,
+    baseline: Option<Baseline>,
 }
 
 impl MinuteBook {
@@ -64,6 +77,7 @@ impl MinuteBook {
             segments: vec![(first, None)],
             next: first,
             window_minutes: window.as_secs().div_ceil(60).max(1),
+            baseline: None,
         }
     }
 
@@ -73,6 +87,7 @@ impl MinuteBook {
             segments: Vec::new(),
             next: Timestamp::from_millis(u64::MAX - u64::MAX % 60_000),
             window_minutes: window.as_secs().div_ceil(60).max(1),
+            baseline: None,
         }
     }
 
@@ -146,6 +161,22 @@ impl MinuteBook {
         })
     }
 
+    /// Sets what a minute whose stable color had too few requests is compared with ([`Baseline`]).
+    pub fn set_baseline(&mut self, baseline: Option<Baseline>) {
+        self.baseline = baseline;
+    }
+
+    /// The window a poll fetches besides `window` for an [`Earlier`](Baseline::Earlier) baseline.
+    pub fn earlier_window(&self, window: Window) -> Option<Window> {
+        match self.baseline {
+            Some(Baseline::Earlier(by)) => Some(Window {
+                from: window.from - by,
+                to: window.to - by,
+            }),
+            _ => None,
+        }
+    }
+
     /// Judges every minute that became final, given the series the provider returned for
     /// [`fetch_window`](Self::fetch_window) and the time.
     pub fn advance(
@@ -153,6 +184,19 @@ impl MinuteBook {
         gates: &GatePolicy,
         new: Color,
         series: &PerColor<Vec<MinuteMetrics>>,
+        now: Timestamp,
+    ) -> MinuteProgress {
+        self.advance_with(gates, new, series, None, now)
+    }
+
+    /// [`advance`](Self::advance), with the series of [`earlier_window`](Self::earlier_window) for an
+    /// [`Earlier`](Baseline::Earlier) baseline.
+    pub fn advance_with(
+        &mut self,
+        gates: &GatePolicy,
+        new: Color,
+        series: &PerColor<Vec<MinuteMetrics>>,
+        earlier: Option<&PerColor<Vec<MinuteMetrics>>>,
         now: Timestamp,
     ) -> MinuteProgress {
         let minute_gates: Vec<&BakeGate> = gates
@@ -195,6 +239,38 @@ impl MinuteBook {
                         .collect();
                 Metrics::combine(&parts)
             });
+            let mut combined = combined;
+            let stable = new.other();
+            let stable_short = combined
+                .get(stable)
+                .requests
+                .is_none_or(|r| r < gates.min_requests.max(1));
+            let baseline = match self.baseline {
+                _ if !stable_short => None,
+                Some(Baseline::Fixed(b)) => {
+                    Some((b, "the application before the deployment".to_string()))
+                }
+                Some(Baseline::Earlier(by)) => earlier.map(|e| {
+                    let parts: Vec<&Metrics> = Color::ALL
+                        .iter()
+                        .flat_map(|c| e.get(*c).iter())
+                        .filter(|x| x.start >= from - by && x.start <= m - by)
+                        .map(|x| &x.metrics)
+                        .collect();
+                    (
+                        Metrics::combine(parts),
+                        format!(
+                            "the same minutes {} earlier",
+                            humantime::format_duration(by)
+                        ),
+                    )
+                }),
+                None => None,
+            }
+            .filter(|(b, _)| b.requests.is_some_and(|r| r >= gates.min_requests.max(1)));
+            if let Some((b, _)) = &baseline {
+                *combined.get_mut(stable) = *b;
+            }
             let snapshot = Snapshot {
                 metrics: combined,
                 alarms: Vec::<AlarmStatus>::new(),
@@ -208,6 +284,16 @@ impl MinuteBook {
                             "minute {m} was not published within {} of its end",
                             humantime::format_duration(gates.publication_timeout)
                         );
+                    }
+                    if let Some((_, what)) = &baseline
+                        && r.stable.is_some()
+                    {
+                        let said = format!("stable: {what}");
+                        r.detail = if r.detail.is_empty() {
+                            said
+                        } else {
+                            format!("{} ({said})", r.detail)
+                        };
                     }
                     r.minute = Some(m);
                     r

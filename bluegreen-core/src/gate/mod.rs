@@ -18,7 +18,7 @@ pub use config::{
     PreStepGate, Relative, TYPICAL_PUBLICATION_DELAY,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
-pub use minutes::{JudgedMinute, MinuteBook, MinuteProgress};
+pub use minutes::{Baseline, JudgedMinute, MinuteBook, MinuteProgress};
 pub use report::{GateReport, Unit, Verdict};
 pub use sequential::{
     MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate, SequentialVerdict,

@@ -9,6 +9,10 @@ pub struct CapacityStatus {
     pub desired: u32,
     /// Instances in service.
     pub in_service: u32,
+    /// The group's minimum size (what a watch that keeps the old color at its minimum lowers it to, at
+    /// least one instance). 0 from a provider that cannot tell.
+    #[serde(default)]
+    pub minimum: u32,
 }
 
 /// What an Auto Scaling group launches its instances from (read by [`Capacity::launch_source`]).

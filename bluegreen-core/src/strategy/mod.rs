@@ -9,7 +9,9 @@ mod schedule;
 mod settings;
 
 pub use parse::{check_weights, parse_duration, parse_steps};
-pub use schedule::{Schedule, ScheduleError, Step, StepPosition, TimeoutAction};
+pub use schedule::{
+    Schedule, ScheduleError, Step, StepPosition, TimeoutAction, WatchBaseline, WatchKeep,
+};
 pub use settings::{
     CustomNeedsSteps, DEFAULT_WATCH_ARMED, ScheduleSettingsError, SettingError, SettingSpec,
     StrategySettings,

@@ -14,6 +14,75 @@ pub enum TimeoutAction {
     Promote,
 }
 
+/// What the old color keeps during a watch ([`Step::Watch`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum WatchKeep {
+    /// Its capacity from before the switch: a rollback is a weight change, at once and at full strength.
+    #[default]
+    Full,
+    /// Its group's minimum size (at least one instance) once the watch begins; a rollback sends traffic
+    /// back to those at once and raises the group to its capacity from before, which serves fully once the
+    /// rest have launched (minutes). Cheaper; a rollback is briefly short of instances.
+    Min,
+}
+
+/// What the new color's minutes are compared with during a watch, when the old color has too little
+/// traffic left to be their baseline ([`Step::Watch`]). The absolute limits of the gates apply either way.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum WatchBaseline {
+    /// The application's 30 minutes before the deployment started (both colors), fetched once when the
+    /// watch begins and recorded: what the new color replaced.
+    #[default]
+    Before,
+    /// The same minutes one day earlier (both colors), fetched with each poll: a daily traffic pattern is
+    /// compared with itself.
+    PreviousDay,
+    /// No baseline: only the absolute limits judge.
+    None,
+}
+
+impl WatchKeep {
+    fn is_default(&self) -> bool {
+        *self == WatchKeep::default()
+    }
+}
+
+impl WatchBaseline {
+    fn is_default(&self) -> bool {
+        *self == WatchBaseline::default()
+    }
+}
+
 /// Where a schedule entry sits for a person; see [`Schedule::position`]. Displays as `step 2/5`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepPosition {
@@ -76,6 +145,12 @@ pub enum Step {
         /// How long from its start a breach rolls back.
         #[serde(with = "humantime_serde")]
         armed: Duration,
+        /// What the old color keeps meanwhile.
+        #[serde(default, skip_serializing_if = "WatchKeep::is_default")]
+        keep: WatchKeep,
+        /// What the new color is compared with.
+        #[serde(default, skip_serializing_if = "WatchBaseline::is_default")]
+        baseline: WatchBaseline,
     },
 }
 
@@ -100,12 +175,26 @@ impl fmt::Display for Step {
             Step::Pause { duration } => {
                 write!(f, "pause {}", humantime::format_duration(*duration))
             }
-            Step::Watch { duration, armed } => write!(
-                f,
-                "watch {} (rollback armed {})",
-                humantime::format_duration(*duration),
-                humantime::format_duration(*armed)
-            ),
+            Step::Watch {
+                duration,
+                armed,
+                keep,
+                baseline,
+            } => {
+                write!(
+                    f,
+                    "watch {} (rollback armed {}",
+                    humantime::format_duration(*duration),
+                    humantime::format_duration(*armed)
+                )?;
+                if !keep.is_default() {
+                    write!(f, ", keep {}", <&str>::from(*keep))?;
+                }
+                if !baseline.is_default() {
+                    write!(f, ", baseline {}", <&str>::from(*baseline))?;
+                }
+                write!(f, ")")
+            }
         }
     }
 }
@@ -290,7 +379,9 @@ impl Schedule {
                 Step::Watch { .. } if i + 1 != steps.len() || i == 0 => {
                     return Err(ScheduleError::WatchNotLast { step: i + 1 });
                 }
-                Step::Watch { duration, armed } if armed > duration => {
+                Step::Watch {
+                    duration, armed, ..
+                } if armed > duration => {
                     return Err(ScheduleError::WatchArmedTooLong {
                         step: i + 1,
                         watch: humantime::format_duration(*duration).to_string(),

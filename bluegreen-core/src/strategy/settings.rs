@@ -3,7 +3,7 @@
 
 use super::{
     DEFAULT_BAKE, DEFAULT_CANARY_PERCENT, DEFAULT_GRADUAL_STEPS, Strategy, StrategyKind,
-    TimeoutAction,
+    TimeoutAction, WatchBaseline, WatchKeep,
 };
 use crate::model::Share;
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,10 @@ pub struct StrategySettings {
     /// watch).
     #[serde(default, with = "humantime_serde")]
     pub watch_armed: Option<Duration>,
+    /// What the old color keeps during the watch (default [`WatchKeep::Full`]).
+    pub watch_keep: Option<WatchKeep>,
+    /// What the new color is compared with during the watch (default [`WatchBaseline::Before`]).
+    pub watch_baseline: Option<WatchBaseline>,
 }
 
 /// How long a watch keeps the rollback armed unless told: its first hour (or all of a shorter watch).
@@ -66,6 +70,12 @@ pub enum ScheduleSettingsError {
     /// An armed length with no watch to arm.
     #[error("watch_armed {} is set, but no watch is: set watch (e.g. 24h) too", humantime::format_duration(*.0))]
     ArmedWithoutWatch(Duration),
+    /// Another watch setting with no watch.
+    #[error("{key} is set, but no watch is: set watch (e.g. 24h) too")]
+    WithoutWatch {
+        /// The setting.
+        key: &'static str,
+    },
 }
 
 /// Settings that name no strategy a front end can build.
@@ -88,6 +98,8 @@ impl StrategySettings {
             on_timeout: over.on_timeout.or(self.on_timeout),
             watch: over.watch.or(self.watch),
             watch_armed: over.watch_armed.or(self.watch_armed),
+            watch_keep: over.watch_keep.or(self.watch_keep),
+            watch_baseline: over.watch_baseline.or(self.watch_baseline),
         }
     }
 
@@ -110,13 +122,26 @@ impl StrategySettings {
             if let Some(armed) = self.watch_armed {
                 return Err(ScheduleSettingsError::ArmedWithoutWatch(armed));
             }
+            if self.watch_keep.is_some() {
+                return Err(ScheduleSettingsError::WithoutWatch { key: "watch_keep" });
+            }
+            if self.watch_baseline.is_some() {
+                return Err(ScheduleSettingsError::WithoutWatch {
+                    key: "watch_baseline",
+                });
+            }
             return Ok(schedule);
         };
         let armed = self
             .watch_armed
             .unwrap_or(DEFAULT_WATCH_ARMED.min(duration));
         let mut steps = schedule.steps().to_vec();
-        steps.push(crate::Step::Watch { duration, armed });
+        steps.push(crate::Step::Watch {
+            duration,
+            armed,
+            keep: self.watch_keep.unwrap_or_default(),
+            baseline: self.watch_baseline.unwrap_or_default(),
+        });
         Ok(crate::Schedule::new(steps)?)
     }
 
@@ -254,6 +279,18 @@ impl StrategySettings {
             help: "How long from the watch's start a breach rolls back (default 1h)",
             eager: false,
         },
+        SettingSpec {
+            key: "watch_keep",
+            value: "WATCH_KEEP",
+            help: "What the old color keeps during the watch: full (its capacity) or min (its group's minimum, at least 1)",
+            eager: false,
+        },
+        SettingSpec {
+            key: "watch_baseline",
+            value: "WATCH_BASELINE",
+            help: "What the watch compares the new color with: before (the 30 minutes before the deployment), previous-day, or none",
+            eager: false,
+        },
     ];
 
     /// Sets `key` from its value as typed on a command line; `named` is how the setting is named in an
@@ -289,6 +326,18 @@ impl StrategySettings {
             }
             "watch_armed" => {
                 self.watch_armed = Some(super::parse_duration(named, text).map_err(|e| value(&e))?)
+            }
+            "watch_keep" => {
+                self.watch_keep = Some(text.trim().parse().map_err(|_| {
+                    SettingError::Value(format!("{named} {text:?}: expected full or min"))
+                })?)
+            }
+            "watch_baseline" => {
+                self.watch_baseline = Some(text.trim().parse().map_err(|_| {
+                    SettingError::Value(format!(
+                        "{named} {text:?}: expected before, previous-day or none"
+                    ))
+                })?)
             }
             "canary_percent" => {
                 let share: Share = text.parse().map_err(|e| value(&e))?;
@@ -340,7 +389,8 @@ impl StrategySettings {
             "linear_step" => self.linear_step = Some(u32::deserialize(value)?),
             "on_timeout" => self.on_timeout = Some(TimeoutAction::deserialize(value)?),
             "strategy" => self.strategy = Some(StrategyKind::deserialize(value)?),
-            "bake" | "approval_timeout" | "watch" | "watch_armed" => {
+            "bake" | "approval_timeout" | "watch" | "watch_armed" | "watch_keep"
+            | "watch_baseline" => {
                 let t = text(value)?;
                 self.set_text(key, &t, named).map_err(D::Error::custom)?;
             }

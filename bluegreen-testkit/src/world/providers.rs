@@ -225,6 +225,7 @@ impl Capacity for SimCapacity {
         Ok(CapacityStatus {
             desired: asg.desired,
             in_service: s.in_service(&asg, now),
+            minimum: asg.min,
         })
     }
 

@@ -20,13 +20,14 @@ impl Run<'_> {
     /// completes when it ends, with the gates polled from its first moment, failures rolling back only
     /// until `armed` has passed. Unless the executor watches through, it stops this run ([`Stop::Suspend`])
     /// one bake poll interval after its first poll: a later run resumes it.
-    pub(super) async fn watch(
-        &mut self,
-        index: usize,
-        duration: Duration,
-        armed: Duration,
-        r: &Replay,
-    ) -> Result<(), Stop> {
+    pub(super) async fn watch(&mut self, step: WatchStep, r: &Replay) -> Result<(), Stop> {
+        let WatchStep {
+            index,
+            duration,
+            armed,
+            keep,
+            baseline,
+        } = step;
         let resumed = r.in_progress == Some(index);
         let deadline = match r.approval_deadline {
             Some(d) if resumed => d,
@@ -40,6 +41,23 @@ impl Run<'_> {
             _ => start,
         };
         self.book = MinuteBook::new(from, self.plan.gates.window_length());
+        let baseline = match baseline {
+            crate::WatchBaseline::Before => {
+                let taken = match r.baseline {
+                    Some(m) => m,
+                    None => self.take_baseline(r.started_at).await?,
+                };
+                Some(crate::gate::Baseline::Fixed(taken))
+            }
+            crate::WatchBaseline::PreviousDay => Some(crate::gate::Baseline::Earlier(
+                Duration::from_secs(24 * 3600),
+            )),
+            crate::WatchBaseline::None => None,
+        };
+        self.book.set_baseline(baseline);
+        if keep == crate::WatchKeep::Min && self.kept.is_none() {
+            self.keep_minimum().await?;
+        }
         self.decide(
             index,
             Some(deadline),
@@ -48,6 +66,53 @@ impl Run<'_> {
             Some(start + armed),
         )
         .await
+    }
+
+    /// The application's 30 minutes before the deployment started, both colors added up, fetched and
+    /// recorded ([`Event::BaselineTaken`]).
+    async fn take_baseline(&mut self, started: Timestamp) -> Result<crate::Metrics, Stop> {
+        let to = started.floor_minute();
+        let window = crate::Window {
+            from: to - BASELINE_BEFORE,
+            to,
+        };
+        let health = &self.p().health;
+        let series = self.call("metrics", || health.metrics(window)).await?;
+        let metrics = crate::Metrics::combine(
+            crate::Color::ALL
+                .iter()
+                .flat_map(|c| series.get(*c).iter())
+                .map(|m| &m.metrics),
+        );
+        self.record(Event::BaselineTaken { window, metrics })
+            .await?;
+        Ok(metrics)
+    }
+
+    /// Lowers the old color's group to its minimum (at least one instance) for the watch, recorded first
+    /// ([`Event::CapacityKept`]) so that a rollback by any later run raises it back. Capacity not managed:
+    /// nothing. A failed call leaves it at its capacity (a cost, not a risk).
+    async fn keep_minimum(&mut self) -> Result<(), Stop> {
+        let (Some(cap), Some(_)) = (self.p().capacity.clone(), self.plan.capacity.as_ref()) else {
+            return Ok(());
+        };
+        let old = self.stable;
+        let now = self.call("capacity", || cap.capacity(old)).await?;
+        let target = now.minimum.max(1);
+        if now.desired <= target {
+            return Ok(());
+        }
+        self.record(Event::CapacityKept {
+            color: old,
+            desired: target,
+            previous: now.desired,
+        })
+        .await?;
+        self.kept = Some((old, now.desired));
+        let _ = self
+            .call("set_desired", || cap.set_desired(old, target))
+            .await;
+        Ok(())
     }
 
     /// Waits for a decision until `deadline` while polling the gates; `armed_until` makes it a watch.
@@ -208,6 +273,18 @@ impl Run<'_> {
         }
     }
 }
+
+/// A watch step's settings ([`Step::Watch`]).
+pub(super) struct WatchStep {
+    pub index: usize,
+    pub duration: Duration,
+    pub armed: Duration,
+    pub keep: crate::WatchKeep,
+    pub baseline: crate::WatchBaseline,
+}
+
+/// How far before the deployment's start a [`crate::WatchBaseline::Before`] baseline reaches.
+const BASELINE_BEFORE: Duration = Duration::from_secs(30 * 60);
 
 enum Wake {
     Decided(Result<ApprovalDecision, ProviderError>),

@@ -307,6 +307,7 @@ async fn resume_locked(
     run.resumed = true;
     run.last_split = replay.last_verified;
     run.raised = replay.raised;
+    run.kept = replay.kept;
     run.current_step = replay.in_progress.or(replay.next_step());
     let step = replay
         .next_step()

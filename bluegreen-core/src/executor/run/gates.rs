@@ -53,8 +53,15 @@ impl Run<'_> {
         let mut progress = MinuteProgress::default();
         if let Some(window) = window {
             let series = self.call("metrics", || health.metrics(window)).await?;
+            // A watch's baseline of earlier minutes: the same window, that long before.
+            let earlier = match self.book.earlier_window(window) {
+                Some(w) => Some(self.call("metrics", || health.metrics(w)).await?),
+                None => None,
+            };
             let now = self.now();
-            progress = self.book.advance(&gates, new, &series, now);
+            progress = self
+                .book
+                .advance_with(&gates, new, &series, earlier.as_ref(), now);
         }
         let current_from = self.book.first_minute();
         let state_reports = reports.clone();

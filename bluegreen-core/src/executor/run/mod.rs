@@ -105,6 +105,8 @@ struct Run<'a> {
     wrote: bool,
     /// The new color's capacity was raised from `.1`: restored after a rollback.
     raised: Option<(Color, u32)>,
+    /// A watch lowered the old color's group from `.1` ([`crate::WatchKeep::Min`]): restored on a rollback.
+    kept: Option<(Color, u32)>,
     /// The plan's gates, shared: every poll reads them while it calls providers (`&mut self`).
     gates: std::sync::Arc<crate::GatePolicy>,
     /// Whether this run picked up a record an earlier run left: the world may have changed since.
@@ -150,6 +152,7 @@ impl<'a> Run<'a> {
             lost: false,
             wrote: seq > 0,
             raised: None,
+            kept: None,
             gates,
             resumed: false,
             ending: false,
@@ -409,13 +412,25 @@ impl<'a> Run<'a> {
                 Step::Pause { duration } => {
                     self.sleep_until(self.now() + *duration).await?;
                 }
-                Step::Watch { duration, armed } => {
+                Step::Watch {
+                    duration,
+                    armed,
+                    keep,
+                    baseline,
+                } => {
                     if !r.after_switch_passed {
                         // The switch is complete: its hooks (end-to-end tests) run before the watch.
                         let split = TrafficSplit::all_to(self.new_color());
                         self.hooks(HookPoint::AfterSwitch { split }).await?;
                     }
-                    self.watch(index, *duration, *armed, r).await?;
+                    let watch = approval::WatchStep {
+                        index,
+                        duration: *duration,
+                        armed: *armed,
+                        keep: *keep,
+                        baseline: *baseline,
+                    };
+                    self.watch(watch, r).await?;
                 }
             }
             self.record(Event::StepCompleted { index }).await?;

@@ -32,6 +32,21 @@ impl Run<'_> {
                 };
             }
         }
+        // A watch kept the stable color at its minimum: raise it back first (its kept instances serve at
+        // once, the rest as they launch); a failure leaves it as it is, the traffic goes back regardless.
+        if let (Some((color, previous)), Some(cap)) = (self.kept, self.p().capacity.clone())
+            && self
+                .call("set_desired", || cap.set_desired(color, previous))
+                .await
+                .is_ok()
+        {
+            self.record_or_tell(Event::CapacityRestored {
+                color,
+                desired: previous,
+            })
+            .await;
+            self.kept = None;
+        }
         // Never send all traffic to a color that cannot serve it (e.g. scaled down after an earlier
         // promotion): leave the split where it is and say so.
         let stable = self.stable;
