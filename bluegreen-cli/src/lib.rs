@@ -322,7 +322,11 @@ impl Failure {
     pub fn from_exec(e: &bluegreen_core::ExecError) -> Self {
         use bluegreen_core::ExecError as E;
         match e {
-            E::Locked { .. } | E::Unfinished(_) | E::Marked { .. } => Failure::refused(e),
+            E::Unfinished(_) => Failure::refused(format!(
+                "{e}; if it is watching its new color (`bluegreen status`), `bluegreen promote` ends the watch, \
+                 or `deploy --end-watch` ends it first"
+            )),
+            E::Locked { .. } | E::Marked { .. } => Failure::refused(e),
             E::Provider { .. } => Failure::provider(e),
             _ => Failure::bad_input(e),
         }

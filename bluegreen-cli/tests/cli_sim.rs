@@ -2408,6 +2408,44 @@ fn a_watch_that_keeps_the_old_color_at_its_minimum_raises_it_back_on_abort() {
     assert_eq!(status["colors"]["blue"]["weight"], 100, "{status}");
 }
 
+/// Issue 24 item 2: `deploy --end-watch` while a deployment watches ends that watch (it is promoted and
+/// its old color scaled down, in this process) and then runs the new release, from the other color; with
+/// nothing watching it is an ordinary release.
+#[test]
+fn deploy_end_watch_ends_the_watch_then_releases() {
+    let env = Env::new("end-watch");
+    let out = env.run(&["deploy", "--bake", "10s", "--watch", "2h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(env.status()["colors"]["green"]["weight"], 100);
+    let out = env.run(&["deploy", "--bake", "10s", "--end-watch"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("--end-watch: ending the watch of"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("green scaled down"), "{stdout}");
+    let history = text(&env.run(&["history"]).stdout);
+    let lines: Vec<&str> = history.lines().filter(|l| l.contains(" → ")).collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("blue → green") && l.contains("promoted"))
+            && lines
+                .iter()
+                .any(|l| l.contains("green → blue") && l.contains("promoted")),
+        "{history}"
+    );
+    let status = env.status();
+    assert_eq!(status["colors"]["blue"]["weight"], 100, "{status}");
+    assert!(status["deployment"].is_null(), "{status}");
+    // Nothing watching: an ordinary release.
+    let out = env.run(&["deploy", "--bake", "10s", "--end-watch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("--end-watch: ending"));
+}
+
 /// Issue 24: a release with `--watch` promotes to 100 %, judges, and exits 0 leaving the deployment in
 /// progress (another release is refused); `status` says until when it watches and that the rollback to
 /// blue is armed; `watch --once` resumes and exits again; `promote` ends the watch, taken by the next
@@ -2438,6 +2476,11 @@ fn a_release_watches_its_new_color_from_short_runs() {
     assert!(status.contains("rollback to blue armed until"), "{status}");
     let again = env.run(&["deploy", "--bake", "10s", "--type", "traffic-only"]);
     assert_eq!(again.status.code(), Some(4), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("`deploy --end-watch` ends it first"),
+        "{}",
+        text(&again.stderr)
+    );
     let once = env.run(&["watch", "--once"]);
     assert_eq!(once.status.code(), Some(0), "{}", text(&once.stderr));
     assert!(

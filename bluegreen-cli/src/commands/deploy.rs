@@ -110,6 +110,10 @@ pub struct DeployArgs {
     /// last shift recorded here moved traffic away from, else the one with the larger share.
     #[arg(long)]
     pub from_current: bool,
+    /// If a deployment of the application is watching its new color, end its watch first: it is promoted
+    /// and its old color scaled down (after `scale_down_delay`), in this process; then this release runs.
+    #[arg(long)]
+    pub end_watch: bool,
 }
 
 /// `shift`.
@@ -382,6 +386,11 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     let w = ctx
         .wire_with(true, a.scenario.as_deref(), !a.skip_tests)
         .await?;
+    if a.end_watch
+        && let Some(ended) = end_watch(ctx, &w).await?
+    {
+        return Ok(ended);
+    }
     if a.from_current {
         w.continue_from_current(&mut plan).await?;
     }
@@ -389,6 +398,38 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     let id = id.unwrap_or_else(|| w.new_id());
     let renderer = live_renderer(ctx, w.providers().clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
+}
+
+/// `deploy --end-watch`: the deployment watching its new color, if any, is approved (its watch ends: it is
+/// promoted) and resumed here to its end — the old color scaled down, so that this release raises it
+/// afresh from its image. `None` when it was promoted (or nothing was watching): the release goes on;
+/// otherwise how it ended (rolled back meanwhile, stopped by a signal), which ends the command.
+async fn end_watch(ctx: &Context, w: &Wired) -> Result<Option<Ended>, Failure> {
+    let (id, before) = match w.watch_target(None).await? {
+        bluegreen::WatchTarget::Watching(id, replay) => (id, replay),
+        bluegreen::WatchTarget::Nothing(_) => return Ok(None),
+    };
+    w.promote(Some(id.clone()), &super::actor(), false)
+        .await
+        .map_err(|e| Failure::refused(format!("--end-watch: {e}; nothing was changed")))?;
+    crate::render::out(&format!(
+        "--end-watch: ending the watch of {id} (promoted, its old color scaled down), then this release"
+    ));
+    let renderer = live_renderer(ctx, before.started_at).with_plan(before.plan.clone());
+    let run_id = id.clone();
+    let ended = execute(
+        ctx,
+        w,
+        &renderer,
+        async move |exec: &Executor| exec.resume(&run_id, ResumeAction::Continue).await,
+        &id,
+        true,
+    )
+    .await?;
+    Ok(match ended {
+        Ended::Deployment(Outcome::Promoted { .. }) => None,
+        other => Some(other),
+    })
 }
 
 /// `shift`.
