@@ -102,10 +102,31 @@ impl Running {
         self.notifier.clone()
     }
 
+    /// Tells the channels that take `refused` that the release was refused, and why.
+    pub fn refused(&self, at: bluegreen_core::Timestamp, reason: &str) {
+        self.notifier.refused(at, reason);
+    }
+
     /// Sends what is queued, waiting at most `limit` (then gives the rest up: the record has it all).
     pub async fn finish(self, limit: Duration) {
         self.notifier.close();
         let _ = tokio::time::timeout(limit, self.task).await;
+    }
+}
+
+/// Tells the channels that take `refused` that release `id` was refused before it changed anything (the
+/// pre-flight checks), waiting at most 10 s for the posts; a channel that cannot be set up says nothing.
+pub async fn tell_refused(
+    ctx: &Context,
+    w: &crate::context::Wired,
+    id: &DeploymentId,
+    reason: &str,
+) {
+    let Ok(channels) = channels(ctx) else { return };
+    let clock = w.providers().clock.clone();
+    if let Ok(Some(running)) = start(ctx, channels, id, w.application(), clock.clone()).await {
+        running.refused(clock.now(), reason);
+        running.finish(Duration::from_secs(10)).await;
     }
 }
 

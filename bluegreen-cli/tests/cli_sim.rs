@@ -2270,6 +2270,85 @@ fn slack_is_told_of_the_classes_it_asked_for_and_its_url_stays_secret() {
     assert_eq!(env.world(), before);
 }
 
+/// Issue 24 item 3, the `refused` class: a release refused before it changed anything — by the executor (a
+/// deployment still watching: exit 4) or by the pre-flight checks (an alarm that does not exist: exit 2) —
+/// has no record; the channels that take `refused` are told why. Short runs of the watch that find it
+/// locked are not releases and tell nothing.
+#[test]
+fn a_refused_release_is_told_to_slack() {
+    let env = Env::new("notify-refused");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "10s",
+        "--type",
+        "traffic-only",
+        "--watch",
+        "2h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (url, bodies) = webhook_server();
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[notify]\nslack = \"env:TEST_SLACK_URL\"\nslack_events = [\"refused\"]\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["deploy", "--bake", "10s", "--type", "traffic-only"])
+        .env("TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let out = env
+        .cmd(&["watch", "--once"])
+        .env("TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(env.run(&["promote"]).status.code(), Some(0));
+    let out = env
+        .cmd(&["watch", "--once"])
+        .env("TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[notify]\nslack = \"env:TEST_SLACK_URL\"\nslack_events = [\"refused\"]\n[gates]\nalarms = [\"no-such-alarm\"]\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["deploy", "--bake", "10s", "--type", "traffic-only"])
+        .env("TEST_SLACK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let bodies: Vec<Value> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    for b in &bodies {
+        assert_eq!(
+            b["blocks"][0]["text"]["text"], "poc/poc-web: release refused",
+            "{b}"
+        );
+    }
+    let why = |b: &Value| b["blocks"][1]["text"]["text"].as_str().unwrap().to_string();
+    assert!(
+        why(&bodies[0]).contains("did not finish"),
+        "{}",
+        why(&bodies[0])
+    );
+    assert!(
+        why(&bodies[1]).contains("no-such-alarm"),
+        "{}",
+        why(&bodies[1])
+    );
+}
+
 /// Issue 24: with `[notify] sns`, `iam-policy` grants `sns:Publish` on that topic only; a value that is not
 /// a topic's ARN is refused naming the key.
 #[test]

@@ -383,7 +383,7 @@ fn events_are_classed_for_people() {
     );
     assert_eq!(
         "exploded".parse::<EventClass>().unwrap_err().to_string(),
-        "unknown event class \"exploded\": expected one of started, step-passed, waiting-for-approval, rolled-back, promoted, stopped, breach"
+        "unknown event class \"exploded\": expected one of started, step-passed, waiting-for-approval, rolled-back, promoted, stopped, breach, refused"
     );
 }
 
@@ -417,4 +417,66 @@ fn sns_gets_a_subject_a_message_and_the_class() {
             .to_string(),
         "notify.sns \"deploys\": expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
     );
+}
+
+/// Issue 24 item 3, the `refused` class: a release refused before it changed anything has no record, so
+/// the notifier is told directly (`Notifier::refused`). Each channel that takes the class gets it in its
+/// own shape (Block Kit, an Adaptive Card, SNS's subject and class, the webhook's `refused` type); a channel
+/// that does not take it gets nothing.
+#[test]
+fn a_refused_release_is_told_to_the_channels_that_take_it() {
+    let clock = ManualClock::new(EPOCH_2026);
+    let kept = |kind, events| {
+        let t = Arc::new(Flaky {
+            fail: Mutex::new(0),
+            bodies: Mutex::new(Vec::new()),
+        });
+        ((channel(kind, events), t.clone() as Arc<dyn Transport>), t)
+    };
+    let (slack, slack_got) = kept(ChannelKind::Slack, None);
+    let (teams, teams_got) = kept(ChannelKind::Teams, Some(EventClass::DEFAULT.to_vec()));
+    let (sns, sns_got) = kept(ChannelKind::Sns, Some(vec![EventClass::Refused]));
+    let (hook, hook_got) = kept(ChannelKind::Webhook, None);
+    let (quiet, quiet_got) = kept(ChannelKind::Slack, Some(vec![EventClass::RolledBack]));
+    let (warn, _) = warnings();
+    let (notifier, sending) = Notifier::new(
+        vec![slack, teams, sns, hook, quiet],
+        context(),
+        Arc::new(clock.clone()),
+        Delivery::default(),
+        warn,
+    );
+    let reason = "deployment d0 of this application did not finish";
+    notifier.refused(clock.now(), reason);
+    notifier.close();
+    run_virtual(&clock, sending).unwrap();
+    let one = |got: &Arc<Flaky>| -> Value {
+        let bodies = got.bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 1, "{bodies:?}");
+        serde_json::from_str(&bodies[0]).unwrap()
+    };
+    let s = one(&slack_got);
+    assert_eq!(s["blocks"][0]["type"], "header");
+    assert_eq!(
+        s["blocks"][0]["text"]["text"],
+        "poc/poc-web: release refused"
+    );
+    assert!(
+        s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(reason)
+    );
+    let t = one(&teams_got);
+    assert_eq!(t["attachments"][0]["content"]["type"], "AdaptiveCard");
+    let n = one(&sns_got);
+    assert_eq!(
+        (n["subject"].as_str(), n["class"].as_str()),
+        (Some("poc/poc-web: release refused"), Some("refused"))
+    );
+    assert!(n["message"].as_str().unwrap().contains("\nEvent: refused"));
+    let w = one(&hook_got);
+    assert_eq!(w["type"], "refused");
+    assert_eq!(w["data"]["reason"], reason);
+    assert!(quiet_got.bodies.lock().unwrap().is_empty());
 }

@@ -216,11 +216,14 @@ async fn run_plan(
         &id,
         // A release that reaches its watch judges once and exits: the watch is driven by `watch`.
         false,
+        true,
     )
     .await
 }
 
-/// Runs the executor with Ctrl-C and `bluegreen abort` wired to its cancel token.
+/// Runs the executor with Ctrl-C and `bluegreen abort` wired to its cancel token. A `release` refused by
+/// the executor before it changed anything (the lock, an unfinished deployment, a live mark) is told to the
+/// channels that take `refused`.
 async fn execute(
     ctx: &Context,
     w: &Wired,
@@ -228,6 +231,7 @@ async fn execute(
     run: impl AsyncFnOnce(&Executor) -> Result<Outcome, ExecError>,
     id: &DeploymentId,
     watch_through: bool,
+    release: bool,
 ) -> Result<Ended, Failure> {
     let notifier = crate::notify::start(
         ctx,
@@ -298,6 +302,16 @@ async fn execute(
     let result = w.supervise(&exec, id, run(&exec)).await;
     ctrl_c.abort();
     if let Some(n) = notifier {
+        if let Err(
+            e @ (ExecError::Locked { .. } | ExecError::Unfinished(_) | ExecError::Marked { .. }),
+        ) = &result
+            && release
+        {
+            n.refused(
+                w.providers().clock.now(),
+                &Failure::from_exec(e).to_string(),
+            );
+        }
         n.finish(Duration::from_secs(10)).await;
     }
     let outcome = result.map_err(|e| Failure::from_exec(&e))?;
@@ -391,11 +405,19 @@ pub async fn deploy(ctx: &Context, a: DeployArgs) -> Result<Ended, Failure> {
     {
         return Ok(ended);
     }
-    if a.from_current {
-        w.continue_from_current(&mut plan).await?;
-    }
-    w.preflight(&mut plan).await?;
     let id = id.unwrap_or_else(|| w.new_id());
+    let checked: Result<(), Failure> = async {
+        if a.from_current {
+            w.continue_from_current(&mut plan).await?;
+        }
+        w.preflight(&mut plan).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(refusal @ (Failure::BadInput(_) | Failure::Refused(_))) = &checked {
+        crate::notify::tell_refused(ctx, &w, &id, &refusal.to_string()).await;
+    }
+    checked?;
     let renderer = live_renderer(ctx, w.providers().clock.now());
     run_plan(ctx, &w, &renderer, id, plan).await
 }
@@ -424,6 +446,7 @@ async fn end_watch(ctx: &Context, w: &Wired) -> Result<Option<Ended>, Failure> {
         async move |exec: &Executor| exec.resume(&run_id, ResumeAction::Continue).await,
         &id,
         true,
+        false,
     )
     .await?;
     Ok(match ended {
@@ -476,6 +499,7 @@ pub async fn resume(ctx: &Context, a: ResumeArgs) -> Result<Ended, Failure> {
         async move |exec: &Executor| exec.resume(&run_id, action).await,
         &id,
         false,
+        false,
     )
     .await
 }
@@ -516,6 +540,7 @@ pub async fn watch(ctx: &Context, a: WatchArgs) -> Result<Ended, Failure> {
         async move |exec: &Executor| exec.resume(&run_id, ResumeAction::Continue).await,
         &id,
         !a.once,
+        false,
     )
     .await
 }

@@ -61,7 +61,7 @@ impl Transport for SnsTransport {
 pub use payload::payload;
 
 use async_trait::async_trait;
-use bluegreen_core::{Clock, DeploymentId, Event, Observer, Outcome, RecordEntry};
+use bluegreen_core::{Clock, DeploymentId, Event, Observer, Outcome, RecordEntry, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -98,6 +98,10 @@ pub enum EventClass {
     Stopped,
     /// A gate failed and nothing was rolled back: a watch past its armed window, or a gate in observe mode.
     Breach,
+    /// A release was refused before it changed anything (the lock held, a deployment still watching, a
+    /// pre-flight check): nothing is recorded, so this is the only trace a channel gets
+    /// ([`Notifier::refused`]).
+    Refused,
 }
 
 impl EventClass {
@@ -109,6 +113,7 @@ impl EventClass {
         EventClass::Promoted,
         EventClass::Stopped,
         EventClass::Breach,
+        EventClass::Refused,
     ];
 
     /// The class of `event`, if a person is told of it at all.
@@ -267,9 +272,14 @@ pub struct Channel {
 impl Channel {
     /// Whether it gets `event`.
     pub fn wants(&self, event: &Event) -> bool {
+        self.wants_class(EventClass::of(event))
+    }
+
+    /// Whether it gets a message of `class` (`None`: an event no class names, for channels that get all).
+    pub fn wants_class(&self, class: Option<EventClass>) -> bool {
         match &self.events {
             None => true,
-            Some(classes) => EventClass::of(event).is_some_and(|c| classes.contains(&c)),
+            Some(classes) => class.is_some_and(|c| classes.contains(&c)),
         }
     }
 }
@@ -467,15 +477,23 @@ impl Notifier {
     }
 }
 
-impl Observer for Notifier {
-    fn on_event(&self, entry: &RecordEntry) {
+impl Notifier {
+    /// Tells the channels that take [`EventClass::Refused`] that the release was refused before it changed
+    /// anything, and why (one line, as the command said it). Queued like an event: it never waits.
+    pub fn refused(&self, at: Timestamp, reason: &str) {
+        self.queue(Some(EventClass::Refused), &|kind| {
+            payload::refused(kind, &self.context, at, reason)
+        });
+    }
+
+    fn queue(&self, class: Option<EventClass>, body: &dyn Fn(ChannelKind) -> serde_json::Value) {
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         for (channel, tx, counters) in queues.iter() {
             let Some(tx) = tx else { continue };
-            if !channel.wants(&entry.event) {
+            if !channel.wants_class(class) {
                 continue;
             }
-            let body = payload(channel.kind, &self.context, entry).to_string();
+            let body = body(channel.kind).to_string();
             if tx.try_send(body).is_err() {
                 counters.dropped.fetch_add(1, Ordering::SeqCst);
                 let mut warned = self.warned_full.lock().unwrap_or_else(|e| e.into_inner());
@@ -488,6 +506,14 @@ impl Observer for Notifier {
                 }
             }
         }
+    }
+}
+
+impl Observer for Notifier {
+    fn on_event(&self, entry: &RecordEntry) {
+        self.queue(EventClass::of(&entry.event), &|kind| {
+            payload(kind, &self.context, entry)
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Each channel's payload for one event: Slack's Block Kit, a Teams Adaptive Card, or the event as JSON.
 
 use super::{ChannelKind, Context, EventClass};
-use bluegreen_core::{Event, Outcome, RecordEntry};
+use bluegreen_core::{Event, Outcome, RecordEntry, Timestamp};
 use serde_json::{Value, json};
 
 /// The payload `kind` posts for `entry`.
@@ -14,21 +14,42 @@ pub fn payload(kind: ChannelKind, context: &Context, entry: &RecordEntry) -> Val
     }
 }
 
+/// The payload `kind` posts for a release refused before it changed anything ([`EventClass::Refused`]).
+pub fn refused(kind: ChannelKind, context: &Context, at: Timestamp, reason: &str) -> Value {
+    let title = format!("{}: release refused", context.application);
+    let detail = format!("nothing was changed; why: {reason}");
+    let facts = facts_of(context, EventClass::Refused.name(), at);
+    match kind {
+        ChannelKind::Webhook => json!({
+            "type": "refused",
+            "data": {"application": context.application, "deployment": context.deployment, "at": at, "reason": reason},
+        }),
+        ChannelKind::Slack => slack_of(context, &title, &detail, facts),
+        ChannelKind::Teams => teams_of(&title, &detail, facts),
+        ChannelKind::Sns => sns_of(&title, &detail, facts, EventClass::Refused.name()),
+    }
+}
+
 /// What [`super::SnsTransport`] publishes: a subject, a plain-text message, the event's class.
 fn sns(context: &Context, entry: &RecordEntry) -> Value {
     let (title, detail) = words(context, &entry.event);
-    let mut message = title.clone();
+    let class = EventClass::of(&entry.event).map_or(entry.event.kind(), |c| c.name());
+    sns_of(&title, &detail, facts(context, entry), class)
+}
+
+fn sns_of(title: &str, detail: &str, facts: Vec<(&'static str, String)>, class: &str) -> Value {
+    let mut message = title.to_string();
     if !detail.is_empty() {
         message.push_str(&format!("\n{detail}"));
     }
     message.push('\n');
-    for (k, v) in facts(context, entry) {
+    for (k, v) in facts {
         message.push_str(&format!("\n{k}: {v}"));
     }
     json!({
-        "subject": clip(&title, 100),
+        "subject": clip(title, 100),
         "message": message,
-        "class": EventClass::of(&entry.event).map_or(entry.event.kind(), |c| c.name()),
+        "class": class,
     })
 }
 
@@ -90,16 +111,19 @@ fn words(context: &Context, event: &Event) -> (String, String) {
 }
 
 fn facts(context: &Context, entry: &RecordEntry) -> Vec<(&'static str, String)> {
+    facts_of(
+        context,
+        EventClass::of(&entry.event).map_or(entry.event.kind(), |c| c.name()),
+        entry.at,
+    )
+}
+
+fn facts_of(context: &Context, class: &str, at: Timestamp) -> Vec<(&'static str, String)> {
     let mut facts = vec![
         ("Application", context.application.clone()),
         ("Deployment", context.deployment.to_string()),
-        (
-            "Event",
-            EventClass::of(&entry.event)
-                .map_or(entry.event.kind(), |c| c.name())
-                .to_string(),
-        ),
-        ("At", entry.at.to_string()),
+        ("Event", class.to_string()),
+        ("At", at.to_string()),
     ];
     if let Some(url) = &context.report_url {
         facts.push(("Report", url.clone()));
@@ -112,18 +136,27 @@ fn facts(context: &Context, entry: &RecordEntry) -> Vec<(&'static str, String)> 
 /// 3,000, at most 10 fields of 2,000).
 fn slack(context: &Context, entry: &RecordEntry) -> Value {
     let (title, detail) = words(context, &entry.event);
-    let fields: Vec<Value> = facts(context, entry)
+    slack_of(context, &title, &detail, facts(context, entry))
+}
+
+fn slack_of(
+    context: &Context,
+    title: &str,
+    detail: &str,
+    facts: Vec<(&'static str, String)>,
+) -> Value {
+    let fields: Vec<Value> = facts
         .into_iter()
         .map(|(k, v)| json!({"type": "mrkdwn", "text": clip(&format!("*{k}*\n{v}"), 2000)}))
         .collect();
     let mut section = json!({"type": "section", "fields": fields});
     if !detail.is_empty() {
-        section["text"] = json!({"type": "mrkdwn", "text": clip(&detail, 3000)});
+        section["text"] = json!({"type": "mrkdwn", "text": clip(detail, 3000)});
     }
     json!({
         "text": clip(&format!("{title}. {detail}"), 3000),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(&title, 150)}},
+            {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
             section,
             {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&format!("bluegreen · `bluegreen report --id {}`", context.deployment), 3000)}]},
         ],
@@ -133,7 +166,11 @@ fn slack(context: &Context, entry: &RecordEntry) -> Value {
 /// A message with one Adaptive Card (1.4), as a Teams workflow webhook takes it.
 fn teams(context: &Context, entry: &RecordEntry) -> Value {
     let (title, detail) = words(context, &entry.event);
-    let facts: Vec<Value> = facts(context, entry)
+    teams_of(&title, &detail, facts(context, entry))
+}
+
+fn teams_of(title: &str, detail: &str, facts: Vec<(&'static str, String)>) -> Value {
+    let facts: Vec<Value> = facts
         .into_iter()
         .map(|(k, v)| json!({"title": k, "value": v}))
         .collect();
