@@ -1,6 +1,8 @@
 //! The `bluegreen` command against a local AWS emulator (moto), as `scripts/test` sets it up. Without
 //! `BLUEGREEN_TEST_AWS_ENDPOINT` these tests say they are skipped and why.
 
+mod common;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -1217,16 +1219,40 @@ fn a_credential_or_endpoint_failure_is_one_line_naming_the_cause() {
 /// Issue 24: a release with a watch on the emulator, the state shared in DynamoDB: the agent that deployed
 /// exits 0 once the watch has begun; another machine's `status` says it watches with the rollback to blue
 /// armed; a third machine drives it with `watch --once` (a schedule's command) — watching, exit 0 — until
-/// green's 5xx rise in published minutes, when the next run rolls back to the kept blue (exit 1).
+/// green's 5xx rise in published minutes, when the next run rolls back to the kept blue (exit 1) and tells
+/// the SNS topic of its `[notify]` (delivered by moto to an HTTP subscription).
 #[test]
 fn a_watch_driven_by_short_runs_on_other_machines_rolls_back_a_late_breach() {
     let Some(endpoint) = endpoint() else { return };
     let fixture = seed(&endpoint, "watched");
     let table = shared_table(&endpoint, "watched");
+    let (sink, delivered) = common::webhook_server();
+    let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let topic = Command::new(python)
+        .args([
+            "-c",
+            "import boto3, sys\n\
+             sns = boto3.client('sns', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+             arn = sns.create_topic(Name='watched-deployments')['TopicArn']\n\
+             sns.subscribe(TopicArn=arn, Protocol='http', Endpoint=sys.argv[2])\n\
+             print(arn)\n",
+            &endpoint,
+            &sink,
+        ])
+        .output()
+        .unwrap();
+    assert!(topic.status.success(), "{}", text(&topic.stderr));
+    let topic = text(&topic.stdout).trim().to_string();
     let gates = "interval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n";
     let state = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nlease = \"3s\"\n");
-    let machine = |name: &str| Env::on_machine(&endpoint, "watched", gates, name, &state);
-    let (a, b, c) = (machine("deploys"), machine("watches"), machine("looks"));
+    let notified = format!("{state}[notify]\nsns = \"{topic}\"\nsns_events = [\"rolled-back\"]\n");
+    let machine =
+        |name: &str, extra: &str| Env::on_machine(&endpoint, "watched", gates, name, extra);
+    let (a, b, c) = (
+        machine("deploys", &state),
+        machine("watches", &notified),
+        machine("looks", &state),
+    );
     assert_eq!(a.run(&["adopt"]).status.code(), Some(0));
     let out = a.run(&[
         "deploy",
@@ -1283,4 +1309,30 @@ fn a_watch_driven_by_short_runs_on_other_machines_rolls_back_a_late_breach() {
     assert!(said.contains("5xx-rate"), "{said}");
     assert_eq!(c.status()["split"]["green"], 0);
     eprintln!("breach rolled back after {:?}", start.elapsed());
+    // Told once, as SNS delivers it: the rollback, with its reason.
+    let mut told = Vec::new();
+    for _ in 0..50 {
+        told = delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .filter(|v| v["Type"] == "Notification")
+            .collect();
+        if !told.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        told[0]["Subject"], "cli/watched: rolled back",
+        "{}",
+        told[0]
+    );
+    assert!(
+        told[0]["Message"].as_str().unwrap().contains("5xx-rate"),
+        "{}",
+        told[0]
+    );
 }

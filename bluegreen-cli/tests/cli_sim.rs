@@ -1,6 +1,8 @@
 //! The `bluegreen` command end to end on the simulated provider, kept in a state directory so that several
 //! processes see the same world.
 
+mod common;
+
 use bluegreen_cli::flock;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -1217,52 +1219,10 @@ fn an_unreachable_provider_is_exit_3() {
     );
 }
 
-/// A tiny HTTP server on loopback that keeps every request body (keep-alive aware).
-fn webhook_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let kept = kept.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).unwrap();
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    kept.lock().unwrap().push(String::from_utf8(body).unwrap());
-                    stream
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (url, bodies)
-}
-
 #[test]
 fn a_webhook_receives_every_event_as_json() {
     let env = Env::new("webhook");
-    let (url, bodies) = webhook_server();
+    let (url, bodies) = common::webhook_server();
     let out = env
         .cmd(&["deploy", "--bake", "10s", "--type", "traffic-only"])
         .env("BLUEGREEN_WEBHOOK", &url)
@@ -2202,7 +2162,7 @@ fn an_emergency_rollback_finishes_through_a_signal() {
 #[test]
 fn slack_is_told_of_the_classes_it_asked_for_and_its_url_stays_secret() {
     let env = Env::new("notify-slack");
-    let (url, bodies) = webhook_server();
+    let (url, bodies) = common::webhook_server();
     std::fs::write(
         env.dir.join("bluegreen.toml"),
         "[notify]\nslack = \"env:TEST_SLACK_URL\"\nslack_events = [\"started\", \"promoted\"]\nreport_url = \"https://ci.example.com/{id}.html\"\n",
@@ -2287,7 +2247,7 @@ fn a_refused_release_is_told_to_slack() {
         "2h",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let (url, bodies) = webhook_server();
+    let (url, bodies) = common::webhook_server();
     std::fs::write(
         env.dir.join("bluegreen.toml"),
         "[notify]\nslack = \"env:TEST_SLACK_URL\"\nslack_events = [\"refused\"]\n",
