@@ -95,6 +95,10 @@ pub enum PlannedChange {
         keep: crate::WatchKeep,
         /// What the new color is compared with.
         baseline: crate::WatchBaseline,
+        /// The kept color's group's slow start, when it has one: instances launched on a rollback of a
+        /// watch that keeps it at its minimum take their full share only after it.
+        #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        slow_start: Option<Duration>,
     },
     /// After promotion and a delay, scale the old color's group to 0.
     ScaleDown {
@@ -168,30 +172,41 @@ impl fmt::Display for PlannedChange {
                 interval,
                 keep,
                 baseline,
+                slow_start,
                 ..
-            } => write!(
-                f,
-                "watch for {} with {kept} kept {}, polling the gates every {}, the new color's minutes compared with {}; a breach in the first {} rolls back to {kept}{}, later ones are told, not acted on; `promote` ends the watch, `abort` rolls back",
-                d(duration),
-                match keep {
-                    crate::WatchKeep::Full => "at its capacity",
-                    crate::WatchKeep::Min =>
-                        "at its group's minimum (at least 1 instance; its capacity restored on a rollback)",
-                },
-                d(interval),
-                match baseline {
-                    crate::WatchBaseline::Before =>
-                        "the application's 30 minutes before the deployment (and the absolute limits)",
-                    crate::WatchBaseline::PreviousDay =>
-                        "the same minutes a day earlier (and the absolute limits)",
-                    crate::WatchBaseline::None => "the absolute limits only",
-                },
-                d(armed),
-                match keep {
-                    crate::WatchKeep::Full => "",
-                    crate::WatchKeep::Min => " at once, its group raised back meanwhile",
+            } => {
+                write!(
+                    f,
+                    "watch for {} with {kept} kept {}, polling the gates every {}, the new color's minutes compared with {}; a breach in the first {} rolls back to {kept}{}, later ones are told, not acted on; `promote` ends the watch, `abort` rolls back",
+                    d(duration),
+                    match keep {
+                        crate::WatchKeep::Full => "at its capacity",
+                        crate::WatchKeep::Min =>
+                            "at its group's minimum (at least 1 instance; its capacity restored on a rollback)",
+                    },
+                    d(interval),
+                    match baseline {
+                        crate::WatchBaseline::Before =>
+                            "the application's 30 minutes before the deployment (and the absolute limits)",
+                        crate::WatchBaseline::PreviousDay =>
+                            "the same minutes a day earlier (and the absolute limits)",
+                        crate::WatchBaseline::None => "the absolute limits only",
+                    },
+                    d(armed),
+                    match keep {
+                        crate::WatchKeep::Full => "",
+                        crate::WatchKeep::Min => " at once, its group raised back meanwhile",
+                    }
+                )?;
+                if let (crate::WatchKeep::Min, Some(ramp)) = (keep, slow_start) {
+                    write!(
+                        f,
+                        " (the instances it launches then ramp up over its target group's slow start, {})",
+                        d(ramp)
+                    )?;
                 }
-            ),
+                Ok(())
+            }
             PlannedChange::ScaleDown {
                 color,
                 after,
@@ -355,6 +370,12 @@ impl Plan {
                     interval: self.gates.interval,
                     keep: *keep,
                     baseline: *baseline,
+                    slow_start: self
+                        .capacity
+                        .as_ref()
+                        .and_then(|c| c.drain)
+                        .and_then(|d| d.old_group)
+                        .and_then(|g| g.slow_start),
                 },
             });
         }
@@ -477,6 +498,44 @@ mod tests {
                 "warning: the group stickiness outlives the 1h watch — blue is kept until then"
             ),
             "{hours}"
+        );
+    }
+
+    /// A watch that keeps the old color at its minimum says what a rollback costs: the slow start of the
+    /// instances it launches then, when the old group has one.
+    #[test]
+    fn a_kept_at_minimum_watch_names_the_slow_start() {
+        let mut steps = Strategy::immediate().compile().expect("valid").steps().to_vec();
+        steps.push(Step::Watch {
+            duration: Duration::from_secs(3600),
+            armed: Duration::from_secs(3600),
+            keep: crate::WatchKeep::Min,
+            baseline: crate::WatchBaseline::Before,
+        });
+        let mut plan = Plan::new("app", crate::Schedule::new(steps).expect("valid"));
+        plan.capacity = Some(CapacityPolicy {
+            drain: Some(crate::Drain {
+                stickiness: None,
+                old_group: Some(crate::GroupTimings {
+                    deregistration_delay: Duration::from_secs(300),
+                    slow_start: Some(Duration::from_secs(90)),
+                }),
+            }),
+            ..CapacityPolicy::default()
+        });
+        let c = plan.changes(TrafficSplit::all_to(Color::Blue)).expect("at rest");
+        let watch = c
+            .changes
+            .iter()
+            .find(|c| matches!(c, PlannedChange::Watch { .. }))
+            .expect("a watch")
+            .to_string();
+        assert!(
+            watch.contains("blue kept at its group's minimum")
+                && watch.ends_with(
+                    "(the instances it launches then ramp up over its target group's slow start, 1m 30s)"
+                ),
+            "{watch}"
         );
     }
 
