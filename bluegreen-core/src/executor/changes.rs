@@ -214,7 +214,8 @@ impl fmt::Display for PlannedChange {
                 watch,
             } => {
                 write!(f, "{} after promotion", d(after))?;
-                if let Some(w) = drain {
+                // The switch comes before the promotion: a wait no longer than the delay changes nothing.
+                if let Some(w) = drain.filter(|w| w.after_switch > *after) {
                     write!(
                         f,
                         " and no sooner than {} after the switch ({})",
@@ -446,7 +447,7 @@ mod tests {
     #[test]
     fn the_scale_down_line_says_what_the_load_balancer_holds_and_warns() {
         let day = Duration::from_secs(24 * 3600);
-        let line = |stickiness: Duration, watch: Option<Duration>| {
+        let line = |stickiness: Duration, delay: Duration, watch: Option<Duration>| {
             let mut steps = Strategy::immediate()
                 .compile()
                 .expect("valid")
@@ -465,7 +466,7 @@ mod tests {
                 drain: Some(crate::Drain {
                     stickiness: Some(stickiness),
                     old_group: Some(crate::GroupTimings {
-                        deregistration_delay: Duration::from_secs(300),
+                        deregistration_delay: delay,
                         slow_start: None,
                     }),
                 }),
@@ -476,13 +477,18 @@ mod tests {
                 .expect("at rest");
             c.changes.last().expect("a scale-down").to_string()
         };
-        let short = line(Duration::from_secs(60), None);
+        let five = Duration::from_secs(300);
+        // AWS's default delay is no longer than the default scale_down_delay: nothing to add.
         assert_eq!(
-            short,
-            "5m after promotion and no sooner than 5m after the switch (the deregistration delay of blue's \
+            line(Duration::from_secs(60), five, None),
+            "5m after promotion, scale blue's Auto Scaling group to 0"
+        );
+        assert_eq!(
+            line(Duration::from_secs(60), 3 * five, None),
+            "5m after promotion and no sooner than 15m after the switch (the deregistration delay of blue's \
              target group: requests still running there finish), scale blue's Auto Scaling group to 0"
         );
-        let week = line(7 * day, Some(day));
+        let week = line(7 * day, five, Some(day));
         assert!(
             week.contains("no sooner than 1day after the switch (the listener's group stickiness")
                 && week.contains("warning: the group stickiness 7days is longer than the 1day")
@@ -491,6 +497,7 @@ mod tests {
         );
         let hours = line(
             Duration::from_secs(2 * 3600),
+            five,
             Some(Duration::from_secs(3600)),
         );
         assert!(
@@ -505,7 +512,11 @@ mod tests {
     /// instances it launches then, when the old group has one.
     #[test]
     fn a_kept_at_minimum_watch_names_the_slow_start() {
-        let mut steps = Strategy::immediate().compile().expect("valid").steps().to_vec();
+        let mut steps = Strategy::immediate()
+            .compile()
+            .expect("valid")
+            .steps()
+            .to_vec();
         steps.push(Step::Watch {
             duration: Duration::from_secs(3600),
             armed: Duration::from_secs(3600),
@@ -523,7 +534,9 @@ mod tests {
             }),
             ..CapacityPolicy::default()
         });
-        let c = plan.changes(TrafficSplit::all_to(Color::Blue)).expect("at rest");
+        let c = plan
+            .changes(TrafficSplit::all_to(Color::Blue))
+            .expect("at rest");
         let watch = c
             .changes
             .iter()
