@@ -20,6 +20,7 @@ pub mod executor;
 pub mod gate;
 pub mod model;
 pub mod provider;
+pub mod release;
 pub mod strategy;
 
 pub use executor::{

@@ -224,6 +224,11 @@ impl Executor {
         self
     }
 
+    /// The providers it runs on.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
     /// The cancel token: cancel it to stop at the next safe point.
     pub fn cancel_token(&self) -> CancelToken {
         self.cancel.clone()
