@@ -91,6 +91,9 @@ pub enum Command {
     },
     /// Print the man page (roff): `bluegreen man > bluegreen.1`.
     Man,
+    /// One version through many targets (environments, applications, regions) in waves, halted and rolled
+    /// back as one: `release run|plan|status|abort FILE`.
+    Release(commands::release::ReleaseArgs),
     /// Run a whole deployment against a simulated world on virtual time and print its timeline.
     /// Needs no AWS account; a 15-minute strategy takes milliseconds.
     Simulate(simulate::Args),
@@ -110,7 +113,7 @@ pub struct IdArgs {
 
 /// `--by`, checked ([`actor_name`]), else who runs the command. The bad value is shown escaped: a newline in
 /// it must not reach the log as a line of its own.
-fn by_or_actor(by: Option<String>) -> Result<String, Failure> {
+pub(crate) fn by_or_actor(by: Option<String>) -> Result<String, Failure> {
     match by {
         None => Ok(commands::actor()),
         Some(text) => actor_name(&text)
@@ -203,6 +206,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
             Command::Status(a) => inspect::status(&ctx, a).await,
             Command::Deploy(a) => deploy::deploy(&ctx, a).await,
             Command::Shift(a) => deploy::shift(&ctx, a).await,
+            Command::Release(a) => commands::release::release(&ctx, a).await,
             Command::Rollback(a) => manual::rollback(&ctx, a).await,
             Command::Unlock(a) => manual::unlock(&ctx, a).await,
             Command::Promote(a) => {
@@ -246,6 +250,14 @@ pub enum Ended {
     Done,
     /// A deployment (or shift, or resume) ran to an outcome.
     Deployment(bluegreen_core::Outcome),
+    /// A release ran: whether every target is on the new version, and the signal that stopped it, if one
+    /// did.
+    Release {
+        /// Every target on the new version.
+        complete: bool,
+        /// The signal that halted it.
+        signal: Option<Signal>,
+    },
     /// A signal stopped the deployment at a safe point; `outcome` is where it ended.
     Stopped {
         /// Which signal.

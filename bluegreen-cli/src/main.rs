@@ -98,7 +98,24 @@ fn exit_code(result: &Result<Ended, Failure>) -> u8 {
             Outcome::Aborted { .. } => exit::PROVIDER,
             Outcome::Interrupted { .. } => exit::CHANGED_OUTSIDE,
         },
-        Ok(Ended::Stopped { signal, .. }) => match signal {
+        // A release that did not complete stopped at a failure (a rollback, a refusal, an alarm, an abort).
+        Ok(Ended::Release {
+            signal: None,
+            complete,
+        }) => {
+            if *complete {
+                exit::OK
+            } else {
+                exit::ROLLED_BACK
+            }
+        }
+        Ok(
+            Ended::Stopped { signal, .. }
+            | Ended::Release {
+                signal: Some(signal),
+                ..
+            },
+        ) => match signal {
             Signal::Interrupt => exit::INTERRUPTED,
             Signal::Terminate => exit::TERMINATED,
             Signal::HangUp => exit::HUNG_UP,

@@ -135,6 +135,8 @@ pub const JSON_TYPES: &[&str] = &[
     "adopted",
     "unlocked",
     "iam-policy",
+    "release-event",
+    "release",
     "error",
 ];
 

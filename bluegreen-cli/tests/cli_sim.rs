@@ -2552,3 +2552,108 @@ fn a_release_watches_its_new_color_from_short_runs() {
         text(&bad.stderr)
     );
 }
+
+/// Issue 25: a release of two waves on the simulated world — wave 1 one target, wave 2 three targets in two
+/// regions, the second of which fails (its new color answers 5xx). `release plan` lists every target's
+/// deployment id and changes nothing; `release run` promotes wave 1, halts at the failure, rolls back
+/// everything with `rollback-all`, and exits 1; `release status` from another process tells each target's
+/// state from its record; run again, nothing starts (it stays halted). A bad release file is one line, exit 2.
+#[test]
+fn a_release_halts_at_a_failed_target_and_rolls_everything_back() {
+    let env = Env::new("release");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "provider = \"sim\"\n[sim]\ntime_scale = 600.0\n[deploy]\nstrategy = \"immediate\"\nbake = \"1m\"\ntype = \"traffic-only\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.dir.join("bluegreen-release.toml"),
+        r#"[release]
+name = "web-7"
+bake_between = "2m"
+on_failure = "rollback-all"
+
+[[wave]]
+name = "one-box"
+targets = [{ environment = "poc", application = "web", region = "us-east-1" }]
+
+[[wave]]
+name = "rest"
+targets = [
+  { environment = "prod", application = "web", region = "us-east-1" },
+  { environment = "prod", application = "web", region = "eu-west-1", sim = { scenario = "green-5xx" } },
+  { environment = "prod", application = "api", region = "us-east-1" },
+]
+"#,
+    )
+    .unwrap();
+    let plan = env.run(&["release", "plan", "bluegreen-release.toml"]);
+    let shown = text(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{shown}{}", text(&plan.stderr));
+    assert!(
+        shown.contains(
+            "release web-7: 2 waves, 4 targets; 2m between waves; on failure: rollback-all"
+        ) && shown.contains("poc/web@us-east-1 — deployment web-7-w1-t1: set 100% → bake 1m")
+            && shown.contains("prod/web@eu-west-1 — deployment web-7-w2-t2"),
+        "{shown}"
+    );
+    let out = env.run(&["release", "run", "bluegreen-release.toml"]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("wave 1 (one-box)") && said.contains("wave 2 (rest)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("HALTED: prod/web@eu-west-1: rolled back"),
+        "{said}"
+    );
+    assert!(
+        said.contains("poc/web@us-east-1: rolling back with the release"),
+        "{said}"
+    );
+    assert!(said.contains("result: release web-7 halted"), "{said}");
+    // The third target of wave 2 runs after the second in us-east-1... or not at all: at most one per
+    // region at a time, and nothing starts after the halt.
+    let status = env.run(&[
+        "--output",
+        "json",
+        "release",
+        "status",
+        "bluegreen-release.toml",
+    ]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let states: Vec<(String, String)> = v["data"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(states[0].1.starts_with("promoted"), "{states:?}");
+    // Rolled back with the release: its record says promoted, its routes say where traffic is.
+    assert_eq!(
+        v["data"]["targets"][0]["traffic"], "blue 100% / green 0%",
+        "{v}"
+    );
+    assert!(states[2].1.starts_with("rolled back"), "{states:?}");
+    // Run again: it stays halted, nothing starts.
+    let again = env.run(&["release", "run", "bluegreen-release.toml"]);
+    let said = text(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{said}");
+    assert!(!said.contains("deploying"), "{said}");
+    // A bad file: one line naming it, exit 2, nothing run.
+    std::fs::write(env.dir.join("bad.toml"), "[release]\nname = \"x y\"\n[[wave]]\nname = \"w\"\ntargets = [{ environment = \"poc\", application = \"web\" }]\n").unwrap();
+    let bad = env.run(&["release", "run", "bad.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains("release name \"x y\"") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

@@ -27,6 +27,7 @@ mod control;
 mod deployer;
 mod hooks;
 pub mod notify;
+pub mod release;
 pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;

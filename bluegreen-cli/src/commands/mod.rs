@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod inspect;
 pub mod manual;
 mod plan_view;
+pub mod release;
 pub mod setup;
 mod signals;
 

@@ -1,0 +1,285 @@
+//! `release run|plan|status|abort FILE`: one version through many targets in waves (issue 25). The rules are
+//! the core's (`bluegreen_core::release`) and the front door's (`bluegreen::release`); here, the words, the
+//! signals and the exit code.
+
+use crate::render::{Renderer, out};
+use crate::{Context, Ended, Failure, Signal};
+use bluegreen::release::{BuiltRelease, ReleaseFile};
+use bluegreen_core::release::{ReleaseEvent, TargetResult};
+use bluegreen_core::{CancelToken, Outcome, Replay, StateStore};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// `release`.
+#[derive(clap::Args, Debug)]
+pub struct ReleaseArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Run the release, or continue it (after a crash, from another machine sharing the state): the waves
+    /// in order, each target a deployment; halts at the first failure.
+    Run {
+        /// The release file (bluegreen-release.toml).
+        file: PathBuf,
+    },
+    /// The waves, the targets and each target's deployment id and schedule, every target checked as
+    /// `deploy` checks before its start; changes nothing.
+    Plan {
+        /// The release file.
+        file: PathBuf,
+    },
+    /// Each target's deployment, as its record says.
+    Status {
+        /// The release file.
+        file: PathBuf,
+    },
+    /// Stop the release wherever it runs: no target starts after it, running ones roll back.
+    Abort {
+        /// The release file.
+        file: PathBuf,
+        /// Who stops it, recorded (default: BLUEGREEN_ACTOR, the CI's user, or the OS user).
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// `release …`.
+pub async fn release(ctx: &Context, a: ReleaseArgs) -> Result<Ended, Failure> {
+    let renderer = Renderer::new(ctx.output(), bluegreen_core::Timestamp::default());
+    match a.action {
+        Action::Plan { file } => {
+            let f = load(&file)?;
+            let built = f.build(None).await?;
+            plan(&renderer, &f, &built);
+            Ok(Ended::Done)
+        }
+        Action::Status { file } => status(&renderer, &load(&file)?).await,
+        Action::Abort { file, by } => {
+            let f = load(&file)?;
+            let by = crate::by_or_actor(by)?;
+            let built = f.build(None).await?;
+            let first = built.deployers.first().expect("a release has a target");
+            let id = built.control_id();
+            bluegreen_store::ControlQueue::send(
+                first.store(),
+                &id,
+                &bluegreen_store::Control::Abort { by: by.clone() },
+            )
+            .await
+            .map_err(Failure::provider)?;
+            renderer.result(
+                "sent",
+                &format!(
+                    "abort sent to release {} by {by}: its run stops starting targets and rolls back the running ones",
+                    f.release.name
+                ),
+                serde_json::json!({"release": f.release.name, "by": by}),
+            );
+            Ok(Ended::Done)
+        }
+        Action::Run { file } => {
+            let json = matches!(ctx.output(), crate::Output::Json);
+            run(&renderer, json, &load(&file)?).await
+        }
+    }
+}
+
+fn load(file: &std::path::Path) -> Result<ReleaseFile, Failure> {
+    ReleaseFile::load(file).map_err(Failure::bad_input)
+}
+
+fn plan(renderer: &Renderer, f: &ReleaseFile, built: &BuiltRelease) {
+    let mut text = format!(
+        "release {}: {} waves, {} targets; {} between waves; on failure: {}; {} target(s) of a region at once\n",
+        f.release.name,
+        built.release.waves.len(),
+        built.deployers.len(),
+        humantime::format_duration(built.release.bake_between),
+        match built.release.on_failure {
+            bluegreen_core::release::OnFailure::Halt => "halt",
+            bluegreen_core::release::OnFailure::RollbackAll => "rollback-all",
+        },
+        built.release.per_region
+    );
+    if !built.release.alarms.is_empty() {
+        text.push_str(&format!(
+            "aggregate alarms: {}\n",
+            built.release.alarms.join(", ")
+        ));
+    }
+    let ids = f.deployment_ids();
+    for (w, wave) in built.release.waves.iter().enumerate() {
+        text.push_str(&format!("wave {} ({}):\n", w + 1, wave.name));
+        for (i, t) in wave.targets.iter().enumerate() {
+            text.push_str(&format!(
+                "  {} — deployment {}: {}\n",
+                t.name, ids[w][i].1, t.plan.schedule
+            ));
+        }
+    }
+    renderer.result(
+        "plan",
+        text.trim_end(),
+        serde_json::json!({
+            "release": f.release.name,
+            "waves": built.release.waves.iter().enumerate().map(|(w, wave)| serde_json::json!({
+                "name": wave.name,
+                "targets": wave.targets.iter().enumerate().map(|(i, t)| serde_json::json!({
+                    "target": t.name, "region": t.region, "deployment": ids[w][i].1,
+                    "schedule": t.plan.schedule.to_string(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    );
+}
+
+async fn status(renderer: &Renderer, f: &ReleaseFile) -> Result<Ended, Failure> {
+    let built = f.build(None).await?;
+    let ids = f.deployment_ids();
+    let mut text = format!("release {}\n", f.release.name);
+    let mut data = Vec::new();
+    let mut k = 0;
+    for (w, (wave, _)) in f.waves.iter().enumerate() {
+        text.push_str(&format!("wave {} ({wave}):\n", w + 1));
+        for (name, id) in &ids[w] {
+            let deployer = &built.deployers[k];
+            k += 1;
+            let state = match StateStore::load(deployer.store(), id).await {
+                Ok(entries) if entries.is_empty() => "not started".to_string(),
+                Ok(entries) => match Replay::new(&entries) {
+                    Ok(r) => match &r.outcome {
+                        Some(o) => o.describe(&r.plan.schedule),
+                        None if r.watching().is_some() => "watching".into(),
+                        None => "in progress".into(),
+                    },
+                    Err(e) => format!("record unreadable: {e}"),
+                },
+                Err(bluegreen_core::ProviderError::NotFound { .. }) => "not started".into(),
+                Err(e) => format!("state unreadable: {e}"),
+            };
+            // The record says what the deployment did; the routes say where traffic is now (a rollback with
+            // the release, or by hand, leaves no record of its own).
+            let now = match deployer.providers().router.read_routes().await {
+                Ok(r) => r.overall().to_string(),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            text.push_str(&format!("  {name} — {id}: {state}; traffic now: {now}\n"));
+            data.push(serde_json::json!({"wave": w + 1, "target": name, "deployment": id, "state": state, "traffic": now}));
+        }
+    }
+    renderer.result(
+        "status",
+        text.trim_end(),
+        serde_json::json!({"release": f.release.name, "targets": data}),
+    );
+    Ok(Ended::Done)
+}
+
+async fn run(renderer: &Renderer, json: bool, f: &ReleaseFile) -> Result<Ended, Failure> {
+    let built = f.build(None).await?;
+    let cancel = CancelToken::new();
+    // 0: none, else the signal.
+    let signal = Arc::new(AtomicU8::new(0));
+    let watcher = {
+        let (cancel, signal) = (cancel.clone(), signal.clone());
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal as unix};
+            let (Ok(mut term), Ok(mut hup)) =
+                (unix(SignalKind::terminate()), unix(SignalKind::hangup()))
+            else {
+                return;
+            };
+            let (code, name) = tokio::select! {
+                _ = tokio::signal::ctrl_c() => (1, "SIGINT (Ctrl-C)"),
+                _ = term.recv() => (2, "SIGTERM"),
+                _ = hup.recv() => (3, "SIGHUP"),
+            };
+            signal.store(code, Ordering::SeqCst);
+            eprintln!("{name}: the release stops starting targets; the running ones roll back");
+            cancel.cancel_because(super::signals::signal_origin(name, |k| {
+                std::env::var(k).ok()
+            }));
+        })
+    };
+    let observer = move |e: &ReleaseEvent| {
+        if json {
+            out(&serde_json::json!({"type": "release-event", "data": e}).to_string());
+            return;
+        }
+        out(&match e {
+            ReleaseEvent::WaveStarted { wave, name } => format!("wave {} ({name})", wave + 1),
+            ReleaseEvent::TargetStarted {
+                target,
+                deployment,
+                resumed,
+            } => format!(
+                "  {target}: {} {deployment}",
+                if *resumed { "resuming" } else { "deploying" }
+            ),
+            ReleaseEvent::TargetEnded { target, result } => {
+                format!("  {target}: {}", result_words(result))
+            }
+            ReleaseEvent::Halted { reason } => format!("HALTED: {reason}"),
+            ReleaseEvent::Baking { wave, duration } => format!(
+                "wave {} done: baking {} before the next",
+                wave + 1,
+                humantime::format_duration(*duration)
+            ),
+            ReleaseEvent::RollingBack { target } => {
+                format!("  {target}: rolling back with the release")
+            }
+        });
+    };
+    let outcome = built.run(cancel, &observer).await;
+    watcher.abort();
+    let done: usize = outcome
+        .targets
+        .iter()
+        .flatten()
+        .filter(|(_, r)| r.succeeded())
+        .count();
+    let total: usize = outcome.targets.iter().map(Vec::len).sum();
+    let summary = match &outcome.halted {
+        None => format!(
+            "result: release {} complete: {done} of {total} targets on the new version",
+            f.release.name
+        ),
+        Some(why) => format!(
+            "result: release {} halted ({why}): {done} of {total} targets on the new version",
+            f.release.name
+        ),
+    };
+    renderer.result(
+        "release",
+        &summary,
+        serde_json::to_value(&outcome).unwrap_or_default(),
+    );
+    Ok(Ended::Release {
+        complete: outcome.complete(),
+        signal: match signal.load(Ordering::SeqCst) {
+            1 => Some(Signal::Interrupt),
+            2 => Some(Signal::Terminate),
+            3 => Some(Signal::HangUp),
+            _ => None,
+        },
+    })
+}
+
+fn result_words(r: &TargetResult) -> String {
+    match r {
+        TargetResult::NotStarted => "not started".into(),
+        TargetResult::Deployed { outcome } => match outcome {
+            Outcome::Watching { until, .. } => format!("watching until {until}"),
+            o => o.to_string(),
+        },
+        TargetResult::Failed { error } => format!("failed: {error}"),
+        TargetResult::RolledBackWithRelease { split } => {
+            format!("rolled back with the release: {split}")
+        }
+        TargetResult::NotRolledBack { why } => format!("NOT rolled back: {why}"),
+    }
+}
