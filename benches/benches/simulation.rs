@@ -97,6 +97,79 @@ fn concurrent(n: usize) -> usize {
         .count()
 }
 
+/// A release of `n` targets (10 waves, 4 regions, 25 targets of a region at once), each a gradual
+/// deployment on its own world, all on one virtual clock; `failing` makes one target of the middle wave
+/// regress. Returns the targets promoted and whether the release halted.
+fn release_of(n: usize, failing: bool) -> (usize, bool) {
+    use bluegreen_core::release::{OnFailure, Release, ReleaseTarget, Wave};
+    let clock = ManualClock::default();
+    let store = CountingStore::new();
+    let per_wave = n / 10;
+    let bad = (5, per_wave / 2);
+    let waves = (0..10)
+        .map(|w| Wave {
+            name: format!("wave-{w}"),
+            targets: (0..per_wave)
+                .map(|i| {
+                    let mut config = WorldConfig {
+                        seed: (w * per_wave + i) as u64,
+                        ..WorldConfig::default()
+                    };
+                    if failing && (w, i) == bad {
+                        config.scripts.green = bluegreen_testkit::Script::default()
+                            .at(Duration::ZERO, bluegreen_testkit::Change::ErrorRate(0.3));
+                    }
+                    let world = SimWorld::with_clock(config, clock.clone()).counting_calls_only();
+                    let shared: Arc<dyn bluegreen_core::Clock> = Arc::new(clock.clone());
+                    let mut p = plan(Strategy::gradual());
+                    p.application = format!("app-{w}-{i}");
+                    ReleaseTarget {
+                        name: format!("app-{w}-{i}"),
+                        region: format!("region-{}", i % 4),
+                        executor: Executor::new(Providers {
+                            router: Arc::new(world.router()),
+                            health: Arc::new(world.health()),
+                            capacity: None,
+                            approval: Arc::new(ScriptedApproval::never(shared.clone())),
+                            clock: shared,
+                            store: Arc::new(store.clone()),
+                            hooks: None,
+                        }),
+                        plan: p,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let release = Release {
+        name: "bench".into(),
+        waves,
+        bake_between: Duration::from_secs(600),
+        on_failure: OnFailure::Halt,
+        per_region: 25,
+        alarms: Vec::new(),
+        alarm_source: None,
+        alarm_poll: Duration::from_secs(60),
+    };
+    let observer = |_: &bluegreen_core::release::ReleaseEvent| {};
+    let outcome = run_virtual(
+        &clock,
+        release.run(
+            Arc::new(clock.clone()),
+            bluegreen_core::CancelToken::new(),
+            &observer,
+        ),
+    )
+    .expect("no stall");
+    let promoted = outcome
+        .targets
+        .iter()
+        .flatten()
+        .filter(|(_, r)| r.succeeded())
+        .count();
+    (promoted, outcome.halted.is_some())
+}
+
 fn report_memory() {
     const N: usize = 10_000;
     let before = CURRENT.load(Ordering::Relaxed);
@@ -110,6 +183,18 @@ fn report_memory() {
          peak heap {:.1} MiB = {:.1} KiB per deployment",
         peak as f64 / 1048576.0,
         peak as f64 / 1024.0 / N as f64
+    );
+    let t = Instant::now();
+    let (promoted, halted) = release_of(1_000, false);
+    eprintln!(
+        "release: 1000 targets (10 waves, 4 regions, 25 at once per region, gradual each) in {:?}; {promoted} promoted, halted {halted}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let (promoted, halted) = release_of(1_000, true);
+    eprintln!(
+        "release: the same with a regression in wave 6, in {:?}; {promoted} promoted, halted {halted}",
+        t.elapsed()
     );
     let t = Instant::now();
     let simulated = one(Strategy::gradual());
@@ -133,6 +218,9 @@ fn simulations(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("10000 gradual deployments", |b| {
         b.iter(|| concurrent(10_000))
+    });
+    g.bench_function("release of 1000 targets in 10 waves", |b| {
+        b.iter(|| release_of(1_000, false))
     });
     g.finish();
 }

@@ -2647,6 +2647,40 @@ targets = [
     let said = text(&again.stdout);
     assert_eq!(again.status.code(), Some(1), "{said}");
     assert!(!said.contains("deploying"), "{said}");
+    // The policy every target needs in one account: each target's statements, named after its place.
+    let policy = env.run(&[
+        "release",
+        "iam-policy",
+        "bluegreen-release.toml",
+        "--account",
+        "123456789012",
+    ]);
+    assert_eq!(policy.status.code(), Some(0), "{}", text(&policy.stderr));
+    let p: Value = serde_json::from_slice(&policy.stdout).unwrap();
+    let statements = p["Statement"].as_array().unwrap();
+    let sids: Vec<&str> = statements
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    let mut unique = sids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), sids.len(), "{sids:?}");
+    assert!(sids.iter().any(|s| s.ends_with("W2T2")), "{sids:?}");
+    let text_policy = p.to_string();
+    assert!(
+        text_policy.contains(":eu-west-1:123456789012:")
+            && text_policy.contains(":us-east-1:123456789012:"),
+        "{text_policy}"
+    );
+    let bad = env.run(&[
+        "release",
+        "iam-policy",
+        "bluegreen-release.toml",
+        "--account",
+        "12",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
     // A bad file: one line naming it, exit 2, nothing run.
     std::fs::write(env.dir.join("bad.toml"), "[release]\nname = \"x y\"\n[[wave]]\nname = \"w\"\ntargets = [{ environment = \"poc\", application = \"web\" }]\n").unwrap();
     let bad = env.run(&["release", "run", "bad.toml"]);

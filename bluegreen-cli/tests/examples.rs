@@ -266,3 +266,70 @@ fn the_scheduled_watch_example_runs_the_watch_and_handles_its_exits() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--once"));
 }
+
+/// Issue 25: the release example parses as the command reads it — six targets in three waves, in the regions
+/// it names, each with its own settings merged over the base — and its CI jobs plan first, run, show the
+/// status, and handle each exit code of `release run`.
+#[test]
+fn the_release_example_parses_and_its_ci_jobs_handle_every_exit_code() {
+    let file = bluegreen::release::ReleaseFile::load(
+        &root().join("examples/release/bluegreen-release.toml"),
+    )
+    .expect("the example parses");
+    let names: Vec<Vec<&str>> = file
+        .waves
+        .iter()
+        .map(|(_, targets)| targets.iter().map(|t| t.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            vec!["prod/web@us-east-1"],
+            vec!["prod/web@eu-west-1"],
+            vec![
+                "prod/web@ap-northeast-1",
+                "prod/web@us-west-2",
+                "prod/api@us-west-2",
+                "prod/web@sa-east-1"
+            ],
+        ]
+    );
+    let one_box = &file.waves[0].1[0].settings;
+    assert_eq!(
+        one_box
+            .plan(bluegreen_core::StrategySettings::default(), None)
+            .unwrap()
+            .schedule
+            .to_string(),
+        "set 0.5% → bake 3m → approval (timeout 1h, then roll back) → set 100% → bake 3m"
+    );
+    assert_eq!(
+        file.waves[2].1[3].settings.aws.profile.as_deref(),
+        Some("sao-paulo")
+    );
+    assert_eq!(file.bake_between, std::time::Duration::from_secs(3600));
+    for ci in [
+        read("examples/Jenkinsfile.release"),
+        read("examples/github/release.yml"),
+    ] {
+        for needle in [
+            "bluegreen release plan",
+            "bluegreen release run",
+            "bluegreen release status",
+        ] {
+            assert!(ci.contains(needle), "{needle}");
+        }
+        for code in [0, 1, 2, 4, 130, 143, 129] {
+            assert!(
+                ci.contains(&format!("case {code}:"))
+                    || ci.lines().any(|l| {
+                        let l = l.trim_start();
+                        l.split(')').next().is_some_and(|alts| {
+                            !alts.contains(' ') && alts.split('|').any(|a| a == code.to_string())
+                        })
+                    }),
+                "exit code {code}"
+            );
+        }
+    }
+}

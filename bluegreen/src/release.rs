@@ -408,6 +408,10 @@ fn target(
     let text = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
     let mut settings = Settings::from_toml(&text).map_err(|e| bad(e.to_string()))?;
     let naming = settings.naming().map_err(|e| bad(e.to_string()))?;
+    // Its plan (strategy, gates, watch) is checked now, naming the target, not when its wave comes.
+    settings
+        .plan(bluegreen_core::StrategySettings::default(), None)
+        .map_err(|e| bad(e.to_string()))?;
     let region = settings
         .aws
         .region

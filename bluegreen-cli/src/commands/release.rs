@@ -37,6 +37,14 @@ enum Action {
         /// The release file.
         file: PathBuf,
     },
+    /// The least-privilege IAM policy every target of the release needs in one account: each target's
+    /// statements (its region, its names, its state table, its SNS topic), named after the target.
+    IamPolicy {
+        /// The release file.
+        file: PathBuf,
+        #[command(flatten)]
+        iam: super::setup::IamArgs,
+    },
     /// Stop the release wherever it runs: no target starts after it, running ones roll back.
     Abort {
         /// The release file.
@@ -58,6 +66,7 @@ pub async fn release(ctx: &Context, a: ReleaseArgs) -> Result<Ended, Failure> {
             Ok(Ended::Done)
         }
         Action::Status { file } => status(&renderer, &load(&file)?).await,
+        Action::IamPolicy { file, iam } => iam_policy(ctx, &load(&file)?, &iam),
         Action::Abort { file, by } => {
             let f = load(&file)?;
             let by = crate::by_or_actor(by)?;
@@ -86,6 +95,54 @@ pub async fn release(ctx: &Context, a: ReleaseArgs) -> Result<Ended, Failure> {
             run(&renderer, json, &load(&file)?).await
         }
     }
+}
+
+/// One policy for every target of the release in one account: each target's statements, their `Sid`s
+/// suffixed with the target's place (`ReadTopologyW1T1`), read only from the file (no AWS call).
+fn iam_policy(
+    ctx: &Context,
+    f: &ReleaseFile,
+    iam: &super::setup::IamArgs,
+) -> Result<Ended, Failure> {
+    super::setup::check_account(&iam.account)?;
+    let mut statements = Vec::new();
+    for (w, (_, targets)) in f.waves.iter().enumerate() {
+        for (i, t) in targets.iter().enumerate() {
+            let s = &t.settings;
+            let naming = s.naming().map_err(Failure::bad_input)?;
+            let region = s.aws.region.clone().unwrap_or_else(|| "*".into());
+            let mut policy = match s.shared_state().map_err(Failure::bad_input)? {
+                Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
+                    &iam.partition,
+                    &region,
+                    &iam.account,
+                    &naming,
+                    &table,
+                    &prefix,
+                ),
+                None => bluegreen_aws::iam::policy(&iam.partition, &region, &iam.account, &naming),
+            };
+            let mut list = policy["Statement"]
+                .as_array_mut()
+                .map(std::mem::take)
+                .unwrap_or_default();
+            if let Some(topic) = &s.notify.sns {
+                list.push(bluegreen_aws::iam::notify_statement(topic));
+            }
+            for mut st in list {
+                if let Some(sid) = st["Sid"].as_str() {
+                    st["Sid"] = serde_json::json!(format!("{sid}W{}T{}", w + 1, i + 1));
+                }
+                statements.push(st);
+            }
+        }
+    }
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    match ctx.output() {
+        crate::Output::Json => crate::render::json_line("iam-policy", policy),
+        crate::Output::Human => out(&serde_json::to_string_pretty(&policy).unwrap_or_default()),
+    }
+    Ok(Ended::Done)
 }
 
 fn load(file: &std::path::Path) -> Result<ReleaseFile, Failure> {

@@ -29,6 +29,16 @@ pub struct IamArgs {
     pub partition: String,
 }
 
+/// `--account`: `*` or 12 digits.
+pub(crate) fn check_account(account: &str) -> Result<(), Failure> {
+    if account != "*" && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(Failure::bad_input(format!(
+            "--account {account:?}: an AWS account id is 12 digits"
+        )));
+    }
+    Ok(())
+}
+
 /// Writes a commented `bluegreen.toml`.
 pub fn init(ctx: &Context, a: InitArgs) -> Result<Ended, Failure> {
     if a.path.exists() && !a.force {
@@ -126,13 +136,7 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
 /// Prints the least-privilege policy.
 pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
     let naming = ctx.naming()?;
-    if a.account != "*" && !(a.account.len() == 12 && a.account.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(Failure::bad_input(format!(
-            "--account {:?}: an AWS account id is 12 digits",
-            a.account
-        )));
-    }
+    check_account(&a.account)?;
     let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
     let mut policy = match ctx.shared_state()? {
         Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
