@@ -199,7 +199,12 @@ async fn publish_minutes(
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let conf = aws_sdk_cloudwatch::config::Builder::new()
         .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .region(aws_sdk_cloudwatch::config::Region::new(
+            fixture["region"]
+                .as_str()
+                .unwrap_or("us-east-1")
+                .to_string(),
+        ))
         .endpoint_url(&endpoint)
         .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
             "test", "test", None, None, "test",
@@ -610,18 +615,24 @@ fn machines_sharing_a_dynamodb_backend_share_the_lock_the_deployment_and_the_his
 
 /// A DynamoDB table for the shared state backend, created on the emulator.
 fn shared_table(endpoint: &str, name: &str) -> String {
+    shared_table_in(endpoint, name, "us-east-1")
+}
+
+/// [`shared_table`] in `region` (DynamoDB tables are regional: a release's targets each use their region's).
+fn shared_table_in(endpoint: &str, name: &str, region: &str) -> String {
     let table = format!("bluegreen-cli-{name}-{}", std::process::id());
     let python = std::env::var("BLUEGREEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let created = Command::new(python)
         .args([
             "-c",
             "import sys, boto3\n\
-             c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+             c = boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name=sys.argv[3])\n\
              c.create_table(TableName=sys.argv[2], BillingMode='PAY_PER_REQUEST',\n\
                AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}, {'AttributeName': 'sk', 'AttributeType': 'S'}],\n\
                KeySchema=[{'AttributeName': 'pk', 'KeyType': 'HASH'}, {'AttributeName': 'sk', 'KeyType': 'RANGE'}])",
             endpoint,
             &table,
+            region,
         ])
         .output()
         .unwrap();
@@ -1334,5 +1345,146 @@ fn a_watch_driven_by_short_runs_on_other_machines_rolls_back_a_late_breach() {
         told[0]["Message"].as_str().unwrap().contains("5xx-rate"),
         "{}",
         told[0]
+    );
+}
+
+/// Issue 25 on the emulator: a release of two waves over two regions of one moto — `cli/rel-a` in
+/// us-east-1, `cli/rel-b` in eu-west-1, whose new color fails — with each region's DynamoDB table as the
+/// targets' state. The machine running the release dies (SIGKILL) while wave 2 bakes; another machine, its
+/// own state directory, sees the release's state in `release status`, runs it again: the unfinished target
+/// is resumed (after its lease lapses), rolled back by its gate, the release halts, and `rollback-all`
+/// takes wave 1 back (exit 1). Wave 1's records say promoted; its routes say where traffic is now.
+#[test]
+fn a_release_over_two_regions_resumes_on_another_machine_and_halts() {
+    let Some(endpoint) = endpoint() else { return };
+    let (us, eu) = ("us-east-1", "eu-west-1");
+    let extra = ["--stickiness", "1", "--deregistration-delay", "1"];
+    let a = fixture_with(
+        "seed_env.py",
+        &endpoint,
+        "rel-a",
+        &[&extra[..], &["--region", us]].concat(),
+    );
+    let b = fixture_with(
+        "seed_env.py",
+        &endpoint,
+        "rel-b",
+        &[&extra[..], &["--region", eu]].concat(),
+    );
+    let table = shared_table_in(&endpoint, "release", us);
+    assert_eq!(shared_table_in(&endpoint, "release", eu), table);
+    let base = format!(
+        "provider = \"aws\"\n[aws]\nendpoint_url = \"{endpoint}\"\n\
+         [deploy]\nstrategy = \"immediate\"\nbake = \"1s\"\ntype = \"traffic-only\"\n\
+         [gates]\ninterval = \"500ms\"\nmin_requests = 1\nno_data = \"pass\"\nmin_minutes = 0\n\
+         [state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\nlease = \"3s\"\n"
+    );
+    let release = format!(
+        "[release]\nname = \"rel-{}\"\nbake_between = \"1s\"\non_failure = \"rollback-all\"\n\
+         [[wave]]\nname = \"first\"\ntargets = [{{ environment = \"cli\", application = \"rel-a\", region = \"{us}\" }}]\n\
+         [[wave]]\nname = \"second\"\ntargets = [{{ environment = \"cli\", application = \"rel-b\", region = \"{eu}\", gates = {{ min_minutes = 1 }} }}]\n",
+        std::process::id()
+    );
+    let machine = |name: &str| {
+        let dir =
+            std::env::temp_dir().join(format!("bluegreen-cli-aws-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bluegreen.toml"), &base).unwrap();
+        std::fs::write(dir.join("release.toml"), &release).unwrap();
+        Env { dir }
+    };
+    let (first, second) = (machine("releases"), machine("takes-over"));
+    // Each target's listener is adopted in its own region.
+    for (app, region) in [("rel-a", us), ("rel-b", eu)] {
+        let out = first.run(&[
+            "--environment",
+            "cli",
+            "--application",
+            app,
+            "--region",
+            region,
+            "adopt",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let plan = first.run(&["release", "plan", "release.toml"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = [
+        rt.spawn(publish_minutes(
+            endpoint.clone(),
+            a,
+            Green::Healthy,
+            Duration::from_secs(5),
+            stop.clone(),
+        )),
+        rt.spawn(publish_minutes(
+            endpoint.clone(),
+            b,
+            Green::Failing(0.3),
+            Duration::from_secs(5),
+            stop.clone(),
+        )),
+    ];
+    // The first machine runs the release and dies once wave 2's target has started.
+    let mut running = first.spawn(&["release", "run", "release.toml"]);
+    let started = std::time::Instant::now();
+    loop {
+        let status = second.run(&["--output", "json", "release", "status", "release.toml"]);
+        let v: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        if v["data"]["targets"][1]["state"] == "in progress" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "wave 2 never started: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    running.kill().unwrap();
+    let _ = running.wait();
+    // Another machine, its own state directory, the same tables: it continues the release.
+    let status = text(&second.run(&["release", "status", "release.toml"]).stdout);
+    assert!(
+        status.contains("cli/rel-a@us-east-1")
+            && status.contains(": promoted")
+            && status.contains("in progress"),
+        "{status}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let out = second.run(&["release", "run", "release.toml"]);
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        rt.block_on(w).unwrap();
+    }
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    assert!(said.contains("cli/rel-b@eu-west-1: resuming"), "{said}");
+    assert!(
+        said.contains("HALTED: cli/rel-b@eu-west-1: rolled back"),
+        "{said}"
+    );
+    assert!(
+        said.contains("cli/rel-a@us-east-1: rolled back with the release"),
+        "{said}"
+    );
+    let v: Value = serde_json::from_slice(
+        &first
+            .run(&["--output", "json", "release", "status", "release.toml"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        v["data"]["targets"][0]["traffic"], "blue 100% / green 0%",
+        "{v}"
+    );
+    assert!(
+        v["data"]["targets"][1]["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("rolled back"),
+        "{v}"
     );
 }
