@@ -17,6 +17,9 @@ pub struct AwsSettings {
     pub region: Option<String>,
     /// Named profile.
     pub profile: Option<String>,
+    /// A role to assume (`sts:AssumeRole`) with the credentials the chain (or the profile) finds: a
+    /// deployment into another account. Session name `bluegreen`.
+    pub role_arn: Option<String>,
     /// Endpoint URL for every service (a local emulator, a VPC endpoint).
     pub endpoint_url: Option<String>,
     /// SDK attempts per call. Default 1: the SDK does not retry, because the executor retries throttling and
@@ -103,6 +106,21 @@ impl AwsSettings {
                 return Err(bad("no host"));
             }
         }
+        if let Some(arn) = &self.role_arn {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            let ok = parts.len() == 6
+                && parts[0] == "arn"
+                && parts[1].starts_with("aws")
+                && parts[2] == "iam"
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit())
+                && parts[5]
+                    .strip_prefix("role/")
+                    .is_some_and(|n| !n.is_empty());
+            if !ok {
+                return Err(AwsError::RoleArn { arn: arn.clone() });
+            }
+        }
         let Some(name) = &self.profile else {
             return Ok(());
         };
@@ -161,7 +179,21 @@ impl Connection {
             Some(n) if n > 1 => RetryConfig::standard().with_max_attempts(n),
             _ => RetryConfig::disabled(),
         });
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let Some(role) = &settings.role_arn {
+            // Assumed with the credentials found above, refreshed before they expire.
+            let assumed = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("bluegreen")
+                .configure(&config)
+                .build()
+                .await;
+            config = config
+                .to_builder()
+                .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+                    assumed,
+                ))
+                .build();
+        }
         let counter = CallCounter::default();
         let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)

@@ -56,6 +56,12 @@ pub enum AwsError {
         /// What is wrong, with the profiles that exist.
         problem: String,
     },
+    /// The role to assume is not an IAM role's ARN (it is checked before any call).
+    #[error("role_arn {arn:?}: expected an IAM role's ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
+    RoleArn {
+        /// The value given.
+        arn: String,
+    },
     /// The configured endpoint URL cannot be used (it is checked before any call).
     #[error("endpoint URL {url:?}: {problem}")]
     Endpoint {

@@ -90,7 +90,8 @@ fn aws_failure(e: AwsError) -> Failure {
         AwsError::Naming(_)
         | AwsError::UnexpectedAction { .. }
         | AwsError::Profile { .. }
-        | AwsError::Endpoint { .. } => Failure::bad_input(e),
+        | AwsError::Endpoint { .. }
+        | AwsError::RoleArn { .. } => Failure::bad_input(e),
         AwsError::Provider(p) => provider_failure(p),
         other => Failure::provider(other.to_string()),
     }

@@ -1488,3 +1488,47 @@ fn a_release_over_two_regions_resumes_on_another_machine_and_halts() {
         "{v}"
     );
 }
+
+/// Issue 25 item 3: a target in another account — `[aws] role_arn` — is reached through `sts:AssumeRole`
+/// with the chain's credentials. moto keeps each account's resources apart and knows the account by the
+/// credentials: with a role of the account the fixture seeded, `status` finds the load balancer; with a role
+/// of another account, the same call finds nothing there (the role was assumed); an ARN that is not a role's
+/// is refused before any call.
+#[test]
+fn a_role_to_assume_reaches_the_account_it_names() {
+    let Some(endpoint) = endpoint() else { return };
+    seed(&endpoint, "roles");
+    let env = Env::on_machine(&endpoint, "roles", "", "roles", "");
+    let with_role = |arn: &str| {
+        let text = std::fs::read_to_string(env.dir.join("bluegreen.toml")).unwrap();
+        let text = match text.split_once("[aws]\n") {
+            Some((a, b)) => {
+                let b = b
+                    .lines()
+                    .filter(|l| !l.starts_with("role_arn"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                format!("{a}[aws]\nrole_arn = \"{arn}\"\n{b}\n")
+            }
+            None => unreachable!(),
+        };
+        std::fs::write(env.dir.join("bluegreen.toml"), text).unwrap();
+        env.run(&["status"])
+    };
+    let same = with_role("arn:aws:iam::123456789012:role/bluegreen-deployer");
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    let other = with_role("arn:aws:iam::222222222222:role/bluegreen-deployer");
+    assert_ne!(other.status.code(), Some(0), "{}", text(&other.stdout));
+    assert!(
+        text(&other.stderr).contains("cli-roles-alb"),
+        "{}",
+        text(&other.stderr)
+    );
+    let bad = with_role("deployer");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("role_arn \"deployer\": expected an IAM role's ARN"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

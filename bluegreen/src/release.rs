@@ -24,8 +24,8 @@
 //! ```
 //!
 //! A target's keys are settings keys merged over the base (`environment`, `application`, `deploy`, `gates`,
-//! `aws`, `resources`, `hooks`, `state`, `sim`, ...), with `region` and `profile` as short forms of
-//! `aws.region` and `aws.profile`, and `config` for a base file of its own.
+//! `aws`, `resources`, `hooks`, `state`, `sim`, ...), with `region`, `profile` and `role` as short forms of
+//! `aws.region`, `aws.profile` and `aws.role_arn`, and `config` for a base file of its own.
 
 use crate::settings::{STATE_DIR_NAME, Settings, SettingsError};
 use crate::{Deployer, Error, ProviderKind, StateBackend};
@@ -391,14 +391,18 @@ fn target(
         Some(other) => return Err(bad(format!("config {other}: expected a file name"))),
         None => (base.clone(), base_dir.to_path_buf()),
     };
-    for short in ["region", "profile"] {
+    for (short, key) in [
+        ("region", "region"),
+        ("profile", "profile"),
+        ("role", "role_arn"),
+    ] {
         if let Some(v) = own.remove(short) {
             let aws = table
                 .entry("aws")
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match aws {
                 toml::Value::Table(t) => {
-                    t.insert(short.into(), v);
+                    t.insert(key.into(), v);
                 }
                 _ => return Err(bad("aws is not a table".into())),
             }

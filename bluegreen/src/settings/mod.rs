@@ -101,6 +101,9 @@ pub struct AwsSection {
     pub region: Option<String>,
     /// A named profile of the shared AWS configuration.
     pub profile: Option<String>,
+    /// A role to assume (`sts:AssumeRole`) with the chain's (or the profile's) credentials: a deployment
+    /// into another account.
+    pub role_arn: Option<String>,
     /// One endpoint for every service (a local emulator).
     pub endpoint_url: Option<String>,
     /// Fetch p99 response times and judge the p99 latency gate (off: one series fewer per poll).
@@ -584,6 +587,7 @@ impl Settings {
         AwsSettings {
             region: a.region.clone(),
             profile: a.profile.clone(),
+            role_arn: a.role_arn.clone(),
             endpoint_url: a.endpoint_url.clone(),
             max_attempts: None,
             p99: a.p99.unwrap_or(false),
