@@ -150,6 +150,7 @@ fn release_of(n: usize, failing: bool) -> (usize, bool) {
         alarms: Vec::new(),
         alarm_source: None,
         alarm_poll: Duration::from_secs(60),
+        approval: None,
     };
     let observer = |_: &bluegreen_core::release::ReleaseEvent| {};
     let outcome = run_virtual(

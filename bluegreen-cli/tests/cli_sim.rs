@@ -2691,3 +2691,64 @@ targets = [
         "{err}"
     );
 }
+
+/// Issue 25: approvals between waves from another process, and `release rollback`. With `approve_between`,
+/// the release waits after wave 1 until `release approve` (sent from another process, through the first
+/// target's state), then completes (exit 0); `release rollback` then takes every target back while its old
+/// color is kept (traffic-only here), and `status` shows traffic on blue. `approve` of a release that does
+/// not wait between waves sends nothing (exit 2).
+#[test]
+fn a_release_waits_for_its_approval_between_waves_and_is_rolled_back_on_request() {
+    let env = Env::new("release-approve");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "provider = \"sim\"\n[sim]\ntime_scale = 600.0\n[deploy]\nstrategy = \"immediate\"\nbake = \"1m\"\ntype = \"traffic-only\"\n",
+    )
+    .unwrap();
+    let file = |approve: bool| {
+        format!(
+            "[release]\nname = \"web-8\"\nbake_between = \"1m\"\napprove_between = {approve}\n\
+             [[wave]]\nname = \"first\"\ntargets = [{{ environment = \"poc\", application = \"web\", region = \"us-east-1\" }}]\n\
+             [[wave]]\nname = \"second\"\ntargets = [{{ environment = \"prod\", application = \"web\", region = \"eu-west-1\" }}]\n"
+        )
+    };
+    std::fs::write(env.dir.join("release.toml"), file(true)).unwrap();
+    let running = env.spawn(&["release", "run", "release.toml"]);
+    let target = |i: usize| {
+        let out = env.run(&["--output", "json", "release", "status", "release.toml"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["data"]["targets"][i]["state"].as_str().unwrap_or_default().to_string()
+    };
+    let start = Instant::now();
+    while !target(0).starts_with("promoted") {
+        assert!(start.elapsed() < Duration::from_secs(60), "wave 1 never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Wave 2 waits for the decision, however long it takes.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(target(1), "not started");
+    let approve = env.run(&["release", "approve", "release.toml", "--by", "alice"]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve.stderr));
+    let out = running.wait_with_output().unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("wave 2 (second) waits for `bluegreen release approve`")
+            && said.contains("wave 2 approved by alice")
+            && said.contains("result: release web-8 complete: 2 of 2 targets"),
+        "{said}"
+    );
+    let back = env.run(&["release", "rollback", "release.toml"]);
+    let said = text(&back.stdout);
+    assert_eq!(back.status.code(), Some(0), "{said}{}", text(&back.stderr));
+    assert!(said.contains("prod/web@eu-west-1: rolled back with the release"), "{said}");
+    let status = env.run(&["--output", "json", "release", "status", "release.toml"]);
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    for t in v["data"]["targets"].as_array().unwrap() {
+        assert_eq!(t["traffic"], "blue 100% / green 0%", "{v}");
+    }
+    std::fs::write(env.dir.join("release.toml"), file(false)).unwrap();
+    let refused = env.run(&["release", "approve", "release.toml"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("does not wait between waves"));
+}

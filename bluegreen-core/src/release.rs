@@ -19,8 +19,9 @@
 //! records show done, resumes the unfinished ones, and stays halted if one failed.
 
 use crate::{
-    AlarmState, CancelToken, Clock, DeploymentId, EmergencyRequest, ExecError, Executor,
-    HealthSource, Outcome, Plan, Replay, ResumeAction, TrafficSplit,
+    AlarmState, Approval, ApprovalDecision, ApprovalRequest, CancelToken, Clock, DeploymentId,
+    EmergencyRequest, ExecError, Executor, HealthSource, Outcome, Plan, Replay, ResumeAction,
+    Share, TrafficSplit,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,9 @@ pub struct Release {
     pub alarm_source: Option<Arc<dyn HealthSource>>,
     /// How often the aggregate alarms are read while targets run and during bakes.
     pub alarm_poll: Duration,
+    /// When set, each wave after the first waits, after the bake, for a person's decision through it
+    /// (asked under [`Release::control_id`]): approved, the next wave starts; rejected, the release halts.
+    pub approval: Option<Arc<dyn Approval>>,
 }
 
 /// What became of one target.
@@ -165,6 +169,20 @@ pub enum ReleaseEvent {
         /// How long.
         #[serde(with = "humantime_serde")]
         duration: Duration,
+    },
+    /// The next wave waits for a person's decision (`release approve`, or `release abort`).
+    WaitingForApproval {
+        /// The wave waiting (0-based).
+        wave: usize,
+        /// Its name.
+        name: String,
+    },
+    /// A person approved the next wave.
+    Approved {
+        /// The wave (0-based).
+        wave: usize,
+        /// Who.
+        by: String,
     },
     /// A target the release took to the new version is rolled back with it.
     RollingBack {
@@ -267,6 +285,135 @@ impl Release {
         Self::deployment_id_of(&self.name, wave, index)
     }
 
+    /// The id the release's own requests (an approval between waves, `release abort`) are asked under:
+    /// `{name}-release`.
+    pub fn control_id_of(name: &str) -> DeploymentId {
+        DeploymentId::new(format!("{name}-release")).expect("a valid release name makes a valid id")
+    }
+
+    /// [`control_id_of`](Self::control_id_of) this release.
+    pub fn control_id(&self) -> DeploymentId {
+        Self::control_id_of(&self.name)
+    }
+
+    /// Waits for the decision on wave `wave` (0-based); whether it may start (else the release halted).
+    async fn approve_wave(
+        &self,
+        wave: usize,
+        shared: &Mutex<Shared>,
+        cancel: &CancelToken,
+        observer: &(dyn Fn(&ReleaseEvent) + Send + Sync),
+    ) -> bool {
+        let Some(approval) = &self.approval else {
+            return true;
+        };
+        // A wave an earlier run of the release started was approved then.
+        for (i, t) in self.waves[wave].targets.iter().enumerate() {
+            if let Ok(entries) = t
+                .executor
+                .providers()
+                .store
+                .load(&self.deployment_id(wave, i))
+                .await
+                && !entries.is_empty()
+            {
+                return true;
+            }
+        }
+        let request = ApprovalRequest {
+            deployment: self.control_id(),
+            step: wave,
+            percent: Share::NONE,
+            watch: false,
+        };
+        observer(&ReleaseEvent::WaitingForApproval {
+            wave,
+            name: self.waves[wave].name.clone(),
+        });
+        let decided = futures::future::select(
+            Box::pin(approval.wait(&request)),
+            Box::pin(cancel.cancelled()),
+        )
+        .await;
+        let reason = match decided {
+            futures::future::Either::Left((Ok(decision), _)) => {
+                approval.recorded(&request, &decision).await;
+                match decision {
+                    ApprovalDecision::Approved { by } => {
+                        observer(&ReleaseEvent::Approved { wave, by });
+                        return true;
+                    }
+                    ApprovalDecision::Rejected { by, reason } => format!(
+                        "wave {} ({}) rejected by {by}{}",
+                        wave + 1,
+                        self.waves[wave].name,
+                        reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                }
+            }
+            futures::future::Either::Left((Err(e), _)) => {
+                format!("the approval of wave {} cannot be read: {e}", wave + 1)
+            }
+            futures::future::Either::Right(_) => {
+                return !self.check(shared, cancel, observer).await;
+            }
+        };
+        halt(shared, reason, observer);
+        false
+    }
+
+    /// Rolls back every target whose record shows the release took it to the new version (promoted, or
+    /// watching), while its old color is kept — `release rollback`, after a release that halted with
+    /// `halt` or finished. A target still in progress (its run may be alive) is left, and said so.
+    pub async fn roll_back(
+        &self,
+        observer: &(dyn Fn(&ReleaseEvent) + Send + Sync),
+    ) -> ReleaseOutcome {
+        let mut results = Vec::new();
+        for (w, wave) in self.waves.iter().enumerate() {
+            let mut row = Vec::new();
+            for (i, t) in wave.targets.iter().enumerate() {
+                let id = self.deployment_id(w, i);
+                let result = match t.executor.providers().store.load(&id).await {
+                    Ok(entries) if !entries.is_empty() => match Replay::new(&entries) {
+                        Ok(r) => match (&r.outcome, r.watching()) {
+                            (Some(o), _) => TargetResult::Deployed { outcome: o.clone() },
+                            (None, Some(_)) => TargetResult::Deployed {
+                                outcome: Outcome::Watching {
+                                    until: r.approval_deadline.unwrap_or_default(),
+                                    armed_until: r.approval_deadline.unwrap_or_default(),
+                                    kept: r.stable,
+                                },
+                            },
+                            (None, None) => TargetResult::Failed {
+                                error: format!(
+                                    "{id} is in progress: not rolled back (abort it, or let it end)"
+                                ),
+                            },
+                        },
+                        Err(e) => TargetResult::Failed {
+                            error: format!("the record of {id} cannot be read: {e}"),
+                        },
+                    },
+                    _ => TargetResult::NotStarted,
+                };
+                row.push((t.name.clone(), result));
+            }
+            results.push(row);
+        }
+        let shared = Mutex::new(Shared {
+            halted: None,
+            running: Vec::new(),
+            results,
+        });
+        self.roll_back_all(&shared, observer).await;
+        let s = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+        ReleaseOutcome {
+            targets: s.results,
+            halted: None,
+        }
+    }
+
     /// Runs the release on `clock` (the bakes between waves, the alarm polls), telling `observer` of each
     /// step. `cancel` halts it (a signal, `release abort`): no target starts after it, running ones are
     /// cancelled. Never fails as a whole: each target's result says what became of it.
@@ -292,6 +439,10 @@ impl Release {
         });
         for (w, wave) in self.waves.iter().enumerate() {
             if self.check(&shared, &cancel, observer).await {
+                break;
+            }
+            // After the bake, before the next wave: a person's decision, when the release asks for one.
+            if w > 0 && !self.approve_wave(w, &shared, &cancel, observer).await {
                 break;
             }
             observer(&ReleaseEvent::WaveStarted {

@@ -81,6 +81,7 @@ fn release(f: &Fleet, on_failure: OnFailure) -> Release {
         alarms: Vec::new(),
         alarm_source: None,
         alarm_poll: Duration::from_secs(60),
+        approval: None,
     }
 }
 
@@ -306,4 +307,81 @@ fn an_aggregate_alarm_halts_the_release() {
             .iter()
             .all(|(_, r)| *r == TargetResult::NotStarted)
     );
+}
+
+/// With an approval between waves, the next wave waits after the bake until a person decides: approved an
+/// hour later, it starts then; rejected, the release halts and the wave never starts.
+#[test]
+fn a_wave_waits_for_its_approval_and_a_rejection_halts() {
+    for approve in [true, false] {
+        let f = fleet(2, 4, None);
+        let mut r = release(&f, OnFailure::Halt);
+        let decision = if approve {
+            ApprovalDecision::Approved { by: "alice".into() }
+        } else {
+            ApprovalDecision::Rejected {
+                by: "bob".into(),
+                reason: Some("error budget".into()),
+            }
+        };
+        r.approval = Some(Arc::new(ScriptedApproval::after(
+            Arc::new(f.clock.clone()),
+            Duration::from_secs(3 * 3600),
+            decision,
+        )));
+        let (outcome, events, _) = run(&f, &r);
+        let asked = events
+            .iter()
+            .find(|(_, e)| matches!(e, ReleaseEvent::WaitingForApproval { wave: 1, .. }))
+            .expect("asked")
+            .0;
+        if approve {
+            assert!(outcome.complete(), "{outcome:?}");
+            let started = events
+                .iter()
+                .find(|(_, e)| matches!(e, ReleaseEvent::WaveStarted { wave: 1, .. }))
+                .unwrap()
+                .0;
+            assert!(started > asked, "wave 2 started after its approval");
+            assert!(events.iter().any(
+                |(_, e)| matches!(e, ReleaseEvent::Approved { wave: 1, by } if by == "alice")
+            ));
+        } else {
+            assert_eq!(
+                outcome.halted.as_deref(),
+                Some("wave 2 (wave-2) rejected by bob: error budget")
+            );
+            assert!(
+                outcome.targets[1]
+                    .iter()
+                    .all(|(_, r)| *r == TargetResult::NotStarted)
+            );
+        }
+    }
+}
+
+/// `release rollback` after a release that halted with `halt`: the targets its records show promoted are
+/// rolled back while their old colors are kept; the failed one is left as its gate left it.
+#[test]
+fn a_halted_release_is_rolled_back_on_request() {
+    let f = fleet(2, 4, Some((1, 0)));
+    let r = release(&f, OnFailure::Halt);
+    let (first, _, _) = run(&f, &r);
+    assert!(first.halted.is_some());
+    assert!(
+        f.harnesses[0]
+            .iter()
+            .all(|h| h.world.split() == TrafficSplit::all_to(Color::Green))
+    );
+    let observer = |_: &ReleaseEvent| {};
+    let back = run_virtual(&f.clock, r.roll_back(&observer)).unwrap();
+    assert!(
+        back.targets[0]
+            .iter()
+            .all(|(_, r)| matches!(r, TargetResult::RolledBackWithRelease { .. })),
+        "{back:?}"
+    );
+    for h in f.harnesses.iter().flatten() {
+        assert_eq!(h.world.split(), TrafficSplit::all_to(Color::Blue));
+    }
 }

@@ -10,6 +10,7 @@
 //! on_failure = "halt"             # or "rollback-all"
 //! per_region = 1                  # targets of one region at once (regions side by side)
 //! alarms = ["fleet-5xx"]          # aggregate alarms (read where the first target is): ALARM halts
+//! approve_between = true          # each later wave waits for `bluegreen release approve` after the bake
 //!
 //! [[wave]]
 //! name = "one-box"
@@ -59,6 +60,8 @@ pub struct ReleaseSection {
     /// Aggregate alarms: any in `ALARM` halts the release.
     #[serde(default)]
     pub alarms: Vec<String>,
+    /// Each wave after the first waits, after the bake, for `release approve` (or `release abort`).
+    pub approve_between: Option<bool>,
 }
 
 /// `[[wave]]`.
@@ -230,6 +233,21 @@ impl ReleaseFile {
         &self,
         observer: Option<std::sync::Arc<dyn bluegreen_core::Observer>>,
     ) -> Result<BuiltRelease, Error> {
+        self.wire(observer, true).await
+    }
+
+    /// Builds every target's deployer and plan without the pre-flight reads: for reading a release's
+    /// state or sending it a request (`release status`, `approve`, `abort`, `rollback`), which must work
+    /// whatever state the targets are in.
+    pub async fn open(&self) -> Result<BuiltRelease, Error> {
+        self.wire(None, false).await
+    }
+
+    async fn wire(
+        &self,
+        observer: Option<std::sync::Arc<dyn bluegreen_core::Observer>>,
+        check: bool,
+    ) -> Result<BuiltRelease, Error> {
         let mut waves = Vec::new();
         let mut deployers = Vec::new();
         for (name, targets) in &self.waves {
@@ -243,10 +261,12 @@ impl ReleaseFile {
                 let mut plan = deployer
                     .plan(StrategySettings::default(), None)
                     .map_err(|e| named(&t.name, e.into()))?;
-                deployer
-                    .preflight(&mut plan)
-                    .await
-                    .map_err(|e| named(&t.name, e))?;
+                if check {
+                    deployer
+                        .preflight(&mut plan)
+                        .await
+                        .map_err(|e| named(&t.name, e))?;
+                }
                 built.push(ReleaseTarget {
                     name: t.name.clone(),
                     region: t.region.clone(),
@@ -270,6 +290,12 @@ impl ReleaseFile {
             alarms: self.release.alarms.clone(),
             alarm_source: Some(first.providers().health.clone()),
             alarm_poll: Duration::from_secs(60),
+            approval: self.release.approve_between.unwrap_or(false).then(|| {
+                std::sync::Arc::new(crate::StoreApproval::new(
+                    first.store().clone(),
+                    first.providers().clock.clone(),
+                )) as std::sync::Arc<dyn bluegreen_core::Approval>
+            }),
         };
         release
             .validate()
@@ -307,9 +333,10 @@ pub struct BuiltRelease {
 }
 
 impl BuiltRelease {
-    /// The id its own control requests (`release abort`) are queued under, in the first target's state.
+    /// The id its own control requests (`release abort`, `release approve`) are queued under, in the first
+    /// target's state.
     pub fn control_id(&self) -> DeploymentId {
-        control_id(&self.release.name)
+        self.release.control_id()
     }
 
     /// Runs the release (see [`Release::run`]) on the first target's clock, with `release abort` — an abort
@@ -335,11 +362,6 @@ impl BuiltRelease {
         first.store().clear_control(&id).await;
         outcome
     }
-}
-
-/// The id `release abort` queues its request under, in the first target's state.
-pub fn control_id(name: &str) -> DeploymentId {
-    DeploymentId::new(format!("{name}-release")).expect("a valid release name")
 }
 
 fn named(target: &str, e: Error) -> Error {

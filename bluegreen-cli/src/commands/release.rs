@@ -45,6 +45,20 @@ enum Action {
         #[command(flatten)]
         iam: super::setup::IamArgs,
     },
+    /// Approve the next wave of a release waiting between waves (`approve_between = true`).
+    Approve {
+        /// The release file.
+        file: PathBuf,
+        /// Who approves, recorded (default: BLUEGREEN_ACTOR, the CI's user, or the OS user).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Roll back every target the release took to the new version while its old color is kept (after a
+    /// release halted with `on_failure = "halt"`, or a finished one found wanting).
+    Rollback {
+        /// The release file.
+        file: PathBuf,
+    },
     /// Stop the release wherever it runs: no target starts after it, running ones roll back.
     Abort {
         /// The release file.
@@ -68,27 +82,70 @@ pub async fn release(ctx: &Context, a: ReleaseArgs) -> Result<Ended, Failure> {
         Action::Status { file } => status(&renderer, &load(&file)?).await,
         Action::IamPolicy { file, iam } => iam_policy(ctx, &load(&file)?, &iam),
         Action::Abort { file, by } => {
-            let f = load(&file)?;
             let by = crate::by_or_actor(by)?;
-            let built = f.build(None).await?;
-            let first = built.deployers.first().expect("a release has a target");
-            let id = built.control_id();
-            bluegreen_store::ControlQueue::send(
-                first.store(),
-                &id,
-                &bluegreen_store::Control::Abort { by: by.clone() },
+            send(
+                &renderer,
+                &load(&file)?,
+                bluegreen_store::Control::Abort { by },
+                "its run stops starting targets and rolls back the running ones",
             )
             .await
-            .map_err(Failure::provider)?;
-            renderer.result(
-                "sent",
-                &format!(
-                    "abort sent to release {} by {by}: its run stops starting targets and rolls back the running ones",
+        }
+        Action::Approve { file, by } => {
+            let by = crate::by_or_actor(by)?;
+            let f = load(&file)?;
+            if !f.release.approve_between.unwrap_or(false) {
+                return Err(Failure::bad_input(format!(
+                    "release {} does not wait between waves (approve_between is not set): nothing was sent",
                     f.release.name
+                )));
+            }
+            send(
+                &renderer,
+                &f,
+                bluegreen_store::Control::Approve {
+                    by,
+                    pre_approved: false,
+                },
+                "the wave waiting starts",
+            )
+            .await
+        }
+        Action::Rollback { file } => {
+            let f = load(&file)?;
+            let built = f.open().await?;
+            let outcome = built.release.roll_back(&|e| out(&event_words(e))).await;
+            let failed: Vec<String> = outcome
+                .targets
+                .iter()
+                .flatten()
+                .filter_map(|(name, r)| match r {
+                    TargetResult::NotRolledBack { why } => Some(format!("{name}: {why}")),
+                    _ => None,
+                })
+                .collect();
+            renderer.result(
+                "release",
+                &format!(
+                    "result: release {} rolled back where its old colors were kept{}",
+                    f.release.name,
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; NOT rolled back: {}", failed.join("; "))
+                    }
                 ),
-                serde_json::json!({"release": f.release.name, "by": by}),
+                serde_json::to_value(&outcome).unwrap_or_default(),
             );
-            Ok(Ended::Done)
+            if failed.is_empty() {
+                Ok(Ended::Done)
+            } else {
+                Err(Failure::provider(format!(
+                    "{} target(s) not rolled back: {}",
+                    failed.len(),
+                    failed.join("; ")
+                )))
+            }
         }
         Action::Run { file } => {
             let json = matches!(ctx.output(), crate::Output::Json);
@@ -145,6 +202,35 @@ fn iam_policy(
     Ok(Ended::Done)
 }
 
+/// Queues `control` for the release's run, in the first target's state.
+async fn send(
+    renderer: &Renderer,
+    f: &ReleaseFile,
+    control: bluegreen_store::Control,
+    then: &str,
+) -> Result<Ended, Failure> {
+    let built = f.open().await?;
+    let first = built.deployers.first().expect("a release has a target");
+    let id = built.control_id();
+    bluegreen_store::ControlQueue::send(first.store(), &id, &control)
+        .await
+        .map_err(Failure::provider)?;
+    let what = match &control {
+        bluegreen_store::Control::Abort { .. } => "abort",
+        _ => "approval",
+    };
+    renderer.result(
+        "sent",
+        &format!(
+            "{what} sent to release {} by {}: {then}",
+            f.release.name,
+            control.by()
+        ),
+        serde_json::json!({"release": f.release.name, "request": control}),
+    );
+    Ok(Ended::Done)
+}
+
 fn load(file: &std::path::Path) -> Result<ReleaseFile, Failure> {
     ReleaseFile::load(file).map_err(Failure::bad_input)
 }
@@ -195,7 +281,7 @@ fn plan(renderer: &Renderer, f: &ReleaseFile, built: &BuiltRelease) {
 }
 
 async fn status(renderer: &Renderer, f: &ReleaseFile) -> Result<Ended, Failure> {
-    let built = f.build(None).await?;
+    let built = f.open().await?;
     let ids = f.deployment_ids();
     let mut text = format!("release {}\n", f.release.name);
     let mut data = Vec::new();
@@ -267,29 +353,7 @@ async fn run(renderer: &Renderer, json: bool, f: &ReleaseFile) -> Result<Ended, 
             out(&serde_json::json!({"type": "release-event", "data": e}).to_string());
             return;
         }
-        out(&match e {
-            ReleaseEvent::WaveStarted { wave, name } => format!("wave {} ({name})", wave + 1),
-            ReleaseEvent::TargetStarted {
-                target,
-                deployment,
-                resumed,
-            } => format!(
-                "  {target}: {} {deployment}",
-                if *resumed { "resuming" } else { "deploying" }
-            ),
-            ReleaseEvent::TargetEnded { target, result } => {
-                format!("  {target}: {}", result_words(result))
-            }
-            ReleaseEvent::Halted { reason } => format!("HALTED: {reason}"),
-            ReleaseEvent::Baking { wave, duration } => format!(
-                "wave {} done: baking {} before the next",
-                wave + 1,
-                humantime::format_duration(*duration)
-            ),
-            ReleaseEvent::RollingBack { target } => {
-                format!("  {target}: rolling back with the release")
-            }
-        });
+        out(&event_words(e));
     };
     let outcome = built.run(cancel, &observer).await;
     watcher.abort();
@@ -324,6 +388,38 @@ async fn run(renderer: &Renderer, json: bool, f: &ReleaseFile) -> Result<Ended, 
             _ => None,
         },
     })
+}
+
+/// A release's step, as a line for a person.
+fn event_words(e: &ReleaseEvent) -> String {
+    match e {
+        ReleaseEvent::WaveStarted { wave, name } => format!("wave {} ({name})", wave + 1),
+        ReleaseEvent::TargetStarted {
+            target,
+            deployment,
+            resumed,
+        } => format!(
+            "  {target}: {} {deployment}",
+            if *resumed { "resuming" } else { "deploying" }
+        ),
+        ReleaseEvent::TargetEnded { target, result } => {
+            format!("  {target}: {}", result_words(result))
+        }
+        ReleaseEvent::Halted { reason } => format!("HALTED: {reason}"),
+        ReleaseEvent::Baking { wave, duration } => format!(
+            "wave {} done: baking {} before the next",
+            wave + 1,
+            humantime::format_duration(*duration)
+        ),
+        ReleaseEvent::RollingBack { target } => {
+            format!("  {target}: rolling back with the release")
+        }
+        ReleaseEvent::WaitingForApproval { wave, name } => format!(
+            "wave {} ({name}) waits for `bluegreen release approve` (or `release abort`)",
+            wave + 1
+        ),
+        ReleaseEvent::Approved { wave, by } => format!("wave {} approved by {by}", wave + 1),
+    }
 }
 
 fn result_words(r: &TargetResult) -> String {
