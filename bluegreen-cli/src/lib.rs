@@ -78,6 +78,9 @@ pub enum Command {
     History,
     /// One deployment's every step and gate verdict with the measured values.
     Report(inspect::ReportArgs),
+    /// A recorded deployment's minutes judged again under other gates: what they would have decided, and
+    /// when (its own gates reproduce its verdicts).
+    Judge(commands::judge::JudgeArgs),
     /// Write a commented bluegreen.toml.
     Init(setup::InitArgs),
     /// Tag the listener (or rule) as managed by this application (refused if another owns it, unless --force).
@@ -207,6 +210,7 @@ pub fn run(cli: Cli) -> Result<Ended, Failure> {
             Command::Deploy(a) => deploy::deploy(&ctx, a).await,
             Command::Shift(a) => deploy::shift(&ctx, a).await,
             Command::Release(a) => commands::release::release(&ctx, a).await,
+            Command::Judge(a) => commands::judge::judge(&ctx, a).await,
             Command::Rollback(a) => manual::rollback(&ctx, a).await,
             Command::Unlock(a) => manual::unlock(&ctx, a).await,
             Command::Promote(a) => {

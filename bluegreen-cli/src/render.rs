@@ -137,6 +137,7 @@ pub const JSON_TYPES: &[&str] = &[
     "iam-policy",
     "release-event",
     "release",
+    "judge",
     "error",
 ];
 
@@ -753,6 +754,7 @@ mod tests {
             }),
             reports: vec![report],
             awaiting: Some(t0 + Duration::from_secs(60)),
+            minutes: Vec::new(),
         };
         let line = r
             .track_bake(&entry(2, t0 + Duration::from_secs(100), polled))

@@ -2717,11 +2717,17 @@ fn a_release_waits_for_its_approval_between_waves_and_is_rolled_back_on_request(
     let target = |i: usize| {
         let out = env.run(&["--output", "json", "release", "status", "release.toml"]);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["data"]["targets"][i]["state"].as_str().unwrap_or_default().to_string()
+        v["data"]["targets"][i]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     };
     let start = Instant::now();
     while !target(0).starts_with("promoted") {
-        assert!(start.elapsed() < Duration::from_secs(60), "wave 1 never ended");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "wave 1 never ended"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Wave 2 waits for the decision, however long it takes.
@@ -2741,7 +2747,10 @@ fn a_release_waits_for_its_approval_between_waves_and_is_rolled_back_on_request(
     let back = env.run(&["release", "rollback", "release.toml"]);
     let said = text(&back.stdout);
     assert_eq!(back.status.code(), Some(0), "{said}{}", text(&back.stderr));
-    assert!(said.contains("prod/web@eu-west-1: rolled back with the release"), "{said}");
+    assert!(
+        said.contains("prod/web@eu-west-1: rolled back with the release"),
+        "{said}"
+    );
     let status = env.run(&["--output", "json", "release", "status", "release.toml"]);
     let v: Value = serde_json::from_slice(&status.stdout).unwrap();
     for t in v["data"]["targets"].as_array().unwrap() {
@@ -2751,4 +2760,63 @@ fn a_release_waits_for_its_approval_between_waves_and_is_rolled_back_on_request(
     let refused = env.run(&["release", "approve", "release.toml"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("does not wait between waves"));
+}
+
+/// Issue 23 item 4: `bluegreen judge` judges a recorded deployment's minutes again. Under its own gates the
+/// record's verdicts come back (nothing different, no rollback where it promoted); under a tuned file's
+/// stricter `[gates]`, the first rollback those gates would have made, named by step and minute.
+#[test]
+fn judge_replays_a_recorded_deployment_under_other_gates() {
+    let env = Env::new("judge");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "2m",
+        "--type",
+        "traffic-only",
+        "--id",
+        "rel-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let own = env.run(&["judge", "rel-1"]);
+    let said = text(&own.stdout);
+    assert_eq!(own.status.code(), Some(0), "{said}{}", text(&own.stderr));
+    assert!(
+        said.contains("judged again under its own gates:")
+            && said.contains(", 0 verdicts different"),
+        "{said}"
+    );
+    assert!(said.contains("would have rolled back nowhere"), "{said}");
+    std::fs::write(
+        env.dir.join("strict.toml"),
+        "[gates]\nmax_5xx_rate = 0.0001\nmin_errors = 0\n",
+    )
+    .unwrap();
+    let strict = env.run(&["judge", "rel-1", "--gates", "strict.toml"]);
+    let said = text(&strict.stdout);
+    assert_eq!(
+        strict.status.code(),
+        Some(0),
+        "{said}{}",
+        text(&strict.stderr)
+    );
+    assert!(
+        said.contains("judged again under the [gates] of strict.toml"),
+        "{said}"
+    );
+    assert!(
+        said.contains("would have rolled back at step 1/5 on minute"),
+        "{said}"
+    );
+    assert!(said.contains("5xx-rate fail"), "{said}");
+    let json = env.run(&["--output", "json", "judge", "rel-1"]);
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["type"], "judge");
+    assert!(
+        !v["data"]["judgement"]["minutes"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{v}"
+    );
 }

@@ -372,6 +372,7 @@ fn events_are_classed_for_people() {
             minute: None,
         }],
         awaiting: None,
+        minutes: Vec::new(),
     };
     assert_eq!(
         EventClass::of(&polled(bluegreen_core::gate::GateMode::Observe)),

@@ -3,6 +3,7 @@
 pub mod control;
 pub mod deploy;
 pub mod inspect;
+pub mod judge;
 pub mod manual;
 mod plan_view;
 pub mod release;

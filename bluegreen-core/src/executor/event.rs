@@ -106,6 +106,10 @@ pub enum Event {
         /// The oldest complete post-change minute CloudWatch had not yet published (or settled).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         awaiting: Option<Timestamp>,
+        /// Each minute judged on this poll with both colors' metrics of that minute alone: what
+        /// `bluegreen judge` judges again under other gates. (Records written before it have none.)
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        minutes: Vec<crate::gate::RecordedMinute>,
     },
     /// A bake was lengthened: a gate had no data under `extend-bake`, or the bake reached its planned end
     /// before CloudWatch published the minutes it must judge (`until` is then the latest it may run).

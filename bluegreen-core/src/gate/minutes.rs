@@ -17,14 +17,30 @@
 use super::Check;
 #[cfg(test)]
 use super::Verdict;
-use super::{BakeGate, GatePolicy, GateReport, Snapshot, judge_bake_gate};
+use super::{GatePolicy, GateReport, Snapshot, judge_bake_gate};
 use crate::{AlarmStatus, Color, MINUTE, Metrics, MinuteMetrics, PerColor, Timestamp, Window};
+use serde::{Deserialize, Serialize};
+
+/// One judged minute as a record keeps it (`Event::Polled`): the minute, the first minute of its split, and
+/// both colors' metrics of that minute alone — what [`rejudge`](crate::gate::rejudge) needs to judge it
+/// again under other gates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RecordedMinute {
+    /// The minute's start.
+    pub minute: Timestamp,
+    /// The first minute of its split (a window never reaches before it).
+    pub segment: Timestamp,
+    /// Both colors' datapoints of this minute (absent: not published).
+    pub metrics: PerColor<Metrics>,
+}
 
 /// One minute judged: the gates' reports over the window that ends with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgedMinute {
     /// The minute's start.
     pub minute: Timestamp,
+    /// The first minute of its split.
+    pub segment: Timestamp,
     /// One report per minute-based gate, each tagged with the minute.
     pub reports: Vec<GateReport>,
     /// Both colors' metrics of this minute alone (not its window): what a sequential judge adds up.
@@ -199,11 +215,6 @@ impl MinuteBook {
         earlier: Option<&PerColor<Vec<MinuteMetrics>>>,
         now: Timestamp,
     ) -> MinuteProgress {
-        let minute_gates: Vec<&BakeGate> = gates
-            .bake
-            .iter()
-            .filter(|g| g.check.is_minute_based())
-            .collect();
         let at = |c: Color, m: Timestamp| {
             series
                 .get(c)
@@ -239,7 +250,6 @@ impl MinuteBook {
                         .collect();
                 Metrics::combine(&parts)
             });
-            let mut combined = combined;
             let stable = new.other();
             let stable_short = combined
                 .get(stable)
@@ -266,39 +276,8 @@ impl MinuteBook {
                     )
                 }),
                 None => None,
-            }
-            .filter(|(b, _)| b.requests.is_some_and(|r| r >= gates.min_requests.max(1)));
-            if let Some((b, _)) = &baseline {
-                *combined.get_mut(stable) = *b;
-            }
-            let snapshot = Snapshot {
-                metrics: combined,
-                alarms: Vec::<AlarmStatus>::new(),
             };
-            let reports: Vec<GateReport> = minute_gates
-                .iter()
-                .map(|g| {
-                    let mut r = judge_bake_gate(g, &snapshot, new, gates.min_requests);
-                    if !published {
-                        r.detail = format!(
-                            "minute {m} was not published within {} of its end",
-                            humantime::format_duration(gates.publication_timeout)
-                        );
-                    }
-                    if let Some((_, what)) = &baseline
-                        && r.stable.is_some()
-                    {
-                        let said = format!("stable: {what}");
-                        r.detail = if r.detail.is_empty() {
-                            said
-                        } else {
-                            format!("{} ({said})", r.detail)
-                        };
-                    }
-                    r.minute = Some(m);
-                    r
-                })
-                .collect();
+            let reports = judge_minute(gates, new, combined, baseline, m, published);
             // Too few requests to judge (whatever the no-data policy makes of it) waits until the minute
             // is settled: CloudWatch may still add the datapoints it lacks.
             let enough = combined
@@ -312,6 +291,7 @@ impl MinuteBook {
             let alone = PerColor::from_fn(|c| at(c, m).unwrap_or_default());
             progress.judged.push(JudgedMinute {
                 minute: m,
+                segment: self.segment_of(m).map_or(m, |s| s.0),
                 reports,
                 metrics: alone,
             });
@@ -322,10 +302,60 @@ impl MinuteBook {
     }
 }
 
+/// The minute-based gates' reports on minute `m`, over `combined` (both colors' metrics over the minute's
+/// window). `baseline` stands in for the stable color when it had fewer than `min_requests` requests and
+/// the baseline itself had enough (a watch), and the reports that compared with it say so; `published`
+/// false marks a minute never published.
+pub fn judge_minute(
+    gates: &GatePolicy,
+    new: Color,
+    mut combined: PerColor<Metrics>,
+    baseline: Option<(Metrics, String)>,
+    m: Timestamp,
+    published: bool,
+) -> Vec<GateReport> {
+    let stable = new.other();
+    let enough = |x: &Metrics| x.requests.is_some_and(|r| r >= gates.min_requests.max(1));
+    let baseline = baseline.filter(|(b, _)| !enough(combined.get(stable)) && enough(b));
+    if let Some((b, _)) = &baseline {
+        *combined.get_mut(stable) = *b;
+    }
+    let snapshot = Snapshot {
+        metrics: combined,
+        alarms: Vec::<AlarmStatus>::new(),
+    };
+    gates
+        .bake
+        .iter()
+        .filter(|g| g.check.is_minute_based())
+        .map(|g| {
+            let mut r = judge_bake_gate(g, &snapshot, new, gates.min_requests);
+            if !published {
+                r.detail = format!(
+                    "minute {m} was not published within {} of its end",
+                    humantime::format_duration(gates.publication_timeout)
+                );
+            }
+            if let Some((_, what)) = &baseline
+                && r.stable.is_some()
+            {
+                let said = format!("stable: {what}");
+                r.detail = if r.detail.is_empty() {
+                    said
+                } else {
+                    format!("{} ({said})", r.detail)
+                };
+            }
+            r.minute = Some(m);
+            r
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::{GateMode, NoDataPolicy};
+    use crate::gate::{BakeGate, GateMode, NoDataPolicy};
     use std::time::Duration;
 
     const T0: u64 = 1_767_225_600_000; // a whole minute

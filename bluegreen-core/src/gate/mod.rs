@@ -7,6 +7,7 @@ mod checks;
 mod config;
 mod judge;
 mod minutes;
+pub mod rejudge;
 mod report;
 mod sequential;
 mod tally;
@@ -18,7 +19,10 @@ pub use config::{
     PreStepGate, Relative, TYPICAL_PUBLICATION_DELAY,
 };
 pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
-pub use minutes::{Baseline, JudgedMinute, MinuteBook, MinuteProgress};
+pub use minutes::{
+    Baseline, JudgedMinute, MinuteBook, MinuteProgress, RecordedMinute, judge_minute,
+};
+pub use rejudge::{RejudgedMinute, Rejudgement, differences, rejudge};
 pub use report::{GateReport, Unit, Verdict};
 pub use sequential::{
     MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate, SequentialVerdict,

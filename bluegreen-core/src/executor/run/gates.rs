@@ -114,11 +114,21 @@ impl Run<'_> {
                 }
             }
         }
+        let minutes = progress
+            .judged
+            .iter()
+            .map(|j| crate::gate::RecordedMinute {
+                minute: j.minute,
+                segment: j.segment,
+                metrics: j.metrics,
+            })
+            .collect();
         self.record(Event::Polled {
             index,
             window,
             reports,
             awaiting: progress.awaiting,
+            minutes,
         })
         .await?;
         Ok(decision)

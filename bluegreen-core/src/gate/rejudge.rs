@@ -1,0 +1,182 @@
+//! Retro judgement (issue 23 item 4): the minutes a deployment's record holds, judged again under other
+//! gates — what they would have decided, and when — so that a team tunes its gates on its own releases.
+//!
+//! A record keeps each judged minute with both colors' metrics of that minute alone and the first minute of
+//! its split ([`RecordedMinute`](super::RecordedMinute)); [`rejudge`] rebuilds each minute's window from them
+//! (never reaching before its split), judges it with [`judge_minute`](super::judge_minute) — the function
+//! the executor judges with — and counts the verdicts step by step with the gates' limits. Under the
+//! record's own gates it reproduces the recorded verdicts exactly. The checks of the current state (target
+//! health, alarms, the sequential comparison) are taken as recorded: they are not minutes.
+
+use super::{BakeTally, GatePolicy, GateReport, PollDecision, Verdict, judge_minute};
+use crate::executor::ReplayError;
+use crate::{Color, Event, Metrics, PerColor, RecordEntry, Replay, Step, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One minute judged again, beside what the record says of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejudgedMinute {
+    /// The schedule step it was judged in (0-based).
+    pub step: usize,
+    /// The minute.
+    pub minute: Timestamp,
+    /// What the gates make of it now.
+    pub reports: Vec<GateReport>,
+    /// What the record says the gates made of it then.
+    pub recorded: Vec<GateReport>,
+}
+
+impl RejudgedMinute {
+    /// Whether some gate's verdict differs from the recorded one (a gate only one side has counts too).
+    pub fn differs(&self) -> bool {
+        self.reports.len() != self.recorded.len()
+            || self
+                .reports
+                .iter()
+                .zip(&self.recorded)
+                .any(|(a, b)| a.gate != b.gate || a.verdict != b.verdict)
+    }
+}
+
+/// What the gates would have decided over a recorded deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejudgement {
+    /// Every recorded minute, judged again, in the order the record judged them (up to the first
+    /// rollback the gates would have made).
+    pub minutes: Vec<RejudgedMinute>,
+    /// The first rollback they would have made: the step, the minute, the limit reached and the report.
+    pub rollback: Option<(usize, Timestamp, String, GateReport)>,
+    /// Minutes the record judged that carry no metrics (written before records kept them): not judged.
+    pub without_metrics: usize,
+}
+
+/// Judges the minutes of `record` again under `gates` (see the module).
+pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement, ReplayError> {
+    let replay = Replay::new(record)?;
+    let new = replay.stable.other();
+    let steps = replay.plan.schedule.steps();
+    let window = gates.window_length().as_secs().div_ceil(60).max(1) as u32;
+    let mut seen: BTreeMap<Timestamp, (Timestamp, PerColor<Metrics>)> = BTreeMap::new();
+    let mut baseline: Option<Metrics> = None;
+    let mut armed_until: Option<Timestamp> = None;
+    let mut tallies: BTreeMap<usize, BakeTally> = BTreeMap::new();
+    let mut out = Rejudgement {
+        minutes: Vec::new(),
+        rollback: None,
+        without_metrics: 0,
+    };
+    for entry in record {
+        match &entry.event {
+            Event::BaselineTaken { metrics, .. } => baseline = Some(*metrics),
+            // A watch's armed window ends at a time fixed when it starts: later breaches are observed.
+            Event::ApprovalRequested {
+                index,
+                deadline: Some(deadline),
+            } => {
+                if let Some(Step::Watch {
+                    duration, armed, ..
+                }) = steps.get(*index)
+                {
+                    armed_until = Some(*deadline - *duration + *armed);
+                }
+            }
+            Event::Polled {
+                index,
+                reports,
+                minutes,
+                ..
+            } => {
+                let step = steps.get(*index);
+                let waiting = matches!(step, Some(Step::Approval { .. } | Step::Watch { .. }));
+                let watch_baseline = match step {
+                    Some(Step::Watch {
+                        baseline: crate::WatchBaseline::Before,
+                        ..
+                    }) => baseline,
+                    _ => None,
+                };
+                let mut limits = gates.limits;
+                if waiting {
+                    limits.inconclusive = u32::MAX;
+                }
+                let tally = tallies.entry(*index).or_default();
+                let state: Vec<GateReport> = reports
+                    .iter()
+                    .filter(|r| r.minute.is_none())
+                    .cloned()
+                    .collect();
+                let mut decision = tally.record_state(&state, &limits);
+                let recorded_minutes: Vec<Timestamp> = {
+                    let mut m: Vec<Timestamp> = reports.iter().filter_map(|r| r.minute).collect();
+                    m.dedup();
+                    m
+                };
+                out.without_metrics += recorded_minutes
+                    .iter()
+                    .filter(|m| !minutes.iter().any(|x| x.minute == **m))
+                    .count();
+                for rm in minutes {
+                    seen.insert(rm.minute, (rm.segment, rm.metrics));
+                    let from = rm.segment.max(rm.minute - crate::MINUTE * (window - 1));
+                    let combined = PerColor::from_fn(|c: Color| {
+                        let parts: Vec<&Metrics> = seen
+                            .range(from..=rm.minute)
+                            .filter(|(_, (segment, _))| *segment == rm.segment)
+                            .map(|(_, (_, m))| m.get(c))
+                            .collect();
+                        Metrics::combine(parts)
+                    });
+                    let published = Color::ALL.iter().any(|c| !rm.metrics.get(*c).is_empty());
+                    let mut now = judge_minute(
+                        gates,
+                        new,
+                        combined,
+                        watch_baseline.map(|b| (b, "the application before the deployment".into())),
+                        rm.minute,
+                        published,
+                    );
+                    if armed_until.is_some_and(|t| entry.at >= t) {
+                        for r in &mut now {
+                            r.mode = super::GateMode::Observe;
+                        }
+                    }
+                    if decision == PollDecision::Continue {
+                        decision = tally.record(&now, &limits, true);
+                    }
+                    out.minutes.push(RejudgedMinute {
+                        step: *index,
+                        minute: rm.minute,
+                        recorded: reports
+                            .iter()
+                            .filter(|r| r.minute == Some(rm.minute))
+                            .cloned()
+                            .collect(),
+                        reports: now,
+                    });
+                }
+                if let PollDecision::Rollback { limit, report } = decision {
+                    let minute = report.minute.unwrap_or(entry.at);
+                    out.rollback = Some((*index, minute, limit, report));
+                    return Ok(out);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The verdicts of `minutes` that differ from the record's, as `(minute, gate, recorded, now)`.
+pub fn differences(minutes: &[RejudgedMinute]) -> Vec<(Timestamp, String, Verdict, Verdict)> {
+    minutes
+        .iter()
+        .flat_map(|m| {
+            m.reports.iter().filter_map(move |r| {
+                let before = m.recorded.iter().find(|x| x.gate == r.gate)?;
+                (before.verdict != r.verdict)
+                    .then(|| (m.minute, r.gate.clone(), before.verdict, r.verdict))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,88 @@
+//! Retro judgement (issue 23 item 4): a recorded deployment's minutes judged again under other gates. Under
+//! its own gates the record's verdicts come back exactly; under stricter ones, the rollback they would
+//! have made, and when.
+
+use bluegreen_core::gate::{Relative, Verdict, differences, rejudge};
+use bluegreen_core::*;
+use bluegreen_testkit::*;
+use std::time::Duration;
+
+/// A gradual release whose green answers `rate` of its requests with 5xx (blue: 0.1 %).
+fn recorded(rate: f64, id: &str) -> (Vec<RecordEntry>, Outcome, GatePolicy) {
+    let mut c = WorldConfig::default();
+    c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(rate));
+    let h = Harness::new(c);
+    let plan = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+    let gates = plan.gates.clone();
+    let outcome = h.run(id, plan).unwrap();
+    (h.events.entries(), outcome, gates)
+}
+
+#[test]
+fn under_its_own_gates_a_record_s_verdicts_come_back_exactly() {
+    for (rate, id) in [(0.008, "r1"), (0.3, "r2")] {
+        let (record, outcome, gates) = recorded(rate, id);
+        let again = rejudge(&gates, &record).unwrap();
+        assert_eq!(again.without_metrics, 0);
+        assert!(!again.minutes.is_empty());
+        for m in &again.minutes {
+            assert_eq!(m.reports.len(), m.recorded.len(), "{m:?}");
+            for (now, then) in m.reports.iter().zip(&m.recorded) {
+                assert_eq!(
+                    (&now.gate, now.verdict, now.value, now.limit, now.minute),
+                    (
+                        &then.gate,
+                        then.verdict,
+                        then.value,
+                        then.limit,
+                        then.minute
+                    ),
+                    "minute {}",
+                    m.minute
+                );
+            }
+        }
+        assert!(differences(&again.minutes).is_empty());
+        match &outcome {
+            Outcome::Promoted { .. } => assert!(again.rollback.is_none(), "{again:?}"),
+            Outcome::RolledBack {
+                reason: RollbackReason::Gate { report, .. },
+                step,
+                ..
+            } => {
+                let (at_step, minute, _, r) = again.rollback.clone().expect("a rollback");
+                assert_eq!(Some(at_step), *step);
+                assert_eq!(Some(minute), report.minute);
+                assert_eq!(r.verdict, report.verdict);
+            }
+            other => panic!("{other}"),
+        }
+    }
+}
+
+/// Green's 5xx at 0.8 % against blue's 0.1 % passed the defaults (at most 2 × stable + 1 %): promoted.
+/// Judged again with the relative allowance at 0.5 %, the same minutes fail: the first bake would have
+/// rolled back, at its first judged minute.
+#[test]
+fn stricter_gates_say_when_they_would_have_rolled_back() {
+    let (record, outcome, gates) = recorded(0.008, "r3");
+    assert!(matches!(outcome, Outcome::Promoted { .. }), "{outcome}");
+    let mut strict = gates.clone();
+    for g in &mut strict.bake {
+        if let gate::Check::ErrorRate(e) = &mut g.check {
+            e.relative = Some(Relative {
+                factor: 2.0,
+                epsilon: 0.005,
+            });
+        }
+    }
+    let again = rejudge(&strict, &record).unwrap();
+    let (step, minute, limit, report) = again.rollback.clone().expect("would have rolled back");
+    assert_eq!(step, 1, "the first bake");
+    assert_eq!(report.gate, "5xx-rate");
+    assert_eq!(report.verdict, Verdict::Fail);
+    assert!(limit.contains("failed verdicts"), "{limit}");
+    let first_judged = again.minutes.first().unwrap().minute;
+    assert_eq!(minute, first_judged);
+    assert!(!differences(&again.minutes).is_empty());
+}
