@@ -7,7 +7,7 @@ mod checks;
 mod config;
 mod judge;
 mod minutes;
-pub mod rejudge;
+mod rejudge;
 mod report;
 mod sequential;
 mod tally;

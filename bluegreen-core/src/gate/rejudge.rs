@@ -3,7 +3,7 @@
 //!
 //! A record keeps each judged minute with both colors' metrics of that minute alone and the first minute of
 //! its split ([`RecordedMinute`](super::RecordedMinute)); [`rejudge`] rebuilds each minute's window from them
-//! (never reaching before its split), judges it with [`judge_minute`](super::judge_minute) — the function
+//! (never reaching before its split), judges it with [`judge_minute`] — the function
 //! the executor judges with — and counts the verdicts step by step with the gates' limits. Under the
 //! record's own gates it reproduces the recorded verdicts exactly. The checks of the current state (target
 //! health, alarms, the sequential comparison) are taken as recorded: they are not minutes.
