@@ -169,7 +169,7 @@ pub struct DrainWait {
     pub cause: &'static str,
     /// The stickiness as configured, when it is longer than [`CapacityPolicy::STICKINESS_CAP`] (the wait is
     /// capped: clients pinned longer reach a scaled-down group).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub capped_from: Option<Duration>,
 }
 
