@@ -264,6 +264,7 @@ fn hot_paths(c: &mut Criterion) {
             deployment: id.clone(),
             stable: Color::Blue,
             plan: Box::new(plan(Strategy::gradual())),
+            by: None,
         },
     }];
     for i in 1..1000u64 {

@@ -771,6 +771,7 @@ async fn the_dynamodb_store_keeps_the_store_contract() {
                 deployment: id.clone(),
                 stable: Color::Blue,
                 plan: Box::new(Plan::new(&app, Strategy::immediate().compile().unwrap())),
+                by: None,
             }
         } else {
             Event::StepCompleted { index: 0 }

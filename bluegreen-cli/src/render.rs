@@ -537,8 +537,10 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
             deployment,
             stable,
             plan,
+            by,
         } => format!(
-            "start: deployment {deployment}, {stable} is stable, {} is the new color: {}",
+            "start: deployment {deployment}{}, {stable} is stable, {} is the new color: {}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
             stable.other(),
             plan.schedule
         ),
@@ -703,6 +705,7 @@ mod tests {
             deployment: DeploymentId::new("d1").unwrap(),
             stable: bluegreen_core::Color::Blue,
             plan: Box::new(plan.clone()),
+            by: None,
         };
         r.on_event(&entry(0, t0, started));
         let bake = plan

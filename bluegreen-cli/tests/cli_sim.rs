@@ -163,6 +163,8 @@ fn a_gradual_deploy_completes_and_status_sees_it() {
         history.contains("blue → green") && history.contains("promoted"),
         "{history}"
     );
+    // Who started it is in the record (the OS user here).
+    assert!(history.contains("(started by tester)"), "{history}");
     // The report replays every step with the measured values.
     let id = history.split_whitespace().next().unwrap().to_string();
     let report = text(&env.run(&["report", &id]).stdout);

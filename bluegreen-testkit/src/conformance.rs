@@ -330,6 +330,7 @@ fn started(id: &DeploymentId, application: &str) -> RecordEntry {
             deployment: id.clone(),
             stable: Color::Blue,
             plan: Box::new(Plan::new(application, schedule)),
+            by: None,
         },
     }
 }

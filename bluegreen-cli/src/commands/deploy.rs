@@ -248,7 +248,10 @@ async fn execute(
         ])),
         None => Arc::new(renderer.clone()),
     };
-    let mut exec = w.executor().with_observer(observer);
+    let mut exec = w
+        .executor()
+        .with_observer(observer)
+        .with_actor(super::actor());
     if watch_through {
         exec = exec.watching_through();
     }

@@ -346,7 +346,11 @@ fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) ->
         }
     };
     format!(
-        "deployment {id}: {} → {}; {next}{waiting}\n",
+        "deployment {id}{}: {} → {}; {next}{waiting}\n",
+        r.started_by
+            .as_ref()
+            .map(|b| format!(" (started by {b})"))
+            .unwrap_or_default(),
         r.stable,
         r.target(),
     )
@@ -512,13 +516,17 @@ pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
             Some(o) => format!("{}: {}", o.kind(), o.describe(&r.plan.schedule)),
         };
         human.push_str(&format!(
-            "{id}  {}  {} → {}  {}  {outcome}\n",
+            "{id}  {}  {} → {}  {}  {outcome}{}\n",
             r.started_at,
             r.stable,
             r.target(),
-            r.plan.schedule
+            r.plan.schedule,
+            r.started_by
+                .as_ref()
+                .map(|b| format!("  (started by {b})"))
+                .unwrap_or_default()
         ));
-        rows.push(json!({"id": id, "started_at": r.started_at, "stable": r.stable, "schedule": r.plan.schedule, "outcome": r.outcome}));
+        rows.push(json!({"id": id, "started_at": r.started_at, "started_by": r.started_by, "stable": r.stable, "schedule": r.plan.schedule, "outcome": r.outcome}));
     }
     if rows.is_empty() && human.is_empty() {
         human = format!("no deployments of {application} yet");

@@ -323,7 +323,14 @@ async fn status(renderer: &Renderer, f: &ReleaseFile) -> Result<Ended, Failure> 
 }
 
 async fn run(renderer: &Renderer, json: bool, f: &ReleaseFile) -> Result<Ended, Failure> {
-    let built = f.build(None).await?;
+    let mut built = f.build(None).await?;
+    // Each target's record says who started the release.
+    let actor = super::actor();
+    for wave in &mut built.release.waves {
+        for t in &mut wave.targets {
+            t.executor.set_actor(actor.clone());
+        }
+    }
     let cancel = CancelToken::new();
     // 0: none, else the signal.
     let signal = Arc::new(AtomicU8::new(0));

@@ -492,6 +492,7 @@ mod tests {
                 deployment: id,
                 stable,
                 plan: Box::new(plan),
+                by: None,
             },
         }])
         .expect("replays");

@@ -22,6 +22,10 @@ pub enum Event {
         stable: Color,
         /// The plan, in full.
         plan: Box<Plan>,
+        /// Who started it, when the front end said ([`Executor::with_actor`](crate::Executor::with_actor)):
+        /// `BLUEGREEN_ACTOR`, the CI's user or the OS user, in the command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A process picked the deployment up again from its record.
     Resumed {

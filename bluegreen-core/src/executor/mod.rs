@@ -156,6 +156,7 @@ pub struct Executor {
     host: String,
     lease_ttl: std::time::Duration,
     watch_through: bool,
+    actor: Option<String>,
 }
 
 /// The default lease of the deployment lock: renewed every 30 s while a run lives, taken over 60 s after
@@ -176,6 +177,7 @@ impl Executor {
             host: "local".into(),
             lease_ttl: DEFAULT_LEASE_TTL,
             watch_through: false,
+            actor: None,
         }
     }
 
@@ -222,6 +224,17 @@ impl Executor {
     pub fn with_cancel(mut self, token: CancelToken) -> Self {
         self.cancel = token;
         self
+    }
+
+    /// Records `actor` as who started the deployments it runs (`started`'s `by`): the front end's user.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.set_actor(actor);
+        self
+    }
+
+    /// [`with_actor`](Self::with_actor) on an executor already made.
+    pub fn set_actor(&mut self, actor: impl Into<String>) {
+        self.actor = Some(actor.into());
     }
 
     /// The providers it runs on.

@@ -38,6 +38,8 @@ pub struct Replay {
     pub kept: Option<(Color, u32)>,
     /// The watch's baseline, once taken ([`Event::BaselineTaken`]).
     pub baseline: Option<crate::Metrics>,
+    /// Who started it, when the record says.
+    pub started_by: Option<String>,
     /// A rollback in progress or done: why, and at which step.
     pub rollback: Option<(RollbackReason, Option<usize>)>,
     /// Whether every step finished and the final split was verified.
@@ -103,6 +105,7 @@ impl Replay {
             deployment,
             stable,
             plan,
+            by,
         } = &first.event
         else {
             return Err(ReplayError::NoStart);
@@ -123,6 +126,7 @@ impl Replay {
             raised: None,
             kept: None,
             baseline: None,
+            started_by: by.clone(),
             rollback: None,
             promoted: false,
             scale_down_at: None,

@@ -82,6 +82,7 @@ async fn start_locked(
         deployment: id,
         stable,
         plan: Box::new(plan),
+        by: exec.actor.clone(),
     };
     let entry = RecordEntry {
         seq: 0,
