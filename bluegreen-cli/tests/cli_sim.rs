@@ -2822,3 +2822,57 @@ fn judge_replays_a_recorded_deployment_under_other_gates() {
         "{v}"
     );
 }
+
+/// Issue 25: `bluegreen abort` of one target of a running release reaches it, as it reaches any
+/// deployment (each running target's own queue is watched): the target rolls back, and the release halts.
+#[test]
+fn aborting_one_target_of_a_release_stops_it_and_halts_the_release() {
+    let env = Env::new("release-abort-one");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "provider = \"sim\"\n[sim]\ntime_scale = 600.0\n[deploy]\nstrategy = \"immediate\"\nbake = \"1h\"\ntype = \"traffic-only\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.dir.join("release.toml"),
+        "[release]\nname = \"web-9\"\n[[wave]]\nname = \"only\"\ntargets = [{ environment = \"poc\", application = \"web\", region = \"us-east-1\" }]\n[[wave]]\nname = \"next\"\ntargets = [{ environment = \"prod\", application = \"web\", region = \"us-east-1\" }]\n",
+    )
+    .unwrap();
+    let running = env.spawn(&["release", "run", "release.toml"]);
+    let start = Instant::now();
+    loop {
+        let out = env.run(&["--output", "json", "release", "status", "release.toml"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v["data"]["targets"][0]["state"] == "in progress" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never started: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = env.dir.join(".bluegreen/release-targets/poc_web_us-east-1");
+    let abort = env.run(&[
+        "--environment",
+        "poc",
+        "--application",
+        "web",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "abort",
+        "--id",
+        "web-9-w1-t1",
+        "--by",
+        "carol",
+    ]);
+    assert_eq!(abort.status.code(), Some(0), "{}", text(&abort.stderr));
+    let out = running.wait_with_output().unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("HALTED: poc/web@us-east-1: rolled back: cancelled: abort by carol"),
+        "{said}"
+    );
+    assert!(!said.contains("wave 2"), "{said}");
+}

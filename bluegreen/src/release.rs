@@ -333,6 +333,17 @@ pub struct BuiltRelease {
 }
 
 impl BuiltRelease {
+    /// The deployment id of the `i`-th target, counting across waves.
+    fn target_id(&self, mut i: usize) -> DeploymentId {
+        for (w, wave) in self.release.waves.iter().enumerate() {
+            if i < wave.targets.len() {
+                return self.release.deployment_id(w, i);
+            }
+            i -= wave.targets.len();
+        }
+        unreachable!("a target of the release")
+    }
+
     /// The id its own control requests (`release abort`, `release approve`) are queued under, in the first
     /// target's state.
     pub fn control_id(&self) -> DeploymentId {
@@ -357,8 +368,68 @@ impl BuiltRelease {
             clock.clone(),
             first.store().control_poll(),
         ));
-        let outcome = self.release.run(clock, cancel, observer).await;
+        // `bluegreen abort` of one target, as for any deployment: each running target's own queue is
+        // watched while it runs (not every target's all the time).
+        let targets: Vec<(String, &Deployer, bluegreen_core::CancelToken)> = self
+            .release
+            .waves
+            .iter()
+            .flat_map(|w| w.targets.iter())
+            .zip(&self.deployers)
+            .map(|(t, d)| (t.name.clone(), d, t.executor.cancel_token()))
+            .collect();
+        let watchers = std::sync::Mutex::new(Vec::<(String, tokio::task::JoinHandle<()>)>::new());
+        let supervised = |e: &bluegreen_core::release::ReleaseEvent| {
+            use bluegreen_core::release::ReleaseEvent as E;
+            let mut w = watchers.lock().unwrap_or_else(|e| e.into_inner());
+            match e {
+                E::TargetStarted {
+                    target, deployment, ..
+                } => {
+                    if let Some((_, d, token)) = targets.iter().find(|(n, _, _)| n == target) {
+                        w.push((
+                            target.clone(),
+                            tokio::spawn(bluegreen_store::watch_abort(
+                                d.store().clone(),
+                                deployment.clone(),
+                                token.clone(),
+                                d.providers().clock.clone(),
+                                d.store().control_poll(),
+                            )),
+                        ));
+                    }
+                }
+                E::TargetEnded { target, result } => {
+                    for (_, h) in w.iter().filter(|(n, _)| n == target) {
+                        h.abort();
+                    }
+                    w.retain(|(n, _)| n != target);
+                    // A request left for a deployment that ended is acted on or moot (a watching one's is
+                    // kept for the run that carries its watch on).
+                    let ended = matches!(
+                        result,
+                        bluegreen_core::release::TargetResult::Deployed { outcome }
+                            if !matches!(outcome, bluegreen_core::Outcome::Watching { .. })
+                    );
+                    if ended
+                        && let Some(((_, d, _), i)) =
+                            targets.iter().zip(0..).find(|((n, _, _), _)| n == target)
+                    {
+                        let store = d.store().clone();
+                        let id = self.target_id(i);
+                        tokio::spawn(async move { store.clear_control(&id).await });
+                    }
+                }
+                _ => {}
+            }
+            drop(w);
+            observer(e);
+        };
+        let outcome = self.release.run(clock, cancel, &supervised).await;
         abort.abort();
+        for (_, h) in watchers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            h.abort();
+        }
         first.store().clear_control(&id).await;
         outcome
     }
