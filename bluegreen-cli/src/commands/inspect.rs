@@ -535,16 +535,25 @@ pub async fn history(ctx: &Context) -> Result<Ended, Failure> {
     Ok(Ended::Done)
 }
 
-/// `report ID`.
-pub async fn report(ctx: &Context, a: ReportArgs) -> Result<Ended, Failure> {
+/// Deployment `id`'s record and its replay, from the state; a record that does not replay is bad input.
+pub(crate) async fn recorded(
+    ctx: &Context,
+    id: String,
+) -> Result<(DeploymentId, Vec<bluegreen_core::RecordEntry>, Replay), Failure> {
     let store = ctx.store().await?;
-    let id = DeploymentId::new(a.id).map_err(Failure::bad_input)?;
+    let id = DeploymentId::new(id).map_err(Failure::bad_input)?;
     let record = store
         .load(&id)
         .await
         .map_err(crate::context::provider_failure)?;
     let r = Replay::new(&record)
         .map_err(|e| Failure::bad_input(format!("the record of {id} cannot be read: {e}")))?;
+    Ok((id, record, r))
+}
+
+/// `report ID`.
+pub async fn report(ctx: &Context, a: ReportArgs) -> Result<Ended, Failure> {
+    let (id, record, r) = recorded(ctx, a.id).await?;
     let format = a.format.unwrap_or(if ctx.output() == crate::Output::Json {
         ReportFormat::Json
     } else {

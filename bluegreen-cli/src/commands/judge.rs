@@ -4,7 +4,6 @@
 use crate::render::Renderer;
 use crate::{Context, Ended, Failure};
 use bluegreen_core::gate::{differences, rejudge};
-use bluegreen_core::{DeploymentId, Replay, StateStore};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -21,14 +20,7 @@ pub struct JudgeArgs {
 
 /// `judge`.
 pub async fn judge(ctx: &Context, a: JudgeArgs) -> Result<Ended, Failure> {
-    let store = ctx.store().await?;
-    let id = DeploymentId::new(a.id).map_err(Failure::bad_input)?;
-    let record = store
-        .load(&id)
-        .await
-        .map_err(crate::context::provider_failure)?;
-    let replay = Replay::new(&record)
-        .map_err(|e| Failure::bad_input(format!("the record of {id} cannot be read: {e}")))?;
+    let (id, record, replay) = super::inspect::recorded(ctx, a.id).await?;
     let (gates, whose) = match &a.gates {
         Some(path) => {
             let s = bluegreen::Settings::load(path).map_err(Failure::bad_input)?;

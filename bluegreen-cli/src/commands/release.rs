@@ -165,27 +165,11 @@ fn iam_policy(
     let mut statements = Vec::new();
     for (w, (_, targets)) in f.waves.iter().enumerate() {
         for (i, t) in targets.iter().enumerate() {
-            let s = &t.settings;
-            let naming = s.naming().map_err(Failure::bad_input)?;
-            let region = s.aws.region.clone().unwrap_or_else(|| "*".into());
-            let mut policy = match s.shared_state().map_err(Failure::bad_input)? {
-                Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
-                    &iam.partition,
-                    &region,
-                    &iam.account,
-                    &naming,
-                    &table,
-                    &prefix,
-                ),
-                None => bluegreen_aws::iam::policy(&iam.partition, &region, &iam.account, &naming),
-            };
-            let mut list = policy["Statement"]
+            let mut policy = super::setup::policy_for(&t.settings, iam)?;
+            let list = policy["Statement"]
                 .as_array_mut()
                 .map(std::mem::take)
                 .unwrap_or_default();
-            if let Some(topic) = &s.notify.sns {
-                list.push(bluegreen_aws::iam::notify_statement(topic));
-            }
             for mut st in list {
                 if let Some(sid) = st["Sid"].as_str() {
                     st["Sid"] = serde_json::json!(format!("{sid}W{}T{}", w + 1, i + 1));

@@ -133,12 +133,16 @@ pub async fn adopt(ctx: &Context, a: AdoptArgs) -> Result<Ended, Failure> {
     Ok(Ended::Done)
 }
 
-/// Prints the least-privilege policy.
-pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
-    let naming = ctx.naming()?;
+/// The least-privilege policy one application's settings need in `a.account`: its names in its region,
+/// its shared state table, its SNS topic. `iam-policy` prints it; `release iam-policy` joins each target's.
+pub(crate) fn policy_for(
+    settings: &bluegreen::Settings,
+    a: &IamArgs,
+) -> Result<serde_json::Value, Failure> {
+    let naming = settings.naming().map_err(Failure::bad_input)?;
     check_account(&a.account)?;
-    let region = ctx.aws_settings().region.unwrap_or_else(|| "*".into());
-    let mut policy = match ctx.shared_state()? {
+    let region = settings.aws.region.clone().unwrap_or_else(|| "*".into());
+    let mut policy = match settings.shared_state().map_err(Failure::bad_input)? {
         Some((table, prefix)) => bluegreen_aws::iam::policy_with_state(
             &a.partition,
             &region,
@@ -149,11 +153,17 @@ pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
         ),
         None => bluegreen_aws::iam::policy(&a.partition, &region, &a.account, &naming),
     };
-    if let Some(topic) = &ctx.settings.notify.sns
+    if let Some(topic) = &settings.notify.sns
         && let Some(list) = policy["Statement"].as_array_mut()
     {
         list.push(bluegreen_aws::iam::notify_statement(topic));
     }
+    Ok(policy)
+}
+
+/// Prints the least-privilege policy.
+pub fn iam_policy(ctx: &Context, a: IamArgs) -> Result<Ended, Failure> {
+    let policy = policy_for(&ctx.settings, &a)?;
     // The policy document itself on a terminal or in a file; one JSON Lines object under --output json.
     match ctx.output() {
         crate::Output::Json => crate::render::json_line("iam-policy", serde_json::json!(policy)),
