@@ -132,6 +132,14 @@ pub enum Event {
         /// What they add up to (no requests: no baseline, only the absolute limits judge).
         metrics: crate::Metrics,
     },
+    /// The sequential judge's score was marginal in `pause` mode: the schedule stopped, traffic kept, and
+    /// waits for `promote` (go on) or `abort` (roll back) up to its pause timeout (an approval follows).
+    JudgePaused {
+        /// The bake step.
+        index: usize,
+        /// The judge's score report.
+        report: GateReport,
+    },
     /// A watch that keeps the old color at its minimum ([`crate::WatchKeep::Min`]) lowered its group.
     CapacityKept {
         /// The old color.

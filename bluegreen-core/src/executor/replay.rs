@@ -59,6 +59,8 @@ pub struct Replay {
     /// A decision the record already implies but did not act on: a bake whose recorded verdicts reached a
     /// limit, or an approval that was rejected, before the rollback was recorded (a crash in between).
     pub pending_rollback: Option<(RollbackReason, usize)>,
+    /// Every minute the polls judged, in the order they were judged: what rebuilds the sequential judge.
+    pub minutes: Vec<crate::gate::RecordedMinute>,
     /// The tally of the step in progress, rebuilt from its recorded polls.
     tally: Option<(usize, crate::gate::BakeTally)>,
     /// Entries in the record.
@@ -135,6 +137,7 @@ impl Replay {
             pre_traffic_passed: false,
             after_switch_passed: false,
             last_judged_minute: None,
+            minutes: Vec::new(),
             pending_rollback: None,
             tally: None,
             len: 0,
@@ -207,9 +210,15 @@ impl Replay {
                     ));
                 }
             }
-            Event::Polled { index, reports, .. } => {
+            Event::Polled {
+                index,
+                reports,
+                minutes,
+                ..
+            } => {
                 let index = check(*index)?;
                 self.tally_poll(index, reports);
+                self.minutes.extend(minutes.iter().copied());
                 let newest = reports.iter().filter_map(|r| r.minute).max();
                 self.last_judged_minute = self.last_judged_minute.max(newest);
             }

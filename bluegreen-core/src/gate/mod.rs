@@ -4,6 +4,7 @@
 //! [`BakeTally`] turns a bake's reports into a decision. The executor fetches the data.
 
 mod checks;
+mod compare;
 mod config;
 mod judge;
 mod minutes;
@@ -13,6 +14,10 @@ mod sequential;
 mod tally;
 
 pub use checks::*;
+pub use compare::{
+    Classification, JudgeVerdict, LATENCY_SEQUENTIAL_GATE, MetricJudgement, SCORE_GATE,
+    SequentialJudge, SignTest,
+};
 pub use config::{
     BakeGate, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,
     DEFAULT_PUBLICATION_TIMEOUT, DEFAULT_WINDOW, GateMode, GatePolicy, Limits, NoDataPolicy,
@@ -25,6 +30,7 @@ pub use minutes::{
 pub use rejudge::{RejudgedMinute, Rejudgement, differences, rejudge};
 pub use report::{GateReport, Unit, Verdict};
 pub use sequential::{
-    MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate, SequentialVerdict,
+    JudgeMode, LatencyComparison, MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate,
+    SequentialVerdict,
 };
 pub use tally::{BakeTally, PollDecision};

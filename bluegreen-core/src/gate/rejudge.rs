@@ -5,8 +5,10 @@
 //! its split ([`RecordedMinute`](super::RecordedMinute)); [`rejudge`] rebuilds each minute's window from them
 //! (never reaching before its split), judges it with [`judge_minute`] — the function
 //! the executor judges with — and counts the verdicts step by step with the gates' limits. Under the
-//! record's own gates it reproduces the recorded verdicts exactly. The checks of the current state (target
-//! health, alarms, the sequential comparison) are taken as recorded: they are not minutes.
+//! record's own gates it reproduces the recorded verdicts exactly. The sequential judge is rebuilt from the
+//! same minutes in the same order ([`SequentialJudge`](super::SequentialJudge)): its reports are set beside
+//! the last minute of the poll that made them. The checks of the current state (target health, alarms) are
+//! taken as recorded: they are not minutes.
 
 use super::{BakeTally, GatePolicy, GateReport, PollDecision, Verdict, judge_minute};
 use crate::executor::ReplayError;
@@ -61,6 +63,19 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
     let mut baseline: Option<Metrics> = None;
     let mut armed_until: Option<Timestamp> = None;
     let mut tallies: BTreeMap<usize, BakeTally> = BTreeMap::new();
+    let judged_plan = crate::Plan {
+        gates: gates.clone(),
+        ..replay.plan.clone()
+    };
+    let mut judge = super::SequentialJudge::for_plan(&judged_plan, new);
+    let is_judge = |r: &GateReport| {
+        [
+            super::SEQUENTIAL_GATE,
+            super::LATENCY_SEQUENTIAL_GATE,
+            super::SCORE_GATE,
+        ]
+        .contains(&r.gate.as_str())
+    };
     let mut out = Rejudgement {
         minutes: Vec::new(),
         rollback: None,
@@ -103,7 +118,7 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                 let tally = tallies.entry(*index).or_default();
                 let state: Vec<GateReport> = reports
                     .iter()
-                    .filter(|r| r.minute.is_none())
+                    .filter(|r| r.minute.is_none() && !is_judge(r))
                     .cloned()
                     .collect();
                 let mut decision = tally.record_state(&state, &limits);
@@ -154,6 +169,39 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                             .collect(),
                         reports: now,
                     });
+                }
+                if let Some(judge) = judge.as_mut() {
+                    let told = |j: &super::SequentialJudge| {
+                        j.metrics().iter().map(|m| m.minutes).collect::<Vec<_>>()
+                    };
+                    let before = told(judge);
+                    for rm in minutes {
+                        judge.add(rm);
+                    }
+                    let recorded: Vec<GateReport> =
+                        reports.iter().filter(|r| is_judge(r)).cloned().collect();
+                    let now = if told(judge) != before {
+                        judge.reports()
+                    } else {
+                        Vec::new()
+                    };
+                    if let Some(last) = out
+                        .minutes
+                        .last_mut()
+                        .filter(|m| minutes.last().is_some_and(|rm| rm.minute == m.minute))
+                    {
+                        last.reports.extend(now.iter().cloned());
+                        last.recorded.extend(recorded);
+                    }
+                    if told(judge) != before
+                        && let Some(report) = judge.rollback_report()
+                        && !matches!(decision, PollDecision::Rollback { .. })
+                    {
+                        decision = PollDecision::Rollback {
+                            limit: "the sequential judge's conclusion".into(),
+                            report,
+                        };
+                    }
                 }
                 if let PollDecision::Rollback { limit, report } = decision {
                     let minute = report.minute.unwrap_or(entry.at);

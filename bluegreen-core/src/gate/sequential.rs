@@ -18,6 +18,7 @@
 //! Minutes in which neither color had an error carry no information about the ratio and change neither.
 //! Decision record 020 says why a mixture likelihood ratio on the conditional binomial.
 
+use super::compare::mean_exp;
 use super::{GateMode, GateReport, Unit, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -36,24 +37,87 @@ pub struct SequentialPolicy {
     /// fraction (0.2: up to 1.2 ×).
     pub allowed_increase: f64,
     /// The chance of concluding a regression that is not there (a false rollback), under continuous
-    /// monitoring.
+    /// monitoring, over the whole deployment and every metric compared.
     pub alpha: f64,
     /// How many times the allowed ratio a regression must reach to be material: "no material regression"
     /// is concluded against `material × (1 + allowed_increase)`.
     pub material: f64,
     /// The chance of concluding "no material regression" when there is one.
     pub beta: f64,
+    /// What the judge's decisions do: roll back (`enforce`), stop and wait for a person on a marginal
+    /// score (`pause`), or only be recorded (`observe`).
+    #[serde(default)]
+    pub mode: JudgeMode,
+    /// The comparison of the average response time with the stable color's; `None`: not compared.
+    #[serde(default)]
+    pub latency: Option<LatencyComparison>,
+    /// The score (0–100, the share of compared metrics not conclusively worse) at or above which the judge
+    /// passes; below it, down to [`marginal_score`](Self::marginal_score), it is marginal.
+    #[serde(default = "default_pass_score")]
+    pub pass_score: f64,
+    /// The score below which the judge fails whatever its mode (bar `observe`).
+    #[serde(default = "default_marginal_score")]
+    pub marginal_score: f64,
+    /// How long a `pause` waits for `promote` or `abort` before it rolls back.
+    #[serde(with = "humantime_serde", default = "default_pause_timeout")]
+    pub pause_timeout: std::time::Duration,
+}
+
+/// What the sequential judge's decisions do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeMode {
+    /// A conclusive regression, or a score below the pass score, rolls back.
+    #[default]
+    Enforce,
+    /// A score between the marginal and the pass score stops the schedule, traffic kept, and waits for
+    /// `promote` (go on) or `abort` (roll back), up to the pause timeout (then rolls back); a critical
+    /// metric's conclusive regression or a score below the marginal one still rolls back.
+    Pause,
+    /// Everything is judged and recorded; nothing rolls back or pauses, no bake ends early.
+    Observe,
+}
+
+/// The comparison of the new color's average response time with the stable color's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyComparison {
+    /// How much slower than the stable color's it may be and still pass, as a fraction (0.2: 1.2 ×).
+    pub allowed_increase: f64,
+    /// Whether its conclusive regression fails the judge whatever the score.
+    #[serde(default)]
+    pub critical: bool,
+}
+
+fn default_pass_score() -> f64 {
+    75.0
+}
+
+fn default_marginal_score() -> f64 {
+    50.0
+}
+
+fn default_pause_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
 }
 
 impl Default for SequentialPolicy {
-    /// Up to 20 % more errors allowed; false rollbacks at most 1 %; "no regression of 2 × the allowed ratio"
-    /// concluded wrongly at most 5 %.
+    /// Up to 20 % more errors and 20 % slower allowed; false rollbacks at most 1 % over a deployment;
+    /// "no regression of 2 × the allowed ratio" concluded wrongly at most 5 %; enforced; pass at a score of
+    /// 75, marginal from 50; a pause waits an hour.
     fn default() -> Self {
         SequentialPolicy {
             allowed_increase: 0.2,
             alpha: 0.01,
             material: 2.0,
             beta: 0.05,
+            mode: JudgeMode::Enforce,
+            latency: Some(LatencyComparison {
+                allowed_increase: 0.2,
+                critical: false,
+            }),
+            pass_score: default_pass_score(),
+            marginal_score: default_marginal_score(),
+            pause_timeout: default_pause_timeout(),
         }
     }
 }
@@ -84,26 +148,60 @@ pub enum SequentialVerdict {
 }
 
 /// The two e-processes over the minutes seen so far. Pure: feed it minutes in order.
+///
+/// The regression test can be a mixture over start times ([`SequentialRate::with_starts`]): one component
+/// starts with the first minute, one more at each [`start`](SequentialRate::start) (a new split), each
+/// weighted `1/starts`. A regression that appears only at a later split is then judged on that split's
+/// minutes, not diluted by the healthy minutes before it, and the level stays `α` over the whole deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequentialRate {
     policy: SequentialPolicy,
-    /// The running product of each alternative's likelihood ratio, in logs: above, then below.
-    log_above: Vec<f64>,
+    /// The level of the regression test (`policy.alpha` unless shared with other metrics).
+    alpha: f64,
+    /// Each started component's running log likelihood ratios of the alternatives above.
+    log_above: Vec<Vec<f64>>,
+    /// How many components may start.
+    starts: u32,
     log_below: Vec<f64>,
     minutes: u32,
     informative: u32,
+    /// Sums over the informative minutes: the new color's errors and requests, then the stable color's.
+    totals: [u64; 4],
 }
 
 impl SequentialRate {
     /// Nothing seen yet.
     pub fn new(policy: SequentialPolicy) -> Self {
+        Self::with_starts(policy, policy.alpha, 1)
+    }
+
+    /// Nothing seen yet; the regression test at level `alpha`, mixed over up to `starts` start times.
+    pub fn with_starts(policy: SequentialPolicy, alpha: f64, starts: u32) -> Self {
         SequentialRate {
             policy,
-            log_above: vec![0.0; ABOVE.len()],
+            alpha,
+            log_above: vec![vec![0.0; ABOVE.len()]],
+            starts: starts.max(1),
             log_below: vec![0.0; BELOW.len()],
             minutes: 0,
             informative: 0,
+            totals: [0; 4],
         }
+    }
+
+    /// Starts one more component of the regression test (a new split begins), if fewer than `starts` have.
+    /// The first starts with the first minute.
+    pub fn start(&mut self) {
+        if self.minutes > 0 && (self.log_above.len() as u32) < self.starts {
+            self.log_above.push(vec![0.0; ABOVE.len()]);
+        }
+    }
+
+    /// The pooled ratio of the new color's error rate to the stable one's over the minutes with errors,
+    /// if the stable color had any.
+    pub fn ratio(&self) -> Option<f64> {
+        let [ne, nr, se, sr] = self.totals.map(|v| v as f64);
+        (se > 0.0 && nr > 0.0 && sr > 0.0).then(|| (ne / nr) / (se / sr))
     }
 
     /// The ratio the regression test holds as "no regression" (`ρ₀`).
@@ -120,6 +218,14 @@ impl SequentialRate {
             return;
         }
         self.informative += 1;
+        for (t, v) in self.totals.iter_mut().zip([
+            m.new_errors,
+            m.new_requests,
+            m.stable_errors,
+            m.stable_requests,
+        ]) {
+            *t += v;
+        }
         let (n, s) = (m.new_requests as f64, m.stable_requests as f64);
         let p = |rho: f64| rho * n / (rho * n + s);
         let (x, y) = (m.new_errors as f64, m.stable_errors as f64);
@@ -128,8 +234,10 @@ impl SequentialRate {
             x * (pa / p0).ln() + y * ((1.0 - pa) / (1.0 - p0)).ln()
         };
         let rho0 = self.allowed_ratio();
-        for (l, f) in self.log_above.iter_mut().zip(ABOVE) {
-            *l += log_lr(rho0 * f, rho0);
+        for component in &mut self.log_above {
+            for (l, f) in component.iter_mut().zip(ABOVE) {
+                *l += log_lr(rho0 * f, rho0);
+            }
         }
         let rho1 = rho0 * self.policy.material.max(1.0);
         for (l, f) in self.log_below.iter_mut().zip(BELOW) {
@@ -140,7 +248,8 @@ impl SequentialRate {
     /// The e-value against "no regression beyond the allowed increase": the mean of the alternatives'
     /// likelihood ratios. It reaching `1/α` concludes a regression.
     pub fn regression_evidence(&self) -> f64 {
-        mean_exp(&self.log_above)
+        let weight = 1.0 / f64::from(self.starts);
+        self.log_above.iter().map(|c| weight * mean_exp(c)).sum()
     }
 
     /// The e-value against "a material regression": it reaching `1/β` concludes there is none.
@@ -150,7 +259,7 @@ impl SequentialRate {
 
     /// The verdict now. Regression wins a tie: a rollback is never lost to an early end.
     pub fn verdict(&self) -> SequentialVerdict {
-        if self.regression_evidence() >= 1.0 / self.policy.alpha {
+        if self.regression_evidence() >= 1.0 / self.alpha {
             SequentialVerdict::Regression
         } else if self.no_regression_evidence() >= 1.0 / self.policy.beta {
             SequentialVerdict::NoMaterialRegression
@@ -165,7 +274,7 @@ impl SequentialRate {
     pub fn report(&self) -> GateReport {
         let verdict = self.verdict();
         let (up, down) = (self.regression_evidence(), self.no_regression_evidence());
-        let (a, b) = (1.0 / self.policy.alpha, 1.0 / self.policy.beta);
+        let (a, b) = (1.0 / self.alpha, 1.0 / self.policy.beta);
         let (minutes, informative) = (self.minutes, self.informative);
         GateReport {
             gate: SEQUENTIAL_GATE.into(),
@@ -196,14 +305,4 @@ impl SequentialRate {
     pub fn minutes(&self) -> (u32, u32) {
         (self.minutes, self.informative)
     }
-}
-
-/// The mean of `exp(l)` over `logs`, computed without overflow.
-fn mean_exp(logs: &[f64]) -> f64 {
-    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !top.is_finite() {
-        return if top > 0.0 { f64::INFINITY } else { 0.0 };
-    }
-    let sum: f64 = logs.iter().map(|l| (l - top).exp()).sum();
-    (top + (sum / logs.len() as f64).ln()).exp()
 }

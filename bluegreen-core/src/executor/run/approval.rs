@@ -16,6 +16,24 @@ impl Run<'_> {
             .await
     }
 
+    /// The sequential judge's pause: a wait for a decision until `deadline` (then a rollback), the gates
+    /// polled as in an approval.
+    pub(super) async fn decide_pause(
+        &mut self,
+        index: usize,
+        deadline: Timestamp,
+        timeout: Duration,
+    ) -> Result<(), Stop> {
+        self.decide(
+            index,
+            Some(deadline),
+            Some(timeout),
+            TimeoutAction::Rollback,
+            None,
+        )
+        .await
+    }
+
     /// A watch: a wait for a decision whose end is fixed when it starts (a resumed watch keeps it), that
     /// completes when it ends, with the gates polled from its first moment, failures rolling back only
     /// until `armed` has passed. Unless the executor watches through, it stops this run ([`Stop::Suspend`])

@@ -306,6 +306,18 @@ async fn resume_locked(
         lease,
     );
     run.resumed = true;
+    // The judge's evidence is the record's minutes, in the order they were judged.
+    if let Some(judge) = run.judge.as_mut() {
+        for m in &replay.minutes {
+            judge.add(m);
+        }
+    }
+    run.pause_accepted = replay.approved.iter().any(|i| {
+        matches!(
+            replay.plan.schedule.steps().get(*i),
+            Some(crate::Step::Bake { .. })
+        )
+    });
     run.last_split = replay.last_verified;
     run.raised = replay.raised;
     run.kept = replay.kept;

@@ -74,23 +74,34 @@ impl Run<'_> {
             }
             reports.extend(judged.reports.iter().cloned());
         }
-        // The sequential comparison adds up this split's minutes; its verdict is a state of this poll.
-        let mut state_reports = state_reports;
-        if let Some(seq) = self.sequential.as_mut() {
-            let before = seq.minutes();
-            for judged in progress.judged.iter().filter(|j| j.minute >= current_from) {
-                let m = &judged.metrics;
-                seq.add(crate::gate::MinuteCounts {
-                    new_requests: m.get(new).requests.unwrap_or(0),
-                    new_errors: m.get(new).errors_5xx.unwrap_or(0),
-                    stable_requests: m.get(new.other()).requests.unwrap_or(0),
-                    stable_errors: m.get(new.other()).errors_5xx.unwrap_or(0),
+        // The sequential judge adds up every judged minute of the deployment; its reports are recorded when
+        // what it knows changed, and its decision is its own (a conclusion at its level, not a verdict to
+        // count against the limits).
+        let mut judged_rollback = None;
+        if let Some(judge) = self.judge.as_mut() {
+            let told = |j: &crate::gate::SequentialJudge| {
+                j.metrics().iter().map(|m| m.minutes).collect::<Vec<_>>()
+            };
+            let before = told(judge);
+            for j in &progress.judged {
+                judge.add(&crate::gate::RecordedMinute {
+                    minute: j.minute,
+                    segment: j.segment,
+                    metrics: j.metrics,
                 });
             }
-            if seq.minutes() != before {
-                let report = seq.report();
-                reports.push(report.clone());
-                state_reports.push(report);
+            if told(judge) != before {
+                reports.extend(judge.reports());
+                judged_rollback = judge.rollback_report();
+                if judge.policy().mode == crate::gate::JudgeMode::Pause
+                    && judge.verdict() == crate::gate::JudgeVerdict::Marginal
+                    && !self.pause_accepted
+                {
+                    self.pause_asked = judge
+                        .reports()
+                        .into_iter()
+                        .find(|r| r.gate == crate::gate::SCORE_GATE);
+                }
             }
         }
         let mut decision = tally.record_state(&state_reports, limits);
@@ -113,6 +124,14 @@ impl Run<'_> {
                     }
                 }
             }
+        }
+        if let Some(report) = judged_rollback
+            && !matches!(decision, PollDecision::Rollback { .. })
+        {
+            decision = PollDecision::Rollback {
+                limit: "the sequential judge's conclusion".into(),
+                report,
+            };
         }
         let minutes = progress
             .judged
@@ -140,17 +159,15 @@ impl Run<'_> {
     pub(super) async fn bake(&mut self, index: usize, duration: Duration) -> Result<(), Stop> {
         let gates = self.gates.clone();
         self.last_unsure = None;
+        // A pause is asked by this bake's polls only (an approval's wait already has a person deciding).
+        self.pause_asked = None;
         if self.book.is_idle() {
             // No split change in this run yet (a schedule that starts with a bake): judge from now on.
             self.split_changed();
         }
         let mut tally = BakeTally::default();
         let mut next = self.now() + gates.interval;
-        // Each bake compares its own split's minutes.
-        self.sequential = gates.sequential.map(crate::gate::SequentialRate::new);
-        let ended = self.bake_loop(index, duration, &mut tally, &mut next).await;
-        self.sequential = None;
-        ended
+        self.bake_loop(index, duration, &mut tally, &mut next).await
     }
 
     async fn bake_loop(
@@ -196,6 +213,20 @@ impl Run<'_> {
                     return Err(Stop::Rollback(RollbackReason::Gate { limit, report }));
                 }
             }
+            if let Some(report) = self.pause_asked.take() {
+                // A marginal score in `pause` mode: the schedule stops, traffic kept, until a person lets it
+                // go on (the bake ends) or rolls it back, up to the pause timeout.
+                let timeout = self
+                    .gates
+                    .sequential
+                    .map(|s| s.pause_timeout)
+                    .unwrap_or_default();
+                self.record(Event::JudgePaused { index, report }).await?;
+                let deadline = self.now() + timeout;
+                self.decide_pause(index, deadline, timeout).await?;
+                self.pause_accepted = true;
+                return Ok(());
+            }
             let now = self.now();
             // Conclusive evidence of no material regression ends the bake once it has judged its minimum
             // of passing minutes: before its planned end, or without waiting for the rest of its minutes —
@@ -205,8 +236,10 @@ impl Run<'_> {
                 !needs_minutes || self.book.next_minute() >= now.min(planned_end).floor_minute();
             if tally.passed_minutes >= min_minutes
                 && (more_weight_steps || caught_up_now)
-                && self.sequential.as_ref().map(|s| s.verdict())
-                    == Some(crate::gate::SequentialVerdict::NoMaterialRegression)
+                && self.judge.as_ref().is_some_and(|j| {
+                    j.policy().mode != crate::gate::JudgeMode::Observe
+                        && j.verdict() == crate::gate::JudgeVerdict::Pass
+                })
             {
                 return Ok(());
             }

@@ -94,8 +94,13 @@ struct Run<'a> {
     book: MinuteBook,
     /// The last enforced minute verdict that had no data, for the reason of a bake that ran out of time.
     last_unsure: Option<GateReport>,
-    /// The sequential 5xx comparison of the bake under way, when the gates ask for one.
-    sequential: Option<crate::gate::SequentialRate>,
+    /// The sequential judge of the deployment, when the gates ask for one: every judged minute goes in.
+    judge: Option<crate::gate::SequentialJudge>,
+    /// A person let the deployment go on from the judge's pause on a marginal score: it does not pause
+    /// again for one.
+    pause_accepted: bool,
+    /// The last poll found the judge marginal in `pause` mode: the bake stops and waits for a person.
+    pause_asked: Option<GateReport>,
     /// The application's lock, renewed while the run lives; every append carries it.
     lease: Lease,
     /// Set once the lease was lost: nothing more is written.
@@ -136,6 +141,7 @@ impl<'a> Run<'a> {
         let now = exec.providers.clock.now();
         let book = MinuteBook::idle(plan.gates.window_length());
         let gates = std::sync::Arc::new(plan.gates.clone());
+        let judge = crate::gate::SequentialJudge::for_plan(&plan, stable.other());
         Run {
             exec,
             id,
@@ -147,7 +153,9 @@ impl<'a> Run<'a> {
             split_changed_at: now,
             book,
             last_unsure: None,
-            sequential: None,
+            judge,
+            pause_accepted: false,
+            pause_asked: None,
             lease,
             lost: false,
             wrote: seq > 0,

@@ -1,0 +1,532 @@
+//! The sequential judge (issue 23): the new color against the stable one over the same published minutes,
+//! per metric, decided as soon as the evidence allows.
+//!
+//! Two metrics are compared, each with an anytime-valid test that may be read after every judged minute:
+//! - **5xx**: the errors' rate ratio ([`SequentialRate`], decision record 020);
+//! - **latency**: the average `TargetResponseTime` of both colors in each minute, by a sequential sign test
+//!   ([`SignTest`]) on `new > (1 + allowed) × stable`, with the Hodges–Lehmann estimate of the ratio as its
+//!   effect (decision record 022).
+//!
+//! Each metric is classified after every minute: `high` (a regression beyond its allowed increase is
+//! conclusive, at level `α / metrics`), `pass` (no material regression is conclusive, at level `β`), `low`
+//! (a pass whose estimate is below `1 / (1 + allowed)`: the new color is better), `undecided`, or `no-data`
+//! (no minute has told anything yet). The score is `100 × (metrics with data not high) / (metrics with
+//! data)`. The judge **fails** when a critical metric is high or the score is below the marginal score, is
+//! **marginal** below the pass score, **passes** (a bake may end early) when every metric with data passed,
+//! and is otherwise undecided.
+//!
+//! The evidence accumulates over the whole deployment. The regression tests mix components started at the
+//! first minute of each of the first `starts` splits, each weighted `1/starts`, so a regression that appears
+//! only at a later split is judged on its own minutes while `α` holds for the deployment as a whole.
+
+use super::sequential::SEQUENTIAL_GATE;
+use super::{
+    GateMode, GateReport, JudgeMode, MinuteCounts, RecordedMinute, SequentialPolicy,
+    SequentialRate, SequentialVerdict, Unit, Verdict,
+};
+use crate::{Color, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The gate name of the latency comparison's reports.
+pub const LATENCY_SEQUENTIAL_GATE: &str = "latency-sequential";
+/// The gate name of the judge's score reports.
+pub const SCORE_GATE: &str = "judge-score";
+
+/// The alternatives of the sign tests: the chance that a minute is on the alternative's side.
+const Q: [f64; 2] = [0.8, 0.97];
+
+/// A sequential sign test on per-minute ratios `new / stable` (one bit a minute, whatever the noise).
+///
+/// Regression: against "in each minute, `new ≤ (1 + allowed) × stable` at least half the time", mixing
+/// alternatives in which it is exceeded with chance `q ∈ {0.8, 0.97}`. No material regression: against
+/// "`new ≥ (1 + allowed) × material × stable` at least half the time", mirrored. Each minute's likelihood
+/// ratio has expectation at most 1 under its null, so each mixture is a nonnegative supermartingale
+/// (Ville's inequality bounds the chance it ever crosses `1/level`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignTest {
+    allowed: f64,
+    material: f64,
+    alpha: f64,
+    beta: f64,
+    starts: u32,
+    log_above: Vec<Vec<f64>>,
+    log_below: Vec<f64>,
+    /// `ln(new / stable)` of every minute added.
+    shifts: Vec<f64>,
+}
+
+impl SignTest {
+    /// Nothing seen yet: regression beyond `1 + allowed_increase` at level `alpha` (mixed over up to
+    /// `starts` start times), no regression of `material ×` that at level `beta`.
+    pub fn new(allowed_increase: f64, material: f64, alpha: f64, beta: f64, starts: u32) -> Self {
+        SignTest {
+            allowed: 1.0 + allowed_increase.max(0.0),
+            material: material.max(1.0),
+            alpha,
+            beta,
+            starts: starts.max(1),
+            log_above: vec![vec![0.0; Q.len()]],
+            log_below: vec![0.0; Q.len()],
+            shifts: Vec::new(),
+        }
+    }
+
+    /// Starts one more component of the regression test, if fewer than `starts` have.
+    pub fn start(&mut self) {
+        if !self.shifts.is_empty() && (self.log_above.len() as u32) < self.starts {
+            self.log_above.push(vec![0.0; Q.len()]);
+        }
+    }
+
+    /// Adds one minute's values of both colors (any positive unit, the same for both); a value that is not
+    /// positive and finite adds nothing.
+    pub fn add(&mut self, new: f64, stable: f64) {
+        if !(new.is_finite() && stable.is_finite() && new > 0.0 && stable > 0.0) {
+            return;
+        }
+        self.shifts.push((new / stable).ln());
+        let up = new > self.allowed * stable;
+        let down = new < self.allowed * self.material * stable;
+        let lr = |hit: bool, q: f64| {
+            if hit {
+                (2.0 * q).ln()
+            } else {
+                (2.0 * (1.0 - q)).ln()
+            }
+        };
+        for component in &mut self.log_above {
+            for (l, q) in component.iter_mut().zip(Q) {
+                *l += lr(up, q);
+            }
+        }
+        for (l, q) in self.log_below.iter_mut().zip(Q) {
+            *l += lr(down, q);
+        }
+    }
+
+    /// The e-value against "no regression beyond the allowed increase".
+    pub fn regression_evidence(&self) -> f64 {
+        let weight = 1.0 / f64::from(self.starts);
+        self.log_above.iter().map(|c| weight * mean_exp(c)).sum()
+    }
+
+    /// The e-value against "a material regression".
+    pub fn no_regression_evidence(&self) -> f64 {
+        mean_exp(&self.log_below)
+    }
+
+    /// The verdict now; regression wins a tie.
+    pub fn verdict(&self) -> SequentialVerdict {
+        if self.regression_evidence() >= 1.0 / self.alpha {
+            SequentialVerdict::Regression
+        } else if self.no_regression_evidence() >= 1.0 / self.beta {
+            SequentialVerdict::NoMaterialRegression
+        } else {
+            SequentialVerdict::Undecided
+        }
+    }
+
+    /// The Hodges–Lehmann estimate of the ratio `new / stable`: `exp` of the median of the pairwise means
+    /// (Walsh averages) of the minutes' log ratios.
+    pub fn ratio(&self) -> Option<f64> {
+        let d = &self.shifts;
+        if d.is_empty() {
+            return None;
+        }
+        let mut walsh = Vec::with_capacity(d.len() * (d.len() + 1) / 2);
+        for i in 0..d.len() {
+            for j in i..d.len() {
+                walsh.push((d[i] + d[j]) / 2.0);
+            }
+        }
+        walsh.sort_by(f64::total_cmp);
+        let n = walsh.len();
+        let median = if n % 2 == 1 {
+            walsh[n / 2]
+        } else {
+            (walsh[n / 2 - 1] + walsh[n / 2]) / 2.0
+        };
+        Some(median.exp())
+    }
+
+    /// Minutes added.
+    pub fn minutes(&self) -> u32 {
+        self.shifts.len() as u32
+    }
+}
+
+/// What the judge makes of one metric so far.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Classification {
+    /// No material regression is conclusive.
+    Pass,
+    /// A regression beyond the allowed increase is conclusive.
+    High,
+    /// No material regression is conclusive, and the estimate says the new color is better.
+    Low,
+    /// Not yet conclusive either way.
+    Undecided,
+    /// No minute has told anything about it yet (no errors on either color; no latency with enough
+    /// requests on both).
+    NoData,
+}
+
+/// One metric's judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricJudgement {
+    /// The metric's gate name (`5xx-sequential`, `latency-sequential`).
+    pub gate: String,
+    /// Its classification.
+    pub class: Classification,
+    /// Whether its conclusive regression fails the judge whatever the score.
+    pub critical: bool,
+    /// The estimated ratio of the new color's value to the stable color's (errors: the pooled rate ratio;
+    /// latency: the Hodges–Lehmann estimate).
+    pub effect: Option<f64>,
+    /// The ratio it may reach and still pass (`1 + allowed_increase`).
+    pub allowed: f64,
+    /// The e-value of a regression, and where it is conclusive.
+    pub regression: (f64, f64),
+    /// The e-value of no material regression, and where it is conclusive.
+    pub no_regression: (f64, f64),
+    /// Minutes that told something about it.
+    pub minutes: u32,
+}
+
+/// The judge's decision now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeVerdict {
+    /// Not conclusive: the bake runs its planned length.
+    Undecided,
+    /// Every metric with data passed: a bake may end early.
+    Pass,
+    /// The score is below the pass score and at or above the marginal one.
+    Marginal,
+    /// A critical metric is high, or the score is below the marginal one.
+    Fail,
+}
+
+/// The sequential judge of a deployment: every judged minute in, a classification per metric, a score and
+/// a verdict out. Pure and deterministic: the same minutes in the same order give the same verdicts, so a
+/// record's minutes rebuild it (on resume, and in [`rejudge`](super::rejudge)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequentialJudge {
+    policy: SequentialPolicy,
+    new: Color,
+    min_requests: u64,
+    errors: SequentialRate,
+    latency: Option<SignTest>,
+    segment: Option<Timestamp>,
+    minutes: u32,
+}
+
+impl SequentialJudge {
+    /// A judge of `new` against the other color, counting a minute's latency only with at least
+    /// `min_requests` on each color, with up to `starts` start times of its regression tests (the
+    /// deployment's splits that send traffic to both colors).
+    pub fn new(policy: SequentialPolicy, new: Color, min_requests: u64, starts: u32) -> Self {
+        let metrics = if policy.latency.is_some() { 2.0 } else { 1.0 };
+        let alpha = policy.alpha / metrics;
+        SequentialJudge {
+            policy,
+            new,
+            min_requests,
+            errors: SequentialRate::with_starts(policy, alpha, starts),
+            latency: policy.latency.map(|l| {
+                SignTest::new(
+                    l.allowed_increase,
+                    policy.material,
+                    alpha,
+                    policy.beta,
+                    starts,
+                )
+            }),
+            segment: None,
+            minutes: 0,
+        }
+    }
+
+    /// The judge of `plan`'s deployment of `new`, if its gates ask for one: its regression tests start
+    /// afresh at each split that sends traffic to both colors.
+    pub fn for_plan(plan: &crate::Plan, new: Color) -> Option<Self> {
+        let policy = plan.gates.sequential?;
+        let starts = plan
+            .schedule
+            .steps()
+            .iter()
+            .filter(
+                |s| matches!(s, crate::Step::SetWeight { percent } if *percent < crate::Share::ALL),
+            )
+            .count();
+        Some(Self::new(
+            policy,
+            new,
+            plan.gates.min_requests,
+            starts.max(1) as u32,
+        ))
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> &SequentialPolicy {
+        &self.policy
+    }
+
+    /// Adds one judged minute (any split's, in the order they are judged). A minute of a split not seen
+    /// before starts the regression tests' next component.
+    pub fn add(&mut self, minute: &RecordedMinute) {
+        if self.segment.is_some_and(|s| s != minute.segment) {
+            self.errors.start();
+            if let Some(l) = self.latency.as_mut() {
+                l.start();
+            }
+        }
+        self.segment = Some(minute.segment);
+        self.minutes += 1;
+        let (n, s) = (
+            minute.metrics.get(self.new),
+            minute.metrics.get(self.new.other()),
+        );
+        self.errors.add(MinuteCounts {
+            new_requests: n.requests.unwrap_or(0),
+            new_errors: n.errors_5xx.unwrap_or(0),
+            stable_requests: s.requests.unwrap_or(0),
+            stable_errors: s.errors_5xx.unwrap_or(0),
+        });
+        let enough = |m: &crate::Metrics| m.requests.unwrap_or(0) >= self.min_requests.max(1);
+        if let (Some(l), true, true) = (self.latency.as_mut(), enough(n), enough(s))
+            && let (Some(a), Some(b)) = (n.latency_avg, s.latency_avg)
+        {
+            l.add(a.as_secs_f64(), b.as_secs_f64());
+        }
+    }
+
+    /// Minutes added.
+    pub fn minutes(&self) -> u32 {
+        self.minutes
+    }
+
+    /// Each compared metric's judgement, 5xx first.
+    pub fn metrics(&self) -> Vec<MetricJudgement> {
+        let classify = |verdict, minutes: u32, effect: Option<f64>, allowed: f64| match verdict {
+            _ if minutes == 0 => Classification::NoData,
+            SequentialVerdict::Regression => Classification::High,
+            SequentialVerdict::NoMaterialRegression
+                if effect.is_some_and(|e| e < 1.0 / allowed) =>
+            {
+                Classification::Low
+            }
+            SequentialVerdict::NoMaterialRegression => Classification::Pass,
+            SequentialVerdict::Undecided => Classification::Undecided,
+        };
+        let p = &self.policy;
+        let metrics = if p.latency.is_some() { 2.0 } else { 1.0 };
+        let (a, b) = (metrics / p.alpha, 1.0 / p.beta);
+        let allowed = self.errors.allowed_ratio();
+        let (_, informative) = self.errors.minutes();
+        let effect = self.errors.ratio();
+        let mut out = vec![MetricJudgement {
+            gate: SEQUENTIAL_GATE.into(),
+            class: classify(self.errors.verdict(), informative, effect, allowed),
+            critical: true,
+            effect,
+            allowed,
+            regression: (self.errors.regression_evidence(), a),
+            no_regression: (self.errors.no_regression_evidence(), b),
+            minutes: informative,
+        }];
+        if let (Some(l), Some(c)) = (&self.latency, p.latency) {
+            let allowed = 1.0 + c.allowed_increase.max(0.0);
+            let effect = l.ratio();
+            out.push(MetricJudgement {
+                gate: LATENCY_SEQUENTIAL_GATE.into(),
+                class: classify(l.verdict(), l.minutes(), effect, allowed),
+                critical: c.critical,
+                effect,
+                allowed,
+                regression: (l.regression_evidence(), a),
+                no_regression: (l.no_regression_evidence(), b),
+                minutes: l.minutes(),
+            });
+        }
+        out
+    }
+
+    /// The score, 0–100: the share of the metrics with data that are not conclusively worse. `None` while
+    /// no metric has data.
+    pub fn score(&self) -> Option<f64> {
+        score(&self.metrics())
+    }
+
+    /// The decision now (see the module).
+    pub fn verdict(&self) -> JudgeVerdict {
+        verdict(&self.metrics(), &self.policy)
+    }
+
+    /// The reports of the judge now, for a poll's record: one per metric, and the score's once a metric has
+    /// data. A report is enforced when its failure rolls back: a critical metric's `high`, a score below the
+    /// marginal one, or (in `enforce` mode) below the pass one. In `observe` mode, and for a `pause`'s
+    /// marginal score, they are observed.
+    pub fn reports(&self) -> Vec<GateReport> {
+        let metrics = self.metrics();
+        let p = &self.policy;
+        let verdict = verdict(&metrics, p);
+        let enforcing = p.mode != JudgeMode::Observe;
+        let mut out: Vec<GateReport> = metrics
+            .iter()
+            .map(|m| GateReport {
+                gate: m.gate.clone(),
+                mode: if enforcing && m.critical {
+                    GateMode::Enforce
+                } else {
+                    GateMode::Observe
+                },
+                verdict: if m.class == Classification::High {
+                    Verdict::Fail
+                } else {
+                    Verdict::Pass
+                },
+                value: m.effect,
+                stable: None,
+                limit: Some(m.allowed),
+                unit: Unit::Count,
+                detail: describe(m),
+                minute: None,
+            })
+            .collect();
+        if let Some(score) = score(&metrics) {
+            let rolls_back = match verdict {
+                JudgeVerdict::Fail => enforcing,
+                JudgeVerdict::Marginal => p.mode == JudgeMode::Enforce,
+                _ => false,
+            };
+            out.push(GateReport {
+                gate: SCORE_GATE.into(),
+                mode: if rolls_back {
+                    GateMode::Enforce
+                } else {
+                    GateMode::Observe
+                },
+                verdict: match verdict {
+                    JudgeVerdict::Fail | JudgeVerdict::Marginal => Verdict::Fail,
+                    _ => Verdict::Pass,
+                },
+                value: Some(score),
+                stable: None,
+                limit: Some(p.pass_score),
+                unit: Unit::Count,
+                detail: format!(
+                    "{}: score {score:.0} (pass at {:.0}, marginal from {:.0}); {}",
+                    match verdict {
+                        JudgeVerdict::Fail => "fail",
+                        JudgeVerdict::Marginal => "marginal",
+                        JudgeVerdict::Pass => "pass",
+                        JudgeVerdict::Undecided => "undecided",
+                    },
+                    p.pass_score,
+                    p.marginal_score,
+                    metrics
+                        .iter()
+                        .map(|m| format!("{} {}", m.gate, m.class))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                minute: None,
+            });
+        }
+        out
+    }
+
+    /// The report that makes the judge roll back now, if any: a critical metric's `high` first, then the
+    /// score's (see [`reports`](Self::reports)).
+    pub fn rollback_report(&self) -> Option<GateReport> {
+        let reports = self.reports();
+        reports
+            .iter()
+            .find(|r| r.gate != SCORE_GATE && r.is_enforced_failure())
+            .or_else(|| reports.iter().find(|r| r.is_enforced_failure()))
+            .cloned()
+    }
+}
+
+fn score(metrics: &[MetricJudgement]) -> Option<f64> {
+    let with_data: Vec<_> = metrics
+        .iter()
+        .filter(|m| m.class != Classification::NoData)
+        .collect();
+    if with_data.is_empty() {
+        return None;
+    }
+    let ok = with_data
+        .iter()
+        .filter(|m| m.class != Classification::High)
+        .count();
+    Some(100.0 * ok as f64 / with_data.len() as f64)
+}
+
+fn verdict(metrics: &[MetricJudgement], policy: &SequentialPolicy) -> JudgeVerdict {
+    let Some(score) = score(metrics) else {
+        return JudgeVerdict::Undecided;
+    };
+    if metrics
+        .iter()
+        .any(|m| m.critical && m.class == Classification::High)
+        || score < policy.marginal_score
+    {
+        return JudgeVerdict::Fail;
+    }
+    if score < policy.pass_score {
+        return JudgeVerdict::Marginal;
+    }
+    let passed = |m: &&MetricJudgement| {
+        matches!(
+            m.class,
+            Classification::Pass | Classification::Low | Classification::NoData
+        )
+    };
+    if metrics.iter().all(|m| passed(&m)) {
+        JudgeVerdict::Pass
+    } else {
+        JudgeVerdict::Undecided
+    }
+}
+
+fn describe(m: &MetricJudgement) -> String {
+    let effect = m
+        .effect
+        .map_or("no estimate".to_string(), |e| format!("{e:.2}× stable"));
+    format!(
+        "{}: {effect} (allowed {:.2}×); evidence of a regression {:.2} (conclusive at {:.0}), of none {:.2} (conclusive at {:.0}); {} minutes told{}",
+        m.class,
+        m.allowed,
+        m.regression.0,
+        m.regression.1,
+        m.no_regression.0,
+        m.no_regression.1,
+        m.minutes,
+        if m.critical { "; critical" } else { "" }
+    )
+}
+
+/// The mean of `exp(l)` over `logs`, computed without overflow.
+pub(super) fn mean_exp(logs: &[f64]) -> f64 {
+    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return if top > 0.0 { f64::INFINITY } else { 0.0 };
+    }
+    let sum: f64 = logs.iter().map(|l| (l - top).exp()).sum();
+    (top + (sum / logs.len() as f64).ln()).exp()
+}
