@@ -9,19 +9,48 @@ use std::time::Duration;
 
 /// A gradual release whose green answers `rate` of its requests with 5xx (blue: 0.1 %).
 fn recorded(rate: f64, id: &str) -> (Vec<RecordEntry>, Outcome, GatePolicy) {
+    recorded_with(rate, id, None)
+}
+
+/// The same, with the sequential judge's policy `sequential`.
+fn recorded_with(
+    rate: f64,
+    id: &str,
+    sequential: Option<gate::SequentialPolicy>,
+) -> (Vec<RecordEntry>, Outcome, GatePolicy) {
     let mut c = WorldConfig::default();
     c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(rate));
     let h = Harness::new(c);
-    let plan = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+    let mut plan = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+    plan.gates.sequential = sequential;
     let gates = plan.gates.clone();
     let outcome = h.run(id, plan).unwrap();
     (h.events.entries(), outcome, gates)
 }
 
+/// Under its own gates — the thresholds alone, and with the sequential judge (whose reports are rebuilt
+/// from the same minutes in the same order) — a record's verdicts, and its rollback, come back exactly.
 #[test]
 fn under_its_own_gates_a_record_s_verdicts_come_back_exactly() {
-    for (rate, id) in [(0.008, "r1"), (0.3, "r2")] {
-        let (record, outcome, gates) = recorded(rate, id);
+    let judged = Some(gate::SequentialPolicy::default());
+    let mut judge_reports = 0;
+    for (rate, id, sequential) in [
+        (0.008, "r1", None),
+        (0.3, "r2", None),
+        (0.001, "r4", judged),
+        (0.008, "r5", judged),
+        (0.3, "r6", judged),
+    ] {
+        let (record, outcome, gates) = recorded_with(rate, id, sequential);
+        if sequential.is_some() {
+            let rejudged = rejudge(&gates, &record).unwrap();
+            judge_reports += rejudged
+                .minutes
+                .iter()
+                .flat_map(|m| &m.recorded)
+                .filter(|r| r.gate == gate::SCORE_GATE || r.gate == gate::SEQUENTIAL_GATE)
+                .count();
+        }
         let again = rejudge(&gates, &record).unwrap();
         assert_eq!(again.without_metrics, 0);
         assert!(!again.minutes.is_empty());
@@ -52,12 +81,13 @@ fn under_its_own_gates_a_record_s_verdicts_come_back_exactly() {
             } => {
                 let (at_step, minute, _, r) = again.rollback.clone().expect("a rollback");
                 assert_eq!(Some(at_step), *step);
-                assert_eq!(Some(minute), report.minute);
-                assert_eq!(r.verdict, report.verdict);
+                assert_eq!(minute, report.minute.unwrap_or(minute));
+                assert_eq!((&r.gate, r.verdict), (&report.gate, report.verdict));
             }
             other => panic!("{other}"),
         }
     }
+    assert!(judge_reports > 0, "the judge's reports were compared");
 }
 
 /// Green's 5xx at 0.8 % against blue's 0.1 % passed the defaults (at most 2 × stable + 1 %): promoted.

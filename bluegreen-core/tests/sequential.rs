@@ -260,3 +260,282 @@ mod in_bakes {
         eprintln!("regression caught after {:?}", judged.elapsed());
     }
 }
+
+/// The sequential judge (5xx and latency, classified, scored) on scripted minutes: pass early, fail early,
+/// marginal, no data; and what each mode does with a marginal score.
+mod judge_scenarios {
+    use bluegreen_core::gate::{
+        Classification, JudgeMode, JudgeVerdict, LATENCY_SEQUENTIAL_GATE, RecordedMinute,
+        SCORE_GATE, SEQUENTIAL_GATE, SequentialJudge, SequentialPolicy,
+    };
+    use bluegreen_core::{Color, Metrics, PerColor, Timestamp};
+    use std::time::Duration;
+
+    /// Minute `t` of a split starting at minute `segment`: green (new) 600 requests with `errors` 5xx and
+    /// `latency_ms`; blue 5,400 with 54 errors at 80 ms.
+    fn minute(t: u64, segment: u64, errors: u64, latency_ms: u64) -> RecordedMinute {
+        let at = |m: u64| Timestamp::from_millis(m * 60_000);
+        let colored = |requests, errors, ms| Metrics {
+            requests: Some(requests),
+            errors_5xx: Some(errors),
+            latency_avg: Some(Duration::from_millis(ms)),
+            ..Metrics::default()
+        };
+        RecordedMinute {
+            minute: at(t),
+            segment: at(segment),
+            metrics: PerColor::from_fn(|c| match c {
+                Color::Green => colored(600, errors, latency_ms),
+                Color::Blue => colored(5400, 54, 80),
+            }),
+        }
+    }
+
+    fn judge(mode: JudgeMode) -> SequentialJudge {
+        let policy = SequentialPolicy {
+            mode,
+            ..SequentialPolicy::default()
+        };
+        SequentialJudge::new(policy, Color::Green, 50, 4)
+    }
+
+    /// The first minute at which the judge's verdict is not undecided, and that verdict.
+    fn first_decision(
+        j: &mut SequentialJudge,
+        minutes: impl Iterator<Item = RecordedMinute>,
+    ) -> (u32, JudgeVerdict) {
+        for (i, m) in minutes.enumerate() {
+            j.add(&m);
+            let v = j.verdict();
+            if v != JudgeVerdict::Undecided {
+                return (i as u32 + 1, v);
+            }
+        }
+        (u32::MAX, JudgeVerdict::Undecided)
+    }
+
+    /// Equal error rates and equal latency: both metrics pass within a few minutes (the latency sign
+    /// test needs about six: one bit a minute), the score is 100, nothing rolls back.
+    #[test]
+    fn a_healthy_new_color_passes_early() {
+        let mut j = judge(JudgeMode::Enforce);
+        let (at, verdict) = first_decision(&mut j, (1..=30).map(|t| minute(t, 1, 6, 80)));
+        assert_eq!(verdict, JudgeVerdict::Pass);
+        assert!(at <= 7, "{at}");
+        assert_eq!(j.score(), Some(100.0));
+        let classes: Vec<_> = j.metrics().iter().map(|m| m.class).collect();
+        assert_eq!(classes, [Classification::Pass, Classification::Pass]);
+        assert_eq!(j.rollback_report(), None);
+    }
+
+    /// Five times the stable 5xx rate: the critical metric is high within two minutes and the judge fails
+    /// on its report, whatever the mode bar `observe`.
+    #[test]
+    fn a_5xx_regression_fails_early_on_the_critical_metric() {
+        for mode in [JudgeMode::Enforce, JudgeMode::Pause] {
+            let mut j = judge(mode);
+            let (at, verdict) = first_decision(&mut j, (1..=30).map(|t| minute(t, 1, 30, 80)));
+            assert_eq!(
+                (verdict, at <= 2),
+                (JudgeVerdict::Fail, true),
+                "{mode:?} {at}"
+            );
+            let report = j.rollback_report().expect("rolls back");
+            assert_eq!(report.gate, SEQUENTIAL_GATE);
+            let effect = report.value.unwrap();
+            assert!((effect - 5.0).abs() < 1.5, "{effect}");
+        }
+        let mut j = judge(JudgeMode::Observe);
+        let (_, verdict) = first_decision(&mut j, (1..=30).map(|t| minute(t, 1, 30, 80)));
+        assert_eq!(verdict, JudgeVerdict::Fail);
+        assert_eq!(j.rollback_report(), None, "observe never rolls back");
+    }
+
+    /// 60 % slower (non-critical), errors equal: latency is high, the score 50 — marginal. Enforce rolls
+    /// back on the score; pause and observe do not roll back (pause stops the schedule instead).
+    #[test]
+    fn a_latency_regression_is_marginal() {
+        for (mode, rolls_back) in [
+            (JudgeMode::Enforce, true),
+            (JudgeMode::Pause, false),
+            (JudgeMode::Observe, false),
+        ] {
+            let mut j = judge(mode);
+            let mut verdicts = Vec::new();
+            for t in 1..=30 {
+                j.add(&minute(t, 1, 6, 128));
+                verdicts.push(j.verdict());
+            }
+            let at = verdicts
+                .iter()
+                .position(|v| *v == JudgeVerdict::Marginal)
+                .expect("marginal");
+            assert!(at < 12, "{mode:?}: marginal at minute {}", at + 1);
+            assert_eq!(j.score(), Some(50.0));
+            let latency = &j.metrics()[1];
+            assert_eq!(
+                (latency.gate.as_str(), latency.class),
+                (LATENCY_SEQUENTIAL_GATE, Classification::High)
+            );
+            let hl = latency.effect.unwrap();
+            assert!((hl - 1.6).abs() < 0.01, "{hl}");
+            assert_eq!(
+                j.rollback_report().map(|r| r.gate),
+                rolls_back.then(|| SCORE_GATE.to_string()),
+                "{mode:?}"
+            );
+        }
+    }
+
+    /// No requests, or requests without errors and without latency on the stable color: nothing is
+    /// compared, no score, no verdict, no rollback; the reports say `no-data`.
+    #[test]
+    fn no_data_decides_nothing() {
+        let mut j = judge(JudgeMode::Enforce);
+        for t in 1..=60 {
+            let mut m = minute(t, 1, 0, 80);
+            m.metrics = PerColor::from_fn(|_| Metrics::default());
+            j.add(&m);
+        }
+        assert_eq!(j.verdict(), JudgeVerdict::Undecided);
+        assert_eq!(j.score(), None);
+        let reports = j.reports();
+        assert_eq!(reports.len(), 2, "one per metric, no score: {reports:?}");
+        assert!(reports.iter().all(|r| r.detail.starts_with("no-data")));
+        assert_eq!(j.rollback_report(), None);
+    }
+
+    /// A regression that appears at a later split is judged on that split's minutes: after 20 healthy
+    /// minutes at the first split, five times the errors at the second is caught as fast as at the start
+    /// (the regression test's component that starts with the split), not diluted by the healthy minutes.
+    #[test]
+    fn a_regression_at_a_later_split_is_not_diluted() {
+        let mut j = judge(JudgeMode::Enforce);
+        // Latency off: the first split's minutes would conclude its pass (which does not matter here).
+        for t in 1..=20 {
+            j.add(&minute(t, 1, 6, 80));
+        }
+        assert_eq!(j.verdict(), JudgeVerdict::Pass);
+        let (at, verdict) = first_decision(&mut j, (21..=40).map(|t| minute(t, 21, 30, 80)));
+        assert_eq!(verdict, JudgeVerdict::Fail);
+        assert!(at <= 3, "caught {at} minutes into the split");
+    }
+}
+
+/// The judge's `pause` mode in a deployment: a marginal score (green 3 × slower than blue — under the
+/// latency thresholds' 2 × stable + 100 ms — with equal errors) stops the schedule, traffic kept, and
+/// waits for a person: approved, the deployment goes on and is promoted; rejected, it rolls back; nobody
+/// answering, it rolls back when the pause times out. In `enforce` mode the same release rolls back on
+/// the score.
+mod pause {
+    use bluegreen_core::gate::{JudgeMode, SCORE_GATE, SequentialPolicy};
+    use bluegreen_core::*;
+    use bluegreen_testkit::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn slow_green() -> WorldConfig {
+        let mut c = WorldConfig::default();
+        c.scripts.green = Script::default().at(
+            Duration::ZERO,
+            Change::LatencyAvg(Duration::from_millis(240)),
+        );
+        c
+    }
+
+    fn plan(mode: JudgeMode) -> Plan {
+        let strategy = Strategy::Gradual {
+            steps: vec![25, 50, 100],
+            bake: Duration::from_secs(900),
+        };
+        let mut p = Plan::new("poc/poc-web", strategy.compile().unwrap());
+        p.gates.sequential = Some(SequentialPolicy {
+            mode,
+            pause_timeout: Duration::from_secs(1800),
+            ..SequentialPolicy::default()
+        });
+        p
+    }
+
+    fn paused(h: &Harness) -> Vec<usize> {
+        h.events
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::JudgePaused { index, report } => {
+                    assert_eq!(report.gate, SCORE_GATE);
+                    Some(*index)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn approved_it_goes_on_and_is_promoted() {
+        let h = Harness::new(slow_green());
+        let clock = h.clock();
+        let h = h.with_approval(Arc::new(ScriptedApproval::approve_after(
+            clock,
+            Duration::from_secs(120),
+        )));
+        let o = h.run("p1", plan(JudgeMode::Pause)).unwrap();
+        assert!(matches!(o, Outcome::Promoted { .. }), "{o}");
+        assert_eq!(paused(&h), [1], "paused once, in the first bake");
+    }
+
+    #[test]
+    fn rejected_it_rolls_back() {
+        let h = Harness::new(slow_green());
+        let clock = h.clock();
+        let h = h.with_approval(Arc::new(ScriptedApproval::after(
+            clock,
+            Duration::from_secs(60),
+            ApprovalDecision::Rejected {
+                by: "oncall".into(),
+                reason: None,
+            },
+        )));
+        let o = h.run("p2", plan(JudgeMode::Pause)).unwrap();
+        let Outcome::RolledBack { reason, .. } = &o else {
+            panic!("{o}")
+        };
+        assert!(
+            matches!(reason, RollbackReason::ApprovalRejected { .. }),
+            "{reason}"
+        );
+        assert_eq!(paused(&h), [1]);
+    }
+
+    #[test]
+    fn unanswered_it_rolls_back_at_the_pause_timeout() {
+        let h = Harness::new(slow_green());
+        let clock = h.clock();
+        let h = h.with_approval(Arc::new(ScriptedApproval::never(clock)));
+        let o = h.run("p3", plan(JudgeMode::Pause)).unwrap();
+        let Outcome::RolledBack { reason, .. } = &o else {
+            panic!("{o}")
+        };
+        assert!(
+            matches!(reason, RollbackReason::ApprovalTimedOut { after } if *after == Duration::from_secs(1800)),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn enforced_it_rolls_back_on_the_score() {
+        let h = Harness::new(slow_green());
+        let o = h.run("p4", plan(JudgeMode::Enforce)).unwrap();
+        let Outcome::RolledBack { reason, .. } = &o else {
+            panic!("{o}")
+        };
+        assert!(
+            matches!(reason, RollbackReason::Gate { report, .. } if report.gate == SCORE_GATE),
+            "{reason}"
+        );
+        assert!(paused(&h).is_empty());
+        let observed = Harness::new(slow_green());
+        let o = observed.run("p5", plan(JudgeMode::Observe)).unwrap();
+        assert!(matches!(o, Outcome::Promoted { .. }), "observe: {o}");
+    }
+}
