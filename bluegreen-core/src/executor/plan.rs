@@ -334,12 +334,18 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// A plan with default gates and policies, no capacity management.
+    /// A plan with default gates and policies, no capacity management. A schedule that splits traffic
+    /// between both colors (gradual, canary, linear) gets the sequential judge with its defaults
+    /// ([`GatePolicy::sequential`]); one that switches at once has no stable traffic to compare with.
     pub fn new(application: impl Into<String>, schedule: Schedule) -> Self {
+        let mut gates = GatePolicy::default();
+        if schedule.shares_traffic() {
+            gates.sequential = Some(crate::gate::SequentialPolicy::default());
+        }
         Plan {
             application: application.into(),
             schedule,
-            gates: GatePolicy::default(),
+            gates,
             capacity: None,
             on_cancel: CancelPolicy::default(),
             verify: VerifyPolicy::default(),

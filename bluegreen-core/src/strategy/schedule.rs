@@ -351,6 +351,14 @@ impl From<Schedule> for RawSchedule {
 }
 
 impl Schedule {
+    /// Whether some step sends traffic to both colors (a share below 100 % that a bake or an approval
+    /// holds): what the sequential judge compares.
+    pub fn shares_traffic(&self) -> bool {
+        self.steps()
+            .iter()
+            .any(|s| matches!(s, Step::SetWeight { percent } if *percent < Share::ALL))
+    }
+
     /// Validates `steps` into a schedule, or says which step is wrong and why.
     pub fn new(steps: Vec<Step>) -> Result<Self, ScheduleError> {
         if steps.is_empty() {

@@ -36,13 +36,28 @@ pub struct GatesSection {
     pub publication_timeout: Option<String>,
     /// How far past its planned length a bake may run while minutes are awaited.
     pub max_extension: Option<String>,
-    /// Turns on the sequential 5xx comparison with the stable color (`5xx-sequential`): a conclusive
-    /// regression rolls back, conclusive evidence of none ends a bake early.
+    /// The sequential judge (5xx and latency against the stable color): on by default for strategies that
+    /// split traffic (gradual, canary, linear), off for immediate; `false` turns it off, `true` on.
     pub sequential: Option<bool>,
-    /// The sequential comparison's allowed increase of the 5xx rate over stable's, as a fraction (0.2).
+    /// The judge's allowed increase of the 5xx rate over stable's, as a fraction (0.2).
     pub allowed_increase: Option<f64>,
-    /// The sequential comparison's false-rollback rate under continuous monitoring (0.01).
+    /// The judge's false-rollback rate under continuous monitoring, per deployment (0.01).
     pub alpha: Option<f64>,
+    /// The judge's mode: `enforce`, `pause` or `observe`.
+    pub judge_mode: Option<bluegreen_core::gate::JudgeMode>,
+    /// The judge's allowed increase of the average latency over stable's, as a fraction (0.2); a negative
+    /// value is refused, and `compare_latency = false` leaves latency to the thresholds.
+    pub allowed_latency_increase: Option<f64>,
+    /// Whether the judge compares latency (true).
+    pub compare_latency: Option<bool>,
+    /// Whether a conclusive latency regression fails the judge whatever the score (false).
+    pub latency_critical: Option<bool>,
+    /// The score at or above which the judge passes (75).
+    pub pass_score: Option<f64>,
+    /// The score below which it fails (50).
+    pub marginal_score: Option<f64>,
+    /// How long a `pause` waits for a person (1h).
+    pub pause_timeout: Option<String>,
     /// The checks' own keys, read by the core.
     pub checks: CheckSettings,
 }
@@ -65,6 +80,26 @@ pub const POLICY_KEYS: &[&str] = &[
     "sequential",
     "allowed_increase",
     "alpha",
+    "judge_mode",
+    "compare_latency",
+    "allowed_latency_increase",
+    "latency_critical",
+    "pass_score",
+    "marginal_score",
+    "pause_timeout",
+];
+
+/// The keys that set the sequential judge: refused with `sequential = false`.
+const JUDGE_KEYS: &[&str] = &[
+    "allowed_increase",
+    "alpha",
+    "judge_mode",
+    "compare_latency",
+    "allowed_latency_increase",
+    "latency_critical",
+    "pass_score",
+    "marginal_score",
+    "pause_timeout",
 ];
 
 impl GatesSection {
@@ -125,6 +160,15 @@ impl<'de> Deserialize<'de> for GatesSection {
                         "sequential" => out.sequential = Some(m.next_value()?),
                         "allowed_increase" => out.allowed_increase = Some(m.next_value()?),
                         "alpha" => out.alpha = Some(m.next_value()?),
+                        "judge_mode" => out.judge_mode = Some(m.next_value()?),
+                        "compare_latency" => out.compare_latency = Some(m.next_value()?),
+                        "allowed_latency_increase" => {
+                            out.allowed_latency_increase = Some(m.next_value()?)
+                        }
+                        "latency_critical" => out.latency_critical = Some(m.next_value()?),
+                        "pass_score" => out.pass_score = Some(m.next_value()?),
+                        "marginal_score" => out.marginal_score = Some(m.next_value()?),
+                        "pause_timeout" => out.pause_timeout = Some(m.next_value()?),
                         check => m.next_value_seed(CheckValue {
                             settings: &mut out.checks,
                             key: check,
@@ -140,6 +184,114 @@ impl<'de> Deserialize<'de> for GatesSection {
 }
 
 impl GatesSection {
+    /// The sequential judge's policy: the defaults with every judge key applied; `None` with
+    /// `sequential = false` (a judge key beside it is refused). Whether a plan keeps it depends on its
+    /// strategy ([`GatesSection::judges`]).
+    fn judge(&self) -> Result<Option<bluegreen_core::gate::SequentialPolicy>, SettingsError> {
+        if self.sequential == Some(false) {
+            let set: Vec<&str> = JUDGE_KEYS
+                .iter()
+                .copied()
+                .filter(|k| self.has_judge_key(k))
+                .collect();
+            if let Some(first) = set.first() {
+                return Err(SettingsError::new(format!(
+                    "gates.{first} sets the sequential judge, which gates.sequential = false turns off"
+                )));
+            }
+            return Ok(None);
+        }
+        let mut s = bluegreen_core::gate::SequentialPolicy::default();
+        let fraction = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(SettingsError::new(format!(
+                    "gates.{key} {v}: a fraction of 0 or more (0.2: up to 1.2 × stable)"
+                )))
+            }
+        };
+        if let Some(v) = self.allowed_increase {
+            s.allowed_increase = fraction("allowed_increase", v)?;
+        }
+        if let Some(v) = self.alpha {
+            if !(v > 0.0 && v <= 0.5) {
+                return Err(SettingsError::new(format!(
+                    "gates.alpha {v}: a probability above 0 and at most 0.5 (0.01: 1 %)"
+                )));
+            }
+            s.alpha = v;
+        }
+        if let Some(m) = self.judge_mode {
+            s.mode = m;
+        }
+        if let Some(l) = s.latency.as_mut() {
+            if let Some(v) = self.allowed_latency_increase {
+                l.allowed_increase = fraction("allowed_latency_increase", v)?;
+            }
+            if let Some(v) = self.latency_critical {
+                l.critical = v;
+            }
+        }
+        if self.compare_latency == Some(false) {
+            if let Some(k) = ["allowed_latency_increase", "latency_critical"]
+                .into_iter()
+                .find(|k| self.has_judge_key(k))
+            {
+                return Err(SettingsError::new(format!(
+                    "gates.{k} sets the judge's latency comparison, which gates.compare_latency = false turns off"
+                )));
+            }
+            s.latency = None;
+        }
+        let score = |key: &str, v: f64| {
+            if (0.0..=100.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(SettingsError::new(format!(
+                    "gates.{key} {v}: a score from 0 to 100"
+                )))
+            }
+        };
+        if let Some(v) = self.pass_score {
+            s.pass_score = score("pass_score", v)?;
+        }
+        if let Some(v) = self.marginal_score {
+            s.marginal_score = score("marginal_score", v)?;
+        }
+        if s.marginal_score > s.pass_score {
+            return Err(SettingsError::new(format!(
+                "gates.marginal_score {}: above gates.pass_score {} (marginal is the band below the pass score)",
+                s.marginal_score, s.pass_score
+            )));
+        }
+        if let Some(v) = &self.pause_timeout {
+            s.pause_timeout = duration("gates.pause_timeout", v)?;
+        }
+        Ok(Some(s))
+    }
+
+    fn has_judge_key(&self, key: &str) -> bool {
+        match key {
+            "allowed_increase" => self.allowed_increase.is_some(),
+            "alpha" => self.alpha.is_some(),
+            "judge_mode" => self.judge_mode.is_some(),
+            "compare_latency" => self.compare_latency.is_some(),
+            "allowed_latency_increase" => self.allowed_latency_increase.is_some(),
+            "latency_critical" => self.latency_critical.is_some(),
+            "pass_score" => self.pass_score.is_some(),
+            "marginal_score" => self.marginal_score.is_some(),
+            "pause_timeout" => self.pause_timeout.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether a plan of `schedule` keeps the judge: `sequential = true`, or unset and the schedule splits
+    /// traffic between both colors.
+    pub fn judges(&self, schedule: &bluegreen_core::Schedule) -> bool {
+        self.sequential.unwrap_or_else(|| schedule.shares_traffic())
+    }
+
     /// The gate policy: the defaults with every key that is set applied. Without `p99` (the provider does
     /// not fetch the p99 statistic) there is no p99 gate: it could never have data.
     pub fn policy(&self, p99: bool) -> Result<GatePolicy, SettingsError> {
@@ -180,34 +332,7 @@ impl GatesSection {
         if let Some(v) = &self.max_extension {
             p.max_extension = duration("gates.max_extension", v)?;
         }
-        match self.sequential {
-            Some(true) => {
-                let mut s = bluegreen_core::gate::SequentialPolicy::default();
-                if let Some(v) = self.allowed_increase {
-                    if !(v.is_finite() && v >= 0.0) {
-                        return Err(SettingsError::new(format!(
-                            "gates.allowed_increase {v}: a fraction of 0 or more (0.2: up to 1.2 × stable)"
-                        )));
-                    }
-                    s.allowed_increase = v;
-                }
-                if let Some(v) = self.alpha {
-                    if !(v > 0.0 && v <= 0.5) {
-                        return Err(SettingsError::new(format!(
-                            "gates.alpha {v}: a probability above 0 and at most 0.5 (0.01: 1 %)"
-                        )));
-                    }
-                    s.alpha = v;
-                }
-                p.sequential = Some(s);
-            }
-            _ if self.allowed_increase.is_some() || self.alpha.is_some() => {
-                return Err(SettingsError::new(
-                    "gates.allowed_increase and gates.alpha set the sequential comparison: set gates.sequential = true too",
-                ));
-            }
-            _ => {}
-        }
+        p.sequential = self.judge()?;
         // The core names the key alone; this is its section.
         self.checks
             .apply(&mut p.bake)

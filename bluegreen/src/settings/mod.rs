@@ -695,6 +695,9 @@ impl Settings {
             .map_err(SettingsError::new)?;
         let mut plan = Plan::new(self.naming()?.application_key(), schedule);
         plan.gates = self.gates.policy(self.fetches_p99())?;
+        if !self.gates.judges(&plan.schedule) {
+            plan.gates.sequential = None;
+        }
         plan.on_cancel = f.on_cancel.unwrap_or_default();
         if kind.or(f.kind).unwrap_or_default() == DeployType::Full {
             let mut c = CapacityPolicy::default();
@@ -922,35 +925,83 @@ mod tests {
         );
     }
 
-    /// Issue 23: `sequential = true` turns the sequential comparison on with its keys; its keys without it,
-    /// or out of range, are refused naming the key.
+    /// Issue 23: the sequential judge is on by default where traffic is split (gradual, canary, linear),
+    /// off for immediate; `sequential = false` turns it off (and refuses its keys beside it), `true` on;
+    /// its keys out of range are refused naming the key.
     #[test]
-    fn the_sequential_comparison_is_on_only_when_asked_for() {
-        let gates = |text: &str| {
-            Settings::from_toml(&format!("[gates]\n{text}"))
-                .unwrap()
-                .gates
-        };
-        assert_eq!(gates("").policy(false).unwrap().sequential, None);
-        let on = gates("sequential = true\nallowed_increase = 0.5\nalpha = 0.05\n")
-            .policy(false)
+    fn the_sequential_judge_is_the_default_where_traffic_is_split() {
+        use bluegreen_core::gate::JudgeMode;
+        let settings = |text: &str| Settings::from_toml(text).unwrap();
+        let judged = |text: &str, strategy: &str| {
+            settings(&format!(
+                "environment = \"poc\"\napplication = \"web\"\n[deploy]\nstrategy = \"{strategy}\"\n[gates]\n{text}"
+            ))
+            .plan(StrategySettings::default(), None)
             .unwrap()
+            .gates
             .sequential
-            .unwrap();
+        };
+        for strategy in ["gradual", "canary", "linear"] {
+            assert_eq!(
+                judged("", strategy),
+                Some(bluegreen_core::gate::SequentialPolicy::default()),
+                "{strategy}"
+            );
+            assert_eq!(judged("sequential = false\n", strategy), None, "{strategy}");
+        }
+        assert_eq!(judged("", "immediate"), None);
+        assert!(judged("sequential = true\n", "immediate").is_some());
+        let gates = |text: &str| settings(&format!("[gates]\n{text}")).gates;
+        let on = gates(
+            "allowed_increase = 0.5\nalpha = 0.05\njudge_mode = \"pause\"\nallowed_latency_increase = 0.3\nlatency_critical = true\npass_score = 90\nmarginal_score = 60\npause_timeout = \"20m\"\n",
+        )
+        .policy(false)
+        .unwrap()
+        .sequential
+        .unwrap();
         assert_eq!((on.allowed_increase, on.alpha), (0.5, 0.05));
-        assert_eq!(
-            gates("alpha = 0.05\n")
-                .policy(false)
-                .unwrap_err()
-                .to_string(),
-            "gates.allowed_increase and gates.alpha set the sequential comparison: set gates.sequential = true too"
-        );
-        assert_eq!(
-            gates("sequential = true\nalpha = 0.9\n")
-                .policy(false)
-                .unwrap_err()
-                .to_string(),
-            "gates.alpha 0.9: a probability above 0 and at most 0.5 (0.01: 1 %)"
+        assert_eq!(on.mode, JudgeMode::Pause);
+        let latency = on.latency.unwrap();
+        assert_eq!((latency.allowed_increase, latency.critical), (0.3, true));
+        assert_eq!((on.pass_score, on.marginal_score), (90.0, 60.0));
+        assert_eq!(on.pause_timeout, std::time::Duration::from_secs(1200));
+        let off = gates("compare_latency = false\n").policy(false).unwrap();
+        assert_eq!(off.sequential.unwrap().latency, None);
+        for (text, error) in [
+            (
+                "sequential = false\nalpha = 0.05\n",
+                "gates.alpha sets the sequential judge, which gates.sequential = false turns off",
+            ),
+            (
+                "alpha = 0.9\n",
+                "gates.alpha 0.9: a probability above 0 and at most 0.5 (0.01: 1 %)",
+            ),
+            (
+                "compare_latency = false\nlatency_critical = true\n",
+                "gates.latency_critical sets the judge's latency comparison, which gates.compare_latency = false turns off",
+            ),
+            (
+                "pass_score = 120\n",
+                "gates.pass_score 120: a score from 0 to 100",
+            ),
+            (
+                "pass_score = 40\n",
+                "gates.marginal_score 50: above gates.pass_score 40 (marginal is the band below the pass score)",
+            ),
+            (
+                "allowed_latency_increase = -1\n",
+                "gates.allowed_latency_increase -1: a fraction of 0 or more (0.2: up to 1.2 × stable)",
+            ),
+        ] {
+            assert_eq!(
+                gates(text).policy(false).unwrap_err().to_string(),
+                error,
+                "{text}"
+            );
+        }
+        assert!(
+            Settings::from_toml("[gates]\njudge_mode = \"sometimes\"\n").is_err(),
+            "a bad mode is refused when the file is read"
         );
     }
 
