@@ -600,6 +600,10 @@ pub fn describe(event: &Event, start: Timestamp, schedule: Option<&Schedule>) ->
             },
             None => "approval timed out: promoting".into(),
         },
+        Event::JudgePaused { report, .. } => format!(
+            "PAUSED by the sequential judge ({}): `bluegreen promote` goes on, `bluegreen abort` rolls back",
+            report.detail
+        ),
         Event::RollbackStarted { reason, .. } => format!("ROLLING BACK: {reason}"),
         Event::RolledBack { split } => format!("rolled back: {split}"),
         // A manual shift ends where the person asked, not at a promotion.

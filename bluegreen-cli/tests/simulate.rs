@@ -19,12 +19,15 @@ fn a_healthy_gradual_deployment_is_promoted() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     // Seed 1 of the testkit's realistic world: each 3-minute bake lasts until CloudWatch has published its
-    // minutes (1 to 4.5 minutes after each closes), so the steps come at 0:00, 5:00, 9:50, 13:10, 17:50.
+    // minutes (1 to 4.5 minutes after each closes), so the steps come at 0:00, 5:00, 9:50; by then the
+    // sequential judge has conclusive evidence of no regression (both metrics pass), and the 50 % and 75 %
+    // bakes end once their first minute is judged: 13:10, 16:40 (with fixed bakes: 13:10, 17:50, promoted
+    // at 21:30).
     for line in [
         "  0:00  split verified: blue 90% / green 10%",
         "  5:00  split verified: blue 75% / green 25%",
-        " 17:50  split verified: blue 0% / green 100%",
-        " 21:30  result: promoted",
+        " 16:40  split verified: blue 0% / green 100%",
+        " 20:50  result: promoted",
         "CloudWatch minutes judged",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");

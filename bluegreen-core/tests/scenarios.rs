@@ -16,6 +16,15 @@ fn plan(strategy: Strategy) -> Plan {
     Plan::new(APP, strategy.compile().expect("valid strategy"))
 }
 
+/// The plan with the threshold gates alone: for the tests that pin the thresholds' own timing and limits
+/// (the sequential judge, on by default where traffic is split, ends bakes early and decides on its own
+/// evidence: `tests/sequential.rs`).
+fn thresholds_only(strategy: Strategy) -> Plan {
+    let mut p = plan(strategy);
+    p.gates.sequential = None;
+    p
+}
+
 fn green_script(script: Script) -> WorldConfig {
     let mut c = WorldConfig::default();
     c.scripts.green = script;
@@ -141,7 +150,7 @@ fn assert_judged_minutes_are_complete_and_post_shift(h: &Harness) {
 #[test]
 fn gradual_happy_path_moves_at_each_bake_boundary() {
     let h = Harness::new(WorldConfig::default());
-    let outcome = h.run("d1", plan(Strategy::gradual())).unwrap();
+    let outcome = h.run("d1", thresholds_only(Strategy::gradual())).unwrap();
     assert_eq!(
         outcome,
         Outcome::Promoted {
@@ -413,6 +422,9 @@ fn observe_mode_records_failures_and_never_rolls_back() {
     for g in &mut p.gates.bake {
         g.mode = GateMode::Observe;
     }
+    if let Some(judge) = p.gates.sequential.as_mut() {
+        judge.mode = gate::JudgeMode::Observe;
+    }
     let outcome = h.run("d1", p).unwrap();
     assert_eq!(outcome.kind(), "promoted");
     // Every minute judged from 4:00 on (green at 20 % 5xx) failed, and none before; each was recorded.
@@ -438,7 +450,8 @@ fn consecutive_failure_limit_tolerates_isolated_failures() {
         .at(secs(65), Change::ErrorRate(0.5))
         .at(secs(70), Change::ErrorRate(0.001));
     let h = Harness::new(green_script(script));
-    let mut p = plan(Strategy::gradual());
+    // The judge takes a burst on the new color alone as evidence, whatever the limits: thresholds only.
+    let mut p = thresholds_only(Strategy::gradual());
     p.gates.window = Some(secs(10));
     p.gates.limits.failures = 3;
     p.gates.limits.consecutive_failures = 2;
@@ -816,7 +829,7 @@ fn capacity_world() -> WorldConfig {
 #[test]
 fn capacity_comes_up_before_traffic_and_the_old_color_goes_after() {
     let h = Harness::new(capacity_world()).with_capacity();
-    let mut p = plan(Strategy::gradual());
+    let mut p = thresholds_only(Strategy::gradual());
     p.capacity = Some(CapacityPolicy::default());
     let outcome = h.run("d1", p).unwrap();
     assert_eq!(

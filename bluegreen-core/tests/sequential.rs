@@ -179,9 +179,8 @@ mod in_bakes {
 
     fn plan(sequential: bool) -> Plan {
         let mut p = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
-        if sequential {
-            p.gates.sequential = Some(SequentialPolicy::default());
-        }
+        // The judge is the default for gradual: the thresholds alone are the other side.
+        p.gates.sequential = sequential.then(SequentialPolicy::default);
         p
     }
 

@@ -10,8 +10,10 @@
 //!    (p50 / p95 / max), per trigger and publication profile;
 //! 3. a low-traffic application (1 request/s, 10 % canary) with the defaults and with the configuration
 //!    `docs/gates.md` recommends;
-//! 4. the threshold gates and the sequential 5xx comparison side by side at 1, 10, 100 and 1,000 requests/s:
-//!    healthy releases rolled back, their length, regressions of 1.5, 2 and 5 × the stable rate caught.
+//! 4. the threshold gates and the sequential judge side by side, for gradual and canaries of 10 % and 1 %,
+//!    at 1, 10, 100 and 1,000 requests/s: healthy releases rolled back (3,000 seeds: a 95 % bound of
+//!    0.1 % when none is), their length, regressions of the 5xx rate (1.5, 2, 5 × stable) and of latency
+//!    (+20, +50, +100 %) caught and when; then healthy releases on the slow and instant profiles.
 
 use bluegreen_core::gate::{Check, ErrorRate, NoDataPolicy, Verdict};
 use bluegreen_core::{
@@ -278,78 +280,179 @@ fn low_traffic_gates() -> GatePolicy {
     g
 }
 
-/// One release of the default gradual strategy at `rate` requests a second, green answering `ratio` times
-/// blue's 0.1 % 5xx from the start; the thresholds alone, or with the sequential comparison.
-fn side_by_side_run(seed: u64, rate: f64, ratio: f64, sequential: bool) -> (bool, u64) {
-    let mut config = world(seed, Publication::default());
+/// The strategies compared in section 4: the default gradual, and canaries of 1 % and 10 % (3 min bake,
+/// approved at once, 3 min after the switch).
+fn side_strategies() -> Vec<(&'static str, Strategy)> {
+    let canary = |percent| Strategy::Canary {
+        percent: bluegreen_core::Share::percent(percent),
+        bake: secs(180),
+        approval_timeout: None,
+        on_timeout: bluegreen_core::TimeoutAction::Rollback,
+    };
+    vec![
+        ("gradual", Strategy::gradual()),
+        ("canary 10 %", canary(10)),
+        ("canary 1 %", canary(1)),
+    ]
+}
+
+/// What green does differently from blue (0.1 % 5xx, 80 ms) from the start.
+#[derive(Debug, Clone, Copy)]
+enum Regression {
+    None,
+    Errors(f64),
+    Latency(f64),
+}
+
+/// One release at `rate` requests a second with `regression`; the thresholds alone (`judge` false) or with
+/// the sequential judge (the default). Whether it was rolled back, and how long it ran.
+fn side_by_side_run(
+    seed: u64,
+    publication: Publication,
+    rate: f64,
+    strategy: &Strategy,
+    regression: Regression,
+    judge: bool,
+) -> (bool, u64) {
+    let mut config = world(seed, publication);
     config.request_rate = rate;
     config.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001));
-    config.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001 * ratio));
+    config.scripts.green = match regression {
+        Regression::None => Script::default().at(Duration::ZERO, Change::ErrorRate(0.001)),
+        Regression::Errors(x) => Script::default().at(Duration::ZERO, Change::ErrorRate(0.001 * x)),
+        Regression::Latency(x) => Script::default()
+            .at(Duration::ZERO, Change::ErrorRate(0.001))
+            .at(
+                Duration::ZERO,
+                Change::LatencyAvg(Duration::from_secs_f64(0.080 * x)),
+            ),
+    };
     let h = Harness::new(config);
-    let mut p = plan(Strategy::gradual());
-    if sequential {
-        p.gates.sequential = Some(bluegreen_core::gate::SequentialPolicy::default());
+    let clock = h.clock();
+    let h = h.with_approval(Arc::new(
+        ScriptedApproval::approve_after(clock, Duration::ZERO).steps_only(),
+    ));
+    let mut p = plan(strategy.clone());
+    if !judge {
+        p.gates.sequential = None;
     }
     let outcome = h.run("d1", p).expect("runs");
     (outcome.kind() == "rolled-back", h.elapsed().as_secs())
 }
 
-/// Issue 23: the threshold gates and the sequential comparison side by side, per traffic level: healthy
-/// releases rolled back (with a 95 % upper bound) and their length; regressions of 1.5, 2 and 5 × the stable
-/// 5xx rate (all under the thresholds' 2 × stable + 1 %) caught, and when.
-fn side_by_side(seeds: u64) {
+/// A 95 % upper bound on a rate of `k` events in `n`: the rule of three for none, Wilson's otherwise.
+fn upper_bound(k: u64, n: u64) -> f64 {
+    if k == 0 {
+        return 3.0 / n as f64;
+    }
+    let (p, n, z) = (k as f64 / n as f64, n as f64, 1.96f64);
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (centre + spread) / (1.0 + z * z / n)
+}
+
+/// Issue 23: the threshold gates and the sequential judge side by side, per strategy and traffic level, on
+/// the default publication profile: healthy releases rolled back (with a 95 % upper bound) and their
+/// length; regressions of the 5xx rate (1.5, 2, 5 ×) and of latency (+20, +50, +100 %) caught, and the
+/// median time to the rollback. Then healthy releases on the slow and instant profiles. Prints markdown
+/// table rows.
+fn side_by_side(seeds: u64, regression_seeds: u64) {
     println!();
     println!(
-        "## 4. Thresholds vs the sequential 5xx comparison (gradual, stable at 0.1 % 5xx, default publication)"
+        "## 4. Thresholds vs the sequential judge (stable 0.1 % 5xx, 80 ms; {seeds} healthy seeds, {regression_seeds} per regression)"
     );
-    for rate in [1.0, 10.0, 100.0, 1000.0] {
-        for sequential in [false, true] {
-            let judge = if sequential {
-                "sequential"
-            } else {
-                "thresholds"
-            };
-            let t = Instant::now();
-            let mut false_rollbacks = 0;
-            let mut lengths = Vec::new();
-            for seed in 0..seeds {
-                let (rolled_back, secs) = side_by_side_run(seed, rate, 1.0, sequential);
-                false_rollbacks += u64::from(rolled_back);
-                lengths.push(secs);
-            }
-            lengths.sort_unstable();
-            // The rule of three (no event) or a normal bound: a 95 % upper bound on the rate.
-            let p = false_rollbacks as f64 / seeds as f64;
-            let upper = if false_rollbacks == 0 {
-                3.0 / seeds as f64
-            } else {
-                p + 1.96 * (p * (1.0 - p) / seeds as f64).sqrt()
-            };
-            let mut caught = Vec::new();
-            for ratio in [1.5, 2.0, 5.0] {
-                let mut n = 0;
-                let mut when = Vec::new();
-                for seed in 0..seeds.min(200) {
-                    let (rolled_back, secs) = side_by_side_run(seed, rate, ratio, sequential);
-                    if rolled_back {
-                        n += 1;
-                        when.push(secs);
-                    }
+    println!();
+    println!(
+        "| strategy | traffic | judge | healthy rolled back (95 % bound) | healthy length p50 | 5xx 1.5 × | 2 × | 5 × | latency +20 % | +50 % | +100 % |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let regressions = [
+        Regression::Errors(1.5),
+        Regression::Errors(2.0),
+        Regression::Errors(5.0),
+        Regression::Latency(1.2),
+        Regression::Latency(1.5),
+        Regression::Latency(2.0),
+    ];
+    let default = Publication::default();
+    for (name, strategy) in side_strategies() {
+        for rate in [1.0, 10.0, 100.0, 1000.0] {
+            for judge in [false, true] {
+                let t = Instant::now();
+                let mut false_rollbacks = 0;
+                let mut lengths = Vec::new();
+                for seed in 0..seeds {
+                    let (rolled_back, secs) =
+                        side_by_side_run(seed, default, rate, &strategy, Regression::None, judge);
+                    false_rollbacks += u64::from(rolled_back);
+                    lengths.push(secs);
                 }
-                when.sort_unstable();
-                caught.push(format!(
-                    "{ratio}×: {n}/{} caught, p50 {} s",
-                    seeds.min(200),
-                    percentile(&when, 0.5)
-                ));
+                lengths.sort_unstable();
+                let mut caught = Vec::new();
+                for regression in regressions {
+                    let mut when = Vec::new();
+                    for seed in 0..regression_seeds {
+                        let (rolled_back, secs) =
+                            side_by_side_run(seed, default, rate, &strategy, regression, judge);
+                        if rolled_back {
+                            when.push(secs);
+                        }
+                    }
+                    when.sort_unstable();
+                    caught.push(if when.is_empty() {
+                        "0".to_string()
+                    } else {
+                        format!(
+                            "{} % ({:.1} min)",
+                            when.len() as u64 * 100 / regression_seeds,
+                            percentile(&when, 0.5) as f64 / 60.0
+                        )
+                    });
+                }
+                println!(
+                    "| {name} | {rate} req/s | {} | {false_rollbacks} / {seeds} (≤ {:.2} %) | {:.1} min | {} |",
+                    if judge { "**judge**" } else { "thresholds" },
+                    upper_bound(false_rollbacks, seeds) * 100.0,
+                    percentile(&lengths, 0.5) as f64 / 60.0,
+                    caught.join(" | ")
+                );
+                eprintln!(
+                    "  ({name}, {rate} req/s, judge {judge}: {:.1} s wall)",
+                    t.elapsed().as_secs_f64()
+                );
             }
-            println!(
-                "- {rate} req/s, {judge}: healthy rolled back {false_rollbacks}/{seeds} (≤ {:.2} % at 95 %), length p50 {} s; {} ({:.1} s wall)",
-                upper * 100.0,
-                percentile(&lengths, 0.5),
-                caught.join("; "),
-                t.elapsed().as_secs_f64()
-            );
+        }
+    }
+    println!();
+    println!(
+        "Healthy releases on the other publication profiles (gradual and canary 10 %, 100 req/s):"
+    );
+    println!();
+    for (profile, publication) in profiles().into_iter().skip(1) {
+        for (name, strategy) in side_strategies().into_iter().take(2) {
+            for judge in [false, true] {
+                let mut false_rollbacks = 0;
+                let mut lengths = Vec::new();
+                for seed in 0..seeds {
+                    let (rolled_back, secs) = side_by_side_run(
+                        seed,
+                        publication,
+                        100.0,
+                        &strategy,
+                        Regression::None,
+                        judge,
+                    );
+                    false_rollbacks += u64::from(rolled_back);
+                    lengths.push(secs);
+                }
+                lengths.sort_unstable();
+                println!(
+                    "- {profile}, {name}, {}: {false_rollbacks} / {seeds} rolled back (≤ {:.2} %), length p50 {:.1} min",
+                    if judge { "judge" } else { "thresholds" },
+                    upper_bound(false_rollbacks, seeds) * 100.0,
+                    percentile(&lengths, 0.5) as f64 / 60.0
+                );
+            }
         }
     }
 }
@@ -368,7 +471,10 @@ fn main() {
         breaches(seeds.map_or(50, |s: u64| s.min(50)));
         low_traffic();
     }
-    side_by_side(seeds.unwrap_or(1000));
+    side_by_side(
+        seeds.unwrap_or(3000),
+        seeds.map_or(200, |s: u64| s.min(200)),
+    );
     println!();
     println!("({:.1} s wall in all)", t.elapsed().as_secs_f64());
 }

@@ -66,10 +66,7 @@ pub(crate) async fn show_plan(
         human.push_str(&format!("  {g}\n"));
     }
     if let Some(s) = &plan.gates.sequential {
-        human.push_str(&format!(
-            "  5xx-sequential: the new color's 5xx against stable's, minute by minute: allowed_increase {}, alpha {} (a conclusive regression rolls back; conclusive evidence of none ends a bake early)\n",
-            s.allowed_increase, s.alpha
-        ));
+        human.push_str(&format!("  {}\n", describe_judge(s)));
     }
     let g = &plan.gates;
     let d = |d: Duration| humantime::format_duration(d).to_string();
@@ -85,6 +82,9 @@ pub(crate) async fn show_plan(
         d(g.publication_timeout),
         d(g.max_extension)
     ));
+    if let Some(line) = bake_lengths(plan) {
+        human.push_str(&format!("\n{line}"));
+    }
     let warnings = plan.timing_warnings(TYPICAL_PUBLICATION_DELAY);
     if let Some(first) = warnings.first() {
         // Steps as a person counts them everywhere else (`step 2/5`: the weight step a bake belongs to),
@@ -125,9 +125,77 @@ pub(crate) async fn show_plan(
     renderer.result(
         "plan",
         &human,
-        serde_json::json!({"dry_run": dry_run, "split": split, "routes": routing, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings}),
+        serde_json::json!({"dry_run": dry_run, "split": split, "routes": routing, "stable": stable, "new": new, "plan": plan, "changes": planned.changes, "warnings": warnings, "bakes": bake_expectations(plan)}),
     );
     Ok(Ended::Done)
+}
+
+/// The sequential judge in the configuration's own words.
+fn describe_judge(s: &bluegreen_core::gate::SequentialPolicy) -> String {
+    use bluegreen_core::gate::JudgeMode;
+    let latency = match &s.latency {
+        Some(l) => format!(
+            "latency allowed_latency_increase {}{}",
+            l.allowed_increase,
+            if l.critical { " (critical)" } else { "" }
+        ),
+        None => "latency not compared (compare_latency = false)".into(),
+    };
+    let mode = match s.mode {
+        JudgeMode::Enforce => {
+            "enforce: a conclusive regression of 5xx, or a score under pass_score, rolls back"
+                .to_string()
+        }
+        JudgeMode::Pause => format!(
+            "pause: a 5xx regression, or a score under marginal_score, rolls back; a score under pass_score stops and waits for promote or abort up to {}",
+            humantime::format_duration(s.pause_timeout)
+        ),
+        JudgeMode::Observe => "observe: judged and recorded, never acted on".into(),
+    };
+    format!(
+        "sequential judge (the new color against stable, every minute): 5xx allowed_increase {} (critical), {latency}; alpha {} per deployment; pass_score {}, marginal_score {}; judge_mode {mode}; conclusive evidence of no regression ends a bake early",
+        s.allowed_increase, s.alpha, s.pass_score, s.marginal_score
+    )
+}
+
+/// Every bake's expected lengths at CloudWatch's typical publication delay.
+fn bake_expectations(plan: &Plan) -> Vec<bluegreen_core::BakeWarning> {
+    (0..plan.schedule.steps().len())
+        .filter_map(|i| plan.bake_expectation(i, TYPICAL_PUBLICATION_DELAY))
+        .collect()
+}
+
+/// The bakes' lengths at CloudWatch's typical publication delay: planned, likely, at most, and with the
+/// judge the earliest; one line when every bake has the same.
+fn bake_lengths(plan: &Plan) -> Option<String> {
+    let d = |d: Duration| humantime::format_duration(d).to_string();
+    let all = bake_expectations(plan);
+    let line = |e: &bluegreen_core::BakeWarning| {
+        format!(
+            "planned {}, likely {}, at most {}{}",
+            d(e.bake),
+            d(e.likely),
+            d(e.at_most),
+            e.early
+                .map(|t| format!(
+                    "; the judge may end it from {} once its evidence is conclusive",
+                    d(t)
+                ))
+                .unwrap_or_default()
+        )
+    };
+    let first = all.first()?;
+    if all.iter().all(|e| {
+        (e.bake, e.likely, e.at_most, e.early)
+            == (first.bake, first.likely, first.at_most, first.early)
+    }) {
+        return Some(format!("bake lengths (each): {}", line(first)));
+    }
+    let each: Vec<String> = all
+        .iter()
+        .map(|e| format!("{}: {}", plan.schedule.position(e.index), line(e)))
+        .collect();
+    Some(format!("bake lengths: {}", each.join("; ")))
 }
 
 /// A bake gate in the configuration's own words (the keys of `[gates]`), for `plan`.

@@ -498,18 +498,26 @@ impl Plan {
                 bake: duration,
                 likely: duration,
                 at_most: duration,
+                early: None,
             });
         }
         let needed = self.gates.time_to_judge(delay);
+        let likely = if duration < needed {
+            needed.max(duration + delay.min(crate::MINUTE * 2))
+        } else {
+            duration
+        };
+        // The judge ends a bake once its minimum minutes are judged and its evidence is conclusive.
+        let judging = self
+            .gates
+            .sequential
+            .is_some_and(|s| s.mode != crate::gate::JudgeMode::Observe);
         Some(BakeWarning {
             index,
             bake: duration,
-            likely: if duration < needed {
-                needed.max(duration + delay.min(crate::MINUTE * 2))
-            } else {
-                duration
-            },
+            likely,
             at_most: duration + self.gates.max_extension,
+            early: judging.then(|| needed.min(likely)),
         })
     }
 }
@@ -533,6 +541,14 @@ pub struct BakeWarning {
     /// The longest it may run before it rolls back for want of data (planned length + `max_extension`).
     #[serde(with = "humantime_serde")]
     pub at_most: Duration,
+    /// With the sequential judge, the earliest it can end: once its minimum minutes are judged, if the
+    /// judge's evidence of no material regression is conclusive by then.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub early: Option<Duration>,
 }
 
 impl fmt::Display for BakeWarning {

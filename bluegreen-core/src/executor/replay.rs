@@ -278,9 +278,11 @@ impl Replay {
             Some((i, t)) if *i == index => t,
             other => &mut other.insert((index, crate::gate::BakeTally::default())).1,
         };
+        // The judge's reports decide after the minutes, as in the run (`Run::poll`).
+        let judge = crate::gate::is_judge_report;
         let state: Vec<_> = reports
             .iter()
-            .filter(|r| r.minute.is_none())
+            .filter(|r| r.minute.is_none() && !judge(r))
             .cloned()
             .collect();
         let mut decision = tally.record_state(&state, &limits);
@@ -298,6 +300,13 @@ impl Replay {
             decision = match tally.record(&of, &limits, true) {
                 PollDecision::Extend => PollDecision::Continue,
                 d => d,
+            };
+        }
+        let judged = crate::gate::judge_rollback(reports);
+        if let (Some(report), false) = (judged, matches!(decision, PollDecision::Rollback { .. })) {
+            decision = PollDecision::Rollback {
+                limit: crate::gate::JUDGE_LIMIT.into(),
+                report: report.clone(),
             };
         }
         if let PollDecision::Rollback { limit, report } = decision {

@@ -32,6 +32,14 @@ pub const LATENCY_SEQUENTIAL_GATE: &str = "latency-sequential";
 /// The gate name of the judge's score reports.
 pub const SCORE_GATE: &str = "judge-score";
 
+/// The limit a rollback by the judge names.
+pub const JUDGE_LIMIT: &str = "the sequential judge's conclusion";
+
+/// Whether `report` is one of the judge's (a metric's or the score's).
+pub fn is_judge_report(report: &GateReport) -> bool {
+    [SEQUENTIAL_GATE, LATENCY_SEQUENTIAL_GATE, SCORE_GATE].contains(&report.gate.as_str())
+}
+
 /// The alternatives of the sign tests: the chance that a minute is on the alternative's side.
 const Q: [f64; 2] = [0.8, 0.97];
 
@@ -402,7 +410,7 @@ impl SequentialJudge {
                 value: m.effect,
                 stable: None,
                 limit: Some(m.allowed),
-                unit: Unit::Count,
+                unit: Unit::Factor,
                 detail: describe(m),
                 minute: None,
             })
@@ -453,13 +461,19 @@ impl SequentialJudge {
     /// The report that makes the judge roll back now, if any: a critical metric's `high` first, then the
     /// score's (see [`reports`](Self::reports)).
     pub fn rollback_report(&self) -> Option<GateReport> {
-        let reports = self.reports();
-        reports
-            .iter()
-            .find(|r| r.gate != SCORE_GATE && r.is_enforced_failure())
-            .or_else(|| reports.iter().find(|r| r.is_enforced_failure()))
-            .cloned()
+        judge_rollback(&self.reports()).cloned()
     }
+}
+
+/// Among a poll's reports, the judge's that rolls back, if any: a critical metric's `high` first, then the
+/// score's.
+pub fn judge_rollback(reports: &[GateReport]) -> Option<&GateReport> {
+    let failing = |r: &&GateReport| is_judge_report(r) && r.is_enforced_failure();
+    reports
+        .iter()
+        .filter(failing)
+        .find(|r| r.gate != SCORE_GATE)
+        .or_else(|| reports.iter().find(failing))
 }
 
 fn score(metrics: &[MetricJudgement]) -> Option<f64> {
@@ -509,16 +523,28 @@ fn describe(m: &MetricJudgement) -> String {
         .effect
         .map_or("no estimate".to_string(), |e| format!("{e:.2}× stable"));
     format!(
-        "{}: {effect} (allowed {:.2}×); evidence of a regression {:.2} (conclusive at {:.0}), of none {:.2} (conclusive at {:.0}); {} minutes told{}",
+        "{}: {effect} (allowed {:.2}×); evidence of a regression {} (conclusive at {:.0}), of none {} (conclusive at {:.0}); {} minute{} told{}",
         m.class,
         m.allowed,
-        m.regression.0,
+        evidence(m.regression.0),
         m.regression.1,
-        m.no_regression.0,
+        evidence(m.no_regression.0),
         m.no_regression.1,
         m.minutes,
+        if m.minutes == 1 { "" } else { "s" },
         if m.critical { "; critical" } else { "" }
     )
+}
+
+/// An e-value as a person reads it: two decimals, or a power of ten once it is huge.
+fn evidence(e: f64) -> String {
+    if e.is_infinite() {
+        "beyond 1e300".into()
+    } else if e >= 1e6 {
+        format!("{e:.1e}")
+    } else {
+        format!("{e:.2}")
+    }
 }
 
 /// The mean of `exp(l)` over `logs`, computed without overflow.

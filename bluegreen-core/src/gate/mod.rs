@@ -15,8 +15,8 @@ mod tally;
 
 pub use checks::*;
 pub use compare::{
-    Classification, JudgeVerdict, LATENCY_SEQUENTIAL_GATE, MetricJudgement, SCORE_GATE,
-    SequentialJudge, SignTest,
+    Classification, JUDGE_LIMIT, JudgeVerdict, LATENCY_SEQUENTIAL_GATE, MetricJudgement,
+    SCORE_GATE, SequentialJudge, SignTest, is_judge_report, judge_rollback,
 };
 pub use config::{
     BakeGate, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,

@@ -68,14 +68,7 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
         ..replay.plan.clone()
     };
     let mut judge = super::SequentialJudge::for_plan(&judged_plan, new);
-    let is_judge = |r: &GateReport| {
-        [
-            super::SEQUENTIAL_GATE,
-            super::LATENCY_SEQUENTIAL_GATE,
-            super::SCORE_GATE,
-        ]
-        .contains(&r.gate.as_str())
-    };
+    let is_judge = super::is_judge_report;
     let mut out = Rejudgement {
         minutes: Vec::new(),
         rollback: None,
@@ -198,7 +191,7 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                         && !matches!(decision, PollDecision::Rollback { .. })
                     {
                         decision = PollDecision::Rollback {
-                            limit: "the sequential judge's conclusion".into(),
+                            limit: super::JUDGE_LIMIT.into(),
                             report,
                         };
                     }

@@ -37,6 +37,8 @@ pub enum Unit {
     Seconds,
     /// A count.
     Count,
+    /// A ratio of the new color's value to the stable color's (the sequential judge's effects).
+    Factor,
 }
 
 impl Unit {
@@ -47,12 +49,14 @@ impl Unit {
     /// assert_eq!(Unit::Ratio.show(0.0119), "1.19%");
     /// assert_eq!(Unit::Seconds.show(0.081), "81 ms");
     /// assert_eq!(Unit::Count.show(2.0), "2");
+    /// assert_eq!(Unit::Factor.show(1.1666), "1.17×");
     /// ```
     pub fn show(self, v: f64) -> String {
         match self {
             Unit::Ratio => format!("{:.2}%", v * 100.0),
             Unit::Seconds => format!("{:.0} ms", v * 1000.0),
             Unit::Count => format!("{v}"),
+            Unit::Factor => format!("{v:.2}×"),
         }
     }
 
@@ -68,7 +72,7 @@ impl Unit {
         match self {
             Unit::Ratio => ("%", 100.0),
             Unit::Seconds => ("ms", 1000.0),
-            Unit::Count => ("", 1.0),
+            Unit::Count | Unit::Factor => ("", 1.0),
         }
     }
 }

@@ -333,6 +333,12 @@ impl GatesSection {
             p.max_extension = duration("gates.max_extension", v)?;
         }
         p.sequential = self.judge()?;
+        // `mode = "observe"` observes the judge too, unless its own mode is set.
+        if let (Some(judge), Some(GateMode::Observe), None) =
+            (p.sequential.as_mut(), self.mode, self.judge_mode)
+        {
+            judge.mode = bluegreen_core::gate::JudgeMode::Observe;
+        }
         // The core names the key alone; this is its section.
         self.checks
             .apply(&mut p.bake)

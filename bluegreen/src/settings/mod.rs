@@ -967,6 +967,13 @@ mod tests {
         assert_eq!(on.pause_timeout, std::time::Duration::from_secs(1200));
         let off = gates("compare_latency = false\n").policy(false).unwrap();
         assert_eq!(off.sequential.unwrap().latency, None);
+        // Observing the gates observes the judge, unless its mode is set.
+        let observed = |text: &str| gates(text).policy(false).unwrap().sequential.unwrap().mode;
+        assert_eq!(observed("mode = \"observe\"\n"), JudgeMode::Observe);
+        assert_eq!(
+            observed("mode = \"observe\"\njudge_mode = \"pause\"\n"),
+            JudgeMode::Pause
+        );
         for (text, error) in [
             (
                 "sequential = false\nalpha = 0.05\n",

@@ -129,7 +129,7 @@ impl Run<'_> {
             && !matches!(decision, PollDecision::Rollback { .. })
         {
             decision = PollDecision::Rollback {
-                limit: "the sequential judge's conclusion".into(),
+                limit: crate::gate::JUDGE_LIMIT.into(),
                 report,
             };
         }
