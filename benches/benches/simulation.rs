@@ -3,7 +3,9 @@
 //! Before the criterion groups, prints one line with the memory of 10,000 concurrent simulated deployments
 //! (peak heap bytes per deployment, from a counting allocator).
 
-use bluegreen_core::gate::{Snapshot, judge_bake_gate};
+use bluegreen_core::gate::{
+    RecordedMinute, SequentialJudge, SequentialPolicy, Snapshot, judge_bake_gate,
+};
 use bluegreen_core::{
     Color, DeploymentId, Event, GatePolicy, Metrics, PerColor, Plan, RecordEntry, Replay, Share,
     StateStore, Step, Strategy, Timestamp, TrafficSplit,
@@ -256,6 +258,42 @@ fn hot_paths(c: &mut Criterion) {
                 .collect::<Vec<_>>()
         })
     });
+    // The sequential judge's cost per judged minute, 60 minutes into a deployment (its Hodges–Lehmann
+    // estimate grows with the minutes: 1,830 pairs here).
+    let minute = |t: u64| RecordedMinute {
+        minute: Timestamp::from_millis(t * 60_000),
+        segment: Timestamp::from_millis((t / 15) * 15 * 60_000),
+        metrics: PerColor {
+            blue: Metrics {
+                errors_5xx: Some(54 + t % 7),
+                latency_avg: Some(Duration::from_millis(80 + t % 5)),
+                ..m(5_400)
+            },
+            green: Metrics {
+                errors_5xx: Some(6 + t % 3),
+                latency_avg: Some(Duration::from_millis(79 + t % 4)),
+                ..m(600)
+            },
+        },
+    };
+    let mut judge = SequentialJudge::new(SequentialPolicy::default(), Color::Green, 50, 4);
+    for t in 0..59 {
+        judge.add(&minute(t));
+    }
+    let next = minute(59);
+    c.bench_function(
+        "sequential judge: one judged minute at minute 60 (add, reports)",
+        |b| {
+            b.iter_batched(
+                || judge.clone(),
+                |mut j| {
+                    j.add(black_box(&next));
+                    j.reports()
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
     let id = DeploymentId::new("r").expect("valid");
     let mut record = vec![RecordEntry {
         seq: 0,

@@ -14,7 +14,7 @@ pub struct Args {
     /// The strategy, exactly as `deploy` takes it (the same flags, the same checks).
     #[command(flatten)]
     strategy: StrategyFlags,
-    /// The simulated world: healthy, green-5xx, green-slow, green-unhealthy or no-traffic.
+    /// The simulated world: healthy, green-5xx, green-slow, green-unhealthy, green-slower or no-traffic.
     #[arg(long, default_value = "healthy")]
     scenario: String,
     /// Canary: the simulated approver approves this long after being asked.

@@ -2876,3 +2876,39 @@ fn aborting_one_target_of_a_release_stops_it_and_halts_the_release() {
     );
     assert!(!said.contains("wave 2"), "{said}");
 }
+
+/// Issue 23: the sequential judge's `pause` mode from the command line. Green answers 60 % slower than blue
+/// (`green-slower`: under the latency thresholds); the judge concludes a latency regression (not critical:
+/// score 50, marginal) and the deployment stops with traffic kept; `status` says so and how to go on; a
+/// `promote` from another process lets it go on, and it is promoted.
+#[test]
+fn the_judge_pauses_a_marginal_release_until_a_person_promotes_it() {
+    let env = Env::new("judge-pause");
+    std::fs::write(
+        env.dir.join("bluegreen.toml"),
+        "[deploy]\nstrategy = \"gradual\"\nsteps = [25, 50, 100]\nbake = \"20m\"\ntype = \"traffic-only\"\n[gates]\njudge_mode = \"pause\"\n[sim]\nscenario = \"green-slower\"\n",
+    )
+    .unwrap();
+    let deploy = env.spawn(&["deploy"]);
+    env.wait_for("the judge to pause the release", |s| {
+        s["deployment"]["waiting_for_approval"].as_u64().is_some() && green(s) == 25
+    });
+    let human = text(&env.run(&["status"]).stdout);
+    assert!(
+        human.contains("paused by the sequential judge (a marginal score)")
+            && human.contains("`bluegreen promote` goes on"),
+        "{human}"
+    );
+    let out = env.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = finish(deploy);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("PAUSED by the sequential judge (marginal: score 50")
+            && stdout.contains("latency-sequential high")
+            && stdout.contains("approved by tester")
+            && stdout.contains("result: promoted"),
+        "{stdout}"
+    );
+}

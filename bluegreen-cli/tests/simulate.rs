@@ -66,7 +66,7 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (
             vec!["simulate", "--scenario", "red"],
-            "error: unknown scenario \"red\": expected one of healthy, green-5xx, green-slow, green-unhealthy, no-traffic\n",
+            "error: unknown scenario \"red\": expected one of healthy, green-5xx, green-slow, green-unhealthy, green-slower, no-traffic\n",
         ),
     ] {
         let out = bluegreen(&args);

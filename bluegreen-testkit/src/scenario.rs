@@ -20,17 +20,21 @@ pub enum Scenario {
     GreenSlow,
     /// Both of green's targets fail health checks from minute 4.
     GreenUnhealthy,
+    /// Green answers 60 % slower than blue (128 ms against 80 ms) from the start: under the latency
+    /// thresholds, seen by the sequential judge.
+    GreenSlower,
     /// No requests arrive at all.
     NoTraffic,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Healthy,
         Scenario::Green5xx,
         Scenario::GreenSlow,
         Scenario::GreenUnhealthy,
+        Scenario::GreenSlower,
         Scenario::NoTraffic,
     ];
 
@@ -41,6 +45,7 @@ impl Scenario {
             Scenario::Green5xx => "green-5xx",
             Scenario::GreenSlow => "green-slow",
             Scenario::GreenUnhealthy => "green-unhealthy",
+            Scenario::GreenSlower => "green-slower",
             Scenario::NoTraffic => "no-traffic",
         }
     }
@@ -52,6 +57,9 @@ impl Scenario {
             Scenario::Green5xx => "green returns 5xx for 20% of requests from minute 4",
             Scenario::GreenSlow => "green's average latency rises to 1.5 s (p99 6 s) from minute 4",
             Scenario::GreenUnhealthy => "green's targets fail health checks from minute 4",
+            Scenario::GreenSlower => {
+                "green answers 60% slower than blue from the start (under the latency thresholds)"
+            }
             Scenario::NoTraffic => "no requests arrive",
         }
     }
@@ -66,6 +74,10 @@ impl Scenario {
                 .at(at, Change::LatencyAvg(Duration::from_millis(1500)))
                 .at(at, Change::LatencyP99(Duration::from_secs(6))),
             Scenario::GreenUnhealthy => Script::default().at(at, Change::UnhealthyTargets(2)),
+            Scenario::GreenSlower => Script::default().at(
+                Duration::ZERO,
+                Change::LatencyAvg(Duration::from_millis(128)),
+            ),
         }
     }
 

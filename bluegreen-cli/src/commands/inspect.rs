@@ -327,6 +327,11 @@ fn in_progress(id: &DeploymentId, r: &Replay, now: bluegreen_core::Timestamp) ->
                 " — watching until {until}; {armed} ({kept}); `bluegreen watch --once` drives it, `bluegreen promote` ends it, `bluegreen abort` rolls back"
             )
         }
+        Some(i) if r.paused == Some(i) => format!(
+            " — paused by the sequential judge (a marginal score) until {} (then rolls back): `bluegreen promote` goes on, `bluegreen abort` rolls back",
+            r.approval_deadline
+                .map_or("its pause timeout".to_string(), |d| d.to_string())
+        ),
         Some(i) => {
             let until = match (r.approval_deadline, steps.get(i)) {
                 (Some(deadline), Some(bluegreen_core::Step::Approval { on_timeout, .. })) => {

@@ -59,6 +59,8 @@ pub struct Replay {
     /// A decision the record already implies but did not act on: a bake whose recorded verdicts reached a
     /// limit, or an approval that was rejected, before the rollback was recorded (a crash in between).
     pub pending_rollback: Option<(RollbackReason, usize)>,
+    /// A bake the sequential judge paused ([`Event::JudgePaused`]), waiting for `promote` or `abort`.
+    pub paused: Option<usize>,
     /// Every minute the polls judged, in the order they were judged: what rebuilds the sequential judge.
     pub minutes: Vec<crate::gate::RecordedMinute>,
     /// The tally of the step in progress, rebuilt from its recorded polls.
@@ -138,6 +140,7 @@ impl Replay {
             after_switch_passed: false,
             last_judged_minute: None,
             minutes: Vec::new(),
+            paused: None,
             pending_rollback: None,
             tally: None,
             len: 0,
@@ -192,6 +195,7 @@ impl Replay {
                 self.wrote = true;
             }
             Event::ApprovalRequested { deadline, .. } => self.approval_deadline = *deadline,
+            Event::JudgePaused { index, .. } => self.paused = Some(check(*index)?),
             Event::ApprovalDecided { index, decision } => {
                 let approved = matches!(
                     decision,
@@ -319,11 +323,12 @@ impl Replay {
     /// under way or implied. A person's approval is meant for this step only.
     pub fn waiting_for_approval(&self) -> Option<usize> {
         let i = self.in_progress?;
-        // A watch waits for a decision too: `promote` ends it, `abort` rolls back.
+        // A watch waits for a decision too: `promote` ends it, `abort` rolls back; so does a bake the
+        // sequential judge paused.
         let is_approval = matches!(
             self.plan.schedule.steps().get(i),
             Some(crate::Step::Approval { .. } | crate::Step::Watch { .. })
-        );
+        ) || self.paused == Some(i);
         (is_approval
             && !self.approved.contains(&i)
             && self.rollback.is_none()

@@ -47,7 +47,8 @@ const Q: [f64; 2] = [0.8, 0.97];
 ///
 /// Regression: against "in each minute, `new ≤ (1 + allowed) × stable` at least half the time", mixing
 /// alternatives in which it is exceeded with chance `q ∈ {0.8, 0.97}`. No material regression: against
-/// "`new ≥ (1 + allowed) × material × stable` at least half the time", mirrored. Each minute's likelihood
+/// "`new ≥ (1 + allowed) × material × stable` at least half the time", mirrored (the judge uses
+/// `material = 1`: the same ratio on both sides). Each minute's likelihood
 /// ratio has expectation at most 1 under its null, so each mixture is a nonnegative supermartingale
 /// (Ville's inequality bounds the chance it ever crosses `1/level`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,15 +255,12 @@ impl SequentialJudge {
             new,
             min_requests,
             errors: SequentialRate::with_starts(policy, alpha, starts),
-            latency: policy.latency.map(|l| {
-                SignTest::new(
-                    l.allowed_increase,
-                    policy.material,
-                    alpha,
-                    policy.beta,
-                    starts,
-                )
-            }),
+            // The sign test's "no regression" is concluded against the allowed ratio itself: each minute
+            // says only which side of one ratio it is on, so a material margin above it would let a ratio
+            // between the two (1.6 × with 1.2 allowed) be passed as soon as it is caught.
+            latency: policy
+                .latency
+                .map(|l| SignTest::new(l.allowed_increase, 1.0, alpha, policy.beta, starts)),
             segment: None,
             minutes: 0,
         }

@@ -416,7 +416,7 @@ impl StateSection {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimSection {
-    /// How green behaves: `healthy`, `green-5xx`, `green-slow`, `green-unhealthy`, `no-traffic`.
+    /// How green behaves: `healthy`, `green-5xx`, `green-slow`, `green-unhealthy`, `green-slower`, `no-traffic`.
     pub scenario: Option<String>,
     /// Simulated seconds per real second, for a new world.
     pub time_scale: Option<f64>,
