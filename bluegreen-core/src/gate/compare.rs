@@ -387,6 +387,11 @@ impl SequentialJudge {
     /// marginal one, or (in `enforce` mode) below the pass one. In `observe` mode, and for a `pause`'s
     /// marginal score, they are observed.
     pub fn reports(&self) -> Vec<GateReport> {
+        self.judgement().0
+    }
+
+    /// The reports and the verdict at once (each metric's judgement computed once).
+    pub fn judgement(&self) -> (Vec<GateReport>, JudgeVerdict) {
         let metrics = self.metrics();
         let p = &self.policy;
         let verdict = verdict(&metrics, p);
@@ -453,7 +458,16 @@ impl SequentialJudge {
                 minute: None,
             });
         }
-        out
+        (out, verdict)
+    }
+
+    /// How many minutes told something about each metric (5xx, then latency): cheap, for knowing whether
+    /// a minute added changed anything.
+    pub fn told(&self) -> (u32, Option<u32>) {
+        (
+            self.errors.minutes().1,
+            self.latency.as_ref().map(SignTest::minutes),
+        )
     }
 
     /// The report that makes the judge roll back now, if any: a critical metric's `high` first, then the

@@ -164,20 +164,14 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                     });
                 }
                 if let Some(judge) = judge.as_mut() {
-                    let told = |j: &super::SequentialJudge| {
-                        j.metrics().iter().map(|m| m.minutes).collect::<Vec<_>>()
-                    };
-                    let before = told(judge);
+                    let before = judge.told();
                     for rm in minutes {
                         judge.add(rm);
                     }
                     let recorded: Vec<GateReport> =
                         reports.iter().filter(|r| is_judge(r)).cloned().collect();
-                    let now = if told(judge) != before {
-                        judge.reports()
-                    } else {
-                        Vec::new()
-                    };
+                    let changed = judge.told() != before;
+                    let now = if changed { judge.reports() } else { Vec::new() };
                     if let Some(last) = out
                         .minutes
                         .last_mut()
@@ -186,8 +180,8 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                         last.reports.extend(now.iter().cloned());
                         last.recorded.extend(recorded);
                     }
-                    if told(judge) != before
-                        && let Some(report) = judge.rollback_report()
+                    if changed
+                        && let Some(report) = super::judge_rollback(&now).cloned()
                         && !matches!(decision, PollDecision::Rollback { .. })
                     {
                         decision = PollDecision::Rollback {

@@ -79,10 +79,7 @@ impl Run<'_> {
         // count against the limits).
         let mut judged_rollback = None;
         if let Some(judge) = self.judge.as_mut() {
-            let told = |j: &crate::gate::SequentialJudge| {
-                j.metrics().iter().map(|m| m.minutes).collect::<Vec<_>>()
-            };
-            let before = told(judge);
+            let before = judge.told();
             for j in &progress.judged {
                 judge.add(&crate::gate::RecordedMinute {
                     minute: j.minute,
@@ -90,18 +87,19 @@ impl Run<'_> {
                     metrics: j.metrics,
                 });
             }
-            if told(judge) != before {
-                reports.extend(judge.reports());
-                judged_rollback = judge.rollback_report();
+            if judge.told() != before {
+                let (judged, verdict) = judge.judgement();
+                judged_rollback = crate::gate::judge_rollback(&judged).cloned();
                 if judge.policy().mode == crate::gate::JudgeMode::Pause
-                    && judge.verdict() == crate::gate::JudgeVerdict::Marginal
+                    && verdict == crate::gate::JudgeVerdict::Marginal
                     && !self.pause_accepted
                 {
-                    self.pause_asked = judge
-                        .reports()
-                        .into_iter()
-                        .find(|r| r.gate == crate::gate::SCORE_GATE);
+                    self.pause_asked = judged
+                        .iter()
+                        .find(|r| r.gate == crate::gate::SCORE_GATE)
+                        .cloned();
                 }
+                reports.extend(judged);
             }
         }
         let mut decision = tally.record_state(&state_reports, limits);
