@@ -2912,3 +2912,95 @@ fn the_judge_pauses_a_marginal_release_until_a_person_promotes_it() {
         "{stdout}"
     );
 }
+
+/// Issue 23 item 4: `judge --from --to --new` judges CloudWatch's history of both colors without a record:
+/// after a release that rolled back (green at 20 % 5xx from minute 4), the same minutes judged again say
+/// when the gates would have rolled back; before minute 4 nothing. Bad ranges are refused (exit 2) before
+/// anything is asked of CloudWatch.
+#[test]
+fn judge_reads_cloudwatch_history_without_a_record() {
+    let env = Env::new("judge-history");
+    let out = env.run(&[
+        "deploy",
+        "--bake",
+        "60s",
+        "--scenario",
+        "green-5xx",
+        "--type",
+        "traffic-only",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let judged = |to: &str| {
+        let out = env.run(&[
+            "judge",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            to,
+            "--new",
+            "green",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // The trouble begins four minutes after the world started, a few real-time-scaled seconds before
+    // the deployment: the first minute that fails is 00:04 or 00:05.
+    let bad = judged("2026-01-01T00:08:00Z");
+    assert!(
+        (bad.contains("would have rolled back on minute 2026-01-01T00:04:00.000Z: 5xx-rate fail")
+            || bad.contains(
+                "would have rolled back on minute 2026-01-01T00:05:00.000Z: 5xx-rate fail"
+            ))
+            && bad.contains("5xx-sequential high"),
+        "{bad}"
+    );
+    let before = judged("2026-01-01T00:04:00Z");
+    assert!(
+        before.contains("4 minutes") && before.contains("would have rolled back nowhere"),
+        "{before}"
+    );
+    for (args, said) in [
+        (
+            vec![
+                "--from",
+                "2026-01-01T00:05:00Z",
+                "--to",
+                "2026-01-01T00:01:00Z",
+            ],
+            "is not after --from",
+        ),
+        (
+            vec![
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                "2026-01-03T00:00:00Z",
+            ],
+            "more than the 24 hours judged at once",
+        ),
+        (
+            vec![
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                "2026-01-01T09:00:00Z",
+            ],
+            "is in the future",
+        ),
+        (
+            vec!["--from", "yesterday", "--to", "2026-01-01T00:01:00Z"],
+            "invalid value 'yesterday'",
+        ),
+    ] {
+        let mut full = vec!["judge"];
+        full.extend(args);
+        full.extend(["--new", "green"]);
+        let out = env.run(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}");
+        assert!(
+            text(&out.stderr).contains(said),
+            "{full:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -116,3 +116,62 @@ fn stricter_gates_say_when_they_would_have_rolled_back() {
     assert_eq!(minute, first_judged);
     assert!(!differences(&again.minutes).is_empty());
 }
+
+/// Judging CloudWatch's history (no record): a split of 50 % held for 40 minutes on the simulated world,
+/// green's 5xx at `ratio` × blue's 0.5 %; both colors' minutes fetched as CloudWatch publishes them and
+/// judged under the default gates with the judge.
+fn history(ratio: f64) -> gate::Rejudgement {
+    let mut c = WorldConfig::default();
+    c.initial_split = TrafficSplit::new(50, 50).unwrap();
+    c.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.005));
+    c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.005 * ratio));
+    let h = Harness::new(c);
+    let from = h.world.clock().now();
+    // 40 minutes, and long enough after for CloudWatch to publish every one of them.
+    h.world.clock().advance(Duration::from_secs(50 * 60));
+    let window = Window {
+        from,
+        to: from + Duration::from_secs(40 * 60),
+    };
+    let health = h.providers().health;
+    let series = run_virtual(h.world.clock(), health.metrics(window))
+        .unwrap()
+        .unwrap();
+    let mut gates = Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap()).gates;
+    gates.min_minutes = 1;
+    gate::judge_history(&gates, Color::Green, window, &series)
+}
+
+/// Issue 23 item 4: a regression under the thresholds (3 × stable's 0.5 %: 1.5 %, under 2 × + 1 %) is
+/// caught by the judge within minutes of history, and the minute it would have rolled back is named; a
+/// healthy history is judged minute by minute and rolled back nowhere.
+#[test]
+fn cloudwatch_history_is_judged_without_a_record() {
+    let bad = history(3.0);
+    let (_, minute, limit, report) = bad.rollback.clone().expect("caught");
+    assert_eq!(report.gate, gate::SEQUENTIAL_GATE, "{report}");
+    assert_eq!(limit, gate::JUDGE_LIMIT);
+    let judged_until_then = bad.minutes.len();
+    assert!(
+        judged_until_then <= 5,
+        "caught after {judged_until_then} minutes"
+    );
+    assert_eq!(bad.minutes.last().unwrap().minute, minute);
+    // The thresholds alone pass every one of those minutes.
+    assert!(
+        bad.minutes
+            .iter()
+            .flat_map(|m| &m.reports)
+            .filter(|r| r.gate == "5xx-rate")
+            .all(|r| r.verdict == Verdict::Pass)
+    );
+    let good = history(1.0);
+    assert!(good.rollback.is_none(), "{:?}", good.rollback);
+    assert_eq!(good.minutes.len(), 40);
+    assert!(
+        good.minutes
+            .iter()
+            .flat_map(|m| &m.reports)
+            .any(|r| r.gate == gate::SCORE_GATE && r.verdict == Verdict::Pass)
+    );
+}

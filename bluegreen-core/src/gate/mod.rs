@@ -27,7 +27,7 @@ pub use judge::{Snapshot, judge_bake_gate, judge_pre_step};
 pub use minutes::{
     Baseline, JudgedMinute, MinuteBook, MinuteProgress, RecordedMinute, judge_minute,
 };
-pub use rejudge::{RejudgedMinute, Rejudgement, differences, rejudge};
+pub use rejudge::{RejudgedMinute, Rejudgement, differences, judge_history, rejudge};
 pub use report::{GateReport, Unit, Verdict};
 pub use sequential::{
     JudgeMode, LatencyComparison, MinuteCounts, SEQUENTIAL_GATE, SequentialPolicy, SequentialRate,

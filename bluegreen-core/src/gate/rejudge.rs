@@ -10,7 +10,9 @@
 //! the last minute of the poll that made them. The checks of the current state (target health, alarms) are
 //! taken as recorded: they are not minutes.
 
-use super::{BakeTally, GatePolicy, GateReport, PollDecision, Verdict, judge_minute};
+use super::{
+    BakeTally, GatePolicy, GateReport, PollDecision, RecordedMinute, Verdict, judge_minute,
+};
 use crate::executor::ReplayError;
 use crate::{Color, Event, Metrics, PerColor, RecordEntry, Replay, Step, Timestamp};
 use serde::Serialize;
@@ -53,13 +55,120 @@ pub struct Rejudgement {
     pub without_metrics: usize,
 }
 
+/// Judges minutes as a deployment would, in order: each minute's window rebuilt from the minutes seen
+/// (never reaching before its split), judged by [`judge_minute`], counted by a tally; the sequential judge
+/// fed the same minutes. One place for [`rejudge`] and [`judge_history`].
+struct Judging<'g> {
+    gates: &'g GatePolicy,
+    new: Color,
+    window: u32,
+    seen: BTreeMap<Timestamp, (Timestamp, PerColor<Metrics>)>,
+    judge: Option<super::SequentialJudge>,
+}
+
+/// What one batch of minutes (one poll's) came to.
+struct Batch {
+    minutes: Vec<RejudgedMinute>,
+    decision: PollDecision,
+}
+
+impl<'g> Judging<'g> {
+    fn new(gates: &'g GatePolicy, new: Color, judge: Option<super::SequentialJudge>) -> Self {
+        Judging {
+            gates,
+            new,
+            window: gates.window_length().as_secs().div_ceil(60).max(1) as u32,
+            seen: BTreeMap::new(),
+            judge,
+        }
+    }
+
+    /// Judges `minutes` (one poll's, in order) at step `step`, counting into `tally` with `limits` after
+    /// `decision` (the poll's state checks). `baseline`: a watch's stand-in for the stable color;
+    /// `observed`: every verdict observed (past a watch's armed window).
+    #[allow(clippy::too_many_arguments)]
+    fn batch(
+        &mut self,
+        step: usize,
+        minutes: &[RecordedMinute],
+        baseline: Option<Metrics>,
+        observed: bool,
+        tally: &mut BakeTally,
+        limits: &super::Limits,
+        mut decision: PollDecision,
+    ) -> Batch {
+        let mut out = Vec::new();
+        for rm in minutes {
+            self.seen.insert(rm.minute, (rm.segment, rm.metrics));
+            let from = rm
+                .segment
+                .max(rm.minute - crate::MINUTE * (self.window - 1));
+            let combined = PerColor::from_fn(|c: Color| {
+                let parts: Vec<&Metrics> = self
+                    .seen
+                    .range(from..=rm.minute)
+                    .filter(|(_, (segment, _))| *segment == rm.segment)
+                    .map(|(_, (_, m))| m.get(c))
+                    .collect();
+                Metrics::combine(parts)
+            });
+            let published = Color::ALL.iter().any(|c| !rm.metrics.get(*c).is_empty());
+            let mut now = judge_minute(
+                self.gates,
+                self.new,
+                combined,
+                baseline.map(|b| (b, "the application before the deployment".into())),
+                rm.minute,
+                published,
+            );
+            if observed {
+                for r in &mut now {
+                    r.mode = super::GateMode::Observe;
+                }
+            }
+            if decision == PollDecision::Continue {
+                decision = tally.record(&now, limits, true);
+            }
+            out.push(RejudgedMinute {
+                step,
+                minute: rm.minute,
+                reports: now,
+                recorded: Vec::new(),
+            });
+        }
+        // The judge's reports, beside the batch's last minute; its rollback after the minutes', as in a run.
+        if let Some(judge) = self.judge.as_mut() {
+            let before = judge.told();
+            for rm in minutes {
+                judge.add(rm);
+            }
+            if judge.told() != before {
+                let now = judge.reports();
+                if !matches!(decision, PollDecision::Rollback { .. })
+                    && let Some(report) = super::judge_rollback(&now).cloned()
+                {
+                    decision = PollDecision::Rollback {
+                        limit: super::JUDGE_LIMIT.into(),
+                        report,
+                    };
+                }
+                if let Some(last) = out.last_mut() {
+                    last.reports.extend(now);
+                }
+            }
+        }
+        Batch {
+            minutes: out,
+            decision,
+        }
+    }
+}
+
 /// Judges the minutes of `record` again under `gates` (see the module).
 pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement, ReplayError> {
     let replay = Replay::new(record)?;
     let new = replay.stable.other();
     let steps = replay.plan.schedule.steps();
-    let window = gates.window_length().as_secs().div_ceil(60).max(1) as u32;
-    let mut seen: BTreeMap<Timestamp, (Timestamp, PerColor<Metrics>)> = BTreeMap::new();
     let mut baseline: Option<Metrics> = None;
     let mut armed_until: Option<Timestamp> = None;
     let mut tallies: BTreeMap<usize, BakeTally> = BTreeMap::new();
@@ -67,7 +176,11 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
         gates: gates.clone(),
         ..replay.plan.clone()
     };
-    let mut judge = super::SequentialJudge::for_plan(&judged_plan, new);
+    let mut judging = Judging::new(
+        gates,
+        new,
+        super::SequentialJudge::for_plan(&judged_plan, new),
+    );
     let is_judge = super::is_judge_report;
     let mut out = Rejudgement {
         minutes: Vec::new(),
@@ -114,7 +227,7 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                     .filter(|r| r.minute.is_none() && !is_judge(r))
                     .cloned()
                     .collect();
-                let mut decision = tally.record_state(&state, &limits);
+                let decision = tally.record_state(&state, &limits);
                 let recorded_minutes: Vec<Timestamp> = {
                     let mut m: Vec<Timestamp> = reports.iter().filter_map(|r| r.minute).collect();
                     m.dedup();
@@ -124,73 +237,30 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
                     .iter()
                     .filter(|m| !minutes.iter().any(|x| x.minute == **m))
                     .count();
-                for rm in minutes {
-                    seen.insert(rm.minute, (rm.segment, rm.metrics));
-                    let from = rm.segment.max(rm.minute - crate::MINUTE * (window - 1));
-                    let combined = PerColor::from_fn(|c: Color| {
-                        let parts: Vec<&Metrics> = seen
-                            .range(from..=rm.minute)
-                            .filter(|(_, (segment, _))| *segment == rm.segment)
-                            .map(|(_, (_, m))| m.get(c))
-                            .collect();
-                        Metrics::combine(parts)
-                    });
-                    let published = Color::ALL.iter().any(|c| !rm.metrics.get(*c).is_empty());
-                    let mut now = judge_minute(
-                        gates,
-                        new,
-                        combined,
-                        watch_baseline.map(|b| (b, "the application before the deployment".into())),
-                        rm.minute,
-                        published,
-                    );
-                    if armed_until.is_some_and(|t| entry.at >= t) {
-                        for r in &mut now {
-                            r.mode = super::GateMode::Observe;
-                        }
+                let observed = armed_until.is_some_and(|t| entry.at >= t);
+                let batch = judging.batch(
+                    *index,
+                    minutes,
+                    watch_baseline,
+                    observed,
+                    tally,
+                    &limits,
+                    decision,
+                );
+                let count = batch.minutes.len();
+                for (i, mut m) in batch.minutes.into_iter().enumerate() {
+                    m.recorded = reports
+                        .iter()
+                        .filter(|r| r.minute == Some(m.minute))
+                        .cloned()
+                        .collect();
+                    if i + 1 == count {
+                        m.recorded
+                            .extend(reports.iter().filter(|r| is_judge(r)).cloned());
                     }
-                    if decision == PollDecision::Continue {
-                        decision = tally.record(&now, &limits, true);
-                    }
-                    out.minutes.push(RejudgedMinute {
-                        step: *index,
-                        minute: rm.minute,
-                        recorded: reports
-                            .iter()
-                            .filter(|r| r.minute == Some(rm.minute))
-                            .cloned()
-                            .collect(),
-                        reports: now,
-                    });
+                    out.minutes.push(m);
                 }
-                if let Some(judge) = judge.as_mut() {
-                    let before = judge.told();
-                    for rm in minutes {
-                        judge.add(rm);
-                    }
-                    let recorded: Vec<GateReport> =
-                        reports.iter().filter(|r| is_judge(r)).cloned().collect();
-                    let changed = judge.told() != before;
-                    let now = if changed { judge.reports() } else { Vec::new() };
-                    if let Some(last) = out
-                        .minutes
-                        .last_mut()
-                        .filter(|m| minutes.last().is_some_and(|rm| rm.minute == m.minute))
-                    {
-                        last.reports.extend(now.iter().cloned());
-                        last.recorded.extend(recorded);
-                    }
-                    if changed
-                        && let Some(report) = super::judge_rollback(&now).cloned()
-                        && !matches!(decision, PollDecision::Rollback { .. })
-                    {
-                        decision = PollDecision::Rollback {
-                            limit: super::JUDGE_LIMIT.into(),
-                            report,
-                        };
-                    }
-                }
-                if let PollDecision::Rollback { limit, report } = decision {
+                if let PollDecision::Rollback { limit, report } = batch.decision {
                     let minute = report.minute.unwrap_or(entry.at);
                     out.rollback = Some((*index, minute, limit, report));
                     return Ok(out);
@@ -200,6 +270,64 @@ pub fn rejudge(gates: &GatePolicy, record: &[RecordEntry]) -> Result<Rejudgement
         }
     }
     Ok(out)
+}
+
+/// Judges CloudWatch's history of both colors — `series` as [`HealthSource::metrics`] answers for `window`
+/// — under `gates`, with `new` as the new color, as if one bake of a split that sends traffic to both had
+/// held over the whole window: each minute judged on its own poll, in order, by the thresholds and the
+/// sequential judge (one split: its regression tests start once). What a team learns from its past
+/// releases when no record of them is at hand (a release made by another tool, say).
+///
+/// [`HealthSource::metrics`]: crate::HealthSource::metrics
+pub fn judge_history(
+    gates: &GatePolicy,
+    new: Color,
+    window: crate::Window,
+    series: &PerColor<Vec<crate::MinuteMetrics>>,
+) -> Rejudgement {
+    let from = window.from.floor_minute();
+    let judge = gates
+        .sequential
+        .map(|p| super::SequentialJudge::new(p, new, gates.min_requests, 1));
+    let mut judging = Judging::new(gates, new, judge);
+    let mut tally = BakeTally::default();
+    let mut out = Rejudgement {
+        minutes: Vec::new(),
+        rollback: None,
+        without_metrics: 0,
+    };
+    let mut minute = from;
+    while minute < window.to {
+        let metrics = PerColor::from_fn(|c: Color| {
+            series
+                .get(c)
+                .iter()
+                .find(|m| m.start == minute)
+                .map(|m| m.metrics)
+                .unwrap_or_default()
+        });
+        let rm = RecordedMinute {
+            minute,
+            segment: from,
+            metrics,
+        };
+        let batch = judging.batch(
+            0,
+            &[rm],
+            None,
+            false,
+            &mut tally,
+            &gates.limits,
+            PollDecision::Continue,
+        );
+        out.minutes.extend(batch.minutes);
+        if let PollDecision::Rollback { limit, report } = batch.decision {
+            out.rollback = Some((0, minute, limit, report));
+            return out;
+        }
+        minute = minute + crate::MINUTE;
+    }
+    out
 }
 
 /// The verdicts of `minutes` that differ from the record's, as `(minute, gate, recorded, now)`.
