@@ -1,7 +1,8 @@
 //! The run report as one self-contained HTML file: how it ended first, then a timeline chart (SVG) of the
 //! split, each color's 5xx rate and latency against the gates' limits, approvals and the rollback marker, on
-//! a clock-time axis with a legend; then the events, with runs of passing polls collapsed into one row. No
-//! network.
+//! a clock-time axis with a legend; then the sequential judge's classification of each metric, its effect
+//! and interval, and the score, after every minute that told it something; then the events, with runs of
+//! passing polls collapsed into one row. No network.
 
 use crate::render::{clock_time, describe};
 use bluegreen_core::gate::{Check, CheckKind, GateReport, Panel as PanelSpec, Verdict};
@@ -309,6 +310,7 @@ svg.panel {{ display: block; margin: 8px 0; background: #fafafa; border: 1px sol
 .key span {{ margin-right: 16px; }}
 table {{ border-collapse: collapse; font-size: 12px; }} td {{ border-bottom: 1px solid #eee; padding: 2px 8px; vertical-align: top; }}
 tr.passes td {{ color: #666; }}
+td.high {{ color: #d1242f; font-weight: bold; }} td.pass, td.low {{ color: #2da44e; }}
 </style></head><body>
 <h1>Deployment {id}</h1>
 <p class="outcome" id="outcome">{outcome}</p>
@@ -327,6 +329,7 @@ tr.passes td {{ color: #666; }}
         html.push_str(&p.svg(&format!("chart-{i}"), start, t_max, &vlines));
         html.push('\n');
     }
+    html.push_str(&judge_table(replay, record, start));
     html.push_str(
         "<h2>Events</h2>\n<table id=\"events\"><tr><th>time</th><th></th><th>event</th></tr>\n",
     );
@@ -335,6 +338,75 @@ tr.passes td {{ color: #666; }}
     }
     html.push_str("</table>\n</body></html>\n");
     html
+}
+
+/// The sequential judge, minute by minute: rebuilt from the record's minutes in the order they were judged
+/// (as `bluegreen judge` does), one row per poll that told it something: each metric's classification,
+/// effect and interval, then the score and the verdict. Empty when the plan has no judge.
+fn judge_table(replay: &Replay, record: &[RecordEntry], start: Timestamp) -> String {
+    use bluegreen_core::gate::{SequentialJudge, show_interval};
+    let Some(mut judge) = SequentialJudge::for_plan(&replay.plan, replay.target()) else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for e in record {
+        let Event::Polled { minutes, .. } = &e.event else {
+            continue;
+        };
+        let before = judge.told();
+        for m in minutes {
+            judge.add(m);
+        }
+        if judge.told() == before {
+            continue;
+        }
+        let (_, verdict) = judge.judgement();
+        let cells: Vec<String> = judge
+            .metrics()
+            .iter()
+            .map(|m| {
+                format!(
+                    "<td class=\"{}\">{}</td><td>{}</td><td>{}</td>",
+                    m.class,
+                    m.class,
+                    m.effect.map_or("—".into(), |e| format!("{e:.2}×")),
+                    esc(&m.interval.map_or("—".into(), show_interval))
+                )
+            })
+            .collect();
+        let newest = minutes.last().map_or(e.at, |m| m.minute);
+        let _ = writeln!(
+            rows,
+            "<tr><td>{}</td><td>+{:.0}s</td><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
+            clock_time(e.at),
+            e.at.since(start).as_secs_f64(),
+            clock_time(newest),
+            cells.join(""),
+            judge.score().map_or("—".into(), |s| format!("{s:.0}")),
+            serde_json::to_value(verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        );
+    }
+    if rows.is_empty() {
+        return "<h2>Sequential judge</h2>\n<p id=\"judge\">No minute told the judge anything (no errors on either color, too few requests for latency).</p>\n".into();
+    }
+    let heads: String = judge
+        .metrics()
+        .iter()
+        .map(|m| format!("<th colspan=\"3\">{}</th>", esc(&m.gate)))
+        .collect();
+    let sub: String = judge
+        .metrics()
+        .iter()
+        .map(|_| "<th>class</th><th>effect</th><th>interval</th>")
+        .collect();
+    format!(
+        "<h2>Sequential judge</h2>\n<p>Each metric of the new color against the stable one over every minute judged so far: its class, the estimated ratio and an anytime-valid interval for it; the score (pass at {:.0}, marginal from {:.0}). docs/gates.md says how to read them.</p>\n<table id=\"judge\"><tr><th>time</th><th></th><th>newest minute</th>{heads}<th>score</th><th>verdict</th></tr>\n<tr><th></th><th></th><th></th>{sub}<th></th><th></th></tr>\n{rows}</table>\n",
+        judge.policy().pass_score,
+        judge.policy().marginal_score,
+    )
 }
 
 /// The event table's rows: one per event, except that consecutive polls where every check passed are one

@@ -116,12 +116,30 @@ fn the_html_report_draws_its_chart_in_a_browser() {
         .iter()
         .filter(|e| matches!(e.event, bluegreen_core::Event::Polled { .. }))
         .count();
-    let rows = html.matches("<tr").count() - 1;
+    let events = html.find(r#"id="events""#).expect("the events");
+    let rows = html[events..].matches("<tr").count() - 1;
     assert!(
         html.contains(" polls passed; last: ") && rows + polls / 2 < record.len(),
         "passing polls are collapsed: {rows} rows for {} entries ({polls} polls)",
         record.len()
     );
+    // Issue 23: the sequential judge, minute by minute, before the events: each metric's class, effect and
+    // interval, the score; green's 20 % 5xx from minute 4 is `high` and the verdict `fail`.
+    let judge = html
+        .find(r#"<table id="judge">"#)
+        .expect("the judge's table");
+    assert!(judge < events);
+    let table = &html[judge..events];
+    assert!(
+        table.contains("<th colspan=\"3\">5xx-sequential</th>")
+            && table.contains("<th colspan=\"3\">latency-sequential</th>"),
+        "{table}"
+    );
+    assert!(
+        table.contains(r#"<td class="high">high</td>"#) && table.contains("<td>fail</td>"),
+        "{table}"
+    );
+    assert!(table.contains("×, "), "intervals are shown: {table}");
 
     let Ok(_) = std::env::var("BLUEGREEN_TEST_CHROMIUM") else {
         eprintln!(

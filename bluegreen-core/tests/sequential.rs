@@ -324,6 +324,16 @@ mod judge_scenarios {
         assert_eq!(j.score(), Some(100.0));
         let classes: Vec<_> = j.metrics().iter().map(|m| m.class).collect();
         assert_eq!(classes, [Classification::Pass, Classification::Pass]);
+        // Each metric's interval holds the true ratio (1) and, with 20 minutes more, excludes the material
+        // one (it is at level 1 − α/2 on each side: wider than the early pass, which is at β).
+        for t in 31..=50 {
+            j.add(&minute(t, 1, 6, 80));
+        }
+        for m in j.metrics() {
+            let (low, high) = m.interval.expect("an interval");
+            assert!(low <= 1.0 && 1.0 <= high, "{}: [{low}, {high}]", m.gate);
+            assert!(high < 2.4, "{}: [{low}, {high}]", m.gate);
+        }
         assert_eq!(j.rollback_report(), None);
     }
 
@@ -341,6 +351,8 @@ mod judge_scenarios {
             );
             let report = j.rollback_report().expect("rolls back");
             assert_eq!(report.gate, SEQUENTIAL_GATE);
+            let (low, high) = j.metrics()[0].interval.unwrap();
+            assert!(1.2 < low && low <= 5.0 && 5.0 <= high, "[{low}, {high}]");
             let effect = report.value.unwrap();
             assert!((effect - 5.0).abs() < 1.5, "{effect}");
         }

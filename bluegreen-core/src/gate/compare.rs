@@ -62,6 +62,8 @@ pub struct SignTest {
     log_below: Vec<f64>,
     /// `ln(new / stable)` of every minute added.
     shifts: Vec<f64>,
+    /// For each ratio of the interval's grid: the minutes above it and below it.
+    sides: Vec<(u32, u32)>,
 }
 
 impl SignTest {
@@ -77,6 +79,7 @@ impl SignTest {
             log_above: vec![vec![0.0; Q.len()]],
             log_below: vec![0.0; Q.len()],
             shifts: Vec::new(),
+            sides: vec![(0, 0); super::sequential::INTERVAL_GRID],
         }
     }
 
@@ -111,6 +114,41 @@ impl SignTest {
         for (l, q) in self.log_below.iter_mut().zip(Q) {
             *l += lr(down, q);
         }
+        for (i, (above, below)) in self.sides.iter_mut().enumerate() {
+            let r = super::sequential::grid_ratio(i);
+            *above += u32::from(new > r * stable);
+            *below += u32::from(new < r * stable);
+        }
+    }
+
+    /// An anytime-valid interval for the median ratio `new / stable`, at level `1 − α`, on the grid of
+    /// ratios 0.01 to 100 in steps of ×1.26: the ratios neither sign test rejects at `α/2`. `None` before
+    /// a minute.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        let n = self.shifts.len() as f64;
+        if n == 0.0 {
+            return None;
+        }
+        let conclusive = 2.0 / self.alpha;
+        // The sign test's mixture depends only on how many minutes were on the alternative's side.
+        let evidence = |k: u32| {
+            let k = f64::from(k);
+            let logs: Vec<f64> = Q
+                .iter()
+                .map(|q| k * (2.0 * q).ln() + (n - k) * (2.0 * (1.0 - q)).ln())
+                .collect();
+            mean_exp(&logs)
+        };
+        let grid = super::sequential::grid_ratio;
+        let lower = (0..self.sides.len())
+            .filter(|i| evidence(self.sides[*i].0) >= conclusive)
+            .map(grid)
+            .fold(0.0, f64::max);
+        let upper = (0..self.sides.len())
+            .filter(|i| evidence(self.sides[*i].1) >= conclusive)
+            .map(grid)
+            .fold(f64::INFINITY, f64::min);
+        Some((lower, upper))
     }
 
     /// The e-value against "no regression beyond the allowed increase".
@@ -205,6 +243,9 @@ pub struct MetricJudgement {
     /// The estimated ratio of the new color's value to the stable color's (errors: the pooled rate ratio;
     /// latency: the Hodges–Lehmann estimate).
     pub effect: Option<f64>,
+    /// An anytime-valid interval for the ratio at level `1 − α/metrics` (on a grid of ×1.26 steps; 0 and
+    /// infinity where the evidence bounds nothing yet).
+    pub interval: Option<(f64, f64)>,
     /// The ratio it may reach and still pass (`1 + allowed_increase`).
     pub allowed: f64,
     /// The e-value of a regression, and where it is conclusive.
@@ -349,6 +390,7 @@ impl SequentialJudge {
             class: classify(self.errors.verdict(), informative, effect, allowed),
             critical: true,
             effect,
+            interval: self.errors.interval(),
             allowed,
             regression: (self.errors.regression_evidence(), a),
             no_regression: (self.errors.no_regression_evidence(), b),
@@ -362,6 +404,7 @@ impl SequentialJudge {
                 class: classify(l.verdict(), l.minutes(), effect, allowed),
                 critical: c.critical,
                 effect,
+                interval: l.interval(),
                 allowed,
                 regression: (l.regression_evidence(), a),
                 no_regression: (l.no_regression_evidence(), b),
@@ -534,6 +577,10 @@ fn describe(m: &MetricJudgement) -> String {
     let effect = m
         .effect
         .map_or("no estimate".to_string(), |e| format!("{e:.2}× stable"));
+    let effect = match m.interval {
+        Some(i) if m.effect.is_some() => format!("{effect}, interval {}", show_interval(i)),
+        _ => effect,
+    };
     format!(
         "{}: {effect} (allowed {:.2}×); evidence of a regression {} (conclusive at {:.0}), of none {} (conclusive at {:.0}); {} minute{} told{}",
         m.class,
@@ -546,6 +593,21 @@ fn describe(m: &MetricJudgement) -> String {
         if m.minutes == 1 { "" } else { "s" },
         if m.critical { "; critical" } else { "" }
     )
+}
+
+/// An interval of ratios as a person reads it: `[0.80×, 1.26×]`, `[0, 2.51×]`, `[1.58×, ∞)`.
+pub fn show_interval((lower, upper): (f64, f64)) -> String {
+    let low = if lower > 0.0 {
+        format!("[{lower:.2}×")
+    } else {
+        "[0".to_string()
+    };
+    let high = if upper.is_finite() {
+        format!("{upper:.2}×]")
+    } else {
+        "∞)".to_string()
+    };
+    format!("{low}, {high}")
 }
 
 /// An e-value as a person reads it: two decimals, or a power of ten once it is huge.

@@ -27,6 +27,14 @@ pub const SEQUENTIAL_GATE: &str = "5xx-sequential";
 
 /// The alternatives of the regression test, as multiples of `ρ₀`.
 const ABOVE: [f64; 6] = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
+/// How many ratios the interval is computed on: `10^(k/10)` for `k` in −20..=20.
+pub(super) const INTERVAL_GRID: usize = 41;
+
+/// The `i`th ratio of the interval's grid.
+pub(super) fn grid_ratio(i: usize) -> f64 {
+    10f64.powf((i as f64 - 20.0) / 10.0)
+}
+
 /// The alternatives of the no-regression test, as multiples of `ρ₁`.
 const BELOW: [f64; 5] = [0.8, 0.6, 0.4, 0.2, 0.05];
 
@@ -163,6 +171,10 @@ pub struct SequentialRate {
     /// How many components may start.
     starts: u32,
     log_below: Vec<f64>,
+    /// For each ratio of [`INTERVAL_GRID`], the running log likelihood ratios of the tests of `ρ ≤ ratio`
+    /// (alternatives above) and `ρ ≥ ratio` (below): inverted, the interval.
+    #[serde(default)]
+    interval: Vec<([f64; 6], [f64; 5])>,
     minutes: u32,
     informative: u32,
     /// Sums over the informative minutes: the new color's errors and requests, then the stable color's.
@@ -183,6 +195,7 @@ impl SequentialRate {
             log_above: vec![vec![0.0; ABOVE.len()]],
             starts: starts.max(1),
             log_below: vec![0.0; BELOW.len()],
+            interval: vec![([0.0; 6], [0.0; 5]); INTERVAL_GRID],
             minutes: 0,
             informative: 0,
             totals: [0; 4],
@@ -243,6 +256,34 @@ impl SequentialRate {
         for (l, f) in self.log_below.iter_mut().zip(BELOW) {
             *l += log_lr(rho1 * f, rho1);
         }
+        for (i, (above, below)) in self.interval.iter_mut().enumerate() {
+            let r = grid_ratio(i);
+            for (l, f) in above.iter_mut().zip(ABOVE) {
+                *l += log_lr(r * f, r);
+            }
+            for (l, f) in below.iter_mut().zip(BELOW) {
+                *l += log_lr(r * f, r);
+            }
+        }
+    }
+
+    /// An anytime-valid interval for the ratio of the rates, at level `1 − α` (the regression test's),
+    /// on the grid of ratios 0.01 to 100 in steps of ×1.26: the ratios neither test rejects at `α/2`.
+    /// `None` before a minute with errors.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        if self.informative == 0 {
+            return None;
+        }
+        let conclusive = 2.0 / self.alpha;
+        let lower = (0..INTERVAL_GRID)
+            .filter(|i| mean_exp(&self.interval[*i].0) >= conclusive)
+            .map(grid_ratio)
+            .fold(0.0, f64::max);
+        let upper = (0..INTERVAL_GRID)
+            .filter(|i| mean_exp(&self.interval[*i].1) >= conclusive)
+            .map(grid_ratio)
+            .fold(f64::INFINITY, f64::min);
+        Some((lower, upper))
     }
 
     /// The e-value against "no regression beyond the allowed increase": the mean of the alternatives'
