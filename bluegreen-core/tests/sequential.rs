@@ -556,3 +556,93 @@ mod pause {
         assert!(matches!(o, Outcome::Promoted { .. }), "observe: {o}");
     }
 }
+
+/// A crash does not cost the judge its evidence: the resumed run rebuilds it from the record's minutes (in
+/// the order they were judged), so its first report counts every minute told before the crash.
+mod resumed {
+    use bluegreen_core::gate::SEQUENTIAL_GATE;
+    use bluegreen_core::*;
+    use bluegreen_testkit::*;
+    use std::time::Duration;
+
+    /// How many minutes a judge report says told it something.
+    fn told(detail: &str) -> u32 {
+        let end = detail.find(" minute").expect("minutes told");
+        let start = detail[..end].rfind(' ').map_or(0, |i| i + 1);
+        detail[start..end].parse().expect("a number")
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_judge_s_evidence() {
+        let world = || {
+            let mut c = WorldConfig::default();
+            c.request_rate = 1000.0;
+            c.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001));
+            c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.002));
+            c
+        };
+        let plan = || Plan::new("poc/poc-web", Strategy::gradual().compile().unwrap());
+        // Crash when the 25 % step starts (its append never completes), after the 10 % bake's minutes.
+        let h = Harness::new(world());
+        h.run("d0", plan()).unwrap();
+        let at = h
+            .store
+            .record(&DeploymentId::new("d0").unwrap())
+            .iter()
+            .find(|e| matches!(e.event, Event::StepStarted { index: 2, .. }))
+            .expect("the 25 % step")
+            .seq;
+        let h = Harness::new(world());
+        h.store.hang_after(Some(at));
+        let exec = h.executor();
+        let died = run_virtual_until(
+            h.world.clock(),
+            exec.run(DeploymentId::new("d1").unwrap(), plan()),
+            || false,
+        );
+        assert!(matches!(died, Some(Err(_))));
+        h.store.hang_after(None);
+        h.world.clock().advance(DEFAULT_LEASE_TTL);
+        let before: u32 = h
+            .store
+            .record(&DeploymentId::new("d1").unwrap())
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Polled { reports, .. } => reports
+                    .iter()
+                    .find(|r| r.gate == SEQUENTIAL_GATE)
+                    .map(|r| told(&r.detail)),
+                _ => None,
+            })
+            .max()
+            .expect("the judge told of minutes before the crash");
+        assert!(before > 0);
+        let outcome = h.resume("d1", ResumeAction::Continue).unwrap();
+        let record = h.store.record(&DeploymentId::new("d1").unwrap());
+        let resumed = record
+            .iter()
+            .position(|e| matches!(e.event, Event::Resumed { .. }))
+            .expect("resumed");
+        let first_after = record[resumed..]
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::Polled { reports, .. } => reports
+                    .iter()
+                    .find(|r| r.gate == SEQUENTIAL_GATE)
+                    .map(|r| told(&r.detail)),
+                _ => None,
+            })
+            .expect("the judge reports after the resume");
+        assert!(
+            first_after > before,
+            "the first report after the resume counts the {before} minutes before it: {first_after}"
+        );
+        let Outcome::RolledBack { reason, .. } = &outcome else {
+            panic!("{outcome}")
+        };
+        assert!(
+            matches!(reason, RollbackReason::Gate { report, .. } if report.gate == SEQUENTIAL_GATE),
+            "{reason}"
+        );
+    }
+}
