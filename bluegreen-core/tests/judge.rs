@@ -121,8 +121,10 @@ fn stricter_gates_say_when_they_would_have_rolled_back() {
 /// green's 5xx at `ratio` × blue's 0.5 %; both colors' minutes fetched as CloudWatch publishes them and
 /// judged under the default gates with the judge.
 fn history(ratio: f64) -> gate::Rejudgement {
-    let mut c = WorldConfig::default();
-    c.initial_split = TrafficSplit::new(50, 50).unwrap();
+    let mut c = WorldConfig {
+        initial_split: TrafficSplit::new(50, 50).unwrap(),
+        ..WorldConfig::default()
+    };
     c.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.005));
     c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.005 * ratio));
     let h = Harness::new(c);

@@ -575,8 +575,10 @@ mod resumed {
     #[test]
     fn a_resumed_run_keeps_the_judge_s_evidence() {
         let world = || {
-            let mut c = WorldConfig::default();
-            c.request_rate = 1000.0;
+            let mut c = WorldConfig {
+                request_rate: 1000.0,
+                ..WorldConfig::default()
+            };
             c.scripts.blue = Script::default().at(Duration::ZERO, Change::ErrorRate(0.001));
             c.scripts.green = Script::default().at(Duration::ZERO, Change::ErrorRate(0.002));
             c
