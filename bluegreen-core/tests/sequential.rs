@@ -648,3 +648,20 @@ mod resumed {
         );
     }
 }
+
+/// The Hodges–Lehmann estimate is the median of the pairwise means of the minutes' log ratios: for log
+/// ratios 0, 1, 2 the means are 0, ½, 1, 1, 1½, 2 (median 1); for 0 and 3 they are 0, 1½, 3 (median 1½).
+#[test]
+fn the_hodges_lehmann_estimate_is_the_median_of_walsh_averages() {
+    use bluegreen_core::gate::SignTest;
+    let estimate = |logs: &[f64]| {
+        let mut t = SignTest::new(0.2, 1.0, 0.01, 0.05, 1);
+        for l in logs {
+            t.add(l.exp(), 1.0);
+        }
+        t.ratio().unwrap().ln()
+    };
+    assert!((estimate(&[0.0, 1.0, 2.0]) - 1.0).abs() < 1e-12);
+    assert!((estimate(&[0.0, 3.0]) - 1.5).abs() < 1e-12);
+    assert!((estimate(&[2.0, 0.0, 3.0, 1.0]) - 1.5).abs() < 1e-12);
+}

@@ -133,11 +133,7 @@ impl SignTest {
         // The sign test's mixture depends only on how many minutes were on the alternative's side.
         let evidence = |k: u32| {
             let k = f64::from(k);
-            let logs: Vec<f64> = Q
-                .iter()
-                .map(|q| k * (2.0 * q).ln() + (n - k) * (2.0 * (1.0 - q)).ln())
-                .collect();
-            mean_exp(&logs)
+            mean_exp(&Q.map(|q| k * (2.0 * q).ln() + (n - k) * (2.0 * (1.0 - q)).ln()))
         };
         let grid = super::sequential::grid_ratio;
         let lower = (0..self.sides.len())
@@ -186,12 +182,15 @@ impl SignTest {
                 walsh.push((d[i] + d[j]) / 2.0);
             }
         }
-        walsh.sort_by(f64::total_cmp);
+        // The median by selection: linear in the pairs, where sorting them would not be.
         let n = walsh.len();
+        let (below, middle, _) = walsh.select_nth_unstable_by(n / 2, f64::total_cmp);
+        let upper = *middle;
         let median = if n % 2 == 1 {
-            walsh[n / 2]
+            upper
         } else {
-            (walsh[n / 2 - 1] + walsh[n / 2]) / 2.0
+            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lower + upper) / 2.0
         };
         Some(median.exp())
     }

@@ -30,6 +30,11 @@ const ABOVE: [f64; 6] = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
 /// How many ratios the interval is computed on: `10^(k/10)` for `k` in −20..=20.
 pub(super) const INTERVAL_GRID: usize = 41;
 
+/// The interval's tests at each ratio `r` of its grid, as steps of the grid (×1.26 each): `ρ ≤ r` against
+/// about `2r` and `5r` (3 and 7 steps up), `ρ ≥ r` against about `r/2` and `r/5` (two alternatives a
+/// side: 32 bytes a ratio, 1.3 KiB a deployment).
+const INTERVAL_ALTERNATIVES: [isize; 4] = [3, 7, -3, -7];
+
 /// The `i`th ratio of the interval's grid.
 pub(super) fn grid_ratio(i: usize) -> f64 {
     10f64.powf((i as f64 - 20.0) / 10.0)
@@ -174,7 +179,7 @@ pub struct SequentialRate {
     /// For each ratio of [`INTERVAL_GRID`], the running log likelihood ratios of the tests of `ρ ≤ ratio`
     /// (alternatives above) and `ρ ≥ ratio` (below): inverted, the interval.
     #[serde(default)]
-    interval: Vec<([f64; 6], [f64; 5])>,
+    interval: Vec<[f64; 4]>,
     minutes: u32,
     informative: u32,
     /// Sums over the informative minutes: the new color's errors and requests, then the stable color's.
@@ -195,7 +200,7 @@ impl SequentialRate {
             log_above: vec![vec![0.0; ABOVE.len()]],
             starts: starts.max(1),
             log_below: vec![0.0; BELOW.len()],
-            interval: vec![([0.0; 6], [0.0; 5]); INTERVAL_GRID],
+            interval: vec![[0.0; 4]; INTERVAL_GRID],
             minutes: 0,
             informative: 0,
             totals: [0; 4],
@@ -256,13 +261,18 @@ impl SequentialRate {
         for (l, f) in self.log_below.iter_mut().zip(BELOW) {
             *l += log_lr(rho1 * f, rho1);
         }
-        for (i, (above, below)) in self.interval.iter_mut().enumerate() {
-            let r = grid_ratio(i);
-            for (l, f) in above.iter_mut().zip(ABOVE) {
-                *l += log_lr(r * f, r);
-            }
-            for (l, f) in below.iter_mut().zip(BELOW) {
-                *l += log_lr(r * f, r);
+        // The grid's alternatives are on the grid extended by seven steps each way: each ratio's binomial
+        // logarithms once, then sums.
+        const REACH: usize = 7;
+        let logs: [(f64, f64); INTERVAL_GRID + 2 * REACH] = std::array::from_fn(|k| {
+            let pk = p(10f64.powf((k as f64 - 20.0 - REACH as f64) / 10.0));
+            (pk.ln(), (1.0 - pk).ln())
+        });
+        for (i, l) in self.interval.iter_mut().enumerate() {
+            let null = logs[i + REACH];
+            for (l, step) in l.iter_mut().zip(INTERVAL_ALTERNATIVES) {
+                let a = logs[(i as isize + REACH as isize + step) as usize];
+                *l += x * (a.0 - null.0) + y * (a.1 - null.1);
             }
         }
     }
@@ -276,11 +286,11 @@ impl SequentialRate {
         }
         let conclusive = 2.0 / self.alpha;
         let lower = (0..INTERVAL_GRID)
-            .filter(|i| mean_exp(&self.interval[*i].0) >= conclusive)
+            .filter(|i| mean_exp(&self.interval[*i][..2]) >= conclusive)
             .map(grid_ratio)
             .fold(0.0, f64::max);
         let upper = (0..INTERVAL_GRID)
-            .filter(|i| mean_exp(&self.interval[*i].1) >= conclusive)
+            .filter(|i| mean_exp(&self.interval[*i][2..]) >= conclusive)
             .map(grid_ratio)
             .fold(f64::INFINITY, f64::min);
         Some((lower, upper))
