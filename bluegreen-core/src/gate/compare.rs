@@ -16,7 +16,7 @@
 //! and is otherwise undecided.
 //!
 //! The evidence accumulates over the whole deployment. The regression tests mix components started at the
-//! first minute of each of the first `starts` splits, each weighted `1/starts`, so a regression that appears
+//! first minute of each of the first `starts` splits (the first weighted ½, the others sharing ½), so a regression that appears
 //! only at a later split is judged on its own minutes while `α` holds for the deployment as a whole.
 
 use super::sequential::SEQUENTIAL_GATE;
@@ -149,8 +149,11 @@ impl SignTest {
 
     /// The e-value against "no regression beyond the allowed increase".
     pub fn regression_evidence(&self) -> f64 {
-        let weight = 1.0 / f64::from(self.starts);
-        self.log_above.iter().map(|c| weight * mean_exp(c)).sum()
+        self.log_above
+            .iter()
+            .enumerate()
+            .map(|(i, c)| start_weight(i, self.starts) * mean_exp(c))
+            .sum()
     }
 
     /// The e-value against "a material regression".
@@ -617,6 +620,17 @@ fn evidence(e: f64) -> String {
         format!("{e:.1e}")
     } else {
         format!("{e:.2}")
+    }
+}
+
+/// The weight of the regression test's component started at the `i`th split of `starts`: half for the first
+/// (a regression present from the start — the usual bad build — is judged at nearly the full level), the
+/// other half shared by the rest. The weights add up to one, so the mixture keeps its level α.
+pub(super) fn start_weight(i: usize, starts: u32) -> f64 {
+    match (i, starts) {
+        (_, 0 | 1) => 1.0,
+        (0, _) => 0.5,
+        _ => 0.5 / f64::from(starts - 1),
     }
 }
 

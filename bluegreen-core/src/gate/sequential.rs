@@ -18,7 +18,7 @@
 //! Minutes in which neither color had an error carry no information about the ratio and change neither.
 //! Decision record 020 says why a mixture likelihood ratio on the conditional binomial.
 
-use super::compare::mean_exp;
+use super::compare::{mean_exp, start_weight};
 use super::{GateMode, GateReport, Unit, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -163,8 +163,8 @@ pub enum SequentialVerdict {
 /// The two e-processes over the minutes seen so far. Pure: feed it minutes in order.
 ///
 /// The regression test can be a mixture over start times ([`SequentialRate::with_starts`]): one component
-/// starts with the first minute, one more at each [`start`](SequentialRate::start) (a new split), each
-/// weighted `1/starts`. A regression that appears only at a later split is then judged on that split's
+/// starts with the first minute, one more at each [`start`](SequentialRate::start) (a new split); the first
+/// weighted ½, the others sharing the other ½. A regression that appears only at a later split is then judged on that split's
 /// minutes, not diluted by the healthy minutes before it, and the level stays `α` over the whole deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequentialRate {
@@ -299,8 +299,11 @@ impl SequentialRate {
     /// The e-value against "no regression beyond the allowed increase": the mean of the alternatives'
     /// likelihood ratios. It reaching `1/α` concludes a regression.
     pub fn regression_evidence(&self) -> f64 {
-        let weight = 1.0 / f64::from(self.starts);
-        self.log_above.iter().map(|c| weight * mean_exp(c)).sum()
+        self.log_above
+            .iter()
+            .enumerate()
+            .map(|(i, c)| start_weight(i, self.starts) * mean_exp(c))
+            .sum()
     }
 
     /// The e-value against "a material regression": it reaching `1/β` concludes there is none.
