@@ -404,6 +404,62 @@ mod judge_scenarios {
         }
     }
 
+    /// Where p99 is fetched the judge compares it too, a third metric: a p99 regression alone (the average
+    /// unchanged) makes it `high` and the score 67 — marginal; healthy, all three pass. `for_gates` turns it
+    /// on exactly where the gates judge p99.
+    #[test]
+    fn p99_is_a_third_metric_where_it_is_fetched() {
+        use bluegreen_core::gate::{GatePolicy, LATENCY_P99_SEQUENTIAL_GATE};
+        let with_p99 = |p99_ms: u64| {
+            let mut j = SequentialJudge::with_p99(SequentialPolicy::default(), Color::Green, 50, 4);
+            for t in 1..=30 {
+                let mut m = minute(t, 1, 6, 80);
+                for c in Color::ALL {
+                    let ms = if c == Color::Green { p99_ms } else { 250 };
+                    m.metrics.get_mut(c).latency_p99 = Some(Duration::from_millis(ms));
+                }
+                j.add(&m);
+            }
+            j
+        };
+        let healthy = with_p99(250);
+        let gates: Vec<_> = healthy
+            .metrics()
+            .iter()
+            .map(|m| (m.gate.clone(), m.class))
+            .collect();
+        assert_eq!(gates.len(), 3);
+        assert_eq!(
+            gates[2],
+            (
+                LATENCY_P99_SEQUENTIAL_GATE.to_string(),
+                Classification::Pass
+            )
+        );
+        assert_eq!(healthy.verdict(), JudgeVerdict::Pass);
+        let slow = with_p99(500);
+        assert_eq!(slow.metrics()[2].class, Classification::High);
+        assert_eq!(slow.metrics()[1].class, Classification::Pass);
+        assert!((slow.score().unwrap() - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!(slow.verdict(), JudgeVerdict::Marginal);
+        // Gates without the p99 gate (p99 not fetched): two metrics; with it: three.
+        let mut gates = GatePolicy {
+            sequential: Some(SequentialPolicy::default()),
+            ..GatePolicy::default()
+        };
+        let count = |g: &GatePolicy| {
+            SequentialJudge::for_gates(g, Color::Green, 1)
+                .unwrap()
+                .metrics()
+                .len()
+        };
+        assert_eq!(count(&gates), 3, "the default gates judge p99");
+        gates
+            .bake
+            .retain(|g| !matches!(g.check, bluegreen_core::gate::Check::LatencyP99(_)));
+        assert_eq!(count(&gates), 2);
+    }
+
     /// No requests, or requests without errors and without latency on the stable color: nothing is
     /// compared, no score, no verdict, no rollback; the reports say `no-data`.
     #[test]

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 /// The gate name of the latency comparison's reports.
 pub const LATENCY_SEQUENTIAL_GATE: &str = "latency-sequential";
+/// The gate name of the p99 latency comparison's reports (where p99 is fetched: `[aws] p99 = true`).
+pub const LATENCY_P99_SEQUENTIAL_GATE: &str = "latency-p99-sequential";
 /// The gate name of the judge's score reports.
 pub const SCORE_GATE: &str = "judge-score";
 
@@ -37,7 +39,13 @@ pub const JUDGE_LIMIT: &str = "the sequential judge's conclusion";
 
 /// Whether `report` is one of the judge's (a metric's or the score's).
 pub fn is_judge_report(report: &GateReport) -> bool {
-    [SEQUENTIAL_GATE, LATENCY_SEQUENTIAL_GATE, SCORE_GATE].contains(&report.gate.as_str())
+    [
+        SEQUENTIAL_GATE,
+        LATENCY_SEQUENTIAL_GATE,
+        LATENCY_P99_SEQUENTIAL_GATE,
+        SCORE_GATE,
+    ]
+    .contains(&report.gate.as_str())
 }
 
 /// The alternatives of the sign tests: the chance that a minute is on the alternative's side.
@@ -282,6 +290,8 @@ pub struct SequentialJudge {
     min_requests: u64,
     errors: SequentialRate,
     latency: Option<SignTest>,
+    /// The same comparison on the p99 latency, where it is fetched.
+    latency_p99: Option<SignTest>,
     segment: Option<Timestamp>,
     minutes: u32,
 }
@@ -291,8 +301,31 @@ impl SequentialJudge {
     /// `min_requests` on each color, with up to `starts` start times of its regression tests (the
     /// deployment's splits that send traffic to both colors).
     pub fn new(policy: SequentialPolicy, new: Color, min_requests: u64, starts: u32) -> Self {
-        let metrics = if policy.latency.is_some() { 2.0 } else { 1.0 };
-        let alpha = policy.alpha / metrics;
+        Self::build(policy, new, min_requests, starts, false)
+    }
+
+    /// The same, comparing the p99 latency too (a third metric, like the average and with its settings):
+    /// for gates that fetch it.
+    pub fn with_p99(policy: SequentialPolicy, new: Color, min_requests: u64, starts: u32) -> Self {
+        Self::build(policy, new, min_requests, starts, true)
+    }
+
+    fn build(
+        policy: SequentialPolicy,
+        new: Color,
+        min_requests: u64,
+        starts: u32,
+        p99: bool,
+    ) -> Self {
+        let latencies = if policy.latency.is_some() {
+            1.0 + f64::from(u8::from(p99))
+        } else {
+            0.0
+        };
+        let alpha = policy.alpha / (1.0 + latencies);
+        let sign = |l: super::LatencyComparison| {
+            SignTest::new(l.allowed_increase, 1.0, alpha, policy.beta, starts)
+        };
         SequentialJudge {
             policy,
             new,
@@ -301,9 +334,8 @@ impl SequentialJudge {
             // The sign test's "no regression" is concluded against the allowed ratio itself: each minute
             // says only which side of one ratio it is on, so a material margin above it would let a ratio
             // between the two (1.6 × with 1.2 allowed) be passed as soon as it is caught.
-            latency: policy
-                .latency
-                .map(|l| SignTest::new(l.allowed_increase, 1.0, alpha, policy.beta, starts)),
+            latency: policy.latency.map(sign),
+            latency_p99: policy.latency.filter(|_| p99).map(sign),
             segment: None,
             minutes: 0,
         }
@@ -312,7 +344,6 @@ impl SequentialJudge {
     /// The judge of `plan`'s deployment of `new`, if its gates ask for one: its regression tests start
     /// afresh at each split that sends traffic to both colors.
     pub fn for_plan(plan: &crate::Plan, new: Color) -> Option<Self> {
-        let policy = plan.gates.sequential?;
         let starts = plan
             .schedule
             .steps()
@@ -321,12 +352,18 @@ impl SequentialJudge {
                 |s| matches!(s, crate::Step::SetWeight { percent } if *percent < crate::Share::ALL),
             )
             .count();
-        Some(Self::new(
-            policy,
-            new,
-            plan.gates.min_requests,
-            starts.max(1) as u32,
-        ))
+        Self::for_gates(&plan.gates, new, starts.max(1) as u32)
+    }
+
+    /// The judge `gates` ask for, if any, with `starts` start times: it compares the p99 latency too where
+    /// the gates judge it (the p99 gate exists only where p99 is fetched).
+    pub fn for_gates(gates: &super::GatePolicy, new: Color, starts: u32) -> Option<Self> {
+        let policy = gates.sequential?;
+        let p99 = gates
+            .bake
+            .iter()
+            .any(|g| matches!(g.check, super::Check::LatencyP99(_)));
+        Some(Self::build(policy, new, gates.min_requests, starts, p99))
     }
 
     /// Its policy.
@@ -339,7 +376,10 @@ impl SequentialJudge {
     pub fn add(&mut self, minute: &RecordedMinute) {
         if self.segment.is_some_and(|s| s != minute.segment) {
             self.errors.start();
-            if let Some(l) = self.latency.as_mut() {
+            for l in [self.latency.as_mut(), self.latency_p99.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 l.start();
             }
         }
@@ -356,10 +396,17 @@ impl SequentialJudge {
             stable_errors: s.errors_5xx.unwrap_or(0),
         });
         let enough = |m: &crate::Metrics| m.requests.unwrap_or(0) >= self.min_requests.max(1);
-        if let (Some(l), true, true) = (self.latency.as_mut(), enough(n), enough(s))
-            && let (Some(a), Some(b)) = (n.latency_avg, s.latency_avg)
-        {
-            l.add(a.as_secs_f64(), b.as_secs_f64());
+        if enough(n) && enough(s) {
+            if let (Some(l), Some(a), Some(b)) =
+                (self.latency.as_mut(), n.latency_avg, s.latency_avg)
+            {
+                l.add(a.as_secs_f64(), b.as_secs_f64());
+            }
+            if let (Some(l), Some(a), Some(b)) =
+                (self.latency_p99.as_mut(), n.latency_p99, s.latency_p99)
+            {
+                l.add(a.as_secs_f64(), b.as_secs_f64());
+            }
         }
     }
 
@@ -382,7 +429,9 @@ impl SequentialJudge {
             SequentialVerdict::Undecided => Classification::Undecided,
         };
         let p = &self.policy;
-        let metrics = if p.latency.is_some() { 2.0 } else { 1.0 };
+        let metrics = 1.0
+            + f64::from(u8::from(self.latency.is_some()))
+            + f64::from(u8::from(self.latency_p99.is_some()));
         let (a, b) = (metrics / p.alpha, 1.0 / p.beta);
         let allowed = self.errors.allowed_ratio();
         let (_, informative) = self.errors.minutes();
@@ -398,11 +447,18 @@ impl SequentialJudge {
             no_regression: (self.errors.no_regression_evidence(), b),
             minutes: informative,
         }];
-        if let (Some(l), Some(c)) = (&self.latency, p.latency) {
+        let latencies = [
+            (LATENCY_SEQUENTIAL_GATE, &self.latency),
+            (LATENCY_P99_SEQUENTIAL_GATE, &self.latency_p99),
+        ];
+        for (gate, l) in latencies {
+            let (Some(l), Some(c)) = (l, p.latency) else {
+                continue;
+            };
             let allowed = 1.0 + c.allowed_increase.max(0.0);
             let effect = l.ratio();
             out.push(MetricJudgement {
-                gate: LATENCY_SEQUENTIAL_GATE.into(),
+                gate: gate.into(),
                 class: classify(l.verdict(), l.minutes(), effect, allowed),
                 critical: c.critical,
                 effect,
@@ -506,13 +562,14 @@ impl SequentialJudge {
         (out, verdict)
     }
 
-    /// How many minutes told something about each metric (5xx, then latency): cheap, for knowing whether
-    /// a minute added changed anything.
-    pub fn told(&self) -> (u32, Option<u32>) {
-        (
-            self.errors.minutes().1,
+    /// How many minutes told something about each metric (5xx, latency, p99 latency): cheap, for knowing
+    /// whether a minute added changed anything.
+    pub fn told(&self) -> [Option<u32>; 3] {
+        [
+            Some(self.errors.minutes().1),
             self.latency.as_ref().map(SignTest::minutes),
-        )
+            self.latency_p99.as_ref().map(SignTest::minutes),
+        ]
     }
 
     /// The report that makes the judge roll back now, if any: a critical metric's `high` first, then the

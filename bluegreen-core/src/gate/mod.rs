@@ -15,8 +15,9 @@ mod tally;
 
 pub use checks::*;
 pub use compare::{
-    Classification, JUDGE_LIMIT, JudgeVerdict, LATENCY_SEQUENTIAL_GATE, MetricJudgement,
-    SCORE_GATE, SequentialJudge, SignTest, is_judge_report, judge_rollback, show_interval,
+    Classification, JUDGE_LIMIT, JudgeVerdict, LATENCY_P99_SEQUENTIAL_GATE,
+    LATENCY_SEQUENTIAL_GATE, MetricJudgement, SCORE_GATE, SequentialJudge, SignTest,
+    is_judge_report, judge_rollback, show_interval,
 };
 pub use config::{
     BakeGate, DEFAULT_MIN_ERRORS, DEFAULT_MIN_MINUTES, DEFAULT_POLL_INTERVAL,

@@ -286,9 +286,7 @@ pub fn judge_history(
     series: &PerColor<Vec<crate::MinuteMetrics>>,
 ) -> Rejudgement {
     let from = window.from.floor_minute();
-    let judge = gates
-        .sequential
-        .map(|p| super::SequentialJudge::new(p, new, gates.min_requests, 1));
+    let judge = super::SequentialJudge::for_gates(gates, new, 1);
     let mut judging = Judging::new(gates, new, judge);
     let mut tally = BakeTally::default();
     let mut out = Rejudgement {
