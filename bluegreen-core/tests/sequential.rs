@@ -628,6 +628,17 @@ mod resumed {
         detail[start..end].parse().expect("a number")
     }
 
+    /// The minutes told of the 5xx report a poll recorded, if it recorded one.
+    fn reported(event: &Event) -> Option<u32> {
+        match event {
+            Event::Polled { reports, .. } => reports
+                .iter()
+                .find(|r| r.gate == SEQUENTIAL_GATE)
+                .map(|r| told(&r.detail)),
+            _ => None,
+        }
+    }
+
     #[test]
     fn a_resumed_run_keeps_the_judge_s_evidence() {
         let world = || {
@@ -671,13 +682,7 @@ mod resumed {
             .store
             .record(&DeploymentId::new("d1").unwrap())
             .iter()
-            .filter_map(|e| match &e.event {
-                Event::Polled { reports, .. } => reports
-                    .iter()
-                    .find(|r| r.gate == SEQUENTIAL_GATE)
-                    .map(|r| told(&r.detail)),
-                _ => None,
-            })
+            .filter_map(|e| reported(&e.event))
             .max()
             .expect("the judge told of minutes before the crash");
         assert!(before > 0);
@@ -689,13 +694,7 @@ mod resumed {
             .expect("resumed");
         let first_after = record[resumed..]
             .iter()
-            .find_map(|e| match &e.event {
-                Event::Polled { reports, .. } => reports
-                    .iter()
-                    .find(|r| r.gate == SEQUENTIAL_GATE)
-                    .map(|r| told(&r.detail)),
-                _ => None,
-            })
+            .find_map(|e| reported(&e.event))
             .expect("the judge reports after the resume");
         assert!(
             first_after > before,

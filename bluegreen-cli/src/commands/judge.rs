@@ -140,7 +140,7 @@ async fn history(ctx: &Context, a: JudgeArgs) -> Result<Ended, Failure> {
             "--from {from} is older than the 15 days CloudWatch keeps one-minute data"
         )));
     }
-    let (mut gates, whose) = match &a.gates {
+    let (gates, whose) = match &a.gates {
         Some(path) => (
             gates_of(path)?,
             format!("the [gates] of {}", path.display()),
@@ -153,10 +153,6 @@ async fn history(ctx: &Context, a: JudgeArgs) -> Result<Ended, Failure> {
             "the settings' gates".to_string(),
         ),
     };
-    // A history is judged as a split that sends traffic to both colors: the judge is on unless turned off.
-    if gates.sequential.is_none() && ctx.settings.gates.sequential != Some(false) {
-        gates.sequential = Some(bluegreen_core::gate::SequentialPolicy::default());
-    }
     let window = Window { from, to };
     let series = w
         .providers()

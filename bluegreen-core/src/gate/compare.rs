@@ -19,6 +19,7 @@
 //! first minute of each of the first `starts` splits (the first weighted ½, the others sharing ½), so a regression that appears
 //! only at a later split is judged on its own minutes while `α` holds for the deployment as a whole.
 
+use super::evidence::{Evidence, INTERVAL_GRID, grid_ratio, interval, mean_exp};
 use super::sequential::SEQUENTIAL_GATE;
 use super::{
     GateMode, GateReport, JudgeMode, MinuteCounts, RecordedMinute, SequentialPolicy,
@@ -63,11 +64,7 @@ const Q: [f64; 2] = [0.8, 0.97];
 pub struct SignTest {
     allowed: f64,
     material: f64,
-    alpha: f64,
-    beta: f64,
-    starts: u32,
-    log_above: Vec<Vec<f64>>,
-    log_below: Vec<f64>,
+    evidence: Evidence,
     /// `ln(new / stable)` of every minute added.
     shifts: Vec<f64>,
     /// For each ratio of the interval's grid: the minutes above it and below it.
@@ -81,20 +78,16 @@ impl SignTest {
         SignTest {
             allowed: 1.0 + allowed_increase.max(0.0),
             material: material.max(1.0),
-            alpha,
-            beta,
-            starts: starts.max(1),
-            log_above: vec![vec![0.0; Q.len()]],
-            log_below: vec![0.0; Q.len()],
+            evidence: Evidence::new(alpha, beta, starts, Q.len(), Q.len()),
             shifts: Vec::new(),
-            sides: vec![(0, 0); super::sequential::INTERVAL_GRID],
+            sides: vec![(0, 0); INTERVAL_GRID],
         }
     }
 
     /// Starts one more component of the regression test, if fewer than `starts` have.
     pub fn start(&mut self) {
-        if !self.shifts.is_empty() && (self.log_above.len() as u32) < self.starts {
-            self.log_above.push(vec![0.0; Q.len()]);
+        if !self.shifts.is_empty() {
+            self.evidence.start();
         }
     }
 
@@ -114,16 +107,9 @@ impl SignTest {
                 (2.0 * (1.0 - q)).ln()
             }
         };
-        for component in &mut self.log_above {
-            for (l, q) in component.iter_mut().zip(Q) {
-                *l += lr(up, q);
-            }
-        }
-        for (l, q) in self.log_below.iter_mut().zip(Q) {
-            *l += lr(down, q);
-        }
+        self.evidence.add(|i| lr(up, Q[i]), |i| lr(down, Q[i]));
         for (i, (above, below)) in self.sides.iter_mut().enumerate() {
-            let r = super::sequential::grid_ratio(i);
+            let r = grid_ratio(i);
             *above += u32::from(new > r * stable);
             *below += u32::from(new < r * stable);
         }
@@ -137,47 +123,31 @@ impl SignTest {
         if n == 0.0 {
             return None;
         }
-        let conclusive = 2.0 / self.alpha;
         // The sign test's mixture depends only on how many minutes were on the alternative's side.
         let evidence = |k: u32| {
             let k = f64::from(k);
             mean_exp(&Q.map(|q| k * (2.0 * q).ln() + (n - k) * (2.0 * (1.0 - q)).ln()))
         };
-        let grid = super::sequential::grid_ratio;
-        let lower = (0..self.sides.len())
-            .filter(|i| evidence(self.sides[*i].0) >= conclusive)
-            .map(grid)
-            .fold(0.0, f64::max);
-        let upper = (0..self.sides.len())
-            .filter(|i| evidence(self.sides[*i].1) >= conclusive)
-            .map(grid)
-            .fold(f64::INFINITY, f64::min);
-        Some((lower, upper))
+        Some(interval(
+            self.evidence.alpha(),
+            |i| evidence(self.sides[i].0),
+            |i| evidence(self.sides[i].1),
+        ))
     }
 
     /// The e-value against "no regression beyond the allowed increase".
     pub fn regression_evidence(&self) -> f64 {
-        self.log_above
-            .iter()
-            .enumerate()
-            .map(|(i, c)| start_weight(i, self.starts) * mean_exp(c))
-            .sum()
+        self.evidence.regression()
     }
 
     /// The e-value against "a material regression".
     pub fn no_regression_evidence(&self) -> f64 {
-        mean_exp(&self.log_below)
+        self.evidence.no_regression()
     }
 
     /// The verdict now; regression wins a tie.
     pub fn verdict(&self) -> SequentialVerdict {
-        if self.regression_evidence() >= 1.0 / self.alpha {
-            SequentialVerdict::Regression
-        } else if self.no_regression_evidence() >= 1.0 / self.beta {
-            SequentialVerdict::NoMaterialRegression
-        } else {
-            SequentialVerdict::Undecided
-        }
+        self.evidence.verdict()
     }
 
     /// The Hodges–Lehmann estimate of the ratio `new / stable`: `exp` of the median of the pairwise means
@@ -678,25 +648,4 @@ fn evidence(e: f64) -> String {
     } else {
         format!("{e:.2}")
     }
-}
-
-/// The weight of the regression test's component started at the `i`th split of `starts`: half for the first
-/// (a regression present from the start — the usual bad build — is judged at nearly the full level), the
-/// other half shared by the rest. The weights add up to one, so the mixture keeps its level α.
-pub(super) fn start_weight(i: usize, starts: u32) -> f64 {
-    match (i, starts) {
-        (_, 0 | 1) => 1.0,
-        (0, _) => 0.5,
-        _ => 0.5 / f64::from(starts - 1),
-    }
-}
-
-/// The mean of `exp(l)` over `logs`, computed without overflow.
-pub(super) fn mean_exp(logs: &[f64]) -> f64 {
-    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !top.is_finite() {
-        return if top > 0.0 { f64::INFINITY } else { 0.0 };
-    }
-    let sum: f64 = logs.iter().map(|l| (l - top).exp()).sum();
-    (top + (sum / logs.len() as f64).ln()).exp()
 }

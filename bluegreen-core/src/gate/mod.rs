@@ -6,6 +6,7 @@
 mod checks;
 mod compare;
 mod config;
+mod evidence;
 mod judge;
 mod minutes;
 mod rejudge;

@@ -18,7 +18,7 @@
 //! Minutes in which neither color had an error carry no information about the ratio and change neither.
 //! Decision record 020 says why a mixture likelihood ratio on the conditional binomial.
 
-use super::compare::{mean_exp, start_weight};
+use super::evidence::{Evidence, INTERVAL_GRID, interval, mean_exp};
 use super::{GateMode, GateReport, Unit, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -27,18 +27,10 @@ pub const SEQUENTIAL_GATE: &str = "5xx-sequential";
 
 /// The alternatives of the regression test, as multiples of `ρ₀`.
 const ABOVE: [f64; 6] = [1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
-/// How many ratios the interval is computed on: `10^(k/10)` for `k` in −20..=20.
-pub(super) const INTERVAL_GRID: usize = 41;
-
 /// The interval's tests at each ratio `r` of its grid, as steps of the grid (×1.26 each): `ρ ≤ r` against
 /// about `2r` and `5r` (3 and 7 steps up), `ρ ≥ r` against about `r/2` and `r/5` (two alternatives a
 /// side: 32 bytes a ratio, 1.3 KiB a deployment).
 const INTERVAL_ALTERNATIVES: [isize; 4] = [3, 7, -3, -7];
-
-/// The `i`th ratio of the interval's grid.
-pub(super) fn grid_ratio(i: usize) -> f64 {
-    10f64.powf((i as f64 - 20.0) / 10.0)
-}
 
 /// The alternatives of the no-regression test, as multiples of `ρ₁`.
 const BELOW: [f64; 5] = [0.8, 0.6, 0.4, 0.2, 0.05];
@@ -169,13 +161,8 @@ pub enum SequentialVerdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequentialRate {
     policy: SequentialPolicy,
-    /// The level of the regression test (`policy.alpha` unless shared with other metrics).
-    alpha: f64,
-    /// Each started component's running log likelihood ratios of the alternatives above.
-    log_above: Vec<Vec<f64>>,
-    /// How many components may start.
-    starts: u32,
-    log_below: Vec<f64>,
+    /// Both tests' evidence; the regression test at `policy.alpha` unless shared with other metrics.
+    evidence: Evidence,
     /// For each ratio of [`INTERVAL_GRID`], the running log likelihood ratios of the tests of `ρ ≤ ratio`
     /// (alternatives above) and `ρ ≥ ratio` (below): inverted, the interval.
     #[serde(default)]
@@ -196,10 +183,7 @@ impl SequentialRate {
     pub fn with_starts(policy: SequentialPolicy, alpha: f64, starts: u32) -> Self {
         SequentialRate {
             policy,
-            alpha,
-            log_above: vec![vec![0.0; ABOVE.len()]],
-            starts: starts.max(1),
-            log_below: vec![0.0; BELOW.len()],
+            evidence: Evidence::new(alpha, policy.beta, starts, ABOVE.len(), BELOW.len()),
             interval: vec![[0.0; 4]; INTERVAL_GRID],
             minutes: 0,
             informative: 0,
@@ -210,8 +194,8 @@ impl SequentialRate {
     /// Starts one more component of the regression test (a new split begins), if fewer than `starts` have.
     /// The first starts with the first minute.
     pub fn start(&mut self) {
-        if self.minutes > 0 && (self.log_above.len() as u32) < self.starts {
-            self.log_above.push(vec![0.0; ABOVE.len()]);
+        if self.minutes > 0 {
+            self.evidence.start();
         }
     }
 
@@ -252,15 +236,11 @@ impl SequentialRate {
             x * (pa / p0).ln() + y * ((1.0 - pa) / (1.0 - p0)).ln()
         };
         let rho0 = self.allowed_ratio();
-        for component in &mut self.log_above {
-            for (l, f) in component.iter_mut().zip(ABOVE) {
-                *l += log_lr(rho0 * f, rho0);
-            }
-        }
         let rho1 = rho0 * self.policy.material.max(1.0);
-        for (l, f) in self.log_below.iter_mut().zip(BELOW) {
-            *l += log_lr(rho1 * f, rho1);
-        }
+        self.evidence.add(
+            |i| log_lr(rho0 * ABOVE[i], rho0),
+            |i| log_lr(rho1 * BELOW[i], rho1),
+        );
         // The grid's alternatives are on the grid extended by seven steps each way: each ratio's binomial
         // logarithms once, then sums.
         const REACH: usize = 7;
@@ -284,42 +264,27 @@ impl SequentialRate {
         if self.informative == 0 {
             return None;
         }
-        let conclusive = 2.0 / self.alpha;
-        let lower = (0..INTERVAL_GRID)
-            .filter(|i| mean_exp(&self.interval[*i][..2]) >= conclusive)
-            .map(grid_ratio)
-            .fold(0.0, f64::max);
-        let upper = (0..INTERVAL_GRID)
-            .filter(|i| mean_exp(&self.interval[*i][2..]) >= conclusive)
-            .map(grid_ratio)
-            .fold(f64::INFINITY, f64::min);
-        Some((lower, upper))
+        Some(interval(
+            self.evidence.alpha(),
+            |i| mean_exp(&self.interval[i][..2]),
+            |i| mean_exp(&self.interval[i][2..]),
+        ))
     }
 
     /// The e-value against "no regression beyond the allowed increase": the mean of the alternatives'
     /// likelihood ratios. It reaching `1/α` concludes a regression.
     pub fn regression_evidence(&self) -> f64 {
-        self.log_above
-            .iter()
-            .enumerate()
-            .map(|(i, c)| start_weight(i, self.starts) * mean_exp(c))
-            .sum()
+        self.evidence.regression()
     }
 
     /// The e-value against "a material regression": it reaching `1/β` concludes there is none.
     pub fn no_regression_evidence(&self) -> f64 {
-        mean_exp(&self.log_below)
+        self.evidence.no_regression()
     }
 
     /// The verdict now. Regression wins a tie: a rollback is never lost to an early end.
     pub fn verdict(&self) -> SequentialVerdict {
-        if self.regression_evidence() >= 1.0 / self.alpha {
-            SequentialVerdict::Regression
-        } else if self.no_regression_evidence() >= 1.0 / self.policy.beta {
-            SequentialVerdict::NoMaterialRegression
-        } else {
-            SequentialVerdict::Undecided
-        }
+        self.evidence.verdict()
     }
 
     /// Its verdict as a gate report (`5xx-sequential`): a failure once a regression is conclusive (it then
@@ -328,7 +293,7 @@ impl SequentialRate {
     pub fn report(&self) -> GateReport {
         let verdict = self.verdict();
         let (up, down) = (self.regression_evidence(), self.no_regression_evidence());
-        let (a, b) = (1.0 / self.alpha, 1.0 / self.policy.beta);
+        let (a, b) = (1.0 / self.evidence.alpha(), 1.0 / self.evidence.beta());
         let (minutes, informative) = (self.minutes, self.informative);
         GateReport {
             gate: SEQUENTIAL_GATE.into(),

@@ -89,19 +89,6 @@ pub const POLICY_KEYS: &[&str] = &[
     "pause_timeout",
 ];
 
-/// The keys that set the sequential judge: refused with `sequential = false`.
-const JUDGE_KEYS: &[&str] = &[
-    "allowed_increase",
-    "alpha",
-    "judge_mode",
-    "compare_latency",
-    "allowed_latency_increase",
-    "latency_critical",
-    "pass_score",
-    "marginal_score",
-    "pause_timeout",
-];
-
 impl GatesSection {
     /// Every key of `[gates]`: the policy's, then each check's.
     pub fn keys() -> impl Iterator<Item = &'static str> {
@@ -189,11 +176,7 @@ impl GatesSection {
     /// strategy ([`GatesSection::judges`]).
     fn judge(&self) -> Result<Option<bluegreen_core::gate::SequentialPolicy>, SettingsError> {
         if self.sequential == Some(false) {
-            let set: Vec<&str> = JUDGE_KEYS
-                .iter()
-                .copied()
-                .filter(|k| self.has_judge_key(k))
-                .collect();
+            let set = self.judge_keys_set();
             if let Some(first) = set.first() {
                 return Err(SettingsError::new(format!(
                     "gates.{first} sets the sequential judge, which gates.sequential = false turns off"
@@ -234,9 +217,10 @@ impl GatesSection {
             }
         }
         if self.compare_latency == Some(false) {
-            if let Some(k) = ["allowed_latency_increase", "latency_critical"]
+            if let Some(k) = self
+                .judge_keys_set()
                 .into_iter()
-                .find(|k| self.has_judge_key(k))
+                .find(|k| matches!(*k, "allowed_latency_increase" | "latency_critical"))
             {
                 return Err(SettingsError::new(format!(
                     "gates.{k} sets the judge's latency comparison, which gates.compare_latency = false turns off"
@@ -271,19 +255,26 @@ impl GatesSection {
         Ok(Some(s))
     }
 
-    fn has_judge_key(&self, key: &str) -> bool {
-        match key {
-            "allowed_increase" => self.allowed_increase.is_some(),
-            "alpha" => self.alpha.is_some(),
-            "judge_mode" => self.judge_mode.is_some(),
-            "compare_latency" => self.compare_latency.is_some(),
-            "allowed_latency_increase" => self.allowed_latency_increase.is_some(),
-            "latency_critical" => self.latency_critical.is_some(),
-            "pass_score" => self.pass_score.is_some(),
-            "marginal_score" => self.marginal_score.is_some(),
-            "pause_timeout" => self.pause_timeout.is_some(),
-            _ => false,
-        }
+    /// The keys that set the sequential judge (refused with `sequential = false`) that this section sets,
+    /// in the order of [`POLICY_KEYS`].
+    fn judge_keys_set(&self) -> Vec<&'static str> {
+        [
+            ("allowed_increase", self.allowed_increase.is_some()),
+            ("alpha", self.alpha.is_some()),
+            ("judge_mode", self.judge_mode.is_some()),
+            ("compare_latency", self.compare_latency.is_some()),
+            (
+                "allowed_latency_increase",
+                self.allowed_latency_increase.is_some(),
+            ),
+            ("latency_critical", self.latency_critical.is_some()),
+            ("pass_score", self.pass_score.is_some()),
+            ("marginal_score", self.marginal_score.is_some()),
+            ("pause_timeout", self.pause_timeout.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
     }
 
     /// Whether a plan of `schedule` keeps the judge: `sequential = true`, or unset and the schedule splits
