@@ -2959,6 +2959,25 @@ fn judge_reads_cloudwatch_history_without_a_record() {
         before.contains("4 minutes") && before.contains("would have rolled back nowhere"),
         "{before}"
     );
+    // A tuned file that turns the judge off is judged without it.
+    std::fs::write(env.dir.join("off.toml"), "[gates]\nsequential = false\n").unwrap();
+    let out = env.run(&[
+        "judge",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        "2026-01-01T00:08:00Z",
+        "--new",
+        "green",
+        "--gates",
+        "off.toml",
+    ]);
+    let off = text(&out.stdout);
+    assert!(
+        off.contains("the sequential judge: off (sequential = false)")
+            && off.contains("5xx-rate fail"),
+        "{off}"
+    );
     for (args, said) in [
         (
             vec![

@@ -168,7 +168,12 @@ async fn history(ctx: &Context, a: JudgeArgs) -> Result<Ended, Failure> {
         .flat_map(|m| &m.reports)
         .find(|r| r.gate == bluegreen_core::gate::SCORE_GATE)
         .map_or(
-            "the sequential judge: no metric had data".to_string(),
+            if gates.sequential.is_some() {
+                "the sequential judge: no metric had data"
+            } else {
+                "the sequential judge: off (sequential = false)"
+            }
+            .to_string(),
             |r| format!("the sequential judge: {}", r.detail),
         );
     let text = format!(
